@@ -1,0 +1,359 @@
+"""Load the knowledge-base YAML files of a folder and validate them into `file:line: message` problems."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from faq.model import LANGS, Entry, HandoffRule, KnowledgeBase, Problem
+from faq.normalize import normalize
+
+logger = logging.getLogger(__name__)
+
+FILE_KEYS = ("department", "entries")
+ENTRY_KEYS = ("id", "questions", "answer", "department", "handoff")
+HANDOFF_KEYS = ("department", "tier")
+# Ids travel in button values and URLs: no spaces or quotes, but data-set ids like "card_payment?" pass.
+ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.?!:+-]{0,99}$")
+LANG_RE = re.compile(r"^[a-z]{2}$")
+MAX_TIER = 3
+# Bounds that keep one bad file from eating the process's memory.
+MAX_FILE_BYTES = 2_000_000
+MAX_TEXT_CHARS = 4_000
+
+
+@dataclass
+class LoadResult:
+    kb: KnowledgeBase | None  # None when there is any error: nothing half-loaded is ever used
+    errors: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.kb is not None
+
+
+class _Report:
+    """Collects problems for one file; each knows the YAML node's line."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.errors: list[Problem] = []
+        self.warnings: list[Problem] = []
+
+    def error(self, node: yaml.Node | None, message: str) -> None:
+        self.errors.append(Problem(self.file, _line(node), message))
+
+    def warn(self, node: yaml.Node | None, message: str) -> None:
+        self.warnings.append(Problem(self.file, _line(node), message, "warning"))
+
+
+def _line(node: yaml.Node | None) -> int:
+    return node.start_mark.line + 1 if node is not None else 1
+
+
+def _scalar(node: yaml.Node) -> Any:
+    # SafeConstructor resolves a scalar node the way yaml.safe_load would (int, bool, str, null ...).
+    return yaml.SafeLoader("").construct_object(node, deep=True)
+
+
+def _pairs(node: yaml.MappingNode) -> list[tuple[yaml.Node, yaml.Node]]:
+    return list(node.value)
+
+
+def _check_keys(
+    rep: _Report, node: yaml.MappingNode, allowed: tuple[str, ...], what: str
+) -> dict[str, yaml.Node]:
+    found: dict[str, yaml.Node] = {}
+    for key_node, value_node in _pairs(node):
+        key = _scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else None
+        if not isinstance(key, str) or key not in allowed:
+            hint = difflib.get_close_matches(str(key), allowed, n=1)
+            suggestion = f" (did you mean '{hint[0]}'?)" if hint else f" (allowed: {', '.join(allowed)})"
+            rep.error(key_node, f"unknown key '{key}' in {what}{suggestion}")
+            continue
+        if key in found:
+            rep.error(key_node, f"key '{key}' given twice in {what}")
+        found[key] = value_node
+    return found
+
+
+def _text(rep: _Report, node: yaml.Node, what: str) -> str | None:
+    value = _scalar(node) if isinstance(node, yaml.ScalarNode) else None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        rep.error(node, f"{what} must be text")
+        return None
+    value = value.strip()
+    if not value:
+        rep.error(node, f"{what} is empty")
+        return None
+    if len(value) > MAX_TEXT_CHARS:
+        rep.error(node, f"{what} is longer than {MAX_TEXT_CHARS} characters")
+        return None
+    return value
+
+
+def _lang_key(rep: _Report, key_node: yaml.Node, what: str) -> str | None:
+    lang = _scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else None
+    if not isinstance(lang, str) or not LANG_RE.match(lang):
+        rep.error(key_node, f"{what}: '{lang}' is not a two-letter language code such as en or es")
+        return None
+    if lang not in LANGS:
+        rep.warn(key_node, f"{what}: language '{lang}' is kept but the bot only matches {', '.join(LANGS)}")
+    return lang
+
+
+def _questions(rep: _Report, node: yaml.Node, entry_id: str) -> dict[str, tuple[str, ...]]:
+    if not isinstance(node, yaml.MappingNode):
+        rep.error(node, f"entry '{entry_id}': questions must map a language to a list of questions")
+        return {}
+    out: dict[str, tuple[str, ...]] = {}
+    for key_node, value_node in _pairs(node):
+        lang = _lang_key(rep, key_node, f"entry '{entry_id}' questions")
+        if lang is None:
+            continue
+        if not isinstance(value_node, yaml.SequenceNode):
+            rep.error(value_node, f"entry '{entry_id}': questions.{lang} must be a list of questions")
+            continue
+        texts = [_text(rep, q, f"entry '{entry_id}': a question in {lang}") for q in value_node.value]
+        kept = tuple(t for t in texts if t)
+        if not value_node.value:
+            rep.error(value_node, f"entry '{entry_id}': questions.{lang} is empty")
+        if kept:
+            out[lang] = kept
+    return out
+
+
+def _answers(rep: _Report, node: yaml.Node, entry_id: str) -> dict[str, str]:
+    if not isinstance(node, yaml.MappingNode):
+        rep.error(node, f"entry '{entry_id}': answer must map a language to the answer text")
+        return {}
+    out: dict[str, str] = {}
+    for key_node, value_node in _pairs(node):
+        lang = _lang_key(rep, key_node, f"entry '{entry_id}' answer")
+        text = _text(rep, value_node, f"entry '{entry_id}': answer.{lang}") if lang else None
+        if lang and text:
+            out[lang] = text
+    return out
+
+
+def _handoff(rep: _Report, node: yaml.Node, entry_id: str, department: str | None) -> HandoffRule | None:
+    if not isinstance(node, yaml.MappingNode):
+        rep.error(
+            node, f"entry '{entry_id}': handoff must be a mapping like {{department: returns, tier: 2}}"
+        )
+        return None
+    keys = _check_keys(rep, node, HANDOFF_KEYS, f"handoff of entry '{entry_id}'")
+    dept = (
+        _text(rep, keys["department"], f"entry '{entry_id}': handoff.department")
+        if "department" in keys
+        else department
+    )
+    tier: Any = 1
+    if "tier" in keys:
+        tier = _scalar(keys["tier"]) if isinstance(keys["tier"], yaml.ScalarNode) else None
+        if not isinstance(tier, int) or isinstance(tier, bool) or not 1 <= tier <= MAX_TIER:
+            rep.error(
+                keys["tier"], f"entry '{entry_id}': handoff.tier must be a whole number from 1 to {MAX_TIER}"
+            )
+            return None
+    if not dept:
+        rep.error(node, f"entry '{entry_id}': handoff needs a department (here or as the file's default)")
+        return None
+    return HandoffRule(department=dept, tier=tier)
+
+
+def _entry(rep: _Report, node: yaml.Node, default_department: str | None) -> Entry | None:
+    if not isinstance(node, yaml.MappingNode):
+        rep.error(node, "an entry must be a mapping with id, questions and answer")
+        return None
+    keys = _check_keys(rep, node, ENTRY_KEYS, "an entry")
+    if "id" not in keys:
+        rep.error(node, "entry without an id")
+        return None
+    entry_id = _text(rep, keys["id"], "id")
+    if entry_id is None:
+        return None
+    if not ID_RE.match(entry_id):
+        rep.error(
+            keys["id"],
+            f"id '{entry_id}' must start with a letter or digit and hold only letters, digits "
+            "and - _ . ? ! : + (at most 100)",
+        )
+        return None
+    department = default_department
+    if "department" in keys:
+        department = _text(rep, keys["department"], f"entry '{entry_id}': department")
+    questions = _questions(rep, keys["questions"], entry_id) if "questions" in keys else {}
+    answers = _answers(rep, keys["answer"], entry_id) if "answer" in keys else {}
+    if "questions" not in keys:
+        rep.error(node, f"entry '{entry_id}' has no questions")
+    if "answer" not in keys:
+        rep.error(node, f"entry '{entry_id}' has no answer")
+    for lang in questions:
+        if lang not in answers and "answer" in keys:
+            rep.error(
+                keys["answer"], f"entry '{entry_id}' has questions in '{lang}' but no answer in '{lang}'"
+            )
+    handoff = _handoff(rep, keys["handoff"], entry_id, department) if "handoff" in keys else None
+    return Entry(
+        id=entry_id,
+        questions=questions,
+        answers=answers,
+        department=department,
+        handoff=handoff,
+        source=rep.file,
+        line=_line(node),
+    )
+
+
+def load_file(path: Path, raw: bytes | None = None) -> tuple[list[Entry], list[Problem], list[Problem]]:
+    """Entries of one file and its problems (errors, warnings); entries are only usable without errors."""
+    rep = _Report(str(path))
+    if raw is None:
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            rep.error(None, f"cannot read file: {exc.strerror}")
+            return [], rep.errors, rep.warnings
+    if len(raw) > MAX_FILE_BYTES:
+        rep.error(None, f"file is larger than {MAX_FILE_BYTES} bytes")
+        return [], rep.errors, rep.warnings
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        rep.errors.append(Problem(rep.file, line, "file is not UTF-8 text"))
+        return [], rep.errors, rep.warnings
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        rep.errors.append(Problem(rep.file, line, f"bad YAML: {exc.problem or exc.context}"))
+        return [], rep.errors, rep.warnings
+    except yaml.YAMLError as exc:
+        rep.error(None, f"bad YAML: {exc}")
+        return [], rep.errors, rep.warnings
+    if root is None:
+        rep.warn(None, "file is empty")
+        return [], rep.errors, rep.warnings
+    if not isinstance(root, yaml.MappingNode):
+        rep.error(
+            root, "a knowledge-base file must be a mapping with 'entries:' (and optional 'department:')"
+        )
+        return [], rep.errors, rep.warnings
+    keys = _check_keys(rep, root, FILE_KEYS, "the file")
+    department = _text(rep, keys["department"], "department") if "department" in keys else None
+    entries_node = keys.get("entries")
+    if entries_node is None or (isinstance(entries_node, yaml.ScalarNode) and _scalar(entries_node) is None):
+        rep.warn(root, "file has no entries")
+        return [], rep.errors, rep.warnings
+    if not isinstance(entries_node, yaml.SequenceNode):
+        rep.error(entries_node, "entries must be a list")
+        return [], rep.errors, rep.warnings
+    entries = [e for e in (_entry(rep, n, department) for n in entries_node.value) if e is not None]
+    return entries, rep.errors, rep.warnings
+
+
+def _cross_checks(entries: list[Entry]) -> tuple[list[Problem], list[Problem]]:
+    """Problems only visible across entries and files: duplicate ids, conflicting questions."""
+    errors: list[Problem] = []
+    warnings: list[Problem] = []
+    first: dict[str, Entry] = {}
+    for e in entries:
+        if e.id in first:
+            prev = first[e.id]
+            errors.append(
+                Problem(e.source, e.line, f"duplicate id '{e.id}' (first at {prev.source}:{prev.line})")
+            )
+        else:
+            first[e.id] = e
+    owner: dict[tuple[str, str], tuple[Entry, str]] = {}
+    for e in entries:
+        for lang, questions in e.questions.items():
+            for q in questions:
+                norm = normalize(q, lang)
+                if not norm:
+                    warnings.append(
+                        Problem(
+                            e.source,
+                            e.line,
+                            f"entry '{e.id}': question '{q}' has no words to match on",
+                            "warning",
+                        )
+                    )
+                    continue
+                seen = owner.get((lang, norm))
+                if seen is None:
+                    owner[(lang, norm)] = (e, q)
+                elif seen[0].id != e.id:
+                    errors.append(
+                        Problem(
+                            e.source,
+                            e.line,
+                            f"entry '{e.id}': question '{q}' is the same as '{seen[1]}' of entry '{seen[0].id}' "
+                            f"({seen[0].source}:{seen[0].line}) once normalised; the bot cannot tell them apart",
+                        )
+                    )
+                elif seen[1] != q:
+                    warnings.append(
+                        Problem(
+                            e.source,
+                            e.line,
+                            f"entry '{e.id}': questions '{seen[1]}' and '{q}' are the same once normalised",
+                            "warning",
+                        )
+                    )
+    return errors, warnings
+
+
+def load_dir(folder: Path) -> LoadResult:
+    """Load every *.yaml / *.yml file under `folder` (sorted, recursive) into one knowledge base."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return LoadResult(None, [Problem(str(folder), 0, "knowledge-base folder not found")])
+    files = sorted(
+        p
+        for p in folder.rglob("*")
+        if p.suffix in (".yaml", ".yml")
+        and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
+    result = LoadResult(None, files=files)
+    if not files:
+        result.errors.append(Problem(str(folder), 0, "no knowledge-base files (*.yaml) in this folder"))
+        return result
+    entries: list[Entry] = []
+    digest = hashlib.sha256()
+    for path in files:
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            # A file removed or unreadable mid-reload: report it, keep the last good knowledge base.
+            result.errors.append(Problem(str(path), 0, f"cannot read file: {exc.strerror}"))
+            continue
+        # The version hashes the very bytes that were parsed, so a reload never skips a change.
+        digest.update(str(path.relative_to(folder)).encode() + b"\0" + raw + b"\0")
+        got, errors, warnings = load_file(path, raw)
+        entries += got
+        result.errors += errors
+        result.warnings += warnings
+    errors, warnings = _cross_checks(entries)
+    result.errors += errors
+    result.warnings += warnings
+    if not entries and not result.errors:
+        result.errors.append(Problem(str(folder), 0, "the knowledge base has no entries"))
+    if not result.errors:
+        result.kb = KnowledgeBase(entries=tuple(entries), version=digest.hexdigest()[:16])
+    return result

@@ -1,0 +1,174 @@
+from pathlib import Path
+
+import pytest
+
+from faq.loader import load_dir
+
+GOOD = """\
+department: logistics
+entries:
+  - id: shipping-time
+    questions:
+      en: ["How long does shipping take?", "When will my order arrive?"]
+      es: ["¿Cuánto tarda el envío?", "¿Cuándo llega mi pedido?"]
+    answer:
+      en: "Orders arrive in 2–4 business days."
+      es: "Los pedidos llegan en 2 a 4 días hábiles."
+  - id: damaged-item
+    questions: {en: ["My parcel arrived broken"], es: ["Me llegó roto el paquete"]}
+    answer: {en: "Sorry about that.", es: "Lo sentimos."}
+    handoff: {department: returns, tier: 2}
+"""
+
+
+def kb_dir(tmp_path: Path, **files: str) -> Path:
+    for name, text in files.items():
+        (tmp_path / f"{name}.yaml").write_text(text, encoding="utf-8")
+    return tmp_path
+
+
+def messages(result: object) -> list[str]:
+    return [str(p) for p in result.errors]  # type: ignore[attr-defined]
+
+
+def test_loads_entries_with_file_defaults_and_handoff(tmp_path: Path) -> None:
+    result = load_dir(kb_dir(tmp_path, shop=GOOD))
+    assert result.errors == [] and result.kb is not None
+    by_id = result.kb.by_id
+    assert by_id["shipping-time"].department == "logistics"
+    assert by_id["shipping-time"].questions["es"][0] == "¿Cuánto tarda el envío?"
+    assert by_id["shipping-time"].line == 3
+    rule = by_id["damaged-item"].handoff
+    assert rule is not None and (rule.department, rule.tier) == ("returns", 2)
+    assert by_id["damaged-item"].answer_in("es") == ("Lo sentimos.", "es")
+    assert result.kb.version
+
+
+def test_version_changes_with_content_only(tmp_path: Path) -> None:
+    v1 = load_dir(kb_dir(tmp_path, shop=GOOD)).kb.version  # type: ignore[union-attr]
+    assert load_dir(tmp_path).kb.version == v1  # type: ignore[union-attr]
+    kb_dir(tmp_path, shop=GOOD.replace("2–4", "3–5"))
+    assert load_dir(tmp_path).kb.version != v1  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('entries:\n  - id: a\n    questions: {en: ["hi there"]\n', "x.yaml:4: bad YAML"),
+        (
+            'entries:\n  - id: a\n    question: {en: ["where is it"]}\n    answer: {en: b}\n',
+            "x.yaml:3: unknown key 'question' in an entry (did you mean 'questions'?)",
+        ),
+        (
+            "deparment: x\nentries: []\n",
+            "x.yaml:1: unknown key 'deparment' in the file (did you mean 'department'?)",
+        ),
+        (
+            'entries:\n  - id: a\n    questions: {en: ["where is it"], es: ["donde esta"]}\n    answer: {en: b}\n',
+            "x.yaml:4: entry 'a' has questions in 'es' but no answer in 'es'",
+        ),
+        (
+            "entries:\n  - id: a\n    questions: {en: []}\n    answer: {en: b}\n",
+            "x.yaml:3: entry 'a': questions.en is empty",
+        ),
+        (
+            'entries:\n  - id: a\n    questions: {en: ["  "]}\n    answer: {en: b}\n',
+            "x.yaml:3: entry 'a': a question in en is empty",
+        ),
+        ("entries:\n  - id: a\n    answer: {en: b}\n", "x.yaml:2: entry 'a' has no questions"),
+        ('entries:\n  - id: a\n    questions: {en: ["where"]}\n', "x.yaml:2: entry 'a' has no answer"),
+        ('entries:\n  - questions: {en: ["where"]}\n    answer: {en: b}\n', "x.yaml:2: entry without an id"),
+        (
+            'entries:\n  - id: a\n    questions: {en: ["where is it"]}\n    answer: {en: b}\n'
+            "    handoff: {department: returns, tier: 7}\n",
+            "x.yaml:5: entry 'a': handoff.tier must be a whole number",
+        ),
+        (
+            'entries:\n  - id: a\n    questions: {en: ["where is it"]}\n    answer: {en: b}\n    handoff: {tier: 2}\n',
+            "x.yaml:5: entry 'a': handoff needs a department",
+        ),
+        (
+            'entries:\n  - id: a b\n    questions: {en: ["where"]}\n    answer: {en: b}\n',
+            "x.yaml:2: id 'a b' must start with a letter or digit",
+        ),
+        (
+            'entries:\n  - id: a\n    questions: {english: ["where"]}\n    answer: {en: b}\n',
+            "x.yaml:3: entry 'a' questions: 'english' is not a two-letter language code",
+        ),
+        ("- just\n- a list\n", "x.yaml:1: a knowledge-base file must be a mapping"),
+        ("entries: {id: a}\n", "x.yaml:1: entries must be a list"),
+    ],
+)
+def test_each_validation_error_names_file_and_line(tmp_path: Path, text: str, expected: str) -> None:
+    result = load_dir(kb_dir(tmp_path, x=text))
+    assert result.kb is None
+    found = [m for m in messages(result) if m.startswith(str(tmp_path / expected.split(":")[0]))]
+    assert any(m.endswith(expected.split(":", 1)[1]) or expected.split(":", 1)[1] in m for m in found), (
+        messages(result)
+    )
+
+
+def test_duplicate_id_across_files_names_both_places(tmp_path: Path) -> None:
+    other = 'entries:\n  - id: shipping-time\n    questions: {en: ["anything else"]}\n    answer: {en: b}\n'
+    result = load_dir(kb_dir(tmp_path, a=GOOD, b=other))
+    assert result.kb is None
+    assert (
+        f"{tmp_path / 'b.yaml'}:2: duplicate id 'shipping-time' (first at {tmp_path / 'a.yaml'}:3)"
+        in messages(result)
+    )
+
+
+def test_same_normalised_question_under_two_entries_is_a_conflict(tmp_path: Path) -> None:
+    other = (
+        'entries:\n  - id: eta\n    questions: {en: ["how LONG does shipping take"]}\n    answer: {en: b}\n'
+    )
+    result = load_dir(kb_dir(tmp_path, a=GOOD, b=other))
+    assert result.kb is None
+    [err] = [m for m in messages(result) if "cannot tell them apart" in m]
+    assert err.startswith(f"{tmp_path / 'b.yaml'}:2: entry 'eta'") and "shipping-time" in err
+
+
+def test_non_utf8_and_empty_files(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_bytes(b"entries:\n  - id: caf\xe9\n")
+    (tmp_path / "empty.yaml").write_text("", encoding="utf-8")
+    result = load_dir(tmp_path)
+    assert f"{tmp_path / 'bad.yaml'}:2: file is not UTF-8 text" in messages(result)
+    assert any(str(w).startswith(str(tmp_path / "empty.yaml")) for w in result.warnings)
+
+
+def test_missing_folder_and_folder_without_files(tmp_path: Path) -> None:
+    assert "not found" in messages(load_dir(tmp_path / "nope"))[0]
+    assert "no knowledge-base files" in messages(load_dir(tmp_path))[0]
+
+
+def test_unsupported_language_is_a_warning_not_an_error(tmp_path: Path) -> None:
+    text = (
+        'entries:\n  - id: a\n    questions: {fr: ["où est mon colis"], en: ["where is it"]}\n'
+        "    answer: {fr: b, en: c}\n"
+    )
+    result = load_dir(kb_dir(tmp_path, x=text))
+    assert result.kb is not None
+    assert any("language 'fr'" in str(w) for w in result.warnings)
+
+
+def test_shipped_sample_knowledge_base_is_valid_and_large_enough() -> None:
+    from tests.conftest import CONFIG_DIR
+
+    result = load_dir(CONFIG_DIR / "faq")
+    assert result.errors == [], [str(e) for e in result.errors]
+    kb = result.kb
+    assert kb is not None and len(kb) >= 40
+    for entry in kb.entries:
+        for lang in ("en", "es"):
+            assert len(entry.questions.get(lang, ())) >= 3, (entry.id, lang)
+            assert entry.answers.get(lang), (entry.id, lang)
+    departments = {e.department for e in kb.entries}
+    assert len(departments) >= 7
+    assert sum(1 for e in kb.entries if e.handoff) >= 3
+
+
+def test_bad_yaml_points_at_the_offending_line(tmp_path: Path) -> None:
+    text = GOOD.replace('      es: "Lo', '      es: "Lo" x "', 1)
+    result = load_dir(kb_dir(tmp_path, shop=text))
+    [err] = messages(result)
+    assert err.startswith(f"{tmp_path / 'shop.yaml'}:9: bad YAML")
