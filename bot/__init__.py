@@ -1,0 +1,1 @@
+"""Relevo's conversation engine and its channels."""

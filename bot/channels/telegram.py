@@ -1,0 +1,533 @@
+"""The Telegram channel: PTB updates -> Inbound, Outbound / StatusUpdate -> Bot API calls, nothing more."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import warnings
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol, TypeVar, cast
+
+import redis.asyncio as aioredis
+from telegram import (
+    Bot,
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+)
+from telegram.constants import InlineKeyboardButtonLimit, MessageLimit
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
+
+from bot.messages import (
+    Attachment,
+    Button,
+    Inbound,
+    Outbound,
+    OutEvent,
+    StatusUpdate,
+    Stored,
+    event_from_json,
+)
+from bot.settings import Settings
+from handoff import keys
+from handoff.conversations import now_ms
+from handoff.keys import TELEGRAM_PENDING as PENDING
+from handoff.keys import delivery_claim, status_message, update_seen
+
+logger = logging.getLogger(__name__)
+
+# PTB 22 warns on every flood-limit error unless opted in to its v23 time periods (timedelta), which
+# this module reads either way; an operator's own setting wins.
+os.environ.setdefault("PTB_TIMEDELTA", "true")
+
+# Field on the conversation hash (keys.conv): when the customer blocked the bot (ms); cleared when they write.
+UNREACHABLE_FIELD = "unreachable"
+# ---------------------------------------------------------------------------------------------------
+
+KEY_PREFIX = "telegram:"
+LANGS = frozenset({"en", "es"})
+UPDATE_SEEN_TTL_S = 2 * 24 * 3600  # Telegram keeps an undelivered update for 24 hours
+CLAIM_TTL_S = 600
+STATUS_TTL_S = 7 * 24 * 3600
+MAX_TEXT = int(MessageLimit.MAX_TEXT_LENGTH)
+MAX_CALLBACK_BYTES = int(InlineKeyboardButtonLimit.MAX_CALLBACK_DATA)
+# Content a customer can send that is not text; the first one a message has names its kind.
+ATTACHMENT_KINDS = ("animation", "photo", "video", "video_note", "voice", "audio", "document", "sticker",
+                    "venue", "location", "contact", "poll", "dice", "story")
+AGENT_COMMAND_VALUE = "human"  # bot.engine.HUMAN: the "talk to a person" button
+
+TEXTS: dict[str, dict[str, str]] = {
+    "help": {
+        "en": "I'm the {business} virtual assistant. Write your question in your own words and I'll "
+              "answer it or suggest options to choose from. I can only read text; for photos or files, "
+              "ask for a person.\n\n/agent – talk to a person from our team\n/help – this message",
+        "es": "Soy el asistente virtual de {business}. Escribe tu pregunta con tus palabras y te "
+              "responderé o te sugeriré opciones. Solo puedo leer texto; para fotos o archivos, pide "
+              "hablar con una persona.\n\n/agent – hablar con una persona de nuestro equipo\n"
+              "/help – este mensaje",
+    },
+    "queued": {
+        "en": "You're in the queue for a person from our team.",
+        "es": "Estás en la cola para hablar con una persona de nuestro equipo.",
+    },
+    "queued_at": {
+        "en": "You're number {position} in the queue for a person from our team.",
+        "es": "Eres el número {position} en la cola para hablar con una persona de nuestro equipo.",
+    },
+    "eta": {"en": " Estimated wait: about {minutes} min.", "es": " Espera estimada: unos {minutes} min."},
+    "assigned": {
+        "en": "A person from our team has joined the conversation.",
+        "es": "Una persona de nuestro equipo se ha unido a la conversación.",
+    },
+    "assigned_to": {
+        "en": "{agent} from our team has joined the conversation.",
+        "es": "{agent}, de nuestro equipo, se ha unido a la conversación.",
+    },
+}
+
+T = TypeVar("T")
+
+
+def say(name: str, lang: str, **values: object) -> str:
+    forms = TEXTS[name]
+    return forms.get(lang, forms["en"]).format(**values)
+
+
+class ConversationEngine(Protocol):
+    """What this channel needs of bot.engine.Engine."""
+
+    async def receive(self, inbound: Inbound) -> Stored: ...
+    async def process(self, stored: Stored) -> None: ...
+
+
+# -- Telegram -> Inbound ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Translated:
+    """One update, translated: an Inbound for the engine, or a /help to answer here."""
+
+    inbound: Inbound | None = None
+    help_chat: int | None = None
+    lang: str | None = None
+
+
+def conversation_key(chat_id: int) -> str:
+    return f"{KEY_PREFIX}{chat_id}"
+
+
+def chat_of(key: str) -> int | None:
+    if not key.startswith(KEY_PREFIX):
+        return None
+    try:
+        return int(key[len(KEY_PREFIX) :])
+    except ValueError:
+        return None
+
+
+def lang_of(language_code: str | None) -> str | None:
+    """Telegram's IETF tag ("es-AR") as a language Relevo speaks, or None."""
+    code = (language_code or "").split("-")[0].lower()
+    return code if code in LANGS else None
+
+
+def command_of(text: str, bot_username: str) -> str | None:
+    """"/start", "/start@this_bot payload" -> "start"; None for text and for other bots' commands."""
+    if not text.startswith("/"):
+        return None
+    name, _, target = text.split(maxsplit=1)[0][1:].partition("@")
+    if target and target.lower() != bot_username.lower():
+        return None
+    return name.lower() or None
+
+
+def attachments_of(message: Message) -> tuple[Attachment, ...]:
+    """What the message carries besides text: kind, a caption for the agent, the file id."""
+    for kind in ATTACHMENT_KINDS:
+        item = getattr(message, kind, None)
+        if item:
+            return (Attachment(kind, _caption(message, kind, item), _file_id(item)),)
+    return ()
+
+
+def _caption(message: Message, kind: str, item: object) -> str:
+    if message.caption:
+        return message.caption
+    if message.location is not None and kind == "location":
+        return f"{message.location.latitude:.6f},{message.location.longitude:.6f}"
+    if message.venue is not None and kind == "venue":
+        return f"{message.venue.title}, {message.venue.address}"
+    if message.contact is not None and kind == "contact":
+        c = message.contact
+        return " ".join(p for p in (c.first_name, c.last_name or "", c.phone_number) if p)
+    if message.sticker is not None and kind == "sticker":
+        return message.sticker.emoji or ""
+    if message.poll is not None and kind == "poll":
+        return message.poll.question
+    if message.document is not None and kind == "document":
+        return message.document.file_name or ""
+    return ""
+
+
+def _file_id(item: object) -> str:
+    if isinstance(item, tuple | list):  # photo: sizes, smallest first
+        item = item[-1] if item else None
+    return str(getattr(item, "file_id", "") or "")
+
+
+def translate(update: Update, *, allow_groups: bool, bot_username: str) -> Translated | None:
+    """The update as something Relevo acts on, or None for what it ignores (groups, service messages)."""
+    if update.callback_query is not None:
+        return _translate_press(update.callback_query, allow_groups)
+    message = update.message or update.edited_message
+    if message is None or not _chat_allowed(message.chat.type, allow_groups):
+        return None
+    user = message.from_user
+    lang = lang_of(user.language_code if user else None)
+    key = conversation_key(message.chat.id)
+    customer = user.full_name if user else ""
+    edited = message.edit_date is not None and update.edited_message is not None
+    client_id = f"m{message.message_id}" + (f"e{_epoch(message.edit_date)}" if edited else "")
+    base = Inbound(conversation_key=key, channel="telegram", client_id=client_id, lang=lang,
+                   customer=customer)
+    text = message.text or ""
+    command = None if edited else command_of(text, bot_username)
+    if command == "start":
+        return Translated(Inbound(conversation_key=key, channel="telegram", kind="start", lang=lang,
+                                  customer=customer))
+    if command == "help":
+        return Translated(help_chat=message.chat.id, lang=lang)
+    if command == "agent":
+        return Translated(_replace(base, kind="choose", value=AGENT_COMMAND_VALUE, text=text))
+    if text:
+        return Translated(_replace(base, text=text))
+    attachments = attachments_of(message)
+    if attachments:
+        # The caption stays with the file: the bot says what it can read, the agent sees both.
+        return Translated(_replace(base, attachments=attachments))
+    return None
+
+
+def _translate_press(query: CallbackQuery, allow_groups: bool) -> Translated | None:
+    message = query.message
+    chat_id = message.chat.id if message is not None else query.from_user.id
+    chat_type = message.chat.type if message is not None else "private"
+    if not query.data or not _chat_allowed(chat_type, allow_groups):
+        return None
+    label = ""
+    if isinstance(message, Message) and message.reply_markup is not None:
+        label = next((b.text for row in message.reply_markup.inline_keyboard for b in row
+                      if b.callback_data == query.data), "")
+    user = query.from_user
+    return Translated(Inbound(
+        conversation_key=conversation_key(chat_id), channel="telegram", kind="choose", value=query.data,
+        text=label, client_id=f"q{query.id}", lang=lang_of(user.language_code), customer=user.full_name,
+    ))
+
+
+def _chat_allowed(chat_type: str, allow_groups: bool) -> bool:
+    return chat_type == "private" or (allow_groups and chat_type in ("group", "supergroup"))
+
+
+def _epoch(when: dt.datetime | None) -> int:
+    return int(when.timestamp()) if when else 0
+
+
+def _replace(inbound: Inbound, **changes: object) -> Inbound:
+    return dataclasses.replace(inbound, **changes)  # type: ignore[arg-type]
+
+
+# -- Outbound -> Telegram -----------------------------------------------------------------------------
+
+def keyboard(buttons: tuple[Button, ...]) -> InlineKeyboardMarkup | None:
+    """One button a row (FAQ titles are long); a value Telegram cannot carry is left out, loudly."""
+    rows = []
+    for b in buttons:
+        if len(b.value.encode("utf-8")) > MAX_CALLBACK_BYTES:
+            logger.warning("telegram: button value longer than %d bytes left out: %r", MAX_CALLBACK_BYTES,
+                           b.value[:80])
+            continue
+        rows.append([InlineKeyboardButton(b.label, callback_data=b.value)])
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+def message_text(event: Outbound) -> str:
+    if event.sender == "agent" and event.author:
+        return f"{event.author}: {event.text}"
+    return event.text
+
+
+def chunks(text: str, limit: int = MAX_TEXT) -> list[str]:
+    """Text cut to Telegram's message size, at a line break or space when there is one."""
+    parts: list[str] = []
+    while len(text) > limit:
+        cut = max(text.rfind("\n", 0, limit), text.rfind(" ", 0, limit))
+        cut = cut if cut > limit // 2 else limit
+        parts.append(text[:cut])
+        text = text[cut:].lstrip()
+    return [*parts, text or " "]
+
+
+def status_text(status: StatusUpdate, lang: str) -> str | None:
+    """The status message's text; None for states that end the status message (bot, resolved, closed)."""
+    if status.state == "queued":
+        text = (say("queued_at", lang, position=status.position) if status.position
+                else say("queued", lang))
+        if status.eta_s:
+            text += say("eta", lang, minutes=max(1, round(status.eta_s / 60)))
+        return text
+    if status.state == "assigned":
+        return say("assigned_to", lang, agent=status.agent) if status.agent else say("assigned", lang)
+    return None
+
+
+def retry_after_s(exc: RetryAfter) -> float:
+    # PTB 22 warns on reading retry_after as an int; read it either way without the warning.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        value = exc.retry_after
+    return value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
+
+
+class Deferred(Exception):
+    """Telegram held the message back (flood limit, network): try again after `delay_s`."""
+
+    def __init__(self, delay_s: float) -> None:
+        super().__init__(f"deferred for {delay_s:.1f} s")
+        self.delay_s = delay_s
+
+
+@dataclass(frozen=True)
+class Retries:
+    """How hard one delivery tries before the message is parked for a later attempt."""
+
+    flood_attempts: int = 3
+    max_flood_wait_s: float = 60.0
+    network_attempts: int = 3
+    backoff_s: float = 0.5
+    park_s: float = 30.0
+    max_parks: int = 100  # about a day at park_s and above: then the transcript is all that is left
+    pending_poll_s: float = 2.0
+
+
+class TelegramChannel:
+    """Feeds updates to the engine and delivers its events to Telegram chats, one chat in order."""
+
+    def __init__(self, bot: Bot, engine: ConversationEngine, redis: aioredis.Redis, settings: Settings,
+                 retries: Retries | None = None) -> None:
+        self.bot = bot
+        self.engine = engine
+        self.redis = redis
+        self.settings = settings
+        self.retries = retries or Retries()
+        self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.closing = False  # set at shutdown: the loops end even if a cancellation gets lost
+
+    # -- in ------------------------------------------------------------------------------------------
+
+    async def on_update(self, update: Update) -> None:
+        """Translate and hand to the engine; raises if the message could not be stored (redeliver it)."""
+        if not await self.redis.set(update_seen(update.update_id), 1, nx=True, ex=UPDATE_SEEN_TTL_S):
+            logger.debug("telegram: update %s seen before", update.update_id)
+            return
+        try:
+            translated = translate(update, allow_groups=self.settings.telegram.allow_groups,
+                                   bot_username=self.bot.username if self._bot_known() else "")
+            await self._act(update, translated)
+        except BaseException:
+            # Not handled: let a redelivery of the same update through.
+            await self.redis.delete(update_seen(update.update_id))
+            raise
+
+    async def _act(self, update: Update, translated: Translated | None) -> None:
+        query = update.callback_query
+        try:
+            if translated is None:
+                return
+            if translated.help_chat is not None:
+                await self._help(translated.help_chat, translated.lang)
+                return
+            if translated.inbound is not None:
+                stored = await self.engine.receive(translated.inbound)
+                if query is not None:
+                    await self._answer(query)
+                    query = None
+                await self.redis.hdel(keys.conv(stored.conversation_id), UNREACHABLE_FIELD)
+                await self.engine.process(stored)
+        finally:
+            if query is not None:
+                await self._answer(query)
+
+    async def _help(self, chat_id: int, lang: str | None) -> None:
+        lang = lang or self.settings.conversation.default_lang
+        text = say("help", lang, business=self.settings.business_name)
+        try:
+            await self._call(lambda: self.bot.send_message(chat_id, text))
+        except (TelegramError, Deferred) as exc:
+            logger.warning("telegram: could not send /help to chat %s: %s", chat_id, exc)
+
+    async def _answer(self, query: CallbackQuery) -> None:
+        try:
+            await query.answer()
+        except TelegramError as exc:
+            logger.info("telegram: could not answer a button press: %s", exc)
+
+    def _bot_known(self) -> bool:
+        try:
+            return bool(self.bot.username)
+        except RuntimeError:  # before Bot.initialize
+            return False
+
+    # -- out -----------------------------------------------------------------------------------------
+
+    async def pump(self, listen: Callable[[], AsyncIterator[OutEvent]]) -> None:
+        """Deliver every Telegram event any worker emits, each by exactly one worker; until cancelled."""
+        while not self.closing:
+            try:
+                async for event in listen():
+                    if event.channel == "telegram" and await self._claim(event):
+                        self.deliver_soon(event)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("telegram: outbox subscription failed; subscribing again")
+                await asyncio.sleep(1.0)
+
+    async def run_pending(self) -> None:
+        """Try parked messages again when they are due; every worker runs this, each item goes to one."""
+        while not self.closing:
+            try:
+                await self.pending_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("telegram: retrying parked messages failed")
+            await asyncio.sleep(self.retries.pending_poll_s)
+
+    async def pending_once(self) -> int:
+        due = cast(list[str], await self.redis.zrangebyscore(PENDING, "-inf", now_ms(), start=0, num=50))
+        taken = 0
+        for raw in due:
+            if await self.redis.zrem(PENDING, raw):  # whoever removes it delivers it
+                item = json.loads(raw)
+                self.deliver_soon(event_from_json(item["event"]), int(item["tries"]))
+                taken += 1
+        return taken
+
+    def deliver_soon(self, event: OutEvent, tries: int = 0) -> None:
+        task = asyncio.create_task(self.deliver(event, tries), name="telegram delivery")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self, timeout_s: float) -> None:
+        """Let deliveries under way finish (a shutdown), then cancel what is left."""
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=timeout_s)
+            for task in pending:
+                task.cancel()
+
+    async def _claim(self, event: OutEvent) -> bool:
+        digest = hashlib.sha256(event.to_json().encode("utf-8")).hexdigest()
+        return bool(await self.redis.set(delivery_claim(digest), 1, nx=True, ex=CLAIM_TTL_S))
+
+    async def deliver(self, event: OutEvent, tries: int = 0) -> None:
+        """Send one event to its chat; never raises: failures are parked, blocked chats marked."""
+        chat_id = chat_of(event.conversation_key)
+        if chat_id is None:
+            logger.warning("telegram: event for %r is not a Telegram chat", event.conversation_key)
+            return
+        async with self._lock(chat_id):
+            try:
+                if isinstance(event, Outbound):
+                    await self._send_outbound(chat_id, event)
+                else:
+                    await self._send_status(chat_id, event)
+            except Forbidden as exc:
+                logger.warning("telegram: chat %s cannot be reached (%s); marked unreachable", chat_id, exc)
+                await self.redis.hset(keys.conv(event.conversation_id), UNREACHABLE_FIELD, now_ms())
+            except BadRequest as exc:
+                logger.error("telegram: Telegram refused a message for chat %s: %s", chat_id, exc)
+            except Deferred as exc:
+                await self._park(event, tries + 1, exc.delay_s)
+            except TelegramError as exc:
+                logger.warning("telegram: sending to chat %s failed: %s", chat_id, exc)
+                await self._park(event, tries + 1, self.retries.park_s)
+
+    async def _send_outbound(self, chat_id: int, event: Outbound) -> None:
+        parts = chunks(message_text(event))
+        markup = keyboard(event.buttons)
+        for i, part in enumerate(parts):
+            await self._send_text(chat_id, part, markup if i == len(parts) - 1 else None)
+
+    async def _send_text(self, chat_id: int, text: str, markup: InlineKeyboardMarkup | None) -> Message:
+        return await self._call(lambda: self.bot.send_message(chat_id, text, reply_markup=markup))
+
+    async def _send_status(self, chat_id: int, status: StatusUpdate) -> None:
+        key = status_message(status.conversation_id)
+        lang = cast(str | None, await self.redis.hget(keys.conv(status.conversation_id), "lang")) or "en"
+        text = status_text(status, lang)
+        if text is None:
+            await self.redis.delete(key)  # the next queue gets a fresh status message
+            return
+        known = await self.redis.get(key)
+        if known:
+            try:
+                await self._call(lambda: self.bot.edit_message_text(text, chat_id=chat_id,
+                                                                    message_id=int(known)))
+                return
+            except BadRequest as exc:
+                if "not modified" in str(exc).lower():
+                    return
+                logger.info("telegram: status message %s of chat %s gone (%s); sending anew", known,
+                            chat_id, exc)
+        sent = await self._send_text(chat_id, text, None)
+        await self.redis.set(key, sent.message_id, ex=STATUS_TTL_S)
+
+    async def _call(self, make: Callable[[], Awaitable[T]]) -> T:
+        """One Bot API call: wait out flood limits and retry network failures, within bounds."""
+        floods = failures = 0
+        while True:
+            try:
+                return await make()
+            except RetryAfter as exc:
+                floods += 1
+                wait = retry_after_s(exc)
+                if floods > self.retries.flood_attempts or wait > self.retries.max_flood_wait_s:
+                    raise Deferred(max(wait, self.retries.park_s)) from exc
+                logger.warning("telegram: flood limit, waiting %.0f s before sending again", wait)
+                await asyncio.sleep(wait)
+            except BadRequest:
+                raise  # a NetworkError subclass, but sending it again will not help
+            except (TimedOut, NetworkError) as exc:
+                failures += 1
+                if failures > self.retries.network_attempts:
+                    raise Deferred(self.retries.park_s) from exc
+                logger.warning("telegram: %s; trying again", exc)
+                await asyncio.sleep(self.retries.backoff_s * 2 ** (failures - 1))
+
+    async def _park(self, event: OutEvent, tries: int, delay_s: float) -> None:
+        if tries > self.retries.max_parks:
+            logger.error("telegram: gave up on a message for %s after %d tries (it stays in the transcript)",
+                         event.conversation_key, tries)
+            return
+        item = json.dumps({"event": event.to_json(), "tries": tries})
+        await self.redis.zadd(PENDING, {item: now_ms() + int(delay_s * 1000)})
+        logger.warning("telegram: message for %s kept for a retry in %.0f s (try %d)",
+                       event.conversation_key, delay_s, tries)
+
+    def _lock(self, chat_id: int) -> asyncio.Lock:
+        # asyncio.Lock wakes waiters in order, so a chat's messages leave in the order they were emitted.
+        lock = self._locks.get(chat_id)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[chat_id] = lock
+        return lock

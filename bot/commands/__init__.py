@@ -1,0 +1,1 @@
+"""Subcommands of `relevo`, one module per group, each with `register(subparsers)`."""

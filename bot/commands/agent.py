@@ -1,0 +1,150 @@
+"""`relevo agent`: add, list, disable agents, set passwords, and issue API tokens for scripts."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from bot.settings import Settings, load_settings
+
+logger = logging.getLogger(__name__)
+
+MAX_PASSWORD_CHARS = 200
+T = TypeVar("T")
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser("agent", help="manage the people who take over from the bot")
+    p.add_argument("--data", metavar="DIR", help="folder of the embedded Redis (default: store.data_dir)")
+    cmds = p.add_subparsers(dest="agent_command", required=True)
+
+    add = cmds.add_parser("add", help="add an agent (password from a prompt or --password-stdin)")
+    add.add_argument("name")
+    add.add_argument("--departments", required=True, help="comma-separated, e.g. orders,returns")
+    add.add_argument("--tier", type=int, required=True, choices=(1, 2, 3))
+    add.add_argument("--role", default="agent", choices=("agent", "supervisor", "admin"))
+    add.add_argument("--capacity", type=int, default=3, help="conversations at once (default 3)")
+    add.add_argument("--display-name", default="", help="name customers see (default: NAME)")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from one line of stdin")
+    add.set_defaults(func=lambda a: _run(a, _add))
+
+    ls = cmds.add_parser("list", help="list agents")
+    ls.set_defaults(func=lambda a: _run(a, _list))
+
+    off = cmds.add_parser("disable", help="disable an agent and sign them out")
+    off.add_argument("name")
+    off.set_defaults(func=lambda a: _run(a, _disable))
+
+    pw = cmds.add_parser("passwd", help="set an agent's password (signs them out)")
+    pw.add_argument("name")
+    pw.add_argument("--password-stdin", action="store_true", help="read the password from one line of stdin")
+    pw.set_defaults(func=lambda a: _run(a, _passwd))
+
+    tok = cmds.add_parser("token", help="print a new API token for scripts (shown once)")
+    tok.add_argument("name")
+    tok.set_defaults(func=lambda a: _run(a, _token))
+
+
+def read_password(from_stdin: bool) -> str:
+    """One line of stdin, or a prompt asked twice; never a command-line argument (it shows in `ps`)."""
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            raise ValueError("the passwords do not match")
+    if not password or len(password) > MAX_PASSWORD_CHARS:
+        raise ValueError(f"a password is 1 to {MAX_PASSWORD_CHARS} characters")
+    return password
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    store = {"data_dir": args.data} if getattr(args, "data", None) else {}
+    return load_settings(args.config, store=store)
+
+
+def _run(args: argparse.Namespace, command: Callable[[Any, argparse.Namespace], Awaitable[int]]) -> int:
+    from handoff.agents import AgentError
+
+    try:
+        return asyncio.run(_with_store(_settings(args), lambda redis: command(redis, args)))
+    except (AgentError, ValueError, LookupError) as exc:
+        print(f"relevo agent: {exc}", file=sys.stderr)
+        return 1
+
+
+async def _with_store(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
+    from handoff.store import Store
+
+    store = await Store.connect(settings.store.redis_url, settings.data_dir)
+    try:
+        return await work(store.redis)
+    finally:
+        await store.close()
+
+
+def _auth(redis: Any) -> Any:
+    from handoff.agents import AgentDirectory
+    from handoff.auth import ConsoleAuth
+
+    # Only session and token bookkeeping is used here; the cookie secret does not matter.
+    return ConsoleAuth(redis, b"relevo-cli-no-cookies-here", AgentDirectory(redis))
+
+
+async def _add(redis: Any, args: argparse.Namespace) -> int:
+    from handoff.agents import Agent, AgentDirectory
+
+    departments = tuple(d.strip() for d in args.departments.split(",") if d.strip())
+    agent = Agent(args.name, departments, tier=args.tier, role=args.role, capacity=args.capacity,
+                  display_name=args.display_name.strip()[:100])  # fmt: skip
+    directory = AgentDirectory(redis)
+    if await directory.get(agent.name) is not None:
+        raise ValueError(f"agent '{agent.name}' already exists")
+    await directory.add(agent, read_password(args.password_stdin))
+    print(f"added {agent.name} ({agent.role}, tier {agent.tier}, {','.join(agent.departments)})")
+    return 0
+
+
+async def _list(redis: Any, args: argparse.Namespace) -> int:
+    from handoff.agents import AgentDirectory
+
+    agents = await AgentDirectory(redis).all()
+    if not agents:
+        print("no agents yet: relevo agent add NAME --departments general --tier 1")
+    for a in agents:
+        state = "disabled" if a.disabled else "active"
+        print(f"{a.name}\t{a.label}\t{a.role}\ttier {a.tier}\t{','.join(a.departments)}\t"
+              f"capacity {a.capacity}\t{state}")  # fmt: skip
+    return 0
+
+
+async def _disable(redis: Any, args: argparse.Namespace) -> int:
+    from handoff.agents import AgentDirectory
+
+    await AgentDirectory(redis).disable(args.name)
+    ended = await _auth(redis).end_sessions(args.name)
+    revoked = await _auth(redis).revoke_tokens(args.name)
+    print(f"disabled {args.name} ({ended} sessions ended, {revoked} tokens revoked)")
+    return 0
+
+
+async def _passwd(redis: Any, args: argparse.Namespace) -> int:
+    from handoff.agents import AgentDirectory
+
+    directory = AgentDirectory(redis)
+    if await directory.get(args.name) is None:
+        raise LookupError(f"agent '{args.name}' does not exist")
+    await directory.set_password(args.name, read_password(args.password_stdin))
+    await _auth(redis).end_sessions(args.name)
+    print(f"password of {args.name} changed")
+    return 0
+
+
+async def _token(redis: Any, args: argparse.Namespace) -> int:
+    print(await _auth(redis).new_token(args.name))
+    return 0

@@ -1,0 +1,127 @@
+"""`relevo faq check|ask|eval`: validate the knowledge base, try a question, measure the policy."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from bot.settings import load_settings
+from faq.evaluate import CasesError, evaluate, read_cases
+from faq.loader import load_dir
+from faq.matcher import Matcher
+from faq.model import Action, KnowledgeBase
+from faq.policy import Thresholds, decide
+
+logger = logging.getLogger(__name__)
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser("faq", help="knowledge base: check, ask, eval")
+    faq_sub = p.add_subparsers(dest="faq_command", required=True)
+
+    check = faq_sub.add_parser("check", help="validate the knowledge-base files")
+    check.add_argument("dir", nargs="?", type=Path, help="folder of YAML files (default: settings faq.dir)")
+    check.set_defaults(func=cmd_check)
+
+    ask = faq_sub.add_parser("ask", help="show the candidates and the decision for one question")
+    ask.add_argument("text")
+    ask.add_argument("--lang", choices=("es", "en"), help="customer's language (default: detect)")
+    ask.add_argument("--kb", type=Path, help="knowledge-base folder (default: settings faq.dir)")
+    _threshold_flags(ask)
+    ask.set_defaults(func=cmd_ask)
+
+    ev = faq_sub.add_parser("eval", help="run the policy over labelled cases (text,expected CSV)")
+    ev.add_argument("--kb", type=Path, help="knowledge-base folder (default: settings faq.dir)")
+    ev.add_argument("--cases", type=Path, required=True)
+    ev.add_argument("--json", action="store_true", help="print one JSON object")
+    _threshold_flags(ev)
+    ev.set_defaults(func=cmd_eval)
+
+
+def _threshold_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--answer-threshold", type=float, help="override settings faq.answer_threshold")
+    p.add_argument("--clarify-threshold", type=float, help="override settings faq.clarify_threshold")
+
+
+def _thresholds(args: argparse.Namespace) -> Thresholds:
+    faq = load_settings(args.config).faq
+    answer = faq.answer_threshold if args.answer_threshold is None else args.answer_threshold
+    clarify = faq.clarify_threshold if args.clarify_threshold is None else args.clarify_threshold
+    return Thresholds(answer, clarify, faq.max_suggestions)
+
+
+def _kb_dir(args: argparse.Namespace, explicit: Path | None) -> Path:
+    return explicit if explicit is not None else load_settings(args.config).faq_dir
+
+
+def _load(folder: Path) -> KnowledgeBase | None:
+    result = load_dir(folder)
+    for problem in result.errors:
+        print(problem, file=sys.stderr)
+    if result.kb is None:
+        print(f"relevo faq: {folder}: {len(result.errors)} error(s); run `relevo faq check`", file=sys.stderr)
+    return result.kb
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    folder = _kb_dir(args, args.dir)
+    result = load_dir(folder)
+    for problem in result.errors:
+        print(problem)
+    if result.warnings:
+        print(f"warnings ({len(result.warnings)}):")
+        for problem in result.warnings:
+            print(f"  {problem}")
+    if result.kb is None:
+        print(f"{folder}: {len(result.errors)} error(s)")
+        return 1
+    print(f"{folder}: ok, {len(result.kb)} entries")
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    thresholds = _thresholds(args)
+    kb = _load(_kb_dir(args, args.kb))
+    if kb is None:
+        return 1
+    match = Matcher(kb).match(args.text, args.lang, limit=5)
+    decision = decide(match, kb, thresholds)
+    print(f"language: {match.lang}   confidence: {match.confidence:.3f}")
+    for rank, c in enumerate(match.candidates, 1):
+        print(f"  {rank}. {c.entry_id}  score {c.score:.3f}  ~ {c.question!r}")
+    action = decision.action.value
+    if decision.action is Action.ANSWER and decision.entry is not None:
+        answer, lang = decision.entry.answer_in(match.lang)
+        print(f"decision: {action} {decision.entry.id} ({lang}): {answer}")
+    elif decision.action is Action.CLARIFY:
+        print(
+            f"decision: {action}: did you mean "
+            + " | ".join(e.title(match.lang) for e in decision.suggestions)
+        )
+    else:
+        print(f"decision: {action}")
+    print(f"(answer >= {thresholds.answer}, clarify >= {thresholds.clarify})")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    thresholds = _thresholds(args)
+    kb = _load(_kb_dir(args, args.kb))
+    if kb is None:
+        return 1
+    try:
+        cases = read_cases(args.cases)
+    except (CasesError, OSError) as exc:
+        print(f"relevo faq eval: {exc}", file=sys.stderr)
+        return 1
+    metrics = evaluate(kb, cases, thresholds)
+    if args.json:
+        print(json.dumps(metrics))
+    else:
+        for key, value in metrics.items():
+            print(f"{key:>20}: {value}")
+    return 0

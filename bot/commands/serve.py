@@ -1,0 +1,92 @@
+"""`relevo serve`: the whole product in one process, until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Coroutine
+from typing import Any
+
+from aiohttp import web
+
+from bot.settings import Settings, load_settings
+
+logger = logging.getLogger(__name__)
+
+SHUTDOWN_TIMEOUT_S = 10.0
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser("serve", help="run widget, console and bot in one process")
+    p.add_argument("--host", help="address to listen on (default: server.host)")
+    p.add_argument("--port", type=int, help="port to listen on, 0 = any free port (default: server.port)")
+    p.add_argument("--data", metavar="DIR", help="folder for the embedded Redis and local state")
+    p.set_defaults(func=run)
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    server: dict[str, Any] = {}
+    if args.host is not None:
+        server["host"] = args.host
+    if args.port is not None:
+        server["port"] = args.port
+    store = {"data_dir": args.data} if args.data is not None else {}
+    return load_settings(args.config, server=server, store=store)
+
+
+def run(args: argparse.Namespace) -> int:
+    from bot.telegram_setup import TelegramSetupError
+
+    settings = settings_from_args(args)
+    try:
+        _run_loop(serve(settings))
+    except TelegramSetupError as exc:
+        # Misconfigured webhook or a token Telegram rejects; the message never carries the token.
+        print(f"relevo: telegram: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _run_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run on uvloop where it is installed (it is a dependency on Linux/macOS), else asyncio's loop."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
+
+
+async def serve(settings: Settings) -> None:
+    # Imported here so `relevo faq ...` does not pay for the web stack.
+    from bot.runtime import Runtime
+    from bot.web import create_app
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    runtime = await Runtime.start(settings)
+    try:
+        runner = web.AppRunner(create_app(runtime), shutdown_timeout=SHUTDOWN_TIMEOUT_S, access_log=None)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, settings.server.host, settings.server.port)
+            await site.start()
+            for address in runner.addresses:
+                host, port = address[0], address[1]
+                host = f"[{host}]" if ":" in host else host
+                # One line on stdout that scripts (bench/, tests) read to find a port-0 server.
+                print(f"relevo: serving on http://{host}:{port}", flush=True)
+            await stop.wait()
+            logger.info("stopping")
+        finally:
+            # Stops listening, closes widget sockets, then the outbox pump (cleanup_ctx, reverse order).
+            await runner.cleanup()
+    finally:
+        await runtime.close()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)

@@ -1,0 +1,560 @@
+"""One customer message in, decisions, replies out: the conversation engine that channels feed."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import weakref
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, cast
+
+from bot import intents, texts
+from bot.intents import Intent
+from bot.messages import Button, Channel, Inbound, Outbound, State, StatusUpdate, Stored
+from bot.outbox import Outbox
+from bot.settings import Settings
+from faq.lang import detect_lang
+from faq.model import Action, Decision, Entry, KnowledgeBase
+from handoff import escalation as esc
+from handoff.conversations import (
+    WITH_A_PERSON,
+    Conversation,
+    Conversations,
+    HashValue,
+    LogEntry,
+    entry_fields,
+    now_ms,
+)
+from handoff.escalation import EscalationContext, Escalator, Reason
+
+logger = logging.getLogger(__name__)
+
+# Button values (the widget and Telegram send them back as Inbound(kind="choose", value=...)).
+HUMAN = "human"
+REPHRASE = "rephrase"
+HELPFUL_YES = "helpful:yes"
+HELPFUL_NO = "helpful:no"
+FAQ_PREFIX = "faq:"
+RATE_PREFIX = "rate:"
+IDLE_CLOSABLE = ("bot", "resolved")  # never closed on a customer waiting for or talking to a person
+RATING_COMMENT = "rating_comment"  # conversation.awaiting after a rating: the next text is its comment
+# The customer-facing message for the first (strongest) reason of an escalation.
+HANDOFF_TEXTS = {
+    esc.ASKED_FOR_PERSON: "handoff_asked",
+    esc.UPSET: "handoff_upset",
+    esc.MISUNDERSTOOD: "handoff_misunderstood",
+}
+MAX_VALUE_CHARS = 200
+MAX_ID_CHARS = 128
+MAX_ATTACHMENTS = 10
+MOOD_HISTORY = 10  # earlier customer messages the mood detector sees
+MOOD_SEARCH = 2 * MOOD_HISTORY  # transcript entries before a message searched for them
+SWITCH_LANG_WORDS = 3  # a message this long in the other language moves the conversation to it
+
+
+class Knowledge(Protocol):
+    """What the engine needs of faq.library.Library."""
+
+    @property
+    def kb(self) -> KnowledgeBase: ...
+
+    def decide(self, text: str, lang: str | None = None) -> Decision: ...
+
+
+class MoodReading(Protocol):
+    @property
+    def score(self) -> float: ...
+    @property
+    def conversation(self) -> float: ...
+    @property
+    def evidence(self) -> Sequence[str]: ...
+    @property
+    def upset(self) -> bool: ...
+
+
+class Mood(Protocol):
+    """What the engine needs of bot.mood.MoodDetector."""
+
+    def assess(self, text: str, lang: str, history: Sequence[str], after_bot_answer: bool) -> Any: ...
+
+
+class CustomerSide(Protocol):
+    """What the engine asks of the handoff side besides escalating (handoff.service.HandoffService)."""
+
+    def extra_reasons(self, text: str, lang: str | None) -> list[Reason]: ...
+
+    async def customer_message(self, conversation_id: str, text: str) -> str | None: ...
+
+    async def rate(self, conversation_id: str, score: int, comment: str = "") -> None: ...
+
+    async def comment(self, conversation_id: str, text: str) -> bool: ...
+
+
+def pick_lang(current: str, text: str, first: bool) -> str:
+    """Keep the conversation's language unless the text clearly is in the other one."""
+    seen = detect_lang(text, "en")
+    if seen != detect_lang(text, "es") or seen == current:
+        return current  # no evidence either way, or it agrees
+    if first or len(text.split()) >= SWITCH_LANG_WORDS:
+        return seen
+    return current
+
+
+def decision_record(decision: Decision, **extra: Any) -> dict[str, Any]:
+    """What the bot considered for one turn, stored with its reply (the handoff context reads it)."""
+    match = decision.match
+    return {
+        "action": decision.action.value,
+        "confidence": round(match.confidence, 4),
+        "lang": match.lang,
+        "candidates": [{"entry_id": c.entry_id, "score": round(c.score, 4), "question": c.question}
+                       for c in match.candidates],
+        **extra,
+    }
+
+
+@dataclass
+class _TurnState:
+    """What one customer turn has read and not yet written; the conversation's lock guards it."""
+
+    earlier: tuple[str, ...] = ()  # the customer's earlier texts, oldest first
+    changes: dict[str, HashValue] = field(default_factory=dict)  # for the conversation record
+
+
+class Engine:
+    def __init__(
+        self,
+        settings: Settings,
+        conversations: Conversations,
+        library: Knowledge,
+        outbox: Outbox,
+        escalator: Escalator,
+        mood: Mood | None = None,
+        customer_side: CustomerSide | None = None,
+    ) -> None:
+        self.settings = settings
+        self.conversations = conversations
+        self.library = library
+        self.outbox = outbox
+        self.escalator = escalator
+        self.mood = mood
+        self.customer_side = customer_side
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        # Turns in progress, by conversation id. A turn's record changes ride along with its reply's
+        # transcript write (one round trip), or are written when the turn ends.
+        self._turns: dict[str, _TurnState] = {}
+
+    # -- the channel-facing API ---------------------------------------------------------------
+
+    async def handle(self, inbound: Inbound) -> Stored:
+        stored = await self.receive(inbound)
+        await self.process(stored)
+        return stored
+
+    async def receive(self, inbound: Inbound) -> Stored:
+        """Store the customer's message (de-duplicated on client_id); returns once it is in Redis."""
+        inbound = self._bounded(inbound)
+        lang = inbound.lang if inbound.lang in ("en", "es") else self.settings.conversation.default_lang
+        key = inbound.conversation_key
+        for _ in range(3):
+            # The open conversation this process last saw for the key saves two round trips; if it
+            # has been closed since, the append below says so and the next loop asks Redis.
+            cid, created = self.conversations.known_open(key), False
+            if cid is None or inbound.kind == "start":
+                cid, created = await self.conversations.open(key, inbound.channel, lang, inbound.customer)
+            if inbound.kind == "start":
+                return Stored(cid, "", inbound, extra={"created": created})
+            # Only a button's label is worded in the conversation's language.
+            conv_lang = (await self.conversations.lang_of(cid) or lang) if inbound.kind == "choose" else lang
+            fields = entry_fields(
+                "customer", self._customer_text(inbound, conv_lang), ts=now_ms(), kind=inbound.kind,
+                value=inbound.value, client_id=inbound.client_id, attachments=inbound.attachments,
+            )
+            appended = await self.conversations.append(
+                cid, fields, client_id=inbound.client_id, sender="customer"
+            )
+            if appended.status != "closed":
+                return Stored(cid, appended.message_id, inbound, duplicate=appended.status == "dup",
+                              extra={"created": created})
+            # Closed between finding and writing (idle sweep, goodbye): the next loop opens a new one.
+            self.conversations.forget_open(key)
+        raise RuntimeError(f"could not store a message for {inbound.conversation_key}")
+
+    async def process(self, stored: Stored) -> None:
+        """Decide and reply through the Outbox; a no-op for duplicates and for conversations with a person."""
+        if stored.duplicate:
+            return
+        async with self._lock(stored.conversation_id):
+            if stored.inbound.kind == "start":
+                await self._greet_once(stored.conversation_id)
+                return
+            search = MOOD_SEARCH if self.mood is not None else 0
+            turn = await self.conversations.begin_turn(stored.conversation_id, stored.message_id, search)
+            if turn is None:
+                return  # another caller handles it
+            conv = turn.conversation
+            if conv is None or conv.state == "closed":
+                return
+            if conv.state in WITH_A_PERSON:
+                # The agent side reads the transcript: the bot never talks over a person.
+                await self._relay(conv, stored.inbound)
+                return
+            self._turns[conv.id] = _TurnState(turn.earlier)
+            try:
+                await self._respond(conv, stored.inbound)
+            except Exception:
+                logger.exception("engine: failed on message %s of %s", stored.message_id, conv.id)
+                await self._apologise(conv)
+            finally:
+                await self._end_turn(conv.id)
+
+    async def open(self, conversation_key: str, channel: Channel, lang: str | None) -> None:
+        """A new widget/Telegram session: greet if the conversation has had no messages yet."""
+        lang = lang if lang in ("en", "es") else self.settings.conversation.default_lang
+        cid, _ = await self.conversations.open(conversation_key, channel, lang)
+        async with self._lock(cid):
+            await self._greet_once(cid)
+
+    async def history(self, conversation_key: str, limit: int = 200) -> list[Outbound]:
+        """The customer's open (else most recent) conversation, oldest first, customer messages included."""
+        cid = await self.conversations.last_id(conversation_key)
+        conv = await self.conversations.get(cid) if cid else None
+        if conv is None:
+            return []
+        return [self._outbound(conv, e) for e in await self.conversations.log(conv.id, limit)]
+
+    async def status(self, conversation_key: str) -> StatusUpdate | None:
+        cid = await self.conversations.current_id(conversation_key)
+        conv = await self.conversations.get(cid) if cid else None
+        return self._status(conv, conv.state) if conv else None
+
+    async def close_idle(self, conversation_id: str, idle_before: int) -> bool:
+        """Close a bot conversation idle since `idle_before` (ms) with a closing message; True if closed."""
+        conv = await self.conversations.get(conversation_id)
+        if conv is None or conv.state not in IDLE_CLOSABLE:
+            await self.conversations.forget_idle(conversation_id)
+            return False
+        text = texts.say("idle_closed", conv.lang)
+        # Nobody to say goodbye to if the customer never wrote (a widget opened and left).
+        message = entry_fields("system", text, ts=now_ms(), lang=conv.lang) if conv.customer_messages else []
+        closed = await self.conversations.close(conv, "idle", message=message, idle_before=idle_before,
+                                                only_state=conv.state)
+        if closed is None:
+            await self.conversations.watch_idle(conv.id, conv.updated)
+            return False
+        if closed:
+            await self.outbox.emit(self._message(conv, closed, text, sender="system"))
+        await self.outbox.emit(self._status(conv, "closed"))
+        return True
+
+    # -- one customer turn --------------------------------------------------------------------
+
+    async def _respond(self, conv: Conversation, inbound: Inbound) -> None:
+        text = inbound.text.strip()
+        if text:
+            lang = pick_lang(conv.lang, text, first=conv.customer_messages <= 1)
+            if lang != conv.lang:
+                await self._change(conv.id, lang=lang)
+                conv = dataclasses.replace(conv, lang=lang)
+        greeted_now = await self._greet_once(conv.id, conv)
+        if inbound.kind == "choose":
+            await self._choose(conv, inbound)
+        elif text:
+            await self._text(conv, text, greeted_now)
+        elif inbound.attachments:
+            await self._say(conv, "attachment", buttons=(self._person_button(conv),))
+
+    async def _relay(self, conv: Conversation, inbound: Inbound) -> None:
+        """A message while with a person: stored already; the handoff side keeps an e-mail left for later."""
+        if self.customer_side is not None and inbound.text.strip():
+            await self.customer_side.customer_message(conv.id, inbound.text.strip())
+
+    async def _text(self, conv: Conversation, text: str, greeted_now: bool) -> None:
+        if conv.awaiting == RATING_COMMENT and self.customer_side is not None:
+            await self._change(conv.id, awaiting="")
+            if await self.customer_side.comment(conv.id, text):
+                return
+        reasons = await self._shortcut_reasons(conv, text)
+        if reasons:
+            await self._escalate(conv, reasons, HANDOFF_TEXTS.get(reasons[0].code, "handoff_topic"), text)
+            return
+        if conv.awaiting == "helpful":
+            answer = intents.yes_no(text)
+            if answer is not None:
+                await self._helpful(conv, answer is Intent.YES)
+                return
+        talk = intents.small_talk(text)
+        if talk is not None:
+            await self._small_talk(conv, talk, greeted_now)
+            return
+        decision = self.library.decide(text, conv.lang)
+        if decision.action is Action.ANSWER and decision.entry is not None:
+            await self._answer(conv, decision.entry, decision_record(decision))
+        elif decision.action is Action.CLARIFY and decision.suggestions:
+            await self._clarify(conv, decision)
+        else:
+            await self._not_understood(conv, text, decision)
+
+    async def _shortcut_reasons(self, conv: Conversation, text: str) -> list[Reason]:
+        reasons: list[Reason] = []
+        words = intents.asks_for_person(text)
+        if words:
+            reasons.append(Reason(esc.ASKED_FOR_PERSON, "the customer asked for a person", words))
+        reading = await self._assess_mood(conv, text)
+        if reading is not None and reading.upset:
+            detail = f"mood {reading.conversation:.2f} (this message {reading.score:.2f})"
+            reasons.append(Reason(esc.UPSET, detail, tuple(reading.evidence)))
+        if self.customer_side is not None:
+            # Keyword rules of the handoff rules file (legal threats, cancelling the account ...).
+            reasons += self.customer_side.extra_reasons(text, conv.lang)
+        return reasons
+
+    async def _assess_mood(self, conv: Conversation, text: str) -> MoodReading | None:
+        if self.mood is None:
+            return None
+        try:
+            earlier = list(self._earlier(conv.id)[-MOOD_HISTORY:])
+            after_answer = conv.awaiting == "helpful"
+            reading = cast(MoodReading, self.mood.assess(text, conv.lang, earlier, after_answer))
+            await self._change(conv.id, mood=f"{reading.conversation:.3f}")
+            return reading
+        except Exception:
+            logger.exception("engine: mood assessment failed; going on without it")
+            return None
+
+    async def _choose(self, conv: Conversation, inbound: Inbound) -> None:
+        value = inbound.value
+        if value == HUMAN:
+            reason = Reason(esc.ASKED_FOR_PERSON, "the customer chose to talk to a person", ("button",))
+            await self._escalate(conv, [reason], "handoff_asked", "")
+        elif value == REPHRASE:
+            await self._change(conv.id, awaiting="")
+            await self._say(conv, "rephrase_go")
+        elif value in (HELPFUL_YES, HELPFUL_NO):
+            await self._helpful(conv, value == HELPFUL_YES)
+        elif value.startswith(RATE_PREFIX) and self._rating(value) and self.customer_side is not None:
+            await self.customer_side.rate(conv.id, self._rating(value))
+        elif value.startswith(FAQ_PREFIX):
+            entry = self.library.kb.by_id.get(value[len(FAQ_PREFIX) :])
+            if entry is None:
+                await self._say(conv, "option_gone", buttons=(self._person_button(conv),))
+            else:
+                await self._answer(conv, entry, {"action": "answer", "via": "suggestion", "entry": entry.id})
+        elif inbound.text.strip() or value.strip():
+            # An unknown button (an old widget, a forged frame): read it as what the customer typed.
+            await self._text(conv, (inbound.text or value).strip(), False)
+
+    @staticmethod
+    def _rating(value: str) -> int:
+        """1..5 from a "rate:N" button value; 0 for anything else (a forged frame)."""
+        digits = value[len(RATE_PREFIX) :]
+        return int(digits) if digits in ("1", "2", "3", "4", "5") else 0
+
+    async def _answer(self, conv: Conversation, entry: Entry, record: dict[str, Any]) -> None:
+        answer, _ = entry.answer_in(conv.lang)
+        record = {**record, "entry": entry.id}
+        await self._change(conv.id, misunderstandings=0, last_entry=entry.id,
+                                        awaiting="" if entry.handoff else "helpful")
+        if entry.handoff is None:
+            question = texts.say("did_it_help", conv.lang)
+            buttons = (Button(texts.say("btn_yes", conv.lang), HELPFUL_YES),
+                       Button(texts.say("btn_no", conv.lang), HELPFUL_NO))
+            await self._send(conv, f"{answer}\n\n{question}", buttons, record)
+            return
+        await self._send(conv, answer, (), record)
+        rule = entry.handoff
+        reason = Reason(esc.TOPIC_RULE, f"entry {entry.id}: {rule.department} tier {rule.tier}", ())
+        await self._escalate(conv, [reason], "handoff_topic", "", department=rule.department, tier=rule.tier)
+
+    async def _clarify(self, conv: Conversation, decision: Decision) -> None:
+        buttons = tuple(Button(e.title(conv.lang), FAQ_PREFIX + e.id) for e in decision.suggestions)
+        record = decision_record(decision, suggested=[e.id for e in decision.suggestions])
+        await self._change(conv.id, awaiting="clarify")
+        await self._send(conv, texts.say("clarify", conv.lang), (*buttons, self._person_button(conv)), record)
+
+    async def _not_understood(self, conv: Conversation, text: str, decision: Decision) -> None:
+        count = await self.conversations.count_misunderstanding(conv.id)
+        record = decision_record(decision, misunderstandings=count)
+        if count >= self.settings.conversation.misunderstandings_before_handoff:
+            reason = Reason(esc.MISUNDERSTOOD, f"{count} messages in a row not understood", (text,))
+            await self._escalate(conv, [reason], "handoff_misunderstood", text, record=record)
+            return
+        await self._change(conv.id, awaiting="")
+        await self._say(conv, "rephrase", buttons=(self._person_button(conv),), record=record)
+
+    async def _helpful(self, conv: Conversation, helped: bool) -> None:
+        record = {"action": "feedback", "helpful": helped, "entry": conv.last_entry}
+        await self._change(conv.id, awaiting="")
+        if helped:
+            await self._change(conv.id, misunderstandings=0)
+            await self._say(conv, "glad", record=record)
+            return
+        # A wrong answer counts as a misunderstanding: one more and a person takes over.
+        await self.conversations.count_misunderstanding(conv.id)
+        buttons = (Button(texts.say("btn_rephrase", conv.lang), REPHRASE), self._person_button(conv))
+        await self._say(conv, "sorry_not_helpful", buttons=buttons, record=record)
+
+    async def _small_talk(self, conv: Conversation, talk: Intent, greeted_now: bool) -> None:
+        record = {"action": "small_talk", "intent": talk.value}
+        if talk is Intent.BYE:
+            await self._goodbye(conv, record)
+        elif talk is Intent.THANKS:
+            await self._change(conv.id, misunderstandings=0, awaiting="")
+            await self._say(conv, "thanks", record=record)
+        elif not greeted_now:  # a fresh greeting already said hello
+            await self._say(conv, "hello", record=record)
+
+    async def _goodbye(self, conv: Conversation, record: dict[str, Any]) -> None:
+        """The customer ends the conversation: say goodbye and close it; a next message opens a new one."""
+        text = texts.say("bye", conv.lang, business=self.settings.business_name)
+        fields = entry_fields("bot", text, ts=now_ms(), lang=conv.lang, decision=record)
+        await self._flush(conv.id)
+        closed = await self.conversations.close(conv, "customer", message=fields)
+        if closed:
+            await self.outbox.emit(self._message(conv, closed, text))
+            await self.outbox.emit(self._status(conv, "closed"))
+
+    async def _escalate(
+        self, conv: Conversation, reasons: list[Reason], text_name: str, last_message: str, *,
+        department: str = "", tier: int = 1, record: dict[str, Any] | None = None,
+    ) -> None:
+        # Said first, so the customer reads "a person will take over" before the queue position.
+        record = {**(record or {}), "action": "escalate", "reasons": [r.code for r in reasons]}
+        await self._say(conv, text_name, record=record)
+        await self._flush(conv.id)  # the escalator may read the record: it must be current
+        fresh = await self.conversations.get(conv.id)
+        context = EscalationContext(
+            conversation_key=conv.key, channel=conv.channel, lang=conv.lang,
+            department=department or self.settings.handoff.default_department, tier=tier,
+            mood_score=fresh.mood if fresh else None,
+            candidates=tuple((record or {}).get("candidates", ())), last_message=last_message,
+        )
+        await self.escalator.escalate(conv.id, reasons, context)
+        # Should a person give the conversation back, the bot starts with a clean slate.
+        await self._change(conv.id, misunderstandings=0, awaiting="")
+        if self.customer_side is None:
+            # Without the handoff side nobody else announces the queue (with position and wait).
+            await self.outbox.emit(self._status(conv, "queued"))
+
+    # -- greeting, sending --------------------------------------------------------------------
+
+    async def _greet_once(self, conversation_id: str, conv: Conversation | None = None) -> bool:
+        conv = conv or await self.conversations.get(conversation_id)
+        if conv is None or conv.state != "bot" or conv.greeted:
+            return False
+        if not await self.conversations.mark_greeted(conv.id):
+            return False
+        await self._say(conv, "greeting", record={"action": "greeting"})
+        return True
+
+    async def _apologise(self, conv: Conversation) -> None:
+        try:
+            await self._say(conv, "error")
+        except Exception:
+            logger.exception("engine: could not even apologise to %s", conv.id)
+
+    def _person_button(self, conv: Conversation) -> Button:
+        return Button(texts.say("btn_person", conv.lang), HUMAN)
+
+    async def _say(self, conv: Conversation, name: str, *, buttons: tuple[Button, ...] = (),
+                   record: Mapping[str, Any] | None = None) -> None:
+        text = texts.say(name, conv.lang, business=self.settings.business_name)
+        await self._send(conv, text, buttons, record)
+
+    async def _send(self, conv: Conversation, text: str, buttons: tuple[Button, ...],
+                    record: Mapping[str, Any] | None) -> None:
+        """Append to the transcript, then emit: a client that missed the emit finds it in history."""
+        fields = entry_fields("bot", text, ts=now_ms(), lang=conv.lang, buttons=buttons, decision=record)
+        turn = self._turns.get(conv.id)
+        changes: dict[str, HashValue] = {}
+        if turn is not None:
+            # Written with the reply, atomically; a refused reply means the record is closed anyway.
+            changes, turn.changes = turn.changes, {}
+        message = self._message(conv, "", text, buttons=buttons)
+        # Stored, the record updated and the reply published in one step (the store publishes it).
+        appended = await self.conversations.append(conv.id, fields, sender="bot", changes=changes,
+                                                   announce=self.outbox.announcement(message))
+        if appended.status != "new":
+            logger.warning("engine: conversation %s closed before the reply could be stored", conv.id)
+            return
+        self.outbox.notify(dataclasses.replace(message, id=appended.message_id))
+
+    def _message(self, conv: Conversation, message_id: str, text: str, *, sender: str = "bot",
+                 buttons: tuple[Button, ...] = ()) -> Outbound:
+        return Outbound(conversation_id=conv.id, conversation_key=conv.key,
+                        channel=cast(Channel, conv.channel), id=message_id, text=text,
+                        sender=cast(Any, sender), buttons=buttons, lang=conv.lang)
+
+    def _status(self, conv: Conversation, state: State) -> StatusUpdate:
+        return StatusUpdate(conversation_id=conv.id, conversation_key=conv.key,
+                            channel=cast(Channel, conv.channel), state=state)
+
+    def _outbound(self, conv: Conversation, entry: LogEntry) -> Outbound:
+        text = entry.text or " ".join(f"[{a.kind}]" for a in entry.attachments)
+        return Outbound(conversation_id=conv.id, conversation_key=conv.key,
+                        channel=cast(Channel, conv.channel), id=entry.id, text=text,
+                        sender=cast(Any, entry.sender), buttons=entry.buttons,
+                        lang=entry.lang or conv.lang, author=entry.author)
+
+    # -- input hygiene ------------------------------------------------------------------------
+
+    def _bounded(self, inbound: Inbound) -> Inbound:
+        """Cut what a channel let through to sizes the store and the matcher are meant for."""
+        return dataclasses.replace(
+            inbound,
+            text=inbound.text[: self.settings.server.max_message_chars],
+            value=inbound.value[:MAX_VALUE_CHARS],
+            client_id=inbound.client_id[:MAX_ID_CHARS],
+            customer=inbound.customer[:MAX_VALUE_CHARS],
+            attachments=inbound.attachments[:MAX_ATTACHMENTS],
+        )
+
+    def _customer_text(self, inbound: Inbound, lang: str) -> str:
+        """What the transcript shows for a customer turn: their words, or the label of the button chosen."""
+        if inbound.kind != "choose":
+            return inbound.text
+        value = inbound.value
+        if value.startswith(FAQ_PREFIX):
+            entry = self.library.kb.by_id.get(value[len(FAQ_PREFIX) :])
+            return entry.title(lang) if entry else inbound.text or value
+        labels = {HUMAN: "btn_person", REPHRASE: "btn_rephrase", HELPFUL_YES: "btn_yes", HELPFUL_NO: "btn_no"}
+        return texts.say(labels[value], lang) if value in labels else inbound.text or value
+
+    # -- a turn's reads and writes --------------------------------------------------------------
+
+    def _earlier(self, conversation_id: str) -> tuple[str, ...]:
+        """The customer's earlier texts, read with the turn's claim."""
+        turn = self._turns.get(conversation_id)
+        return turn.earlier if turn is not None else ()
+
+    async def _change(self, conversation_id: str, **values: HashValue) -> None:
+        """Set fields of the conversation record: with the turn's next reply, or now outside a turn."""
+        turn = self._turns.get(conversation_id)
+        if turn is None:
+            await self.conversations.update(conversation_id, **values)
+        else:
+            turn.changes.update(values)
+
+    async def _flush(self, conversation_id: str) -> None:
+        turn = self._turns.get(conversation_id)
+        if turn is not None and turn.changes:
+            changes, turn.changes = turn.changes, {}
+            await self.conversations.update(conversation_id, **changes)
+
+    async def _end_turn(self, conversation_id: str) -> None:
+        try:
+            await self._flush(conversation_id)
+        except Exception:
+            logger.exception("engine: could not save the state of %s", conversation_id)
+        finally:
+            self._turns.pop(conversation_id, None)
+
+    def _lock(self, conversation_id: str) -> asyncio.Lock:
+        # One turn at a time per conversation in this process; a customer's socket lives on one worker.
+        lock = self._locks.get(conversation_id)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[conversation_id] = lock
+        return lock

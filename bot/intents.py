@@ -1,0 +1,108 @@
+"""Bilingual shortcuts read before the knowledge base: a person please, thanks, bye, hello, yes, no."""
+
+from __future__ import annotations
+
+import logging
+import re
+from enum import StrEnum
+
+from faq.normalize import fold
+
+logger = logging.getLogger(__name__)
+
+MAX_SMALL_TALK_WORDS = 8  # longer messages carry a question, not just courtesy
+
+
+class Intent(StrEnum):
+    HUMAN = "human"
+    THANKS = "thanks"
+    BYE = "bye"
+    HELLO = "hello"
+    YES = "yes"
+    NO = "no"
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+# Words that ask for a person wherever they appear, and phrases (folded) that do.
+PERSON_WORDS = _words(
+    """agente agentes humano humana persona personas operador operadora asesor asesora ejecutivo
+    ejecutiva encargado encargada supervisor supervisora gerente human humans agent agents person
+    operator representative rep supervisor manager"""
+)
+PERSON_PHRASES = ("hablar con alguien", "talk to someone", "speak to someone", "speak with someone",
+                  "talk with someone", "someone real", "alguien real", "gente de verdad", "live chat")
+# A negation shortly before the word ("no quiero un agente", "I don't need a person") cancels it.
+NEGATIONS = _words("no not dont don never without sin nunca ni")
+NEGATION_WINDOW = 5
+
+# Small talk: every word of the message must be the intent's own or filler, and one must be a core word.
+FILLER = _words(
+    """ok okay vale bueno pues well so oh ah ahh great perfect perfecto genial super cool nice muy very
+    much mucho muchas muchos muchisimas mil a lot the por for la el lo le te you your todo all
+    again de nuevo ya"""
+)
+CORE: dict[Intent, frozenset[str]] = {
+    Intent.THANKS: _words("thanks thank thx ty tks gracias agradezco agradecido agradecida cheers"),
+    Intent.BYE: _words("bye goodbye byebye adios chao chau ciao later hasta vemos farewell cya"),
+    Intent.HELLO: _words("hi hello hey hola buenas buenos greetings saludos howdy hiya morning afternoon "
+                         "evening"),
+    Intent.YES: _words("yes yeah yep yup si sip claro sure did helped sirvio ayudo funciono worked correct "
+                       "exacto"),
+    Intent.NO: _words("no nope nah not didn didnt doesn nada tampoco"),
+}
+EXTRA: dict[Intent, frozenset[str]] = {
+    Intent.THANKS: _words("help ayuda su tu that is it"),
+    Intent.BYE: _words("see luego pronto manana nos have nice day good night then now that s it eso es"),
+    Intent.HELLO: _words("good day dias tardes noches there que tal como estas how are everyone"),
+    Intent.YES: _words("it that me thanks thank gracias has of course supuesto lo hizo"),
+    Intent.NO: _words("it that me really at realmente del en help helped did t does work worked sirvio "
+                      "ayudo funciono thanks gracias esto eso quite mucho"),
+}
+_CLAUSE = re.compile(r"[,.;:!?¡¿\n]+")
+
+
+def asks_for_person(text: str) -> tuple[str, ...]:
+    """The words by which the customer asks for a person; empty if they do not."""
+    found: list[str] = []
+    for clause in _CLAUSE.split(text):
+        words = fold(clause).split()
+        joined = " ".join(words)
+        found.extend(p for p in PERSON_PHRASES if f" {p} " in f" {joined} ")
+        for i, word in enumerate(words):
+            if word in PERSON_WORDS and not NEGATIONS.intersection(words[max(0, i - NEGATION_WINDOW) : i]):
+                found.append(word)
+    return tuple(dict.fromkeys(found))
+
+
+def _only(words: list[str], intent: Intent) -> bool:
+    allowed = CORE[intent] | EXTRA[intent] | FILLER
+    return bool(CORE[intent].intersection(words)) and all(w in allowed for w in words)
+
+
+def small_talk(text: str) -> Intent | None:
+    """THANKS, BYE or HELLO when that is all the message says (goodbye wins over thanks)."""
+    words = fold(text).split()
+    if not words or len(words) > MAX_SMALL_TALK_WORDS:
+        return None
+    for intent in (Intent.BYE, Intent.THANKS, Intent.HELLO):
+        if CORE[intent].intersection(words):
+            # "thanks, bye": every word must be one of the courtesies the message mixes.
+            mixed = {i for i in (Intent.BYE, Intent.THANKS, Intent.HELLO) if CORE[i].intersection(words)}
+            allowed = FILLER.union(*(CORE[i] | EXTRA[i] for i in mixed))
+            return intent if all(w in allowed for w in words) else None
+    return None
+
+
+def yes_no(text: str) -> Intent | None:
+    """YES or NO when the message is only an answer to a yes/no question; a negation means NO."""
+    words = fold(text).split()
+    if not words or len(words) > MAX_SMALL_TALK_WORDS:
+        return None
+    if _only(words, Intent.NO):
+        return Intent.NO
+    if _only(words, Intent.YES):
+        return Intent.YES
+    return None

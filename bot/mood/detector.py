@@ -1,0 +1,378 @@
+"""The mood detector: a score in [0, 1] per message and per conversation, with the evidence behind it."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from rapidfuzz import fuzz
+
+from bot.mood.lexicon import GROUP_LABELS, Language, MoodConfigError, Signals, Term, load_folder
+from bot.mood.text import Tokens, fold, strip_noise, tokenize
+
+logger = logging.getLogger(__name__)
+
+MAX_CHARS = 4000  # longer messages are scored on their start: bounded time per message
+_PUNCT_RUN = re.compile(r"[!?¡¿]{2,}")
+_CAPS3 = re.compile(r"[A-ZÀ-ÖØ-Þ]{3,}")  # a cheap pre-check: no capitalised words, no shouting
+_GAP = 3  # words a '...' in a lexicon phrase may skip
+_CACHE_LIMIT = 4096
+# Groups that weigh more when the clause is aimed at someone ("you are useless", "sois unos inútiles").
+_AIMED = frozenset({"negative", "insult", "profanity"})
+# A swearword or insult after a negation is still one: "no funciona esta mierda", "don't be an idiot".
+_NOT_NEGATED = frozenset({"insult", "profanity"})
+_CANDIDATE_CACHE = 50_000  # distinct words remembered per language
+
+__all__ = ["MoodConfigError", "MoodDetector", "MoodReading"]
+
+
+@dataclass(frozen=True)
+class MoodReading:
+    score: float  # this message, [0, 1]
+    conversation: float  # the conversation so far including this message, recent messages weigh more
+    evidence: tuple[str, ...]  # what raised it, e.g. 'insult: "inútil"', 'shouting', '"!!!"'
+    upset: bool  # conversation >= threshold
+    lang: str = ""  # the language the message was read in
+
+
+@dataclass(frozen=True)
+class _Hit:
+    weight: float
+    evidence: str
+
+
+def combine(weights: Sequence[float]) -> float:
+    """Independent signals: each weight is how sure that signal alone makes us, so 1 - prod(1 - w)."""
+    rest = 1.0
+    for w in weights:
+        rest *= 1.0 - min(max(w, 0.0), 1.0)
+    return 1.0 - rest
+
+
+class MoodDetector:
+    def __init__(
+        self,
+        languages: dict[str, Language],
+        signals: Signals,
+        threshold: float = 0.5,
+        default_lang: str = "en",
+    ) -> None:
+        self.languages = languages
+        self.signals = signals
+        self.threshold = threshold
+        self.default_lang = default_lang if default_lang in languages else next(iter(languages))
+        self._cache: dict[tuple[str, str | None], float] = {}
+        # One character class for every emoji: far faster than testing each character of a message.
+        self._emoji_re = re.compile("|".join(re.escape(c) for c in signals.emoji) or "(?!)")
+
+    @classmethod
+    def from_dir(cls, folder: Path, threshold: float = 0.5, default_lang: str = "en") -> MoodDetector:
+        languages, signals = load_folder(Path(folder))
+        return cls(languages, signals, threshold, default_lang)
+
+    # --- public API -------------------------------------------------------------------------------
+
+    def score(self, text: str, lang: str | None = None) -> MoodReading:
+        """One message on its own."""
+        return self.assess(text, lang)
+
+    def assess(
+        self,
+        text: str,
+        lang: str | None,
+        history: Sequence[str] = (),
+        after_bot_answer: bool = False,
+    ) -> MoodReading:
+        """This message in its conversation: history is the customer's earlier messages, oldest first."""
+        code, hits = self._read(text, lang, after_bot_answer)
+        if history:
+            repeat = self._repeated(text, history)
+            if repeat:
+                hits.append(repeat)
+        score = combine([h.weight for h in hits])
+        conversation = self._conversation(score, history, lang)
+        evidence = tuple(dict.fromkeys(h.evidence for h in sorted(hits, key=lambda h: -h.weight)))
+        return MoodReading(
+            score=round(score, 4),
+            conversation=round(conversation, 4),
+            evidence=evidence,
+            upset=conversation >= self.threshold,
+            lang=code,
+        )
+
+    def detect_lang(self, text: str) -> str | None:
+        """The language whose common words the text uses most; None when it cannot tell."""
+        return self._detect(tokenize(fold(strip_noise(text[:MAX_CHARS]))).words, text)
+
+    def _detect(self, words: Sequence[str], text: str) -> str | None:
+        counts = {code: sum(1 for w in words if w in lg.markers) for code, lg in self.languages.items()}
+        if "es" in counts and any(c in text for c in "ñ¿¡"):
+            counts["es"] += 2
+        best = max(counts.values(), default=0)
+        winners = [c for c, n in counts.items() if n == best]
+        return winners[0] if best > 0 and len(winners) == 1 else None
+
+    # --- one message ------------------------------------------------------------------------------
+
+    def _read(self, text: str, lang: str | None, after_answer: bool) -> tuple[str, list[_Hit]]:
+        text = strip_noise(text[:MAX_CHARS])
+        tokens = tokenize(fold(text))
+        code = lang if lang in self.languages else self._detect(tokens.words, text)
+        shared = self._shared_hits(text, tokens)
+        if code is not None:
+            hits, calm = self._lexicon_hits(self.languages[code], text, tokens, after_answer)
+        else:
+            # Too short to tell the language ("inútil!!", "useless"): read it in each, keep the worst.
+            best: tuple[float, str, list[_Hit], float] = (-1.0, self.default_lang, [], 1.0)
+            for c, language in self.languages.items():
+                found, factor = self._lexicon_hits(language, text, tokens, after_answer)
+                s = combine([h.weight for h in found]) * factor
+                if s > best[0]:
+                    best = (s, c, found, factor)
+            _, code, hits, calm = best
+        hits = shared + hits
+        if calm < 1.0:  # praise or laughter: "fucking amazing!!!" is not anger
+            hits = [_Hit(h.weight * calm, h.evidence) for h in hits]
+        return code, hits
+
+    def _lexicon_hits(
+        self, lg: Language, text: str, tokens: Tokens, after_answer: bool
+    ) -> tuple[list[_Hit], float]:
+        """Lexicon hits, and the factor (<= 1) that praise or laughter in the message puts on every signal."""
+        words = [lg.spellings.get(w, w) for w in tokens.words]
+        alts = [lg.spellings.get(a, a) if a else None for a in tokens.alts]
+        hits: list[_Hit] = []
+        seen: set[str] = set()
+        calm = 1.0
+        clause_end: list[int] | None = None
+        i = 0
+        while i < len(words):
+            candidates = _candidates(lg, words[i], alts[i])
+            if not candidates:  # most words: nothing in the lexicon starts with them
+                i += 1
+                continue
+            if clause_end is None:
+                clause_end = _clause_ends(tokens.clauses)
+            found = _best_term(candidates, words, alts, clause_end[i], i)
+            if found is None:
+                i += 1
+                continue
+            term, end = found
+            hit, start = self._weigh(lg, term, words, tokens.clauses, i, after_answer)
+            if term.group == "calm":
+                calm *= 1.0 - hit
+            elif hit > 0:
+                shown = text[tokens.spans[start][0] : tokens.spans[end - 1][1]]
+                label = f'{GROUP_LABELS[term.group]}: "{shown}"'
+                if term.text not in seen:
+                    seen.add(term.text)
+                    hits.append(_Hit(hit, label))
+            i = end
+        return hits, calm
+
+    def _weigh(
+        self, lg: Language, term: Term, words: list[str], clauses: Sequence[int], i: int, after: bool
+    ) -> tuple[float, int]:
+        """The term's weight at words[i] after negation and intensifiers, and where its evidence starts."""
+        clause = clauses[i]
+        window = int(self.signals["negation_window"])
+        negator = next(
+            (j for j in range(max(0, i - window), i) if clauses[j] == clause and lg.is_negator(words[j])), -1
+        )
+        if term.group == "positive":  # only a negated positive counts, shown with its negation
+            weight, i = (term.weight, negator) if negator >= 0 else (0.0, i)
+        elif term.group in _NOT_NEGATED:
+            weight = term.weight
+        else:
+            weight = 0.0 if negator >= 0 else term.weight
+        if term.group == "dissatisfaction" and not after:
+            weight *= self.signals["dissatisfaction_without_answer"]
+        reach = int(self.signals["intensifier_window"])
+        factor = max(
+            (lg.intensifiers.get(words[j], 1.0) for j in range(max(0, i - reach), i) if clauses[j] == clause),
+            default=1.0,
+        )
+        if term.group in _AIMED and lg.targets and _in_clause(lg.targets, words, clauses, i):
+            factor *= self.signals["target_factor"]
+        return (1.0 - (1.0 - weight) ** factor if weight > 0 else 0.0), i
+
+    # --- signals that do not depend on the language ---------------------------------------------
+
+    def _shared_hits(self, text: str, tokens: Tokens) -> list[_Hit]:
+        sig = self.signals
+        hits: list[_Hit] = []
+        if len(_CAPS3.findall(text)) >= sig["shouting_min_words"] and self._shouting(text, tokens):
+            hits.append(_Hit(sig["shouting_weight"], "shouting (capitals)"))
+        punct = self._punctuation(text)
+        if punct:
+            hits.append(punct)
+        if tokens.elongated:
+            s, e = tokens.spans[tokens.elongated[0]]
+            hits.append(_Hit(sig["elongation_weight"], f'elongation: "{text[s:e]}"'))
+        if sig.emoji and not text.isascii():
+            hits.extend(self._emoji(text))
+        return hits
+
+    def _shouting(self, text: str, tokens: Tokens) -> bool:
+        long_words = [
+            text[s:e] for i, (s, e) in enumerate(tokens.spans) if e - s >= 3 and i not in tokens.hashtags
+        ]
+        caps = sum(1 for w in long_words if w.isupper())
+        return (
+            bool(long_words)
+            and caps >= self.signals["shouting_min_words"]
+            and caps / len(long_words) >= self.signals["shouting_min_ratio"]
+        )
+
+    def _punctuation(self, text: str) -> _Hit | None:
+        best: _Hit | None = None
+        for m in _PUNCT_RUN.finditer(text):
+            run = m.group()
+            bangs = run.count("!") + run.count("¡")
+            if bangs >= 3:
+                w = self.signals["exclamation_long_weight"]
+            elif bangs >= 1:
+                w = self.signals["exclamation_weight"]
+            elif len(run) >= 3:
+                w = self.signals["question_run_weight"]
+            else:
+                continue
+            if best is None or w > best.weight:
+                best = _Hit(w, f'"{run}"')
+        return best
+
+    def _emoji(self, text: str) -> list[_Hit]:
+        counts: dict[str, int] = {}
+        for ch in self._emoji_re.findall(text):
+            counts[ch] = counts.get(ch, 0) + 1
+        repeats = int(self.signals["emoji_repeats"])
+        hits = []
+        for ch, n in counts.items():
+            weight, shown = self.signals.emoji[ch]
+            hits.append(_Hit(1.0 - (1.0 - weight) ** min(n, repeats), f"emoji: {shown}"))
+        return hits
+
+    # --- the conversation -------------------------------------------------------------------------
+
+    def _repeated(self, text: str, history: Sequence[str]) -> _Hit | None:
+        """The customer asks again what they asked before: the bot's answer did not help."""
+        mine = " ".join(tokenize(fold(strip_noise(text[:MAX_CHARS]))).words)
+        if mine.count(" ") < 2:  # "hola", "sí", "ok" repeat without meaning anything
+            return None
+        limit = 100.0 * self.signals["repeated_question_similarity"]
+        for earlier in reversed(history[-int(self.signals["conversation_messages"]) :]):
+            theirs = " ".join(tokenize(fold(strip_noise(earlier[:MAX_CHARS]))).words)
+            if fuzz.ratio(mine, theirs) >= limit:
+                shown = text.strip()[:60]
+                return _Hit(self.signals["repeated_question_weight"], f'repeated question: "{shown}"')
+        return None
+
+    def _conversation(self, score: float, history: Sequence[str], lang: str | None) -> float:
+        """Noisy-OR of the recent messages, each older one damped by the decay: anger adds up, then fades."""
+        decay = self.signals["conversation_decay"]
+        recent = history[-int(self.signals["conversation_messages"]) :]
+        rest = 1.0 - score
+        for age, earlier in enumerate(reversed(recent), start=1):
+            rest *= 1.0 - self._message_score(earlier, lang) * decay**age
+        return 1.0 - rest
+
+    def _message_score(self, text: str, lang: str | None) -> float:
+        key = (text, lang)
+        cached = self._cache.get(key)
+        if cached is None:
+            if len(self._cache) >= _CACHE_LIMIT:
+                self._cache.clear()
+            cached = combine([h.weight for h in self._read(text, lang, False)[1]])
+            self._cache[key] = cached
+        return cached
+
+
+def _best_term(
+    candidates: tuple[Term, ...], words: list[str], alts: list[str | None], end_of_clause: int, i: int
+) -> tuple[Term, int] | None:
+    """The longest term starting at words[i]; a phrase does not run over punctuation ("hate. This")."""
+    best: tuple[Term, int] | None = None
+    after = words[i + 1] if i + 1 < end_of_clause else None
+    after_alt = alts[i + 1] if after is not None else None
+    for term in candidates:  # each already matches words[i]
+        n = len(term.pattern)
+        if n == 1:
+            end = i + 1
+        else:
+            # Most phrases fail on their second word ("no me ...", "the worst"): check it before recursing.
+            second = term.pattern[1]
+            if second != "..." and not second.endswith("*") and second != after and second != after_alt:
+                continue
+            end = _match(term.pattern, 1, words, alts, i + 1, end_of_clause)
+        if end > 0 and (best is None or end > best[1]):
+            best = (term, end)
+    return best
+
+
+def _in_clause(wanted: frozenset[str], words: list[str], clauses: Sequence[int], i: int) -> bool:
+    """Whether a word of wanted appears in the clause of words[i]."""
+    clause = clauses[i]
+    j = i
+    while j > 0 and clauses[j - 1] == clause:
+        j -= 1
+    while j < len(words) and clauses[j] == clause:
+        if words[j] in wanted:
+            return True
+        j += 1
+    return False
+
+
+def _clause_ends(clauses: Sequence[int]) -> list[int]:
+    """For each word, the index just past the last word of its clause."""
+    ends = [0] * len(clauses)
+    end = len(clauses)
+    for i in range(len(clauses) - 1, -1, -1):
+        if i + 1 < len(clauses) and clauses[i + 1] != clauses[i]:
+            end = i + 1
+        ends[i] = end
+    return ends
+
+
+def _candidates(lg: Language, word: str, alt: str | None) -> tuple[Term, ...]:
+    """Terms whose first word matches word (or its de-elongated alt); remembered per word."""
+    key = word if alt is None else f"{word}\0{alt}"
+    found = lg.candidates.get(key)
+    if found is None:
+        terms: list[Term] = []
+        for w in (word, alt) if alt else (word,):
+            terms.extend(lg.exact.get(w, ()))
+            for n in lg.prefix_lengths:
+                if n > len(w):
+                    break
+                terms.extend(lg.prefix.get(w[:n], ()))
+        if len(lg.candidates) >= _CANDIDATE_CACHE:
+            lg.candidates.clear()
+        found = lg.candidates[key] = tuple(terms)
+    return found
+
+
+def _match(
+    pattern: tuple[str, ...], k: int, words: list[str], alts: list[str | None], j: int, stop: int
+) -> int:
+    """End index of pattern[k:] matched from words[j] without reaching words[stop], or -1."""
+    if k == len(pattern):
+        return j
+    p = pattern[k]
+    if p == "...":
+        for skip in range(_GAP + 1):
+            end = _match(pattern, k + 1, words, alts, j + skip, stop)
+            if end > 0:
+                return end
+        return -1
+    if j >= stop:
+        return -1
+    if _word_matches(p, words[j]) or (alts[j] is not None and _word_matches(p, alts[j] or "")):
+        return _match(pattern, k + 1, words, alts, j + 1, stop)
+    return -1
+
+
+def _word_matches(p: str, w: str) -> bool:
+    return w.startswith(p[:-1]) if p.endswith("*") else w == p

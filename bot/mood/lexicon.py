@@ -1,0 +1,254 @@
+"""Mood lexicons: load config/mood/*.yaml with line numbers and compile them for fast matching."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from bot.mood.text import fold, term_tokens
+
+logger = logging.getLogger(__name__)
+
+SIGNALS_FILE = "signals.yaml"
+# Term groups of a language file and how the agent sees a hit ('insult: "inútil"').
+GROUP_LABELS = {
+    "negative": "negative",
+    "insult": "insult",
+    "profanity": "profanity",
+    "threat_leave": "threat to leave",
+    "threat_complain": "threat to complain",
+    "dissatisfaction": "dissatisfaction",
+    "positive": "negated",  # a positive word only counts when negated: "no funciona", "not helpful"
+    "calm": "calm",  # praise and laughter lower the score instead: "fucking amazing", "jajaja"
+}
+WORD_LISTS = ("negators", "negator_suffixes", "markers", "targets")
+FACTOR_MAPS = ("intensifiers",)
+SIGNAL_DEFAULTS: dict[str, float] = {
+    "shouting_weight": 0.3,
+    "shouting_min_words": 2,
+    "shouting_min_ratio": 0.6,
+    "exclamation_weight": 0.15,
+    "exclamation_long_weight": 0.25,
+    "question_run_weight": 0.1,
+    "elongation_weight": 0.1,
+    "repeated_question_weight": 0.45,
+    "repeated_question_similarity": 0.8,
+    "dissatisfaction_without_answer": 0.5,
+    "negation_window": 3,
+    "intensifier_window": 2,
+    "target_factor": 1.0,
+    "conversation_decay": 0.5,
+    "conversation_messages": 8,
+    "emoji_repeats": 3,
+}
+
+
+class MoodConfigError(ValueError):
+    """A mood config file is wrong; the message starts with 'file:line:'."""
+
+
+@dataclass(frozen=True)
+class Term:
+    pattern: tuple[str, ...]  # folded tokens; 'x*' = any word starting with x; '...' = up to 3 words
+    group: str
+    weight: float
+    text: str  # as the admin wrote it
+    line: int
+
+
+@dataclass
+class Language:
+    code: str
+    negators: frozenset[str] = frozenset()
+    negator_suffixes: tuple[str, ...] = ()
+    markers: frozenset[str] = frozenset()
+    targets: frozenset[str] = frozenset()  # "you", "eres": anger aimed at someone
+    intensifiers: dict[str, float] = field(default_factory=dict)
+    spellings: dict[str, str] = field(default_factory=dict)
+    exact: dict[str, list[Term]] = field(default_factory=dict)
+    prefix: dict[str, list[Term]] = field(default_factory=dict)
+    prefix_lengths: tuple[int, ...] = ()
+    candidates: dict[str, tuple[Term, ...]] = field(default_factory=dict)  # word -> terms it may start
+
+    def add(self, term: Term) -> None:
+        first = term.pattern[0]
+        if first.endswith("*"):
+            self.prefix.setdefault(first[:-1], []).append(term)
+        else:
+            self.exact.setdefault(first, []).append(term)
+
+    def finish(self) -> None:
+        self.prefix_lengths = tuple(sorted({len(p) for p in self.prefix}))
+        for terms in (*self.exact.values(), *self.prefix.values()):
+            terms.sort(key=lambda t: -len(t.pattern))  # longest phrase first
+
+    def is_negator(self, word: str) -> bool:
+        return word in self.negators or any(word.endswith(s) for s in self.negator_suffixes)
+
+
+@dataclass
+class Signals:
+    values: dict[str, float]
+    emoji: dict[str, tuple[float, str]]  # character -> (weight, as written)
+
+    def __getitem__(self, key: str) -> float:
+        return self.values[key]
+
+
+def _where(path: Path, node: yaml.Node) -> str:
+    return f"{path}:{node.start_mark.line + 1}"
+
+
+def _fail(path: Path, node: yaml.Node, message: str) -> MoodConfigError:
+    return MoodConfigError(f"{_where(path, node)}: {message}")
+
+
+def _compose(path: Path) -> yaml.MappingNode | None:
+    try:
+        root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        raise MoodConfigError(f"{path}:{line}: not valid YAML: {exc.problem or exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MoodConfigError(f"{path}:1: cannot read: {exc}") from None
+    if root is None:
+        return None
+    if not isinstance(root, yaml.MappingNode):
+        raise _fail(path, root, "expected a mapping of sections at the top")
+    return root
+
+
+def _items(path: Path, node: yaml.Node, what: str) -> Iterator[tuple[yaml.ScalarNode, yaml.Node]]:
+    if isinstance(node, yaml.ScalarNode) and node.value in ("", "~", "null"):
+        return
+    if not isinstance(node, yaml.MappingNode):
+        raise _fail(path, node, f"{what} must be a mapping of 'term: number'")
+    for key, value in node.value:
+        if not isinstance(key, yaml.ScalarNode) or not key.value.strip():
+            raise _fail(path, key, f"{what}: each key must be a non-empty word or phrase")
+        yield key, value
+
+
+def _number(path: Path, node: yaml.Node, what: str, low: float, high: float) -> float:
+    try:
+        if not isinstance(node, yaml.ScalarNode):
+            raise ValueError
+        value = float(node.value)
+    except ValueError:
+        raise _fail(path, node, f"{what}: expected a number, got {_show(node)}") from None
+    if not low <= value <= high:
+        raise _fail(path, node, f"{what}: expected a number from {low:g} to {high:g}, got {node.value}")
+    return value
+
+
+def _show(node: yaml.Node) -> str:
+    return repr(node.value) if isinstance(node, yaml.ScalarNode) else f"a {type(node).__name__}"
+
+
+def _words(path: Path, node: yaml.Node, what: str) -> list[str]:
+    if not isinstance(node, yaml.SequenceNode):
+        raise _fail(path, node, f"{what} must be a list of words")
+    out = []
+    for item in node.value:
+        if not isinstance(item, yaml.ScalarNode) or not item.value.strip():
+            raise _fail(path, item, f"{what}: each item must be a non-empty word")
+        out.append(fold(item.value.strip()))
+    return out
+
+
+def load_language(path: Path) -> Language:
+    """One language file (its name is the language code), e.g. config/mood/es.yaml."""
+    lang = Language(code=path.stem)
+    root = _compose(path)
+    seen: dict[tuple[str, ...], int] = {}
+    for key, value in root.value if root else ():
+        section = key.value
+        if section in GROUP_LABELS:
+            for term_node, weight_node in _items(path, value, section):
+                _add_term(lang, path, section, term_node, weight_node, seen)
+        elif section in WORD_LISTS:
+            words = _words(path, value, section)
+            if section == "negators":
+                lang.negators = frozenset(words)
+            elif section == "markers":
+                lang.markers = frozenset(words)
+            elif section == "targets":
+                lang.targets = frozenset(words)
+            else:
+                lang.negator_suffixes = tuple(words)
+        elif section == "intensifiers":
+            for word, factor in _items(path, value, section):
+                lang.intensifiers[fold(word.value.strip())] = _number(path, factor, section, 0.0, 5.0)
+        elif section == "spellings":
+            for word, target in _items(path, value, section):
+                if not isinstance(target, yaml.ScalarNode) or not target.value.strip():
+                    raise _fail(path, target, f"spellings: {word.value!r} must map to a word")
+                lang.spellings[fold(word.value.strip())] = fold(target.value.strip())
+        else:
+            known = ", ".join([*GROUP_LABELS, *WORD_LISTS, *FACTOR_MAPS, "spellings"])
+            raise _fail(path, key, f"unknown section {section!r} (known: {known})")
+    lang.finish()
+    return lang
+
+
+def _add_term(
+    lang: Language,
+    path: Path,
+    group: str,
+    term_node: yaml.ScalarNode,
+    weight_node: yaml.Node,
+    seen: dict[tuple[str, ...], int],
+) -> None:
+    text = term_node.value.strip()
+    pattern = tuple(term_tokens(text))
+    if not pattern or pattern[0] == "..." or pattern[-1] == "...":
+        raise _fail(
+            path, term_node, f"{group}: {text!r} has no word to match (a '...' gap goes between words)"
+        )
+    if any(p.endswith("*") and len(p) < 4 for p in pattern):
+        raise _fail(path, term_node, f"{group}: {text!r}: a prefix before '*' needs at least 3 letters")
+    weight = _number(path, weight_node, f"{group}: {text!r}", 0.0, 1.0)
+    if pattern in seen:
+        raise _fail(path, term_node, f"{group}: {text!r} is already listed at line {seen[pattern]}")
+    seen[pattern] = term_node.start_mark.line + 1
+    lang.add(Term(pattern, group, weight, text, term_node.start_mark.line + 1))
+
+
+def load_signals(path: Path) -> Signals:
+    """The language-free signals and emoji (config/mood/signals.yaml); missing keys keep defaults."""
+    values = dict(SIGNAL_DEFAULTS)
+    emoji: dict[str, tuple[float, str]] = {}
+    root = _compose(path) if path.exists() else None
+    for key, value in root.value if root else ():
+        name = key.value
+        if name == "emoji":
+            for char, weight in _items(path, value, "emoji"):
+                base = char.value.strip().replace("\ufe0f", "")
+                emoji[base[0]] = (_number(path, weight, f"emoji {char.value}", 0.0, 1.0), char.value.strip())
+        elif name in SIGNAL_DEFAULTS:
+            high = 1.0 if name.endswith(("_weight", "_ratio", "_similarity", "_decay", "_answer")) else 50.0
+            high = 5.0 if name.endswith("_factor") else high
+            values[name] = _number(path, value, name, 0.0, high)
+        else:
+            raise _fail(path, key, f"unknown setting {name!r} (known: emoji, {', '.join(SIGNAL_DEFAULTS)})")
+    return Signals(values, emoji)
+
+
+def load_folder(folder: Path) -> tuple[dict[str, Language], Signals]:
+    """Every <lang>.yaml in folder plus signals.yaml; raises MoodConfigError naming file and line."""
+    if not folder.is_dir():
+        raise MoodConfigError(f"{folder}:0: mood folder not found")
+    languages = {}
+    for path in sorted(folder.glob("*.yaml")):
+        if path.name != SIGNALS_FILE:
+            languages[path.stem] = load_language(path)
+    if not languages:
+        raise MoodConfigError(f"{folder}:0: no language files (e.g. en.yaml, es.yaml)")
+    signals = load_signals(folder / SIGNALS_FILE)
+    logger.debug("mood lexicons loaded from %s: %s", folder, ", ".join(languages))
+    return languages, signals

@@ -1,0 +1,79 @@
+"""Where replies go: published on Redis per channel, so whichever worker holds the socket delivers."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import fields
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from bot.messages import Outbound, OutEvent, event_from_json
+from handoff import keys
+
+logger = logging.getLogger(__name__)
+
+Listener = Callable[[OutEvent], None]
+
+
+class Outbox:
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self.redis = redis
+        self._listeners: list[Listener] = []
+
+    async def emit(self, event: OutEvent) -> None:
+        """Publish to relevo:out:<channel>; the event is in the transcript already, so a miss is not lost."""
+        self.notify(event)
+        await self.redis.publish(keys.out_channel(event.channel), to_json(event))
+
+    def announcement(self, message: Outbound) -> tuple[str, str]:
+        """(pub/sub channel, the message as JSON without its opening brace and its id) for a store
+        script that appends the message and publishes it, with its new stream id put first, in one step.
+        The caller then calls `notify` with the stored message."""
+        data = _as_dict(message)
+        del data["id"]
+        return keys.out_channel(message.channel), json.dumps(data, ensure_ascii=False)[1:]
+
+    def notify(self, event: OutEvent) -> None:
+        """Tell this process's listeners (the publishing is done by `emit`, or by the store)."""
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:
+                logger.exception("outbox listener failed")
+
+    def add_listener(self, listener: Listener) -> Callable[[], None]:
+        """Call `listener` with each event this process emits (tests, in-process use); returns a remover."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    async def listen(self, channel: str) -> AsyncIterator[OutEvent]:
+        """Every event for `channel`, from any worker, from the moment of subscribing; until cancelled."""
+        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        await pubsub.subscribe(keys.out_channel(channel))
+        try:
+            async for message in pubsub.listen():
+                if message.get("type") != "message":
+                    continue
+                try:
+                    yield event_from_json(message["data"])
+                except (ValueError, TypeError, KeyError):
+                    logger.warning("outbox: dropped a malformed event on %s", channel)
+        finally:
+            await pubsub.unsubscribe()
+            await pubsub.aclose()
+
+
+def _as_dict(event: OutEvent) -> dict[str, Any]:
+    # dataclasses.asdict deep-copies every value; the events are flat but for their buttons.
+    data = {f.name: getattr(event, f.name) for f in fields(event)}
+    if isinstance(event, Outbound):
+        data["buttons"] = [{"label": b.label, "value": b.value} for b in event.buttons]
+    return data
+
+
+def to_json(event: OutEvent) -> str:
+    """The event as `event.to_json()` writes it (bot.messages.event_from_json reads it back)."""
+    return json.dumps(_as_dict(event), ensure_ascii=False)

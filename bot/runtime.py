@@ -1,0 +1,120 @@
+"""Everything one Relevo worker needs, built from Settings: store, knowledge base, engine, tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from types import TracebackType
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from bot.engine import Engine
+from bot.idle import IdleSweeper
+from bot.mood import MoodConfigError, MoodDetector
+from bot.outbox import Outbox
+from bot.settings import Settings
+from faq.library import Library
+from faq.policy import Thresholds
+from handoff.conversations import Conversations
+from handoff.rules import HandoffRules, load_rules
+from handoff.service import HandoffService
+from handoff.store import Store
+
+logger = logging.getLogger(__name__)
+
+STOP_TIMEOUT_S = 5.0
+
+
+class Runtime:
+    """Started once with `await Runtime.start(settings)` (or `async with`), closed once with `close()`."""
+
+    def __init__(self, settings: Settings, store: Store, library: Library, mood: MoodDetector | None,
+                 rules: HandoffRules | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self.redis: aioredis.Redis = store.redis
+        self.library = library
+        self.mood = mood
+        self.conversations = Conversations(self.redis)
+        self.outbox = Outbox(self.redis)
+        self.handoff = HandoffService(settings, self.redis, self.conversations, self.outbox, library, rules)
+        self.escalator = self.handoff
+        self.engine = Engine(settings, self.conversations, library, self.outbox, self.handoff, mood,
+                             customer_side=self.handoff)
+        self.idle = IdleSweeper(self.redis, self.conversations, self.engine,
+                                settings.conversation.idle_close_minutes)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._kb_stop = asyncio.Event()
+
+    @classmethod
+    async def start(cls, settings: Settings, *, background: bool = True) -> Runtime:
+        """Connect Redis (REDIS_URL or embedded), load the knowledge base and mood lexicons, start
+        the background tasks (KB watch, idle sweeper) unless `background` is False (tests)."""
+        store = await Store.connect(settings.store.redis_url, settings.data_dir)
+        try:
+            thresholds = Thresholds(settings.faq.answer_threshold, settings.faq.clarify_threshold,
+                                    settings.faq.max_suggestions)
+            # Indexing a large knowledge base takes a moment: keep the loop free meanwhile.
+            library = await asyncio.to_thread(Library, settings.faq_dir, thresholds)
+            mood = await asyncio.to_thread(_load_mood, settings)
+            hs = settings.handoff
+            # A broken rules file stops start-up with `file:line: message` (RulesError).
+            rules = load_rules(settings.handoff_rules, hs.timezone, hs.default_department)
+        except BaseException:
+            await store.close()
+            raise
+        runtime = cls(settings, store, library, mood, rules)
+        if background:
+            await runtime._start_background()
+        return runtime
+
+    async def _start_background(self) -> None:
+        if self.settings.faq.reload:
+            self._spawn(self.library.watch(self._kb_stop), "faq-watch")
+        self._spawn(self.idle.run(), "idle-sweeper")
+        await self.handoff.start()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        task.add_done_callback(_report)
+        self._tasks.append(task)
+
+    async def close(self) -> None:
+        """Stop background tasks, then close Redis (and stop the embedded server)."""
+        await self.handoff.close()
+        self._kb_stop.set()
+        for task in self._tasks:
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=STOP_TIMEOUT_S)
+        self._tasks.clear()
+        await self.store.close()
+
+    async def __aenter__(self) -> Runtime:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+
+def _load_mood(settings: Settings) -> MoodDetector | None:
+    """The mood detector, or None (with a log line) when its lexicons are missing or broken."""
+    if not settings.mood_dir.is_dir():
+        logger.warning("mood: no lexicon folder at %s; running without mood detection", settings.mood_dir)
+        return None
+    try:
+        return MoodDetector.from_dir(settings.mood_dir, settings.mood.threshold,
+                                     settings.conversation.default_lang)
+    except (MoodConfigError, OSError) as exc:
+        logger.error("mood: %s; running without mood detection", exc)
+        return None
+
+
+def _report(task: asyncio.Task[None]) -> None:
+    """A background task that dies is an operator's problem: say so in the log."""
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("background task %s stopped", task.get_name(), exc_info=task.exception())

@@ -1,0 +1,304 @@
+"""Relevo's one typed settings object, read once at start from relevo.toml and the environment."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+ENV_PREFIX = "RELEVO_"
+# Environment variables that are not settings keys but name where settings live, or that
+# DESIGN.md fixes by their conventional names.
+ENV_ALIASES = {
+    "REDIS_URL": ("store", "redis_url"),
+    "TELEGRAM_BOT_TOKEN": ("telegram", "token"),
+}
+ENV_NOT_SETTINGS = frozenset({"RELEVO_CONFIG"})
+
+
+class SettingsError(ValueError):
+    """A setting is unknown or has a value of the wrong kind; the message names key, value and source."""
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # Origins allowed to open the widget WebSocket; empty = same origin as the server only.
+    allowed_origins: tuple[str, ...] = ()
+    max_message_chars: int = 2000
+    messages_per_second: float = 5.0
+    message_burst: int = 10
+    session_secret: str = ""
+    session_ttl_days: int = 30
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    redis_url: str = ""
+    data_dir: str = "data"
+
+
+@dataclass(frozen=True)
+class FaqSettings:
+    dir: str = "faq"
+    answer_threshold: float = 0.86
+    clarify_threshold: float = 0.21
+    max_suggestions: int = 3
+    reload: bool = True
+
+
+@dataclass(frozen=True)
+class MoodSettings:
+    dir: str = "mood"
+    threshold: float = 0.5
+
+
+@dataclass(frozen=True)
+class ConversationSettings:
+    default_lang: Literal["en", "es"] = "en"
+    misunderstandings_before_handoff: int = 2
+    idle_close_minutes: float = 30.0
+    history_limit: int = 200
+
+
+@dataclass(frozen=True)
+class HandoffSettings:
+    default_department: str = "general"
+    routing: Literal["manual", "auto"] = "manual"
+    timezone: str = "UTC"
+    # Departments, tiers, keyword rules, business hours and SLA targets: structured, so a YAML file.
+    rules_file: str = "handoff.yaml"
+    claim_lease_s: int = 30
+    presence_ttl_s: int = 30
+    ageing_per_minute: float = 1.0
+    sweep_interval_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class TelegramSettings:
+    token: str = field(default="", repr=False)
+    mode: Literal["polling", "webhook"] = "polling"
+    base_url: str = ""
+    webhook_url: str = ""
+    secret_token: str = field(default="", repr=False)
+    allow_groups: bool = False
+
+
+@dataclass(frozen=True)
+class Settings:
+    business_name: str = "Relevo Shop"
+    config_dir: Path = Path("config")
+    server: ServerSettings = field(default_factory=ServerSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
+    faq: FaqSettings = field(default_factory=FaqSettings)
+    mood: MoodSettings = field(default_factory=MoodSettings)
+    conversation: ConversationSettings = field(default_factory=ConversationSettings)
+    handoff: HandoffSettings = field(default_factory=HandoffSettings)
+    telegram: TelegramSettings = field(default_factory=TelegramSettings)
+
+    def path(self, relative: str) -> Path:
+        """A path from the settings, relative to the config folder unless absolute."""
+        p = Path(relative)
+        return p if p.is_absolute() else self.config_dir / p
+
+    @property
+    def faq_dir(self) -> Path:
+        return self.path(self.faq.dir)
+
+    @property
+    def handoff_rules(self) -> Path:
+        return self.path(self.handoff.rules_file)
+
+    @property
+    def mood_dir(self) -> Path:
+        return self.path(self.mood.dir)
+
+    @property
+    def data_dir(self) -> Path:
+        # The data folder is relative to where Relevo runs, not to config/: config is the admin's room.
+        return Path(self.store.data_dir)
+
+
+def _sections() -> dict[str, type]:
+    hints = typing.get_type_hints(Settings)
+    return {f.name: hints[f.name] for f in dataclasses.fields(Settings) if dataclasses.is_dataclass(hints[f.name])}
+
+
+def _cast(tp: Any, value: Any, where: str) -> Any:
+    """Cast a TOML or environment value to the annotated type, or raise naming where it came from."""
+    origin = get_origin(tp)
+
+    def bad(expected: str) -> SettingsError:
+        return SettingsError(f"{where}: expected {expected}, got {value!r}")
+
+    if origin is Literal:
+        allowed = get_args(tp)
+        if value not in allowed:
+            raise bad("one of " + ", ".join(repr(a) for a in allowed))
+        return value
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise bad("a list of strings")
+        return tuple(value)
+    if origin in (types.UnionType, typing.Union):
+        raise TypeError(f"unsupported settings type {tp}")
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            return value.lower() in ("1", "true", "yes", "on")
+        raise bad("true or false")
+    if tp is int:
+        if isinstance(value, bool):
+            raise bad("a whole number")
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise bad("a whole number") from None
+    if tp is float:
+        if isinstance(value, bool):
+            raise bad("a number")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise bad("a number") from None
+    if tp is str:
+        if not isinstance(value, str):
+            raise bad("a string")
+        return value
+    if tp is Path:
+        if not isinstance(value, str):
+            raise bad("a path")
+        return Path(value)
+    raise TypeError(f"unsupported settings type {tp}")
+
+
+def _build(cls: type, values: Mapping[str, tuple[Any, str]]) -> Any:
+    hints = typing.get_type_hints(cls)
+    kwargs = {name: _cast(hints[name], value, where) for name, (value, where) in values.items()}
+    return cls(**kwargs)
+
+
+def _collect_file(data: Mapping[str, Any], source: str) -> dict[str, dict[str, tuple[Any, str]]]:
+    sections = _sections()
+    top_fields = {f.name for f in dataclasses.fields(Settings)} - set(sections) - {"config_dir"}
+    collected: dict[str, dict[str, tuple[Any, str]]] = {"": {}}
+    for key, value in data.items():
+        if key in sections:
+            if not isinstance(value, dict):
+                raise SettingsError(f"{source}: [{key}] must be a table, got {value!r}")
+            known = {f.name for f in dataclasses.fields(sections[key])}
+            for sub, subvalue in value.items():
+                if sub not in known:
+                    raise SettingsError(f"{source}: unknown setting {key}.{sub} (known: {', '.join(sorted(known))})")
+                collected.setdefault(key, {})[sub] = (subvalue, f"{source}: {key}.{sub}")
+        elif key in top_fields:
+            collected[""][key] = (value, f"{source}: {key}")
+        else:
+            raise SettingsError(f"{source}: unknown setting {key}")
+    return collected
+
+
+def _collect_env(env: Mapping[str, str]) -> dict[str, dict[str, tuple[Any, str]]]:
+    sections = _sections()
+    top_fields = {f.name for f in dataclasses.fields(Settings)} - set(sections) - {"config_dir"}
+    collected: dict[str, dict[str, tuple[Any, str]]] = {"": {}}
+    for name, value in env.items():
+        if name in ENV_ALIASES:
+            section, key = ENV_ALIASES[name]
+            collected.setdefault(section, {})[key] = (value, f"environment {name}")
+            continue
+        if not name.startswith(ENV_PREFIX) or name in ENV_NOT_SETTINGS:
+            continue
+        rest = name[len(ENV_PREFIX) :].lower()
+        for section, cls in sections.items():
+            if rest.startswith(section + "_"):
+                key = rest[len(section) + 1 :]
+                if key not in {f.name for f in dataclasses.fields(cls)}:
+                    raise SettingsError(f"environment {name}: unknown setting {section}.{key}")
+                collected.setdefault(section, {})[key] = (value, f"environment {name}")
+                break
+        else:
+            if rest not in top_fields:
+                raise SettingsError(f"environment {name}: unknown setting {rest}")
+            collected[""][rest] = (value, f"environment {name}")
+    return collected
+
+
+def config_location(explicit: str | os.PathLike[str] | None, env: Mapping[str, str]) -> tuple[Path, Path]:
+    """(config folder, settings file) from --config, else RELEVO_CONFIG, else ./config.
+
+    Either may name the folder or the relevo.toml inside it.
+    """
+    raw = Path(explicit) if explicit else Path(env.get("RELEVO_CONFIG") or "config")
+    if raw.suffix == ".toml" or raw.is_file():
+        return raw.parent, raw
+    return raw, raw / "relevo.toml"
+
+
+def load_settings(
+    config: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Read relevo.toml (if present), then RELEVO_* variables, then explicit overrides.
+
+    `overrides` take dotted-free section dicts, e.g. server={"port": 0}; tests and the CLI use them.
+    """
+    env = os.environ if env is None else env
+    config_dir, settings_file = config_location(config, env)
+    merged: dict[str, dict[str, tuple[Any, str]]] = {"": {}}
+    if settings_file.is_file():
+        try:
+            data = tomllib.loads(settings_file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"{settings_file}: {exc}") from None
+        for layer in (_collect_file(data, str(settings_file)),):
+            for section, values in layer.items():
+                merged.setdefault(section, {}).update(values)
+    elif config is not None or "RELEVO_CONFIG" in env:
+        raise SettingsError(f"{settings_file}: settings file not found")
+    for section, values in _collect_env(env).items():
+        merged.setdefault(section, {}).update(values)
+    for key, value in overrides.items():
+        if isinstance(value, dict):
+            merged.setdefault(key, {}).update({k: (v, f"override {key}.{k}") for k, v in value.items()})
+        else:
+            merged[""][key] = (value, f"override {key}")
+    sections = _sections()
+    kwargs: dict[str, Any] = {"config_dir": config_dir}
+    for section, values in merged.items():
+        if section == "":
+            hints = typing.get_type_hints(Settings)
+            kwargs.update({k: _cast(hints[k], v, w) for k, (v, w) in values.items()})
+        else:
+            kwargs[section] = _build(sections[section], values)
+    settings = Settings(**kwargs)
+    _validate(settings, str(settings_file))
+    return settings
+
+
+def _validate(s: Settings, source: str) -> None:
+    """Checks that span more than one value's type."""
+    if not 0.0 <= s.faq.clarify_threshold <= s.faq.answer_threshold <= 1.0:
+        raise SettingsError(
+            f"{source}: faq.clarify_threshold ({s.faq.clarify_threshold}) must be between 0 and "
+            f"faq.answer_threshold ({s.faq.answer_threshold}), which must be at most 1"
+        )
+    if not 0 <= s.server.port <= 65535:
+        raise SettingsError(f"{source}: server.port: expected 0..65535, got {s.server.port}")
+    if s.server.max_message_chars < 1:
+        raise SettingsError(f"{source}: server.max_message_chars must be at least 1")
+    if s.faq.max_suggestions < 1:
+        raise SettingsError(f"{source}: faq.max_suggestions must be at least 1")
+    if not 0.0 <= s.mood.threshold <= 1.0:
+        raise SettingsError(f"{source}: mood.threshold: expected 0..1, got {s.mood.threshold}")

@@ -1,0 +1,105 @@
+"""Every sentence the bot says to a customer, in English and Spanish."""
+
+from __future__ import annotations
+
+import logging
+
+logger = logging.getLogger(__name__)
+
+TEXTS: dict[str, dict[str, str]] = {
+    "greeting": {
+        "en": "Hi! I'm the {business} virtual assistant. How can I help you today?",
+        "es": "¡Hola! Soy el asistente virtual de {business}. ¿En qué puedo ayudarte?",
+    },
+    "hello": {
+        "en": "Hello again! What can I help you with?",
+        "es": "¡Hola de nuevo! ¿En qué puedo ayudarte?",
+    },
+    "thanks": {
+        "en": "You're welcome! Is there anything else I can help you with?",
+        "es": "¡De nada! ¿Hay algo más en lo que pueda ayudarte?",
+    },
+    "bye": {
+        "en": "Thank you for contacting {business}. Have a great day!",
+        "es": "Gracias por contactar con {business}. ¡Que tengas un buen día!",
+    },
+    "did_it_help": {
+        "en": "Did this help?",
+        "es": "¿Te ha servido?",
+    },
+    "glad": {
+        "en": "Great, I'm glad it helped! Anything else I can do for you?",
+        "es": "¡Genial, me alegro de que te haya servido! ¿Puedo ayudarte con algo más?",
+    },
+    "sorry_not_helpful": {
+        "en": "I'm sorry that didn't help. You can tell me your question in other words, "
+              "or I can pass you to a person.",
+        "es": "Siento que no te haya servido. Puedes contarme tu pregunta con otras palabras, "
+              "o puedo pasarte con una persona.",
+    },
+    "clarify": {
+        "en": "I want to be sure I understand. Did you mean one of these?",
+        "es": "Quiero asegurarme de entenderte. ¿Te refieres a alguna de estas?",
+    },
+    "rephrase": {
+        "en": "Sorry, I didn't quite understand. Could you tell me in other words?",
+        "es": "Perdona, no te he entendido bien. ¿Me lo puedes decir con otras palabras?",
+    },
+    "rephrase_go": {
+        "en": "Sure, go ahead: what would you like to know?",
+        "es": "Claro, adelante: ¿qué te gustaría saber?",
+    },
+    "option_gone": {
+        "en": "Sorry, that option is no longer available. Could you tell me your question in other words?",
+        "es": "Perdona, esa opción ya no está disponible. ¿Me cuentas tu pregunta con otras palabras?",
+    },
+    "attachment": {
+        "en": "Thanks for the file. I can only read text here: could you describe your question in "
+              "words? A person can look at the file if you ask for one.",
+        "es": "Gracias por el archivo. Aquí solo puedo leer texto: ¿me describes tu consulta con "
+              "palabras? Si lo prefieres, una persona puede revisar el archivo.",
+    },
+    "handoff_asked": {
+        "en": "Of course. I'm passing you to a person from our team; they will see this conversation, "
+              "so you won't need to repeat yourself.",
+        "es": "Por supuesto. Te paso con una persona de nuestro equipo; verá esta conversación, "
+              "así que no tendrás que repetir nada.",
+    },
+    "handoff_upset": {
+        "en": "I'm sorry about this. I'm bringing in a person from our team to help you; they will "
+              "see everything you've told me.",
+        "es": "Lamento mucho la situación. Te paso con una persona de nuestro equipo para que te "
+              "ayude; verá todo lo que me has contado.",
+    },
+    "handoff_misunderstood": {
+        "en": "I'm sorry I couldn't understand. I'm passing you to a person from our team, who will "
+              "read this conversation and continue here.",
+        "es": "Siento no haberte entendido. Te paso con una persona de nuestro equipo, que leerá "
+              "esta conversación y seguirá por aquí.",
+    },
+    "handoff_topic": {
+        "en": "A person from our team will also follow up with you here about this.",
+        "es": "Además, una persona de nuestro equipo seguirá contigo por aquí sobre este tema.",
+    },
+    "error": {
+        "en": "Sorry, something went wrong on my side. Could you send that again?",
+        "es": "Perdona, algo ha fallado por mi parte. ¿Puedes enviarlo de nuevo?",
+    },
+    "idle_closed": {
+        "en": "As there has been no activity for a while, I'm closing this conversation. "
+              "Write again any time and I'll be happy to help.",
+        "es": "Como no ha habido actividad en un rato, cierro esta conversación. "
+              "Escríbenos cuando quieras y con gusto te ayudo.",
+    },
+    # Button labels
+    "btn_yes": {"en": "Yes", "es": "Sí"},
+    "btn_no": {"en": "No", "es": "No"},
+    "btn_person": {"en": "Talk to a person", "es": "Hablar con una persona"},
+    "btn_rephrase": {"en": "Ask in other words", "es": "Preguntar de otra forma"},
+}
+
+
+def say(name: str, lang: str, **values: str) -> str:
+    """The sentence `name` in `lang` (English when the language has none), with `values` filled in."""
+    forms = TEXTS[name]
+    return forms.get(lang, forms["en"]).format(**values)

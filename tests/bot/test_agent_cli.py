@@ -1,0 +1,86 @@
+"""`relevo agent` as a real process against the test Redis: add, list, passwd, token, disable."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from handoff import keys
+from handoff.agents import check_password
+from handoff.auth import TOKENS
+from tests.conftest import CONFIG_DIR, ROOT
+
+
+@pytest.fixture
+def store(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    client.flushdb()
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def relevo(redis_url: str, tmp_path: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RELEVO_")}
+    env["REDIS_URL"] = redis_url
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "--config", str(CONFIG_DIR), "agent", "--data", str(tmp_path), *args],
+        input=stdin, capture_output=True, text=True, env=env, cwd=ROOT, timeout=50,
+    )  # fmt: skip
+
+
+def test_add_list_passwd_token_disable(store: redis.Redis, redis_url: str, tmp_path: Path) -> None:
+    added = relevo(redis_url, tmp_path, "add", "ana", "--departments", "orders,returns", "--tier", "2",
+                   "--role", "supervisor", "--capacity", "4", "--display-name", "Ana G.", "--password-stdin",
+                   stdin="s3cret pass\n")  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    record = store.hgetall(keys.agent("ana"))
+    assert record["departments"] == "orders,returns" and record["tier"] == "2"
+    assert record["role"] == "supervisor" and record["capacity"] == "4" and record["display_name"] == "Ana G."
+    assert check_password("s3cret pass", str(record["password"]))
+    assert "s3cret" not in added.stdout + added.stderr
+
+    again = relevo(redis_url, tmp_path, "add", "ana", "--departments", "orders", "--tier", "1",
+                   "--password-stdin", stdin="x\n")  # fmt: skip
+    assert again.returncode == 1 and "already exists" in again.stderr
+
+    listed = relevo(redis_url, tmp_path, "list")
+    assert listed.returncode == 0 and "ana\tAna G.\tsupervisor\ttier 2" in listed.stdout
+
+    changed = relevo(redis_url, tmp_path, "passwd", "ana", "--password-stdin", stdin="new pass\n")
+    assert changed.returncode == 0, changed.stderr
+    assert check_password("new pass", str(store.hget(keys.agent("ana"), "password")))
+
+    token = relevo(redis_url, tmp_path, "token", "ana")
+    assert token.returncode == 0, token.stderr
+    printed = token.stdout.strip()
+    assert printed.startswith("rlv_")
+    assert store.hget(TOKENS, hashlib.sha256(printed.encode()).hexdigest()) == "ana"
+    assert printed not in store.hvals(TOKENS) and printed not in store.hkeys(TOKENS)
+
+    disabled = relevo(redis_url, tmp_path, "disable", "ana")
+    assert disabled.returncode == 0 and "1 tokens revoked" in disabled.stdout
+    assert store.hget(keys.agent("ana"), "disabled") == "1"
+    assert store.hlen(TOKENS) == 0
+
+
+def test_bad_input_is_refused(store: redis.Redis, redis_url: str, tmp_path: Path) -> None:
+    bad_tier = relevo(redis_url, tmp_path, "add", "bob", "--departments", "orders", "--tier", "7",
+                      "--password-stdin", stdin="pw\n")  # fmt: skip
+    assert bad_tier.returncode == 2
+    empty = relevo(redis_url, tmp_path, "add", "bob", "--departments", "orders", "--tier", "1",
+                   "--password-stdin", stdin="\n")  # fmt: skip
+    assert empty.returncode == 1 and "password" in empty.stderr
+    bad_name = relevo(redis_url, tmp_path, "add", "Bob Smith", "--departments", "orders", "--tier", "1",
+                      "--password-stdin", stdin="pw\n")  # fmt: skip
+    assert bad_name.returncode == 1 and "agent name" in bad_name.stderr
+    assert not store.exists(keys.agent("bob"))
+    assert relevo(redis_url, tmp_path, "token", "nobody").returncode == 1

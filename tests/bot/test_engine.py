@@ -1,0 +1,451 @@
+import asyncio
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+import redis.asyncio as aioredis
+
+from bot.engine import Engine, pick_lang
+from bot.messages import Attachment, Inbound, Outbound, OutEvent, StatusUpdate
+from bot.mood import MoodDetector
+from bot.outbox import Outbox
+from bot.runtime import Runtime
+from bot.settings import Settings, load_settings
+from faq.library import Library
+from faq.policy import Thresholds
+from handoff import keys
+from handoff.conversations import Conversations
+from handoff.escalation import RecordingEscalator
+from tests.conftest import CONFIG_DIR
+
+KB = """\
+department: logistics
+entries:
+  - id: shipping-time
+    questions:
+      en: ["How long does shipping take?", "When will my order arrive?"]
+      es: ["¿Cuánto tarda el envío?", "¿Cuándo llega mi pedido?"]
+    answer:
+      en: "Orders arrive in 2–4 business days."
+      es: "Los pedidos llegan en 2 a 4 días hábiles."
+  - id: shipping-cost
+    questions:
+      en: ["How much does shipping cost?", "Is shipping free?"]
+      es: ["¿Cuánto cuesta el envío?", "¿El envío es gratis?"]
+    answer:
+      en: "Shipping is free over 50 euros."
+      es: "El envío es gratis a partir de 50 euros."
+  - id: damaged-item
+    questions: {en: ["My parcel arrived broken"], es: ["Me llegó roto el paquete"]}
+    answer: {en: "Sorry about that, we will replace it.", es: "Lo sentimos, te lo reponemos."}
+    handoff: {department: returns, tier: 2}
+"""
+UNKNOWN = "zzzz qqqq wxyv"
+
+
+@pytest.fixture
+def kb_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "faq"
+    folder.mkdir()
+    (folder / "shop.yaml").write_text(KB, encoding="utf-8")
+    return folder
+
+
+def make_settings(kb_dir: Path, **faq: Any) -> Settings:
+    return load_settings(CONFIG_DIR, env={}, business_name="Tienda Sol", faq={"dir": str(kb_dir), **faq})
+
+
+@dataclass
+class Bot:
+    """The engine with a recording listener on its Outbox."""
+
+    engine: Engine
+    redis: aioredis.Redis
+    events: list[OutEvent] = field(default_factory=list)
+
+    @property
+    def conversations(self) -> Conversations:
+        return self.engine.conversations
+
+    def messages(self) -> list[Outbound]:
+        return [e for e in self.events if isinstance(e, Outbound)]
+
+    def statuses(self) -> list[str]:
+        return [e.state for e in self.events if isinstance(e, StatusUpdate)]
+
+    async def say(self, text: str, key: str = "web:s1", **kw: Any) -> list[Outbound]:
+        before = len(self.messages())
+        await self.engine.handle(Inbound(conversation_key=key, channel="web", text=text, **kw))
+        return self.messages()[before:]
+
+    async def choose(self, value: str, key: str = "web:s1", **kw: Any) -> list[Outbound]:
+        before = len(self.messages())
+        inbound = Inbound(conversation_key=key, channel="web", kind="choose", value=value, **kw)
+        await self.engine.handle(inbound)
+        return self.messages()[before:]
+
+    async def conv(self, key: str = "web:s1") -> Any:
+        cid = await self.conversations.current_id(key) or await self.conversations.last_id(key)
+        assert cid is not None
+        return await self.conversations.get(cid)
+
+
+def build(redis: aioredis.Redis, settings: Settings, mood: MoodDetector | None = None) -> Bot:
+    thresholds = Thresholds(settings.faq.answer_threshold, settings.faq.clarify_threshold,
+                            settings.faq.max_suggestions)
+    outbox = Outbox(redis)
+    engine = Engine(settings, Conversations(redis), Library(settings.faq_dir, thresholds), outbox,
+                    RecordingEscalator(redis), mood)
+    bot = Bot(engine, redis)
+    outbox.add_listener(bot.events.append)
+    return bot
+
+
+@pytest.fixture
+def bot(redis: aioredis.Redis, kb_dir: Path) -> Bot:
+    return build(redis, make_settings(kb_dir))
+
+
+def values(message: Outbound) -> list[str]:
+    return [b.value for b in message.buttons]
+
+
+async def test_open_greets_once_in_the_customers_language(bot: Bot) -> None:
+    await bot.engine.open("web:en", "web", "en")
+    await bot.engine.open("web:en", "web", "en")
+    await bot.engine.open("web:es", "web", "es")
+    en, es = bot.messages()
+    assert en.text.startswith("Hi!") and "Tienda Sol" in en.text and en.conversation_key == "web:en"
+    assert es.text.startswith("¡Hola!") and "Tienda Sol" in es.text and es.lang == "es"
+
+
+async def test_first_message_greets_then_answers_in_its_language(bot: Bot) -> None:
+    greeting, answer = await bot.say("¿Cuánto tarda el envío?", lang="en")
+    assert greeting.text.startswith("¡Hola!")
+    assert "2 a 4 días" in answer.text and answer.lang == "es"
+
+
+async def test_answer_offers_did_this_help_and_records_the_decision(bot: Bot) -> None:
+    *_, answer = await bot.say("How long does shipping take?")
+    assert "2–4 business days" in answer.text and "Did this help?" in answer.text
+    assert values(answer) == ["helpful:yes", "helpful:no"]
+    conv = await bot.conv()
+    log = await bot.conversations.log(conv.id)
+    # Stored before anything else: the customer's first message precedes even the greeting.
+    assert [e.sender for e in log] == ["customer", "bot", "bot"]
+    assert log[-1].id == answer.id
+    decision = log[-1].decision
+    assert decision is not None and decision["action"] == "answer" and decision["entry"] == "shipping-time"
+    assert decision["candidates"][0]["entry_id"] == "shipping-time" and decision["candidates"][0]["score"] > 0
+
+
+async def test_helpful_yes_and_no(bot: Bot) -> None:
+    await bot.say("How long does shipping take?")
+    (glad,) = await bot.choose("helpful:yes")
+    assert "glad" in glad.text
+    await bot.say("How long does shipping take?")
+    (sorry,) = await bot.say("no, not really")
+    assert values(sorry) == ["rephrase", "human"]
+    (go,) = await bot.choose("rephrase")
+    assert "go ahead" in go.text
+
+
+async def test_clarify_suggests_entries_and_choosing_one_answers_it(
+    redis: aioredis.Redis, kb_dir: Path
+) -> None:
+    bot = build(redis, make_settings(kb_dir, answer_threshold=1.0, clarify_threshold=0.0))
+    *_, clarify = await bot.say("shipping price")
+    suggestions = [v for v in values(clarify) if v.startswith("faq:")]
+    assert 1 <= len(suggestions) <= 3 and values(clarify)[-1] == "human"
+    assert clarify.buttons[0].label in ("How much does shipping cost?", "How long does shipping take?",
+                                        "My parcel arrived broken")
+    conv = await bot.conv()
+    assert (await bot.conversations.log(conv.id))[-1].decision["action"] == "clarify"  # type: ignore[index]
+    (answer,) = await bot.choose("faq:shipping-cost")
+    assert "free over 50 euros" in answer.text and values(answer) == ["helpful:yes", "helpful:no"]
+    customer = [e for e in await bot.conversations.log(conv.id) if e.sender == "customer"]
+    assert customer[-1].text == "How much does shipping cost?" and customer[-1].value == "faq:shipping-cost"
+
+
+async def test_unknown_asks_to_rephrase_and_two_misunderstandings_escalate(bot: Bot) -> None:
+    *_, first = await bot.say(UNKNOWN)
+    assert "other words" in first.text and values(first) == ["human"]
+    assert bot.statuses() == []
+    (second,) = await bot.say("qwop flurb zent")
+    assert "person" in second.text and bot.statuses() == ["queued"]
+    conv = await bot.conv()
+    assert conv.state == "queued"
+    assert [r["code"] for r in conv.escalation["reasons"]] == ["repeated_misunderstanding"]
+    assert conv.escalation["context"]["department"] == "general"
+    audit = await bot.redis.xrange(keys.AUDIT)
+    assert len(audit) == 1 and audit[0][1]["conv"] == conv.id and audit[0][1]["event"] == "queued"
+
+
+async def test_asking_for_an_agent_escalates_with_the_words(bot: Bot) -> None:
+    *_, reply = await bot.say("quiero hablar con un agente")
+    assert reply.lang == "es" and "persona" in reply.text
+    conv = await bot.conv()
+    assert conv.state == "queued"
+    (reason,) = conv.escalation["reasons"]
+    assert reason["code"] == "asked_for_person" and "agente" in reason["evidence"]
+
+
+async def test_talk_to_a_person_button_escalates(bot: Bot) -> None:
+    await bot.say(UNKNOWN)
+    await bot.choose("human")
+    assert (await bot.conv()).state == "queued" and bot.statuses() == ["queued"]
+
+
+@pytest.mark.parametrize(("text", "lang", "expected"), [
+    ("thanks!", "en", "You're welcome"),
+    ("muchas gracias", "es", "De nada"),
+    ("hello", "en", "Hello again"),
+    ("hola", "es", "Hola de nuevo"),
+])
+async def test_small_talk(bot: Bot, text: str, lang: str, expected: str) -> None:
+    await bot.engine.open("web:s1", "web", lang)
+    (reply,) = await bot.say(text)
+    assert reply.text.startswith(("¡", "")) and expected in reply.text and reply.lang == lang
+
+
+async def test_hello_as_first_message_is_answered_by_the_greeting_alone(bot: Bot) -> None:
+    (greeting,) = await bot.say("hola")
+    assert greeting.text.startswith("¡Hola! Soy el asistente virtual de Tienda Sol")
+
+
+@pytest.mark.parametrize(("text", "expected"), [("bye, thanks", "Have a great day"), ("adiós", "buen día")])
+async def test_goodbye_closes_and_the_next_message_opens_a_new_conversation(
+    bot: Bot, text: str, expected: str
+) -> None:
+    await bot.say("How long does shipping take?" if text.startswith("bye") else "¿Cuánto tarda el envío?")
+    first = await bot.conv()
+    (bye,) = await bot.say(text)
+    assert expected in bye.text and bot.statuses() == ["closed"]
+    assert (await bot.conversations.get(first.id)).state == "closed"  # type: ignore[union-attr]
+    assert await bot.conversations.current_id("web:s1") is None
+    assert [m.id for m in await bot.engine.history("web:s1")][-1] == bye.id
+    greeting, _ = await bot.say("How long does shipping take?")
+    assert (await bot.conv()).id != first.id and greeting.text.startswith(("Hi!", "¡Hola!"))
+
+
+async def test_entry_with_a_handoff_rule_answers_then_escalates(bot: Bot) -> None:
+    *_, answer, handoff = await bot.say("My parcel arrived broken")
+    assert answer.text == "Sorry about that, we will replace it." and answer.buttons == ()
+    assert "follow up" in handoff.text
+    conv = await bot.conv()
+    assert conv.state == "queued"
+    assert [r["code"] for r in conv.escalation["reasons"]] == ["topic_rule"]
+    assert conv.escalation["context"]["department"] == "returns" and conv.escalation["context"]["tier"] == 2
+
+
+async def test_duplicate_client_id_is_stored_once_and_processed_once(bot: Bot) -> None:
+    inbound = Inbound(conversation_key="web:s1", channel="web", text="How long does shipping take?",
+                      client_id="c-1")
+    first = await bot.engine.handle(inbound)
+    replies = len(bot.messages())
+    again = await bot.engine.handle(inbound)
+    assert again.duplicate and again.message_id == first.message_id
+    assert len(bot.messages()) == replies
+    log = await bot.conversations.log(first.conversation_id)
+    assert [e.client_id for e in log if e.sender == "customer"] == ["c-1"]
+
+
+async def test_message_is_stored_before_any_reply_and_a_resend_after_a_crash_is_answered(bot: Bot) -> None:
+    inbound = Inbound(conversation_key="web:s1", channel="web", text="How long does shipping take?",
+                      client_id="c-9")
+    stored = await bot.engine.receive(inbound)
+    assert bot.events == []
+    entries = await bot.redis.xrange(keys.conv_log(stored.conversation_id))
+    assert [(i, f["text"]) for i, f in entries] == [(stored.message_id, "How long does shipping take?")]
+    # The worker died before processing: the channel's resend is stored once and answered once.
+    resent = await bot.engine.receive(inbound)
+    assert not resent.duplicate and resent.message_id == stored.message_id
+    await bot.engine.process(resent)
+    await bot.engine.process(stored)
+    assert sum("2–4" in m.text for m in bot.messages()) == 1
+
+
+async def test_bot_stays_silent_while_a_person_has_the_conversation(bot: Bot) -> None:
+    await bot.say("How long does shipping take?")
+    conv = await bot.conv()
+    await bot.conversations.set_state(conv.id, "queued")
+    before = len(bot.events)
+    assert await bot.say("hello? anyone?") == [] and await bot.say("quiero un agente") == []
+    assert len(bot.events) == before
+    log = await bot.conversations.log(conv.id)
+    assert [e.text for e in log if e.sender == "customer"][-2:] == ["hello? anyone?", "quiero un agente"]
+
+
+async def test_upset_customer_is_escalated_with_the_evidence(redis: aioredis.Redis, kb_dir: Path) -> None:
+    settings = make_settings(kb_dir)
+    bot = build(redis, settings, MoodDetector.from_dir(settings.mood_dir, settings.mood.threshold))
+    await bot.say("ESTO ES UNA VERGÜENZA, SOIS UNOS INÚTILES!!!")
+    conv = await bot.conv()
+    assert conv.state == "queued" and conv.mood is not None and conv.mood >= 0.5
+    (reason,) = conv.escalation["reasons"]
+    assert reason["code"] == "upset" and reason["evidence"]
+    assert conv.escalation["context"]["mood_score"] == conv.mood
+
+
+async def test_bad_choices_and_attachments_get_a_polite_reply(bot: Bot) -> None:
+    await bot.say("How long does shipping take?")
+    (gone,) = await bot.choose("faq:no-such-entry")
+    assert "no longer available" in gone.text
+    *_, odd = await bot.choose("}{<script>")
+    assert odd.sender == "bot"
+    before = len(bot.messages())
+    await bot.engine.handle(Inbound(conversation_key="web:s1", channel="web",
+                                    attachments=(Attachment(kind="photo", ref="f1"),)))
+    (reply,) = bot.messages()[before:]
+    assert "only read text" in reply.text
+    history = await bot.engine.history("web:s1")
+    assert "[photo]" in [m.text for m in history]
+    conv = await bot.conv()
+    assert conv.state == "bot"
+
+
+async def test_history_has_both_sides_with_stream_ids(bot: Bot) -> None:
+    await bot.engine.open("web:s1", "web", "en")
+    await bot.say("How long does shipping take?")
+    await bot.choose("helpful:yes")
+    history = await bot.engine.history("web:s1")
+    assert [(m.sender, m.text.split("\n")[0]) for m in history] == [
+        ("bot", "Hi! I'm the Tienda Sol virtual assistant. How can I help you today?"),
+        ("customer", "How long does shipping take?"),
+        ("bot", "Orders arrive in 2–4 business days."),
+        ("customer", "Yes"),
+        ("bot", "Great, I'm glad it helped! Anything else I can do for you?"),
+    ]
+    assert [m.id for m in history if m.sender == "bot"] == [m.id for m in bot.messages()]
+    assert (await bot.engine.history("web:s1", limit=2))[0].text == "Yes"
+    status = await bot.engine.status("web:s1")
+    assert status is not None and status.state == "bot"
+    assert await bot.engine.history("web:nobody") == [] and await bot.engine.status("web:nobody") is None
+
+
+async def test_conversations_of_different_customers_do_not_mix(bot: Bot) -> None:
+    await asyncio.gather(bot.say("How long does shipping take?", key="web:a"),
+                         bot.say("¿Cuánto cuesta el envío?", key="web:b"), bot.say(UNKNOWN, key="web:c"))
+    a, b, c = [await bot.conv(k) for k in ("web:a", "web:b", "web:c")]
+    assert len({a.id, b.id, c.id}) == 3
+    assert {m.conversation_key for m in bot.messages()} == {"web:a", "web:b", "web:c"}
+    assert (a.misunderstandings, b.misunderstandings, c.misunderstandings) == (0, 0, 1)
+
+
+def test_language_switches_only_on_clear_evidence() -> None:
+    assert pick_lang("en", "hola", first=True) == "es"
+    assert pick_lang("es", "ok", first=False) == "es"
+    assert pick_lang("es", "thanks", first=False) == "es"
+    assert pick_lang("es", "how long does my order take to arrive", first=False) == "en"
+
+
+async def test_outbox_delivers_through_redis_pubsub(redis: aioredis.Redis) -> None:
+    outbox = Outbox(redis)
+    received: list[OutEvent] = []
+
+    async def consume() -> None:
+        async for event in outbox.listen("web"):
+            received.append(event)
+            return
+
+    task = asyncio.create_task(consume())
+    for _ in range(1000):  # wait until the listener has subscribed
+        if (await redis.pubsub_numsub(keys.out_channel("web")))[0][1]:
+            break
+        await asyncio.sleep(0.01)
+    event = StatusUpdate(conversation_id="c", conversation_key="web:x", channel="web", state="queued")
+    await outbox.emit(event)
+    await asyncio.wait_for(task, 10)
+    assert received == [event]
+
+
+async def test_runtime_starts_and_closes_against_the_test_redis(
+    redis: aioredis.Redis, redis_url: str, kb_dir: Path
+) -> None:
+    settings = load_settings(CONFIG_DIR, env={}, store={"redis_url": redis_url}, faq={"dir": str(kb_dir)})
+    runtime = await Runtime.start(settings)
+    try:
+        assert runtime.mood is not None and len(runtime.library.kb) == 3
+        stored = await runtime.engine.handle(Inbound(conversation_key="web:rt", channel="web", text="hi"))
+        history = await runtime.engine.history("web:rt")
+        assert [m.sender for m in history] == ["customer", "bot"] and history[0].id == stored.message_id
+        assert json.loads(history[1].to_json())["text"].startswith("Hi!")
+    finally:
+        await runtime.close()
+
+
+@dataclass
+class FakeReading:
+    score: float
+    conversation: float
+    evidence: tuple[str, ...] = ()
+    upset: bool = False
+
+
+@dataclass
+class RecordingMood:
+    """Calm whatever is said; remembers what it was shown."""
+
+    seen: list[tuple[str, list[str]]] = field(default_factory=list)
+
+    def assess(self, text: str, lang: str, history: Any, after_bot_answer: bool) -> FakeReading:
+        self.seen.append((text, list(history)))
+        return FakeReading(0.1, 0.25)
+
+
+async def test_mood_sees_the_earlier_words_and_its_score_is_kept_without_a_reply(
+    redis: aioredis.Redis, kb_dir: Path
+) -> None:
+    mood = RecordingMood()
+    bot = build(redis, make_settings(kb_dir), cast(Any, mood))
+    (greeting,) = await bot.say("hola")  # greeted now: the hello itself gets no second reply
+    # Nothing was said after the mood was read: the turn still keeps the score when it ends.
+    assert greeting.sender == "bot" and (await bot.conv()).mood == 0.25
+    await bot.say("¿Cuánto tarda el envío?")
+    await bot.choose("helpful:yes")
+    await bot.say("¿Cuánto cuesta el envío?")
+    assert mood.seen == [("hola", []), ("¿Cuánto tarda el envío?", ["hola"]),
+                         ("¿Cuánto cuesta el envío?", ["hola", "¿Cuánto tarda el envío?"])]
+
+
+async def test_replies_reach_redis_subscribers_as_stored(redis: aioredis.Redis, kb_dir: Path) -> None:
+    bot = build(redis, make_settings(kb_dir))
+    received: list[OutEvent] = []
+
+    async def consume() -> None:
+        async for event in bot.engine.outbox.listen("web"):
+            received.append(event)
+            if len(received) == 2:
+                return
+
+    task = asyncio.create_task(consume())
+    for _ in range(1000):  # wait until the listener has subscribed
+        if (await redis.pubsub_numsub(keys.out_channel("web")))[0][1]:
+            break
+        await asyncio.sleep(0.01)
+    await bot.say("How long does shipping take?")
+    await asyncio.wait_for(task, 10)
+    assert received == bot.messages()  # greeting and answer, with their stream ids
+    history = await bot.engine.history("web:s1")
+    assert [m.id for m in history if m.sender == "bot"] == [m.id for m in received]
+    answer = received[-1]
+    assert isinstance(answer, Outbound) and [b.value for b in answer.buttons] == ["helpful:yes", "helpful:no"]
+    assert (await bot.conv()).awaiting == "helpful"  # written with the answer
+
+
+async def test_a_conversation_closed_by_another_worker_is_not_written_to(
+    redis: aioredis.Redis, kb_dir: Path
+) -> None:
+    bot = build(redis, make_settings(kb_dir))
+    await bot.say("How long does shipping take?")
+    first = await bot.conv()
+    other = Conversations(redis)  # another worker, e.g. an agent closing it
+    await other.close(first, "agent")
+    assert await bot.say("Is shipping free?")
+    second = await bot.conv()
+    assert second.id != first.id and second.state == "bot" and second.customer_messages == 1
+    assert [e.text for e in await bot.conversations.log(first.id) if e.sender == "customer"] == [
+        "How long does shipping take?"
+    ]

@@ -1,0 +1,59 @@
+import pytest
+
+from bot.intents import Intent, asks_for_person, small_talk, yes_no
+
+
+@pytest.mark.parametrize(("text", "word"), [
+    ("quiero hablar con un agente", "agente"),
+    ("¿Me pasas con un HUMANO, por favor?", "humano"),
+    ("necesito una persona", "persona"),
+    ("puedo hablar con alguien?", "hablar con alguien"),
+    ("operador", "operador"),
+    ("I want a real person", "person"),
+    ("let me talk to an agent", "agent"),
+    ("get me your manager", "manager"),
+    ("can I speak to someone", "speak to someone"),
+    ("representative please", "representative"),
+    ("no, quiero un supervisor", "supervisor"),
+])
+def test_asking_for_a_person(text: str, word: str) -> None:
+    assert word in asks_for_person(text)
+
+
+@pytest.mark.parametrize("text", [
+    "How long does shipping take?",
+    "¿Cuánto tarda el envío?",
+    "no quiero hablar con un agente, solo dime el precio",
+    "I don't need a human, just the tracking number",
+])
+def test_not_asking_for_a_person(text: str) -> None:
+    assert asks_for_person(text) == ()
+
+
+@pytest.mark.parametrize(("text", "intent"), [
+    ("thanks!", Intent.THANKS), ("Thank you so much", Intent.THANKS), ("muchas gracias", Intent.THANKS),
+    ("¡Gracias por la ayuda!", Intent.THANKS), ("bye", Intent.BYE), ("Adiós", Intent.BYE),
+    ("ok thanks, bye!", Intent.BYE), ("hasta luego", Intent.BYE), ("gracias, chao", Intent.BYE),
+    ("hello", Intent.HELLO), ("Hola!", Intent.HELLO), ("buenos días", Intent.HELLO),
+    ("hi there", Intent.HELLO),
+])
+def test_small_talk(text: str, intent: Intent) -> None:
+    assert small_talk(text) is intent
+
+
+@pytest.mark.parametrize("text", [
+    "hello, how long does shipping take?", "gracias pero mi pedido no llegó",
+    "thanks for nothing, where is my money",
+    "", "   ", "ok",
+])
+def test_questions_are_not_small_talk(text: str) -> None:
+    assert small_talk(text) is None
+
+
+@pytest.mark.parametrize(("text", "answer"), [
+    ("yes", Intent.YES), ("Sí, gracias", Intent.YES), ("it helped", Intent.YES), ("me sirvió", Intent.YES),
+    ("no", Intent.NO), ("nope", Intent.NO), ("no me sirvió", Intent.NO), ("it didn't help", Intent.NO),
+    ("not really", Intent.NO), ("How long does shipping take?", None), ("no llegó mi pedido", None),
+])
+def test_yes_no(text: str, answer: Intent | None) -> None:
+    assert yes_no(text) is answer

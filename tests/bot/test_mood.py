@@ -1,0 +1,399 @@
+"""The mood detector: each signal in both languages, negation, conversations, config files, eval."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from bot.mood import MoodConfigError, MoodDetector, MoodReading
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = ROOT / "config"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture(scope="module")
+def mood() -> MoodDetector:
+    return MoodDetector.from_dir(CONFIG / "mood", threshold=0.5)
+
+
+def _has(reading: MoodReading, fragment: str) -> bool:
+    return any(fragment in e for e in reading.evidence)
+
+
+# --- vocabulary, per language ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "evidence"),
+    [
+        ("Esto es una vergüenza", "es", 'negative: "es una vergüenza"'),
+        ("Qué asco de empresa", "es", "negative"),
+        ("This is disgusting", "en", 'negative: "disgusting"'),
+        ("I'm so fed up with this", "en", 'negative: "fed up"'),
+        ("Eres un inútil", "es", 'insult: "Eres un inútil"'),
+        ("bot de mierda", "es", "insult"),
+        ("You're useless", "en", "insult"),
+        ("stupid bot", "en", 'insult: "stupid bot"'),
+        ("Me doy de baja", "es", 'threat to leave: "Me doy de baja"'),
+        ("Quiero cancelar mi cuenta ya", "es", "threat to leave"),
+        ("Please cancel my account", "en", 'threat to leave: "cancel my account"'),
+        ("Voy a denunciar a esta empresa", "es", 'threat to complain: "Voy a denunciar"'),
+        ("I'll report you", "en", "threat to complain"),
+        ("joder, otra vez", "es", 'profanity: "joder"'),
+        ("what the fuck is this", "en", "what the fuck"),
+    ],
+)
+def test_vocabulary_raises_the_score(mood: MoodDetector, text: str, lang: str, evidence: str) -> None:
+    reading = mood.score(text, lang)
+    assert reading.score >= 0.4, reading
+    assert _has(reading, evidence), reading.evidence
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("¿Cuánto tarda el envío a Sevilla?", "es"),
+        ("Hola, quiero cambiar la dirección de entrega", "es"),
+        ("Where is my order? I placed it on Monday", "en"),
+        ("Thanks, that answers my question", "en"),
+    ],
+)
+def test_calm_questions_score_zero(mood: MoodDetector, text: str, lang: str) -> None:
+    reading = mood.score(text, lang)
+    assert reading.score == 0.0 and reading.evidence == () and not reading.upset
+
+
+@pytest.mark.parametrize(
+    ("negated", "plain", "lang"),
+    [
+        ("no está mal", "está mal", "es"),
+        ("no es una vergüenza", "es una vergüenza", "es"),
+        ("not bad at all", "bad", "en"),
+        ("I don't hate it", "I hate it", "en"),
+    ],
+)
+def test_negation_cancels_a_negative_word(mood: MoodDetector, negated: str, plain: str, lang: str) -> None:
+    assert mood.score(negated, lang).score == 0.0
+    assert mood.score(plain, lang).score > 0.0
+
+
+def test_negation_stops_at_punctuation(mood: MoodDetector) -> None:
+    assert mood.score("No. Esto es una vergüenza", "es").score > 0.0
+    assert mood.score("No, this is disgusting", "en").score > 0.0
+
+
+@pytest.mark.parametrize(("text", "lang"), [("no es útil", "es"), ("this is not helpful", "en")])
+def test_negated_positive_counts(mood: MoodDetector, text: str, lang: str) -> None:
+    reading = mood.score(text, lang)
+    assert reading.score > 0.0
+    assert _has(reading, "negated") or _has(reading, "dissatisfaction"), reading.evidence
+
+
+@pytest.mark.parametrize(
+    ("strong", "plain", "lang"),
+    [("muy molesto", "molesto", "es"), ("so annoying", "annoying", "en")],
+)
+def test_intensifiers_weigh_more(mood: MoodDetector, strong: str, plain: str, lang: str) -> None:
+    assert mood.score(strong, lang).score > mood.score(plain, lang).score > 0.0
+
+
+# --- signals that are not words ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("shout", "calm", "lang"),
+    [
+        ("QUIERO HABLAR CON ALGUIEN YA", "quiero hablar con alguien ya", "es"),
+        ("WHERE IS MY ORDER", "where is my order", "en"),
+    ],
+)
+def test_shouting(mood: MoodDetector, shout: str, calm: str, lang: str) -> None:
+    assert _has(mood.score(shout, lang), "shouting")
+    assert mood.score(calm, lang).score == 0.0
+
+
+def test_one_acronym_is_not_shouting(mood: MoodDetector) -> None:
+    assert not _has(mood.score("My DHL parcel has not arrived", "en"), "shouting")
+
+
+@pytest.mark.parametrize(("text", "lang"), [("¿¿Dónde está mi pedido??!!", "es"), ("Where is it!!!", "en")])
+def test_repeated_punctuation(mood: MoodDetector, text: str, lang: str) -> None:
+    reading = mood.score(text, lang)
+    assert reading.score > 0.0
+    assert any(e.startswith('"') and "!" in e for e in reading.evidence), reading.evidence
+
+
+@pytest.mark.parametrize(
+    ("written", "plain", "lang"),
+    [("INUTIL", "inútil", "es"), ("verguenza", "vergüenza", "es"), ("rediculous", "ridiculous", "en")],
+)
+def test_accents_case_and_misspellings(mood: MoodDetector, written: str, plain: str, lang: str) -> None:
+    assert mood.score(written, lang).score >= mood.score(plain, lang).score > 0.0
+
+
+@pytest.mark.parametrize(("text", "lang"), [("qué asquerooooso", "es"), ("fuuuuck", "en")])
+def test_elongations_are_undone(mood: MoodDetector, text: str, lang: str) -> None:
+    reading = mood.score(text, lang)
+    assert reading.upset
+    assert _has(reading, "elongation")
+
+
+@pytest.mark.parametrize(("text", "lang"), [("mi pedido 😡", "es"), ("my order 🤬🤬", "en")])
+def test_emoji(mood: MoodDetector, text: str, lang: str) -> None:
+    reading = mood.score(text, lang)
+    assert reading.score > 0.4
+    assert _has(reading, "emoji")
+
+
+def test_praise_calms_swearing(mood: MoodDetector) -> None:
+    assert mood.score("fucking amazing", "en").score < mood.score("fucking hell", "en").score
+
+
+# --- the conversation --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("answer_failed", "lang"), [("no me sirve", "es"), ("that didn't help", "en")])
+def test_dissatisfaction_counts_after_an_answer(mood: MoodDetector, answer_failed: str, lang: str) -> None:
+    after = mood.assess(answer_failed, lang, after_bot_answer=True)
+    alone = mood.assess(answer_failed, lang, after_bot_answer=False)
+    assert after.score > alone.score > 0.0
+    assert _has(after, "dissatisfaction")
+
+
+@pytest.mark.parametrize(
+    ("first", "again", "lang"),
+    [
+        ("¿Dónde está mi pedido 4411?", "donde esta mi pedido 4411", "es"),
+        ("Where is my order 4411?", "where is my order 4411??", "en"),
+    ],
+)
+def test_repeating_the_same_question(mood: MoodDetector, first: str, again: str, lang: str) -> None:
+    reading = mood.assess(again, lang, history=[first])
+    assert _has(reading, "repeated question")
+    assert mood.assess(again, lang, history=["hola, buenas"]).score < reading.score
+
+
+def test_short_replies_repeated_are_not_a_repeated_question(mood: MoodDetector) -> None:
+    assert not _has(mood.assess("ok", "en", history=["ok", "ok"]), "repeated question")
+
+
+def test_conversation_score_weighs_recent_messages_more(mood: MoodDetector) -> None:
+    angry = "Esto es una vergüenza, sois unos inútiles"
+    calm = "¿Y el número de seguimiento?"
+    recent = mood.assess(calm, "es", history=["hola", angry])
+    older = mood.assess(calm, "es", history=[angry, "hola", "vale", "bien"])
+    assert recent.score == 0.0 and older.score == 0.0
+    assert recent.conversation > older.conversation > 0.0
+
+
+def test_mild_frustration_adds_up(mood: MoodDetector) -> None:
+    mild = ["sigo esperando", "esto es absurdo", "qué desastre"]
+    single = mood.assess(mild[-1], "es")
+    piled = mood.assess(mild[-1], "es", history=mild[:-1])
+    assert piled.conversation > single.conversation
+    assert piled.conversation >= piled.score
+    assert piled.upset and not single.upset
+
+
+def test_threshold_decides_upset() -> None:
+    strict = MoodDetector.from_dir(CONFIG / "mood", threshold=0.95)
+    assert not strict.score("this is ridiculous", "en").upset
+    assert strict.score("this is ridiculous", "en").score > 0.0
+
+
+def test_language_is_detected_when_not_given(mood: MoodDetector) -> None:
+    assert mood.score("Esto es una vergüenza, me doy de baja").lang == "es"
+    assert mood.score("This is a disgrace, I want my money back").lang == "en"
+    assert mood.score("inútil!!!").upset  # too short to tell: read in both
+
+
+def test_scores_stay_in_range(mood: MoodDetector) -> None:
+    worst = "ERES UN INÚTIL DE MIERDA!!! 🤬🤬🤬 me doy de baja y voy a denunciar, hijo de puta " * 5
+    reading = mood.assess(worst, None, history=[worst] * 20, after_bot_answer=True)
+    assert 0.0 <= reading.score <= 1.0 and 0.0 <= reading.conversation <= 1.0
+
+
+# --- config files ------------------------------------------------------------------------------------
+
+
+def _folder(tmp_path: Path, es: str, signals: str | None = None) -> Path:
+    folder = tmp_path / "mood"
+    folder.mkdir()
+    (folder / "es.yaml").write_text(es, encoding="utf-8")
+    if signals is not None:
+        (folder / "signals.yaml").write_text(signals, encoding="utf-8")
+    return folder
+
+
+def test_an_admin_can_add_a_term(tmp_path: Path) -> None:
+    folder = _folder(tmp_path, "negators: [no]\nnegative:\n  patata*: 0.8\n")
+    detector = MoodDetector.from_dir(folder)
+    assert detector.score("menudas patatadas", "es").upset
+    assert detector.score("no patatas", "es").score == 0.0
+
+
+@pytest.mark.parametrize(
+    ("es", "line", "message"),
+    [
+        ("negative:\n  asco: 0.6\n  vergüenza: mucho\n", 3, "expected a number"),
+        ("negative:\n  asco: 1.5\n", 2, "from 0 to 1"),
+        ("negative:\n  asco: 0.6\ninsult:\n  idiota: 0.7\n  asco: 0.5\n", 5, "already listed at line 2"),
+        ("negativos:\n  asco: 0.6\n", 1, "unknown section 'negativos'"),
+        ("negative:\n  asco: 0.6\n  - idiota\n", 3, "not valid YAML"),
+        ("negative: [asco, idiota]\n", 1, "must be a mapping"),
+        ("negative:\n  as*: 0.6\n", 2, "at least 3 letters"),
+        ("negators: no\n", 1, "must be a list"),
+    ],
+)
+def test_a_bad_language_file_names_file_and_line(tmp_path: Path, es: str, line: int, message: str) -> None:
+    folder = _folder(tmp_path, es)
+    with pytest.raises(MoodConfigError) as err:
+        MoodDetector.from_dir(folder)
+    assert str(err.value).startswith(f"{folder / 'es.yaml'}:{line}: "), err.value
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("signals", "line", "message"),
+    [
+        ("shouting_weight: 0.3\nshouting_wieght: 0.3\n", 2, "unknown setting 'shouting_wieght'"),
+        ("conversation_decay: 2\n", 1, "from 0 to 1"),
+        ("emoji:\n  '😡': lots\n", 2, "expected a number"),
+    ],
+)
+def test_a_bad_signals_file_names_file_and_line(
+    tmp_path: Path, signals: str, line: int, message: str
+) -> None:
+    folder = _folder(tmp_path, "negative:\n  asco: 0.6\n", signals)
+    with pytest.raises(MoodConfigError) as err:
+        MoodDetector.from_dir(folder)
+    assert str(err.value).startswith(f"{folder / 'signals.yaml'}:{line}: "), err.value
+    assert message in str(err.value)
+
+
+def test_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(MoodConfigError, match="mood folder not found"):
+        MoodDetector.from_dir(tmp_path / "nowhere")
+
+
+# --- relevo mood eval ----------------------------------------------------------------------------------
+
+
+def test_eval_command_prints_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        ["--config", str(CONFIG), "mood", "eval", "--cases", str(FIXTURES / "mood_cases.csv"), "--json"]
+    )
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["cases"] == 10 and report["upset"] == 5
+    assert report["threshold"] == 0.5
+    assert report["precision"] == 1.0 and report["recall"] == 1.0 and report["f1"] == 1.0
+    assert set(report["by_lang"]) == {"en", "es"}
+    assert report["by_lang"]["es"]["cases"] == 5
+    assert report["p99_ms"] > 0.0
+
+
+def test_eval_command_threshold_changes_the_result(capsys: pytest.CaptureFixture[str]) -> None:
+    cases = str(FIXTURES / "mood_cases.csv")
+    assert (
+        main(["--config", str(CONFIG), "mood", "eval", "--cases", cases, "--json", "--threshold", "1"]) == 0
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert report["threshold"] == 1.0 and report["recall"] < 1.0
+
+
+def test_eval_command_rejects_a_bad_cases_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "cases.csv"
+    bad.write_text("text,upset\nhola,1\nadiós,maybe\n", encoding="utf-8")
+    assert main(["--config", str(CONFIG), "mood", "eval", "--cases", str(bad), "--json"]) == 1
+    assert f"{bad}:3: upset must be 1 or 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("aimed", "general", "lang"),
+    [
+        ("sois unos incompetentes", "son unos incompetentes", "es"),
+        ("you are pathetic", "it is pathetic", "en"),
+    ],
+)
+def test_anger_aimed_at_someone_weighs_more(mood: MoodDetector, aimed: str, general: str, lang: str) -> None:
+    assert mood.score(aimed, lang).score > mood.score(general, lang).score > 0.0
+
+
+# --- calm support messages: agents must not get false alarms ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("mi pedido no ha llegado todavía, ¿me podéis ayudar?", "es"),
+        ("Hola, no puedo iniciar sesión en mi cuenta", "es"),
+        ("No me ha llegado el correo de confirmación", "es"),
+        ("Tengo un problema con la aplicación, no carga", "es"),
+        ("¿Cuándo me devolvéis el dinero de la devolución?", "es"),
+        ("Todavía no me han contestado al correo, ¿podéis mirarlo?", "es"),
+        ("Llevo dos días esperando el paquete, ¿sabéis algo?", "es"),
+        ("Creo que hay un error en mi factura", "es"),
+        ("el código de descuento no es válido", "es"),
+        ("Sin problema, espero", "es"),
+        ("the app is not working, can you check?", "en"),
+        ("My package hasn't arrived yet, could you help?", "en"),
+        ("I was charged for an order I cancelled, can you look into it?", "en"),
+        ("How do I cancel my order?", "en"),
+        ("The tracking number doesn't show anything", "en"),
+        ("I'm still waiting for the refund, any update?", "en"),
+        ("I think there is a mistake on my bill", "en"),
+        ("the discount code is not valid, what should I do?", "en"),
+        ("No worries, thanks for checking", "en"),
+        ("No problem, I'll wait", "en"),
+    ],
+)
+def test_calm_support_messages_are_not_upset(mood: MoodDetector, text: str, lang: str) -> None:
+    reading = mood.score(text, lang)
+    assert not reading.upset, reading
+    assert reading.score < 0.5, reading
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "evidence"),
+    [
+        ("¡Qué poca vergüenza tienen!", "es", 'negative: "Qué poca vergüenza"'),
+        ("Esto me saca de quicio", "es", 'negative: "me saca de quicio"'),
+        ("Estoy harto de vuestras excusas", "es", 'negative: "Estoy harto de"'),
+        ("No tienen vergüenza", "es", 'negative: "No tienen vergüenza"'),
+        ("¿Cómo os atrevéis a cobrarme esto?", "es", "negative"),
+        ("Nos toman por tontos", "es", 'negative: "Nos toman por tontos"'),
+        ("How dare you charge me twice", "en", 'negative: "How dare"'),
+        ("This is shoddy and unprofessional", "en", 'negative: "shoddy"'),
+        ("It makes my blood boil", "en", 'negative: "makes my blood boil"'),
+        ("What is wrong with you people", "en", "negative"),
+        ("You should be ashamed of yourselves", "en", 'negative: "should be ashamed"'),
+        ("I'm losing my patience with this company", "en", 'negative: "losing my patience"'),
+    ],
+)
+def test_outrage_and_contempt_are_upset(mood: MoodDetector, text: str, lang: str, evidence: str) -> None:
+    reading = mood.score(text, lang)
+    assert reading.upset, reading
+    assert _has(reading, evidence), reading.evidence
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "evidence"),
+    [
+        ("no funciona esta mierda", "es", 'profanity: "mierda"'),
+        ("no hacen una mierda", "es", "profanity"),
+        ("it's not fucking working", "en", 'profanity: "fucking"'),
+        ("don't be an idiot", "en", "insult"),
+    ],
+)
+def test_a_negation_does_not_cancel_swearing(mood: MoodDetector, text: str, lang: str, evidence: str) -> None:
+    assert _has(mood.score(text, lang), evidence), mood.score(text, lang).evidence
+
+
+def test_excited_swearing_is_not_anger(mood: MoodDetector) -> None:
+    assert not mood.score("fuck yeah, it works now", "en").upset
+    assert mood.score("fuck this company", "en").upset

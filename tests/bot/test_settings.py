@@ -1,0 +1,70 @@
+from pathlib import Path
+
+import pytest
+
+from bot.settings import SettingsError, load_settings
+from tests.conftest import CONFIG_DIR
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "relevo.toml").write_text(text, encoding="utf-8")
+    return tmp_path
+
+
+def test_shipped_config_loads_with_its_documented_defaults() -> None:
+    s = load_settings(CONFIG_DIR, env={})
+    assert s.server.port == 8080
+    assert s.faq_dir == CONFIG_DIR / "faq"
+    assert 0 < s.faq.clarify_threshold < s.faq.answer_threshold < 1
+
+
+def test_environment_overrides_file(tmp_path: Path) -> None:
+    cfg = write(tmp_path, "[server]\nport = 9000\n")
+    s = load_settings(cfg, env={"RELEVO_SERVER_PORT": "9100", "REDIS_URL": "redis://x:1/0",
+                                "RELEVO_BUSINESS_NAME": "Tienda"})
+    assert s.server.port == 9100
+    assert s.store.redis_url == "redis://x:1/0"
+    assert s.business_name == "Tienda"
+
+
+def test_list_setting_from_environment(tmp_path: Path) -> None:
+    s = load_settings(write(tmp_path, ""), env={"RELEVO_SERVER_ALLOWED_ORIGINS": "https://a.test, https://b.test"})
+    assert s.server.allowed_origins == ("https://a.test", "https://b.test")
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "needle"),
+    [
+        ("[server]\nport = \"eighty\"\n", {}, "server.port: expected a whole number, got 'eighty'"),
+        ("[server]\nprot = 1\n", {}, "unknown setting server.prot"),
+        ("[handoff]\nrouting = \"random\"\n", {}, "handoff.routing: expected one of 'manual', 'auto'"),
+        ("", {"RELEVO_FAQ_RELOAD": "maybe"}, "environment RELEVO_FAQ_RELOAD: expected true or false"),
+        ("", {"RELEVO_FAQ_NOPE": "1"}, "unknown setting faq.nope"),
+        ("[faq]\nanswer_threshold = 0.1\nclarify_threshold = 0.3\n", {}, "clarify_threshold"),
+        ("[server\n", {}, "relevo.toml"),
+    ],
+)
+def test_invalid_values_name_key_value_and_source(tmp_path: Path, text: str, env: dict, needle: str) -> None:
+    cfg = write(tmp_path, text)
+    with pytest.raises(SettingsError) as err:
+        load_settings(cfg, env=env)
+    assert needle in str(err.value)
+    if not env:
+        assert str(cfg / "relevo.toml") in str(err.value)
+
+
+def test_missing_named_config_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="not found"):
+        load_settings(tmp_path / "nope", env={})
+
+
+def test_settings_are_frozen() -> None:
+    s = load_settings(CONFIG_DIR, env={})
+    with pytest.raises(AttributeError):
+        s.server.port = 1  # type: ignore[misc]
+
+
+def test_token_is_not_in_repr() -> None:
+    s = load_settings(CONFIG_DIR, env={"TELEGRAM_BOT_TOKEN": "123:SECRET"})
+    assert s.telegram.token == "123:SECRET"
+    assert "SECRET" not in repr(s)

@@ -1,0 +1,483 @@
+"""The Telegram channel end to end: real python-telegram-bot against a local stand-in of the Bot API."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import redis.asyncio as aioredis
+from aiohttp import web
+from telegram import Update
+
+from bot.channels.telegram import (
+    PENDING,
+    UNREACHABLE_FIELD,
+    Retries,
+    chunks,
+    command_of,
+    keyboard,
+    lang_of,
+    status_text,
+)
+from bot.messages import Button, Outbound, StatusUpdate
+from bot.runtime import Runtime
+from bot.settings import Settings, load_settings
+from bot.telegram_setup import (
+    POLL_LEASE,
+    WEBHOOK_PATH,
+    TelegramService,
+    TelegramSetupError,
+    Timing,
+    add_telegram_routes,
+    telegram_ctx,
+)
+from handoff import keys
+from handoff.conversations import LogEntry, entry_fields, now_ms
+from tests.bot.telegram_standin import (
+    TOKEN,
+    Fault,
+    StandIn,
+    buttons_of,
+    message_update,
+    press_update,
+    running_standin,
+)
+from tests.bot.test_engine import KB
+from tests.conftest import CONFIG_DIR
+
+CHAT = 4242
+SECRET = "webhook-secret_0123456789"
+FAST = Timing(lease_s=2.0, lease_retry_s=0.1, poll_timeout_s=1.0, request_timeout_s=1.0,
+              connect_retry_s=0.2, drain_s=2.0)
+QUICK = Retries(flood_attempts=3, max_flood_wait_s=5.0, network_attempts=3, backoff_s=0.05, park_s=0.2,
+                pending_poll_s=0.05)
+
+
+@pytest.fixture
+def kb_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "faq"
+    folder.mkdir()
+    (folder / "shop.yaml").write_text(KB, encoding="utf-8")
+    return folder
+
+
+def make_settings(redis_url: str, tmp: Path, kb_dir: Path, standin: StandIn, **telegram: Any) -> Settings:
+    return load_settings(
+        CONFIG_DIR, env={}, business_name="Tienda Sol",
+        # A high answer threshold so that a one-word question is clarified with suggestions.
+        faq={"dir": str(kb_dir), "answer_threshold": 0.95, "reload": False},
+        store={"redis_url": redis_url, "data_dir": str(tmp / "data")},
+        telegram={"token": TOKEN, "base_url": standin.base_url, "mode": "polling", **telegram},
+    )
+
+
+@dataclass
+class Relevo:
+    runtime: Runtime
+    service: TelegramService
+    url: str
+
+
+@asynccontextmanager
+async def relevo(settings: Settings, *, retries: Retries = QUICK, start: bool = True,
+                 runtime: Runtime | None = None, sock: socket.socket | None = None) -> AsyncIterator[Relevo]:
+    """A Relevo worker as `relevo serve` wires Telegram: routes plus cleanup_ctx on an aiohttp app."""
+    own_runtime = runtime is None
+    runtime = runtime or await Runtime.start(settings, background=False)
+    app = web.Application()
+    service = add_telegram_routes(app, runtime, timing=FAST, retries=retries)
+    assert service is not None
+    app.cleanup_ctx.append(telegram_ctx)
+    runner = web.AppRunner(app)
+    try:
+        await runner.setup()
+        sock = sock or _bound_socket()
+        site = web.SockSite(runner, sock)
+        await site.start()
+        yield Relevo(runtime, service, f"http://127.0.0.1:{sock.getsockname()[1]}")
+    finally:
+        await runner.cleanup()
+        if own_runtime:
+            await runtime.close()
+
+
+def _bound_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], what: str, timeout_s: float = 20.0) -> Any:
+    """Poll Redis-side state until `check()` is truthy; the bound only keeps a broken test from hanging."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            while not (result := await check()):  # noqa: ASYNC110 - Redis state has no event to wait on
+                await asyncio.sleep(0.02)
+            return result
+    except TimeoutError:
+        raise AssertionError(f"never happened: {what}") from None
+
+
+async def subscribed(redis: aioredis.Redis, workers: int = 1) -> None:
+    async def enough() -> bool:
+        counts = await redis.pubsub_numsub(keys.out_channel("telegram"))
+        return bool(counts) and counts[0][1] >= workers
+
+    await eventually(enough, "the Telegram outbox pump subscribed")
+
+
+async def transcript(runtime: Runtime, key: str) -> list[LogEntry]:
+    cid = await runtime.conversations.last_id(key)
+    assert cid is not None
+    return await runtime.conversations.log(cid)
+
+
+async def emit(runtime: Runtime, key: str, text: str, *, sender: str = "bot", author: str = "",
+               buttons: tuple[Button, ...] = ()) -> None:
+    """What the agent side / the rating flow will do: append to the transcript, then emit."""
+    cid = await runtime.conversations.current_id(key)
+    assert cid is not None
+    fields = entry_fields(sender, text, ts=now_ms(), lang="es", author=author, buttons=buttons)
+    appended = await runtime.conversations.append(cid, fields, sender=sender)
+    await runtime.outbox.emit(Outbound(conversation_id=cid, conversation_key=key, channel="telegram",
+                                       id=appended.message_id, text=text, sender=sender,  # type: ignore[arg-type]
+                                       author=author, buttons=buttons, lang="es"))
+
+
+async def say(standin: StandIn, chat: int, text: str = "", count: int = 1, **kw: Any) -> list[dict[str, Any]]:
+    """Send a customer message and wait for `count` bot messages in reply."""
+    before = len(standin.sent(chat))
+    await standin.push(message_update(standin, chat, text, **kw))
+    await standin.wait_for(lambda: len(standin.sent(chat)) >= before + count, f"{count} replies to {text!r}")
+    return standin.sent(chat)[before:]
+
+
+@pytest.fixture
+async def standin() -> AsyncIterator[StandIn]:
+    async with running_standin() as s:
+        yield s
+
+
+@pytest.fixture
+def settings(
+    redis: aioredis.Redis, redis_url: str, tmp_path: Path, kb_dir: Path, standin: StandIn
+) -> Settings:
+    return make_settings(redis_url, tmp_path, kb_dir, standin)
+
+
+# -- the conversation ---------------------------------------------------------------------------------
+
+async def test_a_conversation_from_start_to_rating(
+    standin: StandIn, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="httpx")
+    key = f"telegram:{CHAT}"
+    async with relevo(settings) as worker:
+        rt = worker.runtime
+        await subscribed(rt.redis)
+        (greeting,) = await say(standin, CHAT, "/start", lang="es")
+        assert greeting["text"].startswith("¡Hola!") and "Tienda Sol" in greeting["text"]
+
+        (answer,) = await say(standin, CHAT, "¿Cuánto cuesta el envío?", lang="es")
+        assert "gratis a partir de 50 euros" in answer["text"]
+        assert [v for _, v in buttons_of(answer)] == ["helpful:yes", "helpful:no"]
+
+        (clarify,) = await say(standin, CHAT, "envío", lang="es")
+        options = dict((v, label) for label, v in buttons_of(clarify))
+        assert "faq:shipping-time" in options and list(options)[-1] == "human"
+
+        presses = len(standin.called("answerCallbackQuery"))
+        await standin.push(press_update(standin, CHAT, clarify, "faq:shipping-time", lang="es"))
+        answer2 = await standin.wait_for(
+            lambda: standin.sent(CHAT)[-1] if len(standin.sent(CHAT)) > 3 else None, "the pressed answer")
+        assert "2 a 4 días hábiles" in answer2["text"]
+        assert len(standin.called("answerCallbackQuery")) == presses + 1
+        pressed = [e for e in await transcript(rt, key) if e.kind == "choose"]
+        assert pressed[-1].value == "faq:shipping-time" and pressed[-1].text == options["faq:shipping-time"]
+
+        handoff, told, status = await say(standin, CHAT, "/agent", count=3, lang="es")
+        assert "persona" in handoff["text"]
+        assert "puesto 1" in told["text"]  # the handoff side's position and estimated wait
+        assert status["text"].startswith("Eres el número 1 en la cola")
+        conv = await rt.conversations.get(await rt.conversations.current_id(key) or "")
+        assert conv is not None and conv.state == "queued"
+
+        # Queue positions edit the one status message instead of adding messages.
+        sent_before = len(standin.sent(CHAT))
+        status_now = standin.messages[(CHAT, status["message_id"])]
+        for position in (3, 2, 1):
+            queued = StatusUpdate(conv.id, key, "telegram", "queued", position=position, eta_s=120)
+            await rt.outbox.emit(queued)
+            shown = f"número {position} "
+            await standin.wait_for(lambda: shown in status_now["text"], f"{shown} edited in")  # noqa: B023
+        assert status_now["edits"] == 3 and "unos 2 min" in status_now["text"]
+        await rt.outbox.emit(StatusUpdate(conv.id, key, "telegram", "assigned", agent="Marta"))
+        await standin.wait_for(lambda: "Marta" in status_now["text"], "the agent joining")
+        assert len(standin.sent(CHAT)) == sent_before
+
+        # During the handoff a photo reaches the agent's transcript with its kind and caption.
+        photo = [{"file_id": "small", "file_unique_id": "s", "width": 90, "height": 90},
+                 {"file_id": "big-photo-id", "file_unique_id": "b", "width": 900, "height": 900}]
+        await standin.push(message_update(standin, CHAT, photo=photo, caption="la caja rota", lang="es"))
+        entry = await eventually(lambda: _last_with_attachment(rt, key), "the photo in the transcript")
+        assert (entry.attachments[0].kind, entry.attachments[0].caption, entry.attachments[0].ref) == (
+            "photo", "la caja rota", "big-photo-id")
+
+        await emit(rt, key, "Hola, soy Marta. Ya veo tu pedido.", sender="agent", author="Marta")
+        agent = await standin.wait_for(lambda: standin.sent(CHAT)[-1] if "Marta:" in standin.sent(CHAT)[-1][
+            "text"] else None, "the agent's reply")
+        assert agent["text"] == "Marta: Hola, soy Marta. Ya veo tu pedido." and "reply_markup" not in agent
+
+        stars = tuple(Button("★" * n, f"rate:{n}") for n in range(1, 6))
+        await emit(rt, key, "¿Cómo valorarías la atención?", buttons=stars)
+        rating = await standin.wait_for(
+            lambda: standin.sent(CHAT)[-1] if buttons_of(standin.sent(CHAT)[-1]) else None, "the rating")
+        assert [v for _, v in buttons_of(rating)] == [f"rate:{n}" for n in range(1, 6)]
+        await standin.push(press_update(standin, CHAT, rating, "rate:5", lang="es"))
+
+        async def rated() -> LogEntry | None:
+            last = (await transcript(rt, key))[-1]
+            return last if last.kind == "choose" and last.value == "rate:5" else None
+
+        entry = await eventually(rated, "the rating stored")
+        assert entry.sender == "customer" and entry.text == "★★★★★"
+        await standin.wait_for(lambda: len(standin.called("answerCallbackQuery")) == presses + 2,
+                               "the rating press answered")
+    assert TOKEN not in caplog.text
+    assert any("/bot<TELEGRAM_BOT_TOKEN>/" in r.getMessage() for r in caplog.records), \
+        "httpx's request lines are logged, with the token redacted"
+
+
+async def _last_with_attachment(runtime: Runtime, key: str) -> LogEntry | None:
+    found = [e for e in await transcript(runtime, key) if e.attachments]
+    return found[-1] if found else None
+
+
+async def test_help_and_files_outside_a_handoff_are_answered(standin: StandIn, settings: Settings) -> None:
+    async with relevo(settings) as worker:
+        await subscribed(worker.runtime.redis)
+        (help_text,) = await say(standin, CHAT, "/help@relevo_test_bot", lang="en")
+        assert "/agent" in help_text["text"] and "Tienda Sol" in help_text["text"]
+        contents: list[dict[str, Any]] = [
+            {"document": {"file_id": "doc1", "file_unique_id": "d", "file_name": "invoice.pdf"}},
+            {"voice": {"file_id": "voice1", "file_unique_id": "v", "duration": 3}},
+            {"sticker": {"file_id": "st1", "file_unique_id": "s", "type": "regular", "width": 1, "height": 1,
+                         "is_animated": False, "is_video": False, "emoji": "😀"}},
+            {"location": {"latitude": 40.4168, "longitude": -3.7038}},
+        ]
+        for i, content in enumerate(contents):
+            replies = await say(standin, CHAT, count=2 if i == 0 else 1, **content)
+            assert "only read text" in replies[-1]["text"]
+            assert [v for _, v in buttons_of(replies[-1])] == ["human"]
+        kinds = [(a.kind, a.caption) for e in await transcript(worker.runtime, f"telegram:{CHAT}")
+                 for a in e.attachments]
+        assert kinds == [("document", "invoice.pdf"), ("voice", ""), ("sticker", "😀"),
+                         ("location", "40.416800,-3.703800")]
+
+
+async def test_edited_messages_and_repeated_updates(standin: StandIn, settings: Settings) -> None:
+    async with relevo(settings) as worker:
+        await subscribed(worker.runtime.redis)
+        await say(standin, CHAT, "How much does shipping cost?", count=2)
+        update = message_update(standin, CHAT, "How long does shipping take?", message_id=900)
+        await standin.push(update)
+        await standin.wait_for(lambda: len(standin.sent(CHAT)) == 3, "the answer")
+        # Telegram delivering the same update_id again (a worker switch, a webhook retry).
+        bot = worker.service.application.bot
+        await worker.service.channel.on_update(Update.de_json(update, bot))
+        (edited_reply,) = await say(standin, CHAT, "When will my order arrive?", message_id=900, edited=True)
+        assert "2–4 business days" in edited_reply["text"]
+        texts = [m["text"] for m in standin.sent(CHAT)]
+        assert sum("2–4 business days" in t for t in texts) == 2  # the original once, the edit once
+        customer = [e for e in await transcript(worker.runtime, f"telegram:{CHAT}") if e.sender == "customer"]
+        assert [e.text for e in customer] == ["How much does shipping cost?", "How long does shipping take?",
+                                              "When will my order arrive?"]
+
+
+async def test_group_chats_are_ignored_unless_allowed(
+    standin: StandIn, redis_url: str, tmp_path: Path, kb_dir: Path, redis: aioredis.Redis
+) -> None:
+    group = -100123
+    async with relevo(make_settings(redis_url, tmp_path, kb_dir, standin)) as worker:
+        await subscribed(worker.runtime.redis)
+        question = "How much does shipping cost?"
+        await standin.push(message_update(standin, group, question, chat_type="supergroup"))
+        await say(standin, CHAT, "How much does shipping cost?", count=2)  # handled after the group's update
+        assert standin.sent(group) == []
+        assert await worker.runtime.conversations.current_id(f"telegram:{group}") is None
+    await redis.delete(POLL_LEASE)
+    allowed = make_settings(redis_url, tmp_path, kb_dir, standin, allow_groups=True)
+    async with relevo(allowed) as worker:
+        await subscribed(worker.runtime.redis)
+        replies = await say(standin, group, "How much does shipping cost?", count=2, chat_type="group")
+        assert "Shipping is free" in replies[-1]["text"]
+
+
+# -- failures -----------------------------------------------------------------------------------------
+
+async def test_flood_limit_is_waited_out_and_the_message_sent_once(
+    standin: StandIn, settings: Settings
+) -> None:
+    async with relevo(settings) as worker:
+        await subscribed(worker.runtime.redis)
+        standin.fail_next("sendMessage", Fault(429, "Too Many Requests: retry after 1", retry_after=1))
+        (greeting,) = await say(standin, CHAT, "/start")
+        assert greeting["text"].startswith("Hi!")
+        assert len(standin.called("sendMessage")) == 2 and len(standin.sent(CHAT)) == 1
+
+
+async def test_a_long_flood_limit_parks_the_message_and_sends_it_later(
+    standin: StandIn, settings: Settings, redis: aioredis.Redis
+) -> None:
+    retries = Retries(flood_attempts=3, max_flood_wait_s=0.5, backoff_s=0.05, park_s=0.2, pending_poll_s=0.05)
+    async with relevo(settings, retries=retries) as worker:
+        await subscribed(worker.runtime.redis)
+        standin.fail_next("sendMessage", Fault(429, "Too Many Requests: retry after 1", retry_after=1))
+        await standin.push(message_update(standin, CHAT, "/start"))
+        await standin.wait_for(lambda: standin.sent(CHAT), "the parked greeting sent")
+        assert len(standin.called("sendMessage")) == 2 and await redis.zcard(PENDING) == 0
+
+
+async def test_network_failures_are_retried(standin: StandIn, settings: Settings) -> None:
+    async with relevo(settings) as worker:
+        await subscribed(worker.runtime.redis)
+        standin.fail_next("sendMessage", Fault(502, "Bad Gateway"))
+        standin.fail_next("sendMessage", Fault(200, "late", delay_s=2.0))  # beyond the 1 s read timeout
+        (greeting,) = await say(standin, CHAT, "/start")
+        assert greeting["text"].startswith("Hi!") and len(standin.called("sendMessage")) == 3
+
+
+async def test_a_blocked_bot_marks_the_customer_unreachable(
+    standin: StandIn, settings: Settings, redis: aioredis.Redis
+) -> None:
+    other = 5151
+    async with relevo(settings) as worker:
+        await subscribed(worker.runtime.redis)
+        standin.blocked.add(CHAT)
+        await standin.push(message_update(standin, CHAT, "/start"))
+        cid = await eventually(lambda: worker.runtime.conversations.current_id(f"telegram:{CHAT}"), "opened")
+        await eventually(lambda: redis.hget(keys.conv(cid), UNREACHABLE_FIELD), "marked unreachable")
+        (greeting,) = await say(standin, other, "/start")  # the channel goes on for everyone else
+        assert greeting["text"].startswith("Hi!")
+        standin.blocked.discard(CHAT)
+        await say(standin, CHAT, "How much does shipping cost?", count=1)
+        assert await redis.hget(keys.conv(cid), UNREACHABLE_FIELD) is None
+
+
+async def test_a_wrong_token_never_shows_in_errors_or_logs(
+    standin: StandIn, redis_url: str, tmp_path: Path, kb_dir: Path, redis: aioredis.Redis,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="httpx")
+    wrong = "987654321:AAE-wrong-Secret-Token_zyxwvutsrqpo"
+    settings = make_settings(redis_url, tmp_path, kb_dir, standin, token=wrong)
+    with pytest.raises(TelegramSetupError) as raised:
+        async with relevo(settings):
+            pass
+    assert wrong not in str(raised.value)
+    assert raised.value.__cause__ is None and raised.value.__context__ is None
+    assert standin.unauthorized == 1 and wrong not in caplog.text
+
+
+# -- webhook mode ---------------------------------------------------------------------------------------
+
+async def test_webhook_mode_checks_the_secret(
+    standin: StandIn, redis_url: str, tmp_path: Path, kb_dir: Path, redis: aioredis.Redis
+) -> None:
+    sock = _bound_socket()
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}{WEBHOOK_PATH}"
+    settings = make_settings(redis_url, tmp_path, kb_dir, standin, mode="webhook", webhook_url=url,
+                             secret_token=SECRET)
+    async with relevo(settings, sock=sock) as worker:
+        assert standin.webhook == {"url": url, "secret_token": SECRET}
+        assert standin.called("getUpdates") == [] and worker.service.application.updater is None
+        await subscribed(worker.runtime.redis)
+        (greeting,) = await say(standin, CHAT, "/start")  # the stand-in posts it with the registered secret
+        assert greeting["text"].startswith("Hi!")
+
+        update = message_update(standin, CHAT, "How much does shipping cost?")
+        async with aiohttp.ClientSession() as session:
+            for headers in ({}, {"X-Telegram-Bot-Api-Secret-Token": "wrong"},
+                            {"X-Telegram-Bot-Api-Secret-Token": SECRET[:-1]}):
+                async with session.post(url, json=update, headers=headers) as response:
+                    assert response.status == 403
+            right = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+            async with session.post(url, data=b"{" + b" " * 300_000 + b"}", headers=right) as response:
+                assert response.status == 413
+            async with session.post(url, data=b"[1, 2]", headers=right) as response:
+                assert response.status == 400
+        customer = [e for e in await transcript(worker.runtime, f"telegram:{CHAT}") if e.sender == "customer"]
+        assert customer == []  # nothing refused got in
+        (reply,) = await say(standin, CHAT, "How much does shipping cost?")
+        assert "Shipping is free" in reply["text"]
+
+
+def test_webhook_mode_needs_its_url_and_secret(redis_url: str, tmp_path: Path, kb_dir: Path) -> None:
+    standin = StandIn(url="http://127.0.0.1:9")
+    for bad in ({"webhook_url": "", "secret_token": SECRET}, {"webhook_url": "https://x/telegram/webhook"},
+                {"webhook_url": "https://x/telegram/webhook", "secret_token": "has space"}):
+        settings = make_settings(redis_url, tmp_path, kb_dir, standin, mode="webhook", **bad)
+        with pytest.raises(TelegramSetupError):
+            add_telegram_routes(web.Application(), _FakeRuntime(settings))  # type: ignore[arg-type]
+
+
+@dataclass
+class _FakeRuntime:
+    settings: Settings
+
+
+# -- several workers ------------------------------------------------------------------------------------
+
+async def test_two_workers_only_one_polls_and_the_other_takes_over(
+    standin: StandIn, settings: Settings, redis: aioredis.Redis
+) -> None:
+    async with relevo(settings) as first:
+        await eventually(lambda: asyncio.sleep(0, first.service.polling), "the first worker polling")
+        async with relevo(settings) as second:
+            await subscribed(redis, workers=2)
+            for chat in range(CHAT, CHAT + 3):  # several renewals and lease attempts
+                await say(standin, chat, "How much does shipping cost?", count=2)
+            assert first.service.polling and not second.service.polling
+            assert await redis.get(POLL_LEASE) == first.service.worker
+            assert standin.max_polls_in_flight == 1
+            # Every worker hears each event; exactly one sends it.
+            await emit(first.runtime, f"telegram:{CHAT}", "one message, once")
+            await say(standin, CHAT, "How long does shipping take?")
+            assert sum(m["text"] == "one message, once" for m in standin.sent(CHAT)) == 1
+            await first.service.stop()  # the poller goes away (it gives the lease back)
+            await eventually(lambda: asyncio.sleep(0, second.service.polling), "the second worker polling")
+            (reply,) = await say(standin, CHAT, "Is shipping free?")
+            assert "Shipping is free" in reply["text"]
+            assert await redis.get(POLL_LEASE) == second.service.worker
+            assert standin.max_polls_in_flight == 1
+
+
+# -- translation --------------------------------------------------------------------------------------
+
+def test_commands_languages_and_sizes() -> None:
+    assert command_of("/start", "relevo_bot") == "start"
+    assert command_of("/Agent@Relevo_Bot now", "relevo_bot") == "agent"
+    assert command_of("/start@other_bot", "relevo_bot") is None
+    assert command_of("/ start", "relevo_bot") is None and command_of("hello /start", "relevo_bot") is None
+    assert (lang_of("es-AR"), lang_of("EN"), lang_of("fr"), lang_of(None)) == ("es", "en", None, None)
+    parts = chunks("word " * 2000)
+    assert len(parts) == 3 and all(len(p) <= 4096 for p in parts)
+    assert " ".join(parts).split() == ["word"] * 2000
+    markup = keyboard((Button("ok", "rate:1"), Button("too long", "x" * 65)))
+    assert markup is not None
+    assert [[b.callback_data for b in row] for row in markup.inline_keyboard] == [["rate:1"]]
+    queued = StatusUpdate("c", "telegram:1", "telegram", "queued", position=2, eta_s=30)
+    assert status_text(queued, "en") == "You're number 2 in the queue for a person from our team. " \
+                                        "Estimated wait: about 1 min."
+    assert status_text(StatusUpdate("c", "telegram:1", "telegram", "resolved"), "en") is None
