@@ -1,0 +1,1 @@
+"""Relevo's handoff side: the store, escalation policy, queues, routing, SLA and the agent API."""

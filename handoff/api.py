@@ -1,0 +1,1007 @@
+"""The agent API under /api/, the console pages, and the live console WebSocket (/api/ws)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import csv
+import hmac
+import io
+import json
+import logging
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from importlib import resources
+from typing import Any, Protocol, cast
+from urllib.parse import quote, urlsplit
+
+from aiohttp import WSMsgType, web
+
+from bot.sessions import load_secret
+from handoff import audit, keys, openapi
+from handoff.agents import Agent, Role
+from handoff.auth import COOKIE, CSRF_HEADER, ConsoleAuth, ConsoleSession, LockedOut, role_allows
+from handoff.conversations import LogEntry
+from handoff.openapi import NOTE_BODY, TEXT_BODY, Doc
+from handoff.presence import now_ms
+from handoff.queues import HandoffState, QueueError
+from handoff.record import HandoffRecord, load_record
+from handoff.service import OUTCOMES, HandoffService
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY = 64 * 1024
+MAX_NAME_CHARS = 200
+QUEUE_LIMIT = 200
+RECORDS_LIMIT = 500
+RECORDS_MAX = 5000
+AUDIT_READ_MAX = 200_000
+TRANSCRIPT_LIMIT = 500
+CANNED_LIMIT = 10
+WS_HEARTBEAT_S = 30.0
+WS_SEND_QUEUE = 500
+XREAD_BLOCK_MS = 1000
+AT_RISK_SHARE = 0.25  # the last quarter of a first-reply target counts as "at risk"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+API_CSP = "default-src 'none'; frame-ancestors 'none'"
+PAGE_CSP = (
+    "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+PAGES = {"/login": "login.html", "/agent": "agent.html", "/supervisor": "supervisor.html"}
+ASSET_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,100}\.(js|css|svg|png|ico|woff2|json)$")
+ASSET_TYPES = {
+    "js": "text/javascript", "css": "text/css", "svg": "image/svg+xml", "png": "image/png",
+    "ico": "image/x-icon", "woff2": "font/woff2", "json": "application/json",
+}  # fmt: skip
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Library(Protocol):
+    """What the API needs of faq.library.Library (canned replies)."""
+
+    @property
+    def kb(self) -> Any: ...
+
+    def match(self, text: str, lang: str | None = None, limit: int = 5) -> Any: ...
+
+
+class RuntimeLike(Protocol):
+    @property
+    def library(self) -> Any: ...
+
+
+@dataclass
+class ApiState:
+    service: HandoffService
+    auth: ConsoleAuth
+    library: Library
+    hub: LiveHub
+
+
+STATE = web.AppKey("handoff_api", ApiState)
+# The caller of the request being handled (set by `guard`; each request runs in its own task).
+CURRENT: contextvars.ContextVar[tuple[Agent, ConsoleSession]] = contextvars.ContextVar("console_caller")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str = "") -> None:
+        super().__init__(message or code)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def error_response(status: int, code: str, message: str = "") -> web.Response:
+    body: dict[str, Any] = {"error": code}
+    if message:
+        body["message"] = message
+    return web.json_response(body, status=status)
+
+
+def _state(request: web.Request) -> ApiState:
+    return request.app[STATE]
+
+
+def _agent(request: web.Request) -> Agent:
+    return CURRENT.get()[0]
+
+
+def _session(request: web.Request) -> ConsoleSession:
+    return CURRENT.get()[1]
+
+
+# -- input -----------------------------------------------------------------------------------------
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    """The JSON object of the body (at most MAX_BODY bytes); {} when there is none."""
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise ApiError(413, "too_large", f"the body is larger than {MAX_BODY} bytes")
+    body = b""
+    while True:
+        chunk = await request.content.read(MAX_BODY + 1 - len(body))
+        if not chunk:
+            break
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise ApiError(413, "too_large", f"the body is larger than {MAX_BODY} bytes")
+    if not body.strip():
+        return {}
+    if request.content_type != "application/json":
+        raise ApiError(415, "bad_request", "send JSON (Content-Type: application/json)")
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        raise ApiError(400, "bad_request", "the body is not JSON") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "bad_request", "the body must be a JSON object")
+    return data
+
+
+def _text(data: dict[str, Any], name: str, limit: int, required: bool = True) -> str:
+    value = data.get(name, "")
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise ApiError(400, "bad_request", f"'{name}' must be text")
+    if required and not value.strip():
+        raise ApiError(400, "bad_request", f"'{name}' is required")
+    if len(value) > limit:
+        raise ApiError(400, "bad_request", f"'{name}' is longer than {limit} characters")
+    return value.strip()
+
+
+def _max_chars(request: web.Request) -> int:
+    return _state(request).service.settings.server.max_message_chars
+
+
+# -- views -----------------------------------------------------------------------------------------
+
+
+def agent_json(agent: Agent, load: int = 0, presence: str = "offline") -> dict[str, Any]:
+    return {
+        "name": agent.name, "display_name": agent.label, "departments": list(agent.departments),
+        "tier": agent.tier, "role": agent.role, "capacity": agent.capacity, "load": load,
+        "presence": presence,
+    }  # fmt: skip
+
+
+async def _agent_view(service: HandoffService, agent: Agent) -> dict[str, Any]:
+    load = await service.queues.load(agent.name)
+    return agent_json(agent, load, await service.presence.status(agent.name))
+
+
+def _deadline(service: HandoffService, st: HandoffState) -> tuple[int, int]:
+    """(first-reply deadline ms, its length ms) of a handoff; 0 when the first reply came."""
+    prio = service.rules.priority(st.priority)
+    span = prio.first_reply_s * 1000
+    return (0 if st.first_reply_at else st.queued_at + span), span
+
+
+async def _states(service: HandoffService, ids: list[str]) -> list[HandoffState]:
+    if not ids:
+        return []
+    raw = await service.redis.hmget(keys.STATES, ids)
+    return [HandoffState.from_json(str(r)) for r in raw if r]
+
+
+async def queue_items(service: HandoffService, states: list[HandoffState], now: int) -> list[dict[str, Any]]:
+    """QueueItem views of handoff states (customer, summary and SLA risk included)."""
+    if not states:
+        return []
+    pipe = service.redis.pipeline(transaction=False)
+    for st in states:
+        pipe.hmget(keys.conv(st.conversation_id), ["customer", "key"])
+        pipe.get(keys.handoff_record(st.conversation_id))
+    found = await pipe.execute()
+    items = []
+    for i, st in enumerate(states):
+        customer, key = found[2 * i] or ("", "")
+        raw = found[2 * i + 1]
+        record = HandoffRecord.from_json(raw) if raw else None
+        deadline, span = _deadline(service, st)
+        items.append({
+            "conversation_id": st.conversation_id, "customer": customer or key or "", "channel": st.channel,
+            "lang": st.lang, "waited_s": max(0, (now - st.queued_at) // 1000), "priority": st.priority,
+            "department": st.department, "tier": st.tier, "reasons": list(st.reasons),
+            "summary": record.summary if record else "",
+            "sla_at_risk": bool(deadline) and now >= deadline - span * AT_RISK_SHARE,
+            "state": st.state, "agent": st.agent or None,
+        })  # fmt: skip
+    return items
+
+
+async def _queue_view(service: HandoffService, department: str, tier: int, now: int) -> dict[str, Any]:
+    ids = await service.queues.waiting(department, tier, QUEUE_LIMIT)
+    items = await queue_items(service, await _states(service, ids), now)
+    return {
+        "department": department, "tier": tier, "length": await service.queues.length(department, tier),
+        "oldest_wait_s": max((i["waited_s"] for i in items), default=0), "items": items,
+    }  # fmt: skip
+
+
+def transcript_item(entry: LogEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id, "from": entry.sender, "text": entry.text, "ts": entry.ts, "author": entry.author,
+        "kind": entry.kind,
+        "attachments": [{"kind": a.kind, "caption": a.caption, "ref": a.ref} for a in entry.attachments],
+    }  # fmt: skip
+
+
+def record_json(record: HandoffRecord | None) -> dict[str, Any] | None:
+    return json.loads(record.to_json()) if record else None
+
+
+async def may_view(service: HandoffService, agent: Agent, conversation_id: str) -> bool:
+    if agent.sees_all:
+        return True
+    st = await service.queues.state(conversation_id)
+    if st is not None:
+        return st.agent == agent.name or (st.state == "queued" and agent.may_take(*st.queue))
+    record = await load_record(service.redis, conversation_id)
+    return record is not None and agent.may_take(record.department, record.tier)
+
+
+async def conversation_view(service: HandoffService, conversation_id: str) -> dict[str, Any]:
+    conv = await service.conversations.get(conversation_id)
+    if conv is None:
+        raise ApiError(404, "not_found", "no such conversation")
+    st = await service.queues.state(conversation_id)
+    record = await load_record(service.redis, conversation_id)
+    rating_raw = await service.redis.hmget(keys.conv(conversation_id), ["rating", "rating_comment", "email"])
+    rating = {"score": int(rating_raw[0]), "comment": rating_raw[1] or ""} if rating_raw[0] else None
+    log = await service.conversations.log(conversation_id, TRANSCRIPT_LIMIT)
+    return {
+        "conversation_id": conv.id, "state": conv.state,
+        "department": st.department if st else (record.department if record else ""),
+        "tier": st.tier if st else (record.tier if record else 0),
+        "priority": st.priority if st else (record.priority if record else ""),
+        "agent": (st.agent or None) if st else None, "lang": conv.lang, "channel": conv.channel,
+        "customer": conv.customer or conv.key, "email": rating_raw[2] or "",
+        "record": record_json(record), "transcript": [transcript_item(e) for e in log],
+        "notes": await service.notes(conversation_id), "rating": rating,
+    }  # fmt: skip
+
+
+# -- auth routes -------------------------------------------------------------------------------------
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    state = _state(request)
+    data = await read_json(request)
+    name = _text(data, "name", MAX_NAME_CHARS)
+    password = _text(data, "password", MAX_NAME_CHARS)
+    try:
+        found = await state.auth.login(name, password, request.remote or "")
+    except LockedOut:
+        response = error_response(429, "locked", "too many failed logins; try again in 15 minutes")
+        response.headers["Retry-After"] = "900"
+        return response
+    if found is None:
+        return error_response(401, "unauthenticated", "wrong name or password")
+    agent, session = found
+    await state.service.heartbeat(agent, "online")
+    response = web.json_response({"agent": await _agent_view(state.service, agent), "csrf": session.csrf})
+    response.set_cookie(
+        COOKIE, state.auth.cookie_value(session.id), httponly=True, samesite="Strict", path="/",
+        secure=request.secure, max_age=state.auth.ttl_s,
+    )  # fmt: skip
+    return response
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    await _state(request).auth.logout(_session(request))
+    response = web.Response(status=204)
+    response.del_cookie(COOKIE, path="/")
+    return response
+
+
+async def me(request: web.Request) -> web.StreamResponse:
+    service, agent = _state(request).service, _agent(request)
+    view = await _agent_view(service, agent)
+    return web.json_response({"agent": view, "csrf": _session(request).csrf, "presence": view["presence"]})
+
+
+# -- work routes -------------------------------------------------------------------------------------
+
+
+async def queues(request: web.Request) -> web.StreamResponse:
+    service, agent, now = _state(request).service, _agent(request), now_ms()
+    mine = agent.queues(service.rules.queues())
+    return web.json_response({"queues": [await _queue_view(service, d, t, now) for d, t in mine]})
+
+
+async def mine(request: web.Request) -> web.StreamResponse:
+    service, agent = _state(request).service, _agent(request)
+    states = await _states(service, await service.queues.assigned_to(agent.name))
+    return web.json_response({"conversations": await queue_items(service, states, now_ms())})
+
+
+async def claim(request: web.Request) -> web.StreamResponse:
+    service, agent = _state(request).service, _agent(request)
+    data = await read_json(request)
+    wanted = _text(data, "conversation_id", MAX_NAME_CHARS, required=False)
+    claimed = await service.claim(agent, wanted or None)
+    if claimed is None:
+        return error_response(409, "empty", "nobody is waiting in your queues")
+    _state(request).hub.watch_for(agent.name, claimed)
+    return web.json_response({"conversation_id": claimed})
+
+
+async def _viewable(request: web.Request) -> str:
+    cid = request.match_info["id"]
+    if len(cid) > MAX_NAME_CHARS or not await may_view(_state(request).service, _agent(request), cid):
+        raise ApiError(403, "forbidden", "not your conversation")
+    return cid
+
+
+async def conversation(request: web.Request) -> web.StreamResponse:
+    cid = await _viewable(request)
+    return web.json_response(await conversation_view(_state(request).service, cid))
+
+
+async def reply(request: web.Request) -> web.StreamResponse:
+    text = _text(await read_json(request), "text", _max_chars(request))
+    message_id = await _state(request).service.reply(_agent(request), request.match_info["id"], text)
+    return web.json_response({"id": message_id})
+
+
+async def note(request: web.Request) -> web.StreamResponse:
+    cid = await _viewable(request)
+    text = _text(await read_json(request), "text", _max_chars(request))
+    return web.json_response({"id": await _state(request).service.note(_agent(request), cid, text)})
+
+
+async def transfer(request: web.Request) -> web.StreamResponse:
+    data = await read_json(request)
+    department = _text(data, "department", MAX_NAME_CHARS)
+    text = _text(data, "note", _max_chars(request), required=False)
+    await _state(request).service.transfer(_agent(request), request.match_info["id"], department, text)
+    return web.Response(status=204)
+
+
+async def escalate(request: web.Request) -> web.StreamResponse:
+    text = _text(await read_json(request), "note", _max_chars(request), required=False)
+    await _state(request).service.escalate_tier(_agent(request), request.match_info["id"], text)
+    return web.Response(status=204)
+
+
+async def release(request: web.Request) -> web.StreamResponse:
+    await _state(request).service.release(_agent(request), request.match_info["id"])
+    return web.Response(status=204)
+
+
+async def return_to_bot(request: web.Request) -> web.StreamResponse:
+    await _state(request).service.return_to_bot(_agent(request), request.match_info["id"])
+    return web.Response(status=204)
+
+
+async def resolve(request: web.Request) -> web.StreamResponse:
+    data = await read_json(request)
+    outcome = _text(data, "outcome", MAX_NAME_CHARS)
+    if outcome not in OUTCOMES:
+        raise ApiError(400, "bad_request", f"outcome must be one of {', '.join(OUTCOMES)}")
+    text = _text(data, "note", _max_chars(request), required=False)
+    await _state(request).service.resolve(_agent(request), request.match_info["id"], outcome, text)
+    return web.Response(status=204)
+
+
+async def presence(request: web.Request) -> web.StreamResponse:
+    state = _text(await read_json(request), "state", 20)
+    if state not in ("online", "away"):
+        raise ApiError(400, "bad_request", "state must be online or away")
+    service, agent = _state(request).service, _agent(request)
+    await service.heartbeat(agent, state)
+    event = {"event": "presence", "agent": agent.name, "state": state}
+    await service.redis.publish(keys.EVENTS, json.dumps(event))
+    return web.Response(status=204)
+
+
+async def canned(request: web.Request) -> web.StreamResponse:
+    q = request.query.get("q", "")[: _max_chars(request)]
+    lang = request.query.get("lang", "")
+    lang = lang if lang in ("en", "es") else _state(request).service.settings.conversation.default_lang
+    library = _state(request).library
+    by_id = library.kb.by_id
+    if q.strip():
+        ids = [c.entry_id for c in library.match(q, lang, CANNED_LIMIT).candidates]
+    else:
+        ids = [e.id for e in library.kb.entries[:CANNED_LIMIT]]
+    items = []
+    for entry_id in ids:
+        entry = by_id.get(entry_id)
+        if entry is not None:
+            text, text_lang = entry.answer_in(lang)
+            items.append({"entry_id": entry.id, "title": entry.title(lang), "text": text, "lang": text_lang})
+    return web.json_response({"items": items})
+
+
+async def departments(request: web.Request) -> web.StreamResponse:
+    rules = _state(request).service.rules
+    lang = request.query.get("lang", "en")
+    found = [{"name": d.name, "display_name": d.display_in(lang)} for d in rules.departments.values()]
+    return web.json_response({"departments": found})
+
+
+# -- supervisor routes -------------------------------------------------------------------------------
+
+
+def _overdue(service: HandoffService, st: HandoffState, now: int) -> list[dict[str, Any]]:
+    out = []
+    deadline, _ = _deadline(service, st)
+    if deadline and now > deadline:
+        out.append({"conversation_id": st.conversation_id, "kind": "first_reply",
+                    "overdue_s": (now - deadline) // 1000})
+    resolve_by = st.queued_at + service.rules.priority(st.priority).resolution_s * 1000
+    if now > resolve_by:
+        out.append({"conversation_id": st.conversation_id, "kind": "resolution",
+                    "overdue_s": (now - resolve_by) // 1000})
+    return out
+
+
+async def floor(request: web.Request) -> web.StreamResponse:
+    service, now = _state(request).service, now_ms()
+    raw = cast(dict[str, str], await service.redis.hgetall(keys.STATES))
+    states = [HandoffState.from_json(v) for v in raw.values()]
+    rows = []
+    for department, tier in service.rules.queues():
+        waiting = [s for s in states if s.state == "queued" and s.queue == (department, tier)]
+        risk = [_deadline(service, s) for s in waiting]
+        rows.append({
+            "department": department, "tier": tier, "length": len(waiting),
+            "oldest_wait_s": max(((now - s.queued_at) // 1000 for s in waiting), default=0),
+            "breached": sum(1 for d, _ in risk if d and now > d),
+            "at_risk": sum(1 for d, span in risk if d and d - span * AT_RISK_SHARE <= now <= d),
+        })  # fmt: skip
+    agents = []
+    for agent in await service.directory.all():
+        view = await _agent_view(service, agent)
+        view["disabled"] = agent.disabled
+        view["conversations"] = [s.conversation_id for s in states if s.agent == agent.name]
+        agents.append(view)
+    breaches = [b for s in states for b in _overdue(service, s, now)]
+    return web.json_response({"queues": rows, "agents": agents, "breaches": breaches})
+
+
+def _day_ms(text: str, name: str, end: bool = False) -> int | None:
+    if not text:
+        return None
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise ApiError(400, "bad_request", f"'{name}' must be a date like 2026-01-31") from None
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC) + (timedelta(days=1) if end else timedelta())
+    return int(start.timestamp() * 1000) - (1 if end else 0)
+
+
+@dataclass(frozen=True)
+class RecordFilter:
+    start: int | None
+    end: int | None
+    department: str
+    tier: int | None
+    reason: str
+    agent: str
+    outcome: str
+    limit: int
+
+    @classmethod
+    def from_query(cls, q: Any) -> RecordFilter:
+        tier = q.get("tier", "")
+        limit = q.get("limit", "")
+        if (tier and not tier.isdigit()) or (limit and not limit.isdigit()):
+            raise ApiError(400, "bad_request", "tier and limit are whole numbers")
+        return cls(
+            _day_ms(q.get("from", ""), "from"), _day_ms(q.get("to", ""), "to", end=True),
+            q.get("department", "")[:100], int(tier) if tier else None, q.get("reason", "")[:100],
+            q.get("agent", "")[:100], q.get("outcome", "")[:100],
+            min(int(limit), RECORDS_MAX) if limit else RECORDS_LIMIT,
+        )  # fmt: skip
+
+
+def summarise(conversation_id: str, entries: list[audit.AuditEntry]) -> dict[str, Any]:
+    """One row of the escalation record: where it went, who had it, how it ended, the rating."""
+    department, tier, agents, reasons = "", 0, [], []
+    outcome, rating, comment = "", None, ""
+    for e in entries:
+        for side in (e.to, e.from_):
+            if ":" in side and side.rsplit(":", 1)[1].isdigit():
+                department, tier = side.rsplit(":", 1)[0], int(side.rsplit(":", 1)[1])
+                break
+        if e.event in ("claimed", "assigned") and e.to:
+            agents.append(e.to)
+        reasons += [r for r in e.reasons if r not in reasons]
+        if e.event == "resolved":
+            outcome = e.outcome or "resolved"
+        elif e.event in ("returned_to_bot", "abandoned"):
+            outcome = e.event
+        elif e.event == "rated" and e.outcome.isdigit():
+            rating, comment = int(e.outcome), e.detail
+    return {
+        "conversation_id": conversation_id, "ts": entries[0].ts, "department": department, "tier": tier,
+        "reasons": reasons, "agent": agents[-1] if agents else None, "agents": agents, "outcome": outcome,
+        "rating": rating, "comment": comment, "events": len(entries),
+    }  # fmt: skip
+
+
+async def collect_records(service: HandoffService, f: RecordFilter) -> list[dict[str, Any]]:
+    start = f"{f.start}-0" if f.start is not None else "-"
+    grouped: dict[str, list[audit.AuditEntry]] = {}
+    for entry in await audit.read(service.redis, start=start, count=AUDIT_READ_MAX):
+        grouped.setdefault(entry.conversation_id, []).append(entry)
+    rows = []
+    for cid, entries in grouped.items():
+        row = summarise(cid, entries)
+        if f.end is not None and row["ts"] > f.end:
+            continue
+        if (f.department and row["department"] != f.department) or (f.tier and row["tier"] != f.tier):
+            continue
+        if (f.reason and f.reason not in row["reasons"]) or (f.agent and f.agent not in row["agents"]):
+            continue
+        if f.outcome and row["outcome"] != f.outcome:
+            continue
+        rows.append(row)
+    rows.sort(key=lambda r: r["ts"], reverse=True)
+    return rows[: f.limit]
+
+
+async def records(request: web.Request) -> web.StreamResponse:
+    found = await collect_records(_state(request).service, RecordFilter.from_query(request.query))
+    return web.json_response({"records": found})
+
+
+def safe_cell(value: Any) -> str:
+    """A CSV cell a spreadsheet will not run as a formula."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+CSV_COLUMNS = ("conversation_id", "ts", "department", "tier", "reasons", "agent", "outcome", "rating",
+               "comment", "events")  # fmt: skip
+
+
+async def records_csv(request: web.Request) -> web.StreamResponse:
+    found = await collect_records(_state(request).service, RecordFilter.from_query(request.query))
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for row in found:
+        when = datetime.fromtimestamp(row["ts"] / 1000, UTC).isoformat(timespec="seconds")
+        values = {**row, "ts": when, "reasons": ";".join(row["reasons"])}
+        writer.writerow([safe_cell(values[c]) for c in CSV_COLUMNS])
+    response = web.Response(text=out.getvalue(), content_type="text/csv", charset="utf-8")
+    response.headers["Content-Disposition"] = 'attachment; filename="relevo-records.csv"'
+    return response
+
+
+async def record_detail(request: web.Request) -> web.StreamResponse:
+    service, cid = _state(request).service, request.match_info["id"]
+    timeline = [
+        {"ts": e.ts, "event": e.event, "actor": e.actor, "from": e.from_, "to": e.to,
+         "reasons": list(e.reasons), "outcome": e.outcome, "detail": e.detail}
+        for e in await audit.history(service.redis, cid)
+    ]  # fmt: skip
+    if not timeline and await service.conversations.get(cid) is None:
+        raise ApiError(404, "not_found", "no such conversation")
+    return web.json_response({"timeline": timeline, "conversation": await conversation_view(service, cid)})
+
+
+async def openapi_json(request: web.Request) -> web.StreamResponse:
+    return web.json_response(openapi_document())
+
+
+def openapi_document() -> dict[str, Any]:
+    return openapi.build((r.method, r.path, r.role, r.doc) for r in ROUTES if r.path.startswith("/api/"))
+
+
+# -- pages ---------------------------------------------------------------------------------------------
+
+
+def _static_file(name: str) -> bytes | None:
+    try:
+        return resources.files("handoff").joinpath("static", name).read_bytes()
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return None
+
+
+def page(name: str) -> Handler:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        body = _static_file(name)
+        if body is None:
+            return web.Response(status=404, text="the console pages are not installed")
+        response = web.Response(body=body, content_type="text/html", charset="utf-8")
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    return handler
+
+
+async def asset(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+    m = ASSET_RE.match(name)
+    body = _static_file(name) if m else None
+    if body is None or m is None:
+        return web.Response(status=404, text="not found")
+    response = web.Response(body=body, content_type=ASSET_TYPES[m.group(1)])
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+# -- live: /api/ws -------------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class AgentSocket:
+    ws: web.WebSocketResponse
+    agent: Agent
+    queue: asyncio.Queue[str]
+
+    def send(self, frame: dict[str, Any]) -> bool:
+        try:
+            self.queue.put_nowait(json.dumps(frame, ensure_ascii=False))
+            return True
+        except asyncio.QueueFull:
+            return False
+
+    def sees(self, event: dict[str, Any]) -> bool:
+        a = self.agent
+        if a.sees_all or event.get("agent") == a.name or a.name in (event.get("from"), event.get("to")):
+            return True
+        try:
+            return a.may_take(str(event.get("department", "")), int(event.get("tier") or 0))
+        except (TypeError, ValueError):
+            return False
+
+
+def _conv_of_stream(stream: str) -> str:
+    return stream[stream.index("{") + 1 : stream.index("}")]
+
+
+class LiveHub:
+    """This process's console sockets: handoff events and the transcripts they watch, fanned out."""
+
+    def __init__(self, service: HandoffService) -> None:
+        self.service = service
+        self.sockets: set[AgentSocket] = set()
+        self.watchers: dict[str, set[AgentSocket]] = {}
+        self.cursor: dict[str, str] = {}
+        self.changed = asyncio.Event()
+        self.subscribed = asyncio.Event()
+        self._adding: set[asyncio.Task[None]] = set()
+
+    def add(self, sock: AgentSocket) -> None:
+        self.sockets.add(sock)
+
+    def drop(self, sock: AgentSocket) -> None:
+        self.sockets.discard(sock)
+        for cid in [c for c, held in self.watchers.items() if sock in held]:
+            self.watchers[cid].discard(sock)
+            if not self.watchers[cid]:
+                del self.watchers[cid]
+                self.cursor.pop(cid, None)
+
+    async def watch(self, sock: AgentSocket, conversation_id: str) -> None:
+        if conversation_id not in self.cursor:
+            last = await self.service.redis.xrevrange(keys.conv_log(conversation_id), count=1)
+            self.cursor[conversation_id] = str(last[0][0]) if last else "0-0"
+        self.watchers.setdefault(conversation_id, set()).add(sock)
+        self.changed.set()
+
+    def watch_for(self, agent_name: str, conversation_id: str) -> None:
+        """Stream a conversation to every socket of this agent on this process (after a claim)."""
+        for sock in [s for s in self.sockets if s.agent.name == agent_name]:
+            task = asyncio.get_running_loop().create_task(self.watch(sock, conversation_id))
+            self._adding.add(task)
+            task.add_done_callback(self._adding.discard)
+
+    def deliver_event(self, event: dict[str, Any]) -> None:
+        if event.get("event") == "presence":
+            frame = {"type": "presence", "agent": event.get("agent"), "state": event.get("state")}
+            for sock in self.sockets:
+                sock.send(frame)
+            return
+        frame = {
+            "type": "queue", "event": event.get("event"), "conversation_id": event.get("conv"),
+            "department": event.get("department"), "tier": event.get("tier"), "state": event.get("state"),
+            "agent": event.get("agent") or None, "priority": event.get("priority"), "from": event.get("from"),
+            "to": event.get("to"), "ts": event.get("ts"),
+        }  # fmt: skip
+        for sock in list(self.sockets):
+            if sock.sees(event):
+                sock.send(frame)
+        if event.get("event") in ("claimed", "assigned") and event.get("agent"):
+            self.watch_for(str(event["agent"]), str(event.get("conv", "")))
+
+    async def run_events(self) -> None:
+        delay = 0.1
+        while True:
+            pubsub = self.service.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(keys.EVENTS)
+                self.subscribed.set()
+                delay = 0.1
+                async for message in pubsub.listen():
+                    if message.get("type") != "message":
+                        continue
+                    with contextlib.suppress(ValueError):
+                        event = json.loads(message["data"])
+                        if isinstance(event, dict):
+                            self.deliver_event(event)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("console events: subscription failed; retrying in %.1fs", delay)
+            finally:
+                self.subscribed.clear()
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(pubsub.aclose())
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def run_transcripts(self) -> None:
+        while True:
+            if not self.cursor:
+                self.changed.clear()
+                await self.changed.wait()
+                continue
+            streams: dict[Any, Any] = {keys.conv_log(c): i for c, i in self.cursor.items()}
+            try:
+                found = await self.service.redis.xread(streams, count=100, block=XREAD_BLOCK_MS)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("console transcripts: read failed")
+                await asyncio.sleep(1.0)
+                continue
+            for stream, entries in cast(list[tuple[str, list[Any]]], found or []):
+                self._deliver_entries(_conv_of_stream(stream), entries)
+
+    def _deliver_entries(self, cid: str, entries: list[Any]) -> None:
+        for entry_id, fields in entries:
+            if cid in self.cursor:
+                self.cursor[cid] = str(entry_id)
+            item = transcript_item(LogEntry.from_stream(str(entry_id), fields))
+            for sock in list(self.watchers.get(cid, ())):
+                sock.send({"type": "message", "conversation_id": cid, "message": item})
+
+
+def origin_ok(origin: str | None, host: str | None) -> bool:
+    """A browser's Origin must be Relevo's own; a client without one is a script with a token or cookie."""
+    if origin is None:
+        return True
+    parts = urlsplit(origin.lower())
+    return parts.scheme in ("http", "https") and bool(host) and parts.netloc == (host or "").lower()
+
+
+async def live(request: web.Request) -> web.StreamResponse:
+    state, agent = _state(request), _agent(request)
+    if not origin_ok(request.headers.get("Origin"), request.host):
+        raise ApiError(403, "forbidden", "origin not allowed")
+    ws = web.WebSocketResponse(heartbeat=WS_HEARTBEAT_S, max_msg_size=MAX_BODY)
+    await ws.prepare(request)
+    sock = AgentSocket(ws, agent, asyncio.Queue(WS_SEND_QUEUE))
+    state.hub.add(sock)
+    writer = asyncio.create_task(_write(sock), name=f"console-ws {agent.name}")
+    try:
+        for cid in await state.service.queues.assigned_to(agent.name):
+            await state.hub.watch(sock, cid)
+        async for msg in ws:
+            if msg.type != WSMsgType.TEXT:
+                break
+            await _client_frame(state, sock, msg.data)
+    finally:
+        state.hub.drop(sock)
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await writer
+    return ws
+
+
+async def _write(sock: AgentSocket) -> None:
+    while True:
+        data = await sock.queue.get()
+        try:
+            await sock.ws.send_str(data)
+        except ConnectionError:
+            return
+
+
+async def _client_frame(state: ApiState, sock: AgentSocket, raw: str) -> None:
+    try:
+        frame = json.loads(raw)
+    except ValueError:
+        frame = None
+    if not isinstance(frame, dict):
+        sock.send({"type": "error", "code": "bad_json", "message": "frames must be JSON objects"})
+        return
+    kind = frame.get("type")
+    if kind == "heartbeat":
+        presence_state = await state.service.heartbeat(sock.agent)
+        sock.send({"type": "heartbeat", "presence": presence_state})
+    elif kind == "watch":
+        cid = frame.get("conversation_id")
+        if not isinstance(cid, str) or len(cid) > MAX_NAME_CHARS or not await may_view(
+            state.service, sock.agent, cid
+        ):
+            sock.send({"type": "error", "code": "forbidden", "message": "not your conversation"})
+            return
+        await state.hub.watch(sock, cid)
+        sock.send({"type": "watching", "conversation_id": cid})
+    else:
+        sock.send({"type": "error", "code": "unknown_type", "message": "unknown frame type"})
+
+
+# -- the route table and its guard ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Route:
+    """One route: method, path, handler, the least role it requires (None = public), what it is."""
+
+    method: str
+    path: str
+    handler: Handler
+    role: Role | None
+    kind: str  # "api" | "page" | "ws" | "asset"
+    doc: Doc
+
+
+def _api(method: str, path: str, handler: Handler, role: Role | None, summary: str,
+         body: dict[str, Any] | None = None, query: tuple[str, ...] = (),
+         responses: dict[str, str] | None = None) -> Route:  # fmt: skip
+    doc = Doc(summary, body, query, responses or {"200": "OK"})
+    return Route(method, path, handler, role, "api", doc)
+
+
+CONV = "/api/conversations/{id}"
+RECORD_QUERY = ("from", "to", "department", "tier", "reason", "agent", "outcome", "limit")
+NO_CONTENT = {"204": "done", "409": "refused by the queue"}
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/login", page("login.html"), None, "page", Doc("login page")),
+    Route("GET", "/agent", page("agent.html"), "agent", "page", Doc("agent console")),
+    Route("GET", "/supervisor", page("supervisor.html"), "supervisor", "page", Doc("supervisor view")),
+    Route("GET", "/console/{name}", asset, None, "asset", Doc("console scripts and styles")),
+    _api("POST", "/api/login", login, None, "log in; sets the session cookie",
+         {"type": "object", "required": ["name", "password"],
+          "properties": {"name": {"type": "string"}, "password": {"type": "string"}}},
+         responses={"200": "logged in", "401": "bad credentials", "429": "locked out"}),
+    _api("POST", "/api/logout", logout, "agent", "log out; revokes the session", responses={"204": "done"}),
+    _api("GET", "/api/me", me, "agent", "who am I, my CSRF token and presence"),
+    _api("GET", "/api/queues", queues, "agent", "the queues I may take from"),
+    _api("GET", "/api/mine", mine, "agent", "conversations assigned to me"),
+    _api("POST", "/api/claim", claim, "agent", "claim the next (or one) waiting conversation",
+         {"type": "object", "properties": {"conversation_id": {"type": "string"}}},
+         responses={"200": "claimed", "409": "nobody waiting / refused"}),
+    _api("GET", CONV, conversation, "agent", "a conversation: record, transcript, notes, rating"),
+    _api("POST", CONV + "/reply", reply, "agent", "reply to the customer", TEXT_BODY),
+    _api("POST", CONV + "/note", note, "agent", "a private note", TEXT_BODY),
+    _api("POST", CONV + "/transfer", transfer, "agent", "transfer to another department",
+         {"type": "object", "required": ["department"],
+          "properties": {"department": {"type": "string"}, "note": {"type": "string"}}},
+         responses=NO_CONTENT),
+    _api("POST", CONV + "/escalate", escalate, "agent", "escalate one tier up", NOTE_BODY,
+         responses=NO_CONTENT),
+    _api("POST", CONV + "/release", release, "agent", "give back to the front of the queue",
+         responses=NO_CONTENT),
+    _api("POST", CONV + "/return_to_bot", return_to_bot, "agent", "give the conversation back to the bot",
+         responses=NO_CONTENT),
+    _api("POST", CONV + "/resolve", resolve, "agent", "resolve; the customer is asked to rate",
+         {"type": "object", "required": ["outcome"],
+          "properties": {"outcome": {"type": "string", "enum": list(OUTCOMES)}, "note": {"type": "string"}}},
+         responses=NO_CONTENT),
+    _api("POST", "/api/presence", presence, "agent", "set presence (online|away); renews leases",
+         {"type": "object", "properties": {"state": {"type": "string", "enum": ["online", "away"]}}},
+         responses={"204": "done"}),
+    _api("GET", "/api/canned", canned, "agent", "canned replies: FAQ answers, best first",
+         query=("q", "lang")),
+    _api("GET", "/api/departments", departments, "agent", "departments", query=("lang",)),
+    _api("GET", "/api/floor", floor, "supervisor", "queues, agents and SLA breaches"),
+    _api("GET", "/api/records", records, "supervisor", "the escalation record", query=RECORD_QUERY),
+    _api("GET", "/api/records.csv", records_csv, "supervisor", "the escalation record as CSV",
+         query=RECORD_QUERY),
+    _api("GET", "/api/records/{id}", record_detail, "supervisor", "one conversation's timeline"),
+    _api("GET", "/api/openapi.json", openapi_json, "agent", "this document"),
+    Route("GET", "/api/ws", live, "agent", "ws",
+          Doc("live events (WebSocket)", responses={"101": "upgraded"})),
+)  # fmt: skip
+
+
+async def authenticate(request: web.Request) -> ConsoleSession | None:
+    auth = _state(request).auth
+    header = request.headers.get("Authorization", "")
+    if header:
+        scheme, _, token = header.partition(" ")
+        return await auth.from_bearer(token.strip()) if scheme.lower() == "bearer" else None
+    cookie = request.cookies.get(COOKIE)
+    return await auth.from_cookie(cookie) if cookie else None
+
+
+def _refuse(route: Route, request: web.Request, status: int) -> web.StreamResponse:
+    if route.kind == "page":
+        if status == 401:
+            raise web.HTTPFound(f"/login?next={quote(request.path, safe='/')}")
+        return web.Response(status=403, text="forbidden: your role may not open this page")
+    return error_response(status, "unauthenticated" if status == 401 else "forbidden")
+
+
+def _csrf_ok(request: web.Request, session: ConsoleSession) -> bool:
+    if request.method in SAFE_METHODS or session.via != "cookie":
+        return True
+    sent = request.headers.get(CSRF_HEADER, "")
+    return bool(sent) and hmac.compare_digest(sent, session.csrf) and origin_ok(
+        request.headers.get("Origin"), request.host
+    )
+
+
+def guard(route: Route) -> Handler:
+    """The route's handler behind authentication, role and CSRF checks; errors as JSON."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        try:
+            if route.role is not None:
+                session = await authenticate(request)
+                agent = await _state(request).auth.agent_of(session) if session else None
+                if session is None or agent is None:
+                    return _refuse(route, request, 401)
+                if not role_allows(agent.role, route.role):
+                    return _refuse(route, request, 403)
+                if not _csrf_ok(request, session):
+                    return error_response(403, "csrf", f"send the {CSRF_HEADER} header from /api/me")
+                CURRENT.set((agent, session))
+            return await route.handler(request)
+        except ApiError as exc:
+            return error_response(exc.status, exc.code, exc.message)
+        except QueueError as exc:
+            return error_response(409, exc.code, str(exc))
+
+    handler.__name__ = route.handler.__name__
+    return handler
+
+
+def _ours(path: str) -> bool:
+    return path.startswith(("/api/", "/console/")) or path in PAGES
+
+
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    if not _ours(request.path):
+        return
+    is_page = request.path in PAGES or request.path.startswith("/console/")
+    response.headers["Content-Security-Policy"] = PAGE_CSP if is_page else API_CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers.setdefault("Cache-Control", "no-store")
+
+
+async def _live_tasks(app: web.Application) -> AsyncIterator[None]:
+    hub = app[STATE].hub
+    tasks = [
+        asyncio.create_task(hub.run_events(), name="console events"),
+        asyncio.create_task(hub.run_transcripts(), name="console transcripts"),
+    ]
+    yield
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _close_sockets(app: web.Application) -> None:
+    hub = app[STATE].hub
+    await asyncio.gather(*(s.ws.close() for s in list(hub.sockets)), return_exceptions=True)
+
+
+def setup_api(app: web.Application, service: HandoffService, runtime: RuntimeLike) -> None:
+    """Mount the console pages, the agent API and /api/ws on `app` (before it starts)."""
+    auth = ConsoleAuth(service.redis, load_secret(service.settings), service.directory)
+    app[STATE] = ApiState(service, auth, runtime.library, LiveHub(service))
+    for route in ROUTES:
+        app.router.add_route(route.method, route.path, guard(route))
+    app.on_response_prepare.append(security_headers)
+    app.cleanup_ctx.append(_live_tasks)
+    app.on_shutdown.append(_close_sockets)

@@ -1,0 +1,125 @@
+"""The escalation record: an append-only Redis stream of every handoff state change, and its readers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from handoff import keys
+from handoff.presence import now_ms
+
+logger = logging.getLogger(__name__)
+
+EVENTS = (
+    "queued",
+    "claimed",
+    "assigned",
+    "transferred",
+    "escalated",
+    "released",
+    "lease_lapsed",
+    "resolved",
+    "returned_to_bot",
+    "abandoned",
+    "sla_breach",
+    "rated",
+)
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One line of the record: who did what to which conversation, from where to where, and why."""
+
+    id: str
+    ts: int  # ms
+    conversation_id: str
+    event: str
+    actor: str
+    from_: str
+    to: str
+    reasons: tuple[str, ...]
+    outcome: str = ""
+    detail: str = ""
+
+    @classmethod
+    def from_fields(cls, entry_id: str, f: dict[str, str]) -> AuditEntry:
+        return cls(
+            id=entry_id,
+            ts=int(float(f.get("ts", "0"))),
+            conversation_id=f.get("conv", ""),
+            event=f.get("event", ""),
+            actor=f.get("actor", ""),
+            from_=f.get("from", ""),
+            to=f.get("to", ""),
+            reasons=tuple(r for r in f.get("reasons", "").split(",") if r),
+            outcome=f.get("outcome", ""),
+            detail=f.get("detail", ""),
+        )
+
+
+def _text(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+async def append(
+    redis: aioredis.Redis,
+    conversation_id: str,
+    event: str,
+    *,
+    actor: str = "system",
+    from_: str = "",
+    to: str = "",
+    reasons: Sequence[str] = (),
+    outcome: str = "",
+    detail: str = "",
+    now: int | None = None,
+) -> str:
+    """Append an entry written outside the queue scripts (SLA notes, ratings); returns its stream id."""
+    if event not in EVENTS:
+        raise ValueError(f"unknown audit event '{event}'")
+    fields: dict[Any, Any] = {
+        "ts": now_ms() if now is None else now,
+        "conv": conversation_id,
+        "event": event,
+        "actor": actor,
+        "from": from_,
+        "to": to,
+        "reasons": ",".join(reasons),
+        "outcome": outcome[:200],
+        "detail": detail[:500],
+    }
+    return _text(await redis.xadd(keys.AUDIT, fields, maxlen=keys.AUDIT_MAXLEN, approximate=True))
+
+
+async def record_rating(
+    redis: aioredis.Redis, conversation_id: str, stars: int, now: int | None = None, comment: str = ""
+) -> str:
+    """The customer's 1-5 rating after a resolution (and their comment, when they add one)."""
+    if not 1 <= stars <= 5:
+        raise ValueError(f"a rating is 1 to 5 stars, got {stars}")
+    return await append(
+        redis, conversation_id, "rated", actor="customer", outcome=str(stars), detail=comment, now=now
+    )
+
+
+async def read(
+    redis: aioredis.Redis, start: str = "-", count: int = 1000, conversation_id: str | None = None
+) -> list[AuditEntry]:
+    """Entries oldest first from `start` (a stream id, "-" = the start), optionally of one conversation."""
+    rows = await redis.xrange(keys.AUDIT, min=start, count=count)
+    out = []
+    for entry_id, fields in rows or []:
+        decoded = {_text(k): _text(v) for k, v in (fields or {}).items()}
+        entry = AuditEntry.from_fields(_text(entry_id), decoded)
+        if conversation_id is None or entry.conversation_id == conversation_id:
+            out.append(entry)
+    return out
+
+
+async def history(redis: aioredis.Redis, conversation_id: str, limit: int = 10_000) -> list[AuditEntry]:
+    """Every entry of one conversation (scans the stream; for the console's record view and tests)."""
+    return await read(redis, count=limit, conversation_id=conversation_id)

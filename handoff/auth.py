@@ -1,0 +1,166 @@
+"""Console authentication: signed session cookies kept in Redis, CSRF tokens, bearer tokens, lockout."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Literal, cast
+
+import redis.asyncio as aioredis
+
+from handoff.agents import NAME_RE, Agent, AgentDirectory, Role
+from handoff.keys import TOKENS, agent_sessions_key, failures_key, lock_key, session_key
+
+logger = logging.getLogger(__name__)
+
+COOKIE = "relevo_agent"
+CSRF_HEADER = "X-Relevo-CSRF"
+SESSION_TTL_S = 12 * 3600
+MAX_FAILURES = 5
+FAILURE_WINDOW_S = 15 * 60
+LOCKOUT_S = 15 * 60
+TOKEN_PREFIX = "rlv_"
+ROLE_RANK: dict[str, int] = {"agent": 1, "supervisor": 2, "admin": 3}
+
+def role_allows(role: str, required: Role) -> bool:
+    return ROLE_RANK.get(role, 0) >= ROLE_RANK[required]
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class LockedOut(Exception):
+    """Too many failed logins for this name or address: try again later."""
+
+
+@dataclass(frozen=True)
+class ConsoleSession:
+    id: str
+    agent: str
+    csrf: str
+    via: Literal["cookie", "bearer"] = "cookie"
+
+
+class ConsoleAuth:
+    """Issues and checks console sessions and script tokens."""
+
+    def __init__(self, redis: aioredis.Redis, secret: bytes, directory: AgentDirectory,
+                 ttl_s: int = SESSION_TTL_S) -> None:  # fmt: skip
+        if len(secret) < 16:
+            raise ValueError("the console secret must be at least 16 bytes")
+        self.redis = redis
+        self._secret = hashlib.sha256(b"relevo-console:" + secret).digest()
+        self.directory = directory
+        self.ttl_s = ttl_s
+
+    # -- cookies -------------------------------------------------------------------------------
+
+    def _mac(self, session_id: str) -> str:
+        return hmac.new(self._secret, session_id.encode(), hashlib.sha256).hexdigest()
+
+    def cookie_value(self, session_id: str) -> str:
+        return f"{session_id}.{self._mac(session_id)}"
+
+    def session_id(self, cookie: str) -> str | None:
+        sid, _, mac = cookie.partition(".")
+        if not sid or len(cookie) > 200 or not sid.isalnum():
+            return None
+        return sid if hmac.compare_digest(mac, self._mac(sid)) else None
+
+    # -- login ---------------------------------------------------------------------------------
+
+    async def _locked(self, name: str, address: str) -> bool:
+        found = await self.redis.exists(lock_key("name", name), lock_key("ip", address))
+        return int(found) > 0
+
+    async def _failed(self, name: str, address: str) -> None:
+        for kind, who in (("name", name), ("ip", address)):
+            pipe = self.redis.pipeline(transaction=True)
+            # The window starts at the first failure (SET NX EX: EXPIRE NX needs Redis 7).
+            pipe.set(failures_key(kind, who), 0, nx=True, ex=FAILURE_WINDOW_S)
+            pipe.incr(failures_key(kind, who))
+            _, count = await pipe.execute()
+            if int(count) >= MAX_FAILURES:
+                await self.redis.set(lock_key(kind, who), "1", ex=LOCKOUT_S)
+                logger.warning("console login locked for %s %s after %d failures", kind, who, count)
+
+    async def login(self, name: str, password: str, address: str) -> tuple[Agent, ConsoleSession] | None:
+        """The agent and a new session, None for bad credentials; LockedOut after too many failures."""
+        name = name.strip().lower()[:64]
+        address = address[:64] or "unknown"
+        if await self._locked(name, address):
+            raise LockedOut(name)
+        agent = await self.directory.verify(name, password) if NAME_RE.match(name) else None
+        if agent is None:
+            await self._failed(name, address)
+            return None
+        await self.redis.delete(failures_key("name", name))
+        session = ConsoleSession(secrets.token_hex(16), agent.name, secrets.token_urlsafe(24))
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(session_key(session.id), mapping={"agent": agent.name, "csrf": session.csrf})
+        pipe.expire(session_key(session.id), self.ttl_s)
+        pipe.sadd(agent_sessions_key(agent.name), session.id)
+        pipe.expire(agent_sessions_key(agent.name), self.ttl_s)
+        await pipe.execute()
+        logger.info("console login: %s", agent.name)
+        return agent, session
+
+    async def logout(self, session: ConsoleSession) -> None:
+        if session.via != "cookie":
+            return
+        await self.redis.delete(session_key(session.id))
+        await self.redis.srem(agent_sessions_key(session.agent), session.id)
+
+    async def end_sessions(self, name: str) -> int:
+        """Sign an agent out everywhere (disabled, new password)."""
+        ids = cast(set[str], await self.redis.smembers(agent_sessions_key(name)))
+        keys = [session_key(i) for i in ids]
+        if keys:
+            await self.redis.delete(*keys)
+        await self.redis.delete(agent_sessions_key(name))
+        return len(ids)
+
+    # -- checking ------------------------------------------------------------------------------
+
+    async def from_cookie(self, cookie: str) -> ConsoleSession | None:
+        sid = self.session_id(cookie)
+        if sid is None:
+            return None
+        data = cast(dict[str, str], await self.redis.hgetall(session_key(sid)))
+        if not data.get("agent"):
+            return None
+        # Sliding expiry: a console in use stays signed in; an idle one signs out after the TTL.
+        await self.redis.expire(session_key(sid), self.ttl_s)
+        return ConsoleSession(sid, data["agent"], data.get("csrf", ""))
+
+    async def from_bearer(self, token: str) -> ConsoleSession | None:
+        if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+            return None
+        name = await self.redis.hget(TOKENS, hash_token(token))
+        return ConsoleSession("", str(name), "", via="bearer") if name else None
+
+    async def agent_of(self, session: ConsoleSession) -> Agent | None:
+        """The session's agent as it is now (None when deleted or disabled since)."""
+        agent = await self.directory.get(session.agent)
+        return agent if agent is not None and not agent.disabled else None
+
+    # -- tokens --------------------------------------------------------------------------------
+
+    async def new_token(self, name: str) -> str:
+        """A bearer token for scripts; only its hash is stored, so it is shown once."""
+        if await self.directory.get(name) is None:
+            raise LookupError(f"agent '{name}' does not exist")
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        await self.redis.hset(TOKENS, hash_token(token), name)
+        return token
+
+    async def revoke_tokens(self, name: str) -> int:
+        found = cast(dict[str, str], await self.redis.hgetall(TOKENS))
+        mine = [h for h, owner in found.items() if owner == name]
+        if mine:
+            await self.redis.hdel(TOKENS, *mine)
+        return len(mine)

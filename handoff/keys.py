@@ -1,0 +1,178 @@
+"""Every Redis key and channel name Relevo uses; conversation keys carry the id as a hash tag."""
+
+from __future__ import annotations
+
+import logging
+
+logger = logging.getLogger(__name__)
+
+# Keys of one conversation share the hash tag `{<conversation id>}` so that a Lua script touching
+# several of them stays valid on Redis Cluster. Keys of one customer (conversation key) likewise
+# share `{<conversation key>}`.
+PREFIX = "relevo"
+
+# Sorted set: conversation id -> last activity (ms); the idle sweeper reads the oldest.
+ACTIVE = f"{PREFIX}:convs:active"
+IDLE_LEASE_NAME = "idle"
+
+
+def conv(conversation_id: str) -> str:
+    """Hash: the conversation record (state, lang, channel, counters, escalation)."""
+    return f"conv:{{{conversation_id}}}"
+
+
+def conv_log(conversation_id: str) -> str:
+    """Stream: the transcript, one entry per message (customer, bot, agent, system)."""
+    return f"conv:{{{conversation_id}}}:log"
+
+
+def conv_seen(conversation_id: str) -> str:
+    """Hash: `c:<client id>` -> stream id (de-duplication), `h:<stream id>` -> 1 (handled)."""
+    return f"conv:{{{conversation_id}}}:seen"
+
+
+def customer(conversation_key: str) -> str:
+    """String: the id of the customer's open conversation ("web:<session>", "telegram:<chat>")."""
+    return f"ckey:{{{conversation_key}}}"
+
+
+def customer_last(conversation_key: str) -> str:
+    """String: the id of the customer's most recent conversation, open or closed (for history)."""
+    return f"ckey:{{{conversation_key}}}:last"
+
+
+def out_channel(channel: str) -> str:
+    """Pub/sub channel: events for the customers of one channel kind ("web", "telegram")."""
+    return f"{PREFIX}:out:{channel}"
+
+
+def lease(name: str) -> str:
+    """String with a TTL: which worker runs a once-only job (idle sweep, Telegram polling)."""
+    return f"{PREFIX}:lease:{name}"
+
+
+# ---- handoff queues, agents, SLA timers and the audit stream ---------------------------------------
+# Why one hash tag `{q}` for the whole queue family instead of one per conversation:
+# a claim, a transfer or a requeue must change a queue sorted set, the conversation's handoff
+# state, the lease set, the agent's load and the audit stream in ONE Lua script. On Redis Cluster
+# every key a script touches must live in the same slot, and a queue holds many conversations, so
+# the conversation's own tag (`conv:{id}`) cannot be used here. The per-conversation handoff state
+# therefore lives in fixed `{q}`-tagged hashes keyed by conversation id (field = conversation id),
+# which also lets `claim next` update a conversation it only discovers inside the script while
+# declaring every key in KEYS. The cost: the queue family is one slot (one shard's worth of
+# throughput), which the claim benchmark shows is far above what a support desk needs.
+# The large handoff record (transcript, summary) is never touched by a script and stays under the
+# conversation's own tag (`handoff_record`).
+TAG = "{q}"
+
+# Hash: conversation id -> JSON of its handoff state (state, department, tier, priority, agent ...).
+STATES = f"{PREFIX}:{TAG}:ho"
+# Sorted set: conversation id -> claim lease expiry (ms). The lease sweeper requeues lapsed ones.
+LEASES = f"{PREFIX}:{TAG}:leases"
+# Sorted set: agent name -> number of conversations assigned (the load automatic routing balances).
+LOAD = f"{PREFIX}:{TAG}:load"
+# Sorted set, all scores 0: "<agent>|<conversation id>" so ZRANGEBYLEX lists one agent's conversations.
+BY_AGENT = f"{PREFIX}:{TAG}:by_agent"
+# Sorted sets: conversation id -> SLA deadline (ms) for the first agent reply / for resolution.
+SLA_REPLY = f"{PREFIX}:{TAG}:sla:reply"
+SLA_RESOLVE = f"{PREFIX}:{TAG}:sla:resolve"
+# Sorted sets: agent name -> presence expiry (ms), one per presence state that is not "offline".
+PRESENCE_ONLINE = f"{PREFIX}:{TAG}:presence:online"
+PRESENCE_AWAY = f"{PREFIX}:{TAG}:presence:away"
+# Stream: the escalation record (queued, claimed, transferred, escalated, resolved ...). In the
+# queue slot so each script appends its own audit entry atomically with the change it records.
+AUDIT = f"{PREFIX}:{TAG}:audit"
+AUDIT_MAXLEN = 1_000_000
+# Pub/sub channel: every queue change as JSON, for the agent console and customer position updates.
+EVENTS = f"{PREFIX}:handoff:events"
+# Set of agent names; each agent's record is a hash of its own (no script reads it).
+AGENTS = f"{PREFIX}:agents"
+# Recent handling times kept per department for the wait estimate.
+HANDLED_KEEP = 50
+SWEEP_LEASE_NAME = "handoff-sweep"
+# Separator inside BY_AGENT members; agent names and department names never contain it.
+SEP = "|"
+
+
+def queue(department: str, tier: int) -> str:
+    """Sorted set: conversation id -> score (enqueue ms minus priority boost); lowest is served first."""
+    return f"{PREFIX}:{TAG}:queue:{department}:{tier}"
+
+
+def agent(name: str) -> str:
+    """Hash: an agent's record (display name, departments, tier, role, capacity, password hash)."""
+    return f"{PREFIX}:agent:{name}"
+
+
+def handled(department: str) -> str:
+    """List: the latest handling times (seconds) of a department, newest first, capped."""
+    return f"{PREFIX}:{TAG}:handled:{department}"
+
+
+def handoff_record(conversation_id: str) -> str:
+    """String: the HandoffRecord JSON an agent reads; under the conversation's own hash tag."""
+    return f"conv:{{{conversation_id}}}:handoff"
+
+
+# ---- handoff service, customer notices and console logins ------------------------------------------
+def notes_key(conversation_id: str) -> str:
+    """Stream: agents' private notes on a conversation (never in the transcript the customer sees)."""
+    return f"conv:{{{conversation_id}}}:notes"
+
+
+def handoffs_key(conversation_key: str) -> str:
+    """Sorted set: the customer's handed-off conversations (id -> ms), for "earlier conversations"."""
+    return f"ckey:{{{conversation_key}}}:handoffs"
+
+
+def wait_key(conversation_id: str) -> str:
+    """Hash: the first wait announced (eta0) and whether the customer was apologised to."""
+    return f"conv:{{{conversation_id}}}:wait"
+
+
+def told_key(conversation_id: str, what: str) -> str:
+    """String with a TTL: this notice was given (one worker gives it, whichever saw the event first)."""
+    return f"conv:{{{conversation_id}}}:told:{what}"
+
+
+CONSOLE = "relevo:console"
+TOKENS = f"{CONSOLE}:tokens"  # hash: sha256(token) -> agent name
+
+
+def session_key(session_id: str) -> str:
+    """Hash with a TTL: one console login (agent, csrf token); deleted at logout."""
+    return f"{CONSOLE}:session:{session_id}"
+
+
+def agent_sessions_key(name: str) -> str:
+    """Set: an agent's session ids, so disabling the agent or a new password can end them all."""
+    return f"{CONSOLE}:sessions:{name}"
+
+
+def failures_key(kind: str, who: str) -> str:
+    return f"{CONSOLE}:fail:{kind}:{who}"
+
+
+def lock_key(kind: str, who: str) -> str:
+    return f"{CONSOLE}:lock:{kind}:{who}"
+
+
+# ---- the Telegram channel -------------------------------------------------------------------------
+# String with a TTL: this update_id was taken by a worker (Telegram redelivers; workers share a bot).
+def update_seen(update_id: int) -> str:
+    return f"{PREFIX}:tg:update:{update_id}"
+
+
+# String with a TTL: this published event is being delivered by one worker (every worker hears it).
+def delivery_claim(digest: str) -> str:
+    return f"{PREFIX}:tg:claim:{digest}"
+
+
+# String with a TTL: the Telegram message id of the conversation's one status message (edited in place).
+def status_message(conversation_id: str) -> str:
+    return f"{PREFIX}:tg:status:{{{conversation_id}}}"
+
+
+# Sorted set: {"event": <event json>, "tries": n} -> when to try again (ms); outgoing messages that
+# flood limits or the network held back, kept rather than dropped.
+TELEGRAM_PENDING = f"{PREFIX}:tg:pending"

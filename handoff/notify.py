@@ -1,0 +1,441 @@
+"""What a handed-off customer hears: queue position and wait, who joined, lapses, the rating question."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+import redis.asyncio as aioredis
+
+from bot.messages import Button, Channel, Outbound, State, StatusUpdate
+from bot.outbox import Outbox
+from handoff import keys
+from handoff.agents import Agent
+from handoff.conversations import Conversation, Conversations, entry_fields, now_ms
+from handoff.estimate import WaitEstimator, WaitInfo
+from handoff.keys import told_key, wait_key
+from handoff.queues import HandoffQueues
+from handoff.rules import HandoffRules
+
+logger = logging.getLogger(__name__)
+
+RATE_PREFIX = "rate:"
+# At most one position refresh per conversation this often (a later change is sent when it ends).
+REFRESH_S = 3.0
+# Waiting conversations of one queue refreshed after a change to it (the rest refresh on their turn).
+REFRESH_DEPTH = 100
+# A customer is apologised to (once) when the estimate grows this much past the first one.
+APOLOGY_FACTOR = 1.5
+APOLOGY_MIN_S = 60
+TOLD_TTL_S = 600
+QUEUE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*:[0-9]$")
+EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.){1,8}[A-Za-z]{2,24}")
+
+TEXTS: dict[str, dict[str, str]] = {
+    "queued": {
+        "en": "A person from our team will take over this conversation. You are number {position} in "
+        "the queue; estimated wait: {eta}.",
+        "es": "Una persona de nuestro equipo continuará esta conversación. Estás en el puesto {position} "
+        "de la cola; espera estimada: {eta}.",
+    },
+    "closed": {
+        "en": "Our {department} team is not available right now: someone will answer {when}. You are "
+        "number {position} in the queue. If you like, leave your e-mail address here and we will "
+        "write to you.",
+        "es": "Ahora mismo nuestro equipo de {department} no está disponible: te responderán {when}. "
+        "Estás en el puesto {position} de la cola. Si quieres, déjanos aquí tu correo electrónico y "
+        "te escribiremos.",
+    },
+    "apology": {
+        "en": "Sorry for the wait: it is taking longer than we expected. You are number {position}; "
+        "estimated wait now: {eta}.",
+        "es": "Perdona la espera: está tardando más de lo previsto. Estás en el puesto {position}; "
+        "espera estimada ahora: {eta}.",
+    },
+    "joined": {"en": "{name} has joined the conversation.", "es": "{name} se ha unido a la conversación."},
+    "lapsed": {
+        "en": "Sorry, the person helping you got disconnected. You are back at the front of the queue; "
+        "someone will be with you shortly.",
+        "es": "Perdona, la persona que te atendía se ha desconectado. Vuelves a estar el primero de la "
+        "cola; enseguida te atenderá alguien.",
+    },
+    "transferred": {
+        "en": "I'm passing you to our {department} team; they will see this conversation.",
+        "es": "Te paso con nuestro equipo de {department}; verán esta conversación.",
+    },
+    "escalated": {
+        "en": "I'm passing you to a specialist from our team; they will see this conversation.",
+        "es": "Te paso con un especialista de nuestro equipo; verá esta conversación.",
+    },
+    "rate": {
+        "en": "How did we do? Choose from 1 (bad) to 5 (great). You may also write a comment.",
+        "es": "¿Qué tal te hemos atendido? Elige de 1 (mal) a 5 (genial). También puedes escribirnos un comentario.",
+    },
+    "rated": {"en": "Thank you for your rating!", "es": "¡Gracias por tu valoración!"},
+    "commented": {
+        "en": "Thank you, we have noted your comment.",
+        "es": "Gracias, hemos anotado tu comentario.",
+    },
+    "email": {
+        "en": "Thanks: if we cannot answer you here, we will write to {email}.",
+        "es": "Gracias: si no podemos responderte por aquí, te escribiremos a {email}.",
+    },
+    "back_to_bot": {
+        "en": "You are back with the virtual assistant. How can I help?",
+        "es": "Vuelves a estar con el asistente virtual. ¿En qué puedo ayudarte?",
+    },
+    "eta_soon": {"en": "less than a minute", "es": "menos de un minuto"},
+    "eta_minutes": {"en": "about {n} minutes", "es": "unos {n} minutos"},
+    "eta_hours": {"en": "about {h} h {m} min", "es": "unas {h} h {m} min"},
+    "eta_unknown": {"en": "as soon as someone is free", "es": "en cuanto alguien quede libre"},
+    "today": {"en": "today at {time}", "es": "hoy a las {time}"},
+    "tomorrow": {"en": "tomorrow at {time}", "es": "mañana a las {time}"},
+    "on_day": {
+        "en": "on {weekday} {day} {month} at {time}",
+        "es": "el {weekday} {day} de {month} a las {time}",
+    },
+    "zone": {"en": "{when} ({zone} time)", "es": "{when} (hora de {zone})"},
+}
+WEEKDAYS = {
+    "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
+    "es": ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo"),
+}
+MONTHS = {
+    "en": ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+           "October", "November", "December"),
+    "es": ("enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre",
+           "octubre", "noviembre", "diciembre"),
+}  # fmt: skip
+
+
+def say(text_id: str, lang: str, **values: Any) -> str:
+    forms = TEXTS[text_id]
+    return forms.get(lang, forms["en"]).format(**values)
+
+
+def eta_text(eta_s: int | None, lang: str) -> str:
+    """A wait as a customer reads it: "about 4 minutes", "unos 4 minutos"."""
+    if eta_s is None:
+        return say("eta_unknown", lang)
+    if eta_s < 60:
+        return say("eta_soon", lang)
+    minutes = round(eta_s / 60)
+    if minutes < 90:
+        return say("eta_minutes", lang, n=max(minutes, 1))
+    return say("eta_hours", lang, h=minutes // 60, m=minutes % 60)
+
+
+def opening_text(opens_at: datetime, now: datetime, lang: str) -> str:
+    """When someone will answer, in the department's zone: "tomorrow at 09:00 (Europe/Madrid time)"."""
+    lang = lang if lang in WEEKDAYS else "en"
+    tz = opens_at.tzinfo
+    today = now.astimezone(tz).date()
+    clock = opens_at.strftime("%H:%M")
+    if opens_at.date() == today:
+        when = say("today", lang, time=clock)
+    elif opens_at.date() == today + timedelta(days=1):
+        when = say("tomorrow", lang, time=clock)
+    else:
+        when = say(
+            "on_day", lang, weekday=WEEKDAYS[lang][opens_at.weekday()], day=opens_at.day,
+            month=MONTHS[lang][opens_at.month - 1], time=clock,
+        )  # fmt: skip
+    return say("zone", lang, when=when, zone=str(tz))
+
+
+def find_email(text: str) -> str | None:
+    m = EMAIL_RE.search(text[:2000])
+    return m.group(0) if m else None
+
+
+AgentSource = Callable[[], Awaitable[Sequence[Agent]]]
+
+
+class CustomerNotifier:
+    """Tells customers where their handoff stands, from the service and from the handoff events."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        conversations: Conversations,
+        outbox: Outbox,
+        queues: HandoffQueues,
+        estimator: WaitEstimator,
+        rules: HandoffRules,
+        agents: AgentSource,
+        display_name: Callable[[str], Awaitable[str]],
+    ) -> None:
+        self.redis = redis
+        self.conversations = conversations
+        self.outbox = outbox
+        self.queues = queues
+        self.estimator = estimator
+        self.rules = rules
+        self.agents = agents
+        self.display_name = display_name
+        self.subscribed = asyncio.Event()
+        self._last: dict[str, tuple[int | None, int | None]] = {}
+        self._pending: dict[str, asyncio.Task[None]] = {}
+        self._later: set[asyncio.Task[None]] = set()
+
+    # -- speaking ----------------------------------------------------------------------------------
+
+    async def say(self, conv: Conversation, text: str, buttons: tuple[Button, ...] = ()) -> str | None:
+        """A system message: into the transcript first, then out to the customer's channel."""
+        fields = entry_fields("system", text, ts=now_ms(), lang=conv.lang, buttons=buttons)
+        appended = await self.conversations.append(conv.id, fields, sender="system")
+        if appended.status != "new":
+            return None
+        await self.outbox.emit(Outbound(
+            conversation_id=conv.id, conversation_key=conv.key, channel=cast(Channel, conv.channel),
+            id=appended.message_id, text=text, sender="system", buttons=buttons, lang=conv.lang,
+        ))  # fmt: skip
+        return appended.message_id
+
+    async def status(
+        self, conv: Conversation, state: State, position: int | None = None, eta_s: int | None = None,
+        agent: str = "",
+    ) -> None:  # fmt: skip
+        await self.outbox.emit(StatusUpdate(
+            conversation_id=conv.id, conversation_key=conv.key, channel=cast(Channel, conv.channel),
+            state=state, position=position, eta_s=eta_s, agent=agent,
+        ))  # fmt: skip
+
+    async def _once(self, conversation_id: str, what: str) -> bool:
+        """True for the one worker (and the one event) that gives this notice."""
+        return bool(await self.redis.set(told_key(conversation_id, what), "1", nx=True, ex=TOLD_TTL_S))
+
+    # -- the queue -----------------------------------------------------------------------------------
+
+    async def wait_info(self, conversation_id: str) -> WaitInfo:
+        return await self.estimator.for_conversation(conversation_id, await self.agents())
+
+    def _department(self, name: str, lang: str) -> str:
+        dept = self.rules.departments.get(name)
+        return dept.display_in(lang) if dept else name
+
+    async def tell_queued(self, conversation_id: str) -> WaitInfo | None:
+        """The first notice of a handoff: a person will take over, position, wait or opening hours."""
+        conv = await self.conversations.get(conversation_id)
+        if conv is None:
+            return None
+        info = await self.wait_info(conversation_id)
+        if info.position is None:
+            return info
+        if info.opens_at is not None:
+            now = datetime.now(UTC)
+            text = say(
+                "closed",
+                conv.lang,
+                department=self._department(info.department, conv.lang),
+                when=opening_text(info.opens_at, now, conv.lang),
+                position=info.position,
+            )
+            eta = max(0, int((info.opens_at - now).total_seconds()))
+        else:
+            text = say("queued", conv.lang, position=info.position, eta=eta_text(info.eta_s, conv.lang))
+            eta = info.eta_s if info.eta_s is not None else -1
+        await self.redis.hset(wait_key(conv.id), mapping={"eta0": eta, "apologised": 0})
+        await self.redis.expire(wait_key(conv.id), 7 * 86400)
+        await self.say(conv, text)
+        await self.status(conv, "queued", info.position, self._eta(info))
+        self._last[conv.id] = (info.position, self._eta(info))
+        await self.redis.set(told_key(conv.id, "refresh"), "1", px=int(REFRESH_S * 1000))
+        return info
+
+    @staticmethod
+    def _eta(info: WaitInfo) -> int | None:
+        if info.opens_at is not None:
+            return max(0, int((info.opens_at - datetime.now(UTC)).total_seconds()))
+        return info.eta_s
+
+    async def refresh(self, conversation_id: str, force: bool = False) -> None:
+        """Send the customer their current position and wait (throttled; a skipped change follows later)."""
+        if not force:
+            taken = await self.redis.set(told_key(conversation_id, "refresh"), "1", nx=True, px=int(REFRESH_S * 1000))
+            if not taken:
+                self._trail(conversation_id)
+                return
+        conv = await self.conversations.get(conversation_id)
+        if conv is None or conv.state != "queued":
+            return
+        info = await self.wait_info(conversation_id)
+        if info.position is None:
+            return
+        shown = (info.position, self._eta(info))
+        if not force and self._last.get(conv.id) == shown:
+            return
+        self._last[conv.id] = shown
+        await self.status(conv, "queued", *shown)
+        await self._maybe_apologise(conv, info)
+
+    async def _maybe_apologise(self, conv: Conversation, info: WaitInfo) -> None:
+        if info.eta_s is None or info.opens_at is not None:
+            return
+        raw = await self.redis.hget(wait_key(conv.id), "eta0")
+        first = int(raw) if raw not in (None, "") else -1
+        if first < 0 or info.eta_s < max(first * APOLOGY_FACTOR, first + APOLOGY_MIN_S):
+            return
+        if await self.redis.hsetnx(wait_key(conv.id), "apologised_at", now_ms()):
+            await self.say(conv, say("apology", conv.lang, position=info.position, eta=eta_text(info.eta_s, conv.lang)))
+
+    def _trail(self, conversation_id: str) -> None:
+        if conversation_id in self._pending:
+            return
+
+        async def later() -> None:
+            try:
+                await asyncio.sleep(REFRESH_S)
+                await self.refresh(conversation_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("position refresh of %s failed", conversation_id)
+            finally:
+                self._pending.pop(conversation_id, None)
+
+        self._pending[conversation_id] = asyncio.get_running_loop().create_task(later())
+
+    def refresh_later(self, conversation_id: str, delay_s: float) -> None:
+        """Send the status again after `delay_s` (after a caller's own status that lacks the position)."""
+
+        async def later() -> None:
+            await asyncio.sleep(delay_s)
+            try:
+                await self.refresh(conversation_id, force=True)
+            except (aioredis.RedisError, OSError):
+                logger.warning("late position refresh of %s failed", conversation_id)
+
+        task = asyncio.get_running_loop().create_task(later())
+        self._later.add(task)
+        task.add_done_callback(self._later.discard)
+
+    async def refresh_queue(self, queue_name: str) -> None:
+        department, _, tier = queue_name.partition(":")
+        for conv in await self.queues.waiting(department, int(tier), REFRESH_DEPTH):
+            await self.refresh(conv)
+
+    # -- events ----------------------------------------------------------------------------------------
+
+    async def handle(self, event: dict[str, Any]) -> None:
+        """One handoff event (handoff.lua publish): tell the customer what changed for them."""
+        name, conv_id = str(event.get("event", "")), str(event.get("conv", ""))
+        if not conv_id:
+            return
+        for side in ("from", "to"):
+            queue = str(event.get(side, ""))
+            if QUEUE_NAME_RE.match(queue):
+                await self.refresh_queue(queue)
+        if not await self._once(conv_id, f"{name}:{event.get('ts', '')}"):
+            return
+        conv = await self.conversations.get(conv_id)
+        if conv is None or conv.state == "closed":
+            return
+        handler = {
+            "claimed": self._joined, "assigned": self._joined, "lease_lapsed": self._lapsed,
+            "transferred": self._moved, "escalated": self._moved, "resolved": self._resolved,
+            "returned_to_bot": self._returned, "released": self._requeued, "sla_breach": self._requeued,
+        }.get(name)  # fmt: skip
+        if handler is not None:
+            await handler(conv, event)
+
+    async def _joined(self, conv: Conversation, event: dict[str, Any]) -> None:
+        st = await self.queues.state(conv.id)
+        if st is None or st.state != "assigned" or st.agent != event.get("agent"):
+            return  # already moved on: the later event tells
+        await self.conversations.set_state(conv.id, "assigned")
+        name = await self.display_name(st.agent)
+        await self.status(conv, "assigned", agent=name)
+        await self.say(conv, say("joined", conv.lang, name=name))
+
+    async def _requeued(self, conv: Conversation, event: dict[str, Any]) -> None:
+        st = await self.queues.state(conv.id)
+        if st is not None and st.state == "queued":
+            if conv.state != "queued":
+                await self.conversations.set_state(conv.id, "queued")
+            await self.refresh(conv.id, force=True)
+
+    async def _lapsed(self, conv: Conversation, event: dict[str, Any]) -> None:
+        st = await self.queues.state(conv.id)
+        if st is None or st.state != "queued":
+            return
+        await self.conversations.set_state(conv.id, "queued")
+        await self.say(conv, say("lapsed", conv.lang))
+        await self.refresh(conv.id, force=True)
+
+    async def _moved(self, conv: Conversation, event: dict[str, Any]) -> None:
+        st = await self.queues.state(conv.id)
+        if st is None or st.state != "queued":
+            return
+        await self.conversations.set_state(conv.id, "queued")
+        if event.get("event") == "transferred":
+            text = say("transferred", conv.lang, department=self._department(st.department, conv.lang))
+        else:
+            text = say("escalated", conv.lang)
+        await self.say(conv, text)
+        await self.refresh(conv.id, force=True)
+
+    async def _resolved(self, conv: Conversation, event: dict[str, Any]) -> None:
+        await self.conversations.set_state(conv.id, "resolved")
+        await self.conversations.update(conv.id, awaiting="rating")
+        await self.status(conv, "resolved")
+        buttons = tuple(Button(str(n), f"{RATE_PREFIX}{n}") for n in range(1, 6))
+        await self.say(conv, say("rate", conv.lang), buttons)
+
+    async def _returned(self, conv: Conversation, event: dict[str, Any]) -> None:
+        await self.conversations.set_state(conv.id, "bot")
+        await self.status(conv, "bot")
+        await self.say(conv, say("back_to_bot", conv.lang))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Listen to the handoff events until `stop`; a broken subscription is opened again."""
+        delay = 0.1
+        while not stop.is_set():
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(keys.EVENTS)
+                self.subscribed.set()
+                delay = 0.1
+                while not stop.is_set():
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is None or message.get("type") != "message":
+                        continue
+                    await self._dispatch(message["data"])
+            except (aioredis.RedisError, OSError):
+                logger.exception("handoff events: subscription failed; retrying in %.1fs", delay)
+                self.subscribed.clear()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(pubsub.aclose())
+
+    async def _dispatch(self, raw: str | bytes) -> None:
+        try:
+            event = json.loads(raw)
+        except ValueError:
+            logger.warning("handoff events: dropped a malformed event")
+            return
+        if not isinstance(event, dict):
+            return
+        try:
+            await self.handle(event)
+        except (aioredis.RedisError, OSError):
+            raise
+        except Exception:
+            logger.exception("handoff events: could not tell the customer about %s", event.get("event"))
+
+    async def close(self) -> None:
+        tasks = [*self._pending.values(), *self._later]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        self._pending.clear()
+        self._later.clear()

@@ -1,0 +1,375 @@
+"""The handoff wired to the conversations: escalate into the queues, agent actions, customer notices."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections.abc import Coroutine, Sequence
+from typing import Any, Protocol, cast
+
+import redis.asyncio as aioredis
+
+from bot.messages import Channel, Outbound
+from bot.outbox import Outbox
+from bot.settings import Settings
+from faq.model import Entry, KnowledgeBase
+from handoff import audit, keys, policy
+from handoff import escalation as esc
+from handoff.agents import Agent, AgentDirectory
+from handoff.conversations import WITH_A_PERSON, Conversation, Conversations, LogEntry, entry_fields, now_ms
+from handoff.estimate import WaitEstimator
+from handoff.keys import handoffs_key, notes_key
+from handoff.notify import RATE_PREFIX, CustomerNotifier, find_email, say
+from handoff.presence import Presence
+from handoff.queues import HandoffQueues, HandoffState, QueueError
+from handoff.record import MAX_LINES, CandidateScore, build_record, save_record
+from handoff.rules import MAX_TIER, HandoffRules, load_rules
+from handoff.sla import Sweeper
+from handoff.summary import Line
+
+logger = logging.getLogger(__name__)
+
+OUTCOMES = ("solved", "not_solved", "duplicate", "spam", "other")
+AGENTS_CACHE_S = 5.0
+# A status without the position (the engine's own, sent after `escalate` returns) is followed by ours.
+LATE_STATUS_S = 1.0
+NOTE_MAXLEN = 1000
+EARLIER_KEEP = 20
+STOP_TIMEOUT_S = 5.0
+
+
+class Knowledge(Protocol):
+    """What the service needs of faq.library.Library."""
+
+    @property
+    def kb(self) -> KnowledgeBase: ...
+
+
+def to_policy(reason: esc.Reason | policy.Reason) -> policy.Reason | None:
+    try:
+        return policy.Reason(reason.code, reason.detail, tuple(reason.evidence))
+    except ValueError:
+        logger.warning("handoff: unknown reason code %r dropped", reason.code)
+        return None
+
+
+def candidates_from(log: Sequence[LogEntry], given: Sequence[dict[str, Any]]) -> list[CandidateScore]:
+    """The FAQ candidates the bot considered: the escalation's own, else the latest stored decision's."""
+    rows: Sequence[Any] = given
+    if not rows:
+        for entry in reversed(log):
+            found = (entry.decision or {}).get("candidates")
+            if found:
+                rows = found
+                break
+    out = []
+    for row in rows[:5]:
+        if isinstance(row, dict) and row.get("entry_id"):
+            out.append(CandidateScore(str(row["entry_id"]), float(row.get("score") or 0.0),
+                                      str(row.get("question") or "")))
+    return out
+
+
+class HandoffService:
+    """Owns the queues, agents, presence, SLA sweeper and wait estimates; implements `Escalator`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        redis: aioredis.Redis,
+        conversations: Conversations,
+        outbox: Outbox,
+        library: Knowledge,
+        rules: HandoffRules | None = None,
+    ) -> None:
+        hs = settings.handoff
+        self.settings = settings
+        self.redis = redis
+        self.conversations = conversations
+        self.outbox = outbox
+        self.library = library
+        self.rules = rules or load_rules(settings.handoff_rules, hs.timezone, hs.default_department)
+        self.queues = HandoffQueues(redis, self.rules, hs)
+        self.directory = AgentDirectory(redis)
+        self.presence = Presence(redis, hs.presence_ttl_s)
+        self.sweeper = Sweeper(redis, self.queues, self.agent_list)
+        self.estimator = WaitEstimator(redis, self.queues, self.presence, self.rules)
+        self.recorder = esc.RecordingEscalator(redis, audit=False)
+        self.notifier = CustomerNotifier(
+            redis, conversations, outbox, self.queues, self.estimator, self.rules, self.agent_list,
+            self.display_name,
+        )  # fmt: skip
+        self._agents: tuple[float, list[Agent]] = (0.0, [])
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the SLA/lease sweeper and the customer-notice listener."""
+        self._stop.clear()
+        self._spawn(self.sweeper.run(self._stop), "handoff-sweeper")
+        self._spawn(self.notifier.run(self._stop), "handoff-notices")
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        task.add_done_callback(_report)
+        self._tasks.append(task)
+
+    async def close(self) -> None:
+        self._stop.set()
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=STOP_TIMEOUT_S)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+        self._tasks.clear()
+        await self.notifier.close()
+
+    # -- agents ----------------------------------------------------------------------------------
+
+    async def agent_list(self) -> list[Agent]:
+        """Every agent, cached a few seconds (the estimator and the router read it often)."""
+        at, cached = self._agents
+        if time.monotonic() - at < AGENTS_CACHE_S:
+            return cached
+        found = await self.directory.all()
+        self._agents = (time.monotonic(), found)
+        return found
+
+    def forget_agents(self) -> None:
+        self._agents = (0.0, [])
+
+    async def display_name(self, name: str) -> str:
+        agent = await self.directory.get(name)
+        return agent.label if agent else name
+
+    # -- the bot's side: escalate ----------------------------------------------------------------
+
+    def extra_reasons(self, text: str, lang: str | None) -> list[esc.Reason]:
+        """Keyword-rule reasons (legal threats, cancellations ...) the engine adds to its own."""
+        found = policy.keyword_reasons(text, lang, self.rules)
+        return [esc.Reason(r.code, r.detail, r.evidence) for r in found]
+
+    def _reasons(self, reasons: Sequence[esc.Reason], context: esc.EscalationContext) -> list[policy.Reason]:
+        found = [r for r in map(to_policy, reasons) if r is not None]
+        if context.last_message:
+            found += policy.keyword_reasons(context.last_message, context.lang, self.rules)
+        unique: dict[tuple[str, str], policy.Reason] = {}
+        for r in found:
+            unique.setdefault((r.code, r.detail), r)
+        return list(unique.values()) or [policy.Reason("asked_for_person", "escalated")]
+
+    def _entry(self, conv: Conversation | None, reasons: Sequence[policy.Reason]) -> Entry | None:
+        if conv is None or not conv.last_entry or not any(r.code == "topic_rule" for r in reasons):
+            return None
+        return self.library.kb.by_id.get(conv.last_entry)
+
+    def _route(
+        self, reasons: list[policy.Reason], context: esc.EscalationContext, entry: Entry | None
+    ) -> policy.Route:
+        default = self.settings.handoff.default_department
+        asked = context.department if context.department in self.rules.departments else default
+        found = policy.route(reasons, self.rules, asked, entry)
+        if context.tier > found.tier:
+            found = dataclasses.replace(found, tier=min(context.tier, MAX_TIER))
+        return found
+
+    async def _earlier(self, conversation_key: str, conversation_id: str, now: int) -> list[str]:
+        key = handoffs_key(conversation_key)
+        before = await self.redis.zrevrange(key, 0, EARLIER_KEEP)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zadd(key, {conversation_id: now})
+        pipe.zremrangebyrank(key, 0, -EARLIER_KEEP - 2)
+        await pipe.execute()
+        return [str(c) for c in before if c != conversation_id][:EARLIER_KEEP]
+
+    async def escalate(
+        self, conversation_id: str, reasons: list[esc.Reason], context: esc.EscalationContext
+    ) -> None:
+        """Route, record, queue, maybe auto-assign, and tell the customer their position and wait."""
+        now = now_ms()
+        conv = await self.conversations.get(conversation_id)
+        found = self._reasons(reasons, context)
+        route = self._route(found, context, self._entry(conv, found))
+        log = await self.conversations.log(conversation_id, MAX_LINES)
+        mood_words = [w for r in found if r.code == "upset" for w in r.evidence]
+        record = build_record(
+            conversation_id, route, [Line(e.sender, e.text) for e in log if e.text],
+            channel=context.channel, lang=context.lang, mood_score=context.mood_score,
+            mood_words=mood_words, candidates=candidates_from(log, context.candidates),
+            earlier=await self._earlier(context.conversation_key, conversation_id, now),
+            conversation_key=context.conversation_key, created_at=now,
+        )  # fmt: skip
+        await save_record(self.redis, record)
+        told = dataclasses.replace(context, department=route.department, tier=route.tier)
+        plain = [esc.Reason(r.code, r.detail, r.evidence) for r in found]
+        await self.recorder.escalate(conversation_id, plain, told)
+        try:
+            await self.queues.enqueue(conversation_id, route, lang=context.lang, channel=context.channel)
+        except QueueError as exc:
+            if exc.code != "busy":
+                raise
+            logger.info("handoff: %s is already with the handoff (%s)", conversation_id, exc)
+        auto = self.settings.handoff.routing == "auto"
+        if auto and await self.queues.assign_auto(conversation_id, await self.agent_list()):
+            return  # the "assigned" event tells the customer who joined
+        await self.notifier.tell_queued(conversation_id)
+        self.notifier.refresh_later(conversation_id, LATE_STATUS_S)
+
+    # -- the customer's side ---------------------------------------------------------------------
+
+    async def customer_message(self, conversation_id: str, text: str) -> str | None:
+        """A customer message while with a person (the relay path): keeps an e-mail address they leave."""
+        email = find_email(text)
+        if email is None:
+            return None
+        conv = await self.conversations.get(conversation_id)
+        if conv is None:
+            return None
+        await self.conversations.update(conversation_id, email=email)
+        await self.notifier.say(conv, say("email", conv.lang, email=email))
+        return email
+
+    async def rate(self, conversation_id: str, score: int, comment: str = "") -> None:
+        """The customer's 1-5 rating after a resolution: on the conversation and in the audit record."""
+        if not 1 <= score <= 5:
+            raise ValueError(f"a rating is 1 to 5, got {score}")
+        comment = comment.strip()[: self.settings.server.max_message_chars]
+        await self.conversations.update(
+            conversation_id, rating=score, rating_comment=comment,
+            awaiting="" if comment else "rating_comment",
+        )  # fmt: skip
+        await audit.record_rating(self.redis, conversation_id, score, comment=comment)
+        conv = await self.conversations.get(conversation_id)
+        if conv is not None:
+            await self.notifier.say(conv, say("commented" if comment else "rated", conv.lang))
+
+    async def comment(self, conversation_id: str, text: str) -> bool:
+        """The customer's comment after their rating (the next free text); False if they have not rated."""
+        raw = await self.redis.hmget(keys.conv(conversation_id), ["rating"])
+        if not raw or not raw[0]:
+            return False
+        await self.rate(conversation_id, int(raw[0]), text)
+        return True
+
+    async def intercept(self, conversation_id: str, kind: str, text: str = "", value: str = "") -> bool:
+        """One call for the engine before its own handling of a customer turn; True = handled here.
+
+        A rate:N button stores the rating; the next free text after it is the comment; while with a
+        person, an e-mail address the customer leaves is kept (the bot stays quiet either way).
+        """
+        stars = value[len(RATE_PREFIX) :] if kind == "choose" and value.startswith(RATE_PREFIX) else ""
+        if stars in ("1", "2", "3", "4", "5"):
+            await self.rate(conversation_id, int(stars))
+            return True
+        conv = await self.conversations.get(conversation_id)
+        if conv is None or kind != "message":
+            return False
+        if conv.state in WITH_A_PERSON:
+            await self.customer_message(conversation_id, text)
+            return True
+        if conv.awaiting == "rating_comment" and text.strip():
+            return await self.comment(conversation_id, text)
+        return False
+
+    # -- the agents' side ------------------------------------------------------------------------
+
+    async def claim(self, agent: Agent, conversation_id: str | None = None) -> str | None:
+        if conversation_id:
+            await self.queues.claim(agent, conversation_id)
+            claimed: str | None = conversation_id
+        else:
+            claimed = await self.queues.claim_next(agent)
+        if claimed:
+            await self.conversations.set_state(claimed, "assigned")
+        return claimed
+
+    async def _held(self, agent: Agent, conversation_id: str) -> HandoffState:
+        st = await self.queues.state(conversation_id)
+        if st is None or st.state != "assigned":
+            raise QueueError("not_assigned", f"conversation {conversation_id} is not assigned")
+        if st.agent != agent.name and not agent.sees_all:
+            raise QueueError("not_yours", f"conversation {conversation_id} is assigned to someone else")
+        return st
+
+    async def reply(self, agent: Agent, conversation_id: str, text: str) -> str:
+        """An agent's message: into the transcript, out to the customer's channel; stops the reply SLA."""
+        st = await self._held(agent, conversation_id)
+        conv = await self.conversations.get(conversation_id)
+        if conv is None or conv.state == "closed":
+            raise QueueError("gone", f"conversation {conversation_id} is closed")
+        fields = entry_fields("agent", text, ts=now_ms(), lang=conv.lang, author=agent.label)
+        appended = await self.conversations.append(conversation_id, fields, sender="agent")
+        if appended.status != "new":
+            raise QueueError("gone", f"conversation {conversation_id} is closed")
+        await self.outbox.emit(Outbound(
+            conversation_id=conv.id, conversation_key=conv.key, channel=cast(Channel, conv.channel),
+            id=appended.message_id, text=text, sender="agent", lang=conv.lang, author=agent.label,
+        ))  # fmt: skip
+        if not st.first_reply_at:
+            await self.queues.first_reply(st.agent, conversation_id)
+        await self.queues.renew(st.agent, conversation_id)
+        return appended.message_id
+
+    async def note(self, agent: Agent, conversation_id: str, text: str) -> str:
+        fields = {"author": agent.name, "display": agent.label, "text": text, "ts": now_ms()}
+        note_id = await self.redis.xadd(notes_key(conversation_id), cast(Any, fields), maxlen=NOTE_MAXLEN,
+                                        approximate=True)
+        return str(note_id)
+
+    async def notes(self, conversation_id: str) -> list[dict[str, Any]]:
+        rows = cast(list[tuple[str, dict[str, str]]],
+                    await self.redis.xrange(notes_key(conversation_id), count=NOTE_MAXLEN))
+        return [
+            {"id": str(i), "author": f.get("display") or f.get("author", ""), "agent": f.get("author", ""),
+             "text": f.get("text", ""), "ts": int(f.get("ts") or 0)}
+            for i, f in rows
+        ]  # fmt: skip
+
+    async def transfer(self, agent: Agent, conversation_id: str, department: str, note: str = "") -> None:
+        await self.queues.transfer(agent, conversation_id, department, note=note)
+        if note:
+            await self.note(agent, conversation_id, note)
+        await self.conversations.set_state(conversation_id, "queued")
+
+    async def escalate_tier(self, agent: Agent, conversation_id: str, note: str = "") -> None:
+        await self.queues.escalate(agent, conversation_id, note=note)
+        if note:
+            await self.note(agent, conversation_id, note)
+        await self.conversations.set_state(conversation_id, "queued")
+
+    async def release(self, agent: Agent, conversation_id: str) -> None:
+        await self.queues.release(agent, conversation_id)
+        await self.conversations.set_state(conversation_id, "queued")
+
+    async def return_to_bot(self, agent: Agent, conversation_id: str) -> None:
+        await self.queues.return_to_bot(agent, conversation_id)
+        # The notice (status "bot" and a message) follows the event; the state is set here at once.
+        await self.conversations.set_state(conversation_id, "bot")
+
+    async def resolve(self, agent: Agent, conversation_id: str, outcome: str, note: str = "") -> None:
+        if outcome not in OUTCOMES:
+            raise QueueError("bad_outcome", f"outcome must be one of {', '.join(OUTCOMES)}")
+        await self.queues.resolve(agent, conversation_id, outcome)
+        if note:
+            await self.note(agent, conversation_id, note)
+        await self.conversations.set_state(conversation_id, "resolved")
+
+    async def heartbeat(self, agent: Agent, state: str | None = None) -> str:
+        """Presence (kept as it was unless `state` is given) and the agent's claim leases."""
+        if state is None:
+            current = await self.presence.status(agent.name)
+            state = "away" if current == "away" else "online"
+        await self.presence.heartbeat(agent.name, cast(Any, state))
+        await self.queues.renew(agent.name)
+        return state
+
+
+def _report(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("handoff task %s stopped", task.get_name(), exc_info=task.exception())
+

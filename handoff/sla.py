@@ -1,0 +1,162 @@
+"""The handoff sweeper: lapsed claim leases, SLA breaches and automatic routing, one worker at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import redis.asyncio as aioredis
+
+from handoff import audit, keys, lua
+from handoff.agents import Agent
+from handoff.presence import now_ms
+from handoff.queues import HandoffQueues, QueueError
+
+logger = logging.getLogger(__name__)
+
+BATCH = 100
+AgentSource = Callable[[], Awaitable[Sequence[Agent]]]
+
+
+class WorkerLease:
+    """A Redis lease (SET NX PX, renewed by its holder) so that only one process runs a job."""
+
+    def __init__(self, redis: aioredis.Redis, name: str, ttl_s: float, token: str | None = None) -> None:
+        self.redis = redis
+        self.key = keys.lease(name)
+        self.ttl_ms = max(1, int(ttl_s * 1000))
+        self.token = token or secrets.token_hex(8)
+        self._take = redis.register_script(lua.RENEW_LEASE)
+        self._drop = redis.register_script(lua.RELEASE_LEASE)
+
+    async def acquire(self) -> bool:
+        """Take the lease, or keep it if this worker holds it; False while another worker holds it."""
+        return bool(await self._take(keys=[self.key], args=[self.token, self.ttl_ms]))
+
+    async def release(self) -> None:
+        await self._drop(keys=[self.key], args=[self.token])
+
+
+@dataclass
+class SweepReport:
+    lapsed: list[str] = field(default_factory=list)  # claims that went back to the queue
+    breached: list[str] = field(default_factory=list)  # waits raised and escalated
+    overdue_replies: list[str] = field(default_factory=list)  # assigned, no first reply in time
+    overdue_resolutions: list[str] = field(default_factory=list)
+    assigned: list[tuple[str, str]] = field(default_factory=list)  # automatic routing
+
+
+def _text(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+class Sweeper:
+    """Every `sweep_interval_s`, the worker holding the lease requeues lapsed claims and handles SLA breaches.
+
+    A breached wait is raised one priority level and escalated one tier (audit: sla_breach); an
+    assigned conversation past its first-reply or resolution target is recorded once.
+    """
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        queues: HandoffQueues,
+        agents: AgentSource | None = None,
+        token: str | None = None,
+    ) -> None:
+        self.redis = redis
+        self.queues = queues
+        self.agents = agents
+        self.interval = queues.settings.sweep_interval_s
+        # The lease outlives a few missed sweeps, so a slow sweep does not hand the job to another worker.
+        self.lease = WorkerLease(redis, keys.SWEEP_LEASE_NAME, max(3 * self.interval, 1.0), token)
+
+    async def _due(self, key: str, now: int) -> list[tuple[str, int]]:
+        rows = await self.redis.zrangebyscore(key, "-inf", now, start=0, num=BATCH, withscores=True)
+        pairs = cast(list[tuple[Any, float]], rows)
+        return [(_text(c), int(s)) for c, s in pairs]
+
+    async def _reply_deadlines(self, now: int, report: SweepReport) -> None:
+        for conv, deadline in await self._due(keys.SLA_REPLY, now):
+            st = await self.queues.state(conv)
+            if st is not None and st.state == "queued":
+                try:
+                    await self.queues.breach(conv, (now - deadline) / 1000, now=now)
+                    report.breached.append(conv)
+                    continue
+                except QueueError as exc:
+                    logger.info("SLA breach of %s not moved: %s", conv, exc)
+                    st = await self.queues.state(conv)
+            if st is not None and st.state == "assigned":
+                await audit.append(
+                    self.redis,
+                    conv,
+                    "sla_breach",
+                    from_=st.agent,
+                    to=st.queue_name,
+                    reasons=st.reasons,
+                    detail="first reply overdue",
+                    now=now,
+                )
+                report.overdue_replies.append(conv)
+            # Recorded, or no handoff any more: either way this deadline is done.
+            await self.redis.zrem(keys.SLA_REPLY, conv)
+
+    async def _resolve_deadlines(self, now: int, report: SweepReport) -> None:
+        for conv, _ in await self._due(keys.SLA_RESOLVE, now):
+            st = await self.queues.state(conv)
+            if st is not None:
+                await audit.append(
+                    self.redis,
+                    conv,
+                    "sla_breach",
+                    from_=st.agent or st.queue_name,
+                    to=st.queue_name,
+                    reasons=st.reasons,
+                    detail="resolution overdue",
+                    now=now,
+                )
+                report.overdue_resolutions.append(conv)
+            await self.redis.zrem(keys.SLA_RESOLVE, conv)
+
+    async def sweep_once(self, now: int | None = None) -> SweepReport:
+        """One pass (the caller must hold the lease; `run` does)."""
+        now = now_ms() if now is None else now
+        report = SweepReport(lapsed=await self.queues.expire_leases(now))
+        await self._reply_deadlines(now, report)
+        await self._resolve_deadlines(now, report)
+        if self.agents is not None and self.queues.settings.routing == "auto":
+            report.assigned = await self.queues.dispatch(await self.agents(), now)
+        if report.lapsed or report.breached or report.overdue_replies or report.overdue_resolutions:
+            logger.info(
+                "sweep: %d lapsed, %d breached, %d replies and %d resolutions overdue",
+                len(report.lapsed),
+                len(report.breached),
+                len(report.overdue_replies),
+                len(report.overdue_resolutions),
+            )
+        return report
+
+    async def tick(self, now: int | None = None) -> SweepReport | None:
+        """Sweep if this worker holds (or takes) the lease; None when another worker has it."""
+        if not await self.lease.acquire():
+            return None
+        return await self.sweep_once(now)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Sweep until `stop` is set; errors are logged and the loop goes on."""
+        try:
+            while not stop.is_set():
+                try:
+                    await self.tick()
+                except (aioredis.RedisError, OSError):
+                    logger.exception("handoff sweep failed; retrying in %.1fs", self.interval)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.interval)
+        finally:
+            await asyncio.shield(self.lease.release())

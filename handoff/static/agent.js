@@ -1,0 +1,586 @@
+/* Relevo agent console: the live queue, my conversations, one open conversation (transcript, reply,
+   notes, canned replies), its handoff context and the actions on it. Text only, never HTML. */
+(function () {
+  "use strict";
+
+  var R = window.RelevoConsole;
+  var t = R.t;
+  var el = R.el;
+  var $ = function (id) { return document.getElementById(id); };
+
+  var REFRESH_DEBOUNCE_MS = 150;
+  var POLL_OFFLINE_MS = 10000;
+  var PRESENCE_MS = 20000;
+  var TICK_MS = 5000;
+  var CANNED_DEBOUNCE_MS = 250;
+  var NEW_MARK_MS = 8000;
+
+  var state = {
+    me: null,
+    queues: [],
+    mine: [],
+    fetchedAt: 0,
+    known: null, // conversation ids seen queued: what is new is noticed
+    fresh: {}, // id -> time it was first seen, for the highlight
+    unread: {},
+    departments: [],
+    current: null, // {id, data, item}
+    mode: "reply",
+    live: null
+  };
+
+  // -- small helpers ---------------------------------------------------------------------------------
+
+  function chip(text, cls) { return el("span", "chip" + (cls ? " " + cls : ""), text); }
+
+  function reasonBadge(code, title) {
+    var b = el("li", "badge badge-" + String(code).replace(/[^a-z_]/g, ""), R.reasonLabel(code));
+    if (title) { b.title = title; }
+    return b;
+  }
+
+  function waitedNow(item) {
+    return (Number(item.waited_s) || 0) + (Date.now() - state.fetchedAt) / 1000;
+  }
+
+  function isMine(id) {
+    return state.mine.some(function (c) { return c.conversation_id === id; });
+  }
+
+  function findItem(id) {
+    var found = null;
+    state.mine.concat(flatQueue()).forEach(function (i) { if (!found && i.conversation_id === id) { found = i; } });
+    return found;
+  }
+
+  function flatQueue() {
+    var out = [];
+    state.queues.forEach(function (q) { (q.items || []).forEach(function (i) { out.push(i); }); });
+    return out;
+  }
+
+  function debounce(fn, ms) {
+    var timer = null;
+    return function () {
+      clearTimeout(timer);
+      timer = setTimeout(fn, ms);
+    };
+  }
+
+  // -- queue and my conversations --------------------------------------------------------------------
+
+  function itemNode(item, where) {
+    var li = el("li", "item");
+    var b = el("button", "item-button");
+    b.type = "button";
+    b.setAttribute("data-conversation", item.conversation_id);
+    if (state.current && state.current.id === item.conversation_id) { b.classList.add("is-current"); }
+    if (state.fresh[item.conversation_id] && where === "queue") { b.classList.add("is-new"); }
+
+    var top = el("span", "item-top");
+    top.appendChild(el("strong", "item-customer", item.customer || item.conversation_id));
+    if (where === "mine" && state.unread[item.conversation_id]) { top.appendChild(chip(t("unread"), "chip-unread")); }
+    top.appendChild(chip(item.channel || "?", "chip-channel"));
+    top.appendChild(chip(String(item.lang || "?").toUpperCase(), "chip-lang"));
+    if (item.priority) { top.appendChild(chip(R.priorityLabel(item.priority), "chip-priority chip-" + String(item.priority).replace(/[^a-z]/g, ""))); }
+    b.appendChild(top);
+
+    var badges = el("ul", "badges");
+    (item.reasons || []).forEach(function (code) { badges.appendChild(reasonBadge(code)); });
+    if (item.sla_at_risk) { badges.appendChild(reasonBadge("sla_at_risk")); }
+    b.appendChild(badges);
+
+    var meta = el("span", "item-meta");
+    var wait = el("span", "item-wait", t("waited", { t: R.duration(waitedNow(item)) }));
+    wait.setAttribute("data-waited", String(item.waited_s || 0));
+    meta.appendChild(wait);
+    if (item.state === "assigned" && item.agent && where === "queue") {
+      meta.appendChild(el("span", "item-agent", t("claimedBy", { agent: item.agent })));
+    }
+    b.appendChild(meta);
+    if (item.summary) { b.appendChild(el("span", "item-summary", item.summary)); }
+    b.addEventListener("click", function () { openConversation(item.conversation_id); });
+    li.appendChild(b);
+    return li;
+  }
+
+  function renderQueue() {
+    var list = R.clear($("queue-list"));
+    var total = 0;
+    state.queues.forEach(function (q) {
+      var waiting = (q.items || []).filter(function (i) { return i.state !== "assigned"; });
+      total += Number(q.length != null ? q.length : waiting.length) || 0;
+      if (!(q.items || []).length) { return; }
+      var head = el("li", "group-head");
+      head.appendChild(el("span", null, departmentLabel(q.department) + " · " + t("tier") + " " + q.tier));
+      head.appendChild(el("span", "muted", R.duration(q.oldest_wait_s || 0)));
+      list.appendChild(head);
+      (q.items || []).forEach(function (item) { list.appendChild(itemNode(item, "queue")); });
+    });
+    $("queue-count").textContent = String(total);
+    $("queue-empty").hidden = list.childNodes.length > 0;
+  }
+
+  function renderMine() {
+    var list = R.clear($("mine-list"));
+    state.mine.forEach(function (item) { list.appendChild(itemNode(item, "mine")); });
+    $("mine-count").textContent = String(state.mine.length);
+    $("mine-empty").hidden = state.mine.length > 0;
+    renderCapacity();
+  }
+
+  function renderCapacity() {
+    if (!state.me) { return; }
+    $("capacity").textContent = t("capacity", { load: state.mine.length, capacity: state.me.capacity || "?" });
+    $("capacity").classList.toggle("is-full", state.mine.length >= (state.me.capacity || Infinity));
+  }
+
+  function departmentLabel(name) {
+    var d = state.departments.filter(function (x) { return x.name === name; })[0];
+    return d ? (d.display_name || d.name) : String(name || "");
+  }
+
+  /* Every waiting conversation that was not there before is noticed: a beep, a notification. */
+  function noticeNew(items) {
+    var ids = {};
+    var arrived = [];
+    items.forEach(function (i) {
+      if (i.state === "assigned") { return; }
+      ids[i.conversation_id] = true;
+      if (state.known && !state.known[i.conversation_id]) { arrived.push(i); }
+    });
+    state.known = ids;
+    arrived.forEach(function (i) {
+      state.fresh[i.conversation_id] = Date.now();
+      setTimeout(function () { delete state.fresh[i.conversation_id]; markFresh(); }, NEW_MARK_MS);
+    });
+    if (arrived.length) {
+      R.beep();
+      var first = arrived[0];
+      R.notify(t("newHandoff"), t("newHandoffBody", {
+        customer: first.customer || first.conversation_id, channel: first.channel, lang: first.lang,
+        reasons: (first.reasons || []).map(R.reasonLabel).join(", ")
+      }), "relevo-queue");
+    }
+  }
+
+  function markFresh() {
+    Array.prototype.forEach.call($("queue-list").querySelectorAll(".item-button"), function (b) {
+      b.classList.toggle("is-new", !!state.fresh[b.getAttribute("data-conversation")]);
+    });
+  }
+
+  function refreshLists() {
+    return Promise.all([R.api("GET", "/api/queues"), R.api("GET", "/api/mine")]).then(function (res) {
+      state.queues = (res[0] && res[0].queues) || [];
+      state.mine = (res[1] && res[1].conversations) || [];
+      state.fetchedAt = Date.now();
+      noticeNew(flatQueue());
+      renderQueue();
+      renderMine();
+      syncCurrentClaim();
+    }).catch(R.reportError);
+  }
+
+  var refreshSoon = debounce(refreshLists, REFRESH_DEBOUNCE_MS);
+
+  /* Wait times move on between fetches. */
+  function tick() {
+    Array.prototype.forEach.call(document.querySelectorAll(".item-wait"), function (n) {
+      var waited = Number(n.getAttribute("data-waited")) + (Date.now() - state.fetchedAt) / 1000;
+      n.textContent = t("waited", { t: R.duration(waited) });
+    });
+  }
+
+  // -- the open conversation ---------------------------------------------------------------------------
+
+  function hasMessage(id) {
+    if (id == null) { return false; }
+    return Array.prototype.some.call($("transcript").children, function (n) { return n.getAttribute("data-id") === String(id); });
+  }
+
+  function appendMessage(m) {
+    if (hasMessage(m.id)) { return; }
+    var log = $("transcript");
+    var stick = log.scrollHeight - log.scrollTop - log.clientHeight < 60;
+    log.appendChild(R.messageNode(m));
+    if (stick || m.from === "agent") { log.scrollTop = log.scrollHeight; }
+  }
+
+  function renderConversation() {
+    var cur = state.current;
+    var d = cur.data;
+    $("conv-placeholder").hidden = true;
+    $("conv").hidden = false;
+    $("conv-customer").textContent = d.customer || d.conversation_id;
+    var meta = [d.channel, String(d.lang || "").toUpperCase(), departmentLabel(d.department) + " · " + t("tier") + " " + d.tier,
+                R.priorityLabel(d.priority), d.state === "assigned" && d.agent ? t("claimedBy", { agent: d.agent }) : t(d.state) || d.state];
+    $("conv-meta").textContent = meta.filter(Boolean).join(" · ");
+    var log = R.clear($("transcript"));
+    (d.transcript || []).forEach(function (m) { log.appendChild(R.messageNode(m)); });
+    log.scrollTop = log.scrollHeight;
+    renderContext(d);
+    syncCurrentClaim();
+  }
+
+  /* Mine: reply and act. Someone else's or queued: read, and claim if it is waiting. */
+  function syncCurrentClaim() {
+    var cur = state.current;
+    if (!cur) { return; }
+    var mine = isMine(cur.id) || (cur.data.state === "assigned" && state.me && cur.data.agent === state.me.name);
+    var waiting = cur.data.state === "queued";
+    $("conv-claim").hidden = mine || !waiting;
+    $("conv-viewonly").hidden = mine;
+    $("reply-text").disabled = !mine;
+    $("reply-send").disabled = !mine;
+    $("actions").hidden = !mine;
+    Array.prototype.forEach.call(document.querySelectorAll(".item-button"), function (b) {
+      b.classList.toggle("is-current", b.getAttribute("data-conversation") === cur.id);
+    });
+  }
+
+  function renderContext(d) {
+    var rec = d.record || {};
+    var reasons = Array.isArray(rec.reasons) ? rec.reasons : [];
+    var item = findItem(d.conversation_id) || {};
+    $("context").hidden = false;
+    $("ctx-summary").textContent = rec.summary || item.summary || t("none");
+
+    var badges = R.clear($("ctx-reasons"));
+    var details = R.clear($("ctx-reason-details"));
+    var codes = reasons.length ? reasons : (item.reasons || []).map(function (c) { return { code: c }; });
+    codes.forEach(function (r) {
+      var code = typeof r === "string" ? r : r.code;
+      badges.appendChild(reasonBadge(code, r.detail));
+      if (r.detail || (r.evidence && r.evidence.length)) {
+        var li = el("li");
+        li.appendChild(el("strong", null, R.reasonLabel(code) + ": "));
+        li.appendChild(document.createTextNode(String(r.detail || "")));
+        (r.evidence || []).forEach(function (e) { li.appendChild(el("q", "evidence", e)); });
+        details.appendChild(li);
+      }
+    });
+    if (item.sla_at_risk) { badges.appendChild(reasonBadge("sla_at_risk")); }
+
+    var words = (rec.mood_words || []).slice();
+    reasons.forEach(function (r) {
+      if (r.code === "upset") { (r.evidence || []).forEach(function (w) { if (words.indexOf(w) < 0) { words.push(w); } }); }
+    });
+    var wordList = R.clear($("ctx-words"));
+    words.forEach(function (w) { wordList.appendChild(el("li", "word", w)); });
+    $("ctx-mood").textContent = rec.mood_score != null ? t("mood", { score: Number(rec.mood_score).toFixed(2) }) : "";
+    $("ctx-mood-box").hidden = !words.length && !(Number(rec.mood_score) > 0);
+
+    var cands = R.clear($("ctx-candidates"));
+    (rec.candidates || []).forEach(function (c) {
+      var li = el("li", "candidate");
+      var score = Math.max(0, Math.min(1, Number(c.score) || 0));
+      var head = el("div", "candidate-head");
+      head.appendChild(el("span", "candidate-id", c.entry_id));
+      head.appendChild(el("span", "candidate-score", Math.round(score * 100) + "%"));
+      li.appendChild(head);
+      if (c.question) { li.appendChild(el("div", "candidate-q", c.question)); }
+      var meter = el("meter", "candidate-meter");
+      meter.min = 0; meter.max = 1; meter.value = score;
+      meter.setAttribute("aria-label", c.entry_id);
+      li.appendChild(meter);
+      cands.appendChild(li);
+    });
+    $("ctx-candidates-box").hidden = !cands.childNodes.length;
+
+    var earlier = R.clear($("ctx-earlier"));
+    (rec.earlier || []).forEach(function (id) {
+      var li = el("li");
+      li.appendChild(R.button(String(id), "link-button", function () { openConversation(String(id)); }));
+      earlier.appendChild(li);
+    });
+    $("ctx-earlier-box").hidden = !earlier.childNodes.length;
+
+    renderNotes(d.notes || []);
+    renderActions(d);
+  }
+
+  function renderNotes(notes) {
+    var list = R.clear($("ctx-notes"));
+    notes.forEach(function (n) { list.appendChild(R.noteNode(n)); });
+    $("ctx-notes-empty").hidden = notes.length > 0;
+  }
+
+  function addNote(n) {
+    var list = $("ctx-notes");
+    if (n.id != null && list.querySelector('[data-id="' + String(n.id).replace(/["\\]/g, "\\$&") + '"]')) { return; }
+    list.appendChild(R.noteNode(n));
+    $("ctx-notes-empty").hidden = true;
+  }
+
+  function renderActions(d) {
+    var select = R.clear($("transfer-dept"));
+    state.departments.forEach(function (dep) {
+      if (dep.name !== d.department) { select.appendChild(R.option(dep.name, dep.display_name || dep.name)); }
+    });
+    var tier = Number(d.tier) || 1;
+    var esc = $("escalate-btn");
+    esc.textContent = tier >= 3 ? t("escalateTop") : t("escalate", { tier: tier + 1 });
+    esc.disabled = tier >= 3;
+    $("escalate-note").disabled = tier >= 3;
+  }
+
+  function openConversation(id) {
+    if (!id) { return Promise.resolve(); }
+    return R.api("GET", "/api/conversations/" + encodeURIComponent(id)).then(function (data) {
+      if (!data) { return; }
+      var switching = !state.current || state.current.id !== id;
+      state.current = { id: id, data: data };
+      delete state.unread[id];
+      if (switching) { $("reply-text").value = ""; setMode("reply"); }
+      renderConversation();
+      renderMine();
+      state.live.watch(id);
+      if (switching && !$("reply-text").disabled) { $("reply-text").focus(); }
+    }).catch(R.reportError);
+  }
+
+  function reloadCurrent() {
+    if (state.current) { return openConversation(state.current.id); }
+    return Promise.resolve();
+  }
+
+  function closeConversation() {
+    state.current = null;
+    state.live.watch(null);
+    $("conv").hidden = true;
+    $("context").hidden = true;
+    $("actions").hidden = true;
+    $("conv-placeholder").hidden = false;
+    Array.prototype.forEach.call(document.querySelectorAll(".item-button.is-current"), function (b) {
+      b.classList.remove("is-current");
+    });
+  }
+
+  // -- doing things ------------------------------------------------------------------------------------
+
+  function claim(id) {
+    var body = id ? { conversation_id: id } : {};
+    return R.api("POST", "/api/claim", body).then(function (data) {
+      var claimed = (data && data.conversation_id) || id;
+      return refreshLists().then(function () { return openConversation(claimed); });
+    }, function (err) {
+      if (err.status === 409 && err.code === "empty") { R.flash(t("noneWaiting"), "info"); }
+      else { R.reportError(err); }
+      refreshLists();
+    });
+  }
+
+  function setMode(mode) {
+    state.mode = mode;
+    $("mode-reply").setAttribute("aria-pressed", String(mode === "reply"));
+    $("mode-note").setAttribute("aria-pressed", String(mode === "note"));
+    $("reply-form").classList.toggle("is-note", mode === "note");
+    $("reply-text").placeholder = t(mode === "note" ? "notePlaceholder" : "replyPlaceholder");
+    $("reply-send").textContent = t(mode === "note" ? "addNote" : "send");
+  }
+
+  function sendReply() {
+    var cur = state.current;
+    var box = $("reply-text");
+    var text = box.value;
+    if (!cur || !text.trim() || box.disabled) { return; }
+    var mode = state.mode;
+    var path = "/api/conversations/" + encodeURIComponent(cur.id) + "/" + (mode === "note" ? "note" : "reply");
+    $("reply-send").disabled = true;
+    R.api("POST", path, { text: text }).then(function (data) {
+      if (box.value === text) { box.value = ""; }
+      var who = state.me ? (state.me.display_name || state.me.name) : "";
+      var entry = { id: data && data.id, text: text, ts: Date.now(), author: who };
+      if (mode === "note") { addNote(entry); }
+      else { entry.from = "agent"; appendMessage(entry); }
+    }, R.reportError).then(function () {
+      $("reply-send").disabled = false;
+      box.focus();
+    });
+  }
+
+  function act(action, body, doneKey) {
+    var cur = state.current;
+    if (!cur) { return; }
+    var buttons = document.querySelectorAll("#actions button");
+    Array.prototype.forEach.call(buttons, function (b) { b.disabled = true; });
+    R.api("POST", "/api/conversations/" + encodeURIComponent(cur.id) + "/" + action, body).then(function () {
+      R.flash(t(doneKey), "ok");
+      Array.prototype.forEach.call(document.querySelectorAll("#actions input"), function (i) { i.value = ""; });
+      closeConversation();
+      return refreshLists();
+    }, function (err) {
+      R.reportError(err);
+      return refreshLists().then(reloadCurrent);
+    }).then(function () {
+      Array.prototype.forEach.call(buttons, function (b) { b.disabled = false; });
+      if (state.current) { renderActions(state.current.data); }
+    });
+  }
+
+  function noteOf(id) {
+    var v = $(id).value.trim();
+    return v ? { note: v } : {};
+  }
+
+  // -- canned replies ----------------------------------------------------------------------------------
+
+  function searchCanned() {
+    var q = $("canned-q").value.trim();
+    var list = R.clear($("canned-list"));
+    if (!q) { return; }
+    var lang = state.current ? state.current.data.lang : R.lang;
+    var path = "/api/canned?q=" + encodeURIComponent(q) + "&lang=" + encodeURIComponent(lang || "");
+    R.api("GET", path).then(function (data) {
+      if ($("canned-q").value.trim() !== q) { return; } // a newer search is on its way
+      R.clear(list);
+      var items = (data && data.items) || [];
+      if (!items.length) { list.appendChild(el("li", "empty", t("cannedNone"))); }
+      items.forEach(function (c) {
+        var li = el("li", "canned-item");
+        var b = el("button", "canned-button");
+        b.type = "button";
+        b.appendChild(el("strong", "canned-title", c.title || c.entry_id));
+        b.appendChild(el("span", "canned-text", c.text || ""));
+        b.title = t("insert");
+        b.addEventListener("click", function () { insertText(c.text || ""); });
+        li.appendChild(b);
+        list.appendChild(li);
+      });
+    }).catch(R.reportError);
+  }
+
+  function insertText(text) {
+    var box = $("reply-text");
+    if (box.disabled) { return; }
+    setMode("reply");
+    var start = box.selectionStart != null ? box.selectionStart : box.value.length;
+    var end = box.selectionEnd != null ? box.selectionEnd : box.value.length;
+    box.value = box.value.slice(0, start) + text + box.value.slice(end);
+    box.focus();
+    box.selectionStart = box.selectionEnd = start + text.length;
+  }
+
+  // -- live events -------------------------------------------------------------------------------------
+
+  function onFrame(frame) {
+    if (frame.type === "queue") {
+      refreshSoon();
+      if (state.current && frame.conversation_id === state.current.id && frame.event !== "queued") {
+        reloadCurrentSoon();
+      }
+    } else if (frame.type === "message" && frame.message) {
+      var id = frame.conversation_id;
+      if (state.current && state.current.id === id) {
+        appendMessage(frame.message);
+        if (frame.message.from === "note") { addNote(frame.message); }
+      } else if (isMine(id) && frame.message.from === "customer") {
+        state.unread[id] = true;
+        renderMine();
+      }
+      if (frame.message.from === "customer" && (document.hidden || !state.current || state.current.id !== id)) {
+        R.beep();
+      }
+    } else if (frame.type === "presence" && state.me && frame.agent === state.me.name) {
+      setPresenceSelect(frame.state);
+    }
+  }
+
+  var reloadCurrentSoon = debounce(reloadCurrent, REFRESH_DEBOUNCE_MS);
+
+  function onLiveState(up) {
+    var pill = $("conn");
+    pill.textContent = t(up ? "connected" : "reconnecting");
+    pill.className = "pill " + (up ? "pill-on" : "pill-off");
+  }
+
+  function setPresenceSelect(value) {
+    if (value === "online" || value === "away") { $("presence").value = value; }
+  }
+
+  function sendPresence() {
+    return R.api("POST", "/api/presence", { state: $("presence").value }).catch(function (err) {
+      if (err.status !== 0) { R.reportError(err); }
+    });
+  }
+
+  // -- start -------------------------------------------------------------------------------------------
+
+  function wire() {
+    $("claim-next").addEventListener("click", function () { claim(null); });
+    $("conv-claim").addEventListener("click", function () { if (state.current) { claim(state.current.id); } });
+    $("conv-close").addEventListener("click", closeConversation);
+    $("logout").addEventListener("click", R.logout);
+    $("mode-reply").addEventListener("click", function () { setMode("reply"); $("reply-text").focus(); });
+    $("mode-note").addEventListener("click", function () { setMode("note"); $("reply-text").focus(); });
+    $("reply-form").addEventListener("submit", function (ev) { ev.preventDefault(); sendReply(); });
+    $("reply-text").addEventListener("keydown", function (ev) {
+      if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) { ev.preventDefault(); sendReply(); }
+    });
+    $("canned-q").addEventListener("input", debounce(searchCanned, CANNED_DEBOUNCE_MS));
+    $("canned").addEventListener("toggle", function () { if ($("canned").open) { $("canned-q").focus(); } });
+    $("transfer-form").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var dep = $("transfer-dept").value;
+      if (!dep) { return; }
+      var body = noteOf("transfer-note");
+      body.department = dep;
+      act("transfer", body, "done_transferred");
+    });
+    $("escalate-form").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      act("escalate", noteOf("escalate-note"), "done_escalated");
+    });
+    $("release-btn").addEventListener("click", function () { act("release", undefined, "done_released"); });
+    $("return-btn").addEventListener("click", function () { act("return_to_bot", undefined, "done_returned"); });
+    $("resolve-form").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var body = noteOf("resolve-note");
+      body.outcome = $("resolve-outcome").value;
+      act("resolve", body, "done_resolved");
+    });
+    $("presence").addEventListener("change", sendPresence);
+    document.addEventListener("visibilitychange", function () { if (!document.hidden) { sendPresence(); } });
+    $("notify-btn").addEventListener("click", function () {
+      R.askNotify().then(function () { $("notify-btn").hidden = Notification.permission !== "default"; });
+    });
+    var outcomes = R.clear($("resolve-outcome"));
+    R.OUTCOMES.forEach(function (o) { outcomes.appendChild(R.option(o, R.outcomeLabel(o), o === "solved")); });
+  }
+
+  function start() {
+    R.applyLabels();
+    wire();
+    setMode("reply");
+    R.me().then(function (data) {
+      state.me = data.agent || {};
+      $("me-name").textContent = state.me.display_name || state.me.name || "";
+      $("to-supervisor").hidden = state.me.role !== "supervisor" && state.me.role !== "admin";
+      setPresenceSelect(data.presence === "away" ? "away" : "online");
+      $("notify-btn").hidden = !R.canNotify() || Notification.permission !== "default";
+      renderCapacity();
+      return R.api("GET", "/api/departments?lang=" + R.lang).then(function (d) {
+        state.departments = (d && d.departments) || [];
+      }, R.reportError);
+    }).then(function () {
+      state.live = R.live({
+        onFrame: onFrame,
+        onState: onLiveState,
+        // After a blip the frames sent meanwhile are gone: fetch the whole state again.
+        onOpen: function (again) { refreshLists(); if (again) { reloadCurrent(); } }
+      });
+      sendPresence();
+      refreshLists().then(function () {
+        var want = new URLSearchParams(location.search).get("c");
+        if (want) { openConversation(want); }
+      });
+      setInterval(tick, TICK_MS);
+      setInterval(sendPresence, PRESENCE_MS);
+      // While the socket is down the lists still move, more slowly.
+      setInterval(function () { if (!state.live.isOpen()) { refreshLists(); } }, POLL_OFFLINE_MS);
+    }).catch(R.reportError);
+  }
+
+  start();
+})();

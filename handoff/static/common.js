@@ -1,0 +1,557 @@
+/* Relevo console, shared helpers: labels (en/es), DOM building with text only, the JSON API with the
+   CSRF header, the live WebSocket with heartbeat and reconnect, times, the new-handoff beep.
+   Plain JavaScript, no build step. Nothing from a customer, an agent or a record is ever parsed as
+   HTML: every text goes through textContent. Exposes one global, window.RelevoConsole. */
+(function () {
+  "use strict";
+
+  var TEXTS = {
+    en: {
+      // shared
+      brand: "Relevo", loading: "Loading…", logout: "Log out", online: "Online", away: "Away",
+      offline: "Offline", connected: "Live", reconnecting: "Reconnecting…", none: "—",
+      errorGeneric: "Something went wrong ({status}). Try again.", errorNetwork: "No connection to Relevo.",
+      forbidden: "You may not do that.", close: "Close", agentConsole: "Agent console",
+      supervisorView: "Supervisor view", language: "Language", seconds: "{n} s", minutes: "{n} min",
+      hours: "{n} h {m} min", days: "{n} d", ago: "{t} ago", justNow: "just now",
+      // login
+      loginTitle: "Sign in", name: "Name", password: "Password", signIn: "Sign in",
+      signingIn: "Signing in…", badCredentials: "Wrong name or password.",
+      lockedOut: "Too many attempts. Wait a few minutes before trying again.",
+      loggedOut: "You are signed out.", fillBoth: "Enter your name and password.",
+      // agent console
+      queue: "Queue", claimNext: "Claim next", mine: "My conversations", noneWaiting: "Nobody is waiting.",
+      noneMine: "No conversations assigned to you.", waited: "waiting {t}", capacity: "Load {load} of {capacity}",
+      presence: "Presence", notifyOn: "Enable notifications", newHandoff: "New handoff",
+      newHandoffBody: "{customer} ({channel}, {lang}) — {reasons}", emptyQueue: "Nobody is waiting.",
+      pickOne: "Claim the next conversation or open one from the queue.", claim: "Claim",
+      open: "Open", transcript: "Transcript", reply: "Reply", note: "Private note", send: "Send",
+      addNote: "Add note", replyPlaceholder: "Write to the customer…",
+      notePlaceholder: "A note for colleagues; the customer never sees it…",
+      canned: "Canned replies", cannedSearch: "Search the FAQ answers…", cannedNone: "No answer matches.",
+      insert: "Insert", context: "Handoff", summary: "Summary", reasons: "Reasons", upsetWords: "Upset words",
+      mood: "Mood score {score}", candidates: "FAQ candidates the bot considered", earlier: "Earlier conversations",
+      notes: "Notes", noNotes: "No notes yet.", actions: "Actions", transfer: "Transfer",
+      department: "Department", transferTo: "Transfer to department", escalate: "Escalate to tier {tier}",
+      escalateTop: "Already at the highest tier", optionalNote: "Note (optional)", release: "Give back to queue",
+      returnToBot: "Return to the bot", resolve: "Resolve", outcome: "Outcome", unread: "new",
+      customer: "Customer", channel: "Channel", lang: "Language", tier: "Tier", priority: "Priority",
+      state: "State", agent: "Agent", rating: "Rating", noRating: "Not rated", stars: "{n} of 5",
+      fromCustomer: "Customer", fromBot: "Bot", fromAgent: "Agent", fromSystem: "System", fromNote: "Note",
+      attachments: "Attachments", viewOnly: "You are viewing this conversation; claim it to reply.",
+      done_transferred: "Transferred.", done_escalated: "Escalated.", done_released: "Given back to the queue.",
+      done_returned: "Returned to the bot.", done_resolved: "Resolved. The customer is asked for a rating.",
+      claimedBy: "with {agent}", queued: "queued", assigned: "assigned", empty: "Nobody is waiting.",
+      slaAtRisk: "SLA at risk", confirmResolve: "Resolve this conversation?", sent: "Sent",
+      // supervisor
+      floor: "Floor", queues: "Queues", length: "Waiting", oldestWait: "Oldest wait", breached: "Breached",
+      atRisk: "At risk", agents: "Agents", load: "Load", departments: "Departments", conversations: "Conversations",
+      breaches: "SLA breaches", noBreaches: "No SLA breaches.", kind: "Kind", overdue: "Overdue",
+      records: "Escalation records", from: "From", to: "To", reason: "Reason", any: "Any", apply: "Apply",
+      exportCsv: "Export CSV", when: "When", events: "Events", noRecords: "No records match.",
+      timeline: "Timeline", event: "Event", actor: "By", detail: "Detail", route: "From → to",
+      pickRecord: "Choose a record to see its timeline.", firstReply: "First reply", resolution: "Resolution"
+    },
+    es: {
+      brand: "Relevo", loading: "Cargando…", logout: "Cerrar sesión", online: "Disponible", away: "Ausente",
+      offline: "Desconectado", connected: "En directo", reconnecting: "Reconectando…", none: "—",
+      errorGeneric: "Algo ha fallado ({status}). Inténtalo de nuevo.", errorNetwork: "Sin conexión con Relevo.",
+      forbidden: "No tienes permiso para hacer eso.", close: "Cerrar", agentConsole: "Consola de agente",
+      supervisorView: "Vista de supervisión", language: "Idioma", seconds: "{n} s", minutes: "{n} min",
+      hours: "{n} h {m} min", days: "{n} d", ago: "hace {t}", justNow: "ahora mismo",
+      loginTitle: "Iniciar sesión", name: "Nombre", password: "Contraseña", signIn: "Entrar",
+      signingIn: "Entrando…", badCredentials: "Nombre o contraseña incorrectos.",
+      lockedOut: "Demasiados intentos. Espera unos minutos antes de volver a probar.",
+      loggedOut: "Has cerrado la sesión.", fillBoth: "Escribe tu nombre y tu contraseña.",
+      queue: "Cola", claimNext: "Atender siguiente", mine: "Mis conversaciones", noneWaiting: "No espera nadie.",
+      noneMine: "No tienes conversaciones asignadas.", waited: "espera {t}", capacity: "Carga {load} de {capacity}",
+      presence: "Estado", notifyOn: "Activar avisos", newHandoff: "Nueva derivación",
+      newHandoffBody: "{customer} ({channel}, {lang}) — {reasons}", emptyQueue: "No espera nadie.",
+      pickOne: "Atiende la siguiente conversación o abre una de la cola.", claim: "Atender",
+      open: "Abrir", transcript: "Conversación", reply: "Respuesta", note: "Nota privada", send: "Enviar",
+      addNote: "Añadir nota", replyPlaceholder: "Escribe al cliente…",
+      notePlaceholder: "Una nota para compañeros; el cliente nunca la ve…",
+      canned: "Respuestas predefinidas", cannedSearch: "Busca en las respuestas de las FAQ…",
+      cannedNone: "Ninguna respuesta coincide.", insert: "Insertar", context: "Derivación", summary: "Resumen",
+      reasons: "Motivos", upsetWords: "Palabras de enfado", mood: "Enfado {score}",
+      candidates: "Preguntas frecuentes que consideró el bot", earlier: "Conversaciones anteriores",
+      notes: "Notas", noNotes: "Aún no hay notas.", actions: "Acciones", transfer: "Transferir",
+      department: "Departamento", transferTo: "Transferir al departamento", escalate: "Escalar al nivel {tier}",
+      escalateTop: "Ya está en el nivel más alto", optionalNote: "Nota (opcional)", release: "Devolver a la cola",
+      returnToBot: "Devolver al bot", resolve: "Resolver", outcome: "Resultado", unread: "nuevo",
+      customer: "Cliente", channel: "Canal", lang: "Idioma", tier: "Nivel", priority: "Prioridad",
+      state: "Estado", agent: "Agente", rating: "Valoración", noRating: "Sin valorar", stars: "{n} de 5",
+      fromCustomer: "Cliente", fromBot: "Bot", fromAgent: "Agente", fromSystem: "Sistema", fromNote: "Nota",
+      attachments: "Adjuntos", viewOnly: "Estás viendo esta conversación; atiéndela para responder.",
+      done_transferred: "Transferida.", done_escalated: "Escalada.", done_released: "Devuelta a la cola.",
+      done_returned: "Devuelta al bot.", done_resolved: "Resuelta. Se pide al cliente una valoración.",
+      claimedBy: "con {agent}", queued: "en cola", assigned: "asignada", empty: "No espera nadie.",
+      slaAtRisk: "SLA en riesgo", confirmResolve: "¿Resolver esta conversación?", sent: "Enviado",
+      floor: "Sala", queues: "Colas", length: "En espera", oldestWait: "Espera más larga", breached: "Incumplidos",
+      atRisk: "En riesgo", agents: "Agentes", load: "Carga", departments: "Departamentos",
+      conversations: "Conversaciones", breaches: "SLA incumplidos", noBreaches: "Ningún SLA incumplido.",
+      kind: "Tipo", overdue: "Retraso", records: "Registro de derivaciones", from: "Desde", to: "Hasta",
+      reason: "Motivo", any: "Cualquiera", apply: "Aplicar", exportCsv: "Exportar CSV", when: "Cuándo",
+      events: "Eventos", noRecords: "Ningún registro coincide.", timeline: "Cronología", event: "Evento",
+      actor: "Por", detail: "Detalle", route: "De → a", pickRecord: "Elige un registro para ver su cronología.",
+      firstReply: "Primera respuesta", resolution: "Resolución"
+    }
+  };
+
+  var REASONS = {
+    en: {
+      low_confidence: "low confidence", repeated_misunderstanding: "not understood",
+      asked_for_person: "asked for a person", upset: "upset", negative_feedback: "answer did not help",
+      topic_rule: "topic needs a person", keyword_rule: "keyword rule", sla_breach: "SLA breached",
+      sla_at_risk: "SLA at risk"
+    },
+    es: {
+      low_confidence: "confianza baja", repeated_misunderstanding: "no entendido",
+      asked_for_person: "pidió una persona", upset: "enfadado", negative_feedback: "la respuesta no sirvió",
+      topic_rule: "tema para una persona", keyword_rule: "regla de palabras", sla_breach: "SLA incumplido",
+      sla_at_risk: "SLA en riesgo"
+    }
+  };
+
+  var OUTCOMES = {
+    en: { solved: "Solved", not_solved: "Not solved", duplicate: "Duplicate", spam: "Spam", other: "Other" },
+    es: { solved: "Resuelto", not_solved: "No resuelto", duplicate: "Duplicado", spam: "Spam", other: "Otro" }
+  };
+
+  var PRIORITIES = {
+    en: { low: "low", normal: "normal", high: "high", urgent: "urgent" },
+    es: { low: "baja", normal: "normal", high: "alta", urgent: "urgente" }
+  };
+
+  var EVENTS = {
+    en: {
+      queued: "queued", claimed: "claimed", assigned: "assigned", transferred: "transferred",
+      escalated: "escalated", released: "given back", lease_lapsed: "lease lapsed", resolved: "resolved",
+      returned_to_bot: "returned to bot", abandoned: "abandoned", sla_breach: "SLA breach", rated: "rated"
+    },
+    es: {
+      queued: "en cola", claimed: "atendida", assigned: "asignada", transferred: "transferida",
+      escalated: "escalada", released: "devuelta", lease_lapsed: "reserva caducada", resolved: "resuelta",
+      returned_to_bot: "devuelta al bot", abandoned: "abandonada", sla_breach: "SLA incumplido",
+      rated: "valorada"
+    }
+  };
+
+  var HEARTBEAT_MS = 10000;
+  var MAX_BACKOFF_MS = 30000;
+
+  function pickLang() {
+    var asked = new URLSearchParams(location.search).get("lang");
+    var code = String(asked || navigator.language || "en").slice(0, 2).toLowerCase();
+    return TEXTS[code] ? code : "en";
+  }
+
+  var lang = pickLang();
+  var T = TEXTS[lang];
+
+  function fmt(template, values) {
+    return String(template).replace(/\{(\w+)\}/g, function (_, k) {
+      return values && values[k] != null ? String(values[k]) : "";
+    });
+  }
+
+  function t(key, values) { return fmt(T[key] != null ? T[key] : TEXTS.en[key] != null ? TEXTS.en[key] : key, values); }
+  function reasonLabel(code) { return REASONS[lang][code] || String(code); }
+  function outcomeLabel(code) { return OUTCOMES[lang][code] || String(code || ""); }
+  function priorityLabel(code) { return PRIORITIES[lang][code] || String(code || ""); }
+  function eventLabel(code) { return EVENTS[lang][code] || String(code || ""); }
+
+  // -- DOM: text only --------------------------------------------------------------------------------
+
+  function el(tag, cls, text) {
+    var node = document.createElement(tag);
+    if (cls) { node.className = cls; }
+    if (text != null) { node.textContent = String(text); }
+    return node;
+  }
+
+  function clear(node) {
+    while (node.firstChild) { node.removeChild(node.firstChild); }
+    return node;
+  }
+
+  function option(value, label, selected) {
+    var o = el("option", null, label);
+    o.value = value;
+    if (selected) { o.selected = true; }
+    return o;
+  }
+
+  function button(label, cls, onClick) {
+    var b = el("button", cls || "btn", label);
+    b.type = "button";
+    if (onClick) { b.addEventListener("click", onClick); }
+    return b;
+  }
+
+  /* Labels of the static page: data-i18n (text), data-i18n-placeholder, data-i18n-title, data-i18n-aria. */
+  function applyLabels(root) {
+    root = root || document;
+    document.documentElement.lang = lang;
+    Array.prototype.forEach.call(root.querySelectorAll("[data-i18n]"), function (n) {
+      n.textContent = t(n.getAttribute("data-i18n"));
+    });
+    Array.prototype.forEach.call(root.querySelectorAll("[data-i18n-placeholder]"), function (n) {
+      n.placeholder = t(n.getAttribute("data-i18n-placeholder"));
+    });
+    Array.prototype.forEach.call(root.querySelectorAll("[data-i18n-title]"), function (n) {
+      n.title = t(n.getAttribute("data-i18n-title"));
+    });
+    Array.prototype.forEach.call(root.querySelectorAll("[data-i18n-aria]"), function (n) {
+      n.setAttribute("aria-label", t(n.getAttribute("data-i18n-aria")));
+    });
+    var title = document.querySelector("title[data-i18n-doc]");
+    if (title) { document.title = t(title.getAttribute("data-i18n-doc")) + " — Relevo"; }
+  }
+
+  /* A short message in the page's alert line (role=alert), cleared after a while. */
+  var flashTimer = null;
+  function flash(message, kind) {
+    var box = document.getElementById("flash");
+    if (!box) { return; }
+    clearTimeout(flashTimer);
+    box.textContent = message || "";
+    box.className = "flash" + (kind ? " flash-" + kind : "");
+    box.hidden = !message;
+    if (message) { flashTimer = setTimeout(function () { box.hidden = true; }, kind === "error" ? 9000 : 5000); }
+  }
+
+  // -- times -----------------------------------------------------------------------------------------
+
+  /* Timestamps arrive as ms, s or ISO text: all become ms. */
+  function toMs(ts) {
+    if (ts == null || ts === "") { return null; }
+    if (typeof ts === "number") { return ts > 1e11 ? ts : ts * 1000; }
+    if (/^\d+(\.\d+)?$/.test(String(ts))) { return toMs(Number(ts)); }
+    var parsed = Date.parse(String(ts));
+    return isNaN(parsed) ? null : parsed;
+  }
+
+  function duration(seconds) {
+    var s = Math.max(0, Math.round(Number(seconds) || 0));
+    if (s < 60) { return t("seconds", { n: s }); }
+    if (s < 3600) { return t("minutes", { n: Math.floor(s / 60) }); }
+    if (s < 86400) { return t("hours", { n: Math.floor(s / 3600), m: Math.floor((s % 3600) / 60) }); }
+    return t("days", { n: Math.floor(s / 86400) });
+  }
+
+  function relative(ts) {
+    var ms = toMs(ts);
+    if (ms == null) { return ""; }
+    var s = (Date.now() - ms) / 1000;
+    return s < 10 ? t("justNow") : t("ago", { t: duration(s) });
+  }
+
+  function clock(ts) {
+    var ms = toMs(ts);
+    if (ms == null) { return ""; }
+    var d = new Date(ms);
+    var today = new Date();
+    var opts = d.toDateString() === today.toDateString()
+      ? { hour: "2-digit", minute: "2-digit" }
+      : { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" };
+    return d.toLocaleString(lang, opts);
+  }
+
+  function isoTitle(ts) {
+    var ms = toMs(ts);
+    return ms == null ? "" : new Date(ms).toISOString();
+  }
+
+  // -- the API -----------------------------------------------------------------------------------------
+
+  var csrf = "";
+
+  function ApiError(status, code, message) {
+    this.status = status;
+    this.code = code || "";
+    this.message = message || "";
+  }
+
+  function loginUrl() {
+    return "/login?next=" + encodeURIComponent(location.pathname + location.search) +
+      (new URLSearchParams(location.search).get("lang") ? "&lang=" + lang : "");
+  }
+
+  /* fetch + JSON + CSRF. 401 leaves for the login page; other failures reject with an ApiError. */
+  function api(method, path, body) {
+    var headers = { "Accept": "application/json" };
+    var init = { method: method, credentials: "same-origin", headers: headers, cache: "no-store" };
+    if (method !== "GET" && method !== "HEAD") {
+      headers["X-Relevo-CSRF"] = csrf;
+      if (body !== undefined) {
+        headers["Content-Type"] = "application/json";
+        init.body = JSON.stringify(body);
+      }
+    }
+    return fetch(path, init).then(function (response) {
+      if (response.status === 401 && path !== "/api/login") {
+        location.assign(loginUrl());
+        return new Promise(function () {}); // the page is leaving
+      }
+      if (response.status === 204) { return null; }
+      var type = response.headers.get("Content-Type") || "";
+      var parsed = type.indexOf("json") >= 0 ? response.json().catch(function () { return null; })
+                                                : Promise.resolve(null);
+      return parsed.then(function (data) {
+        if (response.ok) { return data; }
+        data = data || {};
+        throw new ApiError(response.status, data.error, data.message);
+      });
+    }, function () {
+      throw new ApiError(0, "network", t("errorNetwork"));
+    });
+  }
+
+  /* What to tell a person about a failed call: the server's own message for 409 and 400. */
+  function errorText(err) {
+    if (!(err instanceof ApiError)) { return t("errorGeneric", { status: "?" }); }
+    if (err.status === 0) { return t("errorNetwork"); }
+    if (err.status === 403) { return t("forbidden"); }
+    if (err.message && (err.status === 409 || err.status === 400 || err.status === 429)) { return err.message; }
+    return t("errorGeneric", { status: err.status });
+  }
+
+  function reportError(err) {
+    if (window.console) { console.warn("relevo:", err && (err.code || err.message || err)); }
+    flash(errorText(err), "error");
+  }
+
+  function me() {
+    return api("GET", "/api/me").then(function (data) {
+      csrf = (data && data.csrf) || "";
+      return data;
+    });
+  }
+
+  function logout() {
+    return api("POST", "/api/logout").catch(function () { return null; }).then(function () {
+      location.assign("/login" + (new URLSearchParams(location.search).get("lang") ? "?lang=" + lang : ""));
+    });
+  }
+
+  // -- the live socket -------------------------------------------------------------------------------
+
+  /* /api/ws with a heartbeat every 10 s, reconnecting with backoff and jitter. `onOpen(reconnected)`
+     is where the page re-fetches its state: frames sent while it was away are not replayed. */
+  function Live(handlers) {
+    this.handlers = handlers;
+    this.ws = null;
+    this.attempt = 0;
+    this.opened = false;
+    this.timer = null;
+    this.beat = null;
+    this.watching = null;
+    this.stopped = false;
+  }
+
+  Live.prototype.connect = function () {
+    var self = this;
+    if (self.stopped) { return; }
+    if (self.ws && (self.ws.readyState === WebSocket.OPEN || self.ws.readyState === WebSocket.CONNECTING)) { return; }
+    clearTimeout(self.timer);
+    self.timer = null;
+    var url = new URL("/api/ws", location.href);
+    url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+    var socket = self.ws = new WebSocket(url.href);
+    socket.addEventListener("open", function () {
+      var again = self.opened;
+      self.opened = true;
+      self.attempt = 0;
+      if (self.watching) { self.send({ type: "watch", conversation_id: self.watching }); }
+      self.send({ type: "heartbeat" });
+      clearInterval(self.beat);
+      self.beat = setInterval(function () { self.send({ type: "heartbeat" }); }, HEARTBEAT_MS);
+      if (self.handlers.onState) { self.handlers.onState(true); }
+      if (self.handlers.onOpen) { self.handlers.onOpen(again); }
+    });
+    socket.addEventListener("message", function (ev) {
+      var frame;
+      try { frame = JSON.parse(ev.data); } catch (e) { return; }
+      if (frame && typeof frame === "object" && self.handlers.onFrame) { self.handlers.onFrame(frame); }
+    });
+    socket.addEventListener("close", function (ev) {
+      if (self.ws !== socket) { return; }
+      self.ws = null;
+      clearInterval(self.beat);
+      if (self.handlers.onState) { self.handlers.onState(false); }
+      if (ev.code === 4401 || ev.code === 1008) {
+        // The server says the session is gone: check, which sends us to the login page if so.
+        me().then(function () { self.schedule(); }, function () { self.schedule(); });
+        return;
+      }
+      self.schedule();
+    });
+  };
+
+  Live.prototype.schedule = function () {
+    var self = this;
+    if (self.timer || self.stopped) { return; }
+    var delay = Math.min(MAX_BACKOFF_MS, 500 * Math.pow(2, self.attempt)) * (0.5 + Math.random() / 2);
+    self.attempt += 1;
+    self.timer = setTimeout(function () { self.timer = null; self.connect(); }, delay);
+  };
+
+  Live.prototype.send = function (frame) {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) {
+      this.ws.send(JSON.stringify(frame));
+      return true;
+    }
+    return false;
+  };
+
+  Live.prototype.watch = function (conversationId) {
+    this.watching = conversationId || null;
+    if (conversationId) { this.send({ type: "watch", conversation_id: conversationId }); }
+  };
+
+  Live.prototype.isOpen = function () { return !!(this.ws && this.ws.readyState === WebSocket.OPEN); };
+
+  Live.prototype.now = function () {
+    // Back online, or the tab woke up: try at once instead of waiting out the backoff.
+    if (!this.isOpen()) {
+      clearTimeout(this.timer);
+      this.timer = null;
+      this.attempt = 0;
+      this.connect();
+    }
+  };
+
+  function live(handlers) {
+    var l = new Live(handlers);
+    window.addEventListener("online", function () { l.now(); });
+    document.addEventListener("visibilitychange", function () { if (!document.hidden) { l.now(); } });
+    l.connect();
+    return l;
+  }
+
+  // -- noticing new work: a beep and a desktop notification ------------------------------------------
+
+  var audio = null;
+
+  /* Browsers start audio only after a gesture: the first click or key unlocks it. */
+  function unlockAudio() {
+    var Ctx = window.AudioContext || window.webkitAudioContext;
+    if (!Ctx) { return; }
+    try {
+      if (!audio) { audio = new Ctx(); }
+      if (audio.state === "suspended") { audio.resume(); }
+    } catch (e) { audio = null; }
+  }
+  document.addEventListener("pointerdown", unlockAudio, { once: true });
+  document.addEventListener("keydown", unlockAudio, { once: true });
+
+  function beep() {
+    if (!audio || audio.state !== "running") { return; }
+    try {
+      var now = audio.currentTime;
+      [0, 0.18].forEach(function (offset, i) {
+        var osc = audio.createOscillator();
+        var gain = audio.createGain();
+        osc.type = "sine";
+        osc.frequency.value = i ? 1175 : 880;
+        gain.gain.setValueAtTime(0.0001, now + offset);
+        gain.gain.exponentialRampToValueAtTime(0.2, now + offset + 0.02);
+        gain.gain.exponentialRampToValueAtTime(0.0001, now + offset + 0.16);
+        osc.connect(gain);
+        gain.connect(audio.destination);
+        osc.start(now + offset);
+        osc.stop(now + offset + 0.17);
+      });
+    } catch (e) { /* no sound is not an error */ }
+  }
+
+  function canNotify() { return "Notification" in window; }
+
+  function askNotify() {
+    if (!canNotify() || Notification.permission !== "default") { return Promise.resolve(); }
+    return Promise.resolve(Notification.requestPermission()).catch(function () { return null; });
+  }
+
+  function notify(title, body, tag) {
+    if (!canNotify() || Notification.permission !== "granted" || !document.hidden) { return; }
+    try {
+      var n = new Notification(title, { body: body, tag: tag || "relevo", lang: lang });
+      n.onclick = function () { window.focus(); n.close(); };
+    } catch (e) { /* some browsers only notify from a service worker */ }
+  }
+
+  // -- shared renderings: a transcript line, a private note ------------------------------------------
+
+  function messageNode(m) {
+    var from = ["customer", "bot", "agent", "system", "note"].indexOf(m.from) >= 0 ? m.from : "system";
+    var li = el("li", "msg msg-" + from);
+    if (m.id != null) { li.setAttribute("data-id", String(m.id)); }
+    var head = el("div", "msg-head");
+    var label = { customer: "fromCustomer", bot: "fromBot", agent: "fromAgent", system: "fromSystem", note: "fromNote" }[from];
+    head.appendChild(el("span", "msg-from", t(label)));
+    if (m.author && from !== "customer") { head.appendChild(el("span", "msg-author", m.author)); }
+    var when = el("time", "msg-time", clock(m.ts));
+    when.dateTime = isoTitle(m.ts);
+    when.title = isoTitle(m.ts);
+    head.appendChild(when);
+    li.appendChild(head);
+    li.appendChild(el("div", "msg-text", m.text || ""));
+    var files = Array.isArray(m.attachments) ? m.attachments : [];
+    if (files.length) {
+      var ul = el("ul", "msg-files");
+      ul.setAttribute("aria-label", t("attachments"));
+      files.forEach(function (f) { ul.appendChild(attachmentNode(f)); });
+      li.appendChild(ul);
+    }
+    return li;
+  }
+
+  function attachmentNode(f) {
+    var li = el("li");
+    var name = typeof f === "string" ? f : (f && (f.caption || f.name || f.kind)) || "?";
+    var url = f && typeof f === "object" ? String(f.url || "") : "";
+    if (/^(https?:\/\/|\/(?!\/))/.test(url)) {
+      var a = el("a", null, name);
+      a.href = url;
+      a.rel = "noopener noreferrer";
+      a.target = "_blank";
+      li.appendChild(a);
+    } else {
+      li.textContent = name;
+    }
+    return li;
+  }
+
+  function noteNode(n) {
+    var li = el("li", "note");
+    if (n.id != null) { li.setAttribute("data-id", String(n.id)); }
+    var head = el("div", "note-head");
+    head.appendChild(el("strong", null, n.author || ""));
+    var when = el("time", "muted", clock(n.ts));
+    when.title = isoTitle(n.ts);
+    head.appendChild(when);
+    li.appendChild(head);
+    li.appendChild(el("div", "note-text", n.text || ""));
+    return li;
+  }
+
+  /* ?next= must stay on this site: a path, never "//host" or a scheme. */
+  function safeNext(raw, fallback) {
+    var next = String(raw || "");
+    return /^\/(?![\/\\])[^\s]*$/.test(next) ? next : fallback;
+  }
+
+  window.RelevoConsole = {
+    lang: lang, t: t, fmt: fmt, reasonLabel: reasonLabel, outcomeLabel: outcomeLabel, eventLabel: eventLabel,
+    priorityLabel: priorityLabel,
+    OUTCOMES: Object.keys(OUTCOMES.en), REASONS: Object.keys(REASONS.en).filter(function (k) {
+      return k !== "sla_at_risk";
+    }),
+    el: el, clear: clear, option: option, button: button, applyLabels: applyLabels, flash: flash,
+    toMs: toMs, duration: duration, relative: relative, clock: clock, isoTitle: isoTitle,
+    api: api, ApiError: ApiError, errorText: errorText, reportError: reportError, me: me, logout: logout,
+    loginUrl: loginUrl, live: live, beep: beep, askNotify: askNotify, notify: notify, canNotify: canNotify,
+    safeNext: safeNext, messageNode: messageNode, noteNode: noteNode
+  };
+})();

@@ -1,0 +1,295 @@
+/* Relevo supervisor view: the live floor (queues, agents, SLA breaches) and the escalation records,
+   filtered, exported as CSV, each opening its timeline and transcript. Text only, never HTML. */
+(function () {
+  "use strict";
+
+  var R = window.RelevoConsole;
+  var t = R.t;
+  var el = R.el;
+  var $ = function (id) { return document.getElementById(id); };
+
+  var FLOOR_POLL_MS = 15000;
+  var REFRESH_DEBOUNCE_MS = 300;
+  var FILTERS = ["from", "to", "department", "tier", "reason", "agent", "outcome"];
+
+  var state = { me: null, departments: [], live: null, open: null };
+
+  function cell(text, cls) { return el("td", cls || null, text == null || text === "" ? t("none") : text); }
+
+  function departmentLabel(name) {
+    var d = state.departments.filter(function (x) { return x.name === name; })[0];
+    return d ? (d.display_name || d.name) : String(name || "");
+  }
+
+  function ratingText(rating) {
+    var score = rating && typeof rating === "object" ? rating.score : rating;
+    if (score == null || score === "") { return ""; }
+    var n = Math.max(0, Math.min(5, Math.round(Number(score)) || 0));
+    return "★".repeat(n) + "☆".repeat(5 - n) + " " + t("stars", { n: Number(score) });
+  }
+
+  // -- the floor --------------------------------------------------------------------------------------
+
+  function renderFloor(floor) {
+    var qbody = R.clear($("queues-table").tBodies[0]);
+    // Every department has three tiers: the floor shows the queues with someone in them.
+    var busy = (floor.queues || []).filter(function (q) { return q.length || q.breached || q.at_risk; });
+    $("queues-empty").hidden = busy.length > 0;
+    busy.forEach(function (q) {
+      var tr = el("tr");
+      if (q.breached) { tr.className = "row-breached"; } else if (q.at_risk) { tr.className = "row-risk"; }
+      tr.appendChild(cell(departmentLabel(q.department)));
+      tr.appendChild(cell(String(q.tier)));
+      tr.appendChild(cell(String(q.length || 0), "num"));
+      tr.appendChild(cell(q.length ? R.duration(q.oldest_wait_s) : "", "num"));
+      tr.appendChild(cell(String(q.breached || 0), "num"));
+      tr.appendChild(cell(String(q.at_risk || 0), "num"));
+      qbody.appendChild(tr);
+    });
+
+    var abody = R.clear($("agents-table").tBodies[0]);
+    (floor.agents || []).forEach(function (a) {
+      var tr = el("tr");
+      var name = el("td");
+      name.appendChild(el("strong", null, a.display_name || a.name));
+      if (a.display_name && a.display_name !== a.name) { name.appendChild(el("span", "muted", " " + a.name)); }
+      tr.appendChild(name);
+      var presence = el("td");
+      var p = ["online", "away"].indexOf(a.presence) >= 0 ? a.presence : "offline";
+      presence.appendChild(el("span", "dot dot-" + p, t(p)));
+      tr.appendChild(presence);
+      tr.appendChild(cell((a.load || 0) + " / " + (a.capacity || "?"), "num" + (a.load >= a.capacity ? " is-full" : "")));
+      tr.appendChild(cell(String(a.tier)));
+      tr.appendChild(cell((a.departments || []).map(departmentLabel).join(", ")));
+      var convs = el("td");
+      (a.conversations || []).forEach(function (id) {
+        convs.appendChild(R.button(String(id), "link-button", function () { openRecord(String(id)); }));
+      });
+      tr.appendChild(convs);
+      abody.appendChild(tr);
+    });
+
+    var list = R.clear($("breaches-list"));
+    (floor.breaches || []).forEach(function (b) {
+      var li = el("li", "breach");
+      li.appendChild(R.button(String(b.conversation_id), "link-button", function () { openRecord(String(b.conversation_id)); }));
+      li.appendChild(el("span", "chip", String(b.kind || "")));
+      li.appendChild(el("span", "muted", t("overdue") + " " + R.duration(b.overdue_s)));
+      list.appendChild(li);
+    });
+    $("breaches-empty").hidden = list.childNodes.length > 0;
+  }
+
+  function refreshFloor() {
+    return R.api("GET", "/api/floor").then(function (floor) { renderFloor(floor || {}); }).catch(R.reportError);
+  }
+
+  var refreshFloorSoon = (function () {
+    var timer = null;
+    return function () { clearTimeout(timer); timer = setTimeout(refreshFloor, REFRESH_DEBOUNCE_MS); };
+  })();
+
+  // -- records ----------------------------------------------------------------------------------------
+
+  function filterQuery() {
+    var q = new URLSearchParams();
+    FILTERS.forEach(function (name) {
+      var v = $("f-" + name).value.trim();
+      if (v) { q.set(name, v); }
+    });
+    return q;
+  }
+
+  function syncUrl(q) {
+    var page = new URLSearchParams(location.search);
+    FILTERS.forEach(function (name) { page.delete(name); });
+    q.forEach(function (v, k) { page.set(k, v); });
+    var s = page.toString();
+    history.replaceState(null, "", location.pathname + (s ? "?" + s : ""));
+    $("csv-link").href = "/api/records.csv" + (q.toString() ? "?" + q.toString() : "");
+  }
+
+  function loadRecords() {
+    var q = filterQuery();
+    syncUrl(q);
+    var qs = q.toString();
+    return R.api("GET", "/api/records" + (qs ? "?" + qs : "")).then(function (data) {
+      var body = R.clear($("records-table").tBodies[0]);
+      var records = (data && data.records) || [];
+      records.forEach(function (r) { body.appendChild(recordRow(r)); });
+      $("records-empty").hidden = records.length > 0;
+    }).catch(R.reportError);
+  }
+
+  function recordRow(r) {
+    var tr = el("tr", "record-row");
+    tr.setAttribute("data-conversation", r.conversation_id);
+    var when = el("td");
+    var open = R.button(R.clock(r.ts) || String(r.conversation_id), "link-button", function () { openRecord(r.conversation_id); });
+    open.title = String(r.conversation_id);
+    when.appendChild(open);
+    tr.appendChild(when);
+    tr.appendChild(cell(departmentLabel(r.department)));
+    tr.appendChild(cell(r.tier != null ? String(r.tier) : ""));
+    var reasons = el("td");
+    var badges = el("ul", "badges");
+    (r.reasons || []).forEach(function (code) {
+      badges.appendChild(el("li", "badge badge-" + String(code).replace(/[^a-z_]/g, ""), R.reasonLabel(code)));
+    });
+    reasons.appendChild(badges);
+    tr.appendChild(reasons);
+    tr.appendChild(cell(r.agent));
+    tr.appendChild(cell(r.outcome ? R.outcomeLabel(r.outcome) : ""));
+    tr.appendChild(cell(ratingText(r.rating), "num rating-cell"));
+    tr.appendChild(cell(r.events != null ? String(r.events) : "", "num"));
+    tr.addEventListener("click", function (ev) {
+      if (ev.target === tr || ev.target.tagName === "TD") { openRecord(r.conversation_id); }
+    });
+    return tr;
+  }
+
+  // -- one record: timeline, transcript, rating --------------------------------------------------------
+
+  function openRecord(id) {
+    return R.api("GET", "/api/records/" + encodeURIComponent(id)).then(function (data) {
+      state.open = id;
+      renderDetail(id, data || {});
+      Array.prototype.forEach.call(document.querySelectorAll(".record-row"), function (row) {
+        row.classList.toggle("is-current", row.getAttribute("data-conversation") === id);
+      });
+      // One column (tablet): the record opens below the table, so bring it into view.
+      if (window.matchMedia("(max-width: 1100px)").matches) { $("detail").scrollIntoView({ block: "start" }); }
+    }).catch(R.reportError);
+  }
+
+  function renderDetail(id, data) {
+    var conv = data.conversation || {};
+    var rec = conv.record || {};
+    $("detail-placeholder").hidden = true;
+    $("detail-body").hidden = false;
+    $("detail-title").textContent = conv.customer ? conv.customer + " · " + id : id;
+    var meta = [conv.channel, String(conv.lang || "").toUpperCase(),
+                conv.department ? departmentLabel(conv.department) + " · " + t("tier") + " " + conv.tier : "",
+                conv.state, conv.agent ? t("claimedBy", { agent: conv.agent }) : ""];
+    $("detail-meta").textContent = meta.filter(Boolean).join(" · ");
+    $("detail-rating").textContent = t("rating") + ": " + (ratingText(conv.rating) || t("noRating")) +
+      (conv.rating && conv.rating.comment ? " — " + conv.rating.comment : "");
+    $("detail-summary").textContent = rec.summary || "";
+    var badges = R.clear($("detail-reasons"));
+    (rec.reasons || []).forEach(function (r) {
+      var b = el("li", "badge badge-" + String(r.code).replace(/[^a-z_]/g, ""), R.reasonLabel(r.code));
+      if (r.detail) { b.title = r.detail; }
+      badges.appendChild(b);
+    });
+
+    var timeline = R.clear($("timeline"));
+    (data.timeline || []).forEach(function (e) { timeline.appendChild(timelineNode(e)); });
+
+    var log = R.clear($("detail-transcript"));
+    (conv.transcript || []).forEach(function (m) { log.appendChild(R.messageNode(m)); });
+    var notes = R.clear($("detail-notes"));
+    (conv.notes || []).forEach(function (n) { notes.appendChild(R.noteNode(n)); });
+    if (!notes.childNodes.length) { notes.appendChild(el("li", "empty", t("noNotes"))); }
+  }
+
+  function timelineNode(e) {
+    var li = el("li", "tl tl-" + String(e.event || "").replace(/[^a-z_]/g, ""));
+    var head = el("div", "tl-head");
+    var when = el("time", "tl-time", R.clock(e.ts));
+    when.title = R.isoTitle(e.ts);
+    head.appendChild(when);
+    head.appendChild(el("strong", "tl-event", R.eventLabel(e.event)));
+    if (e.actor) { head.appendChild(el("span", "tl-actor", t("actor") + " " + e.actor)); }
+    li.appendChild(head);
+    if (e.from || e.to) {
+      li.appendChild(el("div", "tl-route", (e.from || "·") + " → " + (e.to || "·")));
+    }
+    var reasons = Array.isArray(e.reasons) ? e.reasons : String(e.reasons || "").split(",").filter(Boolean);
+    if (reasons.length) {
+      var badges = el("ul", "badges");
+      reasons.forEach(function (code) { badges.appendChild(el("li", "badge badge-" + String(code).replace(/[^a-z_]/g, ""), R.reasonLabel(code))); });
+      li.appendChild(badges);
+    }
+    if (e.outcome && (e.event === "resolved" || e.event === "rated")) {
+      li.appendChild(el("div", "tl-outcome", e.event === "rated" ? ratingText(e.outcome) : R.outcomeLabel(e.outcome)));
+    } else if (e.outcome) {
+      li.appendChild(el("span", "chip", R.priorityLabel(e.outcome))); // queue moves carry the priority here
+    }
+    if (e.detail) { li.appendChild(el("div", "tl-detail", e.detail)); }
+    return li;
+  }
+
+  function closeDetail() {
+    state.open = null;
+    $("detail-body").hidden = true;
+    $("detail-placeholder").hidden = false;
+  }
+
+  // -- start -------------------------------------------------------------------------------------------
+
+  function fillFilters() {
+    var params = new URLSearchParams(location.search);
+    var dep = R.clear($("f-department"));
+    dep.appendChild(R.option("", t("any")));
+    state.departments.forEach(function (d) { dep.appendChild(R.option(d.name, d.display_name || d.name)); });
+    var reason = R.clear($("f-reason"));
+    reason.appendChild(R.option("", t("any")));
+    R.REASONS.forEach(function (code) { reason.appendChild(R.option(code, R.reasonLabel(code))); });
+    var outcome = R.clear($("f-outcome"));
+    outcome.appendChild(R.option("", t("any")));
+    R.OUTCOMES.forEach(function (code) { outcome.appendChild(R.option(code, R.outcomeLabel(code))); });
+    FILTERS.forEach(function (name) {
+      var v = params.get(name);
+      if (v != null) { $("f-" + name).value = v; }
+    });
+  }
+
+  function onFrame(frame) {
+    if (frame.type === "queue" || frame.type === "presence") {
+      refreshFloorSoon();
+      if (frame.type === "queue" && ["resolved", "transferred", "escalated", "returned_to_bot"].indexOf(frame.event) >= 0) {
+        loadRecordsSoon();
+      }
+    }
+  }
+
+  var loadRecordsSoon = (function () {
+    var timer = null;
+    return function () { clearTimeout(timer); timer = setTimeout(loadRecords, REFRESH_DEBOUNCE_MS); };
+  })();
+
+  function onLiveState(up) {
+    var pill = $("conn");
+    pill.textContent = t(up ? "connected" : "reconnecting");
+    pill.className = "pill " + (up ? "pill-on" : "pill-off");
+  }
+
+  function start() {
+    R.applyLabels();
+    $("logout").addEventListener("click", R.logout);
+    $("detail-close").addEventListener("click", closeDetail);
+    $("filters").addEventListener("submit", function (ev) { ev.preventDefault(); loadRecords(); });
+    R.me().then(function (data) {
+      state.me = data.agent || {};
+      $("me-name").textContent = state.me.display_name || state.me.name || "";
+      return R.api("GET", "/api/departments?lang=" + R.lang).then(function (d) {
+        state.departments = (d && d.departments) || [];
+      }, R.reportError);
+    }).then(function () {
+      fillFilters();
+      state.live = R.live({
+        onFrame: onFrame,
+        onState: onLiveState,
+        onOpen: function () { refreshFloor(); }
+      });
+      refreshFloor();
+      loadRecords().then(function () {
+        var want = new URLSearchParams(location.search).get("c");
+        if (want) { openRecord(want); }
+      });
+      setInterval(refreshFloor, FLOOR_POLL_MS);
+    }).catch(R.reportError);
+  }
+
+  start();
+})();

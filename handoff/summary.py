@@ -1,0 +1,104 @@
+"""The five-second summary an agent reads before taking over, built from the conversation itself."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from handoff.policy import Reason
+
+logger = logging.getLogger(__name__)
+
+MAX_SUMMARY_CHARS = 400
+QUOTE_CHARS = 120
+# A customer message this short is a reaction ("agent", "no"), not the problem itself.
+MIN_ISSUE_WORDS = 4
+# Most telling first: what an agent must see before anything else.
+ORDER = (
+    "keyword_rule",
+    "upset",
+    "sla_breach",
+    "negative_feedback",
+    "asked_for_person",
+    "topic_rule",
+    "repeated_misunderstanding",
+    "low_confidence",
+)
+LABELS = {
+    "keyword_rule": "rule {detail}",
+    "upset": "upset",
+    "sla_breach": "SLA breached",
+    "negative_feedback": "answer did not help",
+    "asked_for_person": "asked for a person",
+    "topic_rule": "topic needs a person",
+    "repeated_misunderstanding": "bot did not understand",
+    "low_confidence": "bot unsure",
+}
+
+
+@dataclass(frozen=True)
+class Line:
+    """One transcript message as the summary sees it."""
+
+    sender: str  # customer | bot | agent | system
+    text: str
+
+
+def _quote(text: str) -> str:
+    one = " ".join(text.split())
+    return f'"{one[: QUOTE_CHARS - 1]}…"' if len(one) > QUOTE_CHARS else f'"{one}"'
+
+
+def _reason_part(reasons: Sequence[Reason], mood_score: float | None, mood_words: Sequence[str]) -> str:
+    parts = []
+    for r in sorted({r.code: r for r in reasons}.values(), key=lambda r: ORDER.index(r.code)):
+        label = LABELS[r.code].format(detail=r.detail)
+        if r.code == "upset":
+            words = list(mood_words) or list(r.evidence)
+            score = f"{mood_score:.2f}" if mood_score is not None else ""
+            inside = ", ".join(x for x in (score, ", ".join(f"'{w}'" for w in words[:3])) if x)
+            label += f" ({inside})" if inside else ""
+        elif r.code in ("keyword_rule", "asked_for_person") and r.evidence:
+            label += f" ('{r.evidence[0]}')"
+        parts.append(label)
+    text = "; ".join(parts)
+    return text[:1].upper() + text[1:]
+
+
+def _issue(lines: Sequence[Line]) -> tuple[str, str]:
+    """(the first substantive thing the customer said, the last thing they said)."""
+    said = [ln.text.strip() for ln in lines if ln.sender == "customer" and ln.text.strip()]
+    if not said:
+        return "", ""
+    first = next((t for t in said if len(t.split()) >= MIN_ISSUE_WORDS), said[0])
+    return first, said[-1] if said[-1] != first else ""
+
+
+def build_summary(
+    lines: Sequence[Line],
+    reasons: Sequence[Reason],
+    *,
+    lang: str = "",
+    channel: str = "",
+    mood_score: float | None = None,
+    mood_words: Sequence[str] = (),
+    candidates: Sequence[tuple[str, float]] = (),
+    earlier: int = 0,
+) -> str:
+    """One short paragraph: why it came, what the customer wants, what the bot tried, and who they are."""
+    first, last = _issue(lines)
+    parts = [_reason_part(reasons, mood_score, mood_words)]
+    if first:
+        parts.append(f"Wants: {_quote(first)}")
+    if last:
+        parts.append(f"Last: {_quote(last)}")
+    if candidates:
+        parts.append("Bot tried: " + ", ".join(f"{e} {s:.2f}" for e, s in candidates[:2]))
+    customer_msgs = sum(1 for ln in lines if ln.sender == "customer")
+    who = [x for x in (lang, channel, f"{customer_msgs} msgs") if x]
+    if earlier:
+        who.append(f"{earlier} earlier conversation{'s' if earlier > 1 else ''}")
+    parts.append(", ".join(who))
+    text = ". ".join(p for p in parts if p) + "."
+    return text if len(text) <= MAX_SUMMARY_CHARS else text[: MAX_SUMMARY_CHARS - 1] + "…"

@@ -1,0 +1,390 @@
+"""The agent API over real HTTP on 127.0.0.1: auth, lockout, CSRF, tokens, every route, roles, live socket."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import WSMsgType
+from yarl import URL
+
+from handoff import keys
+from handoff.api import API_CSP, ROUTES, STATE, openapi_document, safe_cell
+from handoff.auth import COOKIE, MAX_FAILURES
+from tests.handoff import test_service
+from tests.handoff.test_service import (
+    PASSWORD,
+    Served,
+    add_agent,
+    ask_for_person,
+    conversation_id,
+    customer,
+    expect,
+    login,
+    post,
+)
+
+# The shared fixtures (a server with the API mounted, an HTTP client keeping cookies).
+server = test_service.server
+http = test_service.http
+AGENT_ROUTES = [r for r in ROUTES if r.role is not None]
+
+
+def _concrete(path: str) -> str:
+    return re.sub(r"\{\w+\}", "x", path)
+
+
+async def _queued(
+    served: Served, http: aiohttp.ClientSession, text: str = "I want to talk to a person"
+) -> str:
+    ws = await customer(http, served)
+    await ask_for_person(ws, text)
+    await expect(ws, "status", lambda d: d.get("position") is not None, state="queued")
+    await ws.close()
+    return await conversation_id(served)
+
+
+def _fresh() -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+
+
+# -- authentication --------------------------------------------------------------------------------
+
+
+async def test_login_me_logout(server: Served, http: aiohttp.ClientSession) -> None:
+    await add_agent(server, "ana", display_name="Ana")
+    async with http.post(server.url + "/api/login", json={"name": "ana", "password": PASSWORD}) as r:
+        assert r.status == 200
+        body = await r.json()
+        cookie = r.cookies[COOKIE]
+        assert cookie["httponly"] and cookie["samesite"] == "Strict" and cookie["path"] == "/"
+        assert r.headers["Content-Security-Policy"] == API_CSP
+        assert r.headers["X-Content-Type-Options"] == "nosniff"
+    assert body["agent"]["name"] == "ana" and body["agent"]["display_name"] == "Ana"
+    assert body["agent"]["presence"] == "online"
+    async with http.get(server.url + "/api/me") as r:
+        me = await r.json()
+    assert me["csrf"] == body["csrf"] and me["agent"]["role"] == "agent"
+
+    stolen = cookie.value
+    async with http.post(server.url + "/api/logout", headers={"X-Relevo-CSRF": body["csrf"]}) as r:
+        assert r.status == 204
+    async with http.get(server.url + "/api/me") as r:
+        assert r.status == 401 and (await r.json()) == {"error": "unauthenticated"}
+    # The old cookie is revoked in Redis, not just cleared in the browser.
+    async with _fresh() as other, other.get(server.url + "/api/me", cookies={COOKIE: stolen}) as r:
+        assert r.status == 401
+
+
+async def test_bad_password_forged_cookie_and_disabled_agent(
+    server: Served, http: aiohttp.ClientSession
+) -> None:
+    await add_agent(server, "ana")
+    async with http.post(server.url + "/api/login", json={"name": "ana", "password": "nope"}) as r:
+        assert r.status == 401
+    csrf = await login(http, server)
+    sid = http.cookie_jar.filter_cookies(URL(server.url))[COOKIE].value.split(".")[0]
+    async with _fresh() as other, other.get(server.url + "/api/me", cookies={COOKIE: sid + ".forged"}) as r:
+        assert r.status == 401
+    await server.service.directory.disable("ana")
+    async with http.get(server.url + "/api/me", headers={"X-Relevo-CSRF": csrf}) as r:
+        assert r.status == 401
+
+
+async def test_lockout_after_five_failures_per_name(server: Served, http: aiohttp.ClientSession) -> None:
+    await add_agent(server, "ana")
+    for _ in range(MAX_FAILURES):
+        async with http.post(server.url + "/api/login", json={"name": "ana", "password": "wrong"}) as r:
+            assert r.status == 401
+    async with http.post(server.url + "/api/login", json={"name": "ana", "password": PASSWORD}) as r:
+        assert r.status == 429 and r.headers["Retry-After"] == "900"
+    # Per address too: another name from the same address is refused while it is locked.
+    await add_agent(server, "bea")
+    async with http.post(server.url + "/api/login", json={"name": "bea", "password": PASSWORD}) as r:
+        assert r.status == 429
+
+
+async def test_csrf_is_required_with_the_cookie(server: Served, http: aiohttp.ClientSession) -> None:
+    await add_agent(server, "ana")
+    csrf = await login(http, server)
+    async with http.post(server.url + "/api/presence", json={"state": "away"}) as r:
+        assert r.status == 403 and (await r.json())["error"] == "csrf"
+    headers = {"X-Relevo-CSRF": "wrong"}
+    async with http.post(server.url + "/api/presence", json={"state": "away"}, headers=headers) as r:
+        assert r.status == 403
+    headers = {"X-Relevo-CSRF": csrf, "Origin": "http://evil.example"}
+    async with http.post(server.url + "/api/presence", json={"state": "away"}, headers=headers) as r:
+        assert r.status == 403
+    await post(http, server, "/api/presence", csrf, {"state": "away"})
+    assert await server.service.presence.status("ana") == "away"
+
+
+async def test_bearer_token_needs_no_csrf(server: Served) -> None:
+    await add_agent(server, "ana")
+    token = await server.app[STATE].auth.new_token("ana")
+    headers = {"Authorization": f"Bearer {token}"}
+    async with _fresh() as s:
+        async with s.get(server.url + "/api/me", headers=headers) as r:
+            assert r.status == 200 and (await r.json())["agent"]["name"] == "ana"
+        async with s.post(server.url + "/api/presence", json={"state": "online"}, headers=headers) as r:
+            assert r.status == 204
+        async with s.get(server.url + "/api/me", headers={"Authorization": "Bearer rlv_forged"}) as r:
+            assert r.status == 401
+
+
+# -- the route table -------------------------------------------------------------------------------
+
+
+async def test_every_route_refuses_strangers_and_wrong_roles(
+    server: Served, http: aiohttp.ClientSession
+) -> None:
+    assert {r.path for r in AGENT_ROUTES} >= {"/agent", "/supervisor", "/api/floor", "/api/ws"}
+    async with _fresh() as stranger:
+        for route in AGENT_ROUTES:
+            url = server.url + _concrete(route.path)
+            async with stranger.request(route.method, url, allow_redirects=False, json={}) as r:
+                if route.kind == "page":
+                    assert r.status == 302, route.path
+                    assert r.headers["Location"] == f"/login?next={route.path}"
+                else:
+                    assert r.status == 401, f"{route.method} {route.path}: {r.status}"
+    await add_agent(server, "ana")
+    csrf = await login(http, server)
+    for route in [r for r in AGENT_ROUTES if r.role == "supervisor"]:
+        async with http.request(route.method, server.url + _concrete(route.path), allow_redirects=False,
+                                headers={"X-Relevo-CSRF": csrf}) as r:  # fmt: skip
+            assert r.status == 403, route.path
+            assert r.headers["X-Frame-Options"] == "DENY"
+
+
+async def test_pages_and_security_headers(server: Served, http: aiohttp.ClientSession) -> None:
+    async with http.get(server.url + "/login") as r:
+        assert r.status in (200, 404)  # 404 until the console pages are installed
+        csp = r.headers["Content-Security-Policy"]
+        assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+        assert r.headers["Referrer-Policy"] == "no-referrer"
+    async with http.get(server.url + "/console/..%2Fservice.py") as r:
+        assert r.status == 404
+    await add_agent(server, "sam", role="supervisor")
+    await login(http, server, "sam")
+    async with http.get(server.url + "/supervisor", allow_redirects=False) as r:
+        assert r.status in (200, 404) and r.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_openapi_describes_every_api_route() -> None:
+    doc = openapi_document()
+    for route in ROUTES:
+        if route.path.startswith("/api/"):
+            op = doc["paths"][route.path][route.method.lower()]
+            assert op["summary"]
+            assert op["x-role"] == (route.role or "public")
+
+
+async def test_openapi_is_served(server: Served, http: aiohttp.ClientSession) -> None:
+    await add_agent(server, "ana")
+    await login(http, server)
+    async with http.get(server.url + "/api/openapi.json") as r:
+        doc = await r.json()
+    assert "/api/conversations/{id}/reply" in doc["paths"]
+
+
+# -- work ------------------------------------------------------------------------------------------
+
+
+async def test_agent_work_routes(server: Served, http: aiohttp.ClientSession) -> None:
+    await add_agent(server, "ana", display_name="Ana", capacity=3)
+    await add_agent(server, "olga", departments=("orders",))
+    cid = await _queued(server, http)
+    csrf = await login(http, server)
+
+    async with http.get(server.url + "/api/queues") as r:
+        queues = (await r.json())["queues"]
+    general = next(q for q in queues if q["department"] == "general" and q["tier"] == 1)
+    assert general["length"] == 1
+    item = general["items"][0]
+    assert item["conversation_id"] == cid and item["reasons"] == ["asked_for_person"]
+    assert item["state"] == "queued" and item["agent"] is None and item["summary"]
+    assert {q["department"] for q in queues} == {"general", "logistics"}
+
+    async with http.get(server.url + f"/api/conversations/{cid}") as r:
+        view = await r.json()
+    assert view["state"] == "queued" and view["record"]["reasons"][0]["code"] == "asked_for_person"
+    assert any(m["from"] == "customer" for m in view["transcript"])
+
+    assert (await post(http, server, "/api/claim", csrf))["conversation_id"] == cid
+    async with http.post(server.url + "/api/claim", json={}, headers={"X-Relevo-CSRF": csrf}) as r:
+        assert r.status == 409 and (await r.json())["error"] == "empty"
+    async with http.get(server.url + "/api/mine") as r:
+        assert [c["conversation_id"] for c in (await r.json())["conversations"]] == [cid]
+
+    too_long = "x" * (server.service.settings.server.max_message_chars + 1)
+    async with http.post(server.url + f"/api/conversations/{cid}/reply", json={"text": too_long},
+                         headers={"X-Relevo-CSRF": csrf}) as r:  # fmt: skip
+        assert r.status == 400 and (await r.json())["error"] == "bad_request"
+    big = {"text": "y" * (70 * 1024)}
+    async with http.post(server.url + f"/api/conversations/{cid}/reply", json=big,
+                         headers={"X-Relevo-CSRF": csrf}) as r:  # fmt: skip
+        assert r.status == 413
+    reply = await post(http, server, f"/api/conversations/{cid}/reply", csrf, {"text": "Hello!"})
+    await post(http, server, f"/api/conversations/{cid}/note", csrf, {"text": "VIP customer"})
+    async with http.get(server.url + f"/api/conversations/{cid}") as r:
+        view = await r.json()
+    assert view["transcript"][-1] == {
+        **view["transcript"][-1],
+        "id": reply["id"],
+        "from": "agent",
+        "author": "Ana",
+    }
+    assert [n["text"] for n in view["notes"]] == ["VIP customer"]
+    assert all(m["text"] != "VIP customer" for m in view["transcript"])
+
+    # Another department's agent may not read it.
+    async with _fresh() as other:
+        await login(other, server, "olga")
+        async with other.get(server.url + f"/api/conversations/{cid}") as r:
+            assert r.status == 403
+
+    await post(http, server, f"/api/conversations/{cid}/escalate", csrf, {"note": "needs tier 2"})
+    st = await server.service.queues.state(cid)
+    assert st is not None and st.tier == 2 and st.state == "queued"
+    async with http.post(
+        server.url + f"/api/conversations/{cid}/release", headers={"X-Relevo-CSRF": csrf}
+    ) as r:
+        assert r.status == 409 and (await r.json())["error"] == "not_yours"
+
+
+async def test_transfer_release_resolve(server: Served, http: aiohttp.ClientSession) -> None:
+    await add_agent(server, "ana", departments=("general", "billing"))
+    cid = await _queued(server, http)
+    csrf = await login(http, server)
+    await post(http, server, "/api/claim", csrf, {"conversation_id": cid})
+    await post(http, server, f"/api/conversations/{cid}/release", csrf)
+    assert await server.service.queues.position(cid) == 1
+    await post(http, server, "/api/claim", csrf)
+    async with http.post(server.url + f"/api/conversations/{cid}/transfer", json={"department": "nowhere"},
+                         headers={"X-Relevo-CSRF": csrf}) as r:  # fmt: skip
+        assert r.status == 409 and (await r.json())["error"] == "unknown_department"
+    await post(
+        http, server, f"/api/conversations/{cid}/transfer", csrf, {"department": "billing", "note": "invoice"}
+    )
+    st = await server.service.queues.state(cid)
+    assert st is not None and st.department == "billing"
+    await post(http, server, "/api/claim", csrf)
+    async with http.post(server.url + f"/api/conversations/{cid}/resolve", json={"outcome": "maybe"},
+                         headers={"X-Relevo-CSRF": csrf}) as r:  # fmt: skip
+        assert r.status == 400
+    await post(
+        http, server, f"/api/conversations/{cid}/resolve", csrf, {"outcome": "solved", "note": "refunded"}
+    )
+    assert await server.service.queues.state(cid) is None
+
+
+async def test_canned_and_departments(server: Served, http: aiohttp.ClientSession) -> None:
+    await add_agent(server, "ana")
+    await login(http, server)
+    async with http.get(
+        server.url + "/api/canned", params={"q": "¿Cuánto tarda el envío?", "lang": "es"}
+    ) as r:
+        items = (await r.json())["items"]
+    assert items and items[0]["lang"] == "es" and "días" in items[0]["text"]
+    async with http.get(server.url + "/api/departments", params={"lang": "es"}) as r:
+        found = {d["name"]: d["display_name"] for d in (await r.json())["departments"]}
+    assert found["logistics"] == "Envíos"
+
+
+# -- supervisor --------------------------------------------------------------------------------------
+
+
+async def test_floor_records_and_csv(server: Served, http: aiohttp.ClientSession) -> None:
+    await add_agent(server, "ana")
+    await add_agent(server, "sam", role="supervisor")
+    cid = await _queued(server, http)
+    async with _fresh() as agent_http:
+        csrf = await login(agent_http, server, "ana")
+        await post(agent_http, server, "/api/claim", csrf)
+        await post(agent_http, server, f"/api/conversations/{cid}/resolve", csrf, {"outcome": "solved"})
+    await server.service.rate(cid, 5, '=HYPERLINK("http://evil")')
+    await login(http, server, "sam")
+
+    async with http.get(server.url + "/api/floor") as r:
+        floor = await r.json()
+    assert {a["name"] for a in floor["agents"]} == {"ana", "sam"}
+    assert {(q["department"], q["tier"]) for q in floor["queues"]} == set(server.service.rules.queues())
+    assert "breaches" in floor
+
+    async with http.get(server.url + "/api/records", params={"agent": "ana", "outcome": "solved"}) as r:
+        rows = (await r.json())["records"]
+    assert [(x["conversation_id"], x["agent"], x["rating"], x["department"]) for x in rows] == [
+        (cid, "ana", 5, "general")
+    ]
+    async with http.get(server.url + "/api/records", params={"outcome": "spam"}) as r:
+        assert (await r.json())["records"] == []
+    async with http.get(server.url + "/api/records", params={"from": "not-a-date"}) as r:
+        assert r.status == 400
+    async with http.get(server.url + "/api/records.csv") as r:
+        assert r.content_type == "text/csv"
+        table = list(csv.reader(io.StringIO(await r.text())))
+    assert table[0][0] == "conversation_id" and len(table) == 2  # one row per handoff, none without an id
+    comment = table[1][table[0].index("comment")]
+    assert comment.startswith("'=")
+    async with http.get(server.url + f"/api/records/{cid}") as r:
+        detail = await r.json()
+    assert [e["event"] for e in detail["timeline"]] == ["queued", "claimed", "resolved", "rated"]
+    assert detail["conversation"]["rating"] == {"score": 5, "comment": '=HYPERLINK("http://evil")'}
+
+
+def test_formula_cells_are_neutralised() -> None:
+    assert [safe_cell(v) for v in ("=1+1", "+1", "-1", "@x", "ok", None, 3)] == [
+        "'=1+1",
+        "'+1",
+        "'-1",
+        "'@x",
+        "ok",
+        "",
+        "3",
+    ]
+
+
+# -- live ----------------------------------------------------------------------------------------------
+
+
+async def test_live_socket_streams_queue_events_and_messages(
+    server: Served, http: aiohttp.ClientSession
+) -> None:
+    await add_agent(server, "ana")
+    csrf = await login(http, server)
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await http.ws_connect(server.api_ws_url, headers={"Origin": "http://evil.example"})
+    assert refused.value.status == 403
+    live = await http.ws_connect(server.api_ws_url)
+    ws = await customer(http, server)
+    await ask_for_person(ws)
+    queued = await _live(live, lambda d: d["type"] == "queue" and d["event"] == "queued")
+    cid = queued["conversation_id"]
+    assert queued["department"] == "general"
+    await post(http, server, "/api/claim", csrf)
+    await _live(live, lambda d: d["type"] == "queue" and d["event"] == "claimed" and d["agent"] == "ana")
+    await live.send_json({"type": "watch", "conversation_id": cid})
+    await _live(live, lambda d: d["type"] == "watching")
+    await ws.send_json({"type": "message", "id": "c-2", "text": "My order is late"})
+    got = await _live(live, lambda d: d["type"] == "message" and d["message"]["from"] == "customer")
+    assert got["conversation_id"] == cid and got["message"]["text"] == "My order is late"
+    await live.send_json({"type": "heartbeat"})
+    await _live(live, lambda d: d["type"] == "heartbeat")
+    lease = await server.runtime.redis.zscore(keys.LEASES, cid)
+    assert lease is not None
+    await live.close()
+    await ws.close()
+
+
+async def _live(ws: aiohttp.ClientWebSocketResponse, check: Any) -> dict[str, Any]:
+    while True:
+        msg = await ws.receive(timeout=20)
+        assert msg.type == WSMsgType.TEXT, msg
+        data: dict[str, Any] = msg.json()
+        if check(data):
+            return data

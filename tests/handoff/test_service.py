@@ -1,0 +1,359 @@
+"""The handoff wired to real conversations: escalate, notices, agent joins and replies, resolve, rating."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import redis.asyncio as aioredis
+from aiohttp import WSMsgType, web
+
+from bot.runtime import Runtime
+from bot.settings import Settings, load_settings
+from bot.web import create_app
+from handoff import audit, keys
+from handoff.agents import Agent
+from handoff.api import STATE
+from handoff.hours import BusinessHours, Span
+from handoff.notify import opening_text
+from handoff.presence import now_ms
+from handoff.record import load_record
+from handoff.rules import HandoffRules, load_rules
+from handoff.service import HandoffService
+from tests.conftest import CONFIG_DIR
+
+SECRET = "test-session-secret-0123456789abcdef"
+FRAME_TIMEOUT_S = 20.0
+PASSWORD = "correct horse battery"
+
+
+def make_settings(redis_url: str, data_dir: Path, **handoff: Any) -> Settings:
+    return load_settings(
+        CONFIG_DIR, env={}, server={"session_secret": SECRET},
+        store={"redis_url": redis_url, "data_dir": str(data_dir)}, handoff=handoff,
+    )  # fmt: skip
+
+
+def rules_with_hours(hours: BusinessHours) -> HandoffRules:
+    base = load_rules(CONFIG_DIR / "handoff.yaml", default_department="general")
+    departments = {n: dataclasses.replace(d, hours=hours) for n, d in base.departments.items()}
+    return dataclasses.replace(base, departments=departments)
+
+
+def always_open() -> HandoffRules:
+    return rules_with_hours(BusinessHours())
+
+
+def closed_now() -> HandoffRules:
+    """Open one hour, two days from now: closed whenever the test runs."""
+    day = (datetime.now(UTC).weekday() + 2) % 7
+    return rules_with_hours(BusinessHours((Span(day, 9 * 60, 10 * 60),), timezone="Europe/Madrid"))
+
+
+@dataclass
+class Served:
+    url: str
+    runtime: Runtime
+    service: HandoffService
+    app: web.Application
+
+    @property
+    def ws_url(self) -> str:
+        return self.url.replace("http://", "ws://") + "/ws"
+
+    @property
+    def api_ws_url(self) -> str:
+        return self.url.replace("http://", "ws://") + "/api/ws"
+
+
+async def _wait_until(check: Any, what: str) -> None:
+    for _ in range(500):
+        if await check():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"never happened: {what}")
+
+
+@asynccontextmanager
+async def serving(settings: Settings, rules: HandoffRules | None = None) -> AsyncIterator[Served]:
+    """The widget app with the agent API mounted, the engine escalating through the HandoffService."""
+    runtime = await Runtime.start(settings, background=False)
+    service = HandoffService(
+        settings,
+        runtime.redis,
+        runtime.conversations,
+        runtime.outbox,
+        runtime.library,
+        rules=rules or always_open(),
+    )
+    # The runtime's own service, swapped for one with test business hours before the app mounts it.
+    runtime.handoff = runtime.escalator = runtime.engine.escalator = runtime.engine.customer_side = service
+    app = create_app(runtime)
+    runner = web.AppRunner(app)
+    try:
+        await service.start()
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        served = Served(f"http://127.0.0.1:{runner.addresses[0][1]}", runtime, service, app)
+
+        async def subscribed() -> bool:
+            counts = await runtime.redis.pubsub_numsub(keys.out_channel("web"), keys.EVENTS)
+            return bool(counts[0][1] >= 1 and counts[1][1] >= 2)
+
+        await _wait_until(subscribed, "outbox pump, notifier and console hub subscribed")
+        yield served
+    finally:
+        await runner.cleanup()
+        await service.close()
+        await runtime.close()
+
+
+@pytest.fixture
+async def server(redis: aioredis.Redis, redis_url: str, tmp_path: Path) -> AsyncIterator[Served]:
+    async with serving(make_settings(redis_url, tmp_path)) as served:
+        yield served
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    # unsafe=True: the cookie jar otherwise ignores cookies of an IP address (127.0.0.1).
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+        yield session
+
+
+async def frame(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:
+    msg = await ws.receive(timeout=FRAME_TIMEOUT_S)
+    assert msg.type == WSMsgType.TEXT, f"expected a text frame, got {msg.type} {msg.data!r}"
+    data: dict[str, Any] = json.loads(msg.data)
+    return data
+
+
+async def expect(
+    ws: aiohttp.ClientWebSocketResponse, kind: str, check: Any = None, **match: Any
+) -> dict[str, Any]:
+    """The next frame of `kind` with the given fields (and passing `check`), failing on an error frame."""
+    while True:
+        data = await frame(ws)
+        if data["type"] == "error" and kind != "error":
+            raise AssertionError(f"unexpected error frame {data}")
+        matches = data["type"] == kind and all(data.get(k) == v for k, v in match.items())
+        if matches and (check is None or check(data)):
+            return data
+
+
+async def customer(
+    http: aiohttp.ClientSession, served: Served, lang: str = "en"
+) -> aiohttp.ClientWebSocketResponse:
+    ws = await http.ws_connect(served.ws_url)
+    await ws.send_json({"type": "hello", "session": None, "lang": lang})
+    await expect(ws, "welcome")
+    return ws
+
+
+async def ask_for_person(
+    ws: aiohttp.ClientWebSocketResponse, text: str = "I want to talk to a person"
+) -> None:
+    await ws.send_json({"type": "message", "id": "c-1", "text": text})
+    await expect(ws, "ack", id="c-1")
+
+
+async def conversation_id(served: Served) -> str:
+    found: list[str] = []
+
+    async def queued() -> bool:
+        found[:] = [str(k) for k in await served.runtime.redis.hkeys(keys.STATES)]
+        return bool(found)
+
+    await _wait_until(queued, "a handoff in the queues")
+    return found[0]
+
+
+async def add_agent(served: Served, name: str = "ana", role: Any = "agent", **kw: Any) -> Agent:
+    agent = Agent(
+        name,
+        kw.pop("departments", ("general", "logistics")),
+        role=role,
+        display_name=kw.pop("display_name", name.capitalize()),
+        **kw,
+    )
+    await served.service.directory.add(agent, PASSWORD)
+    served.service.forget_agents()
+    return agent
+
+
+async def login(http: aiohttp.ClientSession, served: Served, name: str = "ana") -> str:
+    async with http.post(served.url + "/api/login", json={"name": name, "password": PASSWORD}) as r:
+        assert r.status == 200, await r.text()
+        return str((await r.json())["csrf"])
+
+
+async def post(http: aiohttp.ClientSession, served: Served, path: str, csrf: str, body: Any = None) -> Any:
+    async with http.post(served.url + path, json=body or {}, headers={"X-Relevo-CSRF": csrf}) as r:
+        assert r.status in (200, 204), f"{path}: {r.status} {await r.text()}"
+        return await r.json() if r.status == 200 else None
+
+
+# -- tests -------------------------------------------------------------------------------------------
+
+
+async def test_escalation_queues_records_and_tells_the_customer_position_and_wait(
+    server: Served, http: aiohttp.ClientSession
+) -> None:
+    ws = await customer(http, server)
+    await ask_for_person(ws)
+    status = await expect(ws, "status", lambda d: d.get("position") is not None, state="queued")
+    assert status["position"] == 1
+    told = await expect(ws, "message", lambda d: "number 1" in d["text"], **{"from": "system"})
+    assert "estimated wait" in told["text"]
+    cid = await conversation_id(server)
+    conv = await server.runtime.conversations.get(cid)
+    assert conv is not None and conv.state == "queued"
+    record = await load_record(server.runtime.redis, cid)
+    assert record is not None and record.department == "general"
+    assert [r.code for r in record.reasons] == ["asked_for_person"]
+    assert any(line.text == "I want to talk to a person" for line in record.transcript)
+    assert record.summary.startswith("Asked for a person")
+    assert [e.event for e in await audit.history(server.runtime.redis, cid)] == ["queued"]
+    await ws.close()
+
+
+async def test_keyword_rule_routes_a_legal_threat_to_tier_3(
+    server: Served, http: aiohttp.ClientSession
+) -> None:
+    assert [r.code for r in server.service.extra_reasons("I will call my lawyer", "en")] == ["keyword_rule"]
+    ws = await customer(http, server)
+    await ask_for_person(ws, "I want to talk to a person or my lawyer will sue you")
+    await expect(ws, "status", lambda d: d.get("position") is not None, state="queued")
+    cid = await conversation_id(server)
+    st = await server.service.queues.state(cid)
+    assert st is not None and st.tier == 3 and st.priority == "urgent"
+    await ws.close()
+
+
+async def test_outside_business_hours_says_when_someone_answers(
+    redis: aioredis.Redis, redis_url: str, tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    async with serving(make_settings(redis_url, tmp_path), closed_now()) as served:
+        ws = await customer(http, served, lang="es")
+        await ask_for_person(ws, "quiero hablar con una persona")
+        told = await expect(ws, "message", lambda d: "no está disponible" in d["text"], **{"from": "system"})
+        assert "correo electrónico" in told["text"] and "hora de Europe/Madrid" in told["text"]
+        assert " a las 09:00" in told["text"]
+        status = await expect(ws, "status", lambda d: d.get("position") is not None, state="queued")
+        assert status["eta_s"] > 86400  # two days away
+        cid = await conversation_id(served)
+        assert await served.service.customer_message(cid, "escribidme a cliente@example.com, gracias")
+        assert await redis.hget(keys.conv(cid), "email") == "cliente@example.com"
+        await expect(ws, "message", lambda d: "cliente@example.com" in d["text"])
+        await ws.close()
+
+
+def test_opening_text_is_human_readable_in_both_languages() -> None:
+    now = datetime(2026, 3, 6, 20, 0, tzinfo=UTC)  # a Friday
+    opens = datetime(2026, 3, 9, 9, 0, tzinfo=UTC)
+    assert opening_text(opens, now, "en") == "on Monday 9 March at 09:00 (UTC time)"
+    assert opening_text(opens, now, "es") == "el lunes 9 de marzo a las 09:00 (hora de UTC)"
+    assert opening_text(now + timedelta(hours=13), now, "en").startswith("tomorrow at 09:00")
+
+
+async def test_claim_reply_lapse_resolve_and_rating_reach_the_customer(
+    server: Served, http: aiohttp.ClientSession
+) -> None:
+    await add_agent(server, "ana", display_name="Ana")
+    ws = await customer(http, server)
+    await ask_for_person(ws)
+    await expect(ws, "status", lambda d: d.get("position") is not None, state="queued")
+    cid = await conversation_id(server)
+    csrf = await login(http, server)
+
+    assert (await post(http, server, "/api/claim", csrf))["conversation_id"] == cid
+    joined = await expect(ws, "status", state="assigned")
+    assert joined["agent"] == "Ana"
+    await expect(ws, "message", lambda d: d["text"] == "Ana has joined the conversation.")
+
+    sent = await post(
+        http, server, f"/api/conversations/{cid}/reply", csrf, {"text": "Hi, I'm Ana. How can I help?"}
+    )
+    reply = await expect(ws, "message", **{"from": "agent"})
+    assert reply["text"] == "Hi, I'm Ana. How can I help?" and reply["author"] == "Ana"
+    assert reply["id"] == sent["id"]
+    st = await server.service.queues.state(cid)
+    assert st is not None and st.first_reply_at > 0
+
+    # The console vanished: its lease lapses and the customer is told they are back in the queue.
+    assert await server.service.queues.expire_leases(now=now_ms() + 10 * 60_000) == [cid]
+    await expect(ws, "message", lambda d: "back at the front of the queue" in d["text"])
+    await expect(ws, "status", lambda d: d.get("position") == 1, state="queued")
+
+    await post(http, server, "/api/claim", csrf, {"conversation_id": cid})
+    await expect(ws, "status", state="assigned")
+    await post(http, server, f"/api/conversations/{cid}/resolve", csrf, {"outcome": "solved"})
+    await expect(ws, "status", state="resolved")
+    ask = await expect(ws, "message", lambda d: d["text"].startswith("How did we do?"))
+    assert [b["value"] for b in ask["buttons"]] == [f"rate:{n}" for n in range(1, 6)]
+
+    await server.service.rate(cid, 4)
+    assert await server.service.comment(cid, "Quick and kind")
+    rated = [e for e in await audit.history(server.runtime.redis, cid) if e.event == "rated"]
+    assert rated[-1].outcome == "4" and rated[-1].detail == "Quick and kind"
+    conv = await server.runtime.redis.hmget(keys.conv(cid), ["rating", "rating_comment", "state"])
+    assert conv == ["4", "Quick and kind", "resolved"]
+    await ws.close()
+
+
+async def test_return_to_bot_tells_the_customer(server: Served, http: aiohttp.ClientSession) -> None:
+    await add_agent(server, "ana")
+    ws = await customer(http, server)
+    await ask_for_person(ws)
+    cid = await conversation_id(server)
+    csrf = await login(http, server)
+    await post(http, server, "/api/claim", csrf)
+    await expect(ws, "status", state="assigned")
+    await post(http, server, f"/api/conversations/{cid}/return_to_bot", csrf)
+    await expect(ws, "status", state="bot")
+    conv = await server.runtime.conversations.get(cid)
+    assert conv is not None and conv.state == "bot"
+    await ws.close()
+
+
+async def test_automatic_routing_assigns_an_online_agent(
+    redis: aioredis.Redis, redis_url: str, tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    async with serving(make_settings(redis_url, tmp_path, routing="auto")) as served:
+        agent = await add_agent(served, "bea", display_name="Bea")
+        await served.service.presence.heartbeat(agent.name, "online")
+        ws = await customer(http, served)
+        await ask_for_person(ws)
+        joined = await expect(ws, "status", state="assigned")
+        assert joined["agent"] == "Bea"
+        assert served.app[STATE].service is served.service
+        await ws.close()
+
+
+async def test_intercept_takes_ratings_comments_and_emails(
+    server: Served, http: aiohttp.ClientSession
+) -> None:
+    ws = await customer(http, server)
+    await ask_for_person(ws)
+    cid = await conversation_id(server)
+    assert await server.service.intercept(cid, "message", "mail me: ana@example.org")
+    assert await server.runtime.redis.hget(keys.conv(cid), "email") == "ana@example.org"
+    await server.service.queues.resolve(None, cid, "solved")
+    await expect(ws, "message", lambda d: d["text"].startswith("How did we do?"))
+    assert not await server.service.intercept(cid, "choose", value="rate:9")
+    assert await server.service.intercept(cid, "choose", value="rate:3")
+    assert await server.service.intercept(cid, "message", "Too slow")
+    assert not await server.service.intercept(cid, "message", "another question")
+    rated = [e for e in await audit.history(server.runtime.redis, cid) if e.event == "rated"]
+    assert [(e.outcome, e.detail) for e in rated] == [("3", ""), ("3", "Too slow")]
+    await ws.close()

@@ -1,0 +1,125 @@
+import asyncio
+
+import redis.asyncio as aioredis
+
+from handoff import audit, keys
+from handoff.agents import Agent
+from handoff.presence import Presence, now_ms
+from handoff.sla import Sweeper, WorkerLease
+from tests.handoff.queue_helpers import MIN, T0, agent, queues, route
+
+
+async def test_a_breached_wait_is_raised_and_escalated_one_tier(redis: aioredis.Redis) -> None:
+    q = queues(redis)
+    sweeper = Sweeper(redis, q)
+    await q.enqueue("late", route("billing", 1, "normal"), now=T0)  # first reply due in 600 s
+    await q.enqueue("fine", route("billing", 1, "normal"), now=T0 + 5 * MIN)
+    report = await sweeper.sweep_once(now=T0 + 599_000)
+    assert report.breached == []
+    report = await sweeper.sweep_once(now=T0 + 601_000)
+    assert report.breached == ["late"]
+    st = await q.state("late")
+    assert st is not None and (st.queue, st.priority, st.state) == (("billing", 2), "high", "queued")
+    assert st.reasons == ("asked_for_person", "sla_breach")
+    assert await redis.zscore(keys.SLA_REPLY, "late") == T0 + 601_000 + 300_000  # the new level's target
+    entry = next(e for e in await audit.history(redis, "late") if e.event == "sla_breach")
+    assert (entry.actor, entry.from_, entry.to) == ("system", "billing:1", "billing:2")
+    assert "overdue by 1s" in entry.detail
+    assert await q.waiting("billing", 1) == ["fine"]
+
+
+async def test_top_tier_breach_still_raises_priority(redis: aioredis.Redis) -> None:
+    q = queues(redis)
+    await q.enqueue("c", route("general", 3, "high"), now=T0)
+    await Sweeper(redis, q).sweep_once(now=T0 + 301_000)
+    st = await q.state("c")
+    assert st is not None and (st.tier, st.priority) == (3, "urgent")
+
+
+async def test_assigned_without_a_reply_is_recorded_once_and_replied_ones_are_not(
+    redis: aioredis.Redis,
+) -> None:
+    q = queues(redis, claim_lease_s=3600)
+    sweeper = Sweeper(redis, q)
+    ana = agent("ana")
+    await q.enqueue("silent", route(), now=T0)
+    await q.enqueue("answered", route(), now=T0)
+    await q.claim(ana, "silent", now=T0)
+    await q.claim(ana, "answered", now=T0)
+    await q.first_reply("ana", "answered", now=T0 + 10_000)
+    report = await sweeper.sweep_once(now=T0 + 700_000)
+    assert report.overdue_replies == ["silent"] and report.breached == []
+    assert (await q.state("silent")).state == "assigned"  # type: ignore[union-attr]
+    again = await sweeper.sweep_once(now=T0 + 800_000)
+    assert again.overdue_replies == []
+    breaches = [e for e in await audit.read(redis) if e.event == "sla_breach"]
+    assert [(e.conversation_id, e.detail, e.from_) for e in breaches] == [
+        ("silent", "first reply overdue", "ana")
+    ]
+
+
+async def test_resolution_target_breach_is_recorded(redis: aioredis.Redis) -> None:
+    q = queues(redis, claim_lease_s=100_000)
+    await q.enqueue("c", route(priority="urgent"), now=T0)  # resolution within 3600 s
+    await q.claim(agent("ana"), "c", now=T0)
+    await q.first_reply("ana", "c", now=T0 + 1)
+    report = await Sweeper(redis, q).sweep_once(now=T0 + 3_600_001)
+    assert report.overdue_resolutions == ["c"]
+    assert [e.detail for e in await audit.history(redis, "c") if e.event == "sla_breach"] == [
+        "resolution overdue"
+    ]
+
+
+async def test_sweep_requeues_lapsed_claims(redis: aioredis.Redis) -> None:
+    q = queues(redis, claim_lease_s=30)
+    await q.enqueue("c", route(), now=T0)
+    await q.claim(agent("ana"), "c", now=T0)
+    await q.first_reply("ana", "c", now=T0 + 1)
+    report = await Sweeper(redis, q).sweep_once(now=T0 + 31_000)
+    assert report.lapsed == ["c"] and await q.position("c") == 1
+
+
+async def test_auto_routing_runs_in_the_sweep(redis: aioredis.Redis) -> None:
+    q = queues(redis, routing="auto")
+    team = [agent("ana")]
+    await Presence(redis, 30).heartbeat("ana", now=T0)
+
+    async def agents() -> list[Agent]:
+        return team
+
+    await q.enqueue("c", route(), now=T0)
+    report = await Sweeper(redis, q, agents).sweep_once(now=T0 + 1)
+    assert report.assigned == [("c", "ana")]
+
+
+async def test_only_one_worker_sweeps_at_a_time(redis: aioredis.Redis) -> None:
+    q = queues(redis)
+    one, two = Sweeper(redis, q, token="one"), Sweeper(redis, q, token="two")
+    assert await one.tick() is not None
+    assert await two.tick() is None
+    assert await one.tick() is not None  # the holder keeps it
+    await one.lease.release()
+    assert await two.tick() is not None
+    assert await redis.get(keys.lease(keys.SWEEP_LEASE_NAME)) == "two"
+
+
+async def test_a_worker_lease_lapses_when_not_renewed(redis: aioredis.Redis) -> None:
+    a, b = WorkerLease(redis, "t", 0.05, "a"), WorkerLease(redis, "t", 10, "b")
+    assert await a.acquire() and not await b.acquire()
+    await asyncio.sleep(0.06)
+    assert await b.acquire()  # a's lease was not renewed within its 50 ms
+
+
+async def test_run_loop_sweeps_until_stopped_and_lets_go(redis: aioredis.Redis) -> None:
+    q = queues(redis, sweep_interval_s=0.05)
+    await q.enqueue("old", route(), now=now_ms() - 3600_000)
+    stop = asyncio.Event()
+    task = asyncio.create_task(Sweeper(redis, q, token="runner").run(stop))
+    for _ in range(1000):  # bounded by the test timeout, not by a time assertion
+        if [e for e in await audit.history(redis, "old") if e.event == "sla_breach"]:
+            break
+        await asyncio.sleep(0.02)
+    stop.set()
+    await task
+    assert [e.event for e in await audit.history(redis, "old")] == ["queued", "sla_breach"]
+    assert await redis.get(keys.lease(keys.SWEEP_LEASE_NAME)) is None

@@ -1,0 +1,53 @@
+import asyncio
+from pathlib import Path
+
+import pytest
+from redis.asyncio import BlockingConnectionPool
+
+from handoff.store import MAX_CONNECTIONS, Store, StoreError
+
+
+async def test_embedded_redis_keeps_an_append_only_file_and_survives_a_restart(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    store = await Store.connect("", data)
+    try:
+        assert store.embedded and store.url.startswith("unix://")
+        assert (await store.redis.config_get("appendonly"))["appendonly"] == "yes"
+        await store.redis.xadd("conv:{x}:log", {"sender": "customer", "text": "¿dónde está mi pedido?"})
+    finally:
+        await store.close()
+    aof = data / "appendonly.aof"
+    assert aof.is_file() and b"XADD" in aof.read_bytes()
+
+    again = await Store.connect("", data)
+    try:
+        entries = await again.redis.xrange("conv:{x}:log")
+        assert [e[1]["text"] for e in entries] == ["¿dónde está mi pedido?"]
+    finally:
+        await again.close()
+
+
+async def test_embedded_redis_is_stopped_on_close(tmp_path: Path) -> None:
+    store = await Store.connect("", tmp_path)
+    url = store.url
+    await store.close()
+    with pytest.raises(StoreError):
+        await (await Store.connect(url, tmp_path)).close()
+
+
+async def test_connects_to_the_given_url(redis_url: str, tmp_path: Path) -> None:
+    async with await Store.connect(redis_url, tmp_path / "unused") as store:
+        assert not store.embedded and await store.redis.ping()
+    assert not (tmp_path / "unused").exists()
+
+
+async def test_more_concurrent_commands_than_connections_wait_for_one(redis_url: str, tmp_path: Path) -> None:
+    async with await Store.connect(redis_url, tmp_path / "unused") as store:
+        pool = store.redis.connection_pool
+        assert isinstance(pool, BlockingConnectionPool) and pool.max_connections == MAX_CONNECTIONS
+        # Each BLPOP holds its connection until it times out: the ones past the limit must wait their
+        # turn instead of failing with "Too many connections".
+        many = MAX_CONNECTIONS + 40
+        waits = [store.redis.blpop([f"relevo:test:none:{i}"], timeout=0.1) for i in range(many)]
+        assert await asyncio.gather(*waits) == [None] * many
+        assert len(pool._in_use_connections) + len(pool._available_connections) <= MAX_CONNECTIONS

@@ -1,0 +1,71 @@
+import redis.asyncio as aioredis
+
+from handoff import policy
+from handoff.policy import Reason, route
+from handoff.record import CandidateScore, HandoffRecord, build_record, load_record, save_record
+from handoff.summary import MAX_SUMMARY_CHARS, Line, build_summary
+from tests.handoff.queue_helpers import rules
+
+TRANSCRIPT = [
+    Line("customer", "hola"),
+    Line("bot", "¡Hola! ¿En qué puedo ayudarte?"),
+    Line("customer", "mi paquete llegó roto y nadie me contesta los correos"),
+    Line("bot", "¿Quizás buscas: devoluciones?"),
+    Line("customer", "no"),
+    Line("customer", "estoy harto, quiero hablar con un agente"),
+]
+
+
+def test_summary_says_why_what_and_who() -> None:
+    reasons = [policy.upset(0.82, ["harto"]), Reason("asked_for_person", "es", ("agente",))]
+    text = build_summary(
+        TRANSCRIPT,
+        reasons,
+        lang="es",
+        channel="web",
+        mood_score=0.82,
+        mood_words=["harto"],
+        candidates=[("damaged-item", 0.41), ("returns", 0.3), ("x", 0.1)],
+        earlier=2,
+    )
+    assert text.startswith("Upset (0.82, 'harto'); asked for a person ('agente').")
+    assert 'Wants: "mi paquete llegó roto y nadie me contesta los correos"' in text
+    assert 'Last: "estoy harto, quiero hablar con un agente"' in text
+    assert "Bot tried: damaged-item 0.41, returns 0.30." in text and "x 0.10" not in text
+    assert text.endswith("es, web, 4 msgs, 2 earlier conversations.")
+
+
+def test_the_most_telling_reason_comes_first_and_length_is_bounded() -> None:
+    reasons = [policy.low_confidence(0.2), Reason("keyword_rule", "legal-threat", ("abogado",))]
+    text = build_summary([Line("customer", "x " * 1000)], reasons)
+    assert text.startswith("Rule legal-threat ('abogado'); bot unsure.")
+    assert len(text) <= MAX_SUMMARY_CHARS
+
+
+def test_summary_without_customer_words() -> None:
+    assert build_summary([], [policy.sla_breach("first_reply", 5)]) == "SLA breached. 0 msgs."
+
+
+async def test_record_round_trips_through_redis(redis: aioredis.Redis) -> None:
+    r = route([policy.upset(0.9, ["fatal"])], rules(), "general")
+    lines = [Line("customer", f"message {i} " + "y" * 2000) for i in range(80)]
+    record = build_record(
+        "c1",
+        r,
+        lines,
+        channel="telegram",
+        lang="en",
+        mood_score=0.9,
+        mood_words=["fatal"],
+        candidates=[CandidateScore("a", 0.5, "q?")],
+        earlier=["c0"],
+        conversation_key="telegram:1",
+        created_at=5,
+    )
+    assert len(record.transcript) == 50 and record.transcript[0].text.startswith("message 30")
+    assert all(len(ln.text) <= 1000 for ln in record.transcript)
+    assert record.summary.startswith("Upset (0.90, 'fatal')") and record.priority == "high"
+    await save_record(redis, record)
+    loaded = await load_record(redis, "c1")
+    assert loaded == record and isinstance(loaded, HandoffRecord)
+    assert await load_record(redis, "nope") is None
