@@ -40,7 +40,7 @@ B77 = EVAL / "banking77"
 FOLD_SHAPES = ((67, 10), (67, 10), (67, 5), (67, 20), (30, 10), (15, 8))
 CASES_PER_INTENT = 12
 TARGET_PRECISION = 0.93  # on the folds, a margin over the 0.90 required on unseen data
-TARGET_OOS_ANSWERED = 0.07  # likewise for the 0.10 allowed
+TARGET_OOS_ANSWERED = 0.075  # likewise for the 0.10 allowed
 
 
 def run_eval(args: argparse.Namespace) -> dict[str, object]:
@@ -132,7 +132,7 @@ def _fold_rows(kb: KnowledgeBase, cases: list[tuple[str, str]]) -> list[tuple[li
     return rows
 
 
-def calibrate() -> dict[str, object]:
+def calibrate(target_precision: float, target_oos: float) -> dict[str, object]:
     from sklearn.linear_model import LogisticRegression
 
     report: dict[str, object] = {}
@@ -155,20 +155,24 @@ def calibrate() -> dict[str, object]:
             weights[i] = round(float(w), 3)
         coef = (*weights, round(float(model.intercept_[0]), 3))
         conf = model.predict_proba(x[:, cols])[:, 1]
-        report[mode] = {"coefficients": coef, "cases": len(rows), **_choose(conf, y, top3)}
+        chosen = _choose(conf, y, top3, target_precision, target_oos)
+        report[mode] = {"coefficients": coef, "cases": len(rows), **chosen}
     matcher_mod.KERNEL_BUDGET = budget
     return report
 
 
-def _choose(conf: np.ndarray, right: np.ndarray, top3: np.ndarray) -> dict[str, float]:
+def _choose(
+    conf: np.ndarray, right: np.ndarray, top3: np.ndarray,
+    target_precision: float, target_oos: float,
+) -> dict[str, float]:
     """Answer threshold: lowest meeting both targets; clarify: keeps 98% of what top-3 resolves."""
     answer = 1.0
     oos = top3 < 0
     for t in np.arange(0.99, 0.0, -0.01):
         sel = conf >= t
-        if sel.sum() >= 20 and right[sel].mean() < TARGET_PRECISION:
+        if sel.sum() >= 20 and right[sel].mean() < target_precision:
             break
-        if (sel & oos).sum() > TARGET_OOS_ANSWERED * oos.sum():
+        if (sel & oos).sum() > target_oos * oos.sum():
             break
         answer = float(t)
     answered_right = (conf >= answer) & (right == 1)
@@ -194,8 +198,10 @@ def main() -> None:
     ap.add_argument("--calibrate", action="store_true", help="fit the calibration on TRAIN folds")
     ap.add_argument("--answer-threshold", type=float)
     ap.add_argument("--clarify-threshold", type=float)
+    ap.add_argument("--target-precision", type=float, default=TARGET_PRECISION, help="--calibrate: on the folds")
+    ap.add_argument("--target-oos", type=float, default=TARGET_OOS_ANSWERED, help="--calibrate: on the folds")
     args = ap.parse_args()
-    print(json.dumps(calibrate() if args.calibrate else run_eval(args)))
+    print(json.dumps(calibrate(args.target_precision, args.target_oos) if args.calibrate else run_eval(args)))
 
 
 if __name__ == "__main__":

@@ -32,6 +32,8 @@ class ServerSettings:
     port: int = 8080
     # Origins allowed to open the widget WebSocket; empty = same origin as the server only.
     allowed_origins: tuple[str, ...] = ()
+    # Addresses of reverse proxies whose X-Forwarded-For is believed (login lockout per client).
+    trusted_proxies: tuple[str, ...] = ()
     max_message_chars: int = 2000
     messages_per_second: float = 5.0
     message_burst: int = 10
@@ -48,7 +50,7 @@ class StoreSettings:
 @dataclass(frozen=True)
 class FaqSettings:
     dir: str = "faq"
-    answer_threshold: float = 0.86
+    answer_threshold: float = 0.85
     clarify_threshold: float = 0.21
     max_suggestions: int = 3
     reload: bool = True

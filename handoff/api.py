@@ -23,7 +23,7 @@ from aiohttp import WSMsgType, web
 from bot.sessions import load_secret
 from handoff import audit, keys, openapi
 from handoff.agents import Agent, Role
-from handoff.auth import COOKIE, CSRF_HEADER, ConsoleAuth, ConsoleSession, LockedOut, role_allows
+from handoff.auth import COOKIE, CSRF_HEADER, ConsoleAuth, ConsoleSession, LockedOut, client_address, role_allows
 from handoff.conversations import LogEntry
 from handoff.openapi import NOTE_BODY, TEXT_BODY, Doc
 from handoff.presence import now_ms
@@ -278,7 +278,10 @@ async def login(request: web.Request) -> web.StreamResponse:
     name = _text(data, "name", MAX_NAME_CHARS)
     password = _text(data, "password", MAX_NAME_CHARS)
     try:
-        found = await state.auth.login(name, password, request.remote or "")
+        address = client_address(
+            request.remote, request.headers.get("X-Forwarded-For", ""), state.service.settings.server.trusted_proxies
+        )
+        found = await state.auth.login(name, password, address)
     except LockedOut:
         response = error_response(429, "locked", "too many failed logins; try again in 15 minutes")
         response.headers["Retry-After"] = "900"

@@ -25,6 +25,21 @@ LOCKOUT_S = 15 * 60
 TOKEN_PREFIX = "rlv_"
 ROLE_RANK: dict[str, int] = {"agent": 1, "supervisor": 2, "admin": 3}
 
+def client_address(remote: str | None, forwarded_for: str, trusted: tuple[str, ...]) -> str:
+    """The client's address: the socket's, or behind a trusted proxy the nearest untrusted hop.
+
+    Walks X-Forwarded-For from the right, because only the hops our own proxies appended can be
+    believed; anything further left was written by the client.
+    """
+    address = remote or ""
+    if address not in trusted:
+        return address
+    for hop in reversed([h.strip() for h in forwarded_for.split(",") if h.strip()]):
+        if hop not in trusted:
+            return hop[:64]
+    return address
+
+
 def role_allows(role: str, required: Role) -> bool:
     return ROLE_RANK.get(role, 0) >= ROLE_RANK[required]
 

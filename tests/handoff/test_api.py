@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import re
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+import redis.asyncio as aioredis
 from aiohttp import WSMsgType
 from yarl import URL
 
 from handoff import keys
 from handoff.api import API_CSP, ROUTES, STATE, openapi_document, safe_cell
-from handoff.auth import COOKIE, MAX_FAILURES
+from handoff.auth import COOKIE, MAX_FAILURES, client_address
 from tests.handoff import test_service
 from tests.handoff.test_service import (
     PASSWORD,
@@ -25,7 +28,9 @@ from tests.handoff.test_service import (
     customer,
     expect,
     login,
+    make_settings,
     post,
+    serving,
 )
 
 # The shared fixtures (a server with the API mounted, an HTTP client keeping cookies).
@@ -106,6 +111,43 @@ async def test_lockout_after_five_failures_per_name(server: Served, http: aiohtt
     await add_agent(server, "bea")
     async with http.post(server.url + "/api/login", json={"name": "bea", "password": PASSWORD}) as r:
         assert r.status == 429
+
+
+async def test_lockout_behind_a_trusted_proxy_is_per_client(
+    redis: aioredis.Redis, redis_url: str, tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    settings = make_settings(redis_url, tmp_path)
+    proxy = dataclasses.replace(settings.server, trusted_proxies=("127.0.0.1",))
+    settings = dataclasses.replace(settings, server=proxy)
+    async with serving(settings) as proxied:
+        await add_agent(proxied, "ana")
+        await add_agent(proxied, "bea")
+        attacker = {"X-Forwarded-For": "203.0.113.9"}
+        for _ in range(MAX_FAILURES):
+            body = {"name": f"nobody{_}", "password": "wrong"}
+            async with http.post(proxied.url + "/api/login", json=body, headers=attacker) as r:
+                assert r.status == 401
+        async with http.post(proxied.url + "/api/login", json={"name": "bea", "password": PASSWORD},
+                             headers=attacker) as r:
+            assert r.status == 429  # the attacking client is locked out ...
+        # ... and a colleague behind the same proxy is not; a forged left-most hop does not help the attacker.
+        async with _fresh() as colleague, colleague.post(
+            proxied.url + "/api/login", json={"name": "ana", "password": PASSWORD},
+            headers={"X-Forwarded-For": "198.51.100.7"},
+        ) as r:
+            assert r.status == 200
+        forged = {"X-Forwarded-For": "198.51.100.8, 203.0.113.9"}
+        async with http.post(proxied.url + "/api/login", json={"name": "bea", "password": PASSWORD},
+                             headers=forged) as r:
+            assert r.status == 429
+
+
+def test_client_address_trusts_only_listed_proxies() -> None:
+    assert client_address("10.0.0.5", "1.2.3.4", ()) == "10.0.0.5"  # no proxy configured: header ignored
+    assert client_address("10.0.0.5", "1.2.3.4", ("10.0.0.1",)) == "10.0.0.5"  # not from the proxy
+    assert client_address("10.0.0.1", "9.9.9.9, 1.2.3.4", ("10.0.0.1",)) == "1.2.3.4"
+    assert client_address("10.0.0.1", "1.2.3.4, 10.0.0.2", ("10.0.0.1", "10.0.0.2")) == "1.2.3.4"
+    assert client_address("10.0.0.1", "", ("10.0.0.1",)) == "10.0.0.1"
 
 
 async def test_csrf_is_required_with_the_cookie(server: Served, http: aiohttp.ClientSession) -> None:
