@@ -10,7 +10,15 @@ from pathlib import Path
 
 from rapidfuzz import fuzz
 
-from bot.mood.lexicon import GROUP_LABELS, Language, MoodConfigError, Signals, Term, load_folder
+from bot.mood.lexicon import (
+    GROUP_LABELS,
+    Candidates,
+    Language,
+    MoodConfigError,
+    Signals,
+    Term,
+    load_folder,
+)
 from bot.mood.text import Tokens, fold, strip_noise, tokenize
 
 logger = logging.getLogger(__name__)
@@ -119,7 +127,7 @@ class MoodDetector:
 
     def _read(self, text: str, lang: str | None, after_answer: bool) -> tuple[str, list[_Hit]]:
         text = strip_noise(text[:MAX_CHARS])
-        tokens = tokenize(fold(text))
+        tokens = tokenize(fold(text), text)
         code = lang if lang in self.languages else self._detect(tokens.words, text)
         shared = self._shared_hits(text, tokens)
         if code is not None:
@@ -144,6 +152,8 @@ class MoodDetector:
         """Lexicon hits, and the factor (<= 1) that praise or laughter in the message puts on every signal."""
         words = [lg.spellings.get(w, w) for w in tokens.words]
         alts = [lg.spellings.get(a, a) if a else None for a in tokens.alts]
+        for k in tokens.masked:  # "f*ck", "sh!t", "m*erda": the swearword of this language it hides
+            words[k] = lg.unmask(words[k])
         hits: list[_Hit] = []
         seen: set[str] = set()
         calm = 1.0
@@ -151,7 +161,7 @@ class MoodDetector:
         i = 0
         while i < len(words):
             candidates = _candidates(lg, words[i], alts[i])
-            if not candidates:  # most words: nothing in the lexicon starts with them
+            if not candidates[0] and not candidates[1]:  # most words: nothing in the lexicon starts with them
                 i += 1
                 continue
             if clause_end is None:
@@ -180,7 +190,12 @@ class MoodDetector:
         clause = clauses[i]
         window = int(self.signals["negation_window"])
         negator = next(
-            (j for j in range(max(0, i - window), i) if clauses[j] == clause and lg.is_negator(words[j])), -1
+            (
+                j
+                for j in range(max(0, i - window), i)
+                if clauses[j] == clause and lg.is_negator(words[j]) and words[j + 1] not in lg.not_negating
+            ),
+            -1,
         )
         if term.group == "positive":  # only a negated positive counts, shown with its negation
             weight, i = (term.weight, negator) if negator >= 0 else (0.0, i)
@@ -291,25 +306,32 @@ class MoodDetector:
 
 
 def _best_term(
-    candidates: tuple[Term, ...], words: list[str], alts: list[str | None], end_of_clause: int, i: int
+    candidates: Candidates, words: list[str], alts: list[str | None], end_of_clause: int, i: int
 ) -> tuple[Term, int] | None:
     """The longest term starting at words[i]; a phrase does not run over punctuation ("hate. This")."""
-    best: tuple[Term, int] | None = None
+    always, by_second = candidates
     after = words[i + 1] if i + 1 < end_of_clause else None
-    after_alt = alts[i + 1] if after is not None else None
-    for term in candidates:  # each already matches words[i]
-        n = len(term.pattern)
-        if n == 1:
-            end = i + 1
-        else:
-            # Most phrases fail on their second word ("no me ...", "the worst"): check it before recursing.
-            second = term.pattern[1]
-            if second != "..." and not second.endswith("*") and second != after and second != after_alt:
-                continue
-            end = _match(term.pattern, 1, words, alts, i + 1, end_of_clause)
-        if end > 0 and (best is None or end > best[1]):
+    # Most phrases fail on their second word ("no me ...", "the worst"): only those whose second word
+    # is the next word (or a '...' gap or 'prefix*') are tried.
+    terms = always
+    if after is not None and by_second:
+        found = by_second.get(after, ())
+        after_alt = alts[i + 1]
+        if after_alt is not None and after_alt != after:
+            found = found + by_second.get(after_alt, ())
+        if found:
+            terms = always + found
+    best: tuple[Term, int] | None = None
+    for term in terms:  # each already matches words[i]
+        end = i + 1 if len(term.pattern) == 1 else _match(term.pattern, 1, words, alts, i + 1, end_of_clause)
+        if end > 0 and (best is None or end > best[1] or (end == best[1] and _precedes(term, best[0]))):
             best = (term, end)
     return best
+
+
+def _precedes(a: Term, b: Term) -> bool:
+    """Of two terms matching the same words, the longer pattern, then the one with fewer gaps."""
+    return (-len(a.pattern), a.pattern.count("...")) < (-len(b.pattern), b.pattern.count("..."))
 
 
 def _in_clause(wanted: frozenset[str], words: list[str], clauses: Sequence[int], i: int) -> bool:
@@ -336,8 +358,8 @@ def _clause_ends(clauses: Sequence[int]) -> list[int]:
     return ends
 
 
-def _candidates(lg: Language, word: str, alt: str | None) -> tuple[Term, ...]:
-    """Terms whose first word matches word (or its de-elongated alt); remembered per word."""
+def _candidates(lg: Language, word: str, alt: str | None) -> Candidates:
+    """Terms whose first word matches word (or its de-elongated alt), split by their second word."""
     key = word if alt is None else f"{word}\0{alt}"
     found = lg.candidates.get(key)
     if found is None:
@@ -348,9 +370,17 @@ def _candidates(lg: Language, word: str, alt: str | None) -> tuple[Term, ...]:
                 if n > len(w):
                     break
                 terms.extend(lg.prefix.get(w[:n], ()))
+        always: list[Term] = []
+        by_second: dict[str, list[Term]] = {}
+        for t in terms:
+            second = t.pattern[1] if len(t.pattern) > 1 else "..."
+            if second == "..." or second.endswith("*"):
+                always.append(t)
+            else:
+                by_second.setdefault(second, []).append(t)
         if len(lg.candidates) >= _CANDIDATE_CACHE:
             lg.candidates.clear()
-        found = lg.candidates[key] = tuple(terms)
+        found = lg.candidates[key] = (tuple(always), {k: tuple(v) for k, v in by_second.items()})
     return found
 
 

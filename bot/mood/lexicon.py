@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,13 @@ GROUP_LABELS = {
     "positive": "negated",  # a positive word only counts when negated: "no funciona", "not helpful"
     "calm": "calm",  # praise and laughter lower the score instead: "fucking amazing", "jajaja"
 }
-WORD_LISTS = ("negators", "negator_suffixes", "markers", "targets")
+# Groups whose single words a masked word ("f*ck", "sh!t", "idi*ta") may stand for.
+_MASKABLE = frozenset({"negative", "insult", "profanity"})
+# What each masking character stands for; a run of '*' stands for as many letters (or about as many).
+_MASK_CHARS = {"$": "s", "@": "a", "!": "[il]", "1": "[il]", "0": "o", "3": "e", "4": "a"}
+# Endings tried on a 'stem*' term when unmasking: "idi*tas" can be "idiotas" (idiot*).
+_TAILS = ("", "s", "es", "ed", "ing", "er", "ers", "y", "ic", "a", "as", "o", "os")
+WORD_LISTS = ("negators", "negator_suffixes", "not_negating", "markers", "targets")
 FACTOR_MAPS = ("intensifiers",)
 SIGNAL_DEFAULTS: dict[str, float] = {
     "shouting_weight": 0.3,
@@ -60,11 +67,16 @@ class Term:
     line: int
 
 
+# Terms a word may start: those to try whatever follows, and the others by their second word.
+Candidates = tuple[tuple[Term, ...], dict[str, tuple[Term, ...]]]
+
+
 @dataclass
 class Language:
     code: str
     negators: frozenset[str] = frozenset()
     negator_suffixes: tuple[str, ...] = ()
+    not_negating: frozenset[str] = frozenset()  # after a negator, these undo it: "not only", "no solo"
     markers: frozenset[str] = frozenset()
     targets: frozenset[str] = frozenset()  # "you", "eres": anger aimed at someone
     intensifiers: dict[str, float] = field(default_factory=dict)
@@ -72,7 +84,9 @@ class Language:
     exact: dict[str, list[Term]] = field(default_factory=dict)
     prefix: dict[str, list[Term]] = field(default_factory=dict)
     prefix_lengths: tuple[int, ...] = ()
-    candidates: dict[str, tuple[Term, ...]] = field(default_factory=dict)  # word -> terms it may start
+    candidates: dict[str, Candidates] = field(default_factory=dict)  # word -> terms it may start
+    maskable: dict[str, float] = field(default_factory=dict)  # swearwords and insults: word -> weight
+    unmasked: dict[str, str] = field(default_factory=dict)  # masked word -> the word it hides
 
     def add(self, term: Term) -> None:
         first = term.pattern[0]
@@ -84,10 +98,49 @@ class Language:
     def finish(self) -> None:
         self.prefix_lengths = tuple(sorted({len(p) for p in self.prefix}))
         for terms in (*self.exact.values(), *self.prefix.values()):
-            terms.sort(key=lambda t: -len(t.pattern))  # longest phrase first
+            for t in terms:
+                if len(t.pattern) == 1 and t.group in _MASKABLE and t.weight > 0:
+                    stem = t.pattern[0]
+                    forms = [stem[:-1] + tail for tail in _TAILS] if stem.endswith("*") else [stem]
+                    for form in forms:
+                        self.maskable[form] = max(t.weight, self.maskable.get(form, 0.0))
+        for word in self.intensifiers:
+            self.maskable.setdefault(word, 0.3)
+        for terms in (*self.exact.values(), *self.prefix.values()):
+            # Longest phrase first; of two as long, the one without a '...' gap (the more precise one).
+            terms.sort(key=lambda t: (-len(t.pattern), t.pattern.count("...")))
+
+    def unmask(self, word: str) -> str:
+        """The swearword or insult a masked word stands for ("f*ck" -> "fuck"), else the word itself."""
+        found = self.unmasked.get(word)
+        if found is None:
+            found = word
+            for loose in (False, True):
+                rx = re.compile(_mask_pattern(word, loose))
+                matches = [w for w in self.maskable if rx.fullmatch(w)]
+                if matches:
+                    found = max(matches, key=lambda w: (self.maskable[w], -len(w)))
+                    break
+            if len(self.unmasked) >= 10_000:
+                self.unmasked.clear()
+            self.unmasked[word] = found
+        return found
 
     def is_negator(self, word: str) -> bool:
         return word in self.negators or any(word.endswith(s) for s in self.negator_suffixes)
+
+
+def _mask_pattern(word: str, loose: bool) -> str:
+    """A regex for the words a masked word may hide: each '*' one letter (loose: or one more)."""
+    out = []
+    for run in re.finditer(r"\*+|.", word):
+        piece = run.group()
+        if piece.startswith("*"):
+            n = len(piece)
+            out.append(f"[^\\W\\d_]{{{n},{n + 1}}}" if loose else f"[^\\W\\d_]{{{n}}}")
+        else:
+            out.append(_MASK_CHARS.get(piece, re.escape(piece)))
+    return "".join(out)
 
 
 @dataclass
@@ -179,6 +232,8 @@ def load_language(path: Path) -> Language:
                 lang.markers = frozenset(words)
             elif section == "targets":
                 lang.targets = frozenset(words)
+            elif section == "not_negating":
+                lang.not_negating = frozenset(words)
             else:
                 lang.negator_suffixes = tuple(words)
         elif section == "intensifiers":

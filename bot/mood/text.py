@@ -13,6 +13,15 @@ _FOLD = str.maketrans(
 # URLs and @handles say nothing about mood and their capitals are not shouting.
 _NOISE = re.compile(r"https?://\S+|www\.\S+|@\w+")
 _TOKEN = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*|[.!?;:,\n()]+|[¡¿]")
+# A masked swearword: letters with '*' or '$' in or after them ("f*ck", "a**hole", "pi$$ed", "f***"),
+# or '@ ! 0 1 3 4' after at most 4 letters and before more ("sh!t", "b1tch"; not "hello!world").
+# The language's lexicon tells which word it hides.
+_TOKEN_OR_MASKED = re.compile(
+    r"[^\W\d_]+[*$]+[^\W\d_]*(?:[*$]+[^\W\d_]*)*|[^\W\d_]{1,4}[@!0134]+[^\W\d_]+|" + _TOKEN.pattern
+)
+_HAS_MASK = re.compile(r"[^\W\d_](?:[*$]|[@!0134][^\W\d_])")
+# Words inside a #CamelCase hashtag: "#CantSeeShit" -> cant, see, shit.
+_CAMEL = re.compile(r"[A-ZÀ-ÖØ-Þ]+(?![a-zß-ÿ])|[A-ZÀ-ÖØ-Þ]?[a-zß-ÿ]+")
 _RUN3 = re.compile(r"([^\W\d_])\1{2,}")
 _BREAK_CHARS = frozenset(".!?;:,\n()¡¿")
 
@@ -40,21 +49,27 @@ class Tokens:
     spans: tuple[tuple[int, int], ...]
     elongated: tuple[int, ...]  # indexes of words written with a letter three times or more
     hashtags: frozenset[int]  # indexes of #hashtag words: names, so not shouting nor elongation
+    masked: frozenset[int] = frozenset()  # indexes of masked words ("f*ck"): the lexicon unmasks them
 
 
-def tokenize(folded: str) -> Tokens:
-    """Split folded text into words; punctuation only starts a new clause (negation stops there)."""
+def tokenize(folded: str, original: str | None = None) -> Tokens:
+    """Split folded text into words; punctuation only starts a new clause (negation stops there).
+
+    Given the original text too, a #CamelCase hashtag is read as its words ("#FedUp" -> fed, up).
+    """
     words: list[str] = []
     alts: list[str | None] = []
     clauses: list[int] = []
     spans: list[tuple[int, int]] = []
     elongated: list[int] = []
     hashtags: set[int] = set()
+    masked: set[int] = set()
     clause = 0
-    # Most messages have neither: skip the per-word checks for them (this loop is the hot path).
+    # Most messages have none of these: skip the per-word checks for them (this loop is the hot path).
     check_runs = _RUN3.search(folded) is not None
     check_tags = "#" in folded
-    for m in _TOKEN.finditer(folded):
+    check_masks = _HAS_MASK.search(folded) is not None
+    for m in (_TOKEN_OR_MASKED if check_masks else _TOKEN).finditer(folded):
         tok = m.group()
         if tok[0] in _BREAK_CHARS:
             clause += 1
@@ -62,7 +77,20 @@ def tokenize(folded: str) -> Tokens:
         start = m.start()
         tag = check_tags and start > 0 and folded[start - 1] == "#"
         if tag:
+            parts = _camel_parts(original, start, m.end()) if original is not None else []
+            if len(parts) > 1:  # its own clause: "sin paquete #QueVergüenza" is not a negated shame
+                clause += 1
+                for s, e in parts:
+                    hashtags.add(len(words))
+                    words.append(folded[s:e])
+                    alts.append(None)
+                    clauses.append(clause)
+                    spans.append((s, e))
+                clause += 1
+                continue
             hashtags.add(len(words))
+        if check_masks and not tok.replace("'", "").isalpha():
+            masked.add(len(words))
         if check_runs and _RUN3.search(tok):
             if not tag:
                 elongated.append(len(words))
@@ -74,8 +102,22 @@ def tokenize(folded: str) -> Tokens:
         clauses.append(clause)
         spans.append((start, m.end()))
     return Tokens(
-        tuple(words), tuple(alts), tuple(clauses), tuple(spans), tuple(elongated), frozenset(hashtags)
+        tuple(words),
+        tuple(alts),
+        tuple(clauses),
+        tuple(spans),
+        tuple(elongated),
+        frozenset(hashtags),
+        frozenset(masked),
     )
+
+
+def _camel_parts(original: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Spans of the words of a #CamelCase hashtag; one span (or none) when it is not CamelCase."""
+    tag = original[start:end]
+    if tag.islower() or tag.isupper():
+        return []
+    return [(start + m.start(), start + m.end()) for m in _CAMEL.finditer(tag)]
 
 
 def term_tokens(term: str) -> list[str]:

@@ -397,3 +397,124 @@ def test_a_negation_does_not_cancel_swearing(mood: MoodDetector, text: str, lang
 def test_excited_swearing_is_not_anger(mood: MoodDetector) -> None:
     assert not mood.score("fuck yeah, it works now", "en").upset
     assert mood.score("fuck this company", "en").upset
+
+
+# --- issue 7: masked swearing, hashtags, complaints, negation scope, politeness -----------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "evidence"),
+    [
+        ("f*ck this app", "en", 'profanity: "f*ck this"'),
+        ("what a sh!tty service", "en", 'profanity: "sh!tty"'),
+        ("you a**hole", "en", 'insult: "a**hole"'),
+        ("I'm pi$$ed off", "en", 'negative: "pi$$ed off"'),
+        ("vaya m*erda de servicio", "es", 'profanity: "vaya m*erda"'),
+        ("sois unos idi*tas", "es", 'insult: "idi*tas"'),
+        ("qué p*ta vergüenza", "es", "negative"),
+    ],
+)
+def test_masked_swearing_counts(mood: MoodDetector, text: str, lang: str, evidence: str) -> None:
+    reading = mood.score(text, lang)
+    assert reading.upset, reading
+    assert _has(reading, evidence), reading.evidence
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("no funciona esta m*erda", "es"),
+        ("it's not f*cking working", "en"),
+    ],
+)
+def test_a_negation_does_not_cancel_masked_swearing(mood: MoodDetector, text: str, lang: str) -> None:
+    assert _has(mood.score(text, lang), "profanity"), mood.score(text, lang).evidence
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("The price is US$45, right?", "en"),
+        ("Hello!Where is my order?", "en"),
+        ("¿El precio es 45$? Gracias", "es"),
+    ],
+)
+def test_money_and_typos_are_not_masked_swearing(mood: MoodDetector, text: str, lang: str) -> None:
+    assert mood.score(text, lang).score == 0.0
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "evidence"),
+    [
+        ("#WorstServiceEver", "en", 'negative: "WorstService"'),
+        ("Otra vez sin paquete #QueVergüenza", "es", 'negative: "QueVergüenza"'),
+    ],
+)
+def test_camel_case_hashtags_are_read_as_words(mood: MoodDetector, text: str, lang: str, evidence: str) -> None:
+    reading = mood.score(text, lang)
+    assert reading.score >= 0.5, reading
+    assert _has(reading, evidence), reading.evidence
+    assert not _has(reading, "shouting")
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("worst service ever", "en"),
+        ("still waiting", "en"),
+        ("this is ridiculous", "en"),
+        ("horrible customer service", "en"),
+        ("you guys are a joke", "en"),
+        ("three weeks and still no refund", "en"),
+        ("are you kidding me", "en"),
+        ("no me devuelven el dinero", "es"),
+        ("es una vergüenza", "es"),
+        ("llevo semanas esperando", "es"),
+        ("es el peor servicio que he tenido", "es"),
+        ("estoy hartísimo", "es"),
+        ("me indigna que no contesten", "es"),
+        ("sois unos ladrones", "es"),
+    ],
+)
+def test_complaints_to_a_company_are_upset(mood: MoodDetector, text: str, lang: str) -> None:
+    assert mood.score(text, lang).upset, mood.score(text, lang)
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("I hate to bother you, but where is my order?", "en"),
+        ("I'm still waiting for the refund, any update?", "en"),
+        ("Llevo dos días esperando el paquete, ¿sabéis algo?", "es"),
+        ("¿Alguna novedad de mi pedido? Sin prisa", "es"),
+    ],
+)
+def test_polite_follow_ups_are_not_upset(mood: MoodDetector, text: str, lang: str) -> None:
+    reading = mood.score(text, lang)
+    assert not reading.upset, reading
+
+
+@pytest.mark.parametrize(
+    ("text", "plain", "lang"),
+    [
+        ("not only rude but incompetent", "not incompetent", "en"),
+        ("no solo lento sino inútil", "no inútil", "es"),
+    ],
+)
+def test_not_only_does_not_negate(mood: MoodDetector, text: str, plain: str, lang: str) -> None:
+    assert mood.score(text, lang).upset
+    assert mood.score(plain, lang).score == 0.0
+
+
+@pytest.mark.parametrize(
+    ("text", "negated", "lang"),
+    [
+        ("this is a scam", "this is not a scam", "en"),
+        ("so mad right now", "not mad at all", "en"),
+        ("me indigna", "no me indigna", "es"),
+        ("es un robo", "no es un robo", "es"),
+    ],
+)
+def test_new_negative_phrases_are_negated(mood: MoodDetector, text: str, negated: str, lang: str) -> None:
+    assert mood.score(text, lang).upset
+    assert not mood.score(negated, lang).upset
