@@ -15,7 +15,7 @@ from bot.intents import Intent
 from bot.messages import Button, Channel, Inbound, Outbound, State, StatusUpdate, Stored
 from bot.outbox import Outbox
 from bot.settings import Settings
-from faq.lang import detect_lang
+from faq.lang import lang_scores
 from faq.model import Action, Decision, Entry, KnowledgeBase
 from handoff import escalation as esc
 from handoff.conversations import (
@@ -94,8 +94,9 @@ class CustomerSide(Protocol):
 
 def pick_lang(current: str, text: str, first: bool) -> str:
     """Keep the conversation's language unless the text clearly is in the other one."""
-    seen = detect_lang(text, "en")
-    if seen != detect_lang(text, "es") or seen == current:
+    es, en = lang_scores(text)
+    seen = "es" if es > en else "en"
+    if es == en or seen == current:
         return current  # no evidence either way, or it agrees
     if first or len(text.split()) >= SWITCH_LANG_WORDS:
         return seen
@@ -479,7 +480,8 @@ class Engine:
         if appended.status != "new":
             logger.warning("engine: conversation %s closed before the reply could be stored", conv.id)
             return
-        self.outbox.notify(dataclasses.replace(message, id=appended.message_id))
+        if self.outbox.listening:
+            self.outbox.notify(dataclasses.replace(message, id=appended.message_id))
 
     def _message(self, conv: Conversation, message_id: str, text: str, *, sender: str = "bot",
                  buttons: tuple[Button, ...] = ()) -> Outbound:
@@ -502,6 +504,10 @@ class Engine:
 
     def _bounded(self, inbound: Inbound) -> Inbound:
         """Cut what a channel let through to sizes the store and the matcher are meant for."""
+        if (len(inbound.text) <= self.settings.server.max_message_chars and len(inbound.value) <= MAX_VALUE_CHARS
+                and len(inbound.client_id) <= MAX_ID_CHARS and len(inbound.customer) <= MAX_VALUE_CHARS
+                and len(inbound.attachments) <= MAX_ATTACHMENTS):
+            return inbound  # the usual case: nothing to cut
         return dataclasses.replace(
             inbound,
             text=inbound.text[: self.settings.server.max_message_chars],

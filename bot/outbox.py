@@ -36,6 +36,11 @@ class Outbox:
         del data["id"]
         return keys.out_channel(message.channel), json.dumps(data, ensure_ascii=False)[1:]
 
+    @property
+    def listening(self) -> bool:
+        """Whether `notify` has anyone to tell (so a caller can skip building the event)."""
+        return bool(self._listeners)
+
     def notify(self, event: OutEvent) -> None:
         """Tell this process's listeners (the publishing is done by `emit`, or by the store)."""
         for listener in list(self._listeners):
@@ -66,9 +71,19 @@ class Outbox:
             await pubsub.aclose()
 
 
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = tuple(f.name for f in fields(cls))
+    return names
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
 def _as_dict(event: OutEvent) -> dict[str, Any]:
     # dataclasses.asdict deep-copies every value; the events are flat but for their buttons.
-    data = {f.name: getattr(event, f.name) for f in fields(event)}
+    data = {name: getattr(event, name) for name in _field_names(type(event))}
     if isinstance(event, Outbound):
         data["buttons"] = [{"label": b.label, "value": b.value} for b in event.buttons]
     return data

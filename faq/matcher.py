@@ -101,8 +101,10 @@ class _Space:
     def __init__(self, docs: Sequence[tuple[str, Sequence[str]]]) -> None:
         self.stems: dict[str, int] = {}
         self.grams: dict[str, int] = {}
-        self._known: dict[tuple[str, str], _WordInfo] = {}  # the knowledge base's own words
-        self._seen: dict[tuple[str, str], _WordInfo] = {}  # other words of questions, bounded
+        # Per language, word -> what it brings: the knowledge base's own words, and other words of
+        # questions (bounded).
+        self._known: dict[str, dict[str, _WordInfo]] = {}
+        self._seen: dict[str, dict[str, _WordInfo]] = {}
         self.fitted = self._fit(docs)
 
     def _fit(self, docs: Sequence[tuple[str, Sequence[str]]]) -> sparse.csr_matrix:
@@ -132,12 +134,9 @@ class _Space:
         size = self.chars_from + len(self.grams)
         gram_cols = self.chars_from + np.array(gram_ids, np.int64)
         stem_names = list(self.stems)
-        self._known = {
-            key: (stem_names[s], int(s), bool(c), gram_cols[gram_ptr[i] : gram_ptr[i + 1]].tobytes(), ())
-            for (key, i), s, c in zip(
-                word_ids.items(), word_stem.tolist(), word_content.tolist(), strict=True
-            )
-        }
+        for ((w, lang), i), s, c in zip(word_ids.items(), word_stem.tolist(), word_content.tolist(), strict=True):
+            info = (stem_names[s], int(s), bool(c), gram_cols[gram_ptr[i] : gram_ptr[i + 1]].tobytes(), ())
+            self._known.setdefault(lang, {})[w] = info
         content = word_content[tok_word]
         positions, lengths = _gather(gram_ptr, tok_word)
         rows = np.concatenate([3 * key_docs, 3 * tok_doc[content] + 1, np.repeat(3 * tok_doc + 2, lengths)])
@@ -176,21 +175,23 @@ class _Space:
 
     def _word(self, word: str, lang: str) -> _WordInfo:
         """What one word of a question brings, cached: most questions reuse the knowledge base's words."""
-        info = self._known.get((word, lang)) or self._seen.get((word, lang))
+        seen = self._seen.setdefault(lang, {})
+        info = self._known.get(lang, {}).get(word) or seen.get(word)
         if info is None:
             s = stem(word, lang)
             grams = _char_grams(word)
-            seen = [self.grams[g] for g in grams if g in self.grams]
+            found = [self.grams[g] for g in grams if g in self.grams]
             info = (
                 s,
                 self.stems.get(s, -1),
                 word not in STOP_WORDS.get(lang, STOP_WORDS["en"]),
-                (self.chars_from + np.array(seen, np.int64)).tobytes(),
+                (self.chars_from + np.array(found, np.int64)).tobytes(),
                 tuple(g for g in grams if g not in self.grams),
             )
-            if len(self._seen) >= WORD_CACHE:
+            if sum(map(len, self._seen.values())) >= WORD_CACHE:
                 self._seen.clear()  # bounded: a bot runs for months on what customers type
-            self._seen[(word, lang)] = info
+                seen = self._seen.setdefault(lang, {})
+            seen[word] = info
         return info
 
     def vector(self, words: list[str], lang: str) -> tuple[np.ndarray, np.ndarray]:
@@ -199,40 +200,47 @@ class _Space:
         Plain Python for the word blocks: a question has a few dozen of them, where numpy's
         per-call cost would dominate.
         """
-        infos = [self._word(w, lang) for w in words]
+        known_words = self._known.get(lang, {})
+        infos = [known_words.get(w) or self._word(w, lang) for w in words]
         known, unseen_stems = len(self.stems), dict[str, int]()
         sids = [
             i[1] if i[1] >= 0 else known + unseen_stems.setdefault(i[0], len(unseen_stems)) for i in infos
         ]
         b = self.base
-        ngrams = Counter(s + 1 for s in sids)
-        ngrams.update((s + 1) * b + t + 1 for s, t in itertools.pairwise(sids))
-        ngrams.update(
-            ((s + 1) * b + t + 1) * b + u + 1 for s, t, u in zip(sids, sids[1:], sids[2:], strict=False)
+        # Word 1-, 2- and 3-grams as integer keys (stem ids + 1 in base b), counted in one go; the three
+        # ranges do not overlap, so the counts (and their order) are those of counting each in turn.
+        u = [s + 1 for s in sids]
+        ngrams = Counter(
+            [*u, *[x * b + y for x, y in itertools.pairwise(u)],
+             *[(x * b + y) * b + z for x, y, z in zip(u, u[1:], u[2:], strict=False)]]
         )
-        content = Counter(s for s, i in zip(sids, infos, strict=True) if i[2])
-        chars, char_counts = np.unique(
-            np.frombuffer(b"".join(i[3] for i in infos), np.int64), return_counts=True
-        )
+        content = Counter([s for s, i in zip(sids, infos, strict=True) if i[2]])
+        chars, char_counts = _count_sorted(np.frombuffer(b"".join([i[3] for i in infos]), np.int64))
+        unseen_grams = [g for i in infos for g in i[4]]
         keys = np.fromiter(ngrams, np.int64, len(ngrams))
         pos = np.minimum(np.searchsorted(self.ngram_keys, keys), max(len(self.ngram_keys) - 1, 0))
         ngram_seen = self.ngram_keys[pos] == keys if len(self.ngram_keys) else np.zeros(len(keys), bool)
         ngram_counts = np.fromiter(ngrams.values(), np.float64, len(ngrams))
+        if unseen_stems:
+            content_seen = [(s, c) for s, c in content.items() if s < known]
+            content_missing = [c for s, c in content.items() if s >= known]
+        else:
+            content_seen, content_missing = list(content.items()), []
         blocks = (  # (seen columns, their counts, counts of the unseen features)
             (pos[ngram_seen], ngram_counts[ngram_seen], ngram_counts[~ngram_seen].tolist()),
             (
-                self.content_from + np.array([s for s in content if s < known], np.int64),
-                np.array([c for s, c in content.items() if s < known], np.float64),
-                [c for s, c in content.items() if s >= known],
+                self.content_from + np.array([s for s, _ in content_seen], np.int64),
+                np.array([c for _, c in content_seen], np.float64),
+                content_missing,
             ),
-            (chars, char_counts, list(Counter(g for i in infos for g in i[4]).values())),
+            (chars, char_counts, list(Counter(unseen_grams).values()) if unseen_grams else []),
         )
         cols: list[np.ndarray] = []
         vals: list[np.ndarray] = []
         total_w2 = 0.0
         for (block_cols, counts, missing), w in zip(blocks, BLOCK_WEIGHTS, strict=True):
             weights = (1.0 + np.log(counts)) * self.idf[block_cols]
-            missing_norm2 = sum((1.0 + math.log(c)) ** 2 for c in missing) * self.unseen_idf**2
+            missing_norm2 = sum((1.0 + math.log(c)) ** 2 for c in missing) * self.unseen_idf**2 if missing else 0.0
             norm2 = float(weights @ weights) + missing_norm2
             if norm2 > 0:
                 cols.append(block_cols)
@@ -241,6 +249,18 @@ class _Space:
         if not cols:
             return np.zeros(0, np.int64), np.zeros(0)
         return np.concatenate(cols), np.concatenate(vals) / math.sqrt(total_w2)
+
+
+def _count_sorted(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """np.unique(values, return_counts=True) of a small 1-d array, without its per-call overhead."""
+    if not len(values):
+        return values, np.zeros(0, np.int64)
+    ordered = np.sort(values)
+    first = np.empty(len(ordered), bool)
+    first[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    return ordered[starts], np.diff(np.append(starts, len(ordered)))
 
 
 def _kernel_logistic(gram: np.ndarray, labels: np.ndarray, n_entries: int) -> np.ndarray:
@@ -299,6 +319,7 @@ class _LangIndex:
                 self.texts.append(q)
                 self.text_langs.append(q_lang)
         self._norms: dict[int, str] = {}  # filled on demand: only the best entry's are compared
+        self._entry_norms: dict[int, list[str]] = {}
         self.labels = np.array(labels, dtype=np.int64)
         self.starts = (
             np.flatnonzero(np.r_[True, self.labels[1:] != self.labels[:-1]]) if labels else self.labels
@@ -364,7 +385,16 @@ class _LangIndex:
             score = prob
         else:
             score = (centroid + 0.5 * best) / 1.5
-        return Signals(np.clip(score, 0.0, 1.0), prob, centroid, best, sims, float(vals @ vals))
+        # Probabilities are in [0, 1] already (each exp() is at most their sum): only the plain score is cut.
+        score = score if prob is not None else np.clip(score, 0.0, 1.0)
+        return Signals(score, prob, centroid, best, sims, float(vals @ vals))
+
+    def norms_of(self, entry: int) -> list[str]:
+        """The normal forms of the entry's first FUZZ_EXAMPLES examples (what rapidfuzz compares)."""
+        got = self._entry_norms.get(entry)
+        if got is None:
+            got = self._entry_norms[entry] = [self.norm(i) for i in self.examples_of(entry)[:FUZZ_EXAMPLES]]
+        return got
 
     def examples_of(self, entry: int) -> range:
         return range(int(self.starts[entry]), int(self.ends[entry]))
@@ -416,19 +446,17 @@ class Matcher:
         top = _top(s.score, 2)
         first = top[0]
         second = top[1] if len(top) > 1 else None
-        examples = index.examples_of(first)[:FUZZ_EXAMPLES]
-        fz = process.extractOne(
-            " ".join(word_tokens(words, lang)), [index.norm(i) for i in examples], scorer=fuzz.token_set_ratio
-        )
+        fz = process.extractOne(" ".join(word_tokens(words, lang)), index.norms_of(first), scorer=fuzz.token_set_ratio)
 
         def runner_up(a: np.ndarray) -> float:
             return float(a[second]) if second is not None else 0.0
 
         prob1 = float(s.prob[first]) if s.prob is not None else 0.0
-        others = np.delete(s.best_example, first)
+        others = s.best_example.copy()
+        others[first] = -np.inf
         feats = {
             "entropy": float(-(s.prob @ np.log(s.prob + 1e-12))) if s.prob is not None else 0.0,
-            "best_margin": float(s.best_example[first]) - (float(others.max()) if len(others) else 0.0),
+            "best_margin": float(s.best_example[first]) - (float(others.max()) if len(others) > 1 else 0.0),
             "known": s.known,
             "words": math.log1p(len(words)),
             "prob": prob1,

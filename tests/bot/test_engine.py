@@ -449,3 +449,13 @@ async def test_a_conversation_closed_by_another_worker_is_not_written_to(
     assert [e.text for e in await bot.conversations.log(first.id) if e.sender == "customer"] == [
         "How long does shipping take?"
     ]
+
+
+async def test_an_over_long_message_is_stored_cut_to_the_limits(bot: Bot) -> None:
+    limit = bot.engine.settings.server.max_message_chars
+    inbound = Inbound(conversation_key="web:s1", channel="web", text="x" * (limit + 50), client_id="c" * 300)
+    stored = await bot.engine.receive(inbound)
+    entry = (await bot.conversations.log(stored.conversation_id))[-1]
+    assert len(entry.text) == limit and len(entry.client_id) == 128
+    short = Inbound(conversation_key="web:s1", channel="web", text="hello", client_id="c-2")
+    assert (await bot.engine.receive(short)).inbound is short  # nothing to cut: passed on as is

@@ -91,3 +91,16 @@ def test_no_language_evidence_asks_both_indexes() -> None:
     match = Matcher(kb).match("drains fast")  # no English or Spanish word votes; Spanish has more examples
     assert match.lang == "en"
     assert match.best is not None and match.best.entry_id == "battery"
+
+
+def test_counting_sorted_values_matches_numpy_unique() -> None:
+    import numpy as np
+
+    from faq.matcher import _count_sorted
+
+    rng = np.random.default_rng(3)
+    for size in (0, 1, 2, 7, 150):
+        values = rng.integers(0, 40, size).astype(np.int64)
+        got, counts = _count_sorted(values)
+        want, want_counts = np.unique(values, return_counts=True)
+        assert got.tolist() == want.tolist() and counts.tolist() == want_counts.tolist()

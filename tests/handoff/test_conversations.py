@@ -166,3 +166,57 @@ async def test_the_open_id_hint_is_dropped_when_the_conversation_closes(convs: C
     assert created and new != cid and convs.known_open("web:s") == new
     await convs.close(await convs.get(new), "customer")  # type: ignore[arg-type]
     assert convs.known_open("web:s") is None
+
+
+async def test_concurrent_script_calls_share_round_trips_and_each_gets_its_own_reply(
+    convs: Conversations, redis: aioredis.Redis
+) -> None:
+    cids = [(await convs.open(f"web:{i}", "web", "en"))[0] for i in range(20)]
+    calls = [convs.append(cid, customer(f"hi {n}", f"m{n}"), client_id=f"m{n}", sender="customer")
+             for cid in cids for n in range(3)]
+    results = await asyncio.gather(*calls)
+    assert [r.status for r in results] == ["new"] * 60
+    # Stream ids are per transcript: three distinct ones in each.
+    assert all(len({r.message_id for r in results[i : i + 3]}) == 3 for i in range(0, 60, 3))
+    for cid in cids:
+        assert [e.text for e in await convs.log(cid)] == ["hi 0", "hi 1", "hi 2"]
+    turns = await asyncio.gather(*(convs.begin_turn(cid, r.message_id, 5) for cid, r in zip(
+        [c for c in cids for _ in range(3)], results, strict=True)))
+    assert all(t is not None and t.conversation is not None for t in turns)
+    assert [t.earlier for t in turns[:3] if t] == [(), ("hi 0",), ("hi 0", "hi 1")]
+
+
+async def test_a_script_call_after_redis_forgot_its_scripts_loads_them_again(
+    convs: Conversations, redis: aioredis.Redis
+) -> None:
+    cid, _ = await convs.open("web:s", "web", "en")
+    assert (await convs.append(cid, customer("one"), sender="customer")).status == "new"
+    await redis.script_flush()
+    assert (await convs.append(cid, customer("two"), sender="customer")).status == "new"
+    assert [e.text for e in await convs.log(cid)] == ["one", "two"]
+
+
+async def test_an_error_in_one_batched_call_fails_only_that_call(convs: Conversations, redis: aioredis.Redis) -> None:
+    good, _ = await convs.open("web:good", "web", "en")
+    await redis.set(keys.conv("broken"), "not a hash")  # the script's HGET fails with WRONGTYPE
+    results = await asyncio.gather(
+        convs.append(good, customer("a"), sender="customer"),
+        convs.append("broken", customer("b"), sender="customer"),
+        convs.append(good, customer("c"), sender="customer"),
+        return_exceptions=True,
+    )
+    assert isinstance(results[1], aioredis.ResponseError)
+    assert [getattr(r, "status", None) for r in (results[0], results[2])] == ["new", "new"]
+    assert [e.text for e in await convs.log(good)] == ["a", "c"]
+
+
+async def test_a_lost_connection_fails_the_calls_in_flight_and_the_next_calls_reconnect(
+    convs: Conversations, redis: aioredis.Redis
+) -> None:
+    cid, _ = await convs.open("web:s", "web", "en")
+    await convs.append(cid, customer("before"), sender="customer")
+    await redis.client_kill_filter(_type="normal", skipme=True)  # drops the pooled connections
+    await asyncio.gather(*(convs.append(cid, customer(f"after {i}"), sender="customer") for i in range(3)),
+                         return_exceptions=True)
+    assert (await convs.append(cid, customer("later"), sender="customer")).status == "new"
+    assert [e.text for e in await convs.log(cid)][-1] == "later"
