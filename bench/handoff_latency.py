@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
 import sys
 import tempfile
 import time
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from serving import pct, stop_server
 
 ROOT = Path(__file__).resolve().parent.parent
 AGENT, PASSWORD = "bench", "bench handoff pass"
@@ -96,17 +96,6 @@ async def start_server(config: Path, data: Path) -> tuple[asyncio.subprocess.Pro
     DRAINS.add(drain)
     drain.add_done_callback(DRAINS.discard)
     return proc, base
-
-
-async def stop_server(proc: asyncio.subprocess.Process) -> None:
-    if proc.returncode is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        async with asyncio.timeout(30):
-            await proc.wait()
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
 
 
 async def console_reader(ws: aiohttp.ClientWebSocketResponse, console: Console) -> None:
@@ -187,13 +176,6 @@ async def customers_of(http: aiohttp.ClientSession, base: str, ids: list[str]) -
             return cid, str((await r.json()).get("customer", ""))
 
     return dict(await asyncio.gather(*(one(cid) for cid in ids)))
-
-
-def pct(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
 
 
 async def drive(args: argparse.Namespace, base: str) -> dict[str, Any]:

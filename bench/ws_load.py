@@ -19,7 +19,6 @@ import json
 import os
 import random
 import resource
-import signal
 import socket
 import sys
 import tempfile
@@ -34,6 +33,8 @@ import aiohttp
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from serving import pct, stop_server  # noqa: E402
 
 from faq.loader import load_dir  # noqa: E402
 
@@ -199,13 +200,6 @@ async def count_lost(http: aiohttp.ClientSession, url: str, c: Customer, gate: a
     return lost
 
 
-def pct(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
-
-
 def client_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -291,13 +285,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             async with asyncio.timeout(args.seconds + 120):
                 result = await drive(args, f"ws://127.0.0.1:{port}/ws", pool, proc.pid)
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                async with asyncio.timeout(30):
-                    await proc.wait()
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
+            await stop_server(proc)
     result["server_exit"] = proc.returncode
     return result
 
