@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 
-from handoff import keys
+from handoff import audit, keys
 from handoff.conversations import now_ms
 
 logger = logging.getLogger(__name__)
@@ -27,8 +27,6 @@ REASON_CODES = (
     LOW_CONFIDENCE, MISUNDERSTOOD, ASKED_FOR_PERSON, UPSET, NEGATIVE_FEEDBACK, TOPIC_RULE, SLA_BREACH,
     KEYWORD_RULE,
 )
-
-AUDIT_MAXLEN = 1_000_000  # approximate trim: the record is long-lived but must not grow without bound
 
 
 @dataclass(frozen=True)
@@ -66,11 +64,11 @@ class RecordingEscalator:
     The handoff issue replaces this with queues and routing; the engine only sees `Escalator`.
     """
 
-    def __init__(self, redis: aioredis.Redis, *, audit: bool = True) -> None:
+    def __init__(self, redis: aioredis.Redis, *, write_audit: bool = True) -> None:
         self.redis = redis
         # The handoff queue scripts write their own "queued" entry atomically with the enqueue; a
         # second entry here would count every handoff twice in the record.
-        self.audit = audit
+        self.write_audit = write_audit
 
     async def escalate(self, conversation_id: str, reasons: list[Reason], context: EscalationContext) -> None:
         ts = now_ms()
@@ -81,12 +79,10 @@ class RecordingEscalator:
         })
         # With a person now: the bot's idle sweeper leaves it alone.
         await self.redis.zrem(keys.ACTIVE, conversation_id)
-        if self.audit:
-            # Same fields as handoff.audit and the queue scripts, so the record view reads either.
-            await self.redis.xadd(keys.AUDIT, {
-                "ts": ts, "conv": conversation_id, "event": "queued", "actor": "bot", "from": "bot",
-                "to": f"{context.department}:{context.tier}", "reasons": ",".join(r.code for r in reasons),
-                "outcome": "", "detail": "",
-            }, maxlen=AUDIT_MAXLEN, approximate=True)
+        if self.write_audit:
+            await audit.append(
+                self.redis, conversation_id, "queued", actor="bot", from_="bot",
+                to=f"{context.department}:{context.tier}", reasons=[r.code for r in reasons], now=ts,
+            )  # fmt: skip
         logger.info("conversation %s escalated to %s/%d: %s", conversation_id, context.department,
                     context.tier, ", ".join(r.code for r in reasons))

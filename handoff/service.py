@@ -96,7 +96,7 @@ class HandoffService:
         self.presence = Presence(redis, hs.presence_ttl_s)
         self.sweeper = Sweeper(redis, self.queues, self.agent_list)
         self.estimator = WaitEstimator(redis, self.queues, self.presence, self.rules)
-        self.recorder = esc.RecordingEscalator(redis, audit=False)
+        self.recorder = esc.RecordingEscalator(redis, write_audit=False)
         self.notifier = CustomerNotifier(
             redis, conversations, outbox, self.queues, self.estimator, self.rules, self.agent_list,
             self.display_name,
