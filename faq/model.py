@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 
 LANGS = ("en", "es")
 
@@ -47,7 +48,7 @@ class KnowledgeBase:
     entries: tuple[Entry, ...] = ()
     version: str = ""  # content hash: tells a reload from a no-op
 
-    @property
+    @cached_property
     def by_id(self) -> Mapping[str, Entry]:
         return {e.id: e for e in self.entries}
 

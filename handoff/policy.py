@@ -114,7 +114,9 @@ def _rule_hit(rule: KeywordRule, norm: str, lang: str | None) -> str | None:
 def keyword_reasons(text: str, lang: str | None, rules: HandoffRules) -> list[Reason]:
     """One "keyword_rule" reason per rule of the rules file that the text matches (detail = rule name)."""
     norm = normalize_text(text)
-    out = []
+    out: list[Reason] = []
+    if not rules.keyword_screen.search(norm):
+        return out
     for rule in rules.keyword_rules:
         found = _rule_hit(rule, norm, lang)
         if found:

@@ -73,6 +73,7 @@ class MoodDetector:
         self.threshold = threshold
         self.default_lang = default_lang if default_lang in languages else next(iter(languages))
         self._cache: dict[tuple[str, str | None], float] = {}
+        self._words: dict[str, str] = {}
         # One character class for every emoji: far faster than testing each character of a message.
         self._emoji_re = re.compile("|".join(re.escape(c) for c in signals.emoji) or "(?!)")
 
@@ -274,16 +275,25 @@ class MoodDetector:
 
     def _repeated(self, text: str, history: Sequence[str]) -> _Hit | None:
         """The customer asks again what they asked before: the bot's answer did not help."""
-        mine = " ".join(tokenize(fold(strip_noise(text[:MAX_CHARS]))).words)
+        mine = self._words_of(text)
         if mine.count(" ") < 2:  # "hola", "sí", "ok" repeat without meaning anything
             return None
         limit = 100.0 * self.signals["repeated_question_similarity"]
         for earlier in reversed(history[-int(self.signals["conversation_messages"]) :]):
-            theirs = " ".join(tokenize(fold(strip_noise(earlier[:MAX_CHARS]))).words)
+            theirs = self._words_of(earlier)
             if fuzz.ratio(mine, theirs) >= limit:
                 shown = text.strip()[:60]
                 return _Hit(self.signals["repeated_question_weight"], f'repeated question: "{shown}"')
         return None
+
+    def _words_of(self, text: str) -> str:
+        """The message's words joined by spaces; remembered, as each message is compared on later turns too."""
+        got = self._words.get(text)
+        if got is None:
+            if len(self._words) >= _CACHE_LIMIT:
+                self._words.clear()
+            got = self._words[text] = " ".join(tokenize(fold(strip_noise(text[:MAX_CHARS]))).words)
+        return got
 
     def _conversation(self, score: float, history: Sequence[str], lang: str | None) -> float:
         """Noisy-OR of the recent messages, each older one damped by the decay: anger adds up, then fades."""

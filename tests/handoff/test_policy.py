@@ -1,11 +1,12 @@
 import logging
+from pathlib import Path
 
 import pytest
 
 from faq.model import Candidate, Entry, HandoffRule
 from handoff import policy
 from handoff.policy import Reason, keyword_reasons, person_request, route
-from handoff.rules import REASON_CODES
+from handoff.rules import REASON_CODES, load_rules, normalize_text
 from tests.handoff.queue_helpers import rules
 
 RULES = rules()
@@ -155,3 +156,16 @@ def test_bad_reasons_are_refused() -> None:
     with pytest.raises(ValueError):
         route([], RULES, "general")
     assert Reason.from_dict(Reason("upset", "x", ("a",)).to_dict()) == Reason("upset", "x", ("a",))
+
+
+def test_keyword_screen_agrees_with_the_rules_one_by_one():
+    """The one-pattern screen lets through exactly the messages some keyword rule matches."""
+    shipped = load_rules(Path(__file__).resolve().parents[2] / "config" / "handoff.yaml", "UTC", "general")
+    texts = ["I will sue you", "voy a denunciaros", "please cancel my account", "where is my order",
+             "quiero darme de baja", "hola", ""]
+    for text in texts:
+        norm = normalize_text(text)
+        one_by_one = any(policy._rule_hit(r, norm, "en") for r in shipped.keyword_rules)
+        assert bool(shipped.keyword_screen.search(norm)) == one_by_one, text
+        assert bool(keyword_reasons(text, "en", shipped)) == one_by_one, text
+    assert any(keyword_reasons(t, None, shipped) for t in texts)
