@@ -6,6 +6,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+import orjson
+
 Channel = Literal["web", "telegram"]
 Sender = Literal["customer", "bot", "agent", "system"]
 State = Literal["bot", "queued", "assigned", "resolved", "closed"]
@@ -86,7 +88,7 @@ OutEvent = Outbound | StatusUpdate
 
 
 def event_from_json(raw: str | bytes) -> OutEvent:
-    data: dict[str, Any] = json.loads(raw)
+    data: dict[str, Any] = orjson.loads(raw)
     if data.get("kind") == "status":
         return StatusUpdate(**data)
     data["buttons"] = tuple(Button(**b) for b in data.get("buttons", ()))

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import fields
 from typing import Any
 
+import orjson
 import redis.asyncio as aioredis
 
 from bot.messages import Outbound, OutEvent, event_from_json
@@ -34,7 +34,7 @@ class Outbox:
         The caller then calls `notify` with the stored message."""
         data = _as_dict(message)
         del data["id"]
-        return keys.out_channel(message.channel), json.dumps(data, ensure_ascii=False)[1:]
+        return keys.out_channel(message.channel), orjson.dumps(data).decode()[1:]
 
     @property
     def listening(self) -> bool:
@@ -91,4 +91,4 @@ def _as_dict(event: OutEvent) -> dict[str, Any]:
 
 def to_json(event: OutEvent) -> str:
     """The event as `event.to_json()` writes it (bot.messages.event_from_json reads it back)."""
-    return json.dumps(_as_dict(event), ensure_ascii=False)
+    return orjson.dumps(_as_dict(event)).decode()

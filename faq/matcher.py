@@ -44,8 +44,11 @@ KERNEL_L2 = 0.01
 FUZZ_EXAMPLES = 32
 PRUNE_FROM_EXAMPLES = 5000
 PRUNE_DF = 0.02
-WORD_CACHE = 50_000
-BLOCK_WEIGHTS = (1.0, 1.0, 1.0)  # words of questions remembered per language index
+WORD_CACHE = 50_000  # words of questions remembered per language index
+BLOCK_WEIGHTS = (1.0, 1.0, 1.0)
+# Up to this many stored (example, feature) weights, a question is scored by one sparse product over
+# all of them: faster than gathering its features' lists, which pays off only on large indexes.
+FULL_PRODUCT_NNZ = 200_000
 
 # Calibration: confidence = sigmoid(w · features + b). Features in CALIBRATION_FEATURES order.
 # Fitted by `python bench/faq_eval.py --calibrate` (logistic regression on cross-validation folds
@@ -330,6 +333,7 @@ class _LangIndex:
         x = self.space.fitted
         pruned = self._prune(x)
         self.x_t = pruned.T.tocsr()  # feature -> examples: a question touches only its features' rows
+        self.x = pruned if pruned.nnz <= FULL_PRODUCT_NNZ else None
         self.centroid_norms = self._centroid_norms(pruned)
         self.kernel: np.ndarray | None = None
         n, e = x.shape[0], len(self.entry_ids)
@@ -373,7 +377,12 @@ class _LangIndex:
         cols, vals = self.space.vector(words, self.lang)
         if not len(cols) or not len(self.entry_ids):
             return None
-        sims = self._dot(self.x_t, cols, vals, len(self.labels))
+        if self.x is not None:
+            query = np.zeros(self.x.shape[1])
+            query[cols] = vals
+            sims = self.x @ query
+        else:
+            sims = self._dot(self.x_t, cols, vals, len(self.labels))
         centroid = np.bincount(self.labels, sims, minlength=len(self.entry_ids)) / self.centroid_norms
         best = np.maximum.reduceat(sims, self.starts)
         prob = None

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+import orjson
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -241,7 +242,8 @@ def entry_fields(
             [{"kind": a.kind, "caption": a.caption, "ref": a.ref} for a in attachments], ensure_ascii=False
         )
     if decision is not None:
-        pairs["decision"] = json.dumps(decision, ensure_ascii=False)
+        # Scores may be numpy floats.
+        pairs["decision"] = orjson.dumps(decision, option=orjson.OPT_SERIALIZE_NUMPY).decode()
     return [x for k, v in pairs.items() if v or k in ("sender", "text", "ts") for x in (k, v)]
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+import orjson
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from bot.messages import Inbound, Outbound, OutEvent, StatusUpdate, Stored
@@ -92,7 +93,7 @@ def status_frame(status: StatusUpdate) -> dict[str, Any]:
 
 def parse_frame(raw: str) -> dict[str, Any]:
     try:
-        data = json.loads(raw)
+        data = orjson.loads(raw)
     except (ValueError, RecursionError):
         raise FrameError("bad_json", "frames must be JSON objects") from None
     if not isinstance(data, dict):
@@ -304,7 +305,7 @@ class WebChannel:
             logger.exception("could not store a widget message")
             raise FrameError("unavailable", "the message was not stored; send it again", client_id) from None
         ack = {"type": "ack", "id": client_id, "msg": stored.message_id, "duplicate": stored.duplicate}
-        await conn.ws.send_str(json.dumps(ack))
+        await conn.ws.send_frame(orjson.dumps(ack), WSMsgType.TEXT)
         try:
             async with self._turns:
                 await self.engine.process(stored)
@@ -347,7 +348,7 @@ class WebChannel:
             event_id, frame = event.id, message_frame(event)
         else:
             event_id, frame = "", status_frame(event)
-        data = json.dumps(frame, ensure_ascii=False)
+        data = orjson.dumps(frame).decode()
         for conn in list(held):
             if not conn.ready:
                 conn.backlog.append((event_id, data))

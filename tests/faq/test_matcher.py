@@ -104,3 +104,20 @@ def test_counting_sorted_values_matches_numpy_unique() -> None:
         got, counts = _count_sorted(values)
         want, want_counts = np.unique(values, return_counts=True)
         assert got.tolist() == want.tolist() and counts.tolist() == want_counts.tolist()
+
+
+def test_large_index_gathering_scores_like_the_full_product(matcher: Matcher) -> None:
+    """Small indexes score a question by one product over every weight, large ones gather its
+    features' lists: both must give the same similarities."""
+    import numpy as np
+
+    from faq.matcher import words_of
+
+    for lang, text in (("en", "how long does shipping take"), ("es", "olvidé mi contraseña")):
+        index = matcher._indexes[lang]
+        assert index.x is not None
+        cols, vals = index.space.vector(words_of(text), lang)
+        full = index.signals(words_of(text))
+        assert full is not None
+        gathered = index._dot(index.x_t, cols, vals, len(index.labels))
+        assert np.allclose(full.sims, gathered) and full.sims.max() > 0
