@@ -89,6 +89,7 @@ OutEvent = Outbound | StatusUpdate
 
 def event_from_json(raw: str | bytes) -> OutEvent:
     data: dict[str, Any] = orjson.loads(raw)
+    data.pop("origin", None)  # the publishing process (bot.outbox)
     if data.get("kind") == "status":
         return StatusUpdate(**data)
     data["buttons"] = tuple(Button(**b) for b in data.get("buttons", ()))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import fields
 from typing import Any
@@ -15,18 +16,22 @@ from handoff import keys
 
 logger = logging.getLogger(__name__)
 
-Listener = Callable[[OutEvent], None]
+Listener = Callable[[OutEvent], object]  # what it returns is ignored
 
 
 class Outbox:
     def __init__(self, redis: aioredis.Redis) -> None:
         self.redis = redis
         self._listeners: list[Listener] = []
+        # Tags what this process publishes, so a listener that was told in process can skip the echo
+        # without parsing it (see `listen`).
+        self.origin = uuid.uuid4().hex[:16]
+        self._tag = f'"origin":"{self.origin}",'
 
     async def emit(self, event: OutEvent) -> None:
         """Publish to relevo:out:<channel>; the event is in the transcript already, so a miss is not lost."""
         self.notify(event)
-        await self.redis.publish(keys.out_channel(event.channel), to_json(event))
+        await self.redis.publish(keys.out_channel(event.channel), "{" + self._tag + to_json(event)[1:])
 
     def announcement(self, message: Outbound) -> tuple[str, str]:
         """(pub/sub channel, the message as JSON without its opening brace and its id) for a store
@@ -34,7 +39,7 @@ class Outbox:
         The caller then calls `notify` with the stored message."""
         data = _as_dict(message)
         del data["id"]
-        return keys.out_channel(message.channel), orjson.dumps(data).decode()[1:]
+        return keys.out_channel(message.channel), self._tag + orjson.dumps(data).decode()[1:]
 
     @property
     def listening(self) -> bool:
@@ -54,16 +59,25 @@ class Outbox:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
 
-    async def listen(self, channel: str) -> AsyncIterator[OutEvent]:
-        """Every event for `channel`, from any worker, from the moment of subscribing; until cancelled."""
+    async def listen(self, channel: str, skip_own: bool = False) -> AsyncIterator[OutEvent]:
+        """Every event for `channel`, from any worker, from the moment of subscribing; until cancelled.
+
+        With `skip_own`, not those this process published: for a caller that is also a listener
+        (`add_listener`) and so has them already, sooner, and in the order they were made.
+        """
         pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
         await pubsub.subscribe(keys.out_channel(channel))
+        own = self._tag.encode()
         try:
             async for message in pubsub.listen():
                 if message.get("type") != "message":
                     continue
+                data = message["data"]
+                # The tag is near the start: after the stream id, if any (`{"id":"<id>","origin":...`).
+                if skip_own and (own if isinstance(data, bytes) else self._tag) in data[:80]:
+                    continue
                 try:
-                    yield event_from_json(message["data"])
+                    yield event_from_json(data)
                 except (ValueError, TypeError, KeyError):
                     logger.warning("outbox: dropped a malformed event on %s", channel)
         finally:

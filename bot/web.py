@@ -142,8 +142,14 @@ async def nosniff(
 async def _outbox_pump(app: web.Application) -> AsyncIterator[None]:
     """Started with the app, cancelled before the runtime closes (cleanup runs in reverse order)."""
     runtime, channel = app[RUNTIME], app[WEB_CHANNEL]
-    task = asyncio.create_task(channel.pump(lambda: runtime.outbox.listen("web")), name="web outbox pump")
+    # This process's events reach its own sockets directly (one Redis round trip sooner, in the order
+    # they were made); pub/sub brings those of other workers.
+    stop_listening = runtime.outbox.add_listener(channel.deliver)
+    task = asyncio.create_task(
+        channel.pump(lambda: runtime.outbox.listen("web", skip_own=True)), name="web outbox pump"
+    )
     yield
+    stop_listening()
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task

@@ -361,6 +361,41 @@ async def test_outbox_delivers_through_redis_pubsub(redis: aioredis.Redis) -> No
     assert received == [event]
 
 
+async def test_outbox_skips_its_own_echo_but_not_other_workers(redis: aioredis.Redis) -> None:
+    """A process told in-process of its own events skips their pub/sub echo; another worker's events
+    (emitted, or published by the store script with a stream id first) still arrive."""
+    mine, other = Outbox(redis), Outbox(redis)
+    told: list[OutEvent] = []
+    mine.add_listener(told.append)
+    received: list[OutEvent] = []
+
+    async def consume() -> None:
+        async for event in mine.listen("web", skip_own=True):
+            received.append(event)
+            if len(received) == 2:
+                return
+
+    task = asyncio.create_task(consume())
+    for _ in range(1000):
+        if (await redis.pubsub_numsub(keys.out_channel("web")))[0][1]:
+            break
+        await asyncio.sleep(0.01)
+    own = StatusUpdate(conversation_id="c", conversation_key="web:x", channel="web", state="queued")
+    theirs = StatusUpdate(conversation_id="c", conversation_key="web:x", channel="web", state="assigned",
+                          agent="Ana")
+    await mine.emit(own)
+    await other.emit(theirs)
+    # What the store script publishes: the stream id first, then the announcement.
+    reply = Outbound(conversation_id="c", conversation_key="web:x", channel="web", id="", text="hola")
+    for outbox in (mine, other):
+        channel, body = outbox.announcement(reply)
+        await redis.publish(channel, '{"id":"1-1",' + body)
+    await asyncio.wait_for(task, 10)
+    assert received == [theirs, Outbound(conversation_id="c", conversation_key="web:x", channel="web",
+                                         id="1-1", text="hola")]
+    assert told == [own]
+
+
 async def test_runtime_starts_and_closes_against_the_test_redis(
     redis: aioredis.Redis, redis_url: str, kb_dir: Path
 ) -> None:
