@@ -75,7 +75,8 @@ class MoodDetector:
         self._cache: dict[tuple[str, str | None], float] = {}
         self._words: dict[str, str] = {}
         # One character class for every emoji: far faster than testing each character of a message.
-        self._emoji_re = re.compile("|".join(re.escape(c) for c in signals.emoji) or "(?!)")
+        every_emoji = [*signals.emoji, *signals.calm_emoji]
+        self._emoji_re = re.compile("|".join(re.escape(c) for c in every_emoji) or "(?!)")
 
     @classmethod
     def from_dir(cls, folder: Path, threshold: float = 0.5, default_lang: str = "en") -> MoodDetector:
@@ -130,7 +131,7 @@ class MoodDetector:
         text = strip_noise(text[:MAX_CHARS])
         tokens = tokenize(fold(text), text)
         code = lang if lang in self.languages else self._detect(tokens.words, text)
-        shared = self._shared_hits(text, tokens)
+        shared, emoji_calm = self._shared_hits(text, tokens)
         if code is not None:
             hits, calm = self._lexicon_hits(self.languages[code], text, tokens, after_answer)
         else:
@@ -143,6 +144,7 @@ class MoodDetector:
                     best = (s, c, found, factor)
             _, code, hits, calm = best
         hits = shared + hits
+        calm *= emoji_calm
         if calm < 1.0:  # praise or laughter: "fucking amazing!!!" is not anger
             hits = [_Hit(h.weight * calm, h.evidence) for h in hits]
         return code, hits
@@ -217,8 +219,10 @@ class MoodDetector:
 
     # --- signals that do not depend on the language ---------------------------------------------
 
-    def _shared_hits(self, text: str, tokens: Tokens) -> list[_Hit]:
+    def _shared_hits(self, text: str, tokens: Tokens) -> tuple[list[_Hit], float]:
+        """Signals of any language, and the factor (<= 1) that praise or laughter emoji put on every signal."""
         sig = self.signals
+        calm = 1.0
         hits: list[_Hit] = []
         if len(_CAPS3.findall(text)) >= sig["shouting_min_words"] and self._shouting(text, tokens):
             hits.append(_Hit(sig["shouting_weight"], "shouting (capitals)"))
@@ -228,9 +232,10 @@ class MoodDetector:
         if tokens.elongated:
             s, e = tokens.spans[tokens.elongated[0]]
             hits.append(_Hit(sig["elongation_weight"], f'elongation: "{text[s:e]}"'))
-        if sig.emoji and not text.isascii():
-            hits.extend(self._emoji(text))
-        return hits
+        if (sig.emoji or sig.calm_emoji) and not text.isascii():
+            found, calm = self._emoji(text)
+            hits.extend(found)
+        return hits, calm
 
     def _shouting(self, text: str, tokens: Tokens) -> bool:
         long_words = [
@@ -260,16 +265,21 @@ class MoodDetector:
                 best = _Hit(w, f'"{run}"')
         return best
 
-    def _emoji(self, text: str) -> list[_Hit]:
+    def _emoji(self, text: str) -> tuple[list[_Hit], float]:
         counts: dict[str, int] = {}
         for ch in self._emoji_re.findall(text):
             counts[ch] = counts.get(ch, 0) + 1
         repeats = int(self.signals["emoji_repeats"])
         hits = []
+        calm = 1.0
         for ch, n in counts.items():
-            weight, shown = self.signals.emoji[ch]
-            hits.append(_Hit(1.0 - (1.0 - weight) ** min(n, repeats), f"emoji: {shown}"))
-        return hits
+            upset = self.signals.emoji.get(ch)
+            if upset is not None:
+                weight, shown = upset
+                hits.append(_Hit(1.0 - (1.0 - weight) ** min(n, repeats), f"emoji: {shown}"))
+            else:  # praise or laughter: counted once, like a calm word
+                calm *= 1.0 - self.signals.calm_emoji[ch][0]
+        return hits, calm
 
     # --- the conversation -------------------------------------------------------------------------
 

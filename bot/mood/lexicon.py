@@ -147,6 +147,9 @@ def _mask_pattern(word: str, loose: bool) -> str:
 class Signals:
     values: dict[str, float]
     emoji: dict[str, tuple[float, str]]  # character -> (weight, as written)
+    # Praise and laughter emoji: like the language's calm terms, each multiplies the message's signals by
+    # (1 - weight), so "fucking champions 😍🏆" is not read as anger.
+    calm_emoji: dict[str, tuple[float, str]] = field(default_factory=dict)
 
     def __getitem__(self, key: str) -> float:
         return self.values[key]
@@ -278,20 +281,27 @@ def load_signals(path: Path) -> Signals:
     """The language-free signals and emoji (config/mood/signals.yaml); missing keys keep defaults."""
     values = dict(SIGNAL_DEFAULTS)
     emoji: dict[str, tuple[float, str]] = {}
+    calm_emoji: dict[str, tuple[float, str]] = {}
     root = _compose(path) if path.exists() else None
     for key, value in root.value if root else ():
         name = key.value
-        if name == "emoji":
-            for char, weight in _items(path, value, "emoji"):
+        if name in ("emoji", "calm_emoji"):
+            found, other, other_name = (
+                (emoji, calm_emoji, "calm_emoji") if name == "emoji" else (calm_emoji, emoji, "emoji")
+            )
+            for char, weight in _items(path, value, name):
                 base = char.value.strip().replace("\ufe0f", "")
-                emoji[base[0]] = (_number(path, weight, f"emoji {char.value}", 0.0, 1.0), char.value.strip())
+                if base[0] in other:
+                    raise _fail(path, char, f"{name}: {char.value!r} is also listed under {other_name}")
+                found[base[0]] = (_number(path, weight, f"{name} {char.value}", 0.0, 1.0), char.value.strip())
         elif name in SIGNAL_DEFAULTS:
             high = 1.0 if name.endswith(("_weight", "_ratio", "_similarity", "_decay", "_answer")) else 50.0
             high = 5.0 if name.endswith("_factor") else high
             values[name] = _number(path, value, name, 0.0, high)
         else:
-            raise _fail(path, key, f"unknown setting {name!r} (known: emoji, {', '.join(SIGNAL_DEFAULTS)})")
-    return Signals(values, emoji)
+            known = ", ".join(["emoji", "calm_emoji", *SIGNAL_DEFAULTS])
+            raise _fail(path, key, f"unknown setting {name!r} (known: {known})")
+    return Signals(values, emoji, calm_emoji)
 
 
 def load_folder(folder: Path) -> tuple[dict[str, Language], Signals]:

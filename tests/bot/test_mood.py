@@ -518,3 +518,83 @@ def test_not_only_does_not_negate(mood: MoodDetector, text: str, plain: str, lan
 def test_new_negative_phrases_are_negated(mood: MoodDetector, text: str, negated: str, lang: str) -> None:
     assert mood.score(text, lang).upset
     assert not mood.score(negated, lang).upset
+
+
+# --- issue 7: sarcasm, rhetorical indignation, contempt, stated anger ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "evidence"),
+    [
+        ("Another delay. What could possibly go wrong?", "en", "What could possibly go wrong"),
+        ("Imagine my surprise when the parcel didn't arrive", "en", "Imagine my surprise"),
+        ("Fast delivery, said no one ever", "en", "said no one ever"),
+        ("How do you people sleep at night?", "en", "sleep at night"),
+        ("Who thought this was a good idea?", "en", "Who thought this was a good idea"),
+        ("You don't care about your customers", "en", 'negated: "don\'t care about your"'),
+        ("You screwed up my order", "en", "screwed up"),
+        ("What a money grabbing company", "en", "money grabbing"),
+        ("I'm angry", "en", "I'm angry"),
+        ("¿Qué podría salir mal?", "es", "Qué podría salir mal"),
+        ("Menuda sorpresa, otra vez sin paquete", "es", "Menuda sorpresa"),
+        ("Rápido y barato, dijo nadie nunca", "es", "dijo nadie nunca"),
+    ],
+)
+def test_sarcasm_and_indignation_are_upset(mood: MoodDetector, text: str, lang: str, evidence: str) -> None:
+    reading = mood.score(text, lang)
+    assert reading.upset, reading
+    assert _has(reading, evidence), reading.evidence
+
+
+@pytest.mark.parametrize(
+    ("text", "negated", "lang"),
+    [
+        ("I'm angry", "I'm not angry", "en"),
+        ("I'm so annoyed", "I'm not annoyed", "en"),
+        ("I'm so disappointed", "I'm not disappointed", "en"),
+        ("you screwed up my order", "you didn't screw up my order", "en"),
+        ("qué asco", "no me da asco", "es"),
+    ],
+)
+def test_stated_anger_is_negated(mood: MoodDetector, text: str, negated: str, lang: str) -> None:
+    assert mood.score(text, lang).upset
+    assert not mood.score(negated, lang).upset
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("I don't care about the colour, just send it", "en"),
+        ("The problem lies in the settings, I think", "en"),
+        ("Is it illegal to resell the tickets?", "en"),
+        ("¿Qué sorpresa tenéis para el Black Friday?", "es"),
+    ],
+)
+def test_neutral_uses_of_the_new_words_are_not_upset(mood: MoodDetector, text: str, lang: str) -> None:
+    reading = mood.score(text, lang)
+    assert not reading.upset, reading
+
+
+@pytest.mark.parametrize(
+    ("praised", "plain", "lang"),
+    [
+        ("fucking champions 😍", "fucking champions", "en"),
+        ("joder, qué golazo ❤️", "joder, qué golazo", "es"),
+    ],
+)
+def test_praise_emoji_calm_swearing(mood: MoodDetector, praised: str, plain: str, lang: str) -> None:
+    calm = mood.score(praised, lang)
+    assert 0.0 < calm.score < mood.score(plain, lang).score
+    assert not calm.upset
+
+
+def test_laughing_at_a_company_is_not_calmed(mood: MoodDetector) -> None:
+    assert mood.score("worst service ever 😂", "en").upset
+
+
+def test_an_emoji_cannot_be_both_upset_and_calm(tmp_path: Path) -> None:
+    folder = _folder(tmp_path, "negative:\n  asco: 0.6\n", "emoji:\n  '😡': 0.6\ncalm_emoji:\n  '😡': 0.3\n")
+    with pytest.raises(MoodConfigError) as err:
+        MoodDetector.from_dir(folder)
+    assert str(err.value).startswith(f"{folder / 'signals.yaml'}:4: "), err.value
+    assert "also listed under emoji" in str(err.value)
