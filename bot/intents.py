@@ -37,6 +37,9 @@ PERSON_PHRASES = ("hablar con alguien", "talk to someone", "speak to someone", "
 # A negation shortly before the word ("no quiero un agente", "I don't need a person") cancels it.
 NEGATIONS = _words("no not dont don never without sin nunca ni")
 NEGATION_WINDOW = 5
+# Right before the word, these make it someone else, not a request for one of the support team:
+# "el pedido de otra persona", "sent to another person", "the other agent", "per person".
+THIRD_PARTY = _words("otra otras otro otros another other each per cada esa ese aquella aquel")
 
 # Small talk: every word of the message must be the intent's own or filler, and one must be a core word.
 FILLER = _words(
@@ -72,7 +75,11 @@ def asks_for_person(text: str) -> tuple[str, ...]:
         joined = " ".join(words)
         found.extend(p for p in PERSON_PHRASES if f" {p} " in f" {joined} ")
         for i, word in enumerate(words):
-            if word in PERSON_WORDS and not NEGATIONS.intersection(words[max(0, i - NEGATION_WINDOW) : i]):
+            if (
+                word in PERSON_WORDS
+                and not (i and words[i - 1] in THIRD_PARTY)
+                and not NEGATIONS.intersection(words[max(0, i - NEGATION_WINDOW) : i])
+            ):
                 found.append(word)
     return tuple(dict.fromkeys(found))
 

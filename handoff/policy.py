@@ -104,6 +104,8 @@ def person_request(text: str, lang: str | None, rules: HandoffRules) -> Reason |
 
 
 def _rule_hit(rule: KeywordRule, norm: str, lang: str | None) -> str | None:
+    if any(_search(patterns, norm) for patterns in rule.unless.values()):
+        return None
     for code in _langs_first(lang, rule.patterns):
         found = _search(rule.patterns[code], norm)
         if found:

@@ -35,7 +35,7 @@ TOP_KEYS = ("departments", "priorities", "reasons", "keyword_rules", "person_phr
 DEPARTMENT_KEYS = ("name", "hours", "holidays", "timezone")
 PRIORITY_KEYS = ("name", "points", "first_reply_s", "resolution_s")
 REASON_KEYS = ("priority", "tier")
-RULE_KEYS = ("name", "patterns", "department", "tier", "priority")
+RULE_KEYS = ("name", "patterns", "unless", "department", "tier", "priority")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 LANG_RE = re.compile(r"^[a-z]{2}$")
 MAX_TIER = 3
@@ -88,6 +88,8 @@ class KeywordRule:
     priority: str
     tier: int = 1
     department: str | None = None
+    # Text matching one of these is not this case after all ("darme de baja de la newsletter").
+    unless: Mapping[str, tuple[re.Pattern[str], ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -354,8 +356,9 @@ def _keyword_rules(
                 f"{what}: unknown department '{dept}' (known: {', '.join(sorted(departments))})",
             )
         patterns = _patterns(rep, keys["patterns"], f"{what}: patterns")
+        unless = _patterns(rep, keys["unless"], f"{what}: unless") if "unless" in keys else {}
         if name and prio and tier is not None:
-            out.append(KeywordRule(name, patterns, prio, tier, dept))
+            out.append(KeywordRule(name, patterns, prio, tier, dept, unless))
     return out
 
 

@@ -25,6 +25,9 @@ def test_asking_for_a_person(text: str, word: str) -> None:
     "¿Cuánto tarda el envío?",
     "no quiero hablar con un agente, solo dime el precio",
     "I don't need a human, just the tracking number",
+    "En el paquete viene el pedido de otra persona",
+    "my parcel was delivered to another person",
+    "the price is 20 euros per person",
 ])
 def test_not_asking_for_a_person(text: str) -> None:
     assert asks_for_person(text) == ()

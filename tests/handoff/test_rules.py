@@ -113,3 +113,18 @@ def test_every_department_of_the_sample_knowledge_base_has_a_queue() -> None:
     assert kb is not None
     named = {e.department for e in kb.entries} | {e.handoff.department for e in kb.entries if e.handoff}
     assert named - {None} <= set(load_rules(CONFIG_DIR / "handoff.yaml").departments)
+
+
+def test_a_keyword_rule_may_list_unless_phrases(tmp_path: Path) -> None:
+    text = MINIMAL + """\
+keyword_rules:
+  - name: leaving
+    priority: high
+    patterns: {es: ["darme de baja"]}
+    unless: {es: ["newsletter"], en: []}
+"""
+    found = problems(tmp_path, text)
+    path = str(tmp_path / "handoff.yaml")
+    assert any(p.startswith(f"{path}:19: ") and "unless.en is empty" in p for p in found)
+    rules = load_rules(write(tmp_path, text.replace(', en: []', '')))
+    assert [p.pattern for p in rules.keyword_rules[0].unless["es"]] == [r"\bnewsletter\b"]
