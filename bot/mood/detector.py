@@ -206,6 +206,8 @@ class MoodDetector:
             weight = term.weight
         else:
             weight = 0.0 if negator >= 0 else term.weight
+        if term.group == "threat_leave" and lg.asking and words[clauses.index(clause)] in lg.asking:
+            weight = 0.0  # "¿Cómo me doy de baja?", "how do I close my account": a question the FAQ answers
         if term.group == "dissatisfaction" and not after:
             weight *= self.signals["dissatisfaction_without_answer"]
         reach = int(self.signals["intensifier_window"])

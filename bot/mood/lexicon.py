@@ -32,7 +32,7 @@ _MASKABLE = frozenset({"negative", "insult", "profanity"})
 _MASK_CHARS = {"$": "s", "@": "a", "!": "[il]", "1": "[il]", "0": "o", "3": "e", "4": "a"}
 # Endings tried on a 'stem*' term when unmasking: "idi*tas" can be "idiotas" (idiot*).
 _TAILS = ("", "s", "es", "ed", "ing", "er", "ers", "y", "ic", "a", "as", "o", "os")
-WORD_LISTS = ("negators", "negator_suffixes", "not_negating", "markers", "targets")
+WORD_LISTS = ("negators", "negator_suffixes", "not_negating", "markers", "targets", "asking")
 FACTOR_MAPS = ("intensifiers",)
 SIGNAL_DEFAULTS: dict[str, float] = {
     "shouting_weight": 0.3,
@@ -79,6 +79,7 @@ class Language:
     not_negating: frozenset[str] = frozenset()  # after a negator, these undo it: "not only", "no solo"
     markers: frozenset[str] = frozenset()
     targets: frozenset[str] = frozenset()  # "you", "eres": anger aimed at someone
+    asking: frozenset[str] = frozenset()  # "how", "cómo": a clause they open asks, it does not threaten
     intensifiers: dict[str, float] = field(default_factory=dict)
     spellings: dict[str, str] = field(default_factory=dict)
     exact: dict[str, list[Term]] = field(default_factory=dict)
@@ -237,6 +238,8 @@ def load_language(path: Path) -> Language:
                 lang.targets = frozenset(words)
             elif section == "not_negating":
                 lang.not_negating = frozenset(words)
+            elif section == "asking":
+                lang.asking = frozenset(words)
             else:
                 lang.negator_suffixes = tuple(words)
         elif section == "intensifiers":

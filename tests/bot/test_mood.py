@@ -598,3 +598,28 @@ def test_an_emoji_cannot_be_both_upset_and_calm(tmp_path: Path) -> None:
         MoodDetector.from_dir(folder)
     assert str(err.value).startswith(f"{folder / 'signals.yaml'}:4: "), err.value
     assert "also listed under emoji" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("¿Cómo me doy de baja de la newsletter?", "es"),
+        ("Hola, ¿dónde puedo cancelar mi cuenta?", "es"),
+        ("How do I close my account?", "en"),
+        ("Hi. Can I cancel my subscription online?", "en"),
+    ],
+)
+def test_asking_how_to_leave_is_not_a_threat(mood: MoodDetector, text: str, lang: str) -> None:
+    reading = mood.assess(text, lang)
+    assert reading.score == 0.0 and not reading.upset, reading
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("Como no me devolvéis el dinero, me doy de baja", "es"),
+        ("How dare you. I'm closing my account", "en"),
+    ],
+)
+def test_a_threat_after_the_question_clause_still_counts(mood: MoodDetector, text: str, lang: str) -> None:
+    assert any(e.startswith("threat to leave") for e in mood.assess(text, lang).evidence)
