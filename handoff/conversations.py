@@ -235,12 +235,11 @@ def entry_fields(
     pairs: dict[str, str] = {"sender": sender, "text": text, "ts": str(ts), "kind": kind, "lang": lang,
                              "value": value, "client_id": client_id, "author": author}
     if buttons:
-        pairs["buttons"] = json.dumps([{"label": b.label, "value": b.value} for b in buttons],
-                                      ensure_ascii=False)
+        pairs["buttons"] = orjson.dumps([{"label": b.label, "value": b.value} for b in buttons]).decode()
     if attachments:
-        pairs["attachments"] = json.dumps(
-            [{"kind": a.kind, "caption": a.caption, "ref": a.ref} for a in attachments], ensure_ascii=False
-        )
+        pairs["attachments"] = orjson.dumps(
+            [{"kind": a.kind, "caption": a.caption, "ref": a.ref} for a in attachments]
+        ).decode()
     if decision is not None:
         # Scores may be numpy floats.
         pairs["decision"] = orjson.dumps(decision, option=orjson.OPT_SERIALIZE_NUMPY).decode()

@@ -94,7 +94,7 @@ def status_frame(status: StatusUpdate) -> dict[str, Any]:
 def parse_frame(raw: str) -> dict[str, Any]:
     try:
         data = orjson.loads(raw)
-    except (ValueError, RecursionError):
+    except ValueError:  # orjson.JSONDecodeError, also for nesting too deep
         raise FrameError("bad_json", "frames must be JSON objects") from None
     if not isinstance(data, dict):
         raise FrameError("bad_json", "frames must be JSON objects")
