@@ -239,6 +239,8 @@ _STEMMERS = {"en": "english", "es": "spanish"}
 _TOKEN = re.compile(r"[a-z0-9]+")
 
 
+# A customer message is folded by each reader of it (intents, language, keyword rules, matcher).
+@lru_cache(maxsize=4096)
 def fold(text: str) -> str:
     """Lower-case, accents removed (ñ -> n as well), everything but letters and digits made a space."""
     lowered = text.casefold()

@@ -9,7 +9,7 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +120,7 @@ class HandoffRules:
         return [(d, t) for d in self.departments for t in range(1, MAX_TIER + 1)]
 
 
+@lru_cache(maxsize=1024)  # the same message is checked against the keyword rules more than once
 def normalize_text(text: str) -> str:
     """Lower case, no accents, words separated by single spaces: what phrases and messages are compared on."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,10 @@ MAX_CHARS = 4000  # longer messages are scored on their start: bounded time per 
 _PUNCT_RUN = re.compile(r"[!?¡¿]{2,}")
 _CAPS3 = re.compile(r"[A-ZÀ-ÖØ-Þ]{3,}")  # a cheap pre-check: no capitalised words, no shouting
 _GAP = 3  # words a '...' in a lexicon phrase may skip
-_CACHE_LIMIT = 4096
+# Messages remembered with their score and words, least recently used dropped first. Each of them is
+# looked at again on up to `conversation_messages` later turns of its conversation: the bound is
+# meant to hold the recent messages of a thousand or so open conversations.
+_RECENT_LIMIT = 20_000
 # Groups that weigh more when the clause is aimed at someone ("you are useless", "sois unos inútiles").
 _AIMED = frozenset({"negative", "insult", "profanity"})
 # A swearword or insult after a negation is still one: "no funciona esta mierda", "don't be an idiot".
@@ -44,6 +48,14 @@ class MoodReading:
     evidence: tuple[str, ...]  # what raised it, e.g. 'insult: "inútil"', 'shouting', '"!!!"'
     upset: bool  # conversation >= threshold
     lang: str = ""  # the language the message was read in
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """A message as it was read on its turn: what it weighed, and its words for the repeat check."""
+
+    score: float
+    words: str
 
 
 @dataclass(frozen=True)
@@ -72,8 +84,7 @@ class MoodDetector:
         self.signals = signals
         self.threshold = threshold
         self.default_lang = default_lang if default_lang in languages else next(iter(languages))
-        self._cache: dict[tuple[str, str | None], float] = {}
-        self._words: dict[str, str] = {}
+        self._recent: OrderedDict[tuple[str, str | None], _Seen] = OrderedDict()
         # One character class for every emoji: far faster than testing each character of a message.
         every_emoji = [*signals.emoji, *signals.calm_emoji]
         self._emoji_re = re.compile("|".join(re.escape(c) for c in every_emoji) or "(?!)")
@@ -97,9 +108,10 @@ class MoodDetector:
         after_bot_answer: bool = False,
     ) -> MoodReading:
         """This message in its conversation: history is the customer's earlier messages, oldest first."""
-        code, hits = self._read(text, lang, after_bot_answer)
+        code, hits, words = self._read(text, lang, after_bot_answer)
+        self._remember((text, lang), _Seen(combine([h.weight for h in hits]), words))
         if history:
-            repeat = self._repeated(text, history)
+            repeat = self._repeated(text, words, history, lang)
             if repeat:
                 hits.append(repeat)
         score = combine([h.weight for h in hits])
@@ -127,7 +139,8 @@ class MoodDetector:
 
     # --- one message ------------------------------------------------------------------------------
 
-    def _read(self, text: str, lang: str | None, after_answer: bool) -> tuple[str, list[_Hit]]:
+    def _read(self, text: str, lang: str | None, after_answer: bool) -> tuple[str, list[_Hit], str]:
+        """The language read in, the hits, and the message's words joined by spaces."""
         text = strip_noise(text[:MAX_CHARS])
         tokens = tokenize(fold(text), text)
         code = lang if lang in self.languages else self._detect(tokens.words, text)
@@ -147,7 +160,7 @@ class MoodDetector:
         calm *= emoji_calm
         if calm < 1.0:  # praise or laughter: "fucking amazing!!!" is not anger
             hits = [_Hit(h.weight * calm, h.evidence) for h in hits]
-        return code, hits
+        return code, hits, " ".join(tokens.words)
 
     def _lexicon_hits(
         self, lg: Language, text: str, tokens: Tokens, after_answer: bool
@@ -285,27 +298,16 @@ class MoodDetector:
 
     # --- the conversation -------------------------------------------------------------------------
 
-    def _repeated(self, text: str, history: Sequence[str]) -> _Hit | None:
+    def _repeated(self, text: str, mine: str, history: Sequence[str], lang: str | None) -> _Hit | None:
         """The customer asks again what they asked before: the bot's answer did not help."""
-        mine = self._words_of(text)
         if mine.count(" ") < 2:  # "hola", "sí", "ok" repeat without meaning anything
             return None
         limit = 100.0 * self.signals["repeated_question_similarity"]
         for earlier in reversed(history[-int(self.signals["conversation_messages"]) :]):
-            theirs = self._words_of(earlier)
-            if fuzz.ratio(mine, theirs) >= limit:
+            if fuzz.ratio(mine, self._seen(earlier, lang).words) >= limit:
                 shown = text.strip()[:60]
                 return _Hit(self.signals["repeated_question_weight"], f'repeated question: "{shown}"')
         return None
-
-    def _words_of(self, text: str) -> str:
-        """The message's words joined by spaces; remembered, as each message is compared on later turns too."""
-        got = self._words.get(text)
-        if got is None:
-            if len(self._words) >= _CACHE_LIMIT:
-                self._words.clear()
-            got = self._words[text] = " ".join(tokenize(fold(strip_noise(text[:MAX_CHARS]))).words)
-        return got
 
     def _conversation(self, score: float, history: Sequence[str], lang: str | None) -> float:
         """Noisy-OR of the recent messages, each older one damped by the decay: anger adds up, then fades."""
@@ -313,18 +315,27 @@ class MoodDetector:
         recent = history[-int(self.signals["conversation_messages"]) :]
         rest = 1.0 - score
         for age, earlier in enumerate(reversed(recent), start=1):
-            rest *= 1.0 - self._message_score(earlier, lang) * decay**age
+            rest *= 1.0 - self._seen(earlier, lang).score * decay**age
         return 1.0 - rest
 
-    def _message_score(self, text: str, lang: str | None) -> float:
+    def _seen(self, text: str, lang: str | None) -> _Seen:
+        """An earlier message as read on its turn; one not remembered (a restart) is read again, as
+        if it had not followed an answer."""
         key = (text, lang)
-        cached = self._cache.get(key)
-        if cached is None:
-            if len(self._cache) >= _CACHE_LIMIT:
-                self._cache.clear()
-            cached = combine([h.weight for h in self._read(text, lang, False)[1]])
-            self._cache[key] = cached
-        return cached
+        seen = self._recent.get(key)
+        if seen is None:
+            _, hits, words = self._read(text, lang, False)
+            seen = _Seen(combine([h.weight for h in hits]), words)
+            self._remember(key, seen)
+        else:
+            self._recent.move_to_end(key)
+        return seen
+
+    def _remember(self, key: tuple[str, str | None], seen: _Seen) -> None:
+        self._recent[key] = seen
+        self._recent.move_to_end(key)
+        if len(self._recent) > _RECENT_LIMIT:
+            self._recent.popitem(last=False)
 
 
 def _best_term(

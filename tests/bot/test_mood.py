@@ -199,6 +199,29 @@ def test_mild_frustration_adds_up(mood: MoodDetector) -> None:
     assert piled.upset and not single.upset
 
 
+@pytest.mark.parametrize(
+    ("complaint", "lang", "next_message"),
+    [("that didn't help", "en", "ok"), ("no me sirve", "es", "vale")],
+)
+def test_earlier_messages_count_as_they_were_read_on_their_turn(complaint: str, lang: str, next_message: str) -> None:
+    # Dissatisfaction weighs fully only after an answer; a later turn remembers how it was read then.
+    live = MoodDetector.from_dir(CONFIG / "mood")
+    said = live.assess(complaint, lang, after_bot_answer=True)
+    later = live.assess(next_message, lang, history=[complaint])
+    restarted = MoodDetector.from_dir(CONFIG / "mood").assess(next_message, lang, history=[complaint])
+    decay = live.signals["conversation_decay"]
+    assert later.conversation == pytest.approx(said.score * decay, abs=1e-3)
+    assert 0.0 < restarted.conversation < later.conversation  # read again as if no answer came before
+
+
+def test_remembered_messages_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("bot.mood.detector._RECENT_LIMIT", 3)
+    fresh = MoodDetector.from_dir(CONFIG / "mood")
+    for text in ("uno", "dos", "tres"):
+        fresh.assess(text, "es")
+    fresh.assess("cuatro", "es", history=["uno"])  # "uno", looked at again, outlives "dos"
+    assert [text for text, _ in fresh._recent] == ["tres", "cuatro", "uno"]
+
 def test_threshold_decides_upset() -> None:
     strict = MoodDetector.from_dir(CONFIG / "mood", threshold=0.95)
     assert not strict.score("this is ridiculous", "en").upset
