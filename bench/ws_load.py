@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import orjson
+import uvloop
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -42,12 +44,34 @@ CONNECT_CONCURRENCY = 100
 REPLY_TIMEOUT_S = 10.0  # a customer gives up waiting for an answer after this long
 
 
-def questions(config: Path) -> list[str]:
-    """Example questions of entries the bot answers itself (no handoff), both languages."""
+def questions(config: Path) -> list[tuple[str, str]]:
+    """(language, question) of the entries the bot answers itself (no handoff), both languages."""
     result = load_dir(config / "faq")
     if result.kb is None:
         raise SystemExit(f"bench: the knowledge base in {config / 'faq'} does not load")
-    return [q for e in result.kb.entries if e.handoff is None for qs in e.questions.values() for q in qs]
+    return [(lang, q) for e in result.kb.entries if e.handoff is None for lang, qs in e.questions.items() for q in qs]
+
+
+COURTESIES = {
+    "en": ("please", "thanks", "hi", "ok", "pls", "quick question"),
+    "es": ("por favor", "gracias", "hola", "vale", "porfa", "una pregunta"),
+}
+
+
+def reworded(lang: str, question: str) -> str:
+    """The question as one customer might type it: most add a courtesy, drop the capital or the '?'.
+
+    Real customers rarely type the same text twice; nor should the simulated ones, or any per-text
+    cache of the server (the mood detector's memory of earlier messages) would look better than it is.
+    """
+    roll = random.random()
+    if roll < 0.3:
+        question = f"{random.choice(COURTESIES[lang])}, {question[:1].lower()}{question[1:]}"
+    elif roll < 0.6:
+        question = f"{question.rstrip('?')} {random.choice(COURTESIES[lang])}"
+    if random.random() < 0.3:
+        question = question.lower()
+    return question + "?" * random.randint(0, 2) if random.random() < 0.5 else question
 
 
 @dataclass
@@ -100,7 +124,7 @@ async def reader(ws: aiohttp.ClientWebSocketResponse, c: Customer) -> None:
         if msg.type != aiohttp.WSMsgType.TEXT:
             break
         now = time.perf_counter()
-        frame = json.loads(msg.data)
+        frame = orjson.loads(msg.data)
         kind = frame.get("type")
         if kind == "ack":
             sent = c.sent.get(frame["id"])
@@ -149,7 +173,7 @@ async def send_loop(
     ws: aiohttp.ClientWebSocketResponse,
     c: Customer,
     args: argparse.Namespace,
-    pool: list[str],
+    pool: list[tuple[str, str]],
     deadline: float,
 ) -> None:
     """A customer waits for the answer before asking again, and asks at most `rate` times a second."""
@@ -161,11 +185,11 @@ async def send_loop(
             if time.perf_counter() >= deadline:
                 break
             cid = uuid.uuid4().hex
-            text = random.choice(pool)
+            text = reworded(*random.choice(pool))
             c.texts[cid] = text
             c.sent[cid] = time.perf_counter()
             c.settled.clear()
-            await ws.send_str(json.dumps({"type": "message", "id": cid, "text": text}))
+            await ws.send_str(orjson.dumps({"type": "message", "id": cid, "text": text}).decode())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(c.settled.wait(), REPLY_TIMEOUT_S)
             next_at = max(next_at + interval, time.perf_counter())
@@ -213,7 +237,7 @@ def cpu_seconds(pid: int) -> float | None:
         return None
 
 
-async def drive(args: argparse.Namespace, url: str, pool: list[str], server_pid: int) -> dict[str, Any]:
+async def drive(args: argparse.Namespace, url: str, pool: list[tuple[str, str]], server_pid: int) -> dict[str, Any]:
     customers = [Customer() for _ in range(args.customers)]
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
@@ -306,7 +330,8 @@ def main() -> None:
         parser.error("bounded: customers 1..5000, messages 1..1000, seconds up to 300")
     if not 0 < args.rate <= 4.0:
         parser.error("--rate must be in (0, 4]: the server allows 5 messages/s per session")
-    print(json.dumps(asyncio.run(main_async(args)), indent=2))
+    # The load generator shares the machine's cores with the server: uvloop and orjson keep its share small.
+    print(json.dumps(uvloop.run(main_async(args)), indent=2))
 
 
 if __name__ == "__main__":
