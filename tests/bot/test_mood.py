@@ -67,6 +67,37 @@ def test_calm_questions_score_zero(mood: MoodDetector, text: str, lang: str) -> 
     assert reading.score == 0.0 and reading.evidence == () and not reading.upset
 
 
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("Third time I've asked. Nobody has got back to me. Sort it out.", "en"),
+        ("cheers for nothing, really helpful", "en"),
+        ("do you even care about your customers?", "en"),
+        ("switching to another provider as soon as my contract ends", "en"),
+        ("llevo dos horas al teléfono y nadie me atiende", "es"),
+        ("es la tercera vez que lo pido, ¿alguien me va a hacer caso?", "es"),
+        ("qué poca seriedad", "es"),
+        ("gracias por nada", "es"),
+    ],
+)
+def test_support_desk_exasperation(mood: MoodDetector, text: str, lang: str) -> None:
+    # How customers write to a company's support account: chasing, being ignored, leaving.
+    assert mood.score(text, lang).upset
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("Quisiera poner una reclamación por un retraso, ¿cómo se hace?", "es"),
+        ("I'd like to complain about a late delivery, what's the process?", "en"),
+        ("Could you get back to me about my refund?", "en"),
+        ("¿Me podéis hacer caso con lo del cambio de talla?", "es"),
+    ],
+)
+def test_asking_how_to_complain_or_for_a_reply_is_not_upset(mood: MoodDetector, text: str, lang: str) -> None:
+    assert not mood.score(text, lang).upset
+
 @pytest.mark.parametrize(
     ("negated", "plain", "lang"),
     [
