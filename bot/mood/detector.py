@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ _AIMED = frozenset({"negative", "insult", "profanity"})
 # A swearword or insult after a negation is still one: "no funciona esta mierda", "don't be an idiot".
 _NOT_NEGATED = frozenset({"insult", "profanity"})
 _CANDIDATE_CACHE = 50_000  # distinct words remembered per language
+_NO_CANDIDATES: Candidates = ((), {})  # shared by every word that starts no term: told apart by identity
 
 __all__ = ["MoodConfigError", "MoodDetector", "MoodReading"]
 
@@ -86,8 +88,9 @@ class MoodDetector:
         self.default_lang = default_lang if default_lang in languages else next(iter(languages))
         self._recent: OrderedDict[tuple[str, str | None], _Seen] = OrderedDict()
         # One character class for every emoji: far faster than testing each character of a message.
-        every_emoji = [*signals.emoji, *signals.calm_emoji]
-        self._emoji_re = re.compile("|".join(re.escape(c) for c in every_emoji) or "(?!)")
+        # Every emoji is one character (the loader keeps the first): a set finds them far faster than
+        # a pattern of the message.
+        self._emoji_chars = frozenset([*signals.emoji, *signals.calm_emoji])
 
     @classmethod
     def from_dir(cls, folder: Path, threshold: float = 0.5, default_lang: str = "en") -> MoodDetector:
@@ -173,18 +176,19 @@ class MoodDetector:
         hits: list[_Hit] = []
         seen: set[str] = set()
         calm = 1.0
-        clause_end: list[int] | None = None
-        i = 0
-        while i < len(words):
-            candidates = _candidates(lg, words[i], alts[i])
-            if not candidates[0] and not candidates[1]:  # most words: nothing in the lexicon starts with them
-                i += 1
+        # Most words start no term: those the language already knows as such are skipped in one pass.
+        known = lg.candidates
+        hot = [i for i, w in enumerate(words) if alts[i] is not None or known.get(w) is not _NO_CANDIDATES]
+        done = 0  # words before this are inside a term already found
+        for i in hot:
+            if i < done:
                 continue
-            if clause_end is None:
-                clause_end = _clause_ends(tokens.clauses)
-            found = _best_term(candidates, words, alts, clause_end[i], i)
+            candidates = _candidates(lg, words[i], alts[i])
+            if candidates is _NO_CANDIDATES:
+                continue
+            # Clause numbers only grow along the message: the clause ends where the next one starts.
+            found = _best_term(candidates, words, alts, bisect_right(tokens.clauses, tokens.clauses[i]), i)
             if found is None:
-                i += 1
                 continue
             term, end = found
             hit, start = self._weigh(lg, term, words, tokens.clauses, i, after_answer)
@@ -196,7 +200,7 @@ class MoodDetector:
                 if term.text not in seen:
                     seen.add(term.text)
                     hits.append(_Hit(hit, label))
-            i = end
+            done = end
         return hits, calm
 
     def _weigh(
@@ -281,9 +285,7 @@ class MoodDetector:
         return best
 
     def _emoji(self, text: str) -> tuple[list[_Hit], float]:
-        counts: dict[str, int] = {}
-        for ch in self._emoji_re.findall(text):
-            counts[ch] = counts.get(ch, 0) + 1
+        counts = {ch: text.count(ch) for ch in sorted(self._emoji_chars.intersection(text), key=text.index)}
         repeats = int(self.signals["emoji_repeats"])
         hits = []
         calm = 1.0
@@ -380,17 +382,6 @@ def _in_clause(wanted: frozenset[str], words: list[str], clauses: Sequence[int],
     return False
 
 
-def _clause_ends(clauses: Sequence[int]) -> list[int]:
-    """For each word, the index just past the last word of its clause."""
-    ends = [0] * len(clauses)
-    end = len(clauses)
-    for i in range(len(clauses) - 1, -1, -1):
-        if i + 1 < len(clauses) and clauses[i + 1] != clauses[i]:
-            end = i + 1
-        ends[i] = end
-    return ends
-
-
 def _candidates(lg: Language, word: str, alt: str | None) -> Candidates:
     """Terms whose first word matches word (or its de-elongated alt), split by their second word."""
     key = word if alt is None else f"{word}\0{alt}"
@@ -413,7 +404,8 @@ def _candidates(lg: Language, word: str, alt: str | None) -> Candidates:
                 by_second.setdefault(second, []).append(t)
         if len(lg.candidates) >= _CANDIDATE_CACHE:
             lg.candidates.clear()
-        found = lg.candidates[key] = (tuple(always), {k: tuple(v) for k, v in by_second.items()})
+        found = (tuple(always), {k: tuple(v) for k, v in by_second.items()}) if terms else _NO_CANDIDATES
+        lg.candidates[key] = found
     return found
 
 

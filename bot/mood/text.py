@@ -20,6 +20,11 @@ _TOKEN_OR_MASKED = re.compile(
     r"[^\W\d_]+[*$]+[^\W\d_]*(?:[*$]+[^\W\d_]*)*|[^\W\d_]{1,4}[@!0134]+[^\W\d_]+|" + _TOKEN.pattern
 )
 _HAS_MASK = re.compile(r"[^\W\d_](?:[*$]|[@!0134][^\W\d_])")
+_MASK_CHARS = re.compile(r"[*$@!0134]")  # no mask without one of these: a much cheaper first look
+# Folded ASCII text has no letters but a-z: these say what _TOKEN and _RUN3 say, several times faster
+# than their Unicode classes.
+_TOKEN_ASCII = re.compile(r"[a-z]+(?:'[a-z]+)*|[.!?;:,\n()]+")
+_RUN3_ASCII = re.compile(r"([a-z])\1\1")
 # Words inside a #CamelCase hashtag: "#CantSeeShit" -> cant, see, shit.
 _CAMEL = re.compile(r"[A-ZÀ-ÖØ-Þ]+(?![a-zß-ÿ])|[A-ZÀ-ÖØ-Þ]?[a-zß-ÿ]+")
 _RUN3 = re.compile(r"([^\W\d_])\1{2,}")
@@ -31,6 +36,8 @@ def fold(text: str) -> str:
     lowered = text.lower()
     if len(lowered) != len(text):  # a few characters (e.g. 'İ') grow when lowered; keep spans honest
         lowered = "".join(c.lower()[:1] for c in text)
+    if lowered.isascii() and "`" not in lowered:  # nothing to fold ('`' is the one ASCII key of _FOLD)
+        return lowered
     return lowered.translate(_FOLD)
 
 
@@ -66,10 +73,12 @@ def tokenize(folded: str, original: str | None = None) -> Tokens:
     masked: set[int] = set()
     clause = 0
     # Most messages have none of these: skip the per-word checks for them (this loop is the hot path).
-    check_runs = _RUN3.search(folded) is not None
+    plain = folded.isascii()
+    check_runs = (_RUN3_ASCII if plain else _RUN3).search(folded) is not None
     check_tags = "#" in folded
-    check_masks = _HAS_MASK.search(folded) is not None
-    for m in (_TOKEN_OR_MASKED if check_masks else _TOKEN).finditer(folded):
+    check_masks = _MASK_CHARS.search(folded) is not None and _HAS_MASK.search(folded) is not None
+    pattern = _TOKEN_OR_MASKED if check_masks else _TOKEN_ASCII if plain else _TOKEN
+    for m in pattern.finditer(folded):
         tok = m.group()
         if tok[0] in _BREAK_CHARS:
             clause += 1
