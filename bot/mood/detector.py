@@ -87,7 +87,6 @@ class MoodDetector:
         self.threshold = threshold
         self.default_lang = default_lang if default_lang in languages else next(iter(languages))
         self._recent: OrderedDict[tuple[str, str | None], _Seen] = OrderedDict()
-        # One character class for every emoji: far faster than testing each character of a message.
         # Every emoji is one character (the loader keeps the first): a set finds them far faster than
         # a pattern of the message.
         self._emoji_chars = frozenset([*signals.emoji, *signals.calm_emoji])
