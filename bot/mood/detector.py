@@ -111,7 +111,7 @@ class MoodDetector:
     ) -> MoodReading:
         """This message in its conversation: history is the customer's earlier messages, oldest first."""
         code, hits, words = self._read(text, lang, after_bot_answer)
-        self._remember((text, lang), _Seen(combine([h.weight for h in hits]), words))
+        self._remember(_key(text, lang), _Seen(combine([h.weight for h in hits]), words))
         if history:
             repeat = self._repeated(text, words, history, lang)
             if repeat:
@@ -322,7 +322,7 @@ class MoodDetector:
     def _seen(self, text: str, lang: str | None) -> _Seen:
         """An earlier message as read on its turn; one not remembered (a restart) is read again, as
         if it had not followed an answer."""
-        key = (text, lang)
+        key = _key(text, lang)
         seen = self._recent.get(key)
         if seen is None:
             _, hits, words = self._read(text, lang, False)
@@ -337,6 +337,11 @@ class MoodDetector:
         self._recent.move_to_end(key)
         if len(self._recent) > _RECENT_LIMIT:
             self._recent.popitem(last=False)
+
+
+def _key(text: str, lang: str | None) -> tuple[str, str | None]:
+    # Channels may store a message with the spaces around it that the engine strips before reading it.
+    return text.strip(), lang
 
 
 def _best_term(
