@@ -112,12 +112,13 @@ class MoodDetector:
         """This message in its conversation: history is the customer's earlier messages, oldest first."""
         code, hits, words = self._read(text, lang, after_bot_answer)
         self._remember(_key(text, lang), _Seen(combine([h.weight for h in hits]), words))
-        if history:
-            repeat = self._repeated(text, words, history, lang)
-            if repeat:
-                hits.append(repeat)
+        # Each earlier message is looked up once, for both the repeat check and the conversation score.
+        earlier = [self._seen(e, lang) for e in history[-int(self.signals["conversation_messages"]) :]]
+        repeat = self._repeated(text, words, earlier)
+        if repeat:
+            hits.append(repeat)
         score = combine([h.weight for h in hits])
-        conversation = self._conversation(score, history, lang)
+        conversation = self._conversation(score, earlier)
         evidence = tuple(dict.fromkeys(h.evidence for h in sorted(hits, key=lambda h: -h.weight)))
         return MoodReading(
             score=round(score, 4),
@@ -299,24 +300,23 @@ class MoodDetector:
 
     # --- the conversation -------------------------------------------------------------------------
 
-    def _repeated(self, text: str, mine: str, history: Sequence[str], lang: str | None) -> _Hit | None:
+    def _repeated(self, text: str, mine: str, earlier: Sequence[_Seen]) -> _Hit | None:
         """The customer asks again what they asked before: the bot's answer did not help."""
-        if mine.count(" ") < 2:  # "hola", "sí", "ok" repeat without meaning anything
+        if not earlier or mine.count(" ") < 2:  # "hola", "sí", "ok" repeat without meaning anything
             return None
         limit = 100.0 * self.signals["repeated_question_similarity"]
-        for earlier in reversed(history[-int(self.signals["conversation_messages"]) :]):
-            if fuzz.ratio(mine, self._seen(earlier, lang).words) >= limit:
+        for seen in reversed(earlier):
+            if fuzz.ratio(mine, seen.words) >= limit:
                 shown = text.strip()[:60]
                 return _Hit(self.signals["repeated_question_weight"], f'repeated question: "{shown}"')
         return None
 
-    def _conversation(self, score: float, history: Sequence[str], lang: str | None) -> float:
+    def _conversation(self, score: float, earlier: Sequence[_Seen]) -> float:
         """Noisy-OR of the recent messages, each older one damped by the decay: anger adds up, then fades."""
         decay = self.signals["conversation_decay"]
-        recent = history[-int(self.signals["conversation_messages"]) :]
         rest = 1.0 - score
-        for age, earlier in enumerate(reversed(recent), start=1):
-            rest *= 1.0 - self._seen(earlier, lang).score * decay**age
+        for age, seen in enumerate(reversed(earlier), start=1):
+            rest *= 1.0 - seen.score * decay**age
         return 1.0 - rest
 
     def _seen(self, text: str, lang: str | None) -> _Seen:
