@@ -3,8 +3,9 @@
     python bench/ws_load.py --customers 1000 --rate 2 --messages 20 --seconds 20
 
 Starts `relevo serve` as a subprocess (embedded Redis in a temporary data folder, the shipped config),
-connects every customer first, then each sends FAQ questions at `--rate` messages/s (random
-phase, waiting for each answer before the next question) until it has sent `--messages` or
+connects every customer first (half say hello in Spanish, half in English), then each sends FAQ
+questions of its language, reworded, at `--rate` messages/s (random phase, waiting for each answer
+before the next question) until it has sent `--messages` or
 `--seconds` have passed. Latencies: send -> ack (stored) and
 send -> the bot's reply. At the end every customer reconnects with its session and the history is
 checked: an acknowledged message missing from it is "lost".
@@ -76,6 +77,7 @@ def reworded(lang: str, question: str) -> str:
 
 @dataclass
 class Customer:
+    lang: str = "es"  # a customer writes in one language; half the customers in each
     session: str = ""
     sent: dict[str, float] = field(default_factory=dict)  # client id -> send time
     acked: dict[str, str] = field(default_factory=dict)  # client id -> text
@@ -144,9 +146,11 @@ async def reader(ws: aiohttp.ClientWebSocketResponse, c: Customer) -> None:
         check_settled(c)
 
 
-async def hello(http: aiohttp.ClientSession, url: str, session: str | None) -> tuple[Any, dict[str, Any]]:
+async def hello(
+    http: aiohttp.ClientSession, url: str, session: str | None, lang: str
+) -> tuple[Any, dict[str, Any]]:
     ws = await http.ws_connect(url, heartbeat=None, max_msg_size=0)
-    await ws.send_str(json.dumps({"type": "hello", "session": session, "lang": "es"}))
+    await ws.send_str(json.dumps({"type": "hello", "session": session, "lang": lang}))
     while True:
         msg = await ws.receive(timeout=30)
         if msg.type != aiohttp.WSMsgType.TEXT:
@@ -161,7 +165,7 @@ async def connect(
 ) -> tuple[aiohttp.ClientWebSocketResponse, asyncio.Task[None]] | None:
     try:
         async with gate:
-            ws, welcome = await hello(http, url, None)
+            ws, welcome = await hello(http, url, None, c.lang)
     except Exception as exc:
         c.errors.append(f"connect: {type(exc).__name__}")
         return None
@@ -173,7 +177,7 @@ async def send_loop(
     ws: aiohttp.ClientWebSocketResponse,
     c: Customer,
     args: argparse.Namespace,
-    pool: list[tuple[str, str]],
+    pool: dict[str, list[str]],
     deadline: float,
 ) -> None:
     """A customer waits for the answer before asking again, and asks at most `rate` times a second."""
@@ -185,7 +189,7 @@ async def send_loop(
             if time.perf_counter() >= deadline:
                 break
             cid = uuid.uuid4().hex
-            text = reworded(*random.choice(pool))
+            text = reworded(c.lang, random.choice(pool[c.lang]))
             c.texts[cid] = text
             c.sent[cid] = time.perf_counter()
             c.settled.clear()
@@ -204,7 +208,7 @@ async def count_lost(http: aiohttp.ClientSession, url: str, c: Customer, gate: a
     for attempt in range(5):
         try:
             async with gate:
-                ws, welcome = await hello(http, url, c.session)
+                ws, welcome = await hello(http, url, c.session, c.lang)
                 await ws.close()
             break
         except (ConnectionError, aiohttp.ClientError, TimeoutError):
@@ -237,8 +241,8 @@ def cpu_seconds(pid: int) -> float | None:
         return None
 
 
-async def drive(args: argparse.Namespace, url: str, pool: list[tuple[str, str]], server_pid: int) -> dict[str, Any]:
-    customers = [Customer() for _ in range(args.customers)]
+async def drive(args: argparse.Namespace, url: str, pool: dict[str, list[str]], server_pid: int) -> dict[str, Any]:
+    customers = [Customer(lang=random.choice(sorted(pool))) for _ in range(args.customers)]
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
         t0 = time.perf_counter()
@@ -298,7 +302,9 @@ async def drive(args: argparse.Namespace, url: str, pool: list[tuple[str, str]],
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
-    pool = questions(args.config)
+    pool: dict[str, list[str]] = {}
+    for lang, q in questions(args.config):
+        pool.setdefault(lang, []).append(q)
     if args.url:
         async with asyncio.timeout(args.seconds + 120):
             return await drive(args, args.url, pool, args.server_pid)

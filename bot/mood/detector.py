@@ -86,7 +86,7 @@ class MoodDetector:
         self.signals = signals
         self.threshold = threshold
         self.default_lang = default_lang if default_lang in languages else next(iter(languages))
-        self._recent: OrderedDict[tuple[str, str | None], _Seen] = OrderedDict()
+        self._recent: OrderedDict[str, _Seen] = OrderedDict()
         # Every emoji is one character (the loader keeps the first): a set finds them far faster than
         # a pattern of the message.
         self._emoji_chars = frozenset([*signals.emoji, *signals.calm_emoji])
@@ -111,7 +111,7 @@ class MoodDetector:
     ) -> MoodReading:
         """This message in its conversation: history is the customer's earlier messages, oldest first."""
         code, hits, words = self._read(text, lang, after_bot_answer)
-        self._remember(_key(text, lang), _Seen(combine([h.weight for h in hits]), words))
+        self._remember(_key(text), _Seen(combine([h.weight for h in hits]), words))
         # Each earlier message is looked up once, for both the repeat check and the conversation score.
         earlier = [self._seen(e, lang) for e in history[-int(self.signals["conversation_messages"]) :]]
         repeat = self._repeated(text, words, earlier)
@@ -322,7 +322,7 @@ class MoodDetector:
     def _seen(self, text: str, lang: str | None) -> _Seen:
         """An earlier message as read on its turn; one not remembered (a restart) is read again, as
         if it had not followed an answer."""
-        key = _key(text, lang)
+        key = _key(text)
         seen = self._recent.get(key)
         if seen is None:
             _, hits, words = self._read(text, lang, False)
@@ -332,16 +332,18 @@ class MoodDetector:
             self._recent.move_to_end(key)
         return seen
 
-    def _remember(self, key: tuple[str, str | None], seen: _Seen) -> None:
+    def _remember(self, key: str, seen: _Seen) -> None:
         self._recent[key] = seen
         self._recent.move_to_end(key)
         if len(self._recent) > _RECENT_LIMIT:
             self._recent.popitem(last=False)
 
 
-def _key(text: str, lang: str | None) -> tuple[str, str | None]:
+def _key(text: str) -> str:
     # Channels may store a message with the spaces around it that the engine strips before reading it.
-    return text.strip(), lang
+    # Not the language: a message keeps the reading of its own turn when the conversation's language
+    # changes later ("hola" then English questions).
+    return text.strip()
 
 
 def _best_term(

@@ -259,7 +259,18 @@ def test_remembered_messages_are_bounded(monkeypatch: pytest.MonkeyPatch) -> Non
     for text in ("uno", "dos", "tres"):
         fresh.assess(text, "es")
     fresh.assess("cuatro", "es", history=["uno"])  # "uno", looked at again, outlives "dos"
-    assert [text for text, _ in fresh._recent] == ["tres", "cuatro", "uno"]
+    assert list(fresh._recent) == ["tres", "cuatro", "uno"]
+
+
+def test_an_earlier_message_keeps_its_reading_when_the_language_changes() -> None:
+    # "no me sirve" after an answer, then the customer goes on in English: the Spanish complaint still
+    # counts as it was read on its turn, not re-read as English text nor as if no answer came before.
+    live = MoodDetector.from_dir(CONFIG / "mood")
+    said = live.assess("no me sirve", "es", after_bot_answer=True)
+    later = live.assess("where is my parcel", "en", history=["no me sirve"])
+    assert later.conversation == pytest.approx(said.score * live.signals["conversation_decay"], abs=1e-3)
+    restarted = MoodDetector.from_dir(CONFIG / "mood").assess("where is my parcel", "en", history=["no me sirve"])
+    assert restarted.conversation < later.conversation
 
 def test_threshold_decides_upset() -> None:
     strict = MoodDetector.from_dir(CONFIG / "mood", threshold=0.95)
