@@ -35,6 +35,8 @@ _GAP = 3  # words a '...' in a lexicon phrase may skip
 _RECENT_LIMIT = 20_000
 # Groups that weigh more when the clause is aimed at someone ("you are useless", "sois unos inútiles").
 _AIMED = frozenset({"negative", "insult", "profanity"})
+# Threats that, asked as a question ("how do I cancel", "where can I complain"), are requests.
+_ASKABLE = frozenset({"threat_leave", "threat_complain"})
 # A swearword or insult after a negation is still one: "no funciona esta mierda", "don't be an idiot".
 _NOT_NEGATED = frozenset({"insult", "profanity"})
 _CANDIDATE_CACHE = 50_000  # distinct words remembered per language
@@ -223,8 +225,9 @@ class MoodDetector:
             weight = term.weight
         else:
             weight = 0.0 if negator >= 0 else term.weight
-        if term.group == "threat_leave" and lg.asking and words[clauses.index(clause)] in lg.asking:
-            weight = 0.0  # "¿Cómo me doy de baja?", "how do I close my account": a question the FAQ answers
+        if term.group in _ASKABLE and lg.asking and words[clauses.index(clause)] in lg.asking:
+            # "¿Cómo me doy de baja?", "where can I file a complaint?": a question the FAQ answers
+            weight = 0.0
         if term.group == "dissatisfaction" and not after:
             weight *= self.signals["dissatisfaction_without_answer"]
         reach = int(self.signals["intensifier_window"])

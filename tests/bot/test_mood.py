@@ -95,12 +95,34 @@ def test_support_desk_exasperation(mood: MoodDetector, text: str, lang: str) -> 
 @pytest.mark.parametrize(
     ("text", "lang"),
     [
+        ("Asking for the 6th time: where is my replacement card", "en"),
+        ("It's been three weeks and the engineer never showed up", "en"),
+        ("is this how you treat people who've paid for a year upfront", "en"),
+        ("Second outage this week. Sort it or I'm switching", "en"),
+        ("reporting you to Ofcom tomorrow", "en"),
+        ("el técnico no vino, nadie me llama y encima me cobráis la visita", "es"),
+        ("gracias por dejarme sin internet todo el finde", "es"),
+        ("me tenéis harta con las llamadas comerciales", "es"),
+        ("ya van cuatro veces que pido la factura", "es"),
+        ("si no lo arregláis, pondré una queja en consumo y en el banco de españa", "es"),
+    ],
+)
+def test_support_desk_chasing_charges_and_regulators(mood: MoodDetector, text: str, lang: str) -> None:
+    assert mood.score(text, lang).upset
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
         ("Quisiera poner una reclamación por un retraso, ¿cómo se hace?", "es"),
         ("I'd like to complain about a late delivery, what's the process?", "en"),
         ("Could you get back to me about my refund?", "en"),
         ("¿Me podéis hacer caso con lo del cambio de talla?", "es"),
         ("Could you let me know when the engineer is coming?", "en"),
         ("¿Por qué no ha venido todavía el técnico?", "es"),
+        ("Where can I file a complaint about a cancelled train?", "en"),
+        ("¿Dónde puedo poner una queja formal?", "es"),
+        ("the 2nd payment went through fine, thanks", "en"),
     ],
 )
 def test_asking_how_to_complain_or_after_a_visit_is_not_upset(mood: MoodDetector, text: str, lang: str) -> None:
