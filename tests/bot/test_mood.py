@@ -105,6 +105,9 @@ def test_support_desk_exasperation(mood: MoodDetector, text: str, lang: str) -> 
         ("me tenéis harta con las llamadas comerciales", "es"),
         ("ya van cuatro veces que pido la factura", "es"),
         ("si no lo arregláis, pondré una queja en consumo y en el banco de españa", "es"),
+        ("If nobody calls me back today I'm going to the BBB", "en"),  # "BBB" is not an elongation
+        ("ya ni sé para qué les escribo", "es"),  # a negation inside the phrase itself
+        ("no sirven para nada, llevo desde las 9 en la cola", "es"),
     ],
 )
 def test_support_desk_chasing_charges_and_regulators(mood: MoodDetector, text: str, lang: str) -> None:
