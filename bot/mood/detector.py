@@ -35,6 +35,8 @@ _GAP = 3  # words a '...' in a lexicon phrase may skip
 _RECENT_LIMIT = 20_000
 # Groups that weigh more when the clause is aimed at someone ("you are useless", "sois unos inútiles").
 _AIMED = frozenset({"negative", "insult", "profanity"})
+# What praise must sit next to to be sarcasm: "great service, charged me twice"; not "great goal, fucking hell".
+_COMPLAINTS = frozenset({"negative", "dissatisfaction", "threat_leave", "threat_complain", "positive"})
 # Threats that, asked as a question ("how do I cancel", "where can I complain"), are requests.
 _ASKABLE = frozenset({"threat_leave", "threat_complain"})
 # A swearword or insult after a negation is still one: "no funciona esta mierda", "don't be an idiot".
@@ -66,6 +68,8 @@ class _Seen:
 class _Hit:
     weight: float
     evidence: str
+    irony: bool = False  # praise that counts only next to a complaint
+    complaint: bool = False  # a complaint about what happened (not swearing, shouting, emoji)
 
 
 def combine(weights: Sequence[float]) -> float:
@@ -91,7 +95,7 @@ class MoodDetector:
         self._recent: OrderedDict[str, _Seen] = OrderedDict()
         # Every emoji is one character (the loader keeps the first): a set finds them far faster than
         # a pattern of the message.
-        self._emoji_chars = frozenset([*signals.emoji, *signals.calm_emoji])
+        self._emoji_chars = frozenset([*signals.emoji, *signals.calm_emoji, *signals.irony_emoji])
 
     @classmethod
     def from_dir(cls, folder: Path, threshold: float = 0.5, default_lang: str = "en") -> MoodDetector:
@@ -157,11 +161,18 @@ class MoodDetector:
             best: tuple[float, str, list[_Hit], float] = (-1.0, self.default_lang, [], 1.0)
             for c, language in self.languages.items():
                 found, factor = self._lexicon_hits(language, text, tokens, after_answer)
-                s = combine([h.weight for h in found]) * factor
+                s = combine([h.weight for h in found if not h.irony]) * factor
                 if s > best[0]:
                     best = (s, c, found, factor)
             _, code, hits, calm = best
         hits = shared + hits
+        plain = [h for h in hits if not h.irony]
+        if len(plain) < len(hits):
+            if any(h.complaint and h.weight >= self.signals["irony_needs"] for h in plain):
+                # Praise next to a complaint is sarcasm: "great service as always 👏👏", "enhorabuena,
+                # otra vez sin luz"; its thanks and praise then calm nothing.
+                return code, hits, " ".join(tokens.words)
+            hits = plain
         calm *= emoji_calm
         if calm < 1.0:  # praise or laughter: "fucking amazing!!!" is not anger
             hits = [_Hit(h.weight * calm, h.evidence) for h in hits]
@@ -201,7 +212,7 @@ class MoodDetector:
                 label = f'{GROUP_LABELS[term.group]}: "{shown}"'
                 if term.text not in seen:
                     seen.add(term.text)
-                    hits.append(_Hit(hit, label))
+                    hits.append(_Hit(hit, label, term.group == "irony", term.group in _COMPLAINTS))
             done = end
         return hits, calm
 
@@ -254,7 +265,7 @@ class MoodDetector:
         if tokens.elongated:
             s, e = tokens.spans[tokens.elongated[0]]
             hits.append(_Hit(sig["elongation_weight"], f'elongation: "{text[s:e]}"'))
-        if (sig.emoji or sig.calm_emoji) and not text.isascii():
+        if (sig.emoji or sig.calm_emoji or sig.irony_emoji) and not text.isascii():
             found, calm = self._emoji(text)
             hits.extend(found)
         return hits, calm
@@ -294,9 +305,12 @@ class MoodDetector:
         calm = 1.0
         for ch, n in counts.items():
             upset = self.signals.emoji.get(ch)
+            irony = self.signals.irony_emoji.get(ch)
             if upset is not None:
                 weight, shown = upset
                 hits.append(_Hit(1.0 - (1.0 - weight) ** min(n, repeats), f"emoji: {shown}"))
+            elif irony is not None:
+                hits.append(_Hit(irony[0], f"sarcasm: {irony[1] * min(n, repeats)}", True))
             else:  # praise or laughter: counted once, like a calm word
                 calm *= 1.0 - self.signals.calm_emoji[ch][0]
         return hits, calm

@@ -25,6 +25,9 @@ GROUP_LABELS = {
     "dissatisfaction": "dissatisfaction",
     "positive": "negated",  # a positive word only counts when negated: "no funciona", "not helpful"
     "calm": "calm",  # praise and laughter lower the score instead: "fucking amazing", "jajaja"
+    # Praise that, next to a complaint, is sarcasm ("great service as always", "enhorabuena"); alone
+    # it counts for nothing.
+    "irony": "sarcasm",
 }
 # Groups whose single words a masked word ("f*ck", "sh!t", "idi*ta") may stand for.
 _MASKABLE = frozenset({"negative", "insult", "profanity"})
@@ -51,6 +54,7 @@ SIGNAL_DEFAULTS: dict[str, float] = {
     "conversation_decay": 0.5,
     "conversation_messages": 8,
     "emoji_repeats": 3,
+    "irony_needs": 0.3,
 }
 
 
@@ -151,6 +155,8 @@ class Signals:
     # Praise and laughter emoji: like the language's calm terms, each multiplies the message's signals by
     # (1 - weight), so "fucking champions 😍🏆" is not read as anger.
     calm_emoji: dict[str, tuple[float, str]] = field(default_factory=dict)
+    # Applause and the like: sarcasm next to a complaint, nothing alone (as the languages' irony terms).
+    irony_emoji: dict[str, tuple[float, str]] = field(default_factory=dict)
 
     def __getitem__(self, key: str) -> float:
         return self.values[key]
@@ -283,28 +289,25 @@ def _add_term(
 def load_signals(path: Path) -> Signals:
     """The language-free signals and emoji (config/mood/signals.yaml); missing keys keep defaults."""
     values = dict(SIGNAL_DEFAULTS)
-    emoji: dict[str, tuple[float, str]] = {}
-    calm_emoji: dict[str, tuple[float, str]] = {}
+    maps: dict[str, dict[str, tuple[float, str]]] = {"emoji": {}, "calm_emoji": {}, "irony_emoji": {}}
     root = _compose(path) if path.exists() else None
     for key, value in root.value if root else ():
         name = key.value
-        if name in ("emoji", "calm_emoji"):
-            found, other, other_name = (
-                (emoji, calm_emoji, "calm_emoji") if name == "emoji" else (calm_emoji, emoji, "emoji")
-            )
+        if name in maps:
             for char, weight in _items(path, value, name):
                 base = char.value.strip().replace("\ufe0f", "")
-                if base[0] in other:
-                    raise _fail(path, char, f"{name}: {char.value!r} is also listed under {other_name}")
-                found[base[0]] = (_number(path, weight, f"{name} {char.value}", 0.0, 1.0), char.value.strip())
+                for other_name, other in maps.items():
+                    if other_name != name and base[0] in other:
+                        raise _fail(path, char, f"{name}: {char.value!r} is also listed under {other_name}")
+                maps[name][base[0]] = (_number(path, weight, f"{name} {char.value}", 0.0, 1.0), char.value.strip())
         elif name in SIGNAL_DEFAULTS:
             high = 1.0 if name.endswith(("_weight", "_ratio", "_similarity", "_decay", "_answer")) else 50.0
             high = 5.0 if name.endswith("_factor") else high
             values[name] = _number(path, value, name, 0.0, high)
         else:
-            known = ", ".join(["emoji", "calm_emoji", *SIGNAL_DEFAULTS])
+            known = ", ".join([*maps, *SIGNAL_DEFAULTS])
             raise _fail(path, key, f"unknown setting {name!r} (known: {known})")
-    return Signals(values, emoji, calm_emoji)
+    return Signals(values, maps["emoji"], maps["calm_emoji"], maps["irony_emoji"])
 
 
 def load_folder(folder: Path) -> tuple[dict[str, Language], Signals]:

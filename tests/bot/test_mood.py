@@ -690,6 +690,39 @@ def test_laughing_at_a_company_is_not_calmed(mood: MoodDetector) -> None:
     assert mood.score("worst service ever 😂", "en").upset
 
 
+@pytest.mark.parametrize(
+    ("sarcastic", "praise_alone", "lang"),
+    [
+        ("great service, my parcel never arrived", "great service, thank you", "en"),
+        ("excelente servicio, otra vez sin luz en todo el barrio", "excelente servicio, gracias", "es"),
+    ],
+)
+def test_praise_next_to_a_complaint_is_sarcasm(
+    mood: MoodDetector, sarcastic: str, praise_alone: str, lang: str
+) -> None:
+    reading = mood.score(sarcastic, lang)
+    assert reading.upset
+    assert any(e.startswith("sarcasm:") for e in reading.evidence), reading.evidence
+    complaint = sarcastic.split(", ", 1)[1]
+    assert not mood.score(complaint, lang).upset  # the praise is what tips it
+    assert mood.score(praise_alone, lang).score == 0.0
+
+
+def test_praise_next_to_swearing_is_not_sarcasm(mood: MoodDetector) -> None:
+    # Sarcasm needs a complaint; a fan swearing in delight is not one.
+    reading = mood.score("what a service from Messi, fucking hell", "en")
+    assert not any(e.startswith("sarcasm:") for e in reading.evidence)
+
+
+def test_irony_emoji_count_only_next_to_a_complaint(tmp_path: Path) -> None:
+    folder = _folder(tmp_path, "negative:\n  estafa: 0.4\n", "irony_emoji:\n  '👏': 0.35\n")
+    detector = MoodDetector.from_dir(folder)
+    assert detector.score("👏👏", "es").score == 0.0
+    clapped = detector.score("una estafa 👏👏", "es")
+    assert clapped.score > detector.score("una estafa", "es").score
+    assert "sarcasm: 👏👏" in clapped.evidence
+
+
 def test_an_emoji_cannot_be_both_upset_and_calm(tmp_path: Path) -> None:
     folder = _folder(tmp_path, "negative:\n  asco: 0.6\n", "emoji:\n  '😡': 0.6\ncalm_emoji:\n  '😡': 0.3\n")
     with pytest.raises(MoodConfigError) as err:
