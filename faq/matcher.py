@@ -418,11 +418,17 @@ class _LangIndex:
         return np.bincount(m_t.indices[positions], weights, minlength=size)
 
 
+SORT_ALL_BELOW = 512  # entries: one full sort is then cheaper than partitioning first
+
+
 def _top(scores: np.ndarray, k: int) -> list[int]:
-    """Indices of the k highest scores, best first, without sorting everything."""
+    """Indices of the k highest scores, best first (ties: lower index first)."""
     k = min(k, len(scores))
-    part = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
-    return [int(i) for i in part[np.argsort(-scores[part], kind="stable")]]
+    if len(scores) <= SORT_ALL_BELOW:
+        return np.argsort(-scores, kind="stable")[:k].tolist()
+    part = np.argpartition(-scores, k - 1)[:k]
+    part.sort()  # the stable sort below then breaks ties by index, as above
+    return part[np.argsort(-scores[part], kind="stable")].tolist()
 
 
 def _sigmoid(z: float) -> float:
@@ -446,13 +452,18 @@ class Matcher:
 
     def features(self, text: str, lang: str) -> tuple[dict[str, float], Signals] | None:
         """The calibration features of the best entry, and the per-entry signals (None: no signal)."""
+        got = self._features(text, lang, 2)
+        return None if got is None else got[:2]
+
+    def _features(self, text: str, lang: str, k: int) -> tuple[dict[str, float], Signals, list[int]] | None:
+        """features(), and the k (at least 2) best entries, best first."""
         index = self._indexes[lang]
         lang = index.lang
         words = words_of(text)
         s = index.signals(words)
         if s is None:
             return None
-        top = _top(s.score, 2)
+        top = _top(s.score, max(k, 2))
         first = top[0]
         second = top[1] if len(top) > 1 else None
         fz = process.extractOne(" ".join(word_tokens(words, lang)), index.norms_of(first), scorer=fuzz.token_set_ratio)
@@ -475,7 +486,7 @@ class Matcher:
             "best_example": float(s.best_example[first]),
             "fuzz": (fz[1] / 100.0) if fz else 0.0,
         }
-        return feats, s
+        return feats, s, top
 
     def confidence(self, feats: dict[str, float], kernel: bool) -> float:
         coef = CALIBRATION_KERNEL if kernel else CALIBRATION_PLAIN
@@ -494,15 +505,15 @@ class Matcher:
         return other if other.confidence > first.confidence else first
 
     def _match(self, text: str, lang: str, limit: int) -> Match:
-        got = self.features(text, lang)
+        got = self._features(text, lang, limit)
         if got is None:
             return Match(text=text, lang=lang, confidence=0.0)
-        feats, s = got
+        feats, s, top = got
         index = self._indexes[lang]
         candidates = []
-        for i in _top(s.score, max(limit, 1)):
+        for i in top[: max(limit, 1)]:
             rows = index.examples_of(i)
-            best_row = rows.start + int(np.argmax(s.sims[rows.start : rows.stop]))
+            best_row = rows.start + int(s.sims[rows.start : rows.stop].argmax())
             candidates.append(Candidate(index.entry_ids[i], float(s.score[i]), index.texts[best_row]))
         confidence = self.confidence(feats, s.prob is not None)
         return Match(text=text, lang=lang, confidence=confidence, candidates=tuple(candidates))
