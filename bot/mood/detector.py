@@ -169,8 +169,8 @@ class MoodDetector:
         plain = [h for h in hits if not h.irony]
         if len(plain) < len(hits):
             if any(h.complaint and h.weight >= self.signals["irony_needs"] for h in plain):
-                # Praise next to a complaint is sarcasm: "great service as always 👏👏", "enhorabuena,
-                # otra vez sin luz"; its thanks and praise then calm nothing.
+                # Praise next to a complaint is sarcasm: "great service, charged me twice", "excelente
+                # servicio, otra vez sin luz"; its thanks and praise then calm nothing.
                 return code, hits, " ".join(tokens.words)
             hits = plain
         calm *= emoji_calm

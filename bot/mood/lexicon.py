@@ -301,7 +301,7 @@ def load_signals(path: Path) -> Signals:
                         raise _fail(path, char, f"{name}: {char.value!r} is also listed under {other_name}")
                 maps[name][base[0]] = (_number(path, weight, f"{name} {char.value}", 0.0, 1.0), char.value.strip())
         elif name in SIGNAL_DEFAULTS:
-            high = 1.0 if name.endswith(("_weight", "_ratio", "_similarity", "_decay", "_answer")) else 50.0
+            high = 1.0 if name.endswith(("_weight", "_ratio", "_similarity", "_decay", "_answer", "_needs")) else 50.0
             high = 5.0 if name.endswith("_factor") else high
             values[name] = _number(path, value, name, 0.0, high)
         else:

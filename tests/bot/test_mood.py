@@ -723,6 +723,13 @@ def test_irony_emoji_count_only_next_to_a_complaint(tmp_path: Path) -> None:
     assert "sarcasm: 👏👏" in clapped.evidence
 
 
+def test_irony_needs_is_a_weight(tmp_path: Path) -> None:
+    folder = _folder(tmp_path, "negative:\n  estafa: 0.4\n", "irony_needs: 3\n")
+    with pytest.raises(MoodConfigError) as err:
+        MoodDetector.from_dir(folder)
+    assert str(err.value).startswith(f"{folder / 'signals.yaml'}:1: irony_needs: expected a number from 0 to 1")
+
+
 def test_an_emoji_cannot_be_both_upset_and_calm(tmp_path: Path) -> None:
     folder = _folder(tmp_path, "negative:\n  asco: 0.6\n", "emoji:\n  '😡': 0.6\ncalm_emoji:\n  '😡': 0.3\n")
     with pytest.raises(MoodConfigError) as err:
