@@ -9,6 +9,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from rapidfuzz import fuzz
 
@@ -56,16 +57,15 @@ class MoodReading:
     lang: str = ""  # the language the message was read in
 
 
-@dataclass(frozen=True)
-class _Seen:
+# Named tuples, not frozen dataclasses: a message makes several and they cost a third as much to build.
+class _Seen(NamedTuple):
     """A message as it was read on its turn: what it weighed, and its words for the repeat check."""
 
     score: float
     words: str
 
 
-@dataclass(frozen=True)
-class _Hit:
+class _Hit(NamedTuple):
     weight: float
     evidence: str
     irony: bool = False  # praise that counts only next to a complaint
@@ -182,8 +182,11 @@ class MoodDetector:
         self, lg: Language, text: str, tokens: Tokens, after_answer: bool
     ) -> tuple[list[_Hit], float]:
         """Lexicon hits, and the factor (<= 1) that praise or laughter in the message puts on every signal."""
-        words = [lg.spellings.get(w, w) for w in tokens.words]
-        alts = [lg.spellings.get(a, a) if a else None for a in tokens.alts]
+        spelled = lg.spellings.get
+        words = [spelled(w, w) for w in tokens.words]
+        # Most messages have no elongated word, so no alternative spelling to look at.
+        plain = tokens.alts.count(None) == len(words)
+        alts = tokens.alts if plain else tuple(spelled(a, a) if a else None for a in tokens.alts)
         for k in tokens.masked:  # "f*ck", "sh!t", "m*erda": the swearword of this language it hides
             words[k] = lg.unmask(words[k])
         hits: list[_Hit] = []
@@ -191,7 +194,11 @@ class MoodDetector:
         calm = 1.0
         # Most words start no term: those the language already knows as such are skipped in one pass.
         known = lg.candidates
-        hot = [i for i, w in enumerate(words) if alts[i] is not None or known.get(w) is not _NO_CANDIDATES]
+        starts = known.get
+        if plain:
+            hot = [i for i, w in enumerate(words) if starts(w) is not _NO_CANDIDATES]
+        else:
+            hot = [i for i, w in enumerate(words) if alts[i] is not None or starts(w) is not _NO_CANDIDATES]
         done = 0  # words before this are inside a term already found
         for i in hot:
             if i < done:
@@ -282,6 +289,8 @@ class MoodDetector:
         )
 
     def _punctuation(self, text: str) -> _Hit | None:
+        if text.count("!") + text.count("?") + text.count("¡") + text.count("¿") < 2:
+            return None  # most messages: a run needs two marks; counting them is cheaper than the pattern
         best: _Hit | None = None
         for m in _PUNCT_RUN.finditer(text):
             run = m.group()
@@ -364,7 +373,7 @@ def _key(text: str) -> str:
 
 
 def _best_term(
-    candidates: Candidates, words: list[str], alts: list[str | None], end_of_clause: int, i: int
+    candidates: Candidates, words: list[str], alts: Sequence[str | None], end_of_clause: int, i: int
 ) -> tuple[Term, int] | None:
     """The longest term starting at words[i]; a phrase does not run over punctuation ("hate. This")."""
     always, by_second = candidates
@@ -433,7 +442,7 @@ def _candidates(lg: Language, word: str, alt: str | None) -> Candidates:
 
 
 def _match(
-    pattern: tuple[str, ...], k: int, words: list[str], alts: list[str | None], j: int, stop: int
+    pattern: tuple[str, ...], k: int, words: list[str], alts: Sequence[str | None], j: int, stop: int
 ) -> int:
     """End index of pattern[k:] matched from words[j] without reaching words[stop], or -1."""
     if k == len(pattern):

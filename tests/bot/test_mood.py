@@ -161,6 +161,24 @@ def test_intensifiers_weigh_more(mood: MoodDetector, strong: str, plain: str, la
 
 
 @pytest.mark.parametrize(
+    ("text", "folded"),
+    [
+        ("ÉSTA ES LA PEOR atención 😡", "esta es la peor atencion 😡"),
+        ("Qué vergüenza, señora… ¿dónde está?", "que verguenza, senora… ¿donde esta?"),
+        ("It’s `fine´ İ", "it's 'fine' i"),
+        ("plain ascii", "plain ascii"),
+    ],
+)
+def test_fold_keeps_every_character_in_place(text: str, folded: str) -> None:
+    from bot.mood.text import fold, strip_noise
+
+    assert fold(text) == folded and len(fold(text)) == len(text)
+    assert strip_noise(text) == text  # nothing to blank: the very same text
+    noisy = "mira @soporte https://x.co/a www.x.es ya"
+    assert strip_noise(noisy).split() == ["mira", "ya"] and len(strip_noise(noisy)) == len(noisy)
+
+
+@pytest.mark.parametrize(
     ("shout", "calm", "lang"),
     [
         ("QUIERO HABLAR CON ALGUIEN YA", "quiero hablar con alguien ya", "es"),
