@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from bisect import bisect_right
@@ -34,6 +35,9 @@ _GAP = 3  # words a '...' in a lexicon phrase may skip
 # looked at again on up to `conversation_messages` later turns of its conversation: the bound is
 # meant to hold the recent messages of a thousand or so open conversations.
 _RECENT_LIMIT = 20_000
+# What is kept of a remembered message's words for the repeat check: with its key a digest, the memory
+# stays ~15 MB at the limit whatever customers paste (it was ~160 MB with 4 000-character messages).
+_REPEAT_CHARS = 300
 # Groups that weigh more when the clause is aimed at someone ("you are useless", "sois unos inútiles").
 _AIMED = frozenset({"negative", "insult", "profanity"})
 # What praise must sit next to to be sarcasm: "great service, charged me twice"; not "great goal, fucking hell".
@@ -92,7 +96,7 @@ class MoodDetector:
         self.signals = signals
         self.threshold = threshold
         self.default_lang = default_lang if default_lang in languages else next(iter(languages))
-        self._recent: OrderedDict[str, _Seen] = OrderedDict()
+        self._recent: OrderedDict[bytes, _Seen] = OrderedDict()
         # Every emoji is one character (the loader keeps the first): a set finds them far faster than
         # a pattern of the message.
         self._emoji_chars = frozenset([*signals.emoji, *signals.calm_emoji, *signals.irony_emoji])
@@ -117,6 +121,7 @@ class MoodDetector:
     ) -> MoodReading:
         """This message in its conversation: history is the customer's earlier messages, oldest first."""
         code, hits, words = self._read(text, lang, after_bot_answer)
+        words = words[:_REPEAT_CHARS]
         self._remember(_key(text), _Seen(combine([h.weight for h in hits]), words))
         # Each earlier message is looked up once, for both the repeat check and the conversation score.
         earlier = [self._seen(e, lang) for e in history[-int(self.signals["conversation_messages"]) :]]
@@ -352,24 +357,24 @@ class MoodDetector:
         seen = self._recent.get(key)
         if seen is None:
             _, hits, words = self._read(text, lang, False)
-            seen = _Seen(combine([h.weight for h in hits]), words)
+            seen = _Seen(combine([h.weight for h in hits]), words[:_REPEAT_CHARS])
             self._remember(key, seen)
         else:
             self._recent.move_to_end(key)
         return seen
 
-    def _remember(self, key: str, seen: _Seen) -> None:
+    def _remember(self, key: bytes, seen: _Seen) -> None:
         self._recent[key] = seen
         self._recent.move_to_end(key)
         if len(self._recent) > _RECENT_LIMIT:
             self._recent.popitem(last=False)
 
 
-def _key(text: str) -> str:
+def _key(text: str) -> bytes:
     # Channels may store a message with the spaces around it that the engine strips before reading it.
     # Not the language: a message keeps the reading of its own turn when the conversation's language
     # changes later ("hola" then English questions).
-    return text.strip()
+    return hashlib.blake2b(text.strip().encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 def _best_term(

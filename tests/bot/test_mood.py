@@ -9,6 +9,7 @@ import pytest
 
 from bot.cli import main
 from bot.mood import MoodConfigError, MoodDetector, MoodReading
+from bot.mood.detector import _key
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "config"
@@ -294,7 +295,16 @@ def test_remembered_messages_are_bounded(monkeypatch: pytest.MonkeyPatch) -> Non
     for text in ("uno", "dos", "tres"):
         fresh.assess(text, "es")
     fresh.assess("cuatro", "es", history=["uno"])  # "uno", looked at again, outlives "dos"
-    assert list(fresh._recent) == ["tres", "cuatro", "uno"]
+    assert list(fresh._recent) == [_key(t) for t in ("tres", "cuatro", "uno")]
+
+
+def test_a_long_message_is_remembered_in_bounded_space_and_still_counts_as_repeated() -> None:
+    fresh = MoodDetector.from_dir(CONFIG / "mood")
+    long = "my order 4411 has not arrived and " + "nobody tells me where it is " * 140  # ~4 000 characters
+    fresh.assess(long, "en")
+    (key, seen), = fresh._recent.items()
+    assert len(key) == 16 and len(seen.words) <= 300
+    assert _has(fresh.assess(long.upper() + "?", "en", history=[long]), "repeated question")
 
 
 def test_an_earlier_message_keeps_its_reading_when_the_language_changes() -> None:
