@@ -216,7 +216,7 @@ class MoodDetector:
             if found is None:
                 continue
             term, end = found
-            hit, start = self._weigh(lg, term, words, tokens.clauses, i, after_answer)
+            hit, start = self._weigh(lg, term, words, tokens.clauses, i, after_answer, "?" in text)
             if term.group == "calm":
                 calm *= 1.0 - hit
             elif hit > 0:
@@ -229,7 +229,8 @@ class MoodDetector:
         return hits, calm
 
     def _weigh(
-        self, lg: Language, term: Term, words: list[str], clauses: Sequence[int], i: int, after: bool
+        self, lg: Language, term: Term, words: list[str], clauses: Sequence[int], i: int, after: bool,
+        question: bool,
     ) -> tuple[float, int]:
         """The term's weight at words[i] after negation and intensifiers, and where its evidence starts."""
         clause = clauses[i]
@@ -248,9 +249,12 @@ class MoodDetector:
             weight = term.weight
         else:
             weight = 0.0 if negator >= 0 else term.weight
-        if term.group in _ASKABLE and lg.asking and words[clauses.index(clause)] in lg.asking:
-            # "¿Cómo me doy de baja?", "where can I file a complaint?": a question the FAQ answers
-            weight = 0.0
+        if term.group in _ASKABLE:
+            opener = words[clauses.index(clause)]
+            if opener in lg.asking or (question and opener in lg.conditional):
+                # "¿Cómo me doy de baja?", "where can I file a complaint?", "si me doy de baja, ¿pierdo
+                # los puntos?": a question the FAQ answers
+                weight = 0.0
         if term.group == "dissatisfaction" and not after:
             weight *= self.signals["dissatisfaction_without_answer"]
         reach = int(self.signals["intensifier_window"])

@@ -35,7 +35,7 @@ _MASKABLE = frozenset({"negative", "insult", "profanity"})
 _MASK_CHARS = {"$": "s", "@": "a", "!": "[il]", "1": "[il]", "0": "o", "3": "e", "4": "a"}
 # Endings tried on a 'stem*' term when unmasking: "idi*tas" can be "idiotas" (idiot*).
 _TAILS = ("", "s", "es", "ed", "ing", "er", "ers", "y", "ic", "a", "as", "o", "os")
-WORD_LISTS = ("negators", "negator_suffixes", "not_negating", "markers", "targets", "asking")
+WORD_LISTS = ("negators", "negator_suffixes", "not_negating", "markers", "targets", "asking", "conditional")
 FACTOR_MAPS = ("intensifiers",)
 SIGNAL_DEFAULTS: dict[str, float] = {
     "shouting_weight": 0.3,
@@ -84,6 +84,9 @@ class Language:
     markers: frozenset[str] = frozenset()
     targets: frozenset[str] = frozenset()  # "you", "eres": anger aimed at someone
     asking: frozenset[str] = frozenset()  # "how", "cómo": a clause they open asks, it does not threaten
+    # "if", "si": a clause they open asks when the message is a question ("if I cancel, do I lose my
+    # points?"); otherwise it is the usual form of a threat ("if you don't fix it I'm leaving")
+    conditional: frozenset[str] = frozenset()
     intensifiers: dict[str, float] = field(default_factory=dict)
     spellings: dict[str, str] = field(default_factory=dict)
     exact: dict[str, list[Term]] = field(default_factory=dict)
@@ -246,6 +249,8 @@ def load_language(path: Path) -> Language:
                 lang.not_negating = frozenset(words)
             elif section == "asking":
                 lang.asking = frozenset(words)
+            elif section == "conditional":
+                lang.conditional = frozenset(words)
             else:
                 lang.negator_suffixes = tuple(words)
         elif section == "intensifiers":

@@ -765,6 +765,8 @@ def test_an_emoji_cannot_be_both_upset_and_calm(tmp_path: Path) -> None:
         ("Hola, ¿dónde puedo cancelar mi cuenta?", "es"),
         ("How do I close my account?", "en"),
         ("Hi. Can I cancel my subscription online?", "en"),
+        ("Si me doy de baja ahora, ¿pierdo los puntos?", "es"),
+        ("If I cancel my account now, do I lose my points?", "en"),
     ],
 )
 def test_asking_how_to_leave_is_not_a_threat(mood: MoodDetector, text: str, lang: str) -> None:
@@ -777,6 +779,9 @@ def test_asking_how_to_leave_is_not_a_threat(mood: MoodDetector, text: str, lang
     [
         ("Como no me devolvéis el dinero, me doy de baja", "es"),
         ("How dare you. I'm closing my account", "en"),
+        # "if"/"si" ask only in a question: without one they are how a threat goes
+        ("Si no me lo arreglan hoy me doy de baja", "es"),
+        ("If you don't fix it today I'll close my account", "en"),
     ],
 )
 def test_a_threat_after_the_question_clause_still_counts(mood: MoodDetector, text: str, lang: str) -> None:
