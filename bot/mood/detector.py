@@ -258,10 +258,9 @@ class MoodDetector:
         if term.group == "dissatisfaction" and not after:
             weight *= self.signals["dissatisfaction_without_answer"]
         reach = int(self.signals["intensifier_window"])
-        factor = max(
-            (lg.intensifiers.get(words[j], 1.0) for j in range(max(0, i - reach), i) if clauses[j] == clause),
-            default=1.0,
-        )
+        near = [lg.intensifiers.get(words[j], 1.0) for j in range(max(0, i - reach), i) if clauses[j] == clause]
+        # The strongest intensifier, softened by the softest downtoner: "a bit disappointed", "un poco harto".
+        factor = max([1.0, *near]) * min([1.0, *near])
         if term.group in _AIMED and lg.targets and _in_clause(lg.targets, words, clauses, i):
             factor *= self.signals["target_factor"]
         return (1.0 - (1.0 - weight) ** factor if weight > 0 else 0.0), i

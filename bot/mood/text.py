@@ -107,7 +107,8 @@ def tokenize(folded: str, original: str | None = None) -> Tokens:
             hashtags.add(len(words))
         if check_masks and not tok.replace("'", "").isalpha():
             masked.add(len(words))
-        if check_runs and _RUN3.search(tok):
+        # Three of one letter and nothing else is an acronym ("BBB", "AAA"), not a stretched word.
+        if check_runs and _RUN3.search(tok) and not (len(tok) == 3 and tok[0] == tok[1] == tok[2]):
             if not tag:
                 elongated.append(len(words))
             alts.append(_RUN3.sub(r"\1", tok))

@@ -767,6 +767,8 @@ def test_an_emoji_cannot_be_both_upset_and_calm(tmp_path: Path) -> None:
         ("Hi. Can I cancel my subscription online?", "en"),
         ("Si me doy de baja ahora, ¿pierdo los puntos?", "es"),
         ("If I cancel my account now, do I lose my points?", "en"),
+        ("Quisiera darme de baja, ¿qué tengo que hacer?", "es"),
+        ("Hello, I'd like to make a complaint about a late delivery, what's the process?", "en"),
     ],
 )
 def test_asking_how_to_leave_is_not_a_threat(mood: MoodDetector, text: str, lang: str) -> None:
@@ -786,3 +788,19 @@ def test_asking_how_to_leave_is_not_a_threat(mood: MoodDetector, text: str, lang
 )
 def test_a_threat_after_the_question_clause_still_counts(mood: MoodDetector, text: str, lang: str) -> None:
     assert any(e.startswith("threat to leave") for e in mood.assess(text, lang).evidence)
+
+
+def test_a_three_letter_acronym_is_not_an_elongation(mood: MoodDetector) -> None:
+    reading = mood.assess("Reported you to the BBB. Enjoy the reviews.", "en")
+    assert _has(reading, 'threat to complain: "Reported you to the BBB"') or _has(reading, '"BBB"'), reading
+    assert not _has(reading, "elongation")
+    assert _has(mood.assess("noooo not again", "en"), "elongation")
+
+
+@pytest.mark.parametrize(
+    ("softened", "plain", "lang"),
+    [("A bit disappointed with the colour", "Disappointed with the colour", "en"),
+     ("Un poco decepcionado con el color", "Decepcionado con el color", "es")],
+)
+def test_downtoners_soften_a_remark(mood: MoodDetector, softened: str, plain: str, lang: str) -> None:
+    assert 0.0 < mood.assess(softened, lang).score < mood.assess(plain, lang).score
