@@ -199,11 +199,8 @@ class MoodDetector:
         calm = 1.0
         # Most words start no term: those the language already knows as such are skipped in one pass.
         known = lg.candidates
-        starts = known.get
-        if plain:
-            hot = [i for i, w in enumerate(words) if starts(w) is not _NO_CANDIDATES]
-        else:
-            hot = [i for i, w in enumerate(words) if alts[i] is not None or starts(w) is not _NO_CANDIDATES]
+        hot = [i for i, w in enumerate(words) if alts[i] is not None or known.get(w) is not _NO_CANDIDATES]
+        question = "?" in text
         done = 0  # words before this are inside a term already found
         for i in hot:
             if i < done:
@@ -216,7 +213,7 @@ class MoodDetector:
             if found is None:
                 continue
             term, end = found
-            hit, start = self._weigh(lg, term, words, tokens.clauses, i, after_answer, "?" in text)
+            hit, start = self._weigh(lg, term, words, tokens.clauses, i, after_answer, question)
             if term.group == "calm":
                 calm *= 1.0 - hit
             elif hit > 0:
