@@ -121,7 +121,6 @@ class MoodDetector:
     ) -> MoodReading:
         """This message in its conversation: history is the customer's earlier messages, oldest first."""
         code, hits, words = self._read(text, lang, after_bot_answer)
-        words = words[:_REPEAT_CHARS]
         self._remember(_key(text), _Seen(combine([h.weight for h in hits]), words))
         # Each earlier message is looked up once, for both the repeat check and the conversation score.
         earlier = [self._seen(e, lang) for e in history[-int(self.signals["conversation_messages"]) :]]
@@ -154,9 +153,10 @@ class MoodDetector:
     # --- one message ------------------------------------------------------------------------------
 
     def _read(self, text: str, lang: str | None, after_answer: bool) -> tuple[str, list[_Hit], str]:
-        """The language read in, the hits, and the message's words joined by spaces."""
+        """The language read in, the hits, and the start of the message's words joined by spaces."""
         text = strip_noise(text[:MAX_CHARS])
         tokens = tokenize(fold(text), text)
+        words = " ".join(tokens.words)[:_REPEAT_CHARS]
         code = lang if lang in self.languages else self._detect(tokens.words, text)
         shared, emoji_calm = self._shared_hits(text, tokens)
         if code is not None:
@@ -176,12 +176,12 @@ class MoodDetector:
             if any(h.complaint and h.weight >= self.signals["irony_needs"] for h in plain):
                 # Praise next to a complaint is sarcasm: "great service, charged me twice", "excelente
                 # servicio, otra vez sin luz"; its thanks and praise then calm nothing.
-                return code, hits, " ".join(tokens.words)
+                return code, hits, words
             hits = plain
         calm *= emoji_calm
         if calm < 1.0:  # praise or laughter: "fucking amazing!!!" is not anger
             hits = [_Hit(h.weight * calm, h.evidence) for h in hits]
-        return code, hits, " ".join(tokens.words)
+        return code, hits, words
 
     def _lexicon_hits(
         self, lg: Language, text: str, tokens: Tokens, after_answer: bool
@@ -357,7 +357,7 @@ class MoodDetector:
         seen = self._recent.get(key)
         if seen is None:
             _, hits, words = self._read(text, lang, False)
-            seen = _Seen(combine([h.weight for h in hits]), words[:_REPEAT_CHARS])
+            seen = _Seen(combine([h.weight for h in hits]), words)
             self._remember(key, seen)
         else:
             self._recent.move_to_end(key)
