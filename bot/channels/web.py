@@ -289,6 +289,8 @@ class WebChannel:
 
     async def _frame(self, conn: Connection, frame: dict[str, Any]) -> None:
         kind = frame["type"]
+        if kind == "hello":  # the session and language are fixed for the connection's life
+            raise FrameError("hello_repeated", "hello was already received; reconnect to start another session")
         if kind not in ("message", "choose"):
             raise FrameError("unknown_type", f"unknown frame type {kind[:40]!r}")
         client_id = _string(frame, "id", MAX_ID_CHARS)

@@ -338,6 +338,7 @@ async def test_odd_hello_fields_still_get_a_welcome(
         ("[1, 2]", "bad_json"),
         ('"message"', "bad_json"),
         (json.dumps({"type": "dance"}), "unknown_type"),
+        (json.dumps({"type": "hello", "session": None, "lang": "en"}), "hello_repeated"),
         (json.dumps({"text": "no type"}), "missing_field"),
         (json.dumps({"type": "message", "text": "no id"}), "missing_field"),
         (json.dumps({"type": "message", "id": "m1"}), "missing_field"),
