@@ -52,6 +52,9 @@
   var state = "bot";
   var pending = loadPending(); // client id -> {id, type, text, value, label}
   var els = {};
+  // Tabs of this site share the session but each has its own socket, and the server sends a customer
+  // message back to no socket: the tab that sent it tells the others once it is stored.
+  var tabs = typeof BroadcastChannel === "function" ? new BroadcastChannel(storeKey + "tabs") : null;
 
   function pickLang(asked) {
     var code = String(asked || navigator.language || "en").slice(0, 2).toLowerCase();
@@ -218,6 +221,24 @@
     return node;
   }
 
+  function fromOtherTab(ev) {
+    var m = ev.data;
+    if (!m || typeof m.id !== "string" || typeof m.text !== "string" || m.session !== load("session")) { return; }
+    var node = renderMessage({ id: m.id, from: "customer", text: m.text });
+    if (!node) { return; }
+    // The bot's answer may have come in first: put the message back in stored order.
+    var later = Array.prototype.find.call(els.log.querySelectorAll("[data-id]"), function (n) {
+      return n !== node && storedAfter(n.getAttribute("data-id"), m.id);
+    });
+    if (later) { els.log.insertBefore(node, later); }
+    scrollDown();
+  }
+
+  function storedAfter(a, b) { // Redis stream ids, "<ms>-<seq>"
+    var x = String(a).split("-").map(Number), y = String(b).split("-").map(Number);
+    return x[0] > y[0] || (x[0] === y[0] && (x[1] || 0) > (y[1] || 0));
+  }
+
   function cssId(id) { return String(id).replace(/["\\]/g, "\\$&"); }
 
   function tick(symbol, label) {
@@ -286,6 +307,9 @@
     } else if (node) {
       node.classList.remove("relevo-pending", "relevo-failed");
       if (frame.msg) { node.setAttribute("data-id", frame.msg); }
+      if (p && frame.msg && tabs) {
+        tabs.postMessage({ session: load("session"), id: frame.msg, text: p.type === "choose" ? p.label : p.text });
+      }
       var t = node.querySelector(".relevo-tick");
       t.textContent = "✓";
       t.title = T.delivered;
@@ -403,6 +427,7 @@
 
   function start() {
     build();
+    if (tabs) { tabs.onmessage = fromOtherTab; }
     if (load("open") === "1") { setOpen(true); }
     else if (load("session") || Object.keys(pending).length) { connect(); }
   }

@@ -238,3 +238,36 @@ def test_dropped_connection_reconnects_and_resends_without_duplicates(page: Any,
     bot_messages(page).nth(1).wait_for()
     assert page.locator(".relevo-log .relevo-from-customer").count() == 1
     assert page.problems == []
+
+
+def test_a_second_tab_shows_what_the_customer_typed_in_the_first(page: Any, relevo_url: str) -> None:
+    page.goto(relevo_url + "/?lang=en")
+    page.get_by_role("button", name="Chat with us").click()
+    bot_messages(page).first.wait_for()
+    other = page.context.new_page()  # same browser profile: same session, its own socket
+    other.set_default_timeout(WAIT_MS)
+    other.goto(relevo_url + "/?lang=en")
+    bot_messages(other).first.wait_for()  # the panel was left open: it reconnects with the session
+
+    page.locator(".relevo-input").fill("How long does shipping take?")
+    page.locator(".relevo-input").press("Enter")
+    bot_messages(page).nth(1).wait_for()
+    answer = bot_messages(page).nth(1).locator(".relevo-text").inner_text()
+
+    mine = other.locator(".relevo-log .relevo-from-customer .relevo-text")
+    mine.first.wait_for()
+    assert mine.all_inner_texts() == ["How long does shipping take?"]
+    bot_messages(other).nth(1).wait_for()
+    texts = other.locator(".relevo-log .relevo-text").all_inner_texts()
+    assert texts.index("How long does shipping take?") < texts.index(answer), texts
+
+    # And back: what is typed in the second tab shows in the first, once.
+    other.locator(".relevo-input").fill("thanks")
+    other.locator(".relevo-input").press("Enter")
+    page.locator(".relevo-log .relevo-from-customer .relevo-text").nth(1).wait_for()
+    assert page.locator(".relevo-log .relevo-from-customer .relevo-text").all_inner_texts() == [
+        "How long does shipping take?", "thanks",
+    ]
+    ids = other.locator(".relevo-log [data-id]").evaluate_all("nodes => nodes.map(n => n.dataset.id)")
+    assert len(ids) == len(set(ids))
+    assert page.problems == []
