@@ -84,6 +84,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "es": "Eres el número {position} en la cola para hablar con una persona de nuestro equipo.",
     },
     "eta": {"en": " Estimated wait: about {minutes} min.", "es": " Espera estimada: unos {minutes} min."},
+    "eta_hours": {"en": " Estimated wait: about {h} h {m} min.", "es": " Espera estimada: unas {h} h {m} min."},
     "assigned": {
         "en": "A person from our team has joined the conversation.",
         "es": "Una persona de nuestro equipo se ha unido a la conversación.",
@@ -281,8 +282,11 @@ def status_text(status: StatusUpdate, lang: str) -> str | None:
     if status.state == "queued":
         text = (say("queued_at", lang, position=status.position) if status.position
                 else say("queued", lang))
-        if status.eta_s:
-            text += say("eta", lang, minutes=max(1, round(status.eta_s / 60)))
+        minutes = max(1, round(status.eta_s / 60)) if status.eta_s else 0
+        if minutes >= 90:  # out of hours the wait runs to the next opening: "8 h 16 min", not "496 min"
+            text += say("eta_hours", lang, h=minutes // 60, m=minutes % 60)
+        elif minutes:
+            text += say("eta", lang, minutes=minutes)
         return text
     if status.state == "assigned":
         return say("assigned_to", lang, agent=status.agent) if status.agent else say("assigned", lang)

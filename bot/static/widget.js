@@ -15,7 +15,7 @@
       queuedNoWait: "You are number {position} in the queue. A person will answer soon.",
       assigned: "{agent} joined the conversation.", assignedAnon: "An agent joined the conversation.",
       resolved: "This conversation is resolved.", closed: "This conversation is closed.",
-      minutes: "{n} min", lessMinute: "less than a minute",
+      minutes: "{n} min", hours: "{h} h {m} min", lessMinute: "less than a minute",
       delivered: "Delivered", sending: "Sending", failed: "Not sent — tap to retry",
       tooLong: "Message too long (max {n} characters).", slowDown: "Too many messages; sending again shortly.",
       newSession: "Your previous session expired; a new conversation started."
@@ -28,7 +28,7 @@
       queuedNoWait: "Eres el número {position} en la cola. Una persona te atenderá pronto.",
       assigned: "{agent} se ha unido a la conversación.", assignedAnon: "Un agente se ha unido a la conversación.",
       resolved: "Esta conversación está resuelta.", closed: "Esta conversación está cerrada.",
-      minutes: "{n} min", lessMinute: "menos de un minuto",
+      minutes: "{n} min", hours: "{h} h {m} min", lessMinute: "menos de un minuto",
       delivered: "Entregado", sending: "Enviando", failed: "No enviado — toca para reintentar",
       tooLong: "Mensaje demasiado largo (máximo {n} caracteres).",
       slowDown: "Demasiados mensajes; se reenviará en breve.",
@@ -343,11 +343,17 @@
     }
   }
 
+  function waitText(seconds) {
+    var minutes = Math.round(seconds / 60);
+    if (seconds < 60) { return T.lessMinute; }
+    // Out of hours the wait runs to the next opening: "8 h 16 min" reads better than "496 min".
+    return minutes < 90 ? fmt(T.minutes, { n: minutes }) : fmt(T.hours, { h: Math.floor(minutes / 60), m: minutes % 60 });
+  }
+
   function onStatus(frame) {
     state = frame.state;
     if (frame.state === "queued") {
-      var wait = frame.eta_s == null ? null
-        : frame.eta_s < 60 ? T.lessMinute : fmt(T.minutes, { n: Math.round(frame.eta_s / 60) });
+      var wait = frame.eta_s == null ? null : waitText(frame.eta_s);
       setStatus(fmt(wait ? T.queued : T.queuedNoWait, { position: frame.position || 1, wait: wait }));
       showTyping(false);
     } else if (frame.state === "assigned") {

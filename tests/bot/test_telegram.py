@@ -480,4 +480,6 @@ def test_commands_languages_and_sizes() -> None:
     queued = StatusUpdate("c", "telegram:1", "telegram", "queued", position=2, eta_s=30)
     assert status_text(queued, "en") == "You're number 2 in the queue for a person from our team. " \
                                         "Estimated wait: about 1 min."
+    overnight = StatusUpdate("c", "telegram:1", "telegram", "queued", position=1, eta_s=496 * 60)
+    assert status_text(overnight, "es").endswith("Espera estimada: unas 8 h 16 min.")
     assert status_text(StatusUpdate("c", "telegram:1", "telegram", "resolved"), "en") is None

@@ -174,6 +174,8 @@ def test_queue_position_agent_joining_and_agent_text(page: Any, relevo_url: str,
 
     publish(StatusUpdate("conv", key, "web", "queued", position=3, eta_s=240))
     page.get_by_text("Eres el número 3 en la cola. Espera estimada: 4 min.").wait_for()
+    publish(StatusUpdate("conv", key, "web", "queued", position=1, eta_s=496 * 60))  # out of hours
+    page.get_by_text("Eres el número 1 en la cola. Espera estimada: 8 h 16 min.").wait_for()
 
     publish(StatusUpdate("conv", key, "web", "assigned", agent="Ana <b>"))
     page.get_by_text("Ana <b> se ha unido a la conversación.").wait_for()
