@@ -260,6 +260,9 @@ class MoodDetector:
         factor = max([1.0, *near]) * min([1.0, *near])
         if term.group in _AIMED and lg.targets and _in_clause(lg.targets, words, clauses, i):
             factor *= self.signals["target_factor"]
+        if lg.reporters and _before_in_clause(lg.reporters, words, clauses, i):
+            # "my dad is furious about the bill", "la gente dice que sois unos inútiles": told, not felt
+            factor *= self.signals["reported_factor"]
         return (1.0 - (1.0 - weight) ** factor if weight > 0 else 0.0), i
 
     # --- signals that do not depend on the language ---------------------------------------------
@@ -416,6 +419,17 @@ def _in_clause(wanted: frozenset[str], words: list[str], clauses: Sequence[int],
         if words[j] in wanted:
             return True
         j += 1
+    return False
+
+
+def _before_in_clause(wanted: frozenset[str], words: list[str], clauses: Sequence[int], i: int) -> bool:
+    """Whether a word or two-word phrase of wanted comes before words[i] in its clause."""
+    clause = clauses[i]
+    j = i - 1
+    while j >= 0 and clauses[j] == clause:
+        if words[j] in wanted or (j > 0 and clauses[j - 1] == clause and f"{words[j - 1]} {words[j]}" in wanted):
+            return True
+        j -= 1
     return False
 
 

@@ -35,7 +35,9 @@ _MASKABLE = frozenset({"negative", "insult", "profanity"})
 _MASK_CHARS = {"$": "s", "@": "a", "!": "[il]", "1": "[il]", "0": "o", "3": "e", "4": "a"}
 # Endings tried on a 'stem*' term when unmasking: "idi*tas" can be "idiotas" (idiot*).
 _TAILS = ("", "s", "es", "ed", "ing", "er", "ers", "y", "ic", "a", "as", "o", "os")
-WORD_LISTS = ("negators", "negator_suffixes", "not_negating", "markers", "targets", "asking", "conditional")
+WORD_LISTS = (
+    "negators", "negator_suffixes", "not_negating", "markers", "targets", "asking", "conditional", "reporters",
+)
 FACTOR_MAPS = ("intensifiers",)
 SIGNAL_DEFAULTS: dict[str, float] = {
     "shouting_weight": 0.3,
@@ -51,6 +53,7 @@ SIGNAL_DEFAULTS: dict[str, float] = {
     "negation_window": 3,
     "intensifier_window": 2,
     "target_factor": 1.0,
+    "reported_factor": 1.0,
     "conversation_decay": 0.5,
     "conversation_messages": 8,
     "emoji_repeats": 3,
@@ -87,6 +90,8 @@ class Language:
     # "if", "si": a clause they open asks when the message is a question ("if I cancel, do I lose my
     # points?"); otherwise it is the usual form of a threat ("if you don't fix it I'm leaving")
     conditional: frozenset[str] = frozenset()
+    # "my dad", "la gente", "reseñas": before a term in its clause, the feeling is someone else's
+    reporters: frozenset[str] = frozenset()
     intensifiers: dict[str, float] = field(default_factory=dict)
     spellings: dict[str, str] = field(default_factory=dict)
     exact: dict[str, list[Term]] = field(default_factory=dict)
@@ -251,6 +256,8 @@ def load_language(path: Path) -> Language:
                 lang.asking = frozenset(words)
             elif section == "conditional":
                 lang.conditional = frozenset(words)
+            elif section == "reporters":
+                lang.reporters = frozenset(words)
             else:
                 lang.negator_suffixes = tuple(words)
         elif section == "intensifiers":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -468,6 +469,9 @@ def test_anger_aimed_at_someone_weighs_more(mood: MoodDetector, aimed: str, gene
         ("the discount code is not valid, what should I do?", "en"),
         ("No worries, thanks for checking", "en"),
         ("No problem, I'll wait", "en"),
+        ("Fraud alert came through for a purchase I did make. Can you unblock my card please", "en"),
+        ("Got a text about a parcel held at customs, is that from you or a scam?", "en"),
+        ("Still waiting on the replacement card but it's not urgent", "en"),
     ],
 )
 def test_calm_support_messages_are_not_upset(mood: MoodDetector, text: str, lang: str) -> None:
@@ -804,3 +808,37 @@ def test_a_three_letter_acronym_is_not_an_elongation(mood: MoodDetector) -> None
 )
 def test_downtoners_soften_a_remark(mood: MoodDetector, softened: str, plain: str, lang: str) -> None:
     assert 0.0 < mood.assess(softened, lang).score < mood.assess(plain, lang).score
+
+
+@pytest.mark.parametrize(
+    ("told", "felt", "lang"),
+    [
+        ("My dad is furious about the bill, could you explain it?",
+         "I am furious about the bill, could you explain it?", "en"),
+        ("My wife is livid about the delay, is there any news?",
+         "I am livid about the delay, is there any news?", "en"),
+        ("Mi padre está muy enfadado por la factura, ¿me la explicáis?",
+         "Estoy muy enfadado por la factura, ¿me la explicáis?", "es"),
+        ("mi jefe dice que sois unos inútiles, ¿cómo descargo el extracto?",
+         "sois unos inútiles, ¿cómo descargo el extracto?", "es"),
+    ],
+)
+def test_someone_elses_anger_told_calmly_is_not_upset(mood: MoodDetector, told: str, felt: str, lang: str) -> None:
+    reading = mood.assess(told, lang)
+    assert 0.0 < reading.score < mood.assess(felt, lang).score and not reading.upset, reading
+    assert mood.assess(felt, lang).upset
+
+
+def test_a_reporter_reaches_only_the_rest_of_its_clause(mood: MoodDetector) -> None:
+    # "mi padre" is the writer's family, "qué padre" is Mexican for "how cool": only "mi ..." reports.
+    assert mood.assess("Mi padre pagó la factura. Sois unos inútiles", "es").upset
+    assert mood.assess("Qué padre que me cobren dos veces, sois unos inútiles", "es").upset
+
+
+def test_reporters_are_an_admins_word_list(tmp_path: Path) -> None:
+    folder = tmp_path / "mood"
+    shutil.copytree(CONFIG / "mood", folder)
+    plain = MoodDetector.from_dir(folder).assess("My dad is furious about the bill", "en").score
+    en = folder / "en.yaml"
+    en.write_text(en.read_text(encoding="utf-8").replace("reporters: [my dad,", "reporters: [my uncle,"))
+    assert MoodDetector.from_dir(folder).assess("My dad is furious about the bill", "en").score > plain
