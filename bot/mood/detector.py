@@ -261,7 +261,7 @@ class MoodDetector:
         if term.group in _AIMED and lg.targets and _in_clause(lg.targets, words, clauses, i):
             factor *= self.signals["target_factor"]
         if lg.reporters and _before_in_clause(lg.reporters, words, clauses, i):
-            # "my dad is furious about the bill", "la gente dice que sois unos inútiles": told, not felt
+            # "my dad is furious about the bill", "mi jefe dice que sois unos inútiles": told, not felt
             factor *= self.signals["reported_factor"]
         return (1.0 - (1.0 - weight) ** factor if weight > 0 else 0.0), i
 
