@@ -78,7 +78,7 @@
     if (state.fresh[item.conversation_id] && where === "queue") { b.classList.add("is-new"); }
 
     var top = el("span", "item-top");
-    top.appendChild(el("strong", "item-customer", item.customer || item.conversation_id));
+    top.appendChild(el("strong", "item-customer", R.customerLabel(item.customer, item.conversation_id)));
     if (where === "mine" && state.unread[item.conversation_id]) { top.appendChild(chip(t("unread"), "chip-unread")); }
     top.appendChild(chip(item.channel || "?", "chip-channel"));
     top.appendChild(chip(String(item.lang || "?").toUpperCase(), "chip-lang"));
@@ -158,7 +158,7 @@
       R.beep();
       var first = arrived[0];
       R.notify(t("newHandoff"), t("newHandoffBody", {
-        customer: first.customer || first.conversation_id, channel: first.channel, lang: first.lang,
+        customer: R.customerLabel(first.customer, first.conversation_id), channel: first.channel, lang: first.lang,
         reasons: (first.reasons || []).map(R.reasonLabel).join(", ")
       }), "relevo-queue");
     }
@@ -212,7 +212,8 @@
     var d = cur.data;
     $("conv-placeholder").hidden = true;
     $("conv").hidden = false;
-    $("conv-customer").textContent = d.customer || d.conversation_id;
+    $("conv-customer").textContent = R.customerLabel(d.customer, d.conversation_id);
+    $("conv-customer").title = d.customer || d.conversation_id;
     var meta = [d.channel, String(d.lang || "").toUpperCase(), departmentLabel(d.department) + " · " + t("tier") + " " + d.tier,
                 R.priorityLabel(d.priority), d.state === "assigned" && d.agent ? t("claimedBy", { agent: d.agent }) : t(d.state) || d.state];
     $("conv-meta").textContent = meta.filter(Boolean).join(" · ");

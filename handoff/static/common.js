@@ -24,6 +24,7 @@
       noneMine: "No conversations assigned to you.", waited: "waiting {t}", capacity: "Load {load} of {capacity}",
       presence: "Presence", notifyOn: "Enable notifications", newHandoff: "New handoff",
       newHandoffBody: "{customer} ({channel}, {lang}) — {reasons}", emptyQueue: "Nobody is waiting.",
+      webVisitor: "Web visitor {id}",
       pickOne: "Claim the next conversation or open one from the queue.", claim: "Claim",
       open: "Open", transcript: "Transcript", reply: "Reply", note: "Private note", send: "Send",
       addNote: "Add note", replyPlaceholder: "Write to the customer…",
@@ -67,6 +68,7 @@
       noneMine: "No tienes conversaciones asignadas.", waited: "espera {t}", capacity: "Carga {load} de {capacity}",
       presence: "Estado", notifyOn: "Activar avisos", newHandoff: "Nueva derivación",
       newHandoffBody: "{customer} ({channel}, {lang}) — {reasons}", emptyQueue: "No espera nadie.",
+      webVisitor: "Visitante web {id}",
       pickOne: "Atiende la siguiente conversación o abre una de la cola.", claim: "Atender",
       open: "Abrir", transcript: "Conversación", reply: "Respuesta", note: "Nota privada", send: "Enviar",
       addNote: "Añadir nota", replyPlaceholder: "Escribe al cliente…",
@@ -536,6 +538,14 @@
     return li;
   }
 
+  /* Who the customer is, as agents read it. Widget visitors give no name: their key "web:<session>"
+     reads "Web visitor 1aJj1Z" (the start of the session, enough to tell two apart at a glance). */
+  function customerLabel(customer, fallback) {
+    var who = String(customer || fallback || "");
+    var web = /^web:([A-Za-z0-9_-]+)$/.exec(who);
+    return web ? t("webVisitor", { id: web[1].slice(0, 6) }) : who;
+  }
+
   /* ?next= must stay on this site: a path, never "//host" or a scheme. */
   function safeNext(raw, fallback) {
     var next = String(raw || "");
@@ -552,6 +562,6 @@
     toMs: toMs, duration: duration, relative: relative, clock: clock, isoTitle: isoTitle,
     api: api, ApiError: ApiError, errorText: errorText, reportError: reportError, me: me, logout: logout,
     loginUrl: loginUrl, live: live, beep: beep, askNotify: askNotify, notify: notify, canNotify: canNotify,
-    safeNext: safeNext, messageNode: messageNode, noteNode: noteNode
+    safeNext: safeNext, messageNode: messageNode, noteNode: noteNode, customerLabel: customerLabel
   };
 })();

@@ -167,7 +167,7 @@
     var rec = conv.record || {};
     $("detail-placeholder").hidden = true;
     $("detail-body").hidden = false;
-    $("detail-title").textContent = conv.customer ? conv.customer + " · " + id : id;
+    $("detail-title").textContent = conv.customer ? R.customerLabel(conv.customer) + " · " + id : id;
     var meta = [conv.channel, String(conv.lang || "").toUpperCase(),
                 conv.department ? departmentLabel(conv.department) + " · " + t("tier") + " " + conv.tier : "",
                 conv.state, conv.agent ? t("claimedBy", { agent: conv.agent }) : ""];

@@ -349,11 +349,15 @@ def test_handoff_claim_reply_transfer_resolve_and_rating(server: Server, open_pa
     item.wait_for()
     assert "asked for a person" in item.locator(".badges").inner_text()
     assert ana.locator("#queue-count").inner_text() == "1"
+    # A widget visitor has no name: the console names them by the start of their session, not "web:…".
+    visitor = item.locator(".item-customer").inner_text()
+    assert visitor.startswith("Web visitor ") and len(visitor) == len("Web visitor ") + 6, visitor
     shot(ana, "agent-queue")
     ana.locator("#claim-next").click()
     ana.locator("#conv").wait_for()
     assert ana.locator("#conv-viewonly").is_hidden()
     ana.locator("#transcript .msg-customer .msg-text", has_text=ASK_PERSON).wait_for()
+    assert ana.locator("#conv-customer").inner_text() == visitor
     assert ana.locator("#transcript .msg-bot").count() >= 1  # the bot's turns, marked
     assert "asked for a person" in ana.locator("#ctx-reasons").inner_text()
     assert ana.locator("#ctx-summary").inner_text().strip() not in ("", "—")
