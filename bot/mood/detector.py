@@ -31,6 +31,7 @@ MAX_CHARS = 4000  # longer messages are scored on their start: bounded time per 
 _PUNCT_RUN = re.compile(r"[!?¡¿]{2,}")
 _CAPS3 = re.compile(r"[A-ZÀ-ÖØ-Þ]{3,}")  # a cheap pre-check: no capitalised words, no shouting
 _GAP = 3  # words a '...' in a lexicon phrase may skip
+_DIGIT = re.compile(r"\d")
 # Messages remembered with their score and words, least recently used dropped first. Each of them is
 # looked at again on up to `conversation_messages` later turns of its conversation: the bound is
 # meant to hold the recent messages of a thousand or so open conversations.
@@ -223,7 +224,27 @@ class MoodDetector:
                     seen.add(term.text)
                     hits.append(_Hit(hit, label, term.group == "irony", term.group in _COMPLAINTS))
             done = end
+        # Most messages have no digit or no count written out: two cheap looks before the walk.
+        if lg.numbers and _DIGIT.search(text) and not lg.numbers.keys().isdisjoint(words):
+            again = self._count_again(lg, text, tokens, words)
+            if again:
+                hits.append(again)
         return hits, calm
+
+    def _count_again(self, lg: Language, text: str, tokens: Tokens, words: list[str]) -> _Hit | None:
+        """A count in digits written out again, alone as a sentence: "hace 9 días. Nueve.", "40 días
+        esperando. CUARENTA." The customer insists on how bad it is. Alone: "Two questions: 1)..." is not."""
+        weight = self.signals["count_again_weight"]
+        clauses = tokens.clauses
+        for i, w in enumerate(words):
+            number = lg.numbers.get(w)
+            if number is None or weight <= 0 or (i > 0 and clauses[i - 1] == clauses[i]):
+                continue
+            end = bisect_right(clauses, clauses[i])
+            if end - i == 1 and re.search(rf"(?<!\d){number}(?!\d)", text):
+                s, e = tokens.spans[i]
+                return _Hit(weight, f'insisting: "{text[s:e]}"', complaint=True)
+        return None
 
     def _weigh(
         self, lg: Language, term: Term, words: list[str], clauses: Sequence[int], i: int, after: bool,

@@ -54,6 +54,7 @@ SIGNAL_DEFAULTS: dict[str, float] = {
     "intensifier_window": 2,
     "target_factor": 1.0,
     "reported_factor": 1.0,
+    "count_again_weight": 0.0,
     "conversation_decay": 0.5,
     "conversation_messages": 8,
     "emoji_repeats": 3,
@@ -92,6 +93,8 @@ class Language:
     conditional: frozenset[str] = frozenset()
     # "my dad", "la gente", "reseñas": before a term in its clause, the feeling is someone else's
     reporters: frozenset[str] = frozenset()
+    # "nueve": 9, "four": 4: a count written out again on its own ("hace 9 días. Nueve.") insists on it
+    numbers: dict[str, int] = field(default_factory=dict)
     intensifiers: dict[str, float] = field(default_factory=dict)
     spellings: dict[str, str] = field(default_factory=dict)
     exact: dict[str, list[Term]] = field(default_factory=dict)
@@ -263,6 +266,9 @@ def load_language(path: Path) -> Language:
         elif section == "intensifiers":
             for word, factor in _items(path, value, section):
                 lang.intensifiers[fold(word.value.strip())] = _number(path, factor, section, 0.0, 5.0)
+        elif section == "numbers":
+            for word, number in _items(path, value, section):
+                lang.numbers[fold(word.value.strip())] = int(_number(path, number, section, 0.0, 1000.0))
         elif section == "spellings":
             for word, target in _items(path, value, section):
                 if not isinstance(target, yaml.ScalarNode) or not target.value.strip():

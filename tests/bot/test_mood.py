@@ -842,3 +842,27 @@ def test_reporters_are_an_admins_word_list(tmp_path: Path) -> None:
     en = folder / "en.yaml"
     en.write_text(en.read_text(encoding="utf-8").replace("reporters: [my dad,", "reporters: [my uncle,"))
     assert MoodDetector.from_dir(folder).assess("My dad is furious about the bill", "en").score > plain
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "shown"),
+    [
+        ("os escribí por MD hace 9 días. Nueve. Sigo esperando", "es", "Nueve"),
+        ("@MercadoLibre 40 días esperando el reembolso. CUARENTA.", "es", "CUARENTA"),
+        ("Waited 6 days for a call back. Six.", "en", "Six"),
+    ],
+)
+def test_a_count_restated_alone_insists(mood: MoodDetector, text: str, lang: str, shown: str) -> None:
+    assert _has(mood.assess(text, lang), f'insisting: "{shown}"')
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("Two questions: 1) where is order 2? 2) can I change it?", "en"),  # not alone in its sentence
+        ("Nueve. Es el número de mi portal", "es"),  # no count in digits to restate
+        ("Pedí 3 cosas. Nueve.", "es"),  # not the same count
+    ],
+)
+def test_a_number_word_alone_is_not_insisting(mood: MoodDetector, text: str, lang: str) -> None:
+    assert not any(e.startswith("insisting") for e in mood.assess(text, lang).evidence)
