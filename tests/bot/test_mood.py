@@ -366,6 +366,7 @@ def test_an_admin_can_add_a_term(tmp_path: Path) -> None:
         ("negative: [asco, idiota]\n", 1, "must be a mapping"),
         ("negative:\n  as*: 0.6\n", 2, "at least 3 letters"),
         ("negators: no\n", 1, "must be a list"),
+        ("numbers:\n  nueve: 9\n  diez: muchos\n", 3, "numbers: expected a number"),
     ],
 )
 def test_a_bad_language_file_names_file_and_line(tmp_path: Path, es: str, line: int, message: str) -> None:
