@@ -225,7 +225,10 @@ class MoodDetector:
                     hits.append(_Hit(hit, label, term.group == "irony", term.group in _COMPLAINTS))
             done = end
         # Most messages have no digit or no count written out: two cheap looks before the walk.
-        if lg.numbers and _DIGIT.search(text) and not lg.numbers.keys().isdisjoint(words):
+        if (
+            lg.numbers and self.signals["count_again_weight"] > 0 and _DIGIT.search(text)
+            and not lg.numbers.keys().isdisjoint(words)
+        ):
             again = self._count_again(lg, text, tokens, words)
             if again:
                 hits.append(again)
@@ -234,16 +237,15 @@ class MoodDetector:
     def _count_again(self, lg: Language, text: str, tokens: Tokens, words: list[str]) -> _Hit | None:
         """A count in digits written out again, alone as a sentence: "hace 9 días. Nueve.", "40 días
         esperando. CUARENTA." The customer insists on how bad it is. Alone: "Two questions: 1)..." is not."""
-        weight = self.signals["count_again_weight"]
         clauses = tokens.clauses
         for i, w in enumerate(words):
             number = lg.numbers.get(w)
-            if number is None or weight <= 0 or (i > 0 and clauses[i - 1] == clauses[i]):
+            if number is None or (i > 0 and clauses[i - 1] == clauses[i]):
                 continue
             end = bisect_right(clauses, clauses[i])
             if end - i == 1 and re.search(rf"(?<!\d){number}(?!\d)", text):
                 s, e = tokens.spans[i]
-                return _Hit(weight, f'insisting: "{text[s:e]}"', complaint=True)
+                return _Hit(self.signals["count_again_weight"], f'insisting: "{text[s:e]}"', complaint=True)
         return None
 
     def _weigh(

@@ -91,7 +91,7 @@ class Language:
     # "if", "si": a clause they open asks when the message is a question ("if I cancel, do I lose my
     # points?"); otherwise it is the usual form of a threat ("if you don't fix it I'm leaving")
     conditional: frozenset[str] = frozenset()
-    # "my dad", "la gente", "reseñas": before a term in its clause, the feeling is someone else's
+    # "my dad", "mi jefe": before a term in its clause, the feeling is someone else's
     reporters: frozenset[str] = frozenset()
     # "nueve": 9, "four": 4: a count written out again on its own ("hace 9 días. Nueve.") insists on it
     numbers: dict[str, int] = field(default_factory=dict)
@@ -275,7 +275,7 @@ def load_language(path: Path) -> Language:
                     raise _fail(path, target, f"spellings: {word.value!r} must map to a word")
                 lang.spellings[fold(word.value.strip())] = fold(target.value.strip())
         else:
-            known = ", ".join([*GROUP_LABELS, *WORD_LISTS, *FACTOR_MAPS, "spellings"])
+            known = ", ".join([*GROUP_LABELS, *WORD_LISTS, *FACTOR_MAPS, "numbers", "spellings"])
             raise _fail(path, key, f"unknown section {section!r} (known: {known})")
     lang.finish()
     return lang
