@@ -50,6 +50,11 @@ def _quote(text: str) -> str:
     return f'"{one[: QUOTE_CHARS - 1]}…"' if len(one) > QUOTE_CHARS else f'"{one}"'
 
 
+def _evidence(item: str) -> str:
+    """A bare word quoted; the detector's labels ('negative: "harto"', 'shouting (capitals)') as they are."""
+    return item if any(c in item for c in ':"(') else f"'{item}'"
+
+
 def _reason_part(reasons: Sequence[Reason], mood_score: float | None, mood_words: Sequence[str]) -> str:
     parts = []
     for r in sorted({r.code: r for r in reasons}.values(), key=lambda r: ORDER.index(r.code)):
@@ -57,7 +62,7 @@ def _reason_part(reasons: Sequence[Reason], mood_score: float | None, mood_words
         if r.code == "upset":
             words = list(mood_words) or list(r.evidence)
             score = f"{mood_score:.2f}" if mood_score is not None else ""
-            inside = ", ".join(x for x in (score, ", ".join(f"'{w}'" for w in words[:3])) if x)
+            inside = ", ".join(x for x in (score, ", ".join(_evidence(w) for w in words[:3])) if x)
             label += f" ({inside})" if inside else ""
         elif r.code in ("keyword_rule", "asked_for_person") and r.evidence:
             label += f" ('{r.evidence[0]}')"

@@ -69,3 +69,9 @@ async def test_record_round_trips_through_redis(redis: aioredis.Redis) -> None:
     loaded = await load_record(redis, "c1")
     assert loaded == record and isinstance(loaded, HandoffRecord)
     assert await load_record(redis, "nope") is None
+
+
+def test_detector_evidence_is_not_quoted_twice() -> None:
+    evidence = ['negative: "harto"', "shouting (capitals)"]
+    text = build_summary(TRANSCRIPT, [policy.upset(0.7, evidence)], mood_score=0.7, mood_words=evidence)
+    assert text.startswith('Upset (0.70, negative: "harto", shouting (capitals)).')
