@@ -308,7 +308,9 @@ async def logout(request: web.Request) -> web.StreamResponse:
 async def me(request: web.Request) -> web.StreamResponse:
     service, agent = _state(request).service, _agent(request)
     view = await _agent_view(service, agent)
-    return web.json_response({"agent": view, "csrf": _session(request).csrf, "presence": view["presence"]})
+    # The console sizes its reply box from max_message_chars: a longer reply would only be refused.
+    return web.json_response({"agent": view, "csrf": _session(request).csrf, "presence": view["presence"],
+                              "max_message_chars": _max_chars(request)})
 
 
 # -- work routes -------------------------------------------------------------------------------------

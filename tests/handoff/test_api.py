@@ -74,6 +74,7 @@ async def test_login_me_logout(server: Served, http: aiohttp.ClientSession) -> N
     async with http.get(server.url + "/api/me") as r:
         me = await r.json()
     assert me["csrf"] == body["csrf"] and me["agent"]["role"] == "agent"
+    assert me["max_message_chars"] == server.service.settings.server.max_message_chars
 
     stolen = cookie.value
     async with http.post(server.url + "/api/logout", headers={"X-Relevo-CSRF": body["csrf"]}) as r:
