@@ -11,8 +11,8 @@ import io
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from typing import Any, Protocol, cast
@@ -43,6 +43,10 @@ TRANSCRIPT_LIMIT = 500
 CANNED_LIMIT = 10
 WS_HEARTBEAT_S = 30.0
 WS_SEND_QUEUE = 500
+# How often a console socket checks that its sign-in still holds (logout, new password, disabled agent,
+# revoked token): what an agent may no longer read stops reaching them within this time.
+SESSION_CHECK_S = 10.0
+SIGNED_OUT = 4401  # close code of a console socket whose sign-in ended
 XREAD_BLOCK_MS = 1000
 AT_RISK_SHARE = 0.25  # the last quarter of a first-reply target counts as "at risk"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -144,7 +148,7 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     return data
 
 
-def _text(data: dict[str, Any], name: str, limit: int, required: bool = True) -> str:
+def _text(data: dict[str, Any], name: str, limit: int, required: bool = True, strip: bool = True) -> str:
     value = data.get(name, "")
     if value is None:
         value = ""
@@ -154,7 +158,7 @@ def _text(data: dict[str, Any], name: str, limit: int, required: bool = True) ->
         raise ApiError(400, "bad_request", f"'{name}' is required")
     if len(value) > limit:
         raise ApiError(400, "bad_request", f"'{name}' is longer than {limit} characters")
-    return value.strip()
+    return value.strip() if strip else value
 
 
 def _max_chars(request: web.Request) -> int:
@@ -276,7 +280,8 @@ async def login(request: web.Request) -> web.StreamResponse:
     state = _state(request)
     data = await read_json(request)
     name = _text(data, "name", MAX_NAME_CHARS)
-    password = _text(data, "password", MAX_NAME_CHARS)
+    # As it was set: `relevo agent passwd` keeps spaces at either end, so the login must too.
+    password = _text(data, "password", MAX_NAME_CHARS, strip=False)
     try:
         address = client_address(
             request.remote, request.headers.get("X-Forwarded-For", ""), state.service.settings.server.trusted_proxies
@@ -646,6 +651,7 @@ class AgentSocket:
     ws: web.WebSocketResponse
     agent: Agent
     queue: asyncio.Queue[str]
+    signed_in: Callable[[], Awaitable[bool]] = field(default=lambda: _always())
 
     def send(self, frame: dict[str, Any]) -> bool:
         try:
@@ -662,6 +668,10 @@ class AgentSocket:
             return a.may_take(str(event.get("department", "")), int(event.get("tier") or 0))
         except (TypeError, ValueError):
             return False
+
+
+async def _always() -> bool:
+    return True
 
 
 def _conv_of_stream(stream: str) -> str:
@@ -701,9 +711,7 @@ class LiveHub:
     def watch_for(self, agent_name: str, conversation_id: str) -> None:
         """Stream a conversation to every socket of this agent on this process (after a claim)."""
         for sock in [s for s in self.sockets if s.agent.name == agent_name]:
-            task = asyncio.get_running_loop().create_task(self.watch(sock, conversation_id))
-            self._adding.add(task)
-            task.add_done_callback(self._adding.discard)
+            self._later(self.watch(sock, conversation_id))
 
     def deliver_event(self, event: dict[str, Any]) -> None:
         if event.get("event") == "presence":
@@ -722,6 +730,36 @@ class LiveHub:
                 sock.send(frame)
         if event.get("event") in ("claimed", "assigned") and event.get("agent"):
             self.watch_for(str(event["agent"]), str(event.get("conv", "")))
+        cid = str(event.get("conv", ""))
+        if cid in self.watchers:
+            # Claimed by someone else, transferred, escalated, given back: a watcher may have lost the
+            # right to read it, and must stop getting its messages.
+            self._later(self._recheck(cid))
+
+    def _later(self, step: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(step)
+        self._adding.add(task)
+        task.add_done_callback(self._adding.discard)
+
+    async def _recheck(self, conversation_id: str) -> None:
+        for sock in list(self.watchers.get(conversation_id, ())):
+            try:
+                allowed = await may_view(self.service, sock.agent, conversation_id)
+            except Exception:
+                logger.exception("console: could not recheck %s for %s", conversation_id, sock.agent.name)
+                allowed = False  # unsure: stop sending; the console can ask to watch again
+            if not allowed:
+                self.unwatch(sock, conversation_id)
+                sock.send({"type": "unwatched", "conversation_id": conversation_id})
+
+    def unwatch(self, sock: AgentSocket, conversation_id: str) -> None:
+        held = self.watchers.get(conversation_id)
+        if held is None:
+            return
+        held.discard(sock)
+        if not held:
+            del self.watchers[conversation_id]
+            self.cursor.pop(conversation_id, None)
 
     async def run_events(self) -> None:
         delay = 0.1
@@ -790,9 +828,10 @@ async def live(request: web.Request) -> web.StreamResponse:
         raise ApiError(403, "forbidden", "origin not allowed")
     ws = web.WebSocketResponse(heartbeat=WS_HEARTBEAT_S, max_msg_size=MAX_BODY)
     await ws.prepare(request)
-    sock = AgentSocket(ws, agent, asyncio.Queue(WS_SEND_QUEUE))
+    sock = AgentSocket(ws, agent, asyncio.Queue(WS_SEND_QUEUE), signed_in=lambda: _signed_in(request))
     state.hub.add(sock)
     writer = asyncio.create_task(_write(sock), name=f"console-ws {agent.name}")
+    checker = asyncio.create_task(_check_sign_in(sock), name=f"console-ws check {agent.name}")
     try:
         for cid in await state.service.queues.assigned_to(agent.name):
             await state.hub.watch(sock, cid)
@@ -802,10 +841,35 @@ async def live(request: web.Request) -> web.StreamResponse:
             await _client_frame(state, sock, msg.data)
     finally:
         state.hub.drop(sock)
-        writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await writer
+        for task in (writer, checker):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
     return ws
+
+
+async def _signed_in(request: web.Request) -> bool:
+    """Whether the socket's cookie or token still signs in an enabled agent."""
+    session = await authenticate(request)
+    return session is not None and await _state(request).auth.agent_of(session) is not None
+
+
+async def _check_sign_in(sock: AgentSocket) -> None:
+    while not sock.ws.closed:
+        await asyncio.sleep(SESSION_CHECK_S)
+        await _close_if_signed_out(sock)
+
+
+async def _close_if_signed_out(sock: AgentSocket) -> bool:
+    try:
+        ok = await sock.signed_in()
+    except Exception:
+        logger.exception("console: could not check the sign-in of %s", sock.agent.name)
+        return False  # the store is away: keep the socket; the next check decides
+    if not ok:
+        logger.info("console socket of %s closed: signed out", sock.agent.name)
+        await sock.ws.close(code=SIGNED_OUT, message=b"signed out")
+    return not ok
 
 
 async def _write(sock: AgentSocket) -> None:
@@ -827,6 +891,8 @@ async def _client_frame(state: ApiState, sock: AgentSocket, raw: str) -> None:
         return
     kind = frame.get("type")
     if kind == "heartbeat":
+        if await _close_if_signed_out(sock):
+            return  # a disabled or signed-out agent renews no presence and no claim
         presence_state = await state.service.heartbeat(sock.agent)
         sock.send({"type": "heartbeat", "presence": presence_state})
     elif kind == "watch":
@@ -838,6 +904,11 @@ async def _client_frame(state: ApiState, sock: AgentSocket, raw: str) -> None:
             return
         await state.hub.watch(sock, cid)
         sock.send({"type": "watching", "conversation_id": cid})
+    elif kind == "unwatch":
+        cid = frame.get("conversation_id")
+        if isinstance(cid, str):
+            state.hub.unwatch(sock, cid)
+            sock.send({"type": "unwatched", "conversation_id": cid})
     else:
         sock.send({"type": "error", "code": "unknown_type", "message": "unknown frame type"})
 

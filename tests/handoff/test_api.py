@@ -101,6 +101,17 @@ async def test_bad_password_forged_cookie_and_disabled_agent(
         assert r.status == 401
 
 
+async def test_a_password_with_spaces_at_its_ends_signs_in_as_it_was_set(
+    server: Served, http: aiohttp.ClientSession
+) -> None:
+    await add_agent(server, "ana")
+    await server.service.directory.set_password("ana", "  my secret pass  ")
+    async with http.post(server.url + "/api/login", json={"name": "ana", "password": "my secret pass"}) as r:
+        assert r.status == 401
+    async with http.post(server.url + "/api/login", json={"name": "ana", "password": "  my secret pass  "}) as r:
+        assert r.status == 200
+
+
 async def test_lockout_after_five_failures_per_name(server: Served, http: aiohttp.ClientSession) -> None:
     await add_agent(server, "ana")
     for _ in range(MAX_FAILURES):
@@ -422,6 +433,65 @@ async def test_live_socket_streams_queue_events_and_messages(
     assert lease is not None
     await live.close()
     await ws.close()
+
+
+async def test_live_socket_stops_sending_a_conversation_the_agent_may_no_longer_read(
+    server: Served, http: aiohttp.ClientSession
+) -> None:
+    await add_agent(server, "ana")
+    await add_agent(server, "cat")
+    await login(http, server, "ana")
+    ana = await http.ws_connect(server.api_ws_url)
+    ws = await customer(http, server)
+    await ask_for_person(ws)
+    cid = (await _live(ana, lambda d: d["type"] == "queue" and d["event"] == "queued"))["conversation_id"]
+    await ana.send_json({"type": "watch", "conversation_id": cid})  # ana looks at it while it waits
+    await _live(ana, lambda d: d["type"] == "watching")
+    async with _fresh() as other:
+        cat_csrf = await login(other, server, "cat")
+        await post(other, server, "/api/claim", cat_csrf, {"conversation_id": cid})
+        await _live(ana, lambda d: d["type"] == "unwatched" and d["conversation_id"] == cid)
+        cat = await other.ws_connect(server.api_ws_url)  # cat's own socket watches what cat claimed
+        await ws.send_json({"type": "message", "id": "c-2", "text": "my card ends in 4242"})
+        await _live(cat, lambda d: d["type"] == "message" and d["message"]["from"] == "customer")
+        await cat.close()
+    # Delivered to cat's socket, so ana's would have had it by now: it gets nothing but its heartbeat.
+    await ana.send_json({"type": "heartbeat"})
+    seen = await _frames_until(ana, "heartbeat")
+    assert not [d for d in seen if d["type"] == "message"], seen
+    await ana.close()
+    await ws.close()
+
+
+async def test_live_socket_closes_when_the_sign_in_ends(
+    server: Served, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await add_agent(server, "ana")
+    await add_agent(server, "bob")
+    await login(http, server, "ana")
+    by_heartbeat = await http.ws_connect(server.api_ws_url)
+    await server.service.directory.disable("ana")
+    await by_heartbeat.send_json({"type": "heartbeat"})
+    msg = await by_heartbeat.receive(timeout=10)
+    assert msg.type == WSMsgType.CLOSE and msg.data == 4401
+
+    # A script that sends nothing is cut off too, once its token is revoked.
+    monkeypatch.setattr("handoff.api.SESSION_CHECK_S", 0.2)
+    token = await server.app[STATE].auth.new_token("bob")
+    async with _fresh() as script:
+        quiet = await script.ws_connect(server.api_ws_url, headers={"Authorization": f"Bearer {token}"})
+        await server.app[STATE].auth.revoke_tokens("bob")
+        msg = await quiet.receive(timeout=10)
+        assert msg.type == WSMsgType.CLOSE and msg.data == 4401
+
+
+async def _frames_until(ws: aiohttp.ClientWebSocketResponse, kind: str) -> list[dict[str, Any]]:
+    seen: list[dict[str, Any]] = []
+    while not seen or seen[-1]["type"] != kind:
+        msg = await ws.receive(timeout=20)
+        assert msg.type == WSMsgType.TEXT, msg
+        seen.append(msg.json())
+    return seen
 
 
 async def _live(ws: aiohttp.ClientWebSocketResponse, check: Any) -> dict[str, Any]:
