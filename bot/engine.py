@@ -39,7 +39,9 @@ HELPFUL_NO = "helpful:no"
 FAQ_PREFIX = "faq:"
 RATE_PREFIX = "rate:"
 IDLE_CLOSABLE = ("bot", "resolved")  # never closed on a customer waiting for or talking to a person
-RATING_COMMENT = "rating_comment"  # conversation.awaiting after a rating: the next text is its comment
+# conversation.awaiting after a resolution ("rating": stars asked for) and after the stars: the next text is
+# the comment, unless it is a new question.
+RATING_ASKED = ("rating", "rating_comment")
 # The customer-facing message for the first (strongest) reason of an escalation.
 HANDOFF_TEXTS = {
     esc.ASKED_FOR_PERSON: "handoff_asked",
@@ -87,7 +89,7 @@ class CustomerSide(Protocol):
 
     async def customer_message(self, conversation_id: str, text: str) -> str | None: ...
 
-    async def rate(self, conversation_id: str, score: int, comment: str = "") -> None: ...
+    async def rate(self, conversation_id: str, score: int, comment: str = "") -> bool: ...
 
     async def comment(self, conversation_id: str, text: str) -> bool: ...
 
@@ -273,9 +275,10 @@ class Engine:
             await self.customer_side.customer_message(conv.id, inbound.text.strip())
 
     async def _text(self, conv: Conversation, text: str, greeted_now: bool) -> None:
-        if conv.awaiting == RATING_COMMENT and self.customer_side is not None:
+        if conv.awaiting in RATING_ASKED and self.customer_side is not None:
             await self._change(conv.id, awaiting="")
-            if await self.customer_side.comment(conv.id, text):
+            # The prompt invites a comment: "la agente fue muy amable" is one, not a request for a person.
+            if not self._new_question(text, conv.lang) and await self.customer_side.comment(conv.id, text):
                 return
         reasons = await self._shortcut_reasons(conv, text)
         if reasons:
@@ -346,6 +349,12 @@ class Engine:
         elif inbound.text.strip() or value.strip():
             # An unknown button (an old widget, a forged frame): read it as what the customer typed.
             await self._text(conv, (inbound.text or value).strip(), False)
+
+    def _new_question(self, text: str, lang: str) -> bool:
+        """After a resolution: a question, or something the knowledge base answers, rather than a comment."""
+        if "?" in text or "¿" in text:
+            return True
+        return self.library.decide(text, lang).action is Action.ANSWER
 
     @staticmethod
     def _rating(value: str) -> int:
@@ -526,7 +535,12 @@ class Engine:
             entry = self.library.kb.by_id.get(value[len(FAQ_PREFIX) :])
             return entry.title(lang) if entry else inbound.text or value
         labels = {HUMAN: "btn_person", REPHRASE: "btn_rephrase", HELPFUL_YES: "btn_yes", HELPFUL_NO: "btn_no"}
-        return texts.say(labels[value], lang) if value in labels else inbound.text or value
+        if value in labels:
+            return texts.say(labels[value], lang)
+        if inbound.text:
+            return inbound.text  # the label the customer saw (Telegram sends it)
+        # Not "rate:5" in the history and the agents' transcript.
+        return f"★ {self._rating(value)}" if self._rating(value) else value
 
     # -- a turn's reads and writes --------------------------------------------------------------
 

@@ -259,7 +259,10 @@ async def conversation_view(service: HandoffService, conversation_id: str) -> di
     st = await service.queues.state(conversation_id)
     record = await load_record(service.redis, conversation_id)
     rating_raw = await service.redis.hmget(keys.conv(conversation_id), ["rating", "rating_comment", "email"])
-    rating = {"score": int(rating_raw[0]), "comment": rating_raw[1] or ""} if rating_raw[0] else None
+    rating = (
+        {"score": int(rating_raw[0]) if rating_raw[0] else None, "comment": rating_raw[1] or ""}
+        if rating_raw[0] or rating_raw[1] else None
+    )
     log = await service.conversations.log(conversation_id, TRANSCRIPT_LIMIT)
     return {
         "conversation_id": conv.id, "state": conv.state,
@@ -531,8 +534,9 @@ def summarise(conversation_id: str, entries: list[audit.AuditEntry]) -> dict[str
             outcome = e.outcome or "resolved"
         elif e.event in ("returned_to_bot", "abandoned"):
             outcome = e.event
-        elif e.event == "rated" and e.outcome.isdigit():
-            rating, comment = int(e.outcome), e.detail
+        elif e.event == "rated":
+            rating = int(e.outcome) if e.outcome.isdigit() else rating
+            comment = e.detail or comment
     return {
         "conversation_id": conversation_id, "ts": entries[0].ts, "department": department, "tier": tier,
         "reasons": reasons, "agent": agents[-1] if agents else None, "agents": agents, "outcome": outcome,

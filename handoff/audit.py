@@ -98,11 +98,12 @@ async def append(
 async def record_rating(
     redis: aioredis.Redis, conversation_id: str, stars: int, now: int | None = None, comment: str = ""
 ) -> str:
-    """The customer's 1-5 rating after a resolution (and their comment, when they add one)."""
-    if not 1 <= stars <= 5:
-        raise ValueError(f"a rating is 1 to 5 stars, got {stars}")
+    """The customer's 1-5 rating after a resolution and their comment; 0 stars: a comment without them."""
+    if not 0 <= stars <= 5 or (stars == 0 and not comment):
+        raise ValueError(f"a rating is 1 to 5 stars (0 with a comment), got {stars}")
     return await append(
-        redis, conversation_id, "rated", actor="customer", outcome=str(stars), detail=comment, now=now
+        redis, conversation_id, "rated", actor="customer", outcome=str(stars) if stars else "", detail=comment,
+        now=now,
     )
 
 

@@ -78,6 +78,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "es": "¿Qué tal te hemos atendido? Elige de 1 (mal) a 5 (genial). También puedes escribirnos un comentario.",
     },
     "rated": {"en": "Thank you for your rating!", "es": "¡Gracias por tu valoración!"},
+    "already_rated": {
+        "en": "You have already rated this conversation. Thank you!",
+        "es": "Ya has valorado esta conversación. ¡Gracias!",
+    },
     "commented": {
         "en": "Thank you, we have noted your comment.",
         "es": "Gracias, hemos anotado tu comentario.",
@@ -383,6 +387,8 @@ class CustomerNotifier:
 
     async def _resolved(self, conv: Conversation, event: dict[str, Any]) -> None:
         await self.conversations.set_state(conv.id, "resolved")
+        # A conversation handed over again after a resolution is rated afresh (the audit keeps the first).
+        await self.redis.hdel(keys.conv(conv.id), "rating", "rating_comment")
         await self.conversations.update(conv.id, awaiting="rating")
         await self.status(conv, "resolved")
         buttons = tuple(Button(str(n), f"{RATE_PREFIX}{n}") for n in range(1, 6))

@@ -18,10 +18,10 @@ from faq.model import Entry, KnowledgeBase
 from handoff import audit, keys, policy
 from handoff import escalation as esc
 from handoff.agents import Agent, AgentDirectory
-from handoff.conversations import WITH_A_PERSON, Conversation, Conversations, LogEntry, entry_fields, now_ms
+from handoff.conversations import Conversation, Conversations, LogEntry, entry_fields, now_ms
 from handoff.estimate import WaitEstimator
 from handoff.keys import handoffs_key, notes_key
-from handoff.notify import RATE_PREFIX, CustomerNotifier, find_email, say
+from handoff.notify import CustomerNotifier, find_email, say
 from handoff.presence import Presence
 from handoff.queues import HandoffQueues, HandoffState, QueueError
 from handoff.record import MAX_LINES, CandidateScore, build_record, save_record
@@ -234,47 +234,47 @@ class HandoffService:
         await self.notifier.say(conv, say("email", conv.lang, email=email))
         return email
 
-    async def rate(self, conversation_id: str, score: int, comment: str = "") -> None:
-        """The customer's 1-5 rating after a resolution: on the conversation and in the audit record."""
+    async def rate(self, conversation_id: str, score: int, comment: str = "") -> bool:
+        """The customer's 1-5 rating after a resolution: on the conversation and in the audit record.
+
+        One per resolution: a second one (an old button, another tab) is refused with a thank-you, False.
+        """
         if not 1 <= score <= 5:
             raise ValueError(f"a rating is 1 to 5, got {score}")
-        comment = comment.strip()[: self.settings.server.max_message_chars]
+        rated, earlier = cast(list[str | None], await self.redis.hmget(
+            keys.conv(conversation_id), ["rating", "rating_comment"]
+        ))
+        conv = await self.conversations.get(conversation_id)
+        if rated:
+            if conv is not None:
+                await self.notifier.say(conv, say("already_rated", conv.lang))
+            return False
+        # A comment written before the stars stays with them.
+        comment = (comment.strip() or earlier or "")[: self.settings.server.max_message_chars]
         await self.conversations.update(
             conversation_id, rating=score, rating_comment=comment,
             awaiting="" if comment else "rating_comment",
         )  # fmt: skip
         await audit.record_rating(self.redis, conversation_id, score, comment=comment)
-        conv = await self.conversations.get(conversation_id)
         if conv is not None:
-            await self.notifier.say(conv, say("commented" if comment else "rated", conv.lang))
-
-    async def comment(self, conversation_id: str, text: str) -> bool:
-        """The customer's comment after their rating (the next free text); False if they have not rated."""
-        raw = await self.redis.hmget(keys.conv(conversation_id), ["rating"])
-        if not raw or not raw[0]:
-            return False
-        await self.rate(conversation_id, int(raw[0]), text)
+            await self.notifier.say(conv, say("rated", conv.lang))
         return True
 
-    async def intercept(self, conversation_id: str, kind: str, text: str = "", value: str = "") -> bool:
-        """One call for the engine before its own handling of a customer turn; True = handled here.
-
-        A rate:N button stores the rating; the next free text after it is the comment; while with a
-        person, an e-mail address the customer leaves is kept (the bot stays quiet either way).
-        """
-        stars = value[len(RATE_PREFIX) :] if kind == "choose" and value.startswith(RATE_PREFIX) else ""
-        if stars in ("1", "2", "3", "4", "5"):
-            await self.rate(conversation_id, int(stars))
-            return True
-        conv = await self.conversations.get(conversation_id)
-        if conv is None or kind != "message":
+    async def comment(self, conversation_id: str, text: str) -> bool:
+        """The customer's comment on a resolution, before or after the stars; False if none was asked for."""
+        rated, awaiting = cast(list[str | None], await self.redis.hmget(
+            keys.conv(conversation_id), ["rating", "awaiting"]
+        ))
+        if awaiting not in ("rating", "rating_comment") or not text.strip():
             return False
-        if conv.state in WITH_A_PERSON:
-            await self.customer_message(conversation_id, text)
-            return True
-        if conv.awaiting == "rating_comment" and text.strip():
-            return await self.comment(conversation_id, text)
-        return False
+        text = text.strip()[: self.settings.server.max_message_chars]
+        # One comment: what the customer writes after it is a conversation with the bot again.
+        await self.conversations.update(conversation_id, rating_comment=text, awaiting="")
+        await audit.record_rating(self.redis, conversation_id, int(rated) if rated else 0, comment=text)
+        conv = await self.conversations.get(conversation_id)
+        if conv is not None:
+            await self.notifier.say(conv, say("commented", conv.lang))
+        return True
 
     # -- the agents' side ------------------------------------------------------------------------
 

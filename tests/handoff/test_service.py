@@ -340,20 +340,51 @@ async def test_automatic_routing_assigns_an_online_agent(
         await ws.close()
 
 
-async def test_intercept_takes_ratings_comments_and_emails(
+async def test_after_a_resolution_text_is_the_comment_unless_it_is_a_question(
     server: Served, http: aiohttp.ClientSession
 ) -> None:
     ws = await customer(http, server)
     await ask_for_person(ws)
     cid = await conversation_id(server)
-    assert await server.service.intercept(cid, "message", "mail me: ana@example.org")
+    await ws.send_json({"type": "message", "id": "c-2", "text": "mail me: ana@example.org"})
+    await expect(ws, "message", lambda d: "ana@example.org" in d["text"])
     assert await server.runtime.redis.hget(keys.conv(cid), "email") == "ana@example.org"
     await server.service.queues.resolve(None, cid, "solved")
     await expect(ws, "message", lambda d: d["text"].startswith("How did we do?"))
-    assert not await server.service.intercept(cid, "choose", value="rate:9")
-    assert await server.service.intercept(cid, "choose", value="rate:3")
-    assert await server.service.intercept(cid, "message", "Too slow")
-    assert not await server.service.intercept(cid, "message", "another question")
+
+    # Written before any stars, naming the agent: a comment, not a request for a person.
+    await ws.send_json({"type": "message", "id": "c-3", "text": "The agent was really helpful, thanks"})
+    await expect(ws, "message", text="Thank you, we have noted your comment.")
+    await ws.send_json({"type": "choose", "id": "c-4", "value": "rate:4"})
+    await expect(ws, "message", text="Thank you for your rating!")
+    await ws.send_json({"type": "choose", "id": "c-5", "value": "rate:1"})  # an old button, another tab
+    await expect(ws, "message", text="You have already rated this conversation. Thank you!")
+    # A question afterwards is answered, and nothing goes back to the queue.
+    await ws.send_json({"type": "message", "id": "c-6", "text": "One more thing: how long does shipping take?"})
+    await expect(ws, "message", lambda d: d["from"] == "bot" and "Did this help?" in d["text"])
+    conv = await server.runtime.conversations.get(cid)
+    assert conv is not None and conv.state == "resolved" and await server.service.queues.state(cid) is None
+
     rated = [e for e in await audit.history(server.runtime.redis, cid) if e.event == "rated"]
-    assert [(e.outcome, e.detail) for e in rated] == [("3", ""), ("3", "Too slow")]
+    comment = "The agent was really helpful, thanks"
+    assert [(e.outcome, e.detail) for e in rated] == [("", comment), ("4", comment)]
+    assert await server.runtime.redis.hmget(keys.conv(cid), ["rating", "rating_comment"]) == ["4", comment]
+    log = await server.runtime.conversations.log(cid, 100)
+    assert [e.text for e in log if e.sender == "customer" and e.kind == "choose"] == ["★ 4", "★ 1"]
+    await ws.close()
+
+
+async def test_after_the_stars_a_question_is_answered_not_taken_as_the_comment(
+    server: Served, http: aiohttp.ClientSession
+) -> None:
+    ws = await customer(http, server)
+    await ask_for_person(ws)
+    cid = await conversation_id(server)
+    await server.service.queues.resolve(None, cid, "solved")
+    await expect(ws, "message", lambda d: d["text"].startswith("How did we do?"))
+    await ws.send_json({"type": "choose", "id": "c-2", "value": "rate:2"})
+    await expect(ws, "message", text="Thank you for your rating!")
+    await ws.send_json({"type": "message", "id": "c-3", "text": "how long does shipping take?"})
+    await expect(ws, "message", lambda d: d["from"] == "bot" and "Did this help?" in d["text"])
+    assert await server.runtime.redis.hget(keys.conv(cid), "rating_comment") == ""
     await ws.close()
