@@ -410,9 +410,12 @@ class Engine:
         record = {"action": "small_talk", "intent": talk.value}
         if talk is Intent.BYE:
             await self._goodbye(conv, record)
-        elif talk is Intent.THANKS:
+        elif talk is Intent.OK and conv.awaiting == "helpful":
+            await self._helpful(conv, True)  # "ok", "perfecto", 👍 to "Did this help?"
+        elif talk in (Intent.THANKS, Intent.OK):
+            # Neither is a misunderstanding: "ok" after an answer must not count towards a handoff.
             await self._change(conv.id, misunderstandings=0, awaiting="")
-            await self._say(conv, "thanks", record=record)
+            await self._say(conv, "thanks" if talk is Intent.THANKS else "ack", record=record)
         elif not greeted_now:  # a fresh greeting already said hello
             await self._say(conv, "hello", record=record)
 

@@ -20,6 +20,7 @@ class Intent(StrEnum):
     HELLO = "hello"
     YES = "yes"
     NO = "no"
+    OK = "ok"  # an acknowledgement: "ok", "vale", "perfecto", "got it", 👍
 
 
 def _words(text: str) -> frozenset[str]:
@@ -56,6 +57,16 @@ CORE: dict[Intent, frozenset[str]] = {
                        "exacto"),
     Intent.NO: _words("no nope nah not didn didnt doesn nada tampoco"),
 }
+# Acknowledgements are all filler-like, so they have their own check: every word one of these or filler.
+ACK = _words(
+    """ok okay okey k kk vale perfecto perfecta perfect genial great cool nice bien good fine alright
+    entendido entendida entiendo understood understand gotcha noted anotado listo done acuerdo got it
+    sounds sure thing muy see i ya veo"""
+)
+ACK_CORE = _words("ok okay okey k kk vale perfecto perfecta perfect genial great cool nice bien good fine alright "
+                  "entendido entendida entiendo understood gotcha noted anotado listo acuerdo got see veo")
+ACK_EMOJI = frozenset("👍👌🆗✅")
+EMOJI_MARKS = frozenset("\U0001F3FB\U0001F3FC\U0001F3FD\U0001F3FE\U0001F3FF\ufe0f")  # skin tones, emoji style
 EXTRA: dict[Intent, frozenset[str]] = {
     Intent.THANKS: _words("help ayuda su tu that is it"),
     Intent.BYE: _words("see luego pronto manana nos have nice day good night then now that s it eso es"),
@@ -90,9 +101,13 @@ def _only(words: list[str], intent: Intent) -> bool:
 
 
 def small_talk(text: str) -> Intent | None:
-    """THANKS, BYE or HELLO when that is all the message says (goodbye wins over thanks)."""
+    """THANKS, BYE, HELLO or OK when that is all the message says (goodbye wins over thanks)."""
     words = fold(text).split()
-    if not words or len(words) > MAX_SMALL_TALK_WORDS:
+    if not words:
+        # Folding drops emoji: "👍" alone, or with a skin tone, is an acknowledgement.
+        marks = [c for c in text if not c.isspace() and c not in EMOJI_MARKS]
+        return Intent.OK if marks and all(c in ACK_EMOJI for c in marks) else None
+    if len(words) > MAX_SMALL_TALK_WORDS:
         return None
     for intent in (Intent.BYE, Intent.THANKS, Intent.HELLO):
         if CORE[intent].intersection(words):
@@ -100,6 +115,8 @@ def small_talk(text: str) -> Intent | None:
             mixed = {i for i in (Intent.BYE, Intent.THANKS, Intent.HELLO) if CORE[i].intersection(words)}
             allowed = FILLER.union(*(CORE[i] | EXTRA[i] for i in mixed))
             return intent if all(w in allowed for w in words) else None
+    if ACK_CORE.intersection(words) and all(w in ACK or w in FILLER for w in words):
+        return Intent.OK
     return None
 
 

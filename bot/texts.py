@@ -15,6 +15,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Hello again! What can I help you with?",
         "es": "¡Hola de nuevo! ¿En qué puedo ayudarte?",
     },
+    "ack": {
+        "en": "Great! Is there anything else I can help you with?",
+        "es": "¡Perfecto! ¿Hay algo más en lo que pueda ayudarte?",
+    },
     "thanks": {
         "en": "You're welcome! Is there anything else I can help you with?",
         "es": "¡De nada! ¿Hay algo más en lo que pueda ayudarte?",

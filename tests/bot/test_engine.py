@@ -211,6 +211,17 @@ async def test_small_talk(bot: Bot, text: str, lang: str, expected: str) -> None
     assert reply.text.startswith(("¡", "")) and expected in reply.text and reply.lang == lang
 
 
+async def test_an_acknowledgement_is_neither_a_misunderstanding_nor_a_reason_to_hand_over(bot: Bot) -> None:
+    await bot.say("How long does shipping take?")
+    (yes,) = await bot.say("ok")  # to "Did this help?": a yes
+    assert "glad" in yes.text
+    for text in ("ok", "ok cool", "👍"):
+        (ack,) = await bot.say(text)
+        assert ack.text == "Great! Is there anything else I can help you with?"
+    conv = await bot.conv()
+    assert conv.state == "bot" and conv.misunderstandings == 0
+
+
 async def test_hello_as_first_message_is_answered_by_the_greeting_alone(bot: Bot) -> None:
     (greeting,) = await bot.say("hola")
     assert greeting.text.startswith("¡Hola! Soy el asistente virtual de Tienda Sol")

@@ -38,7 +38,9 @@ def test_not_asking_for_a_person(text: str) -> None:
     ("¡Gracias por la ayuda!", Intent.THANKS), ("bye", Intent.BYE), ("Adiós", Intent.BYE),
     ("ok thanks, bye!", Intent.BYE), ("hasta luego", Intent.BYE), ("gracias, chao", Intent.BYE),
     ("hello", Intent.HELLO), ("Hola!", Intent.HELLO), ("buenos días", Intent.HELLO),
-    ("hi there", Intent.HELLO),
+    ("hi there", Intent.HELLO), ("ok", Intent.OK), ("ok cool", Intent.OK), ("vale", Intent.OK),
+    ("Perfecto.", Intent.OK), ("de acuerdo", Intent.OK), ("got it", Intent.OK), ("👍", Intent.OK),
+    ("👍🏽", Intent.OK), ("ok thanks", Intent.THANKS),
 ])
 def test_small_talk(text: str, intent: Intent) -> None:
     assert small_talk(text) is intent
@@ -47,7 +49,7 @@ def test_small_talk(text: str, intent: Intent) -> None:
 @pytest.mark.parametrize("text", [
     "hello, how long does shipping take?", "gracias pero mi pedido no llegó",
     "thanks for nothing, where is my money",
-    "", "   ", "ok",
+    "", "   ", "😡", "ok pero mi pedido no ha llegado", "ok, how long does shipping take?",
 ])
 def test_questions_are_not_small_talk(text: str) -> None:
     assert small_talk(text) is None
