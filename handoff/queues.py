@@ -469,7 +469,8 @@ class HandoffQueues:
             raise QueueError("gone", f"conversation {conversation_id} is not waiting")
         return await self._move(
             conversation_id, None, "sla_breach", tier=min(st.tier + 1, MAX_TIER),
-            priority=self.rules.raised(st.priority).name, only="queued", reason="sla_breach",
+            priority=self.rules.raised(st.priority).name, only="queued",
+            reason="" if "sla_breach" in st.reasons else "sla_breach",  # one badge, however many breaches
             detail=f"first reply overdue by {overdue_s:.0f}s", new_deadline=True, now=now,
         )  # fmt: skip
 

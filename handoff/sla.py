@@ -16,6 +16,7 @@ from handoff import audit, keys, lua
 from handoff.agents import Agent
 from handoff.presence import now_ms
 from handoff.queues import HandoffQueues, QueueError
+from handoff.rules import MAX_TIER
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +85,16 @@ class Sweeper:
     async def _reply_deadlines(self, now: int, report: SweepReport) -> None:
         for conv, deadline in await self._due(keys.SLA_REPLY, now):
             st = await self.queues.state(conv)
+            if st is not None and st.state == "queued" and self._at_the_top(st.tier, st.priority):
+                # Nowhere higher to go: recorded once, not again at every new deadline (a night's wait
+                # would pile up hundreds of breaches and badges).
+                await audit.append(
+                    self.redis, conv, "sla_breach", from_=st.queue_name, to=st.queue_name, reasons=st.reasons,
+                    detail=f"first reply overdue by {(now - deadline) / 1000:.0f}s (top tier and priority)", now=now,
+                )  # fmt: skip
+                report.breached.append(conv)
+                await self.redis.zrem(keys.SLA_REPLY, conv)
+                continue
             if st is not None and st.state == "queued":
                 try:
                     await self.queues.breach(conv, (now - deadline) / 1000, now=now)
@@ -106,6 +117,9 @@ class Sweeper:
                 report.overdue_replies.append(conv)
             # Recorded, or no handoff any more: either way this deadline is done.
             await self.redis.zrem(keys.SLA_REPLY, conv)
+
+    def _at_the_top(self, tier: int, priority: str) -> bool:
+        return tier >= MAX_TIER and self.queues.rules.raised(priority).name == priority
 
     async def _resolve_deadlines(self, now: int, report: SweepReport) -> None:
         for conv, _ in await self._due(keys.SLA_RESOLVE, now):

@@ -36,6 +36,30 @@ async def test_top_tier_breach_still_raises_priority(redis: aioredis.Redis) -> N
     assert st is not None and (st.tier, st.priority) == (3, "urgent")
 
 
+async def test_a_wait_at_the_top_tier_and_priority_is_recorded_as_breached_once(redis: aioredis.Redis) -> None:
+    q = queues(redis)
+    sweeper = Sweeper(redis, q)
+    await q.enqueue("top", route("general", 3, "urgent"), now=T0)
+    for minutes in (10, 20, 40, 80):  # a night's wait, swept again and again
+        await sweeper.sweep_once(now=T0 + minutes * MIN)
+    st = await q.state("top")
+    assert st is not None and (st.tier, st.priority, st.state) == (3, "urgent", "queued")
+    assert st.reasons.count("sla_breach") == 0
+    breaches = [e.detail for e in await audit.history(redis, "top") if e.event == "sla_breach"]
+    late = [d for d in breaches if d.startswith("first reply")]
+    assert len(late) == 1 and "top tier and priority" in late[0], breaches
+
+
+async def test_repeated_breaches_add_the_reason_once(redis: aioredis.Redis) -> None:
+    q = queues(redis)
+    sweeper = Sweeper(redis, q)
+    await q.enqueue("slow", route("general", 1, "normal"), now=T0)
+    for minutes in (11, 22, 33, 44, 55):
+        await sweeper.sweep_once(now=T0 + minutes * MIN)
+    st = await q.state("slow")
+    assert st is not None and st.reasons.count("sla_breach") == 1
+
+
 async def test_assigned_without_a_reply_is_recorded_once_and_replied_ones_are_not(
     redis: aioredis.Redis,
 ) -> None:
