@@ -13,14 +13,31 @@ from bot.settings import SettingsError
 GROUPS = (serve, faq, mood, agent)
 
 
+CONFIG_HELP = "config folder or relevo.toml (default: ./config or RELEVO_CONFIG)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="relevo", description="Customer-support bot with a human handoff.")
-    parser.add_argument("--config", help="config folder or relevo.toml (default: ./config or RELEVO_CONFIG)")
+    parser.add_argument("--config", help=CONFIG_HELP)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
     for group in GROUPS:
         group.register(sub)
+    also_after_the_command(parser, "--config", help=CONFIG_HELP)
     return parser
+
+
+def also_after_the_command(parser: argparse.ArgumentParser, flag: str, **kw: str) -> None:
+    """Accept a top-level option after any subcommand too ("relevo serve --config X").
+
+    SUPPRESS as the default: a subcommand that is not given the option leaves the top level's value.
+    """
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                if flag not in child._option_string_actions:
+                    child.add_argument(flag, default=argparse.SUPPRESS, **kw)
+                also_after_the_command(child, flag, **kw)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -49,6 +49,9 @@ def register(sub: Any) -> None:
     tok.add_argument("name")
     tok.set_defaults(func=lambda a: _run(a, _token))
 
+    for command in cmds.choices.values():  # "relevo agent add ana ... --data DIR" works too
+        command.add_argument("--data", metavar="DIR", default=argparse.SUPPRESS, help="as `relevo agent --data`")
+
 
 def read_password(from_stdin: bool) -> str:
     """One line of stdin, or a prompt asked twice; never a command-line argument (it shows in `ps`)."""
@@ -115,7 +118,9 @@ async def _list(redis: Any, args: argparse.Namespace) -> int:
 
     agents = await AgentDirectory(redis).all()
     if not agents:
-        print("no agents yet: relevo agent add NAME --departments general --tier 1")
+        # Which store was read: an agent added to another data folder is not known to that server.
+        where = _settings(args).store.redis_url or f"the embedded Redis in {_settings(args).data_dir.resolve()}"
+        print(f"no agents yet in {where}: relevo agent add NAME --departments general --tier 1")
     for a in agents:
         state = "disabled" if a.disabled else "active"
         print(f"{a.name}\t{a.label}\t{a.role}\ttier {a.tier}\t{','.join(a.departments)}\t"

@@ -84,3 +84,24 @@ def test_bad_input_is_refused(store: redis.Redis, redis_url: str, tmp_path: Path
     assert bad_name.returncode == 1 and "agent name" in bad_name.stderr
     assert not store.exists(keys.agent("bob"))
     assert relevo(redis_url, tmp_path, "token", "nobody").returncode == 1
+
+
+def test_options_after_the_command_and_an_empty_store_named(store: redis.Redis, tmp_path: Path) -> None:
+    # As the README and operators write them: --config and --data after the subcommand.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RELEVO_") and k != "REDIS_URL"}
+    data = tmp_path / "elsewhere"
+    listed = subprocess.run(
+        [sys.executable, "-m", "bot", "agent", "list", "--config", str(CONFIG_DIR), "--data", str(data)],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=50,
+    )  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    assert f"no agents yet in the embedded Redis in {data.resolve()}" in listed.stdout
+
+
+def test_config_after_serve_is_the_config() -> None:
+    from bot.cli import build_parser
+
+    args = build_parser().parse_args(["serve", "--config", "/etc/relevo", "--port", "0"])
+    assert args.config == "/etc/relevo" and args.port == 0
+    assert build_parser().parse_args(["--config", "/a", "serve"]).config == "/a"
+    assert build_parser().parse_args(["serve"]).config is None
