@@ -155,8 +155,9 @@ class WebChannel:
         self._all: set[web.WebSocketResponse] = set()
         self._turns = asyncio.Semaphore(MAX_TURNS_IN_FLIGHT)
         server = settings.server
-        # Worst case a character is six bytes of JSON ("\\uXXXX"); frames above this are closed with 1009.
-        self.max_msg_size = server.max_message_chars * 6 + 4096
+        # Worst case a character is twelve bytes of JSON (an emoji escaped as "\\ud83d\\ude00"): a message
+        # within max_message_chars always fits; frames above this are closed with 1009.
+        self.max_msg_size = server.max_message_chars * 12 + 4096
 
     # -- sockets ------------------------------------------------------------------------------------
 

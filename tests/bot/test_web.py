@@ -387,6 +387,19 @@ async def test_oversized_frame_closes_with_1009_and_nothing_is_lost(
     await ws2.close()
 
 
+async def test_a_message_at_the_limit_fits_in_a_frame_even_with_every_character_escaped(
+    server: Served, http: aiohttp.ClientSession
+) -> None:
+    limit = server.runtime.settings.server.max_message_chars
+    ws, _ = await hello(http, server)
+    await ws.send_str(json.dumps({"type": "message", "id": "e-1", "text": "😀" * limit}))  # "\\ud83d\\ude00" each
+    await expect(ws, "ack", id="e-1")
+    await ws.send_str(json.dumps({"type": "message", "id": "e-2", "text": "😀" * (limit + 1)}))
+    error = await expect(ws, "error", id="e-2")
+    assert error["code"] == "too_long"
+    await ws.close()
+
+
 async def test_forged_and_expired_sessions_get_a_fresh_one(
     server: Served, http: aiohttp.ClientSession
 ) -> None:
