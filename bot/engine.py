@@ -93,6 +93,8 @@ class CustomerSide(Protocol):
 
     async def comment(self, conversation_id: str, text: str) -> bool: ...
 
+    async def leave_queue(self, conversation_id: str) -> bool: ...
+
 
 def pick_lang(current: str, text: str, first: bool) -> str:
     """Keep the conversation's language unless the text clearly is in the other one."""
@@ -271,8 +273,16 @@ class Engine:
 
     async def _relay(self, conv: Conversation, inbound: Inbound) -> None:
         """A message while with a person: stored already; the handoff side keeps an e-mail left for later."""
-        if self.customer_side is not None and inbound.text.strip():
-            await self.customer_side.customer_message(conv.id, inbound.text.strip())
+        text = inbound.text.strip()
+        if self.customer_side is None or not text:
+            return
+        # "Ya lo he solucionado, gracias. Adiós" while waiting: they leave the queue, told goodbye, rather
+        # than an agent picking up someone who has gone. (With an agent, the agent answers.)
+        if (conv.state == "queued" and intents.ends_with_goodbye(text)
+                and await self.customer_side.leave_queue(conv.id)):
+            await self._goodbye(conv, {"action": "small_talk", "intent": "bye", "left_queue": True})
+            return
+        await self.customer_side.customer_message(conv.id, text)
 
     async def _text(self, conv: Conversation, text: str, greeted_now: bool) -> None:
         if conv.awaiting in RATING_ASKED and self.customer_side is not None:

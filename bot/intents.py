@@ -120,6 +120,12 @@ def small_talk(text: str) -> Intent | None:
     return None
 
 
+def ends_with_goodbye(text: str) -> bool:
+    """The message's last sentence is a goodbye: "ya lo he solucionado, gracias. adiós", "never mind, bye"."""
+    clauses = [c for c in _CLAUSE.split(text) if c.strip()]
+    return bool(clauses) and small_talk(clauses[-1]) is Intent.BYE
+
+
 def yes_no(text: str) -> Intent | None:
     """YES or NO when the message is only an answer to a yes/no question; a negation means NO."""
     words = fold(text).split()

@@ -218,10 +218,11 @@ FINISH = (
 -- End a handoff: resolved with an outcome, or given back to the bot. The state is removed.
 -- KEYS[1] current queue, KEYS[2] states, KEYS[3] leases, KEYS[4] load, KEYS[5] by agent, KEYS[6] audit,
 -- KEYS[7] sla reply deadlines, KEYS[8] sla resolve deadlines
--- ARGV[1] conversation id, ARGV[2] actor, ARGV[3] agent who must hold it ("" = anyone), ARGV[4] now ms,
--- ARGV[5] event (resolved|returned_to_bot|abandoned), ARGV[6] outcome, ARGV[7] expected queue "dept:tier",
+-- ARGV[1] conversation id, ARGV[2] actor, ARGV[3] agent who must hold it ("" = anyone, "-" = only while
+-- nobody holds it: still waiting), ARGV[4] now ms, ARGV[5] event (resolved|returned_to_bot|abandoned),
+-- ARGV[6] outcome, ARGV[7] expected queue "dept:tier",
 -- ARGV[8] events channel, ARGV[9] audit maxlen
--- Returns {"ok", last state JSON}, or {"gone"|"not_yours"|"moved", ""}.
+-- Returns {"ok", last state JSON}, or {"gone"|"not_yours"|"not_waiting"|"moved", ""}.
 """
     + _PRELUDE
     + """
@@ -229,7 +230,9 @@ local conv = ARGV[1]
 local now = tonumber(ARGV[4])
 local s = load_state(KEYS[2], conv)
 if not s then return {'gone', ''} end
-if ARGV[3] ~= '' and (s.state ~= 'assigned' or s.agent ~= ARGV[3]) then return {'not_yours', ''} end
+if ARGV[3] == '-' then
+  if s.state ~= 'queued' then return {'not_waiting', ''} end
+elseif ARGV[3] ~= '' and (s.state ~= 'assigned' or s.agent ~= ARGV[3]) then return {'not_yours', ''} end
 if qname(s) ~= ARGV[7] then return {'moved', ''} end
 local from = qname(s)
 local agent = s.agent

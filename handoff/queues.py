@@ -496,7 +496,8 @@ class HandoffQueues:
     # -- finishing -------------------------------------------------------------------------------
 
     async def _end(
-        self, agent: Agent | None, conversation_id: str, event: str, outcome: str, now: int | None
+        self, agent: Agent | None, conversation_id: str, event: str, outcome: str, now: int | None,
+        only_waiting: bool = False,
     ) -> HandoffState:
         now = now_ms() if now is None else now
         for _ in range(MOVE_RETRIES):
@@ -517,7 +518,7 @@ class HandoffQueues:
                 args=[
                     conversation_id,
                     agent.name if agent else "system",
-                    self._holder(agent),
+                    "-" if only_waiting else self._holder(agent),
                     now,
                     event,
                     outcome[:200],
@@ -556,6 +557,9 @@ class HandoffQueues:
         """The agent hands the conversation back to the bot."""
         return await self._end(agent, conversation_id, "returned_to_bot", "", now)
 
-    async def abandon(self, conversation_id: str, now: int | None = None) -> HandoffState:
-        """The customer left (conversation closed) while waiting or being served."""
-        return await self._end(None, conversation_id, "abandoned", "customer left", now)
+    async def abandon(
+        self, conversation_id: str, now: int | None = None, only_waiting: bool = False
+    ) -> HandoffState:
+        """The customer left (conversation closed) while waiting or being served; `only_waiting`: refused
+        (QueueError not_waiting) once an agent has it."""
+        return await self._end(None, conversation_id, "abandoned", "customer left", now, only_waiting)

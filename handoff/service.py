@@ -260,6 +260,15 @@ class HandoffService:
             await self.notifier.say(conv, say("rated", conv.lang))
         return True
 
+    async def leave_queue(self, conversation_id: str) -> bool:
+        """The customer left while waiting (the record says "abandoned"); False if an agent has it now."""
+        try:
+            await self.queues.abandon(conversation_id, only_waiting=True)
+        except QueueError as exc:
+            logger.info("%s did not leave the queue: %s", conversation_id, exc)
+            return False
+        return True
+
     async def comment(self, conversation_id: str, text: str) -> bool:
         """The customer's comment on a resolution, before or after the stars; False if none was asked for."""
         rated, awaiting = cast(list[str | None], await self.redis.hmget(

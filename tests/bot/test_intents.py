@@ -1,6 +1,6 @@
 import pytest
 
-from bot.intents import Intent, asks_for_person, small_talk, yes_no
+from bot.intents import Intent, asks_for_person, ends_with_goodbye, small_talk, yes_no
 
 
 @pytest.mark.parametrize(("text", "word"), [
@@ -62,3 +62,11 @@ def test_questions_are_not_small_talk(text: str) -> None:
 ])
 def test_yes_no(text: str, answer: Intent | None) -> None:
     assert yes_no(text) is answer
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Ya lo he solucionado, gracias. Adiós", True), ("never mind, bye!", True), ("adiós", True),
+    ("bye? no, I still need help", False), ("¿hasta cuándo tengo que esperar?", False), ("", False),
+])
+def test_ends_with_goodbye(text: str, expected: bool) -> None:
+    assert ends_with_goodbye(text) is expected

@@ -17,6 +17,7 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp import WSMsgType, web
 
+from bot.messages import Inbound
 from bot.runtime import Runtime
 from bot.settings import Settings, load_settings
 from bot.web import create_app
@@ -387,4 +388,36 @@ async def test_after_the_stars_a_question_is_answered_not_taken_as_the_comment(
     await ws.send_json({"type": "message", "id": "c-3", "text": "how long does shipping take?"})
     await expect(ws, "message", lambda d: d["from"] == "bot" and "Did this help?" in d["text"])
     assert await server.runtime.redis.hget(keys.conv(cid), "rating_comment") == ""
+    await ws.close()
+
+
+async def test_a_goodbye_while_waiting_leaves_the_queue_but_not_while_with_an_agent(
+    server: Served, http: aiohttp.ClientSession
+) -> None:
+    ws = await customer(http, server, lang="es")
+    await ask_for_person(ws, "quiero hablar con una persona")
+    cid = await conversation_id(server)
+    await expect(ws, "status", lambda d: d.get("position") is not None, state="queued")
+    await ws.send_json({"type": "message", "id": "c-2", "text": "Ya lo he solucionado, gracias. Adiós"})
+    bye = await expect(ws, "message", lambda d: d["from"] == "bot")
+    assert "buen día" in bye["text"]
+    await expect(ws, "status", state="closed")
+    assert await server.service.queues.state(cid) is None
+    events = [e.event for e in await audit.history(server.runtime.redis, cid)]
+    assert events[-1] == "abandoned"
+    await ws.close()
+
+    await add_agent(server, "ana")
+    csrf = await login(http, server)
+    ws = await customer(http, server)
+    await ask_for_person(ws)
+    await expect(ws, "status", lambda d: d.get("position") is not None, state="queued")
+    await post(http, server, "/api/claim", csrf)
+    await expect(ws, "status", state="assigned")
+    (held,) = await server.service.queues.assigned_to("ana")
+    conv = await server.runtime.conversations.get(held)
+    assert conv is not None
+    # Stored and handled before this returns (the socket's ack comes before the handling).
+    await server.runtime.engine.handle(Inbound(conversation_key=conv.key, channel="web", text="ok, bye"))
+    assert await server.service.queues.assigned_to("ana") == [held]  # the agent says goodbye themselves
     await ws.close()
