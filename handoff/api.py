@@ -13,10 +13,11 @@ import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from importlib import resources
 from typing import Any, Protocol, cast
 from urllib.parse import quote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import WSMsgType, web
 
@@ -482,15 +483,25 @@ async def floor(request: web.Request) -> web.StreamResponse:
     return web.json_response({"queues": rows, "agents": agents, "breaches": breaches})
 
 
-def _day_ms(text: str, name: str, end: bool = False) -> int | None:
+def _day_ms(text: str, name: str, end: bool = False, zone: tzinfo = UTC) -> int | None:
     if not text:
         return None
     try:
         day = date.fromisoformat(text)
     except ValueError:
         raise ApiError(400, "bad_request", f"'{name}' must be a date like 2026-01-31") from None
-    start = datetime(day.year, day.month, day.day, tzinfo=UTC) + (timedelta(days=1) if end else timedelta())
+    start = datetime(day.year, day.month, day.day, tzinfo=zone) + (timedelta(days=1) if end else timedelta())
     return int(start.timestamp() * 1000) - (1 if end else 0)
+
+
+def _zone(name: str) -> tzinfo:
+    """The supervisor's time zone (IANA name, e.g. America/Mexico_City): days are theirs. Default UTC."""
+    if not name:
+        return UTC
+    try:
+        return ZoneInfo(name[:64])
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ApiError(400, "bad_request", "'tz' must be a time zone like Europe/Madrid") from None
 
 
 @dataclass(frozen=True)
@@ -510,8 +521,9 @@ class RecordFilter:
         limit = q.get("limit", "")
         if (tier and not tier.isdigit()) or (limit and not limit.isdigit()):
             raise ApiError(400, "bad_request", "tier and limit are whole numbers")
+        zone = _zone(q.get("tz", ""))
         return cls(
-            _day_ms(q.get("from", ""), "from"), _day_ms(q.get("to", ""), "to", end=True),
+            _day_ms(q.get("from", ""), "from", zone=zone), _day_ms(q.get("to", ""), "to", end=True, zone=zone),
             q.get("department", "")[:100], int(tier) if tier else None, q.get("reason", "")[:100],
             q.get("agent", "")[:100], q.get("outcome", "")[:100],
             min(int(limit), RECORDS_MAX) if limit else RECORDS_LIMIT,
@@ -550,19 +562,29 @@ async def collect_records(service: HandoffService, f: RecordFilter) -> list[dict
     for entry in await audit.read(service.redis, start=start, count=AUDIT_READ_MAX):
         grouped.setdefault(entry.conversation_id, []).append(entry)
     rows = []
+    agents = await _agent_names(service, f.agent)
     for cid, entries in grouped.items():
         row = summarise(cid, entries)
         if f.end is not None and row["ts"] > f.end:
             continue
         if (f.department and row["department"] != f.department) or (f.tier and row["tier"] != f.tier):
             continue
-        if (f.reason and f.reason not in row["reasons"]) or (f.agent and f.agent not in row["agents"]):
+        if (f.reason and f.reason not in row["reasons"]) or (agents and agents.isdisjoint(row["agents"])):
             continue
         if f.outcome and row["outcome"] != f.outcome:
             continue
         rows.append(row)
     rows.sort(key=lambda r: r["ts"], reverse=True)
     return rows[: f.limit]
+
+
+async def _agent_names(service: HandoffService, wanted: str) -> frozenset[str]:
+    """Login names an agent filter means: "Tom", "tom" and the display name "Tom Ruiz" all find tom."""
+    wanted = wanted.strip().casefold()
+    if not wanted:
+        return frozenset()
+    found = {a.name for a in await service.directory.all() if wanted in (a.name.casefold(), a.label.casefold())}
+    return frozenset(found | {wanted})
 
 
 async def records(request: web.Request) -> web.StreamResponse:
@@ -940,7 +962,7 @@ def _api(method: str, path: str, handler: Handler, role: Role | None, summary: s
 
 
 CONV = "/api/conversations/{id}"
-RECORD_QUERY = ("from", "to", "department", "tier", "reason", "agent", "outcome", "limit")
+RECORD_QUERY = ("from", "to", "tz", "department", "tier", "reason", "agent", "outcome", "limit")
 NO_CONTENT = {"204": "done", "409": "refused by the queue"}
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/login", page("login.html"), None, "page", Doc("login page")),

@@ -6,8 +6,10 @@ import csv
 import dataclasses
 import io
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
@@ -377,6 +379,20 @@ async def test_floor_records_and_csv(server: Served, http: aiohttp.ClientSession
     ]
     async with http.get(server.url + "/api/records", params={"outcome": "spam"}) as r:
         assert (await r.json())["records"] == []
+    for name, found in (("Ana", [cid]), ("ANA", [cid]), (" ana ", [cid]), ("bob", [])):  # display name, case
+        async with http.get(server.url + "/api/records", params={"agent": name}) as r:
+            assert [x["conversation_id"] for x in (await r.json())["records"]] == found, name
+    # Days are the supervisor's when the console sends its time zone: UTC+14 or UTC-11 is on another
+    # day than UTC at any hour.
+    utc_day = datetime.now(UTC).date()
+    zone, day = next((z, d) for z in ("Pacific/Kiritimati", "Pacific/Pago_Pago")
+                     if (d := datetime.now(ZoneInfo(z)).date()) != utc_day)
+    for params, found in (({"tz": zone}, [cid]), ({}, []), ({"tz": "Mars/Olympus"}, None)):
+        async with http.get(server.url + "/api/records", params={"from": str(day), "to": str(day), **params}) as r:
+            if found is None:
+                assert r.status == 400
+            else:
+                assert [x["conversation_id"] for x in (await r.json())["records"]] == found, params
     async with http.get(server.url + "/api/records", params={"from": "not-a-date"}) as r:
         assert r.status == 400
     async with http.get(server.url + "/api/records.csv") as r:
