@@ -289,6 +289,8 @@ class Engine:
             await self._change(conv.id, awaiting="")
             # The prompt invites a comment: "la agente fue muy amable" is one, not a request for a person.
             if not self._new_question(text, conv.lang) and await self.customer_side.comment(conv.id, text):
+                if intents.asks_for_person(text):  # "quiero hablar con una persona otra vez": one press away
+                    await self._say(conv, "person_again", buttons=(self._person_button(conv),))
                 return
         reasons = await self._shortcut_reasons(conv, text)
         if reasons:

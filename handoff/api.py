@@ -563,8 +563,8 @@ async def collect_records(service: HandoffService, f: RecordFilter) -> list[dict
         grouped.setdefault(entry.conversation_id, []).append(entry)
     rows = []
     agents = await _agent_names(service, f.agent)
-    for cid, entries in grouped.items():
-        row = summarise(cid, entries)
+    for cid, handoff in ((c, h) for c, entries in grouped.items() for h in _handoffs(entries)):
+        row = summarise(cid, handoff)
         if f.end is not None and row["ts"] > f.end:
             continue
         if (f.department and row["department"] != f.department) or (f.tier and row["tier"] != f.tier):
@@ -576,6 +576,20 @@ async def collect_records(service: HandoffService, f: RecordFilter) -> list[dict
         rows.append(row)
     rows.sort(key=lambda r: r["ts"], reverse=True)
     return rows[: f.limit]
+
+
+ENDS = frozenset({"resolved", "returned_to_bot", "abandoned"})
+
+
+def _handoffs(entries: list[audit.AuditEntry]) -> list[list[audit.AuditEntry]]:
+    """A conversation's audit entries split per handoff: handed over again after it ended (a question
+    after the resolution, say), it is a new row with its own outcome and rating."""
+    found: list[list[audit.AuditEntry]] = [[]]
+    for e in entries:
+        if e.event == "queued" and any(x.event in ENDS for x in found[-1]):
+            found.append([])
+        found[-1].append(e)
+    return found
 
 
 async def _agent_names(service: HandoffService, wanted: str) -> frozenset[str]:

@@ -407,6 +407,33 @@ async def test_floor_records_and_csv(server: Served, http: aiohttp.ClientSession
     assert detail["conversation"]["rating"] == {"score": 5, "comment": '=HYPERLINK("http://evil")'}
 
 
+async def test_a_conversation_handed_over_again_is_a_new_record_row(
+    server: Served, http: aiohttp.ClientSession
+) -> None:
+    await add_agent(server, "ana", role="supervisor")
+    csrf = await login(http, server, "ana")
+    ws = await customer(http, server)
+    await ask_for_person(ws)
+    await expect(ws, "status", lambda d: d.get("position") is not None, state="queued")
+    cid = await conversation_id(server)
+    await post(http, server, "/api/claim", csrf)
+    await post(http, server, f"/api/conversations/{cid}/resolve", csrf, {"outcome": "solved"})
+    await expect(ws, "message", lambda d: d["text"].startswith("How did we do?"))
+    await ws.send_json({"type": "choose", "id": "c-2", "value": "rate:2"})
+    await expect(ws, "message", text="Thank you for your rating!")
+    # After the stars a remark is the comment; naming a person, it comes with the button for one.
+    await ws.send_json({"type": "message", "id": "c-3", "text": "I want to talk to a person again"})
+    offer = await expect(ws, "message", text="Would you like to talk to a person again?")
+    await ws.send_json({"type": "choose", "id": "c-4", "value": offer["buttons"][0]["value"]})
+    await expect(ws, "status", lambda d: d.get("position") is not None, state="queued")
+    async with http.get(server.url + "/api/records") as r:
+        rows = (await r.json())["records"]
+    assert sorted((x["conversation_id"], x["outcome"], x["rating"]) for x in rows) == [
+        (cid, "", None), (cid, "solved", 2)
+    ]
+    await ws.close()
+
+
 def test_formula_cells_are_neutralised() -> None:
     assert [safe_cell(v) for v in ("=1+1", "+1", "-1", "@x", "ok", None, 3)] == [
         "'=1+1",
