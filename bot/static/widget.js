@@ -18,7 +18,10 @@
       minutes: "{n} min", hours: "{h} h {m} min", lessMinute: "less than a minute",
       delivered: "Delivered", sending: "Sending", failed: "Not sent — tap to retry",
       tooLong: "Message too long (max {n} characters).", slowDown: "Too many messages; sending again shortly.",
-      newSession: "Your previous session expired; a new conversation started."
+      newSession: "Your previous session expired; a new conversation started.",
+      unreadOne: "{n} new message", unreadMany: "{n} new messages", unreadLabel: "{open} ({unread})",
+      you: "You", assistant: "Assistant", agent: "Agent", notice: "Notice", said: "{who}:",
+      typingNow: "Assistant is typing"
     },
     es: {
       title: "Atención al cliente", open: "Chatea con nosotros", close: "Cerrar chat",
@@ -32,7 +35,10 @@
       delivered: "Entregado", sending: "Enviando", failed: "No enviado — toca para reintentar",
       tooLong: "Mensaje demasiado largo (máximo {n} caracteres).",
       slowDown: "Demasiados mensajes; se reenviará en breve.",
-      newSession: "Tu sesión anterior caducó; empieza una conversación nueva."
+      newSession: "Tu sesión anterior caducó; empieza una conversación nueva.",
+      unreadOne: "{n} mensaje nuevo", unreadMany: "{n} mensajes nuevos", unreadLabel: "{open} ({unread})",
+      you: "Tú", assistant: "Asistente", agent: "Agente", notice: "Aviso", said: "{who}:",
+      typingNow: "El asistente está escribiendo"
     }
   };
 
@@ -43,6 +49,8 @@
   var storeKey = "relevo:" + base.host + ":";
   var TYPING_TIMEOUT_MS = 15000;
   var RETRY_MS = 2000;
+  var NOTICE_MS = 10000; // how long a notice (expired session, too long) stays without anything newer
+  var AT_BOTTOM_PX = 30;
 
   var ws = null;
   var attempt = 0;
@@ -50,6 +58,9 @@
   var typingTimer = null;
   var maxChars = 2000;
   var state = "bot";
+  var unread = 0; // messages that came in while the panel was closed
+  var banner = ""; // what the status line says: "" | "offline" | "state" | "ended" | "notice"
+  var noticeTimer = null;
   var pending = loadPending(); // client id -> {id, type, text, value, label}
   var els = {};
   // Tabs of this site share the session but each has its own socket, and the server sends a customer
@@ -120,13 +131,18 @@
 
     var launcher = els.launcher = el("button", "relevo-launcher", "💬");
     launcher.type = "button";
-    launcher.setAttribute("aria-label", T.open);
-    launcher.title = T.open;
     launcher.addEventListener("click", function () { setOpen(true); });
+    // The count is in the launcher's label for screen readers; the badge is only what the eye sees.
+    els.badge = el("span", "relevo-badge");
+    els.badge.setAttribute("aria-hidden", "true");
+    launcher.appendChild(els.badge);
 
     var panel = els.panel = el("section", "relevo-panel");
     panel.setAttribute("role", "dialog");
     panel.setAttribute("aria-label", data.title || T.title);
+    panel.addEventListener("keydown", function (ev) {
+      if (ev.key === "Escape" && !ev.isComposing) { ev.preventDefault(); setOpen(false); }
+    });
     var header = el("div", "relevo-header");
     header.appendChild(el("h2", "relevo-title", data.title || T.title));
     var close = el("button", "relevo-close", "×");
@@ -143,8 +159,13 @@
     els.log.setAttribute("aria-live", "polite");
     els.typing = el("div", "relevo-typing");
     els.typing.hidden = true;
+    // Screen readers hear "typing" once, from the announcer, not the dots each time they blink.
+    els.typing.setAttribute("aria-hidden", "true");
     els.typing.appendChild(el("span", "relevo-sr", T.typing));
-    ["•", "•", "•"].forEach(function (d) { els.typing.appendChild(el("span", null, d)); });
+    ["•", "•", "•"].forEach(function (d) { els.typing.appendChild(el("span", "relevo-dot", d)); });
+    // Outside the panel, so it is heard while the panel is closed too (new messages).
+    els.announce = el("div", "relevo-sr");
+    els.announce.setAttribute("aria-live", "polite");
 
     var form = el("form", "relevo-form");
     var input = els.input = el("textarea", "relevo-input");
@@ -164,13 +185,21 @@
     [header, els.status, els.log, els.typing, form].forEach(function (n) { panel.appendChild(n); });
     root.appendChild(launcher);
     root.appendChild(panel);
+    root.appendChild(els.announce);
     document.body.appendChild(root);
+    setUnread(0);
+    // Whatever adds or removes a message (live, history, another tab, a retry), only the newest
+    // message's buttons stay usable: an old answer's choices no longer fit the conversation.
+    new MutationObserver(updateChoices).observe(els.log, { childList: true });
   }
+
+  function isOpen() { return els.root.classList.contains("relevo-open"); }
 
   function setOpen(open) {
     els.root.classList.toggle("relevo-open", open);
     store("open", open ? "1" : null);
     if (open) {
+      setUnread(0);
       connect();
       els.input.focus();
       scrollDown();
@@ -181,16 +210,45 @@
 
   function scrollDown() { els.log.scrollTop = els.log.scrollHeight; }
 
-  function setStatus(text) {
+  function atBottom() {
+    return els.log.scrollHeight - els.log.scrollTop - els.log.clientHeight < AT_BOTTOM_PX;
+  }
+
+  // `kind` says what the line is about, so each event clears only what it makes out of date.
+  function setStatus(text, kind) {
+    var stick = atBottom(); // the line takes height from the log: keep the newest message in view
+    clearTimeout(noticeTimer);
     els.status.textContent = text || "";
     els.status.hidden = !text;
+    banner = text ? kind : "";
+    if (banner === "notice") { noticeTimer = setTimeout(function () { clearStatus(["notice"]); }, NOTICE_MS); }
+    if (stick) { scrollDown(); }
+  }
+
+  function clearStatus(kinds) {
+    if (kinds.indexOf(banner) >= 0) { setStatus(""); }
+  }
+
+  function announce(text) { els.announce.textContent = text; }
+
+  function setUnread(n) {
+    unread = n;
+    els.badge.textContent = n > 99 ? "99+" : String(n);
+    els.badge.hidden = !n;
+    var count = fmt(n === 1 ? T.unreadOne : T.unreadMany, { n: n });
+    var label = n ? fmt(T.unreadLabel, { open: T.open, unread: count }) : T.open;
+    els.launcher.setAttribute("aria-label", label);
+    els.launcher.title = label;
+    announce(n ? count : ""); // emptied, so the next "1 new message" is news again
   }
 
   function showTyping(on) {
     clearTimeout(typingTimer);
+    if (on && els.typing.hidden) { announce(T.typingNow); } // once per wait, not on every ack
+    if (!on && els.announce.textContent === T.typingNow) { announce(""); }
     els.typing.hidden = !on;
     if (on) {
-      typingTimer = setTimeout(function () { els.typing.hidden = true; }, TYPING_TIMEOUT_MS);
+      typingTimer = setTimeout(function () { showTyping(false); }, TYPING_TIMEOUT_MS);
       scrollDown();
     }
   }
@@ -202,7 +260,11 @@
     var from = ["bot", "agent", "system", "customer"].indexOf(frame.from) >= 0 ? frame.from : "bot";
     var node = el("div", "relevo-msg relevo-from-" + from);
     if (frame.id) { node.setAttribute("data-id", frame.id); }
-    if (from === "agent" && frame.author) { node.appendChild(el("span", "relevo-author", frame.author)); }
+    node.appendChild(speaker(from, frame.author));
+    if (from === "agent" && frame.author) {
+      // The hidden label already says the name: read it once.
+      node.appendChild(el("span", "relevo-author", frame.author)).setAttribute("aria-hidden", "true");
+    }
     node.appendChild(el("span", "relevo-text", frame.text || ""));
     if (from === "customer") { node.appendChild(tick("✓", T.delivered)); }
     var buttons = Array.isArray(frame.buttons) ? frame.buttons : [];
@@ -212,13 +274,30 @@
         if (!b || typeof b.value !== "string") { return; }
         var button = el("button", "relevo-choice", String(b.label || b.value));
         button.type = "button";
-        button.addEventListener("click", function () { choose(b, row); });
+        button.addEventListener("click", function (ev) { choose(b, row, ev); });
         row.appendChild(button);
       });
       node.appendChild(row);
     }
     els.log.appendChild(node);
     return node;
+  }
+
+  // The log reads as one run of text to a screen reader: say who wrote each message.
+  function speaker(from, author) {
+    var who = from === "customer" ? T.you : from === "agent" ? (author || T.agent)
+            : from === "system" ? T.notice : T.assistant;
+    return el("span", "relevo-sr", fmt(T.said, { who: who }) + " ");
+  }
+
+  function updateChoices() {
+    var last = els.log.lastElementChild;
+    Array.prototype.forEach.call(els.log.querySelectorAll(".relevo-choice"), function (button) {
+      var active = button.closest(".relevo-msg") === last;
+      // A keyboard user on a button that goes dead would be left on <body>.
+      if (!active && button === document.activeElement) { els.input.focus(); }
+      button.disabled = !active;
+    });
   }
 
   function fromOtherTab(ev) {
@@ -242,21 +321,28 @@
   function cssId(id) { return String(id).replace(/["\\]/g, "\\$&"); }
 
   function tick(symbol, label) {
-    var t = el("span", "relevo-tick", symbol);
+    var t = el("span", "relevo-tick");
+    t.setAttribute("role", "img"); // read as "Delivered", not as the glyph
+    setTick(t, symbol, label);
+    return t;
+  }
+
+  function setTick(t, symbol, label) {
+    t.textContent = symbol;
     t.setAttribute("aria-label", label);
     t.title = label;
-    return t;
   }
 
   function renderPending(p) {
     var node = el("div", "relevo-msg relevo-from-customer relevo-pending");
     node.setAttribute("data-client-id", p.id);
+    node.appendChild(speaker("customer"));
     node.appendChild(el("span", "relevo-text", p.type === "choose" ? p.label : p.text));
     node.appendChild(tick("🕓", T.sending));
     node.addEventListener("click", function () {
       if (node.classList.contains("relevo-failed")) {
         node.classList.remove("relevo-failed");
-        node.querySelector(".relevo-tick").textContent = "🕓";
+        setTick(node.querySelector(".relevo-tick"), "🕓", T.sending);
         sendPending(p);
       }
     });
@@ -272,17 +358,21 @@
   function submit() {
     var text = els.input.value;
     if (!text.trim()) { return; }
-    if (text.length > maxChars) { setStatus(fmt(T.tooLong, { n: maxChars })); return; }
+    if (text.length > maxChars) { setStatus(fmt(T.tooLong, { n: maxChars }), "notice"); return; }
     els.input.value = "";
     queue({ id: newId(), type: "message", text: text });
   }
 
-  function choose(button, row) {
+  function choose(button, row, ev) {
     Array.prototype.forEach.call(row.querySelectorAll("button"), function (b) { b.disabled = true; });
+    // The chosen button goes dead: keyboard users (detail 0) and mouse users carry on in the text
+    // box; a finger tap does not, so a phone's keyboard does not pop up over the answer.
+    if (ev && (ev.detail === 0 || ev.pointerType === "mouse")) { els.input.focus(); }
     queue({ id: newId(), type: "choose", value: button.value, label: String(button.label || button.value) });
   }
 
   function queue(p) {
+    clearStatus(["notice"]); // the customer has read it and moved on
     pending[p.id] = p;
     savePending();
     renderPending(p);
@@ -310,10 +400,7 @@
       if (p && frame.msg && tabs) {
         tabs.postMessage({ session: load("session"), id: frame.msg, text: p.type === "choose" ? p.label : p.text });
       }
-      var t = node.querySelector(".relevo-tick");
-      t.textContent = "✓";
-      t.title = T.delivered;
-      t.setAttribute("aria-label", T.delivered);
+      setTick(node.querySelector(".relevo-tick"), "✓", T.delivered);
     }
     if (p && (state === "bot" || state === "resolved" || state === "closed")) { showTyping(true); }
   }
@@ -322,11 +409,12 @@
     var p = frame.id ? pending[frame.id] : null;
     if (frame.code === "bad_session") {
       store("session", null);
-      setStatus(T.newSession);
+      // A notice: the "status: bot" of the new conversation must not wipe the explanation at once.
+      setStatus(T.newSession, "notice");
       return;
     }
     if (p && (frame.code === "rate_limited" || frame.code === "unavailable")) {
-      if (frame.code === "rate_limited") { setStatus(T.slowDown); }
+      if (frame.code === "rate_limited") { setStatus(T.slowDown, "notice"); }
       setTimeout(function () { if (pending[p.id]) { sendPending(p); } }, RETRY_MS);
       return;
     }
@@ -337,9 +425,9 @@
       var node = pendingNode(p.id);
       if (node) {
         node.classList.add("relevo-failed");
-        node.querySelector(".relevo-tick").textContent = "!";
+        setTick(node.querySelector(".relevo-tick"), "!", T.failed);
       }
-      if (frame.code === "too_long") { setStatus(fmt(T.tooLong, { n: maxChars })); }
+      if (frame.code === "too_long") { setStatus(fmt(T.tooLong, { n: maxChars }), "notice"); }
     }
   }
 
@@ -354,17 +442,18 @@
     state = frame.state;
     if (frame.state === "queued") {
       var wait = frame.eta_s == null ? null : waitText(frame.eta_s);
-      setStatus(fmt(wait ? T.queued : T.queuedNoWait, { position: frame.position || 1, wait: wait }));
+      var where = { position: frame.position || 1, wait: wait };
+      setStatus(fmt(wait ? T.queued : T.queuedNoWait, where), "state");
       showTyping(false);
     } else if (frame.state === "assigned") {
-      setStatus(frame.agent ? fmt(T.assigned, { agent: frame.agent }) : T.assignedAnon);
+      setStatus(frame.agent ? fmt(T.assigned, { agent: frame.agent }) : T.assignedAnon, "state");
       showTyping(false);
     } else if (frame.state === "resolved") {
-      setStatus(T.resolved);
+      setStatus(T.resolved, "ended");
     } else if (frame.state === "closed") {
-      setStatus(T.closed);
+      setStatus(T.closed, "ended");
     } else {
-      setStatus("");
+      clearStatus(["offline", "state", "ended"]); // a notice stays until it has been read
     }
   }
 
@@ -372,7 +461,7 @@
     attempt = 0;
     store("session", frame.session);
     if (frame.max_chars) { maxChars = frame.max_chars; els.input.maxLength = maxChars; }
-    if (els.status.textContent === T.offline || els.status.textContent === T.connecting) { setStatus(""); }
+    clearStatus(["offline"]);
     // The server's history is the truth: draw it again, then what is still waiting for an ack.
     els.log.textContent = "";
     (frame.history || []).forEach(renderMessage);
@@ -384,15 +473,25 @@
     scrollDown();
   }
 
+  // A live message (history on welcome is drawn without this: it is not news).
+  function onMessage(frame) {
+    var node = renderMessage(frame);
+    if (node && frame.from !== "customer") {
+      showTyping(false);
+      if (!isOpen()) { setUnread(unread + 1); }
+    }
+    // The bot talking again means the conversation goes on (a new one after a goodbye or a
+    // resolution), so "closed"/"resolved" is no longer true.
+    if (node && frame.from === "bot") { clearStatus(["ended"]); }
+    scrollDown();
+  }
+
   function onFrame(ev) {
     var frame;
     try { frame = JSON.parse(ev.data); } catch (e) { return; }
     if (!frame || typeof frame !== "object") { return; }
     if (frame.type === "welcome") { onWelcome(frame); }
-    else if (frame.type === "message") {
-      if (renderMessage(frame) && frame.from !== "customer") { showTyping(false); }
-      scrollDown();
-    }
+    else if (frame.type === "message") { onMessage(frame); }
     else if (frame.type === "ack") { onAck(frame); }
     else if (frame.type === "status") { onStatus(frame); }
     else if (frame.type === "error") { onError(frame); }
@@ -406,7 +505,7 @@
     reconnectTimer = null;
     var url = new URL("ws", base);
     url.protocol = base.protocol === "https:" ? "wss:" : "ws:";
-    if (attempt > 0) { setStatus(T.offline); }
+    if (attempt > 0) { setStatus(T.offline, "offline"); }
     var socket = ws = new WebSocket(url.href);
     socket.addEventListener("open", function () {
       socket.send(JSON.stringify({ type: "hello", session: load("session"), lang: lang }));
@@ -425,7 +524,7 @@
     // Exponential backoff with jitter, so a restarted server is not hit by every widget at once.
     var delay = Math.min(30000, 500 * Math.pow(2, attempt)) * (0.5 + Math.random() / 2);
     attempt += 1;
-    setStatus(T.offline);
+    setStatus(T.offline, "offline");
     reconnectTimer = setTimeout(connect, delay);
   }
 

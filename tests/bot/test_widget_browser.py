@@ -106,7 +106,7 @@ def test_spanish_question_suggestion_and_reload(page: Any, relevo_url: str) -> N
     assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
 
     bot_messages(page).first.wait_for()  # the greeting
-    greeting = bot_messages(page).first.inner_text()
+    greeting = bot_messages(page).first.locator(".relevo-text").inner_text()  # without the speaker label
     assert "asistente" in greeting
 
     page.locator(".relevo-input").fill("¿Cuánto tarda el envío?")
@@ -272,4 +272,200 @@ def test_a_second_tab_shows_what_the_customer_typed_in_the_first(page: Any, rele
     ]
     ids = other.locator(".relevo-log [data-id]").evaluate_all("nodes => nodes.map(n => n.dataset.id)")
     assert len(ids) == len(set(ids))
+    assert page.problems == []
+
+
+def ask(page: Any, text: str) -> None:
+    page.locator(".relevo-input").fill(text)
+    page.locator(".relevo-input").press("Enter")
+
+
+# Ordinary shop CSS: element rules, and a few element:pseudo ones that beat a lone class.
+HOSTILE_CSS = """
+body { text-transform: uppercase; letter-spacing: 3px; line-height: 3; font-family: Georgia, serif; }
+section { padding: 60px 20px; margin: 10px; border: 5px solid red; }
+h2, h2:first-child { font-size: 34px; text-transform: uppercase; margin: 30px 0; letter-spacing: 4px; }
+h2::after { content: ""; display: block; width: 40px; border-bottom: 3px solid red; }
+button, button:hover { padding: 20px; background: #eee; color: #000; width: 100%; border-radius: 0;
+                       text-transform: uppercase; font: 24px monospace; }
+p, div, span { margin: 12px; padding: 8px; line-height: 3; box-sizing: content-box; }
+textarea, textarea:focus { height: 200px; font-family: monospace; border: 4px solid red; }
+form { padding: 30px; }
+"""
+
+LOOKS = """() => {
+  const props = ["padding", "margin", "border", "font", "text-transform", "letter-spacing", "line-height",
+                 "box-sizing", "width", "height", "background-color", "color"];
+  const look = {};
+  for (const sel of [".relevo-root", ".relevo-panel", ".relevo-header", ".relevo-title", ".relevo-close",
+                     ".relevo-log", ".relevo-from-bot", ".relevo-from-bot .relevo-text", ".relevo-form",
+                     ".relevo-input", ".relevo-send"]) {
+    const node = document.querySelector(sel), style = getComputedStyle(node);
+    look[sel] = Object.fromEntries(props.map(p => [p, style.getPropertyValue(p)]));
+    look[sel].box = [node.offsetWidth, node.offsetHeight];
+  }
+  look.titleAfter = getComputedStyle(document.querySelector(".relevo-title"), "::after").content;
+  return look;
+}"""
+
+
+def test_the_page_css_does_not_leak_into_the_widget(page: Any, relevo_url: str) -> None:
+    # The demo page's CSP allows no inline style: this test's own context lets the hostile sheet in.
+    context = page.context.browser.new_context(viewport={"width": 1280, "height": 800}, bypass_csp=True)
+    shop = context.new_page()
+    shop.set_default_timeout(WAIT_MS)
+    errors: list[str] = []
+    shop.on("pageerror", lambda exc: errors.append(str(exc)))
+    shop.goto(relevo_url + "/?lang=en")
+    shop.get_by_role("button", name="Chat with us").click()
+    bot_messages(shop).first.wait_for()
+    own = shop.evaluate(LOOKS)
+    shop.get_by_role("button", name="Close chat").click()
+
+    shop.reload()
+    # Before the panel opens, and after the widget's sheet, so the page wins every tie.
+    shop.add_style_tag(content=HOSTILE_CSS)
+    assert shop.locator("main p").first.evaluate("n => getComputedStyle(n).paddingTop") == "8px"  # it applies
+    shop.get_by_role("button", name="Chat with us").click()
+    bot_messages(shop).first.wait_for()
+    assert shop.evaluate("() => getComputedStyle(document.querySelector('.relevo-panel')).padding") == "0px"
+    title = shop.locator(".relevo-title")
+    assert title.evaluate("n => getComputedStyle(n).textTransform") == "none"
+    assert title.evaluate("n => getComputedStyle(n).fontSize") == "16px"
+    assert shop.evaluate(LOOKS) == own
+    assert errors == []
+
+
+def test_unread_badge_while_the_panel_is_closed(page: Any, relevo_url: str, publish: Any) -> None:
+    page.goto(relevo_url + "/?lang=es")
+    page.get_by_role("button", name="Chatea con nosotros").click()
+    bot_messages(page).first.wait_for()
+    key = session_key(page, relevo_url)
+    page.get_by_role("button", name="Cerrar chat").click()
+    launcher = page.locator(".relevo-launcher")
+    badge = page.locator(".relevo-badge")
+    assert badge.is_hidden()
+
+    publish(Outbound("conv", key, "web", "1-1", "Hola, soy Ana", sender="agent", author="Ana"))
+    badge.wait_for()
+    assert badge.inner_text() == "1"
+    assert launcher.get_attribute("aria-label") == "Chatea con nosotros (1 mensaje nuevo)"
+    publish(Outbound("conv", key, "web", "1-2", "¿Sigues ahí?", sender="agent", author="Ana"))
+    page.wait_for_function("() => document.querySelector('.relevo-badge').textContent === '2'")
+    assert launcher.get_attribute("aria-label") == "Chatea con nosotros (2 mensajes nuevos)"
+
+    launcher.click()
+    assert badge.is_hidden()
+    assert launcher.get_attribute("aria-label") == "Chatea con nosotros"
+    page.get_by_role("button", name="Cerrar chat").click()
+
+    # Reloaded with the panel closed: the history replayed on connecting is not news.
+    with page.expect_websocket() as socket:
+        page.reload()
+    socket.value.wait_for_event("framereceived", predicate=lambda f: '"welcome"' in str(f))
+    page.wait_for_timeout(300)
+    assert badge.is_hidden()
+    publish(Outbound("conv", key, "web", "1-3", "Te escribo por aquí", sender="agent", author="Ana"))
+    badge.wait_for()
+    assert badge.inner_text() == "1"
+    assert page.problems == []
+
+
+def test_only_the_newest_message_keeps_its_buttons(page: Any, relevo_url: str) -> None:
+    page.goto(relevo_url + "/?lang=es")
+    page.get_by_role("button", name="Chatea con nosotros").click()
+    bot_messages(page).first.wait_for()
+    ask(page, "¿Cuánto tarda el envío?")
+    answer = bot_messages(page).nth(1)
+    answer.wait_for()
+    choices = answer.locator(".relevo-choice")
+    assert choices.count() > 0 and choices.first.is_enabled()
+
+    page.reload()  # still the newest message: still usable
+    bot_messages(page).nth(1).locator(".relevo-choice").first.wait_for()
+    assert bot_messages(page).nth(1).locator(".relevo-choice").first.is_enabled()
+
+    ask(page, "gracias")  # a newer message, the customer's own
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.relevo-log .relevo-choice')].every(b => b.disabled)"
+    )
+    bot_messages(page).nth(2).wait_for()
+    page.reload()
+    bot_messages(page).nth(2).wait_for()
+    stale = page.locator(".relevo-log > :not(:last-child) .relevo-choice:enabled")
+    assert stale.count() == 0
+    assert page.locator(".relevo-log .relevo-choice").count() >= choices.count()
+    assert page.problems == []
+
+
+def test_the_closed_banner_goes_when_the_bot_talks_again(page: Any, relevo_url: str) -> None:
+    page.set_viewport_size({"width": 360, "height": 420})  # a short log, so the banner can hide its end
+    page.goto(relevo_url + "/?lang=es")
+    page.get_by_role("button", name="Chatea con nosotros").click()
+    bot_messages(page).first.wait_for()
+    ask(page, "¿Cuánto tarda el envío?")
+    bot_messages(page).nth(1).wait_for()
+    ask(page, "adiós")
+    status = page.locator(".relevo-status")
+    page.get_by_text("Esta conversación está cerrada.").wait_for()
+    gap = page.locator(".relevo-log").evaluate("log => log.scrollHeight - log.scrollTop - log.clientHeight")
+    assert gap <= 1, "the banner pushed the newest message out of view"
+
+    ask(page, "¿Hacéis envíos a Portugal?")
+    status.wait_for(state="hidden")
+    assert page.problems == []
+
+
+def test_an_expired_session_is_explained(page: Any, relevo_url: str) -> None:
+    page.goto(relevo_url + "/?lang=en")
+    page.get_by_role("button", name="Chat with us").click()
+    bot_messages(page).first.wait_for()
+    host = relevo_url.split("://", 1)[1]
+    page.evaluate(f"() => localStorage.setItem('relevo:{host}:session', 'forged.1000000000.bad')")
+    with page.expect_websocket() as socket:
+        page.reload()
+    # bad_session, welcome, then the new conversation's "status: bot": the notice outlives it.
+    socket.value.wait_for_event("framereceived", predicate=lambda f: '"status"' in str(f))
+    page.wait_for_timeout(300)
+    status = page.locator(".relevo-status")
+    assert status.inner_text() == "Your previous session expired; a new conversation started."
+    assert status.is_visible()
+
+    ask(page, "How long does shipping take?")
+    status.wait_for(state="hidden")
+    assert page.problems == []
+
+
+def test_keyboard_escape_focus_and_speaker_labels(page: Any, relevo_url: str) -> None:
+    page.goto(relevo_url + "/?lang=es")
+    launcher = page.locator(".relevo-launcher")
+    launcher.focus()
+    page.keyboard.press("Enter")
+    bot_messages(page).first.wait_for()
+    focused = "() => document.activeElement && document.activeElement.className"
+    assert page.evaluate(focused) == "relevo-input"
+    page.evaluate("""() => {  // what the announcer says, as it says it
+      window.heard = [];
+      const node = document.querySelector('.relevo-root > [aria-live]');
+      new MutationObserver(() => node.textContent && heard.push(node.textContent))
+        .observe(node, { childList: true, characterData: true, subtree: true });
+    }""")
+    page.keyboard.type("¿Cuánto tarda el envío?")
+    page.keyboard.press("Enter")
+    answer = bot_messages(page).nth(1)
+    answer.wait_for()
+    assert page.evaluate("() => heard") == ["El asistente está escribiendo"]
+
+    answer.locator(".relevo-choice").first.focus()
+    page.keyboard.press("Enter")
+    assert page.evaluate(focused) == "relevo-input"  # not <body>: the row went dead
+    bot_messages(page).nth(2).wait_for()
+
+    speakers = page.locator(".relevo-log .relevo-msg > .relevo-sr").all_inner_texts()
+    assert [s.strip() for s in speakers[:3]] == ["Asistente:", "Tú:", "Asistente:"]
+    assert page.get_by_role("img", name="Entregado").count() == 2
+
+    page.keyboard.press("Escape")
+    assert page.locator(".relevo-panel").is_hidden()
+    assert page.evaluate(focused) == "relevo-launcher"
     assert page.problems == []
