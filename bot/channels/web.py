@@ -76,6 +76,8 @@ def message_frame(out: Outbound) -> dict[str, Any]:
     }
     if out.author:
         frame["author"] = out.author
+    if out.lang:
+        frame["lang"] = out.lang  # the widget's own words follow the conversation's language
     return frame
 
 

@@ -144,8 +144,8 @@
       if (ev.key === "Escape" && !ev.isComposing) { ev.preventDefault(); setOpen(false); }
     });
     var header = el("div", "relevo-header");
-    header.appendChild(el("h2", "relevo-title", data.title || T.title));
-    var close = el("button", "relevo-close", "×");
+    els.title = header.appendChild(el("h2", "relevo-title", data.title || T.title));
+    var close = els.close = el("button", "relevo-close", "×");
     close.type = "button";
     close.setAttribute("aria-label", T.close);
     close.addEventListener("click", function () { setOpen(false); });
@@ -161,7 +161,7 @@
     els.typing.hidden = true;
     // Screen readers hear "typing" once, from the announcer, not the dots each time they blink.
     els.typing.setAttribute("aria-hidden", "true");
-    els.typing.appendChild(el("span", "relevo-sr", T.typing));
+    els.typingLabel = els.typing.appendChild(el("span", "relevo-sr", T.typing));
     ["•", "•", "•"].forEach(function (d) { els.typing.appendChild(el("span", "relevo-dot", d)); });
     // Outside the panel, so it is heard while the panel is closed too (new messages).
     els.announce = el("div", "relevo-sr");
@@ -173,7 +173,7 @@
     input.placeholder = T.placeholder;
     input.setAttribute("aria-label", T.placeholder);
     input.maxLength = maxChars;
-    var send = el("button", "relevo-send", T.send);
+    var send = els.send = el("button", "relevo-send", T.send);
     send.type = "submit";
     form.appendChild(input);
     form.appendChild(send);
@@ -464,7 +464,7 @@
     clearStatus(["offline"]);
     // The server's history is the truth: draw it again, then what is still waiting for an ack.
     els.log.textContent = "";
-    (frame.history || []).forEach(renderMessage);
+    (frame.history || []).forEach(function (m) { followLang(m); renderMessage(m); });
     ws.relevoReady = true;
     Object.keys(pending).forEach(function (id) {
       renderPending(pending[id]);
@@ -473,8 +473,27 @@
     scrollDown();
   }
 
+  // The bot writes in the conversation's language, which may not be the page's ("hola" on an English
+  // page): the widget's own words (queue line, placeholder, Send) follow it.
+  function followLang(frame) {
+    if ((frame.from !== "bot" && frame.from !== "system") || !TEXTS[frame.lang] || frame.lang === lang) { return; }
+    lang = frame.lang;
+    T = TEXTS[lang];
+    els.input.placeholder = T.placeholder;
+    els.input.setAttribute("aria-label", T.placeholder);
+    els.send.textContent = T.send;
+    els.close.setAttribute("aria-label", T.close);
+    els.typingLabel.textContent = T.typing;
+    if (!data.title) {
+      els.title.textContent = T.title;
+      els.panel.setAttribute("aria-label", T.title);
+    }
+    setUnread(unread); // the launcher's label
+  }
+
   // A live message (history on welcome is drawn without this: it is not news).
   function onMessage(frame) {
+    followLang(frame);
     var node = renderMessage(frame);
     if (node && frame.from !== "customer") {
       showTyping(false);

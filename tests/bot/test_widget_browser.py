@@ -469,3 +469,20 @@ def test_keyboard_escape_focus_and_speaker_labels(page: Any, relevo_url: str) ->
     assert page.locator(".relevo-panel").is_hidden()
     assert page.evaluate(focused) == "relevo-launcher"
     assert page.problems == []
+
+
+def test_the_widget_speaks_the_conversation_language_not_only_the_page_one(
+    page: Any, relevo_url: str, publish: Any
+) -> None:
+    page.goto(relevo_url + "/?lang=en")
+    page.get_by_role("button", name="Chat with us").click()
+    bot_messages(page).first.wait_for()
+    ask(page, "hola, ¿cuánto tarda el envío a Canarias?")
+    bot_messages(page).nth(1).wait_for()
+    page.locator(".relevo-input[placeholder='Escribe un mensaje…']").wait_for()
+    assert page.locator(".relevo-send").inner_text() == "Enviar"
+    publish(StatusUpdate("conv", session_key(page, relevo_url), "web", "queued", position=2, eta_s=240))
+    page.get_by_text("Eres el número 2 en la cola. Espera estimada: 4 min.").wait_for()
+    page.reload()  # the history says it again
+    page.locator(".relevo-input[placeholder='Escribe un mensaje…']").wait_for()
+    assert page.problems == []
