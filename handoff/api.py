@@ -946,9 +946,13 @@ async def _client_frame(state: ApiState, sock: AgentSocket, raw: str) -> None:
         sock.send({"type": "watching", "conversation_id": cid})
     elif kind == "unwatch":
         cid = frame.get("conversation_id")
-        if isinstance(cid, str):
-            state.hub.unwatch(sock, cid)
-            sock.send({"type": "unwatched", "conversation_id": cid})
+        if not isinstance(cid, str) or len(cid) > MAX_NAME_CHARS:
+            return
+        st = await state.service.queues.state(cid)
+        if st is not None and st.agent == sock.agent.name:
+            return  # an agent's own conversations keep streaming: their list shows what is new
+        state.hub.unwatch(sock, cid)
+        sock.send({"type": "unwatched", "conversation_id": cid})
     else:
         sock.send({"type": "error", "code": "unknown_type", "message": "unknown frame type"})
 

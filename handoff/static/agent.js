@@ -14,6 +14,9 @@
   var TICK_MS = 5000;
   var CANNED_DEBOUNCE_MS = 250;
   var NEW_MARK_MS = 8000;
+  var COUNT_FROM = 0.8; // the reply counter shows from 80 % of the limit: earlier it is only noise
+  // A reply or action refused with these: the conversation is no longer this agent's (409).
+  var LOST_CODES = ["not_yours", "not_assigned", "gone"];
 
   var state = {
     me: null,
@@ -24,7 +27,9 @@
     fresh: {}, // id -> time it was first seen, for the highlight
     unread: {},
     departments: [],
-    current: null, // {id, data, item}
+    current: null, // {id, data, wasMine, lost}
+    opening: 0, // the newest conversation fetch: an older answer arriving late is dropped
+    maxChars: 2000, // server.max_message_chars, from /api/me
     mode: "reply",
     live: null
   };
@@ -41,6 +46,10 @@
 
   function waitedNow(item) {
     return (Number(item.waited_s) || 0) + (Date.now() - state.fetchedAt) / 1000;
+  }
+
+  function heldByMe(conversation) {
+    return conversation.state === "assigned" && !!state.me && conversation.agent === state.me.name;
   }
 
   function isMine(id) {
@@ -91,8 +100,11 @@
     b.appendChild(badges);
 
     var meta = el("span", "item-meta");
-    var wait = el("span", "item-wait", t("waited", { t: R.duration(waitedNow(item)) }));
+    // waited_s counts from the handoff: once someone has it, the customer is no longer waiting.
+    var label = item.state === "assigned" ? "handedOver" : "waited";
+    var wait = el("span", "item-wait", t(label, { t: R.duration(waitedNow(item)) }));
     wait.setAttribute("data-waited", String(item.waited_s || 0));
+    wait.setAttribute("data-label", label);
     meta.appendChild(wait);
     if (item.state === "assigned" && item.agent && where === "queue") {
       meta.appendChild(el("span", "item-agent", t("claimedBy", { agent: item.agent })));
@@ -179,6 +191,9 @@
       renderQueue();
       renderMine();
       syncCurrentClaim();
+      // The open one says it is ours, "My conversations" says not (lapsed, taken): ask what became of it.
+      var cur = state.current;
+      if (cur && !cur.lost && !isMine(cur.id) && heldByMe(cur.data)) { reloadCurrentSoon(); }
     }).catch(R.reportError);
   }
 
@@ -188,7 +203,7 @@
   function tick() {
     Array.prototype.forEach.call(document.querySelectorAll(".item-wait"), function (n) {
       var waited = Number(n.getAttribute("data-waited")) + (Date.now() - state.fetchedAt) / 1000;
-      n.textContent = t("waited", { t: R.duration(waited) });
+      n.textContent = t(n.getAttribute("data-label") || "waited", { t: R.duration(waited) });
     });
   }
 
@@ -214,9 +229,9 @@
     $("conv").hidden = false;
     $("conv-customer").textContent = R.customerLabel(d.customer, d.conversation_id);
     $("conv-customer").title = d.customer || d.conversation_id;
-    var meta = [d.channel, String(d.lang || "").toUpperCase(), departmentLabel(d.department) + " · " + t("tier") + " " + d.tier,
-                R.priorityLabel(d.priority), d.state === "assigned" && d.agent ? t("claimedBy", { agent: d.agent }) : t(d.state) || d.state];
-    $("conv-meta").textContent = meta.filter(Boolean).join(" · ");
+    renderMeta(d, false);
+    $("conv-email-value").textContent = d.email || "";
+    $("conv-email").hidden = !d.email;
     var log = R.clear($("transcript"));
     (d.transcript || []).forEach(function (m) { log.appendChild(R.messageNode(m)); });
     log.scrollTop = log.scrollHeight;
@@ -224,15 +239,29 @@
     syncCurrentClaim();
   }
 
-  /* Mine: reply and act. Someone else's or queued: read, and claim if it is waiting. */
+  /* Channel, language, queue, priority and where it stands; a lost view leaves out the last: it is stale. */
+  function renderMeta(d, lost) {
+    var where = d.state === "assigned" && d.agent ? t("claimedBy", { agent: d.agent }) : R.stateLabel(d.state);
+    var meta = [d.channel, String(d.lang || "").toUpperCase(), departmentLabel(d.department) + " · " + t("tier") + " " + d.tier,
+                R.priorityLabel(d.priority), lost ? "" : where];
+    $("conv-meta").textContent = meta.filter(Boolean).join(" · ");
+  }
+
+  /* Mine: reply and act. Someone else's or queued: read, and claim if it is waiting. Lost (it was mine,
+     or I was looking at it, and now it is not): say so, and keep the draft readable to copy. */
   function syncCurrentClaim() {
     var cur = state.current;
     if (!cur) { return; }
-    var mine = isMine(cur.id) || (cur.data.state === "assigned" && state.me && cur.data.agent === state.me.name);
-    var waiting = cur.data.state === "queued";
+    var mine = !cur.lost && (isMine(cur.id) || heldByMe(cur.data));
+    var waiting = !cur.lost && cur.data.state === "queued";
+    var slipped = cur.lost || (cur.wasMine && !mine);
+    if (mine) { cur.wasMine = true; }
     $("conv-claim").hidden = mine || !waiting;
-    $("conv-viewonly").hidden = mine;
-    $("reply-text").disabled = !mine;
+    $("conv-viewonly").hidden = mine || slipped;
+    $("conv-lost").hidden = !slipped;
+    if (slipped) { $("conv-lost").textContent = lostText(cur); }
+    $("reply-text").disabled = !mine && !slipped;
+    $("reply-text").readOnly = slipped;
     $("reply-send").disabled = !mine;
     $("actions").hidden = !mine;
     Array.prototype.forEach.call(document.querySelectorAll(".item-button"), function (b) {
@@ -257,7 +286,7 @@
         var li = el("li");
         li.appendChild(el("strong", null, R.reasonLabel(code) + ": "));
         li.appendChild(document.createTextNode(String(r.detail || "")));
-        (r.evidence || []).forEach(function (e) { li.appendChild(el("q", "evidence", e)); });
+        (r.evidence || []).forEach(function (e) { li.appendChild(evidenceNode(e)); });
         details.appendChild(li);
       }
     });
@@ -269,6 +298,7 @@
     });
     var wordList = R.clear($("ctx-words"));
     words.forEach(function (w) { wordList.appendChild(el("li", "word", w)); });
+    $("ctx-words-head").hidden = !words.length; // a low mood score alone has no words to head
     $("ctx-mood").textContent = rec.mood_score != null ? t("mood", { score: Number(rec.mood_score).toFixed(2) }) : "";
     $("ctx-mood-box").hidden = !words.length && !(Number(rec.mood_score) > 0);
 
@@ -301,6 +331,13 @@
     renderActions(d);
   }
 
+  /* The customer's words in quotes; the mood detector's labels ('insult: "…"', 'shouting (capitals)')
+     carry their own quotes, and a <q> around them would double them. */
+  function evidenceNode(e) {
+    var text = String(e);
+    return /[:"“”«»(]/.test(text) ? el("span", "evidence evidence-label", text) : el("q", "evidence", text);
+  }
+
   function renderNotes(notes) {
     var list = R.clear($("ctx-notes"));
     notes.forEach(function (n) { list.appendChild(R.noteNode(n)); });
@@ -328,22 +365,56 @@
 
   function openConversation(id) {
     if (!id) { return Promise.resolve(); }
+    var ticket = ++state.opening;
     return R.api("GET", "/api/conversations/" + encodeURIComponent(id)).then(function (data) {
-      if (!data) { return; }
-      var switching = !state.current || state.current.id !== id;
-      state.current = { id: id, data: data };
+      if (!data || ticket !== state.opening) { return; }
+      var prev = state.current;
+      var switching = !prev || prev.id !== id;
+      state.current = { id: id, data: data, wasMine: !switching && prev.wasMine, lost: false };
       delete state.unread[id];
-      if (switching) { $("reply-text").value = ""; setMode("reply"); }
+      if (switching) { $("reply-text").value = ""; setMode("reply"); updateCount(); }
       renderConversation();
       renderMine();
       state.live.watch(id);
-      if (switching && !$("reply-text").disabled) { $("reply-text").focus(); }
-    }).catch(R.reportError);
+      if (switching && !$("reply-text").disabled && !$("reply-text").readOnly) { $("reply-text").focus(); }
+    }, function (err) {
+      if (ticket !== state.opening) { return; }
+      if (!isGone(err)) { R.reportError(err); return; }
+      if (state.current && state.current.id === id) { markLost(); }
+      else { R.flash(t("notAvailable"), "error"); }
+      refreshSoon();
+    });
   }
 
   function reloadCurrent() {
-    if (state.current) { return openConversation(state.current.id); }
+    if (state.current && !state.current.lost) { return openConversation(state.current.id); }
     return Promise.resolve();
+  }
+
+  /* Refused to read it any more (403), it is gone (404), or a reply or action found it is not ours (409). */
+  function isGone(err) {
+    if (!err || !(err.status === 403 || err.status === 404 || err.status === 409)) { return false; }
+    return err.status !== 403 || err.code === "forbidden";
+  }
+
+  function isLostAction(err) {
+    return !!err && err.status === 409 && LOST_CODES.indexOf(err.code) >= 0;
+  }
+
+  /* Someone else has it now, or it lapsed back to the queue while we were away: no Claim, no reply, no
+     actions, a notice instead of the permissions alert; the transcript and the draft stay. */
+  function markLost() {
+    var cur = state.current;
+    if (!cur || cur.lost) { return; }
+    cur.lost = true;
+    state.live.watch(null);
+    renderMeta(cur.data, true);
+    syncCurrentClaim();
+  }
+
+  function lostText(cur) {
+    var text = t(cur.wasMine ? "lostMine" : "lostViewed");
+    return $("reply-text").value.trim() ? text + " " + t("draftKept") : text;
   }
 
   function closeConversation() {
@@ -368,7 +439,8 @@
     }, function (err) {
       if (err.status === 409 && err.code === "empty") { R.flash(t("noneWaiting"), "info"); }
       else { R.reportError(err); }
-      refreshLists();
+      // Lost a race for the one on screen: its view must stop offering the claim.
+      return refreshLists().then(function () { if (id && state.current && state.current.id === id) { return reloadCurrent(); } });
     });
   }
 
@@ -385,20 +457,35 @@
     var cur = state.current;
     var box = $("reply-text");
     var text = box.value;
-    if (!cur || !text.trim() || box.disabled) { return; }
+    if (!cur || !text.trim() || box.disabled || box.readOnly) { return; }
+    if (text.length > state.maxChars) { R.flash(t("tooLong", { max: state.maxChars }), "error"); return; }
     var mode = state.mode;
     var path = "/api/conversations/" + encodeURIComponent(cur.id) + "/" + (mode === "note" ? "note" : "reply");
     $("reply-send").disabled = true;
     R.api("POST", path, { text: text }).then(function (data) {
-      if (box.value === text) { box.value = ""; }
+      if (box.value === text) { box.value = ""; updateCount(); }
       var who = state.me ? (state.me.display_name || state.me.name) : "";
       var entry = { id: data && data.id, text: text, ts: Date.now(), author: who };
       if (mode === "note") { addNote(entry); }
       else { entry.from = "agent"; appendMessage(entry); }
-    }, R.reportError).then(function () {
+    }, function (err) {
+      var lost = isLostAction(err) || (mode === "note" && isGone(err));
+      if (!lost) { R.reportError(err); }
+      else if (state.current === cur) { markLost(); refreshSoon(); }
+    }).then(function () {
+      if (state.current !== cur || cur.lost) { return; } // the draft stays, Send stays off
       $("reply-send").disabled = false;
       box.focus();
     });
+  }
+
+  /* "1850 / 2000" near the limit, so nobody writes a reply the box then cuts short. */
+  function updateCount() {
+    var n = $("reply-text").value.length;
+    var counter = $("reply-count");
+    counter.hidden = n < state.maxChars * COUNT_FROM;
+    counter.textContent = t("charsLeft", { n: n, max: state.maxChars });
+    counter.classList.toggle("is-full", n >= state.maxChars);
   }
 
   function act(action, body, doneKey) {
@@ -412,6 +499,7 @@
       closeConversation();
       return refreshLists();
     }, function (err) {
+      if (isLostAction(err) && state.current === cur) { markLost(); return refreshLists(); }
       R.reportError(err);
       return refreshLists().then(reloadCurrent);
     }).then(function () {
@@ -454,13 +542,14 @@
 
   function insertText(text) {
     var box = $("reply-text");
-    if (box.disabled) { return; }
+    if (box.disabled || box.readOnly) { return; }
     setMode("reply");
     var start = box.selectionStart != null ? box.selectionStart : box.value.length;
     var end = box.selectionEnd != null ? box.selectionEnd : box.value.length;
     box.value = box.value.slice(0, start) + text + box.value.slice(end);
     box.focus();
     box.selectionStart = box.selectionEnd = start + text.length;
+    updateCount();
   }
 
   // -- live events -------------------------------------------------------------------------------------
@@ -483,6 +572,8 @@
       if (frame.message.from === "customer" && (document.hidden || !state.current || state.current.id !== id)) {
         R.beep();
       }
+    } else if (frame.type === "unwatched" && state.current && frame.conversation_id === state.current.id) {
+      reloadCurrentSoon(); // the server stopped streaming it to us: find out why
     } else if (frame.type === "presence" && state.me && frame.agent === state.me.name) {
       setPresenceSelect(frame.state);
     }
@@ -516,6 +607,7 @@
     $("mode-reply").addEventListener("click", function () { setMode("reply"); $("reply-text").focus(); });
     $("mode-note").addEventListener("click", function () { setMode("note"); $("reply-text").focus(); });
     $("reply-form").addEventListener("submit", function (ev) { ev.preventDefault(); sendReply(); });
+    $("reply-text").addEventListener("input", updateCount);
     $("reply-text").addEventListener("keydown", function (ev) {
       if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) { ev.preventDefault(); sendReply(); }
     });
@@ -534,9 +626,14 @@
       act("escalate", noteOf("escalate-note"), "done_escalated");
     });
     $("release-btn").addEventListener("click", function () { act("release", undefined, "done_released"); });
-    $("return-btn").addEventListener("click", function () { act("return_to_bot", undefined, "done_returned"); });
+    // These two end the agent's part for good (the customer is asked for a rating, or is back with the
+    // bot): a stray click must not do it.
+    $("return-btn").addEventListener("click", function () {
+      if (window.confirm(t("confirmReturn"))) { act("return_to_bot", undefined, "done_returned"); }
+    });
     $("resolve-form").addEventListener("submit", function (ev) {
       ev.preventDefault();
+      if (!window.confirm(t("confirmResolve"))) { return; }
       var body = noteOf("resolve-note");
       body.outcome = $("resolve-outcome").value;
       act("resolve", body, "done_resolved");
@@ -556,6 +653,8 @@
     setMode("reply");
     R.me().then(function (data) {
       state.me = data.agent || {};
+      state.maxChars = Number(data.max_message_chars) || state.maxChars;
+      $("reply-text").maxLength = state.maxChars;
       $("me-name").textContent = state.me.display_name || state.me.name || "";
       $("to-supervisor").hidden = state.me.role !== "supervisor" && state.me.role !== "admin";
       setPresenceSelect(data.presence === "away" ? "away" : "online");

@@ -44,6 +44,28 @@
       done_returned: "Returned to the bot.", done_resolved: "Resolved. The customer is asked for a rating.",
       claimedBy: "with {agent}", queued: "queued", assigned: "assigned", empty: "Nobody is waiting.",
       slaAtRisk: "SLA at risk", confirmResolve: "Resolve this conversation?", sent: "Sent",
+      confirmReturn: "Return this conversation to the bot? The customer will be talking to the bot again.",
+      handedOver: "handed over {t} ago", email: "E-mail", charsLeft: "{n} / {max}",
+      tooLong: "That is longer than {max} characters; shorten it before sending.",
+      lostMine: "This conversation is no longer yours: it went back to the queue, another agent took it, or it ended.",
+      lostViewed: "Another agent took this conversation, or it is no longer in your queues.",
+      draftKept: "Your draft is still in the box: copy it if you need it.",
+      notAvailable: "That conversation is no longer available to you.",
+      sessionChanged: "Your session changed (you signed in again elsewhere); reload the page.",
+      // codes of failed requests (the server's "error"), shown instead of its English message
+      err_csrf: "Your session changed (you signed in again elsewhere); reload the page.",
+      err_not_yours: "This conversation is assigned to someone else.",
+      err_not_assigned: "This conversation is not assigned any more.",
+      err_gone: "This conversation is not waiting any more, or it has ended.",
+      err_full: "You already have as many conversations as you can take.",
+      err_not_allowed: "That queue is not one of yours.", err_disabled: "Your account is disabled.",
+      err_moved: "The conversation kept moving; try again.", err_busy: "This conversation is already handed over.",
+      err_unknown_department: "There is no such department.", err_bad_tier: "There is no such tier.",
+      err_bad_outcome: "Choose an outcome from the list.", err_no_outcome: "Choose an outcome from the list.",
+      err_too_large: "That is too long for Relevo.", err_bad_request: "Relevo could not accept that: {message}",
+      err_not_found: "Relevo does not know that conversation.", err_empty: "Nobody is waiting.",
+      // server texts of SLA breaches in the timeline
+      detail_first_reply_overdue: "first reply overdue", detail_resolution_overdue: "resolution overdue",
       // supervisor
       floor: "Floor", queues: "Queues", length: "Waiting", oldestWait: "Oldest wait", breached: "Breached",
       atRisk: "At risk", agents: "Agents", load: "Load", departments: "Departments", conversations: "Conversations",
@@ -89,6 +111,27 @@
       done_returned: "Devuelta al bot.", done_resolved: "Resuelta. Se pide al cliente una valoración.",
       claimedBy: "con {agent}", queued: "en cola", assigned: "asignada", empty: "No espera nadie.",
       slaAtRisk: "SLA en riesgo", confirmResolve: "¿Resolver esta conversación?", sent: "Enviado",
+      confirmReturn: "¿Devolver esta conversación al bot? El cliente volverá a hablar con el bot.",
+      handedOver: "derivada hace {t}", email: "Correo", charsLeft: "{n} / {max}",
+      tooLong: "Tiene más de {max} caracteres; acórtalo antes de enviarlo.",
+      lostMine: "Esta conversación ya no es tuya: volvió a la cola, la atendió otra persona o terminó.",
+      lostViewed: "Otra persona ha atendido esta conversación, o ya no está en tus colas.",
+      draftKept: "Tu borrador sigue en el cuadro: cópialo si lo necesitas.",
+      notAvailable: "Esa conversación ya no está disponible para ti.",
+      sessionChanged: "Tu sesión ha cambiado (has vuelto a entrar en otra pestaña); recarga la página.",
+      err_csrf: "Tu sesión ha cambiado (has vuelto a entrar en otra pestaña); recarga la página.",
+      err_not_yours: "Esta conversación la tiene otra persona.",
+      err_not_assigned: "Esta conversación ya no está asignada.",
+      err_gone: "Esta conversación ya no está esperando, o ha terminado.",
+      err_full: "Ya tienes todas las conversaciones que puedes atender.",
+      err_not_allowed: "Esa cola no es de las tuyas.", err_disabled: "Tu cuenta está desactivada.",
+      err_moved: "La conversación no paraba de moverse; inténtalo de nuevo.",
+      err_busy: "Esta conversación ya está derivada.",
+      err_unknown_department: "Ese departamento no existe.", err_bad_tier: "Ese nivel no existe.",
+      err_bad_outcome: "Elige un resultado de la lista.", err_no_outcome: "Elige un resultado de la lista.",
+      err_too_large: "Es demasiado largo para Relevo.", err_bad_request: "Relevo no ha podido aceptarlo: {message}",
+      err_not_found: "Relevo no conoce esa conversación.", err_empty: "No espera nadie.",
+      detail_first_reply_overdue: "primera respuesta con retraso", detail_resolution_overdue: "resolución con retraso",
       floor: "Sala", queues: "Colas", length: "En espera", oldestWait: "Espera más larga", breached: "Incumplidos",
       atRisk: "En riesgo", agents: "Agentes", load: "Carga", departments: "Departamentos",
       conversations: "Conversaciones", breaches: "SLA incumplidos", noBreaches: "Ningún SLA incumplido.",
@@ -115,9 +158,26 @@
     }
   };
 
+  /* What an agent picks when resolving (the server's OUTCOMES, in this order). */
   var OUTCOMES = {
     en: { solved: "Solved", not_solved: "Not solved", duplicate: "Duplicate", spam: "Spam", other: "Other" },
     es: { solved: "Resuelto", not_solved: "No resuelto", duplicate: "Duplicado", spam: "Spam", other: "Otro" }
+  };
+
+  /* A record may also end without a resolution (handoff/api.py summarise): these are filters, not choices. */
+  var RECORD_ENDINGS = {
+    en: { returned_to_bot: "Returned to the bot", abandoned: "Abandoned", resolved: "Resolved" },
+    es: { returned_to_bot: "Devuelta al bot", abandoned: "Abandonada", resolved: "Resuelta" }
+  };
+
+  var STATES = {
+    en: { bot: "with the bot", queued: "queued", assigned: "assigned", resolved: "resolved", closed: "closed" },
+    es: { bot: "con el bot", queued: "en cola", assigned: "asignada", resolved: "resuelta", closed: "cerrada" }
+  };
+
+  var SLA_KINDS = {
+    en: { first_reply: "First reply", resolution: "Resolution" },
+    es: { first_reply: "Primera respuesta", resolution: "Resolución" }
   };
 
   var PRIORITIES = {
@@ -142,14 +202,36 @@
   var HEARTBEAT_MS = 10000;
   var MAX_BACKOFF_MS = 30000;
 
-  function pickLang() {
-    var asked = new URLSearchParams(location.search).get("lang");
-    var code = String(asked || navigator.language || "en").slice(0, 2).toLowerCase();
-    return TEXTS[code] ? code : "en";
+  var LANG_KEY = "relevo.console.lang";
+
+  function storedLang() {
+    try { return localStorage.getItem(LANG_KEY) || ""; } catch (e) { return ""; } // storage may be off
   }
 
-  var lang = pickLang();
+  function storeLang(code) {
+    try { localStorage.setItem(LANG_KEY, code); } catch (e) { /* then the links carry it alone */ }
+  }
+
+  /* ?lang= wins and is remembered, so moving between /login, /agent and /supervisor keeps it; without
+     one, the language chosen earlier; else the browser's. `chosen` says whether links must carry it. */
+  function pickLang() {
+    var asked = String(new URLSearchParams(location.search).get("lang") || "").slice(0, 2).toLowerCase();
+    if (TEXTS[asked]) { storeLang(asked); return { code: asked, chosen: true }; }
+    var stored = storedLang();
+    if (TEXTS[stored]) { return { code: stored, chosen: true }; }
+    var browser = String(navigator.language || "en").slice(0, 2).toLowerCase();
+    return { code: TEXTS[browser] ? browser : "en", chosen: false };
+  }
+
+  var picked = pickLang();
+  var lang = picked.code;
   var T = TEXTS[lang];
+
+  /* A link to another console page, carrying a chosen language (a new tab has no ?lang= of its own). */
+  function withLang(path) {
+    if (!picked.chosen || /[?&]lang=/.test(path)) { return path; }
+    return path + (path.indexOf("?") < 0 ? "?" : "&") + "lang=" + lang;
+  }
 
   function fmt(template, values) {
     return String(template).replace(/\{(\w+)\}/g, function (_, k) {
@@ -159,9 +241,11 @@
 
   function t(key, values) { return fmt(T[key] != null ? T[key] : TEXTS.en[key] != null ? TEXTS.en[key] : key, values); }
   function reasonLabel(code) { return REASONS[lang][code] || String(code); }
-  function outcomeLabel(code) { return OUTCOMES[lang][code] || String(code || ""); }
+  function outcomeLabel(code) { return OUTCOMES[lang][code] || RECORD_ENDINGS[lang][code] || String(code || ""); }
   function priorityLabel(code) { return PRIORITIES[lang][code] || String(code || ""); }
   function eventLabel(code) { return EVENTS[lang][code] || String(code || ""); }
+  function stateLabel(code) { return STATES[lang][code] || String(code || ""); }
+  function slaKindLabel(code) { return SLA_KINDS[lang][code] || String(code || ""); }
 
   // -- DOM: text only --------------------------------------------------------------------------------
 
@@ -206,6 +290,9 @@
     });
     Array.prototype.forEach.call(root.querySelectorAll("[data-i18n-aria]"), function (n) {
       n.setAttribute("aria-label", t(n.getAttribute("data-i18n-aria")));
+    });
+    Array.prototype.forEach.call(root.querySelectorAll("a[data-lang-link]"), function (a) {
+      a.href = withLang(a.getAttribute("href"));
     });
     var title = document.querySelector("title[data-i18n-doc]");
     if (title) { document.title = t(title.getAttribute("data-i18n-doc")) + " — Relevo"; }
@@ -268,6 +355,7 @@
   // -- the API -----------------------------------------------------------------------------------------
 
   var csrf = "";
+  var signedInAs = null; // the agent this page was opened for: a CSRF token of anyone else is not taken
 
   function ApiError(status, code, message) {
     this.status = status;
@@ -276,15 +364,17 @@
   }
 
   function loginUrl() {
-    return "/login?next=" + encodeURIComponent(location.pathname + location.search) +
-      (new URLSearchParams(location.search).get("lang") ? "&lang=" + lang : "");
+    return withLang("/login?next=" + encodeURIComponent(location.pathname + location.search));
   }
 
-  /* fetch + JSON + CSRF. 401 leaves for the login page; other failures reject with an ApiError. */
-  function api(method, path, body) {
+  /* fetch + JSON + CSRF. 401 leaves for the login page; other failures reject with an ApiError.
+     A 403 "csrf" means the cookie now belongs to a newer sign-in (another tab logged in again): the
+     token is fetched again and the request sent once more. */
+  function api(method, path, body, retried) {
     var headers = { "Accept": "application/json" };
     var init = { method: method, credentials: "same-origin", headers: headers, cache: "no-store" };
-    if (method !== "GET" && method !== "HEAD") {
+    var unsafe = method !== "GET" && method !== "HEAD";
+    if (unsafe) {
       headers["X-Relevo-CSRF"] = csrf;
       if (body !== undefined) {
         headers["Content-Type"] = "application/json";
@@ -303,6 +393,9 @@
       return parsed.then(function (data) {
         if (response.ok) { return data; }
         data = data || {};
+        if (response.status === 403 && data.error === "csrf" && unsafe && !retried && path !== "/api/login") {
+          return renewCsrf().then(function () { return api(method, path, body, true); });
+        }
         throw new ApiError(response.status, data.error, data.message);
       });
     }, function () {
@@ -310,10 +403,24 @@
     });
   }
 
-  /* What to tell a person about a failed call: the server's own message for 409 and 400. */
+  /* The token of the session the cookie holds now, if it is still the same agent; otherwise the page
+     would act as someone else: it must be reloaded. */
+  function renewCsrf() {
+    return api("GET", "/api/me").then(function (data) {
+      var name = data && data.agent && data.agent.name;
+      if (!data || !data.csrf || (signedInAs && name !== signedInAs)) {
+        throw new ApiError(403, "csrf", t("sessionChanged"));
+      }
+      csrf = data.csrf;
+    });
+  }
+
+  /* What to tell a person about a failed call: a text of our own for the server's error code where
+     there is one (its message is English), else its message for 409, 400 and 429. */
   function errorText(err) {
     if (!(err instanceof ApiError)) { return t("errorGeneric", { status: "?" }); }
     if (err.status === 0) { return t("errorNetwork"); }
+    if (err.code && T["err_" + err.code] != null) { return t("err_" + err.code, { message: err.message }); }
     if (err.status === 403) { return t("forbidden"); }
     if (err.message && (err.status === 409 || err.status === 400 || err.status === 429)) { return err.message; }
     return t("errorGeneric", { status: err.status });
@@ -326,14 +433,18 @@
 
   function me() {
     return api("GET", "/api/me").then(function (data) {
+      var name = data && data.agent && data.agent.name;
+      if (signedInAs && name !== signedInAs) { return data; } // someone else now: keep the old token
+      signedInAs = name || null;
       csrf = (data && data.csrf) || "";
       return data;
     });
   }
 
+  /* To the login page with its "You are signed out." (?bye), in the same language. */
   function logout() {
     return api("POST", "/api/logout").catch(function () { return null; }).then(function () {
-      location.assign("/login" + (new URLSearchParams(location.search).get("lang") ? "?lang=" + lang : ""));
+      location.assign(withLang("/login?bye"));
     });
   }
 
@@ -408,6 +519,11 @@
   };
 
   Live.prototype.watch = function (conversationId) {
+    // The one we looked at before stops streaming to this socket (unless it is one of ours: the
+    // server keeps sending an agent their own conversations).
+    if (this.watching && this.watching !== conversationId) {
+      this.send({ type: "unwatch", conversation_id: this.watching });
+    }
     this.watching = conversationId || null;
     if (conversationId) { this.send({ type: "watch", conversation_id: conversationId }); }
   };
@@ -554,10 +670,9 @@
 
   window.RelevoConsole = {
     lang: lang, t: t, fmt: fmt, reasonLabel: reasonLabel, outcomeLabel: outcomeLabel, eventLabel: eventLabel,
-    priorityLabel: priorityLabel,
-    OUTCOMES: Object.keys(OUTCOMES.en), REASONS: Object.keys(REASONS.en).filter(function (k) {
-      return k !== "sla_at_risk";
-    }),
+    priorityLabel: priorityLabel, stateLabel: stateLabel, slaKindLabel: slaKindLabel, withLang: withLang,
+    OUTCOMES: Object.keys(OUTCOMES.en), RECORD_OUTCOMES: Object.keys(OUTCOMES.en).concat(["returned_to_bot", "abandoned"]),
+    REASONS: Object.keys(REASONS.en).filter(function (k) { return k !== "sla_at_risk"; }),
     el: el, clear: clear, option: option, button: button, applyLabels: applyLabels, flash: flash,
     toMs: toMs, duration: duration, relative: relative, clock: clock, isoTitle: isoTitle,
     api: api, ApiError: ApiError, errorText: errorText, reportError: reportError, me: me, logout: logout,

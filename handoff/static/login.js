@@ -1,4 +1,5 @@
-/* Relevo console login: POST /api/login by fetch, then on to ?next= (same site only) or /agent. */
+/* Relevo console login: POST /api/login by fetch, then on to ?next= (same site only, and only a page the
+   agent's role may open) or /agent. */
 (function () {
   "use strict";
 
@@ -31,14 +32,17 @@
     submit.textContent = R.t(on ? "signingIn" : "signIn");
   }
 
+  /* A plain agent sent to /supervisor (a shared link) would only get the server's bare 403 page. */
+  function mayOpen(path, agent) {
+    var supervisorPage = /^\/supervisor(?:[/?#]|$)/.test(path);
+    return !supervisorPage || agent.role === "supervisor" || agent.role === "admin";
+  }
+
   function destination(agent) {
-    var fallback = "/agent";
+    var fallback = R.withLang("/agent");
     var next = R.safeNext(params.get("next"), fallback);
-    if (next.indexOf("/login") === 0) { next = fallback; }
-    if (params.get("lang") && next.indexOf("lang=") < 0) {
-      next += (next.indexOf("?") < 0 ? "?" : "&") + "lang=" + R.lang;
-    }
-    return agent ? next : fallback;
+    if (!agent || next.indexOf("/login") === 0 || !mayOpen(next, agent)) { return fallback; }
+    return R.withLang(next);
   }
 
   form.addEventListener("submit", function (ev) {
@@ -62,5 +66,5 @@
 
   R.applyLabels();
   langLinks();
-  if (params.get("bye")) { show(R.t("loggedOut")); error.classList.add("login-info"); }
+  if (params.has("bye")) { show(R.t("loggedOut")); error.classList.add("login-info"); }
 })();

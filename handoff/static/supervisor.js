@@ -73,7 +73,7 @@
     (floor.breaches || []).forEach(function (b) {
       var li = el("li", "breach");
       li.appendChild(R.button(String(b.conversation_id), "link-button", function () { openRecord(String(b.conversation_id)); }));
-      li.appendChild(el("span", "chip", String(b.kind || "")));
+      li.appendChild(el("span", "chip", R.slaKindLabel(b.kind)));
       li.appendChild(el("span", "muted", t("overdue") + " " + R.duration(b.overdue_s)));
       list.appendChild(li);
     });
@@ -97,6 +97,9 @@
       var v = $("f-" + name).value.trim();
       if (v) { q.set(name, v); }
     });
+    // From/to are days on the supervisor's calendar, as the table shows times (local), not UTC days.
+    var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if ((q.has("from") || q.has("to")) && zone) { q.set("tz", zone); }
     return q;
   }
 
@@ -170,8 +173,10 @@
     $("detail-title").textContent = conv.customer ? R.customerLabel(conv.customer) + " · " + id : id;
     var meta = [conv.channel, String(conv.lang || "").toUpperCase(),
                 conv.department ? departmentLabel(conv.department) + " · " + t("tier") + " " + conv.tier : "",
-                conv.state, conv.agent ? t("claimedBy", { agent: conv.agent }) : ""];
+                R.stateLabel(conv.state), conv.agent ? t("claimedBy", { agent: conv.agent }) : ""];
     $("detail-meta").textContent = meta.filter(Boolean).join(" · ");
+    $("detail-email-value").textContent = conv.email || "";
+    $("detail-email").hidden = !conv.email;
     $("detail-rating").textContent = t("rating") + ": " + (ratingText(conv.rating) || t("noRating")) +
       (conv.rating && conv.rating.comment ? " — " + conv.rating.comment : "");
     $("detail-summary").textContent = rec.summary || "";
@@ -215,8 +220,21 @@
     } else if (e.outcome) {
       li.appendChild(el("span", "chip", R.priorityLabel(e.outcome))); // queue moves carry the priority here
     }
-    if (e.detail) { li.appendChild(el("div", "tl-detail", e.detail)); }
+    if (e.event === "queued" && e.detail) {
+      // The queue script keeps the starting priority in the detail of "queued" (handoff/lua.py).
+      var prio = el("span", "chip chip-priority chip-" + String(e.detail).replace(/[^a-z]/g, ""), R.priorityLabel(e.detail));
+      prio.title = t("priority");
+      li.appendChild(prio);
+    } else if (e.detail) {
+      li.appendChild(el("div", "tl-detail", detailText(e)));
+    }
     return li;
+  }
+
+  /* The SLA sweeper writes its details in English ("first reply overdue"); notes are shown as written. */
+  function detailText(e) {
+    var key = "detail_" + String(e.detail).replace(/\W+/g, "_");
+    return e.event === "sla_breach" && t(key) !== key ? t(key) : e.detail;
   }
 
   function closeDetail() {
@@ -237,7 +255,7 @@
     R.REASONS.forEach(function (code) { reason.appendChild(R.option(code, R.reasonLabel(code))); });
     var outcome = R.clear($("f-outcome"));
     outcome.appendChild(R.option("", t("any")));
-    R.OUTCOMES.forEach(function (code) { outcome.appendChild(R.option(code, R.outcomeLabel(code))); });
+    R.RECORD_OUTCOMES.forEach(function (code) { outcome.appendChild(R.option(code, R.outcomeLabel(code))); });
     FILTERS.forEach(function (name) {
       var v = params.get(name);
       if (v != null) { $("f-" + name).value = v; }

@@ -506,6 +506,29 @@ async def test_live_socket_stops_sending_a_conversation_the_agent_may_no_longer_
     await ws.close()
 
 
+async def test_unwatch_stops_a_viewed_conversation_but_not_the_agents_own(
+    server: Served, http: aiohttp.ClientSession
+) -> None:
+    await add_agent(server, "ana")
+    csrf = await login(http, server, "ana")
+    live = await http.ws_connect(server.api_ws_url)
+    ws = await customer(http, server)
+    await ask_for_person(ws)
+    cid = (await _live(live, lambda d: d["type"] == "queue" and d["event"] == "queued"))["conversation_id"]
+    await live.send_json({"type": "watch", "conversation_id": cid})
+    await _live(live, lambda d: d["type"] == "watching")
+    await live.send_json({"type": "unwatch", "conversation_id": cid})
+    await _live(live, lambda d: d["type"] == "unwatched" and d["conversation_id"] == cid)
+    await post(http, server, "/api/claim", csrf, {"conversation_id": cid})
+    await live.send_json({"type": "unwatch", "conversation_id": cid})  # hers now: it keeps streaming
+    await ws.send_json({"type": "message", "id": "c-2", "text": "still there?"})
+    got = await _live(live, lambda d: d["type"] in ("message", "unwatched") and d["conversation_id"] == cid
+                      and (d["type"] == "unwatched" or d["message"]["from"] == "customer"))
+    assert got["type"] == "message" and got["message"]["text"] == "still there?"
+    await live.close()
+    await ws.close()
+
+
 async def test_live_socket_closes_when_the_sign_in_ends(
     server: Served, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -20,6 +20,7 @@ from bot.settings import Settings, load_settings
 from bot.web import create_app
 from handoff import keys
 from handoff.agents import Agent
+from handoff.presence import now_ms
 from handoff.service import HandoffService
 from tests.conftest import CONFIG_DIR
 
@@ -216,6 +217,39 @@ def customer_says(page: Any, text: str) -> None:
     ).last.wait_for()
 
 
+def accept_confirms(page: Any) -> list[str]:
+    """Say OK to the console's confirm() questions (Resolve, Return to the bot); returns what was asked."""
+    asked: list[str] = []
+
+    def answer(dialog: Any) -> None:
+        asked.append(dialog.message)
+        dialog.accept()
+
+    page.on("dialog", answer)
+    return asked
+
+
+def record_flashes(page: Any) -> None:
+    """Keep every text the alert line shows: a later one replaces it, and it hides itself."""
+    page.evaluate(
+        """() => {
+          window.__flashes = [];
+          const box = document.getElementById('flash');
+          new MutationObserver(() => { if (box.textContent) { window.__flashes.push(box.textContent); } })
+            .observe(box, { childList: true, characterData: true, subtree: true });
+        }"""
+    )
+
+
+def flashes(page: Any) -> list[str]:
+    return list(page.evaluate("() => window.__flashes || []"))
+
+
+def without_refusals(problems: list[str]) -> list[str]:
+    """The problems of a page, less Chromium's own log line for a refused request (403) a test provokes."""
+    return [p for p in problems if "Failed to load resource" not in p]
+
+
 def assert_inert(page: Any) -> None:
     assert page.evaluate("() => typeof window.__pwned") == "undefined"
     assert page.evaluate("() => document.querySelectorAll('img').length") == 0
@@ -306,7 +340,8 @@ def test_login_layout_presence_and_logout(server: Server, open_page: PageFactory
         "async () => (await (await fetch('/api/me')).json()).presence === 'away'", polling=200
     )
     page.locator("#logout").click()
-    page.wait_for_url(re.compile(r"/login"))
+    page.wait_for_url(re.compile(r"/login\?bye$"))
+    page.locator("#login-error.login-info", has_text="You are signed out.").wait_for()
     page.goto(server.url + "/agent")
     page.wait_for_url(re.compile(r"/login\?next="))
     assert page.problems == []
@@ -361,8 +396,20 @@ def test_handoff_claim_reply_transfer_resolve_and_rating(server: Server, open_pa
     assert ana.locator("#transcript .msg-bot").count() >= 1  # the bot's turns, marked
     assert "asked for a person" in ana.locator("#ctx-reasons").inner_text()
     assert ana.locator("#ctx-summary").inner_text().strip() not in ("", "—")
+    assert ana.locator("#ctx-words-head").is_hidden()  # no upset words: no heading over nothing
     ana.locator("#mine-list .item-button").first.wait_for()
     assert ana.locator("#capacity").inner_text().startswith("Load 1 of")
+    # Ana has it: the card no longer says the customer is waiting.
+    assert ana.locator("#mine-list .item-wait").inner_text().startswith("handed over ")
+
+    # The reply box takes what the server takes, and counts down near the end.
+    limit = ana.evaluate("async () => (await (await fetch('/api/me')).json()).max_message_chars")
+    assert ana.locator("#reply-text").get_attribute("maxlength") == str(limit)
+    assert ana.locator("#reply-count").is_hidden()
+    ana.locator("#reply-text").fill("x" * (limit - 10))
+    ana.locator("#reply-count", has_text=f"{limit - 10} / {limit}").wait_for()
+    ana.locator("#reply-text").fill("")
+    ana.locator("#reply-count").wait_for(state="hidden")
 
     # Reply: the widget shows it; the customer answers: the console shows it.
     ana.locator("#reply-text").fill("Hola, soy Ana. ¿En qué te ayudo?")
@@ -406,9 +453,11 @@ def test_handoff_claim_reply_transfer_resolve_and_rating(server: Server, open_pa
     assert bea.locator("#transcript .msg-text", has_text="soy Ana").count() == 1
     assert bea.evaluate("() => document.documentElement.scrollWidth") <= TABLET["width"]
     shot(bea, "agent-tablet-claimed")
+    asked = accept_confirms(bea)
     bea.locator("#resolve-outcome").select_option("solved")
     bea.locator("#resolve-btn").click()
     bea.locator("#flash", has_text="Resolved.").wait_for()
+    assert asked == ["Resolve this conversation?"]
     assert "Cliente VIP" not in customer.locator(".relevo-log").inner_text()
 
     # The customer is asked for a rating.
@@ -475,8 +524,10 @@ def test_escalate_with_note_claim_from_queue_release_and_return_to_bot(
     sara.locator("#queue-list .item-button").first.wait_for()
     sara.locator("#claim-next").click()
     sara.locator("#conv-viewonly").wait_for(state="hidden")
+    asked = accept_confirms(sara)
     sara.locator("#return-btn").click()
     sara.locator("#flash", has_text="Returned to the bot.").wait_for()
+    assert len(asked) == 1 and asked[0].startswith("Return this conversation to the bot?")
     sara.locator("#mine-empty").wait_for()
     sara.locator("#queue-empty").wait_for()
     customer.locator(".relevo-status").wait_for(state="hidden")
@@ -494,11 +545,21 @@ def test_customer_rating_reaches_the_supervisor_records(server: Server, open_pag
     open_widget(customer, server.url)
     customer_says(customer, ASK_PERSON)
     ana.locator("#queue-list .item-button").first.wait_for()
+    # While waiting, the customer leaves an address: the console shows it (as text) with the conversation.
+    customer_says(customer, "mi correo es cliente.uno@example.com")
+    customer.locator(".relevo-log .relevo-text", has_text="te escribiremos a cliente.uno@example.com").wait_for()
     ana.locator("#claim-next").click()
     ana.locator("#conv").wait_for()
+    ana.locator("#conv-email-value", has_text="cliente.uno@example.com").wait_for()
     ana.locator("#reply-text").fill("Hecho, ya está resuelto.")
     ana.locator("#reply-send").click()
     customer.locator(".relevo-log .relevo-from-agent .relevo-text", has_text="Hecho").wait_for()
+    # Resolve asks first: Cancel leaves the conversation as it was.
+    ana.once("dialog", lambda dialog: dialog.dismiss())
+    ana.locator("#resolve-btn").click()
+    ana.wait_for_timeout(500)
+    assert ana.locator("#conv").is_visible() and ana.locator("#mine-list .item-button").count() == 1
+    accept_confirms(ana)
     ana.locator("#resolve-btn").click()
     ana.locator("#flash", has_text="Resolved.").wait_for()
 
@@ -599,3 +660,162 @@ def test_console_reconnects_and_catches_up(server: Server, open_page: PageFactor
     ana.locator("#queue-list .item-button").first.wait_for()
     assert len(sockets) >= 2
     assert ana.problems == []
+
+
+@pytest.mark.timeout(120)
+def test_a_conversation_taken_by_someone_else_turns_read_only_with_a_notice(
+    server: Server, open_page: PageFactory
+) -> None:
+    server.add_agent("ana", ("general",))
+    server.add_agent("cat", ("general",))
+    ana = open_page()
+    log_in(ana, server.url, "ana")
+    record_flashes(ana)
+    cat = open_page()
+    log_in(cat, server.url, "cat")
+    record_flashes(cat)
+    customer = open_page(viewport=PHONE, locale="es-ES")
+    open_widget(customer, server.url)
+    customer_says(customer, "sois unos inútiles, llevo dos semanas esperando!!! " + ASK_PERSON)
+
+    # Ana is reading the waiting conversation when Cat claims it.
+    ana.locator("#queue-list .item-button").first.click()
+    ana.locator("#conv-claim").wait_for()
+    cat.locator("#queue-list .item-button").first.wait_for()
+    cat.locator("#claim-next").click()
+    cat.locator("#actions").wait_for()
+    # The mood detector's evidence comes with its own quotes ('insult: "…"'): not wrapped in a second pair.
+    cat.locator("#ctx-reason-details .evidence").first.wait_for()
+    assert all('"' not in q for q in cat.locator("#ctx-reason-details q").all_inner_texts())
+    assert cat.locator("#ctx-reason-details .evidence-label").count() >= 1
+    assert cat.locator("#ctx-words .word").count() >= 1 and cat.locator("#ctx-words-head").is_visible()
+    ana.locator("#conv-lost", has_text="Another agent took this conversation").wait_for()
+    assert ana.locator("#conv-claim").is_hidden() and ana.locator("#conv-viewonly").is_hidden()
+    assert ana.locator("#actions").is_hidden() and not ana.locator("#reply-text").is_editable()
+    assert "queued" not in ana.locator("#conv-meta").inner_text()
+    shot(ana, "agent-lost-viewed")
+
+    # Cat's claim lapses (as when her connection drops for longer than the lease) while she has a draft,
+    # and Ana takes the conversation.
+    cat.locator("#reply-text").fill("Un momento, lo estoy mirando")
+    assert server.service is not None
+    queues = server.service.queues
+    server.call(queues.expire_leases(now_ms() + 3_600_000))
+    ana.locator("#queue-list .item-button").first.click()
+    ana.locator("#conv-claim").click()
+    ana.locator("#actions").wait_for()
+    assert ana.locator("#conv-lost").is_hidden()
+
+    # Cat is told, keeps her draft to copy, and can neither send it nor act on the conversation.
+    cat.wait_for_function(
+        """() => !document.getElementById('conv-lost').hidden && document.getElementById('conv-claim').hidden
+                 && document.getElementById('actions').hidden"""
+    )
+    notice = cat.locator("#conv-lost").inner_text()
+    assert "no longer yours" in notice and "draft" in notice, notice
+    assert cat.locator("#reply-text").input_value() == "Un momento, lo estoy mirando"
+    assert cat.locator("#reply-send").is_disabled() and not cat.locator("#reply-text").is_editable()
+    assert "with Cat" not in cat.locator("#conv-meta").inner_text()
+    shot(cat, "agent-lost-mine")
+    for page in (ana, cat):
+        assert not any("You may not do that." in f for f in flashes(page)), flashes(page)
+        assert without_refusals(page.problems) == [], page.problems
+    assert customer.problems == []
+
+
+@pytest.mark.timeout(120)
+def test_signing_in_again_in_another_tab_keeps_the_first_tab_working(
+    server: Server, open_page: PageFactory
+) -> None:
+    server.add_agent("ana", ("general",))
+    server.add_agent("bob", ("general",))
+    first = open_page()
+    log_in(first, server.url, "ana")
+    record_flashes(first)
+
+    def sign_in_in_a_second_tab(name: str) -> None:
+        second = first.context.new_page()
+        second.goto(server.url + "/login")
+        second.locator("#login-name").fill(name)
+        second.locator("#login-password").fill(PASSWORD)
+        second.locator("#login-submit").click()
+        second.wait_for_url(re.compile(r"/agent$"))
+        second.close()
+
+    # Ana again, in another tab: the cookie now holds a new session with a new CSRF token. The first
+    # tab's next POST is refused once, fetches the new token and goes through.
+    sign_in_in_a_second_tab("ana")
+    first.locator("#presence").select_option("away")
+    first.wait_for_function(
+        "async () => (await (await fetch('/api/me')).json()).presence === 'away'", polling=200
+    )
+    assert flashes(first) == []
+
+    # Bob in the other tab: the first tab must not act as Bob; it asks for a reload instead.
+    sign_in_in_a_second_tab("bob")
+    first.locator("#presence").select_option("online")
+    first.locator("#flash", has_text="Your session changed").wait_for()
+    assert not any("You may not do that." in f for f in flashes(first))
+    assert without_refusals(first.problems) == [], first.problems
+
+
+@pytest.mark.timeout(120)
+def test_the_chosen_language_stays_across_pages_and_logout(server: Server, open_page: PageFactory) -> None:
+    server.add_agent("sara", ("general",), role="supervisor")
+    server.add_agent("adm", ("general",), role="admin")
+    page = open_page()  # an English browser; Spanish chosen on the login page
+    page.goto(server.url + "/login?next=/agent&lang=es")
+    assert page.locator("h2").inner_text() == "Iniciar sesión"
+    page.locator("#login-name").fill("sara")
+    page.locator("#login-password").fill(PASSWORD)
+    page.locator("#login-submit").click()
+    page.wait_for_url(re.compile(r"/agent\?lang=es$"))
+    page.locator("#conn", has_text="En directo").wait_for()
+    page.locator("#to-supervisor").click()
+    page.wait_for_url(re.compile(r"/supervisor\?lang=es$"))
+    page.locator("#records-title", has_text="Registro de derivaciones").wait_for()
+
+    # Codes the server sends are shown as Spanish labels, its English error texts as ours.
+    labels = page.evaluate(
+        """() => {
+          const R = window.RelevoConsole;
+          return [R.outcomeLabel('returned_to_bot'), R.stateLabel('queued'), R.slaKindLabel('first_reply'),
+                  R.priorityLabel('high'), R.errorText(new R.ApiError(409, 'not_yours', 'x is assigned')),
+                  R.errorText(new R.ApiError(409, 'full', 'agent sara already has 3 conversations'))];
+        }"""
+    )
+    assert labels == [
+        "Devuelta al bot", "en cola", "Primera respuesta", "alta", "Esta conversación la tiene otra persona.",
+        "Ya tienes todas las conversaciones que puedes atender.",
+    ]  # fmt: skip
+
+    # At 1024 px the agents' names and presence still read as whole words ("Desconectado", not "Descone/ctado").
+    page.set_viewport_size({"width": 1024, "height": 768})
+    page.locator("#agents-table .dot-offline", has_text="Desconectado").wait_for()
+    lines = page.evaluate(
+        """() => Array.from(document.querySelectorAll('#agents-table .dot, #agents-table strong'))
+                   .map(n => n.getClientRects().length)"""
+    )
+    assert lines and all(n == 1 for n in lines), lines
+    shot(page, "supervisor-es-1024")
+
+    # A page opened without ?lang= (a bookmark) remembers the choice; so does the way out.
+    page.goto(server.url + "/agent")
+    page.locator("#claim-next", has_text="Atender siguiente").wait_for()
+    assert page.locator("#to-supervisor").get_attribute("href") == "/supervisor?lang=es"
+    page.locator("#logout").click()
+    page.wait_for_url(re.compile(r"/login\?bye&lang=es$"))
+    page.locator("#login-error", has_text="Has cerrado la sesión.").wait_for()
+    assert page.problems == []
+
+
+def test_an_agent_sent_to_the_supervisor_view_lands_on_the_console(server: Server, open_page: PageFactory) -> None:
+    server.add_agent("bob", ("general",))
+    page = open_page()
+    page.goto(server.url + "/login?next=/supervisor")
+    page.locator("#login-name").fill("bob")
+    page.locator("#login-password").fill(PASSWORD)
+    page.locator("#login-submit").click()
+    page.wait_for_url(re.compile(r"/agent$"))
+    page.locator("#conn", has_text="Live").wait_for()
+    assert page.problems == []
