@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import signal
+import socket
 import sys
 from collections.abc import Coroutine
 from typing import Any
@@ -42,12 +43,36 @@ def run(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     try:
-        _run_loop(serve(settings))
+        # Bound before anything starts: a busy port is a clear error, not a half-started server.
+        sock = listen(settings.server.host, settings.server.port)
+    except OSError as exc:
+        print(f"relevo: cannot listen on {settings.server.host}:{settings.server.port}: {exc.strerror or exc}",
+              file=sys.stderr)
+        return 1
+    try:
+        _run_loop(serve(settings, sock))
     except TelegramSetupError as exc:
         # Misconfigured webhook or a token Telegram rejects; the message never carries the token.
         print(f"relevo: telegram: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on the first address of host (as asyncio's server would make it)."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart need not wait for TIME_WAIT
+        sock.bind(address)
+        sock.listen(1024)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def _run_loop(main: Coroutine[Any, Any, None]) -> None:
@@ -60,7 +85,7 @@ def _run_loop(main: Coroutine[Any, Any, None]) -> None:
         uvloop.run(main)
 
 
-async def serve(settings: Settings) -> None:
+async def serve(settings: Settings, sock: socket.socket | None = None) -> None:
     # Imported here so `relevo faq ...` does not pay for the web stack.
     from bot.runtime import Runtime
     from bot.web import create_app
@@ -74,7 +99,10 @@ async def serve(settings: Settings) -> None:
         runner = web.AppRunner(create_app(runtime), shutdown_timeout=SHUTDOWN_TIMEOUT_S, access_log=None)
         await runner.setup()
         try:
-            site = web.TCPSite(runner, settings.server.host, settings.server.port)
+            site: web.BaseSite = (
+                web.SockSite(runner, sock) if sock is not None
+                else web.TCPSite(runner, settings.server.host, settings.server.port)
+            )
             await site.start()
             for address in runner.addresses:
                 host, port = address[0], address[1]
