@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from redis.exceptions import RedisError
 from telegram import Update
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application, ContextTypes, TypeHandler
@@ -52,6 +53,7 @@ class Timing:
     request_timeout_s: float = 10.0  # every other Bot API call
     connect_retry_s: float = 15.0  # Bot API unreachable at start: try again this often
     drain_s: float = 5.0  # deliveries under way get this long at shutdown
+    store_retry_max_s: float = 10.0  # polling: an update the store could not take is tried again, backing off
 
 
 class TokenFilter(logging.Filter):
@@ -209,10 +211,27 @@ class TelegramService:
     # -- updates -------------------------------------------------------------------------------------
 
     async def _dispatch(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await self.channel.on_update(update)
+        """A polled update, handled until it is stored: getUpdates has already moved past it, so Telegram
+        will not deliver it again (the webhook answers 500 instead and Telegram retries)."""
+        delay = 0.25
+        while True:
+            try:
+                await self.channel.on_update(update)
+                return
+            except (RedisError, OSError) as exc:
+                # The store is away (a Redis restart): updates wait in order, none is dropped.
+                logger.warning("telegram: update %s from chat %s not stored yet (%s); trying again in %.1f s",
+                               update.update_id, _chat_of(update), exc, delay)
+            except asyncio.CancelledError:
+                logger.error("telegram: stopping with update %s from chat %s not stored", update.update_id,
+                             _chat_of(update))
+                raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.timing.store_retry_max_s)
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        logger.error("telegram: an update could not be handled", exc_info=context.error)
+        chat = _chat_of(update) if isinstance(update, Update) else None
+        logger.error("telegram: an update from chat %s could not be handled", chat, exc_info=context.error)
 
     async def handle_webhook(self, request: web.Request) -> web.Response:
         """POST /telegram/webhook: Telegram's secret header, then the update, then 200 once stored."""
@@ -295,6 +314,11 @@ class TelegramService:
         finally:
             if updater.running:
                 await updater.stop()
+
+
+def _chat_of(update: Update) -> int | None:
+    chat = update.effective_chat
+    return chat.id if chat is not None else None
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:

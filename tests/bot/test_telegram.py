@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 import redis.asyncio as aioredis
 from aiohttp import web
+from redis.exceptions import ConnectionError as RedisConnectionError
 from telegram import Update
 
 from bot.channels.telegram import (
@@ -302,6 +303,28 @@ async def test_edited_messages_and_repeated_updates(standin: StandIn, settings: 
         customer = [e for e in await transcript(worker.runtime, f"telegram:{CHAT}") if e.sender == "customer"]
         assert [e.text for e in customer] == ["How much does shipping cost?", "How long does shipping take?",
                                               "When will my order arrive?"]
+
+
+async def test_a_polled_update_waits_out_a_store_outage_and_is_answered(
+    standin: StandIn, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with relevo(settings) as worker:
+        await subscribed(worker.runtime.redis)
+        await say(standin, CHAT, "How much does shipping cost?", count=2)
+        engine = worker.runtime.engine
+        real_receive, failures = engine.receive, []
+
+        async def redis_away(inbound: Any) -> Any:  # Redis restarting: the first tries cannot store it
+            if len(failures) < 3:
+                failures.append(inbound.text)
+                raise RedisConnectionError("Error 111 connecting to 127.0.0.1. Connection refused.")
+            return await real_receive(inbound)
+
+        monkeypatch.setattr(engine, "receive", redis_away)
+        (answer,) = await say(standin, CHAT, "How long does shipping take?")  # getUpdates moved past it
+        assert "2–4 business days" in answer["text"] and len(failures) == 3
+        customer = [e.text for e in await transcript(worker.runtime, f"telegram:{CHAT}") if e.sender == "customer"]
+        assert customer == ["How much does shipping cost?", "How long does shipping take?"]
 
 
 async def test_group_chats_are_ignored_unless_allowed(
