@@ -289,8 +289,6 @@ class Engine:
             await self._change(conv.id, awaiting="")
             # The prompt invites a comment: "la agente fue muy amable" is one, not a request for a person.
             if not self._new_question(text, conv.lang) and await self.customer_side.comment(conv.id, text):
-                if intents.asks_for_person(text):  # "quiero hablar con una persona otra vez": one press away
-                    await self._say(conv, "person_again", buttons=(self._person_button(conv),))
                 return
         reasons = await self._shortcut_reasons(conv, text)
         if reasons:
@@ -315,7 +313,7 @@ class Engine:
 
     async def _shortcut_reasons(self, conv: Conversation, text: str) -> list[Reason]:
         reasons: list[Reason] = []
-        words = intents.asks_for_person(text)
+        words = intents.requests_person(text)
         if words:
             reasons.append(Reason(esc.ASKED_FOR_PERSON, "the customer asked for a person", words))
         reading = await self._assess_mood(conv, text)
@@ -363,8 +361,9 @@ class Engine:
             await self._text(conv, (inbound.text or value).strip(), False)
 
     def _new_question(self, text: str, lang: str) -> bool:
-        """After a resolution: a question, or something the knowledge base answers, rather than a comment."""
-        if "?" in text or "¿" in text:
+        """After a resolution: a question, a request for a person, or something the knowledge base answers,
+        rather than a comment ("la agente fue muy amable" is one; "quiero hablar con una persona" is not)."""
+        if "?" in text or "¿" in text or intents.requests_person(text):
             return True
         return self.library.decide(text, lang).action is Action.ANSWER
 

@@ -39,8 +39,8 @@ PERSON_PHRASES = ("hablar con alguien", "talk to someone", "speak to someone", "
 NEGATIONS = _words("no not dont don never without sin nunca ni")
 NEGATION_WINDOW = 5
 # Right before the word, these make it someone else, not a request for one of the support team:
-# "el pedido de otra persona", "sent to another person", "the other agent", "per person".
-THIRD_PARTY = _words("otra otras otro otros another other each per cada esa ese aquella aquel")
+# "el pedido de otra persona", "sent to another person", "the other agent", "per person", "in person".
+THIRD_PARTY = _words("otra otras otro otros another other each per cada esa ese aquella aquel in en")
 
 # Small talk: every word of the message must be the intent's own or filler, and one must be a core word.
 FILLER = _words(
@@ -93,6 +93,27 @@ def asks_for_person(text: str) -> tuple[str, ...]:
             ):
                 found.append(word)
     return tuple(dict.fromkeys(found))
+
+
+# What turns a mention of a person into a request for one in a longer message: "quiero hablar con un
+# agente" asks; "the agent said my refund was approved, when will I get it?" does not.
+REQUEST_WORDS = _words(
+    """want wanna need talk speak chat connect transfer put call phone contact please pls let can could
+    quiero queria quisiera necesito necesitamos hablar habla pasa pasas pasame pasadme paseme ponme ponedme
+    llamar llamame llamadme contactar comunicar comunicarme favor puedo podria dame"""
+)
+BARE_REQUEST_WORDS = 4  # "agente", "human please", "get me your manager": short enough to be the request
+
+
+def requests_person(text: str) -> tuple[str, ...]:
+    """asks_for_person, but a person merely mentioned in a longer message (no request word) is not asked for."""
+    found = asks_for_person(text)
+    if not found:
+        return ()
+    words = fold(text).split()
+    if any(" " in f for f in found) or len(words) <= BARE_REQUEST_WORDS or REQUEST_WORDS.intersection(words):
+        return found
+    return ()
 
 
 def _only(words: list[str], intent: Intent) -> bool:

@@ -15,10 +15,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Hello again! What can I help you with?",
         "es": "¡Hola de nuevo! ¿En qué puedo ayudarte?",
     },
-    "person_again": {
-        "en": "Would you like to talk to a person again?",
-        "es": "¿Quieres volver a hablar con una persona?",
-    },
     "ack": {
         "en": "Great! Is there anything else I can help you with?",
         "es": "¡Perfecto! ¿Hay algo más en lo que pueda ayudarte?",

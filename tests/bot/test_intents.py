@@ -1,6 +1,6 @@
 import pytest
 
-from bot.intents import Intent, asks_for_person, ends_with_goodbye, small_talk, yes_no
+from bot.intents import Intent, asks_for_person, ends_with_goodbye, requests_person, small_talk, yes_no
 
 
 @pytest.mark.parametrize(("text", "word"), [
@@ -17,7 +17,17 @@ from bot.intents import Intent, asks_for_person, ends_with_goodbye, small_talk, 
     ("no, quiero un supervisor", "supervisor"),
 ])
 def test_asking_for_a_person(text: str, word: str) -> None:
-    assert word in asks_for_person(text)
+    assert word in asks_for_person(text) and word in requests_person(text)
+
+
+@pytest.mark.parametrize("text", [
+    "the agent said my refund was approved, when will I get it?",
+    "Can I pick up my order in person?",
+    "la agente fue muy amable y rápida",
+    "The agent was really helpful, thanks",
+])
+def test_a_person_mentioned_is_not_a_person_asked_for(text: str) -> None:
+    assert requests_person(text) == ()
 
 
 @pytest.mark.parametrize("text", [
