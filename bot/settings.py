@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ENV_PREFIX = "RELEVO_"
 # Environment variables that are not settings keys but name where settings live, or that
@@ -304,3 +305,28 @@ def _validate(s: Settings, source: str) -> None:
         raise SettingsError(f"{source}: faq.max_suggestions must be at least 1")
     if not 0.0 <= s.mood.threshold <= 1.0:
         raise SettingsError(f"{source}: mood.threshold: expected 0..1, got {s.mood.threshold}")
+    for key, value, least in _lower_bounds(s):
+        if value < least:
+            raise SettingsError(f"{source}: {key}: expected at least {least}, got {value}")
+    try:
+        ZoneInfo(s.handoff.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(
+            f"{source}: handoff.timezone: unknown time zone {s.handoff.timezone!r} (e.g. Europe/Madrid)"
+        ) from None
+
+
+def _lower_bounds(s: Settings) -> list[tuple[str, float, float]]:
+    """(key, value, least allowed): a zero or negative here would stall, spin or refuse everything."""
+    return [
+        ("server.messages_per_second", s.server.messages_per_second, 0.1),
+        ("server.message_burst", s.server.message_burst, 1),
+        ("server.session_ttl_days", s.server.session_ttl_days, 1),
+        ("conversation.misunderstandings_before_handoff", s.conversation.misunderstandings_before_handoff, 1),
+        ("conversation.idle_close_minutes", s.conversation.idle_close_minutes, 0.1),
+        ("conversation.history_limit", s.conversation.history_limit, 1),
+        ("handoff.claim_lease_s", s.handoff.claim_lease_s, 5),
+        ("handoff.presence_ttl_s", s.handoff.presence_ttl_s, 5),
+        ("handoff.ageing_per_minute", s.handoff.ageing_per_minute, 0),
+        ("handoff.sweep_interval_s", s.handoff.sweep_interval_s, 0.1),  # 0 would sweep in a busy loop
+    ]

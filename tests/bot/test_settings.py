@@ -42,6 +42,10 @@ def test_list_setting_from_environment(tmp_path: Path) -> None:
         ("", {"RELEVO_FAQ_NOPE": "1"}, "unknown setting faq.nope"),
         ("[faq]\nanswer_threshold = 0.1\nclarify_threshold = 0.3\n", {}, "clarify_threshold"),
         ("[server\n", {}, "relevo.toml"),
+        ("[handoff]\ntimezone = \"Europe/Madird\"\n", {}, "handoff.timezone: unknown time zone 'Europe/Madird'"),
+        ("[handoff]\nsweep_interval_s = 0\n", {}, "handoff.sweep_interval_s: expected at least 0.1, got 0"),
+        ("[server]\nmessage_burst = 0\n", {}, "server.message_burst: expected at least 1, got 0"),
+        ("[conversation]\nidle_close_minutes = -5\n", {}, "conversation.idle_close_minutes: expected at least"),
     ],
 )
 def test_invalid_values_name_key_value_and_source(tmp_path: Path, text: str, env: dict, needle: str) -> None:
