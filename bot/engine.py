@@ -160,6 +160,9 @@ class Engine:
 
     async def receive(self, inbound: Inbound) -> Stored:
         """Store the customer's message (de-duplicated on client_id); returns once it is in Redis."""
+        # The widget refuses an over-long message (too_long); a Telegram one (up to 4096) is cut, and the
+        # customer is told so after the turn rather than losing its end silently.
+        cut = len(inbound.text) > self.settings.server.max_message_chars
         inbound = self._bounded(inbound)
         lang = inbound.lang if inbound.lang in ("en", "es") else self.settings.conversation.default_lang
         key = inbound.conversation_key
@@ -182,7 +185,7 @@ class Engine:
             )
             if appended.status != "closed":
                 return Stored(cid, appended.message_id, inbound, duplicate=appended.status == "dup",
-                              extra={"created": created})
+                              extra={"created": created, "cut": cut})
             # Closed between finding and writing (idle sweep, goodbye): the next loop opens a new one.
             self.conversations.forget_open(key)
         raise RuntimeError(f"could not store a message for {inbound.conversation_key}")
@@ -205,10 +208,15 @@ class Engine:
             if conv.state in WITH_A_PERSON:
                 # The agent side reads the transcript: the bot never talks over a person.
                 await self._relay(conv, stored.inbound)
+                if stored.extra.get("cut"):
+                    await self._say(conv, "message_cut", record={"action": "message_cut"})
                 return
             self._turns[conv.id] = _TurnState(turn.earlier)
             try:
                 await self._respond(conv, stored.inbound)
+                if stored.extra.get("cut"):  # said in the language the turn settled on
+                    fresh = await self.conversations.get(conv.id)
+                    await self._say(fresh or conv, "message_cut", record={"action": "message_cut"})
             except Exception:
                 logger.exception("engine: failed on message %s of %s", stored.message_id, conv.id)
                 await self._apologise(conv)
@@ -484,7 +492,8 @@ class Engine:
 
     async def _say(self, conv: Conversation, name: str, *, buttons: tuple[Button, ...] = (),
                    record: Mapping[str, Any] | None = None) -> None:
-        text = texts.say(name, conv.lang, business=self.settings.business_name)
+        text = texts.say(name, conv.lang, business=self.settings.business_name,
+                         max_chars=str(self.settings.server.max_message_chars))
         await self._send(conv, text, buttons, record)
 
     async def _send(self, conv: Conversation, text: str, buttons: tuple[Button, ...],

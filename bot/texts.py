@@ -15,6 +15,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Hello again! What can I help you with?",
         "es": "¡Hola de nuevo! ¿En qué puedo ayudarte?",
     },
+    "message_cut": {
+        "en": "Your message was longer than {max_chars} characters: I kept the first {max_chars}. "
+              "Please send the rest in another message.",
+        "es": "Tu mensaje tenía más de {max_chars} caracteres: he guardado los primeros {max_chars}. "
+              "Envía el resto en otro mensaje, por favor.",
+    },
     "ack": {
         "en": "Great! Is there anything else I can help you with?",
         "es": "¡Perfecto! ¿Hay algo más en lo que pueda ayudarte?",

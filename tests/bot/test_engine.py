@@ -510,3 +510,12 @@ async def test_an_over_long_message_is_stored_cut_to_the_limits(bot: Bot) -> Non
     assert len(entry.text) == limit and len(entry.client_id) == 128
     short = Inbound(conversation_key="web:s1", channel="web", text="hello", client_id="c-2")
     assert (await bot.engine.receive(short)).inbound is short  # nothing to cut: passed on as is
+
+
+async def test_the_customer_is_told_when_their_message_was_cut(bot: Bot) -> None:
+    limit = bot.engine.settings.server.max_message_chars
+    text = "mi pedido llegó abierto. " * (limit // 20) + "FIN: mi teléfono es 600111222"
+    replies = await bot.say(text)
+    assert replies[-1].text.startswith(f"Tu mensaje tenía más de {limit} caracteres"), [r.text[:60] for r in replies]
+    (short,) = await bot.say("thanks!")  # an ordinary message is not told anything of the kind
+    assert "characters" not in short.text and "caracteres" not in short.text
