@@ -259,7 +259,9 @@ async def conversation_view(service: HandoffService, conversation_id: str) -> di
         raise ApiError(404, "not_found", "no such conversation")
     st = await service.queues.state(conversation_id)
     record = await load_record(service.redis, conversation_id)
-    rating_raw = await service.redis.hmget(keys.conv(conversation_id), ["rating", "rating_comment", "email"])
+    rating_raw = await service.redis.hmget(
+        keys.conv(conversation_id), ["rating", "rating_comment", "email", "unreachable"]
+    )
     rating = (
         {"score": int(rating_raw[0]) if rating_raw[0] else None, "comment": rating_raw[1] or ""}
         if rating_raw[0] or rating_raw[1] else None
@@ -272,6 +274,8 @@ async def conversation_view(service: HandoffService, conversation_id: str) -> di
         "priority": st.priority if st else (record.priority if record else ""),
         "agent": (st.agent or None) if st else None, "lang": conv.lang, "channel": conv.channel,
         "customer": conv.customer or conv.key, "email": rating_raw[2] or "",
+        # The customer blocked the bot (Telegram): replies are stored but cannot reach them.
+        "unreachable": bool(rating_raw[3]),
         "record": record_json(record), "transcript": [transcript_item(e) for e in log],
         "notes": await service.notes(conversation_id), "rating": rating,
     }  # fmt: skip

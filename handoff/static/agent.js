@@ -232,6 +232,7 @@
     renderMeta(d, false);
     $("conv-email-value").textContent = d.email || "";
     $("conv-email").hidden = !d.email;
+    $("conv-unreachable").hidden = !d.unreachable;
     var log = R.clear($("transcript"));
     (d.transcript || []).forEach(function (m) { log.appendChild(R.messageNode(m)); });
     log.scrollTop = log.scrollHeight;

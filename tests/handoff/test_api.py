@@ -20,6 +20,7 @@ from yarl import URL
 from handoff import keys
 from handoff.api import API_CSP, ROUTES, STATE, openapi_document, safe_cell
 from handoff.auth import COOKIE, MAX_FAILURES, client_address
+from handoff.presence import now_ms
 from tests.handoff import test_service
 from tests.handoff.test_service import (
     PASSWORD,
@@ -430,6 +431,20 @@ async def test_a_conversation_handed_over_again_is_a_new_record_row(
         (cid, "", None), (cid, "solved", 2)
     ]
     await ws.close()
+
+
+async def test_a_customer_who_blocked_the_bot_shows_as_unreachable(
+    server: Served, http: aiohttp.ClientSession
+) -> None:
+    await add_agent(server, "ana")
+    cid = await _queued(server, http)
+    csrf = await login(http, server)
+    await post(http, server, "/api/claim", csrf)
+    async with http.get(server.url + f"/api/conversations/{cid}") as r:
+        assert (await r.json())["unreachable"] is False
+    await server.runtime.redis.hset(keys.conv(cid), "unreachable", now_ms())  # as the Telegram channel marks it
+    async with http.get(server.url + f"/api/conversations/{cid}") as r:
+        assert (await r.json())["unreachable"] is True
 
 
 def test_formula_cells_are_neutralised() -> None:

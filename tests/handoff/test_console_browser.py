@@ -551,6 +551,7 @@ def test_customer_rating_reaches_the_supervisor_records(server: Server, open_pag
     ana.locator("#claim-next").click()
     ana.locator("#conv").wait_for()
     ana.locator("#conv-email-value", has_text="cliente.uno@example.com").wait_for()
+    assert ana.locator("#conv-unreachable").is_hidden()  # shown only for a customer who blocked the bot
     ana.locator("#reply-text").fill("Hecho, ya está resuelto.")
     ana.locator("#reply-send").click()
     customer.locator(".relevo-log .relevo-from-agent .relevo-text", has_text="Hecho").wait_for()
