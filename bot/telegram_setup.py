@@ -357,7 +357,9 @@ def add_telegram_routes(app: web.Application, runtime: Runtime, *, timing: Timin
     if tg.mode == "webhook":
         if not tg.webhook_url.startswith(("https://", "http://")):
             raise TelegramSetupError("telegram.webhook_url must be set to a public URL in webhook mode")
-        if not 1 <= len(tg.secret_token) <= 256 or not all(c.isalnum() or c in "_-" for c in tg.secret_token):
+        # ASCII only, as Telegram checks it: "señal" would pass str.isalnum() and then be refused by setWebhook.
+        allowed = all((c.isascii() and c.isalnum()) or c in "_-" for c in tg.secret_token)
+        if not 1 <= len(tg.secret_token) <= 256 or not allowed:
             raise TelegramSetupError("telegram.secret_token must be 1-256 characters A-Z a-z 0-9 _ - "
                                      "in webhook mode")
     service = TelegramService(runtime, timing=timing, retries=retries)

@@ -449,7 +449,8 @@ async def test_webhook_mode_checks_the_secret(
 def test_webhook_mode_needs_its_url_and_secret(redis_url: str, tmp_path: Path, kb_dir: Path) -> None:
     standin = StandIn(url="http://127.0.0.1:9")
     for bad in ({"webhook_url": "", "secret_token": SECRET}, {"webhook_url": "https://x/telegram/webhook"},
-                {"webhook_url": "https://x/telegram/webhook", "secret_token": "has space"}):
+                {"webhook_url": "https://x/telegram/webhook", "secret_token": "has space"},
+                {"webhook_url": "https://x/telegram/webhook", "secret_token": "señal_123"}):
         settings = make_settings(redis_url, tmp_path, kb_dir, standin, mode="webhook", **bad)
         with pytest.raises(TelegramSetupError):
             add_telegram_routes(web.Application(), _FakeRuntime(settings))  # type: ignore[arg-type]
