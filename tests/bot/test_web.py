@@ -571,23 +571,19 @@ async def test_relevo_serve_runs_and_stops_on_sigterm(
             await proc.wait()
 
 
-async def test_relevo_serve_on_a_busy_port_says_so_and_exits(tmp_path: Path) -> None:
+def test_relevo_serve_on_a_busy_port_says_so_and_exits(tmp_path: Path) -> None:
     import socket
+    import subprocess
 
-    busy = socket.socket()
-    busy.bind(("127.0.0.1", 0))
-    busy.listen(1)
-    port = busy.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("RELEVO_") and k != "REDIS_URL"}
-    args = ["--config", str(CONFIG_DIR), "serve", "--host", "127.0.0.1", "--port", str(port), "--data", str(tmp_path)]
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", *args, cwd=ROOT, env=env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await asyncio.wait_for(proc.communicate(), timeout=30)
-    finally:
-        busy.close()
-    assert proc.returncode == 1
-    assert f"relevo: cannot listen on 127.0.0.1:{port}: Address already in use" in err.decode()
-    assert list(tmp_path.iterdir()) == [] and b"serving on" not in out  # nothing was started (no Redis)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        args = ["--config", str(CONFIG_DIR), "serve", "--host", "127.0.0.1", "--port", str(port),
+                "--data", str(tmp_path)]
+        done = subprocess.run([sys.executable, "-m", "bot", *args], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=30)
+    assert done.returncode == 1
+    assert f"relevo: cannot listen on 127.0.0.1:{port}: Address already in use" in done.stderr
+    assert list(tmp_path.iterdir()) == [] and "serving on" not in done.stdout  # nothing was started (no Redis)
