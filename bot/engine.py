@@ -208,20 +208,18 @@ class Engine:
             if conv.state in WITH_A_PERSON:
                 # The agent side reads the transcript: the bot never talks over a person.
                 await self._relay(conv, stored.inbound)
-                if stored.extra.get("cut"):
-                    await self._say(conv, "message_cut", record={"action": "message_cut"})
-                return
-            self._turns[conv.id] = _TurnState(turn.earlier)
-            try:
-                await self._respond(conv, stored.inbound)
-                if stored.extra.get("cut"):  # said in the language the turn settled on
-                    fresh = await self.conversations.get(conv.id)
-                    await self._say(fresh or conv, "message_cut", record={"action": "message_cut"})
-            except Exception:
-                logger.exception("engine: failed on message %s of %s", stored.message_id, conv.id)
-                await self._apologise(conv)
-            finally:
-                await self._end_turn(conv.id)
+            else:
+                self._turns[conv.id] = _TurnState(turn.earlier)
+                try:
+                    await self._respond(conv, stored.inbound)
+                except Exception:
+                    logger.exception("engine: failed on message %s of %s", stored.message_id, conv.id)
+                    await self._apologise(conv)
+                finally:
+                    await self._end_turn(conv.id)
+            if stored.extra.get("cut"):  # after the turn: in the language it settled on
+                await self._say(await self.conversations.get(conv.id) or conv, "message_cut",
+                                record={"action": "message_cut"})
 
     async def open(self, conversation_key: str, channel: Channel, lang: str | None) -> None:
         """A new widget/Telegram session: greet if the conversation has had no messages yet."""

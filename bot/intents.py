@@ -57,14 +57,11 @@ CORE: dict[Intent, frozenset[str]] = {
                        "exacto"),
     Intent.NO: _words("no nope nah not didn didnt doesn nada tampoco"),
 }
-# Acknowledgements are all filler-like, so they have their own check: every word one of these or filler.
-ACK = _words(
-    """ok okay okey k kk vale perfecto perfecta perfect genial great cool nice bien good fine alright
-    entendido entendida entiendo understood understand gotcha noted anotado listo done acuerdo got it
-    sounds sure thing muy see i ya veo"""
-)
+# Acknowledgements are all filler-like, so they have their own check: one core word, and every word one
+# of these or filler.
 ACK_CORE = _words("ok okay okey k kk vale perfecto perfecta perfect genial great cool nice bien good fine alright "
                   "entendido entendida entiendo understood gotcha noted anotado listo acuerdo got see veo")
+ACK = ACK_CORE | _words("understand done it sounds sure thing muy i ya")
 ACK_EMOJI = frozenset("👍👌🆗✅")
 EMOJI_MARKS = frozenset("\U0001F3FB\U0001F3FC\U0001F3FD\U0001F3FE\U0001F3FF\ufe0f")  # skin tones, emoji style
 EXTRA: dict[Intent, frozenset[str]] = {
