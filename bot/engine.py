@@ -95,6 +95,8 @@ class CustomerSide(Protocol):
 
     async def leave_queue(self, conversation_id: str) -> bool: ...
 
+    async def remind(self, conversation_id: str) -> bool: ...
+
 
 def pick_lang(current: str, text: str, first: bool) -> str:
     """Keep the conversation's language unless the text clearly is in the other one."""
@@ -196,7 +198,7 @@ class Engine:
             return
         async with self._lock(stored.conversation_id):
             if stored.inbound.kind == "start":
-                await self._greet_once(stored.conversation_id)
+                await self._restart(stored.conversation_id)
                 return
             search = MOOD_SEARCH if self.mood is not None else 0
             turn = await self.conversations.begin_turn(stored.conversation_id, stored.message_id, search)
@@ -220,6 +222,24 @@ class Engine:
             if stored.extra.get("cut"):  # after the turn: in the language it settled on
                 await self._say(await self.conversations.get(conv.id) or conv, "message_cut",
                                 record={"action": "message_cut"})
+
+    async def _restart(self, conversation_id: str) -> None:
+        """/start: the greeting on a new conversation; later on, a hello, or where they stand with a person."""
+        if await self._greet_once(conversation_id):
+            return
+        conv = await self.conversations.get(conversation_id)
+        if conv is None or conv.state == "closed":
+            return
+        if conv.state in WITH_A_PERSON:
+            if self.customer_side is not None:
+                await self.customer_side.remind(conv.id)
+            return
+        await self._say(conv, self._hello(conv), record={"action": "small_talk", "intent": "start"})
+
+    @staticmethod
+    def _hello(conv: Conversation) -> str:
+        # The count includes this turn's message: a first "hola" follows only the bot's greeting.
+        return "hello" if conv.customer_messages > 1 else "hello_first"
 
     async def open(self, conversation_key: str, channel: Channel, lang: str | None) -> None:
         """A new widget/Telegram session: greet if the conversation has had no messages yet."""
@@ -280,15 +300,21 @@ class Engine:
     async def _relay(self, conv: Conversation, inbound: Inbound) -> None:
         """A message while with a person: stored already; the handoff side keeps an e-mail left for later."""
         text = inbound.text.strip()
-        if self.customer_side is None or not text:
+        if self.customer_side is None:
             return
         # "Ya lo he solucionado, gracias. Adiós" while waiting: they leave the queue, told goodbye, rather
         # than an agent picking up someone who has gone. (With an agent, the agent answers.)
-        if (conv.state == "queued" and intents.ends_with_goodbye(text)
+        if (text and conv.state == "queued" and intents.ends_with_goodbye(text)
                 and await self.customer_side.leave_queue(conv.id)):
             await self._goodbye(conv, {"action": "small_talk", "intent": "bye", "left_queue": True})
             return
-        await self.customer_side.customer_message(conv.id, text)
+        if text:
+            await self.customer_side.customer_message(conv.id, text)
+        # Asking again for a person (the button, /agent, "¿me atiende alguien?") while waiting: tell them
+        # where they stand. With an agent, only the button or /agent: the agent answers what they write.
+        pressed = inbound.kind == "choose" and inbound.value == HUMAN
+        if pressed or (text and conv.state == "queued" and intents.requests_person(text)):
+            await self.customer_side.remind(conv.id)
 
     async def _text(self, conv: Conversation, text: str, greeted_now: bool) -> None:
         if conv.awaiting in RATING_ASKED and self.customer_side is not None:
@@ -398,7 +424,8 @@ class Engine:
     async def _clarify(self, conv: Conversation, decision: Decision) -> None:
         buttons = tuple(Button(e.title(conv.lang), FAQ_PREFIX + e.id) for e in decision.suggestions)
         record = decision_record(decision, suggested=[e.id for e in decision.suggestions])
-        await self._change(conv.id, awaiting="clarify")
+        # Understood well enough to offer options: the run of misunderstandings is broken.
+        await self._change(conv.id, awaiting="clarify", misunderstandings=0)
         await self._send(conv, texts.say("clarify", conv.lang), (*buttons, self._person_button(conv)), record)
 
     async def _not_understood(self, conv: Conversation, text: str, decision: Decision) -> None:
@@ -434,7 +461,7 @@ class Engine:
             await self._change(conv.id, misunderstandings=0, awaiting="")
             await self._say(conv, "thanks" if talk is Intent.THANKS else "ack", record=record)
         elif not greeted_now:  # a fresh greeting already said hello
-            await self._say(conv, "hello", record=record)
+            await self._say(conv, self._hello(conv), record=record)
 
     async def _goodbye(self, conv: Conversation, record: dict[str, Any]) -> None:
         """The customer ends the conversation: say goodbye and close it; a next message opens a new one."""

@@ -15,6 +15,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Hello again! What can I help you with?",
         "es": "¡Hola de nuevo! ¿En qué puedo ayudarte?",
     },
+    "hello_first": {  # a "hi" right after the greeting the widget showed on opening: not "again"
+        "en": "Hello! Tell me what you need and I'll help you.",
+        "es": "¡Hola! Cuéntame qué necesitas y te ayudo.",
+    },
     "message_cut": {
         "en": "Your message was longer than {max_chars} characters: I kept the first {max_chars}. "
               "Please send the rest in another message.",

@@ -184,6 +184,24 @@ async def test_unknown_asks_to_rephrase_and_two_misunderstandings_escalate(bot: 
     assert len(audit) == 1 and audit[0][1]["conv"] == conv.id and audit[0][1]["event"] == "queued"
 
 
+async def test_offering_options_breaks_a_run_of_misunderstandings(bot: Bot) -> None:
+    await bot.say(UNKNOWN)
+    *_, clarify = await bot.say("shipping price")
+    assert any(v.startswith("faq:") for v in values(clarify))
+    (rephrase,) = await bot.say("qwop flurb zent")  # one misunderstanding after the options, not two
+    assert "other words" in rephrase.text and bot.statuses() == []
+    (handoff,) = await bot.say("blorp snarg vemt")
+    assert "person" in handoff.text and bot.statuses() == ["queued"]
+
+
+async def test_start_again_says_hello_without_a_second_greeting(bot: Bot) -> None:
+    await bot.engine.handle(Inbound(conversation_key="web:s1", channel="web", kind="start", lang="es"))
+    (greeting,) = bot.messages()
+    await bot.engine.handle(Inbound(conversation_key="web:s1", channel="web", kind="start", lang="es"))
+    hello = bot.messages()[1:]
+    assert len(hello) == 1 and hello[0].text != greeting.text and hello[0].lang == "es"
+
+
 async def test_asking_for_an_agent_escalates_with_the_words(bot: Bot) -> None:
     *_, reply = await bot.say("quiero hablar con un agente")
     assert reply.lang == "es" and "persona" in reply.text
@@ -202,13 +220,20 @@ async def test_talk_to_a_person_button_escalates(bot: Bot) -> None:
 @pytest.mark.parametrize(("text", "lang", "expected"), [
     ("thanks!", "en", "You're welcome"),
     ("muchas gracias", "es", "De nada"),
-    ("hello", "en", "Hello again"),
-    ("hola", "es", "Hola de nuevo"),
+    ("hello", "en", "Tell me what you need"),
+    ("hola", "es", "Cuéntame qué necesitas"),
 ])
 async def test_small_talk(bot: Bot, text: str, lang: str, expected: str) -> None:
     await bot.engine.open("web:s1", "web", lang)
     (reply,) = await bot.say(text)
     assert reply.text.startswith(("¡", "")) and expected in reply.text and reply.lang == lang
+
+
+async def test_a_hello_after_talking_is_a_hello_again(bot: Bot) -> None:
+    await bot.engine.open("web:s1", "web", "es")
+    await bot.say("hola")
+    (again,) = await bot.say("hola")
+    assert again.text.startswith("¡Hola de nuevo!")
 
 
 async def test_an_acknowledgement_is_neither_a_misunderstanding_nor_a_reason_to_hand_over(bot: Bot) -> None:

@@ -421,3 +421,39 @@ async def test_a_goodbye_while_waiting_leaves_the_queue_but_not_while_with_an_ag
     await server.runtime.engine.handle(Inbound(conversation_key=conv.key, channel="web", text="ok, bye"))
     assert await server.service.queues.assigned_to("ana") == [held]  # the agent says goodbye themselves
     await ws.close()
+
+
+async def test_asking_again_for_a_person_tells_where_the_customer_stands(
+    server: Served, http: aiohttp.ClientSession
+) -> None:
+    ws = await customer(http, server, lang="es")
+    await ask_for_person(ws, "quiero hablar con una persona")
+    cid = await conversation_id(server)
+    await expect(ws, "status", lambda d: d.get("position") is not None, state="queued")
+    # The button again, then in words, then a Telegram-style /start: each gets the place in the queue.
+    await ws.send_json({"type": "choose", "id": "c-2", "value": "human"})
+    again = await expect(ws, "message", lambda d: d["from"] == "system" and "Sigues" in d["text"])
+    assert "Sigues en la cola" in again["text"] and "puesto 1" in again["text"]
+    await expect(ws, "status", lambda d: d.get("position") == 1, state="queued")
+    await ws.send_json({"type": "message", "id": "c-3", "text": "¿me atiende ya alguien? quiero una persona"})
+    await expect(ws, "message", lambda d: d["from"] == "system" and "Sigues en la cola" in d["text"])
+    conv = await server.runtime.conversations.get(cid)
+    assert conv is not None
+    await server.runtime.engine.handle(Inbound(conversation_key=conv.key, channel="web", kind="start"))
+    await expect(ws, "message", lambda d: d["from"] == "system" and "Sigues en la cola" in d["text"])
+    assert (await server.service.queues.state(cid)).state == "queued"  # type: ignore[union-attr]
+
+    await add_agent(server, "ana")
+    csrf = await login(http, server)
+    await post(http, server, "/api/claim", csrf)
+    await expect(ws, "status", state="assigned")
+    await ws.send_json({"type": "choose", "id": "c-4", "value": "human"})
+    with_agent = await expect(ws, "message", lambda d: d["from"] == "system" and "contigo" in d["text"])
+    assert with_agent["text"].startswith("Ana")
+    # What the customer writes to the agent is for the agent: no reminder.
+    await server.runtime.engine.handle(
+        Inbound(conversation_key=conv.key, channel="web", text="quiero hablar con una persona de verdad")
+    )
+    log = await server.runtime.conversations.log(cid)
+    assert sum(1 for e in log if e.sender == "system" and "contigo" in e.text) == 1
+    await ws.close()
