@@ -289,7 +289,10 @@ class Engine:
             if lang != conv.lang:
                 await self._change(conv.id, lang=lang)
                 conv = dataclasses.replace(conv, lang=lang)
-        greeted_now = await self._greet_once(conv.id, conv)
+        # A greeting that ends "How can I help you?" reads oddly after the customer has just said how:
+        # before their first question (or button) the bot only introduces itself.
+        asked = inbound.kind == "choose" or (bool(text) and intents.small_talk(text) is not Intent.HELLO)
+        greeted_now = await self._greet_once(conv.id, conv, "greeting_intro" if asked else "greeting")
         if inbound.kind == "choose":
             await self._choose(conv, inbound)
         elif text:
@@ -497,13 +500,15 @@ class Engine:
 
     # -- greeting, sending --------------------------------------------------------------------
 
-    async def _greet_once(self, conversation_id: str, conv: Conversation | None = None) -> bool:
+    async def _greet_once(
+        self, conversation_id: str, conv: Conversation | None = None, text_name: str = "greeting"
+    ) -> bool:
         conv = conv or await self.conversations.get(conversation_id)
         if conv is None or conv.state != "bot" or conv.greeted:
             return False
         if not await self.conversations.mark_greeted(conv.id):
             return False
-        await self._say(conv, "greeting", record={"action": "greeting"})
+        await self._say(conv, text_name, record={"action": "greeting"})
         return True
 
     async def _apologise(self, conv: Conversation) -> None:

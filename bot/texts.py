@@ -11,6 +11,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Hi! I'm the {business} virtual assistant. How can I help you today?",
         "es": "¡Hola! Soy el asistente virtual de {business}. ¿En qué puedo ayudarte?",
     },
+    "greeting_intro": {  # before the answer to a first question: the full greeting asks what they need
+        "en": "Hi! I'm the {business} virtual assistant.",
+        "es": "¡Hola! Soy el asistente virtual de {business}.",
+    },
     "hello": {
         "en": "Hello again! What can I help you with?",
         "es": "¡Hola de nuevo! ¿En qué puedo ayudarte?",
