@@ -249,12 +249,18 @@ class Engine:
             await self._greet_once(cid)
 
     async def history(self, conversation_key: str, limit: int = 200) -> list[Outbound]:
-        """The customer's open (else most recent) conversation, oldest first, customer messages included."""
+        """The customer's open (else most recent) conversation, oldest first, customer messages included;
+        a short one after the end of the one before (a reload after "adiós" still shows that exchange)."""
         cid = await self.conversations.last_id(conversation_key)
         conv = await self.conversations.get(cid) if cid else None
         if conv is None:
             return []
-        return [self._outbound(conv, e) for e in await self.conversations.log(conv.id, limit)]
+        shown = [self._outbound(conv, e) for e in await self.conversations.log(conv.id, limit)]
+        before = await self.conversations.get(conv.previous) if conv.previous and len(shown) < limit else None
+        if before is None or before.key != conv.key:
+            return shown
+        earlier = await self.conversations.log(before.id, limit - len(shown))
+        return [self._outbound(before, e) for e in earlier] + shown
 
     async def status(self, conversation_key: str) -> StatusUpdate | None:
         cid = await self.conversations.current_id(conversation_key)

@@ -160,6 +160,7 @@ class Conversation:
     last_entry: str = ""  # the FAQ entry last answered
     mood: float | None = None  # the conversation's mood score, when a mood detector runs
     escalation: dict[str, Any] = field(default_factory=dict)
+    previous: str = ""  # the customer's conversation before this one: the widget shows its end too
 
     @classmethod
     def from_hash(cls, data: Mapping[str, str]) -> Conversation:
@@ -180,6 +181,7 @@ class Conversation:
             last_entry=data.get("last_entry", ""),
             mood=float(data["mood"]) if data.get("mood") else None,
             escalation=json.loads(data["escalation"]) if data.get("escalation") else {},
+            previous=data.get("previous", ""),
         )
 
 
@@ -402,13 +404,14 @@ class Conversations:
             return current, False
         if current:
             await self.detach(conversation_key, current)
+        previous = current or cast(str | None, await self.redis.get(keys.customer_last(conversation_key)))
         cid = uuid.uuid4().hex
         ts = now_ms()
         # The record exists before the mapping points at it, so whoever reads the mapping finds it.
         await self.redis.hset(keys.conv(cid), mapping={
             "id": cid, "key": conversation_key, "channel": channel, "state": "bot", "lang": lang,
             "customer": customer, "created": ts, "updated": ts, "misunderstandings": 0,
-            "customer_messages": 0,
+            "customer_messages": 0, "previous": previous or "",
         })
         if await self.redis.set(keys.customer(conversation_key), cid, nx=True):
             async with self.redis.pipeline(transaction=False) as pipe:

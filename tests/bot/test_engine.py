@@ -264,8 +264,12 @@ async def test_goodbye_closes_and_the_next_message_opens_a_new_conversation(
     assert (await bot.conversations.get(first.id)).state == "closed"  # type: ignore[union-attr]
     assert await bot.conversations.current_id("web:s1") is None
     assert [m.id for m in await bot.engine.history("web:s1")][-1] == bye.id
-    greeting, _ = await bot.say("How long does shipping take?")
+    greeting, answer = await bot.say("How long does shipping take?")
     assert (await bot.conv()).id != first.id and greeting.text.startswith(("Hi!", "¡Hola!"))
+    # A reload shows the exchange before the goodbye too, then the new conversation.
+    shown = [m.id for m in await bot.engine.history("web:s1")]
+    assert shown.index(bye.id) < shown.index(greeting.id) < shown.index(answer.id) == len(shown) - 1
+    assert [m.id for m in await bot.engine.history("web:s1", limit=2)] == [greeting.id, answer.id]
 
 
 async def test_entry_with_a_handoff_rule_answers_then_escalates(bot: Bot) -> None:
