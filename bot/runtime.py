@@ -57,12 +57,14 @@ class Runtime:
         try:
             thresholds = Thresholds(settings.faq.answer_threshold, settings.faq.clarify_threshold,
                                     settings.faq.max_suggestions)
-            # Indexing a large knowledge base takes a moment: keep the loop free meanwhile.
-            library = await asyncio.to_thread(Library, settings.faq_dir, thresholds)
-            mood = await asyncio.to_thread(_load_mood, settings)
             hs = settings.handoff
             # A broken rules file stops start-up with `file:line: message` (RulesError).
             rules = load_rules(settings.handoff_rules, hs.timezone, hs.default_department)
+            # Indexing a large knowledge base takes a moment: keep the loop free meanwhile. Its handoff
+            # departments are checked against the rules' (a typo is logged, and routed to a real queue).
+            library = await asyncio.to_thread(Library, settings.faq_dir, thresholds, set(rules.departments),
+                                              hs.default_department)
+            mood = await asyncio.to_thread(_load_mood, settings)
         except BaseException:
             await store.close()
             raise

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
+import difflib
+import io
 import logging
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 MAX_CASES = 200_000
 MAX_TEXT_CHARS = 4_000
+MAX_UNKNOWN_SHOWN = 10
 
 
 class CasesError(ValueError):
@@ -31,27 +35,70 @@ class Case:
     text: str
     expected: str  # entry id; "" = out of scope (no entry should answer)
     lang: str | None = None  # optional `lang` column
+    line: int = field(default=0, compare=False)  # line in the cases file, for messages
 
 
-def read_cases(path: Path) -> list[Case]:
-    """Cases from a CSV with columns `text,expected` (and optionally `lang`)."""
-    with path.open(newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        fields = reader.fieldnames or []
-        if "text" not in fields or "expected" not in fields:
-            raise CasesError(
-                f"{path}:1: expected a header with columns text,expected; got {','.join(fields)}"
-            )
-        cases: list[Case] = []
-        for row in reader:
-            if len(cases) >= MAX_CASES:
-                raise CasesError(f"{path}:{reader.line_num}: more than {MAX_CASES} cases")
-            text = (row.get("text") or "").strip()[:MAX_TEXT_CHARS]
-            if not text:
-                raise CasesError(f"{path}:{reader.line_num}: empty text")
-            lang = (row.get("lang") or "").strip() or None
-            cases.append(Case(text, (row.get("expected") or "").strip(), lang))
+def csv_text(path: Path, error: type[ValueError]) -> str:
+    """The file's text for the csv module: UTF-8, with or without the BOM that Excel's "CSV UTF-8"
+    writes. Anything else raises `error` naming the line and byte, since a guessed encoding would
+    silently turn accents into other letters and skew what is measured."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise error(f"{path}:0: cannot read: {exc.strerror or exc}") from None
+    skip = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0
+    try:
+        return raw[skip:].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        at = skip + exc.start
+        line = raw[:at].count(b"\n") + 1
+        raise error(
+            f"{path}:{line}: not UTF-8 text (byte 0x{raw[at]:02x} at byte offset {at}); "
+            "save the file as UTF-8 (in Excel: CSV UTF-8)"
+        ) from None
+
+
+def read_cases(path: Path, known_ids: Collection[str] | None = None) -> list[Case]:
+    """Cases from a CSV with columns `text,expected` (and optionally `lang`).
+
+    With `known_ids` (the knowledge base's), an `expected` id outside them is an error: counted as
+    out of scope it would score the bot's right answer as a wrong one, with nothing to show for it.
+    """
+    reader = csv.DictReader(io.StringIO(csv_text(path, CasesError), newline=""))
+    fields = reader.fieldnames or []
+    if "text" not in fields or "expected" not in fields:
+        raise CasesError(f"{path}:1: expected a header with columns text,expected; got {','.join(fields)}")
+    cases: list[Case] = []
+    for row in reader:
+        if len(cases) >= MAX_CASES:
+            raise CasesError(f"{path}:{reader.line_num}: more than {MAX_CASES} cases")
+        text = (row.get("text") or "").strip()[:MAX_TEXT_CHARS]
+        if not text:
+            raise CasesError(f"{path}:{reader.line_num}: empty text")
+        lang = (row.get("lang") or "").strip() or None
+        cases.append(Case(text, (row.get("expected") or "").strip(), lang, reader.line_num))
+    if known_ids is not None:
+        _check_expected(path, cases, known_ids)
     return cases
+
+
+def _check_expected(path: Path, cases: list[Case], known_ids: Collection[str]) -> None:
+    unknown = [c for c in cases if c.expected and c.expected not in known_ids]
+    if not unknown:
+        return
+    known = sorted(known_ids)
+    lines = []
+    for c in unknown[:MAX_UNKNOWN_SHOWN]:
+        hint = difflib.get_close_matches(c.expected, known, n=1)
+        mean = f" (did you mean '{hint[0]}'?)" if hint else ""
+        lines.append(f"{path}:{c.line}: unknown entry id '{c.expected}'{mean}")
+    if len(unknown) > MAX_UNKNOWN_SHOWN:
+        lines.append(f"... and {len(unknown) - MAX_UNKNOWN_SHOWN} more")
+    lines.append(
+        f"{path}: {len(unknown)} case(s) expect an entry the knowledge base does not have; "
+        "fix the id, or leave expected empty for an out-of-scope question"
+    )
+    raise CasesError("\n".join(lines))
 
 
 @dataclass

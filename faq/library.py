@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import watchfiles
 
-from faq.loader import load_dir
+from faq.loader import department_problems, load_dir
 from faq.matcher import Matcher
 from faq.model import Action, Decision, KnowledgeBase, Match, Problem
 from faq.policy import Thresholds, decide
@@ -38,11 +41,23 @@ class ReloadStatus:
 class Library:
     """Holds the knowledge base in use. Readers take one snapshot, so a reload never shows them half a KB."""
 
-    def __init__(self, folder: Path, thresholds: Thresholds) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        thresholds: Thresholds,
+        departments: Collection[str] | None = None,
+        default_department: str | None = None,
+    ) -> None:
+        """`departments` (the handoff rules' names) and `default_department` (settings
+        handoff.default_department) turn on the department check; without them names are not checked."""
         self.folder = Path(folder)
         self.thresholds = thresholds
+        self.departments = frozenset(departments) if departments is not None else None
+        self.default_department = default_department
         self._loaded = _Loaded(KnowledgeBase(), None)
         self.status = ReloadStatus()
+        self._failed_files: set[str] = set()  # files named by the errors of the last failed load
+        self._routing_logged: list[str] = []
         self.reload()
 
     @property
@@ -87,16 +102,68 @@ class Library:
                 self._loaded.kb.version or "(none)",
             )
             self.status = ReloadStatus(False, self._loaded.kb.version, result.errors, result.warnings)
+            self._failed_files = {e.file for e in result.errors}
             return False
-        self.status = ReloadStatus(True, result.kb.version, [], result.warnings)
-        if result.kb.version == self._loaded.kb.version:
-            return False
-        # Index fully before the swap: one attribute assignment is what readers see change.
-        self._loaded = _Loaded(result.kb, Matcher(result.kb))
-        logger.info(
-            "knowledge base %s loaded: %d entries from %s", result.kb.version, len(result.kb), self.folder
-        )
-        return True
+        kb, routing = self._routable(result.kb)
+        self.status = ReloadStatus(True, kb.version, routing, result.warnings)
+        swapped = kb.version != self._loaded.kb.version
+        if swapped:
+            # Index fully before the swap: one attribute assignment is what readers see change.
+            self._loaded = _Loaded(kb, Matcher(kb))
+            logger.info("knowledge base %s loaded: %d entries from %s", kb.version, len(kb), self.folder)
+        self._log_recovery(kb)
+        return swapped
+
+    def _routable(self, kb: KnowledgeBase) -> tuple[KnowledgeBase, list[Problem]]:
+        """The knowledge base with every handoff pointing at a department the rules define, and the
+        problems found. A misspelt department should not cost customers a correct answer, so the
+        entry stays; its handoff goes to the entry's own department if that one exists, else to
+        the default one, and the log says which (`relevo faq check` refuses the same files)."""
+        if self.departments is None:
+            return kb, []
+        problems = department_problems(kb.entries, self.departments)
+        if not problems:
+            self._routing_logged = []
+            return kb, []
+        default = self.default_department
+        used: dict[tuple[str, int], str] = {}
+        entries = []
+        for e in kb.entries:
+            rule = e.handoff
+            if rule is not None and rule.department not in self.departments:
+                fallback = e.department if e.department in self.departments else default
+                if fallback is not None:
+                    used[(e.source, rule.line)] = fallback
+                    e = dataclasses.replace(e, handoff=dataclasses.replace(rule, department=fallback))
+            entries.append(e)
+        lines = [
+            f"knowledge base: {p}; until it is fixed these handoffs go to "
+            f"'{used.get((p.file, p.line), default or 'the default department')}'"
+            for p in problems
+        ]
+        # Logged when they change, not on every no-op reload a file watcher triggers.
+        if lines != self._routing_logged:
+            for line in lines:
+                logger.error("%s", line)
+            self._routing_logged = lines
+        return KnowledgeBase(entries=tuple(entries), version=kb.version), problems
+
+    def _log_recovery(self, kb: KnowledgeBase) -> None:
+        """After a failed load, say in the log that the files it named load again: the admin's last
+        sight of the log was an ERROR, and a fix that restores the served version changes nothing else."""
+        if not self._failed_files:
+            return
+        per_file = Counter(e.source for e in kb.entries)
+        fixed = sorted(f for f in self._failed_files if f in per_file)
+        for file in fixed:
+            logger.info(
+                "knowledge base: %s loads again: %s; serving version %s", file, _entries(per_file[file]), kb.version
+            )
+        if not fixed:
+            logger.info(
+                "knowledge base in %s loads again: %s; serving version %s", self.folder, _entries(len(kb)), kb.version
+            )
+        self._failed_files = set()
 
     async def watch(self, stop: asyncio.Event | None = None) -> None:
         """Reload whenever a knowledge-base file under the folder changes; runs until cancelled or `stop`."""
@@ -104,3 +171,7 @@ class Library:
             if any(Path(path).suffix in KB_SUFFIXES for _, path in changes):
                 # Indexing a large KB takes a while; keep the event loop serving customers meanwhile.
                 await asyncio.to_thread(self.reload)
+
+
+def _entries(n: int) -> str:
+    return f"{n} entr{'y' if n == 1 else 'ies'}"

@@ -6,6 +6,7 @@ import difflib
 import hashlib
 import logging
 import re
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,9 @@ MAX_TIER = 3
 # Bounds that keep one bad file from eating the process's memory.
 MAX_FILE_BYTES = 2_000_000
 MAX_TEXT_CHARS = 4_000
+# A file that loads to nothing is far more often a truncated save or a bad redirect than a wish to
+# drop its entries, so it is refused like any broken edit; deleting the file is how entries go.
+NO_ENTRIES_HINT = "to remove this file's entries, delete the file"
 
 
 @dataclass
@@ -147,7 +151,9 @@ def _answers(rep: _Report, node: yaml.Node, entry_id: str) -> dict[str, str]:
     return out
 
 
-def _handoff(rep: _Report, node: yaml.Node, entry_id: str, department: str | None) -> HandoffRule | None:
+def _handoff(
+    rep: _Report, node: yaml.Node, entry_id: str, department: str | None, department_line: int
+) -> HandoffRule | None:
     if not isinstance(node, yaml.MappingNode):
         rep.error(
             node, f"entry '{entry_id}': handoff must be a mapping like {{department: returns, tier: 2}}"
@@ -159,6 +165,7 @@ def _handoff(rep: _Report, node: yaml.Node, entry_id: str, department: str | Non
         if "department" in keys
         else department
     )
+    dept_line = _line(keys["department"]) if "department" in keys else department_line
     tier: Any = 1
     if "tier" in keys:
         tier = _scalar(keys["tier"]) if isinstance(keys["tier"], yaml.ScalarNode) else None
@@ -170,10 +177,12 @@ def _handoff(rep: _Report, node: yaml.Node, entry_id: str, department: str | Non
     if not dept:
         rep.error(node, f"entry '{entry_id}': handoff needs a department (here or as the file's default)")
         return None
-    return HandoffRule(department=dept, tier=tier)
+    return HandoffRule(department=dept, tier=tier, line=dept_line)
 
 
-def _entry(rep: _Report, node: yaml.Node, default_department: str | None) -> Entry | None:
+def _entry(
+    rep: _Report, node: yaml.Node, default_department: str | None, default_line: int
+) -> Entry | None:
     if not isinstance(node, yaml.MappingNode):
         rep.error(node, "an entry must be a mapping with id, questions and answer")
         return None
@@ -191,9 +200,10 @@ def _entry(rep: _Report, node: yaml.Node, default_department: str | None) -> Ent
             "and - _ . ? ! : + (at most 100)",
         )
         return None
-    department = default_department
+    department, department_line = default_department, default_line
     if "department" in keys:
         department = _text(rep, keys["department"], f"entry '{entry_id}': department")
+        department_line = _line(keys["department"])
     questions = _questions(rep, keys["questions"], entry_id) if "questions" in keys else {}
     answers = _answers(rep, keys["answer"], entry_id) if "answer" in keys else {}
     if "questions" not in keys:
@@ -205,7 +215,9 @@ def _entry(rep: _Report, node: yaml.Node, default_department: str | None) -> Ent
             rep.error(
                 keys["answer"], f"entry '{entry_id}' has questions in '{lang}' but no answer in '{lang}'"
             )
-    handoff = _handoff(rep, keys["handoff"], entry_id, department) if "handoff" in keys else None
+    handoff = (
+        _handoff(rep, keys["handoff"], entry_id, department, department_line) if "handoff" in keys else None
+    )
     return Entry(
         id=entry_id,
         questions=questions,
@@ -214,6 +226,7 @@ def _entry(rep: _Report, node: yaml.Node, default_department: str | None) -> Ent
         handoff=handoff,
         source=rep.file,
         line=_line(node),
+        department_line=department_line if department else 0,
     )
 
 
@@ -246,7 +259,7 @@ def load_file(path: Path, raw: bytes | None = None) -> tuple[list[Entry], list[P
         rep.error(None, f"bad YAML: {exc}")
         return [], rep.errors, rep.warnings
     if root is None:
-        rep.warn(None, "file is empty")
+        rep.error(None, f"file is empty (nothing but blank lines or comments); {NO_ENTRIES_HINT}")
         return [], rep.errors, rep.warnings
     if not isinstance(root, yaml.MappingNode):
         rep.error(
@@ -255,14 +268,20 @@ def load_file(path: Path, raw: bytes | None = None) -> tuple[list[Entry], list[P
         return [], rep.errors, rep.warnings
     keys = _check_keys(rep, root, FILE_KEYS, "the file")
     department = _text(rep, keys["department"], "department") if "department" in keys else None
+    department_line = _line(keys["department"]) if "department" in keys else 0
     entries_node = keys.get("entries")
     if entries_node is None or (isinstance(entries_node, yaml.ScalarNode) and _scalar(entries_node) is None):
-        rep.warn(root, "file has no entries")
+        rep.error(entries_node or root, f"file has no entries; {NO_ENTRIES_HINT}")
         return [], rep.errors, rep.warnings
     if not isinstance(entries_node, yaml.SequenceNode):
         rep.error(entries_node, "entries must be a list")
         return [], rep.errors, rep.warnings
-    entries = [e for e in (_entry(rep, n, department) for n in entries_node.value) if e is not None]
+    if not entries_node.value:
+        rep.error(entries_node, f"entries is an empty list; {NO_ENTRIES_HINT}")
+        return [], rep.errors, rep.warnings
+    entries = [
+        e for e in (_entry(rep, n, department, department_line) for n in entries_node.value) if e is not None
+    ]
     return entries, rep.errors, rep.warnings
 
 
@@ -318,8 +337,46 @@ def _cross_checks(entries: list[Entry]) -> tuple[list[Problem], list[Problem]]:
     return errors, warnings
 
 
-def load_dir(folder: Path) -> LoadResult:
-    """Load every *.yaml / *.yml file under `folder` (sorted, recursive) into one knowledge base."""
+def department_problems(entries: Iterable[Entry], departments: Collection[str]) -> list[Problem]:
+    """Department names (a file's or an entry's `department`, a handoff's target) that the handoff
+    rules do not define: a handoff there would land in a queue nobody works. One problem per place."""
+    known = sorted(departments)
+    # (file, line, name) -> ids of the entries using it, and whether every use is a handoff's own key
+    uses: dict[tuple[str, int, str], tuple[list[str], bool]] = {}
+
+    def use(entry: Entry, line: int, name: str, handoff_key: bool) -> None:
+        if name in departments:
+            return
+        ids, only_handoff = uses.setdefault((entry.source, line, name), ([], True))
+        if entry.id not in ids:
+            ids.append(entry.id)
+        uses[(entry.source, line, name)] = (ids, only_handoff and handoff_key)
+
+    for e in entries:
+        if e.handoff is not None:
+            # A handoff without its own department shares the entry's (or file's) line and name.
+            own = (e.handoff.line, e.handoff.department) != (e.department_line, e.department)
+            use(e, e.handoff.line, e.handoff.department, own)
+        if e.department is not None:
+            use(e, e.department_line, e.department, False)
+    problems = []
+    for (file, line, name), (ids, only_handoff) in uses.items():
+        hint = difflib.get_close_matches(name, known, n=1)
+        mean = f" (did you mean '{hint[0]}'?)" if hint else ""
+        shown = ", ".join(f"'{i}'" for i in ids[:3]) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
+        whose = f"entr{'y' if len(ids) == 1 else 'ies'} {shown}"
+        what = "handoff department" if only_handoff else "department"
+        problems.append(
+            Problem(file, line, f"unknown {what} '{name}'{mean} for {whose}; known departments: {', '.join(known)}")
+        )
+    return sorted(problems, key=lambda p: (p.file, p.line))
+
+
+def load_dir(folder: Path, departments: Collection[str] | None = None) -> LoadResult:
+    """Load every *.yaml / *.yml file under `folder` (sorted, recursive) into one knowledge base.
+
+    With `departments` (those of the handoff rules), a department name outside them is an error too.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         return LoadResult(None, [Problem(str(folder), 0, "knowledge-base folder not found")])
@@ -352,6 +409,8 @@ def load_dir(folder: Path) -> LoadResult:
     errors, warnings = _cross_checks(entries)
     result.errors += errors
     result.warnings += warnings
+    if departments is not None:
+        result.errors += department_problems(entries, departments)
     if not entries and not result.errors:
         result.errors.append(Problem(str(folder), 0, "the knowledge base has no entries"))
     if not result.errors:

@@ -16,6 +16,9 @@ class HandoffRule:
 
     department: str
     tier: int = 1
+    # Where the department was named (the handoff's own key, or the file's default): what a
+    # department check points the admin at. Not part of the rule's identity.
+    line: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,7 @@ class Entry:
     handoff: HandoffRule | None = None
     source: str = ""  # file the entry came from
     line: int = 0  # line of the entry in that file
+    department_line: int = field(default=0, compare=False)  # where `department` was set
 
     def answer_in(self, lang: str) -> tuple[str, str]:
         """(answer, language it is in): the asked language, else any other the entry has."""

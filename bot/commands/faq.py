@@ -15,6 +15,7 @@ from faq.loader import load_dir
 from faq.matcher import Matcher
 from faq.model import Action, KnowledgeBase
 from faq.policy import Thresholds, decide
+from handoff.rules import RulesError, load_rules
 
 logger = logging.getLogger(__name__)
 
@@ -67,11 +68,28 @@ def _load(folder: Path) -> KnowledgeBase | None:
     return result.kb
 
 
+def _departments(args: argparse.Namespace) -> tuple[set[str] | None, str]:
+    """The departments of the handoff rules file the server would use, and a note when they cannot
+    be had (the knowledge base is then checked without them, as before)."""
+    settings = load_settings(args.config)
+    path = settings.handoff_rules
+    if not path.is_file():
+        return None, f"departments not checked: no handoff rules file at {path}"
+    try:
+        rules = load_rules(path, settings.handoff.timezone, settings.handoff.default_department)
+    except RulesError as exc:
+        first = exc.problems[0] if exc.problems else path
+        return None, f"departments not checked: {path} does not load ({first}); the server will not start"
+    return set(rules.departments), f"departments checked against {path}"
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     folder = _kb_dir(args, args.dir)
-    result = load_dir(folder)
+    departments, note = _departments(args)
+    result = load_dir(folder, departments)
     for problem in result.errors:
         print(problem)
+    print(note)
     if result.warnings:
         print(f"warnings ({len(result.warnings)}):")
         for problem in result.warnings:
@@ -114,7 +132,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if kb is None:
         return 1
     try:
-        cases = read_cases(args.cases)
+        cases = read_cases(args.cases, kb.by_id)
     except (CasesError, OSError) as exc:
         print(f"relevo faq eval: {exc}", file=sys.stderr)
         return 1

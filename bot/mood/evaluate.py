@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.mood.detector import MoodDetector
+from faq.evaluate import csv_text
 
 
 class CasesError(ValueError):
@@ -26,22 +28,18 @@ class Case:
 
 def read_cases(path: Path) -> list[Case]:
     """Rows of a CSV with a header naming at least text and upset (1/0); lang is optional."""
-    try:
-        fh = path.open(encoding="utf-8", newline="")
-    except OSError as exc:
-        raise CasesError(f"{path}:0: cannot read: {exc}") from None
-    with fh:
-        reader = csv.DictReader(fh)
-        missing = {"text", "upset"} - set(reader.fieldnames or ())
-        if missing:
-            raise CasesError(f"{path}:1: missing column(s) {', '.join(sorted(missing))}")
-        cases = []
-        for row in reader:
-            label = (row.get("upset") or "").strip()
-            if label not in ("0", "1"):
-                raise CasesError(f"{path}:{reader.line_num}: upset must be 1 or 0, got {label!r}")
-            lang = (row.get("lang") or "").strip() or None
-            cases.append(Case(row.get("text") or "", label == "1", lang, reader.line_num))
+    # The same reading as `relevo faq eval`: a BOM is fine, non-UTF-8 bytes are a file:line error.
+    reader = csv.DictReader(io.StringIO(csv_text(path, CasesError), newline=""))
+    missing = {"text", "upset"} - set(reader.fieldnames or ())
+    if missing:
+        raise CasesError(f"{path}:1: missing column(s) {', '.join(sorted(missing))}")
+    cases = []
+    for row in reader:
+        label = (row.get("upset") or "").strip()
+        if label not in ("0", "1"):
+            raise CasesError(f"{path}:{reader.line_num}: upset must be 1 or 0, got {label!r}")
+        lang = (row.get("lang") or "").strip() or None
+        cases.append(Case(row.get("text") or "", label == "1", lang, reader.line_num))
     return cases
 
 

@@ -448,6 +448,8 @@ async def test_runtime_starts_and_closes_against_the_test_redis(
         # Start-up objects are out of the collector's walks, and its walks are rarer (reply p99).
         assert gc.get_freeze_count() > 0 and gc.get_threshold()[0] == GC_YOUNG_THRESHOLD
         assert runtime.mood is not None and len(runtime.library.kb) == 3
+        # The knowledge base's handoff departments are checked against the rules file's.
+        assert runtime.library.departments == set(runtime.handoff.rules.departments) != set()
         stored = await runtime.engine.handle(Inbound(conversation_key="web:rt", channel="web", text="hi"))
         history = await runtime.engine.history("web:rt")
         assert [m.sender for m in history] == ["customer", "bot"] and history[0].id == stored.message_id

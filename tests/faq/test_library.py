@@ -1,5 +1,8 @@
 import asyncio
+import logging
 from pathlib import Path
+
+import pytest
 
 from faq.library import Library
 from faq.model import Action
@@ -79,3 +82,102 @@ async def test_watch_reloads_on_change_and_ignores_broken_edits(tmp_path: Path) 
     finally:
         stop.set()
         await asyncio.wait_for(task, 5)
+
+
+def kb_log(caplog: pytest.LogCaptureFixture, level: int) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "faq.library" and r.levelno == level]
+
+
+@pytest.mark.parametrize("emptied", ["", "# being rewritten\n"])
+def test_an_emptied_file_keeps_its_entries_and_is_logged_as_an_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, emptied: str
+) -> None:
+    write(tmp_path, "shop.yaml", GOOD)
+    write(tmp_path, "returns.yaml", RETURNS)
+    lib = Library(tmp_path, THRESHOLDS)
+    version = lib.kb.version
+    caplog.set_level(logging.INFO, logger="faq.library")
+    write(tmp_path, "returns.yaml", emptied)  # a truncated save, or `: > returns.yaml`
+    assert lib.reload() is False
+    assert lib.kb.version == version and "return-policy" in lib.kb.by_id
+    assert lib.decide("¿Cómo devuelvo un producto?", "es").action is Action.ANSWER
+    errors = kb_log(caplog, logging.ERROR)
+    assert any(m.startswith(f"knowledge base: {tmp_path / 'returns.yaml'}:1: file is empty") for m in errors)
+    assert kb_log(caplog, logging.WARNING) == []
+
+
+def test_a_fixed_file_is_logged_as_loading_again(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    write(tmp_path, "shop.yaml", GOOD)
+    write(tmp_path, "returns.yaml", RETURNS)
+    lib = Library(tmp_path, THRESHOLDS)
+    version = lib.kb.version
+    caplog.set_level(logging.INFO, logger="faq.library")
+    write(tmp_path, "returns.yaml", RETURNS.replace('"You have', '"You have" x "'))
+    assert lib.reload() is False
+    assert kb_log(caplog, logging.INFO) == []
+    # The identical good file back: the served version does not change, yet the admin must hear of it.
+    write(tmp_path, "returns.yaml", RETURNS)
+    assert lib.reload() is False and lib.status.ok
+    assert kb_log(caplog, logging.INFO) == [
+        f"knowledge base: {tmp_path / 'returns.yaml'} loads again: 1 entry; serving version {version}"
+    ]
+    caplog.clear()
+    assert lib.reload() is False
+    assert kb_log(caplog, logging.INFO) == []  # said once, not on every later reload
+
+
+DEPARTMENTS = {"general", "logistics", "returns", "billing"}
+
+
+def test_unknown_handoff_department_is_logged_and_falls_back_to_the_file_default(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="faq.library")
+    text = GOOD.replace("handoff: {department: returns, tier: 2}", "handoff: {department: biling, tier: 2}")
+    write(tmp_path, "shop.yaml", text)
+    lib = Library(tmp_path, THRESHOLDS, DEPARTMENTS, "general")
+    # The answer is right; only where the person comes from is wrong: the entry keeps serving.
+    decision = lib.decide("My parcel arrived broken", "en")
+    assert decision.action is Action.ANSWER and decision.entry is not None
+    assert decision.entry.handoff is not None
+    assert (decision.entry.handoff.department, decision.entry.handoff.tier) == ("logistics", 2)
+    assert kb_log(caplog, logging.ERROR) == [
+        f"knowledge base: {tmp_path / 'shop.yaml'}:13: unknown handoff department 'biling' "
+        "(did you mean 'billing'?) for entry 'damaged-item'; known departments: billing, general, "
+        "logistics, returns; until it is fixed these handoffs go to 'logistics'"
+    ]
+    assert lib.status.ok and [p.line for p in lib.status.errors] == [13]
+    caplog.clear()
+    assert lib.reload() is False
+    assert kb_log(caplog, logging.ERROR) == []  # a no-op reload does not repeat it
+
+
+def test_misspelt_file_department_falls_back_to_the_default_department(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="faq.library")
+    text = GOOD.replace("department: logistics", "department: logistcs").replace(
+        "handoff: {department: returns, tier: 2}", "handoff: {tier: 2}"
+    )
+    write(tmp_path, "shop.yaml", text)
+    lib = Library(tmp_path, THRESHOLDS, DEPARTMENTS, "general")
+    rule = lib.kb.by_id["damaged-item"].handoff
+    assert rule is not None and rule.department == "general"
+    [err] = kb_log(caplog, logging.ERROR)
+    assert err.startswith(f"knowledge base: {tmp_path / 'shop.yaml'}:1: unknown department 'logistcs'")
+    assert err.endswith("these handoffs go to 'general'")
+
+
+def test_removing_the_broken_file_is_logged_as_the_folder_loading_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    write(tmp_path, "shop.yaml", GOOD)
+    lib = Library(tmp_path, THRESHOLDS)
+    write(tmp_path, "returns.yaml", "entries: [")
+    assert lib.reload() is False
+    caplog.set_level(logging.INFO, logger="faq.library")
+    (tmp_path / "returns.yaml").unlink()
+    assert lib.reload() is False
+    assert kb_log(caplog, logging.INFO) == [
+        f"knowledge base in {tmp_path} loads again: 2 entries; serving version {lib.kb.version}"
+    ]

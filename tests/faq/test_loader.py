@@ -133,7 +133,64 @@ def test_non_utf8_and_empty_files(tmp_path: Path) -> None:
     (tmp_path / "empty.yaml").write_text("", encoding="utf-8")
     result = load_dir(tmp_path)
     assert f"{tmp_path / 'bad.yaml'}:2: file is not UTF-8 text" in messages(result)
-    assert any(str(w).startswith(str(tmp_path / "empty.yaml")) for w in result.warnings)
+    assert any(m.startswith(f"{tmp_path / 'empty.yaml'}:1: file is empty") for m in messages(result))
+
+
+# A truncated save or `: > file` leaves one of these; loading it as "no entries" would silently
+# drop the file's entries from the live bot.
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        ("", 1, "file is empty"),
+        ("\n   \n", 1, "file is empty"),
+        ("# shipping questions, being rewritten\n# department: logistics\n", 1, "file is empty"),
+        ("department: logistics\n", 1, "file has no entries"),
+        ("department: logistics\nentries:\n", 2, "file has no entries"),
+        ("department: logistics\nentries: []\n", 2, "entries is an empty list"),
+    ],
+)
+def test_a_file_without_entries_is_an_error(tmp_path: Path, text: str, line: int, words: str) -> None:
+    result = load_dir(kb_dir(tmp_path, shop=GOOD, shipping=text))
+    assert result.kb is None
+    [err] = messages(result)
+    assert err.startswith(f"{tmp_path / 'shipping.yaml'}:{line}: {words}"), err
+    assert "delete the file" in err
+    assert result.warnings == []
+
+
+DEPARTMENTS = {"general", "logistics", "returns", "billing"}
+
+
+def test_unknown_handoff_department_names_file_line_entry_and_the_known_ones(tmp_path: Path) -> None:
+    text = GOOD.replace("handoff: {department: returns, tier: 2}", "handoff: {department: biling, tier: 2}")
+    result = load_dir(kb_dir(tmp_path, shop=text), DEPARTMENTS)
+    assert result.kb is None
+    assert messages(result) == [
+        f"{tmp_path / 'shop.yaml'}:13: unknown handoff department 'biling' (did you mean 'billing'?) "
+        "for entry 'damaged-item'; known departments: billing, general, logistics, returns"
+    ]
+    # Without the rules (a library user, the matcher benchmarks) names are not checked.
+    assert load_dir(tmp_path).kb is not None
+
+
+def test_misspelt_file_department_is_reported_once_at_its_line(tmp_path: Path) -> None:
+    # Both entries take the file's department, and damaged-item's handoff would too without its own.
+    text = GOOD.replace("department: logistics", "department: logistcs").replace(
+        "handoff: {department: returns, tier: 2}", "handoff: {tier: 2}"
+    )
+    result = load_dir(kb_dir(tmp_path, shop=text), DEPARTMENTS)
+    [err] = messages(result)
+    assert err.startswith(
+        f"{tmp_path / 'shop.yaml'}:1: unknown department 'logistcs' (did you mean 'logistics'?) "
+        "for entries 'shipping-time', 'damaged-item'; known departments:"
+    ), err
+
+
+def test_known_departments_pass(tmp_path: Path) -> None:
+    result = load_dir(kb_dir(tmp_path, shop=GOOD), DEPARTMENTS)
+    assert result.errors == [] and result.kb is not None
+    rule = result.kb.by_id["damaged-item"].handoff
+    assert rule is not None and rule.line == 13
 
 
 def test_missing_folder_and_folder_without_files(tmp_path: Path) -> None:
