@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
-from bot import intents, texts
+from bot import intents, texts, unanswered
 from bot.intents import Intent
 from bot.messages import Button, Channel, Inbound, Outbound, State, StatusUpdate, Stored
 from bot.outbox import Outbox
@@ -346,7 +346,7 @@ class Engine:
             return
         decision = self.library.decide(text, conv.lang)
         if decision.action is Action.ANSWER and decision.entry is not None:
-            await self._answer(conv, decision.entry, decision_record(decision))
+            await self._answer(conv, decision.entry, decision_record(decision), text)
         elif decision.action is Action.CLARIFY and decision.suggestions:
             await self._clarify(conv, decision)
         else:
@@ -396,7 +396,8 @@ class Engine:
             if entry is None:
                 await self._say(conv, "option_gone", buttons=(self._person_button(conv),))
             else:
-                await self._answer(conv, entry, {"action": "answer", "via": "suggestion", "entry": entry.id})
+                await self._answer(conv, entry, {"action": "answer", "via": "suggestion", "entry": entry.id},
+                                   entry.title(conv.lang))
         elif inbound.text.strip() or value.strip():
             # An unknown button (an old widget, a forged frame): read it as what the customer typed.
             await self._text(conv, (inbound.text or value).strip(), False)
@@ -414,11 +415,13 @@ class Engine:
         digits = value[len(RATE_PREFIX) :]
         return int(digits) if digits in ("1", "2", "3", "4", "5") else 0
 
-    async def _answer(self, conv: Conversation, entry: Entry, record: dict[str, Any]) -> None:
+    async def _answer(self, conv: Conversation, entry: Entry, record: dict[str, Any], question: str) -> None:
         answer, _ = entry.answer_in(conv.lang)
         record = {**record, "entry": entry.id}
+        # The question is kept with the answer: should it not help, it is one the bot could not answer.
         await self._change(conv.id, misunderstandings=0, last_entry=entry.id,
-                                        awaiting="" if entry.handoff else "helpful")
+                           last_question=question[: unanswered.MAX_TEXT],
+                           awaiting="" if entry.handoff else "helpful")
         if entry.handoff is None:
             question = texts.say("did_it_help", conv.lang)
             buttons = (Button(texts.say("btn_yes", conv.lang), HELPFUL_YES),
@@ -438,6 +441,9 @@ class Engine:
         await self._send(conv, texts.say("clarify", conv.lang), (*buttons, self._person_button(conv)), record)
 
     async def _not_understood(self, conv: Conversation, text: str, decision: Decision) -> None:
+        best = decision.match.best
+        await self._note_unanswered(conv, "not_understood", text, best=best.entry_id if best else "",
+                                    confidence=decision.match.confidence)
         count = await self.conversations.count_misunderstanding(conv.id)
         record = decision_record(decision, misunderstandings=count)
         if count >= self.settings.conversation.misunderstandings_before_handoff:
@@ -456,6 +462,7 @@ class Engine:
             return
         # A wrong answer counts as a misunderstanding: one more and a person takes over.
         await self.conversations.count_misunderstanding(conv.id)
+        await self._note_unanswered(conv, "not_helpful", conv.last_question, entry=conv.last_entry)
         buttons = (Button(texts.say("btn_rephrase", conv.lang), REPHRASE), self._person_button(conv))
         await self._say(conv, "sorry_not_helpful", buttons=buttons, record=record)
 
@@ -503,6 +510,15 @@ class Engine:
         if self.customer_side is None:
             # Without the handoff side nobody else announces the queue (with position and wait).
             await self.outbox.emit(self._status(conv, "queued"))
+
+    async def _note_unanswered(self, conv: Conversation, kind: unanswered.Kind, text: str, **about: Any) -> None:
+        """For the people who write the knowledge base; never at the cost of the customer's reply."""
+        try:
+            await unanswered.note(self.conversations.redis, unanswered.Unanswered(
+                kind=kind, text=text, lang=conv.lang, ts=now_ms(), conversation_id=conv.id, **about,
+            ))  # fmt: skip
+        except Exception:
+            logger.exception("engine: could not note an unanswered question of %s", conv.id)
 
     # -- greeting, sending --------------------------------------------------------------------
 

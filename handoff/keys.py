@@ -13,6 +13,8 @@ PREFIX = "relevo"
 
 # Sorted set: conversation id -> last activity (ms); the idle sweeper reads the oldest.
 ACTIVE = f"{PREFIX}:convs:active"
+# Stream: questions the bot could not answer (bot/unanswered.py), capped at its newest entries.
+UNANSWERED = f"{PREFIX}:unanswered"
 IDLE_LEASE_NAME = "idle"
 
 

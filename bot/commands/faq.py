@@ -1,15 +1,18 @@
-"""`relevo faq check|ask|eval`: validate the knowledge base, try a question, measure the policy."""
+"""`relevo faq check|ask|eval|unanswered`: validate the knowledge base, try a question, measure the
+policy, list what customers asked that it could not answer."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import sys
 from pathlib import Path
 from typing import Any
 
-from bot.settings import load_settings
+from bot import unanswered
+from bot.settings import Settings, load_settings
 from faq.evaluate import CasesError, evaluate, read_cases
 from faq.loader import load_dir
 from faq.matcher import Matcher
@@ -21,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 
 def register(sub: Any) -> None:
-    p: argparse.ArgumentParser = sub.add_parser("faq", help="knowledge base: check, ask, eval")
+    p: argparse.ArgumentParser = sub.add_parser("faq", help="knowledge base: check, ask, eval, unanswered")
     faq_sub = p.add_subparsers(dest="faq_command", required=True)
 
     check = faq_sub.add_parser("check", help="validate the knowledge-base files")
@@ -41,6 +44,14 @@ def register(sub: Any) -> None:
     ev.add_argument("--json", action="store_true", help="print one JSON object")
     _threshold_flags(ev)
     ev.set_defaults(func=cmd_eval)
+
+    un = faq_sub.add_parser("unanswered", help="the questions the bot could not answer, grouped")
+    un.add_argument("--days", type=float, default=30.0, help="how far back (default: 30)")
+    un.add_argument("--top", type=int, default=20, help="groups shown (default: 20)")
+    un.add_argument("--draft", action="store_true", help="print a knowledge-base file to start from")
+    un.add_argument("--json", action="store_true", help="print one JSON object")
+    un.add_argument("--data", metavar="DIR", help="folder of the embedded Redis (default: store.data_dir)")
+    un.set_defaults(func=cmd_unanswered)
 
 
 def _threshold_flags(p: argparse.ArgumentParser) -> None:
@@ -143,3 +154,41 @@ def cmd_eval(args: argparse.Namespace) -> int:
         for key, value in metrics.items():
             print(f"{key:>20}: {value}")
     return 0
+
+
+def cmd_unanswered(args: argparse.Namespace) -> int:
+    if not (0 < args.days <= 3650 and 0 < args.top <= 1000):
+        print("relevo faq unanswered: --days is 1..3650 and --top 1..1000", file=sys.stderr)
+        return 2
+    store = {"data_dir": args.data} if args.data else {}
+    settings = load_settings(args.config, store=store)
+    items = asyncio.run(_read_unanswered(settings, args.days))
+    groups = unanswered.group(items)[: args.top]
+    if args.draft:
+        print(unanswered.draft(groups), end="")
+        return 0
+    if args.json:
+        print(json.dumps({"days": args.days, "noted": len(items), "groups": [
+            {"count": g.count, "last_ts": g.last_ts, "kinds": sorted(g.kinds), "entries": sorted(g.entries),
+             "examples": [{"text": t, "lang": lang} for t, lang in unanswered.examples(g)]}
+            for g in groups
+        ]}, ensure_ascii=False))  # fmt: skip
+        return 0
+    print(f"{len(items)} questions not answered in the last {args.days:g} days, {len(groups)} groups shown")
+    for g in groups:
+        kinds = " and ".join(sorted(k.replace("_", " ") for k in g.kinds))
+        near = f"; near: {', '.join(sorted(g.entries))}" if g.entries else ""
+        print(f"\n{g.count:>4}x  ({kinds}{near})")
+        for text, lang in unanswered.examples(g):
+            print(f"      [{lang}] {text}")
+    return 0
+
+
+async def _read_unanswered(settings: Settings, days: float) -> list[unanswered.Unanswered]:
+    from handoff.store import Store
+
+    store = await Store.connect(settings.store.redis_url, settings.data_dir)
+    try:
+        return await unanswered.read(store.redis, days)
+    finally:
+        await store.close()

@@ -8,6 +8,7 @@ from typing import Any, cast
 import pytest
 import redis.asyncio as aioredis
 
+from bot import unanswered
 from bot.engine import Engine, pick_lang
 from bot.messages import Attachment, Inbound, Outbound, OutEvent, StatusUpdate
 from bot.mood import MoodDetector
@@ -152,6 +153,18 @@ async def test_helpful_yes_and_no(bot: Bot) -> None:
     assert values(sorry) == ["rephrase", "human"]
     (go,) = await bot.choose("rephrase")
     assert "go ahead" in go.text
+
+
+async def test_what_the_bot_could_not_answer_is_noted_for_the_knowledge_base(bot: Bot) -> None:
+    await bot.say(UNKNOWN)
+    await bot.say("how long does shipping take pls")
+    await bot.say("no, not really")
+    await bot.say("thanks")
+    noted = await unanswered.read(bot.redis, days=1)
+    assert [(n.kind, n.text) for n in noted] == [
+        ("not_helpful", "how long does shipping take pls"), ("not_understood", UNKNOWN),
+    ]  # fmt: skip
+    assert noted[0].entry == "shipping-time" and noted[0].lang == "en" and noted[1].confidence < 0.21
 
 
 async def test_clarify_suggests_entries_and_choosing_one_answers_it(

@@ -1,0 +1,134 @@
+"""The questions the bot could not answer, kept for the people who write the knowledge base.
+
+The engine notes each message it did not understand and each answer a customer said did not help;
+`relevo faq unanswered` groups them by wording and prints them, or a knowledge-base file to start
+from. Bounded: the newest MAX_KEPT are kept.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal, cast
+
+import redis.asyncio as aioredis
+import yaml
+from rapidfuzz import fuzz
+
+from faq.normalize import fold
+from handoff import keys
+
+Kind = Literal["not_understood", "not_helpful"]
+MAX_KEPT = 10_000
+MAX_TEXT = 300  # a question is what is kept, not an essay pasted into the chat
+# Two questions whose folded words overlap this much (token_set_ratio) are the same question asked
+# twice ("do you ship to iceland" / "shipping to Iceland?").
+SAME_QUESTION = 80.0
+MAX_EXAMPLES = 5  # wordings shown per group
+_WORD = re.compile(r"\w+")
+
+
+@dataclass(frozen=True)
+class Unanswered:
+    kind: Kind
+    text: str
+    lang: str
+    ts: int  # ms
+    conversation_id: str = ""
+    entry: str = ""  # not_helpful: the entry whose answer did not help
+    best: str = ""  # not_understood: the entry the matcher thought closest, and its confidence
+    confidence: float = 0.0
+
+
+@dataclass
+class Group:
+    """One question as customers asked it, most recent wording first."""
+
+    asked: list[tuple[str, str]] = field(default_factory=list)  # (text, language)
+    kinds: set[str] = field(default_factory=set)
+    entries: set[str] = field(default_factory=set)  # entries that did not help, or came closest
+    last_ts: int = 0
+
+    @property
+    def count(self) -> int:
+        return len(self.asked)
+
+
+async def note(redis: aioredis.Redis, item: Unanswered) -> None:
+    await redis.xadd(keys.UNANSWERED, {
+        "kind": item.kind, "text": item.text[:MAX_TEXT], "lang": item.lang, "ts": item.ts,
+        "conv": item.conversation_id, "entry": item.entry, "best": item.best,
+        "confidence": f"{item.confidence:.3f}",
+    }, maxlen=MAX_KEPT, approximate=True)  # fmt: skip
+
+
+async def read(redis: aioredis.Redis, days: float, limit: int = MAX_KEPT) -> list[Unanswered]:
+    """The noted questions of the last `days` days, newest first."""
+    since = int((time.time() - days * 86400) * 1000)
+    raw = cast(list[tuple[str, dict[str, str]]],
+               await redis.xrevrange(keys.UNANSWERED, min=f"{max(since, 0)}-0", count=limit))
+    found = []
+    for _, f in raw:
+        kind = f.get("kind", "")
+        if kind not in ("not_understood", "not_helpful") or not f.get("text", "").strip():
+            continue
+        found.append(Unanswered(
+            kind=cast(Kind, kind), text=f["text"], lang=f.get("lang", ""), ts=int(f.get("ts", 0) or 0),
+            conversation_id=f.get("conv", ""), entry=f.get("entry", ""), best=f.get("best", ""),
+            confidence=float(f.get("confidence", 0) or 0),
+        ))  # fmt: skip
+    return found
+
+
+def group(items: Sequence[Unanswered]) -> list[Group]:
+    """Questions asked in about the same words together, the most asked first."""
+    groups: list[Group] = []
+    keys_: list[str] = []  # each group's first wording, folded
+    for item in items:
+        key = _plain(item.text)
+        at = next((i for i, k in enumerate(keys_) if fuzz.token_set_ratio(key, k) >= SAME_QUESTION), None)
+        if at is None:
+            groups.append(Group(last_ts=item.ts))
+            keys_.append(key)
+            at = len(groups) - 1
+        g = groups[at]
+        g.asked.append((item.text.strip(), item.lang or "en"))
+        g.kinds.add(item.kind)
+        g.entries.update(e for e in (item.entry, item.best) if e)
+        g.last_ts = max(g.last_ts, item.ts)
+    return sorted(groups, key=lambda g: (-g.count, -g.last_ts))
+
+
+def examples(g: Group) -> list[tuple[str, str]]:
+    """Its distinct wordings (case, accents and punctuation aside) with their language, the most recent first."""
+    seen: dict[str, tuple[str, str]] = {}
+    for text, lang in g.asked:
+        seen.setdefault(_plain(text), (text, lang))
+    return list(seen.values())[:MAX_EXAMPLES]
+
+
+def draft(groups: Sequence[Group]) -> str:
+    """A knowledge-base file to start from: the customers' wordings as questions, answers left empty.
+
+    The empty answers are on purpose: `relevo faq check` refuses the file until someone writes them,
+    so a draft copied into config/faq as it is never reaches a customer.
+    """
+    entries = []
+    for n, g in enumerate(groups, start=1):
+        by_lang: dict[str, list[str]] = {}
+        for text, lang in examples(g):
+            by_lang.setdefault(lang, []).append(text)
+        entries.append({
+            "id": f"new-question-{n}",
+            "questions": by_lang,
+            "answer": {lang: "" for lang in by_lang},
+        })  # fmt: skip
+    header = ("# Drafted by `relevo faq unanswered --draft`: give each entry a real id, merge or drop\n"
+              "# questions, write the answers, then `relevo faq check` before copying it into config/faq.\n")
+    return header + yaml.safe_dump({"entries": entries}, allow_unicode=True, sort_keys=False, width=100)
+
+
+def _plain(text: str) -> str:
+    return " ".join(_WORD.findall(fold(text)))
