@@ -54,6 +54,8 @@ class Timing:
     connect_retry_s: float = 15.0  # Bot API unreachable at start: try again this often
     drain_s: float = 5.0  # deliveries under way get this long at shutdown
     store_retry_max_s: float = 10.0  # polling: an update the store could not take is tried again, backing off
+    webhook_retry_s: float = 5.0  # setWebhook refused or unanswered: the first wait before trying again,
+    webhook_retry_max_s: float = 300.0  # doubling up to this (an ERROR line at most this far apart)
 
 
 class TokenFilter(logging.Filter):
@@ -110,6 +112,10 @@ class TelegramService:
         self.channel = TelegramChannel(self.application.bot, runtime.engine, runtime.redis, runtime.settings,
                                        retries)
         self.ready = asyncio.Event()  # the bot is known to Telegram and the channel runs
+        # For /healthz: starting | connecting (Bot API unreachable) | not_registered (webhook mode,
+        # setWebhook not taken yet) | up | off (token rejected after start); `error` says why not up.
+        self.state = "starting"
+        self.error = ""
         self._tasks: list[asyncio.Task[None]] = []
         self._hold = runtime.redis.register_script(LEASE_LUA)
         self._release = runtime.redis.register_script(RELEASE_LUA)
@@ -132,6 +138,7 @@ class TelegramService:
         except TelegramError as exc:
             logger.error("telegram: the Bot API does not answer (%s); trying again every %.0f s",
                          exc, self.timing.connect_retry_s)
+            self._set_state("connecting", exc)
             self._spawn(self._connect_later(), "telegram connect")
             return
         if rejected:
@@ -150,9 +157,11 @@ class TelegramService:
             except InvalidToken:
                 logger.error("telegram: Telegram rejected the bot token (TELEGRAM_BOT_TOKEN); "
                              "Telegram is off")  # no exc_info: PTB's message quotes the token
+                self._set_state("off", "Telegram rejected the bot token (TELEGRAM_BOT_TOKEN)")
                 return
             except TelegramError as exc:
                 logger.warning("telegram: the Bot API still does not answer (%s)", exc)
+                self._set_state("connecting", exc)
                 continue
             await self._run()
             return
@@ -164,12 +173,26 @@ class TelegramService:
         listen = self.runtime.outbox.listen
         self._spawn(self.channel.pump(lambda: listen("telegram")), "telegram outbox pump")
         self._spawn(self.channel.run_pending(), "telegram pending")
-        if self.settings.mode == "webhook":
-            await self._set_webhook()
-        else:
-            self._spawn(self._poll_with_lease(), "telegram polling lease")
+        # Updates are taken from here on: a webhook registered by an earlier run keeps delivering
+        # while this run's setWebhook is refused.
         self.ready.set()
+        if self.settings.mode == "webhook":
+            self._set_state("not_registered", "")
+            self._spawn(self._register_webhook(), "telegram webhook registration")
+            return
+        self._spawn(self._poll_with_lease(), "telegram polling lease")
+        self._set_state("up", "")
         logger.info("telegram: @%s on %s", self.application.bot.username, self.settings.mode)
+
+    def _set_state(self, state: str, error: BaseException | str) -> None:
+        self.state, self.error = state, self._filter.redact(str(error))
+
+    def health(self) -> dict[str, str]:
+        """The /healthz fields: `telegram` (a state, see __init__) and, when not up, `telegram_error`."""
+        found = {"telegram": self.state}
+        if self.error:
+            found["telegram_error"] = self.error
+        return found
 
     async def stop(self) -> None:
         """Stop polling (giving the lease back), stop delivering, then shut the Application down."""
@@ -262,17 +285,26 @@ class TelegramService:
             return web.Response(status=500, text="try again")
         return web.Response(text="ok")
 
-    async def _set_webhook(self) -> None:
-        for attempt in range(3):
+    async def _register_webhook(self) -> None:
+        """setWebhook until Telegram takes it, backing off; the web server and the rest run meanwhile (a
+        refusal such as a bad secret needs an operator: the log and /healthz say so until then)."""
+        delay, tries = self.timing.webhook_retry_s, 0
+        while True:
+            tries += 1
             try:
                 await self.application.bot.set_webhook(
                     url=self.settings.webhook_url, secret_token=self.settings.secret_token,
                     allowed_updates=list(ALLOWED_UPDATES),
                 )
-                return
+                break
             except TelegramError as exc:
-                logger.error("telegram: could not register the webhook (try %d): %s", attempt + 1, exc)
-                await asyncio.sleep(self.timing.lease_retry_s)
+                self._set_state("not_registered", exc)
+                logger.error("telegram: webhook not registered, Telegram sends no updates (try %d): %s; "
+                             "trying again in %.1f s", tries, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.timing.webhook_retry_max_s)
+        self._set_state("up", "")
+        logger.info("telegram: @%s on webhook", self.application.bot.username)
 
     # -- polling, by one worker at a time ------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from aiohttp import web
 from bot.channels.web import WebChannel
 from bot.runtime import Runtime
 from bot.sessions import signer_for
-from bot.telegram_setup import add_telegram_routes, telegram_ctx
+from bot.telegram_setup import TELEGRAM, add_telegram_routes, telegram_ctx
 from handoff.api import setup_api
 
 logger = logging.getLogger(__name__)
@@ -126,7 +126,12 @@ async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"ok": False, "redis": "down"}, status=503)
     channel = request.app[WEB_CHANNEL]
     sockets = sum(map(len, channel.sockets.values()))
-    return web.json_response({"ok": True, "redis": "up", "widget_sockets": sockets})
+    body: dict[str, object] = {"ok": True, "redis": "up", "widget_sockets": sockets}
+    telegram = request.app.get(TELEGRAM)
+    # Telegram not ready (webhook refused, Bot API away) is reported, not failed: `ok` and the status
+    # answer "should this process be restarted?", and a restart does not fix a secret Telegram refuses.
+    body.update(telegram.health() if telegram is not None else {"telegram": "off"})
+    return web.json_response(body)
 
 
 @web.middleware

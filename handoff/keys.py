@@ -178,3 +178,9 @@ def status_message(conversation_id: str) -> str:
 # Sorted set: {"event": <event json>, "tries": n} -> when to try again (ms); outgoing messages that
 # flood limits or the network held back, kept rather than dropped.
 TELEGRAM_PENDING = f"{PREFIX}:tg:pending"
+
+
+def telegram_parked(chat_id: int) -> str:
+    """List: a chat's parked outgoing events, oldest first; TELEGRAM_PENDING holds the chat (its id) with
+    when to try. Hash-tagged on TELEGRAM_PENDING's own name, so scripts over both stay on one Cluster slot."""
+    return f"{{{TELEGRAM_PENDING}}}:chat:{chat_id}"

@@ -20,7 +20,7 @@ from handoff.agents import Agent
 from handoff.conversations import Conversation, Conversations, entry_fields, now_ms
 from handoff.estimate import WaitEstimator, WaitInfo
 from handoff.keys import told_key, wait_key
-from handoff.queues import HandoffQueues
+from handoff.queues import HandoffQueues, HandoffState
 from handoff.rules import HandoffRules
 
 logger = logging.getLogger(__name__)
@@ -34,6 +34,8 @@ REFRESH_DEPTH = 100
 APOLOGY_FACTOR = 1.5
 APOLOGY_MIN_S = 60
 TOLD_TTL_S = 600
+# Transcript entries read back to see whether the agent wrote before the joined notice could be said.
+JOIN_LOOKBACK = 20
 QUEUE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*:[0-9]$")
 EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.){1,8}[A-Za-z]{2,24}")
 
@@ -190,10 +192,13 @@ class CustomerNotifier:
 
     # -- speaking ----------------------------------------------------------------------------------
 
-    async def say(self, conv: Conversation, text: str, buttons: tuple[Button, ...] = ()) -> str | None:
-        """A system message: into the transcript first, then out to the customer's channel."""
+    async def say(
+        self, conv: Conversation, text: str, buttons: tuple[Button, ...] = (), client_id: str = "",
+    ) -> str | None:  # fmt: skip
+        """A system message: into the transcript first, then out to the customer's channel; a notice
+        with a `client_id` is said once, whoever says it again."""
         fields = entry_fields("system", text, ts=now_ms(), lang=conv.lang, buttons=buttons)
-        appended = await self.conversations.append(conv.id, fields, sender="system")
+        appended = await self.conversations.append(conv.id, fields, sender="system", client_id=client_id)
         if appended.status != "new":
             return None
         await self.outbox.emit(Outbound(
@@ -353,10 +358,34 @@ class CustomerNotifier:
         st = await self.queues.state(conv.id)
         if st is None or st.state != "assigned" or st.agent != event.get("agent"):
             return  # already moved on: the later event tells
+        await self._tell_joined(conv, st)
+
+    async def tell_joined(self, conversation_id: str) -> bool:
+        """Tell the customer who took their conversation, for a caller that has just assigned it (the
+        claim itself, so the notice is out before the agent can write); the claim's event then adds
+        nothing. False if it is not assigned."""
+        conv = await self.conversations.get(conversation_id)
+        st = await self.queues.state(conversation_id)
+        if conv is None or st is None or st.state != "assigned":
+            return False
+        await self._tell_joined(conv, st)
+        return True
+
+    async def _tell_joined(self, conv: Conversation, st: HandoffState) -> None:
         await self.conversations.set_state(conv.id, "assigned")
         name = await self.display_name(st.agent)
         await self.status(conv, "assigned", agent=name)
-        await self.say(conv, say("joined", conv.lang, name=name))
+        if await self._agent_wrote(conv.id, st):
+            # The event came after the agent's first reply, which carries their name: "has joined" below
+            # it would read as a second person arriving.
+            logger.info("handoff: %s: no joined notice, %s has already written", conv.id, st.agent)
+            return
+        # Once per assignment: the event and a caller of tell_joined may both get here.
+        await self.say(conv, say("joined", conv.lang, name=name), client_id=f"joined:{st.agent}:{st.claimed_at}")
+
+    async def _agent_wrote(self, conversation_id: str, st: HandoffState) -> bool:
+        recent = await self.conversations.log(conversation_id, JOIN_LOOKBACK)
+        return any(e.sender == "agent" and e.ts >= st.claimed_at for e in recent)
 
     async def _requeued(self, conv: Conversation, event: dict[str, Any]) -> None:
         st = await self.queues.state(conv.id)

@@ -241,7 +241,8 @@ class HandoffService:
             logger.info("handoff: %s is already with the handoff (%s)", conversation_id, exc)
         auto = self.settings.handoff.routing == "auto"
         if auto and await self.queues.assign_auto(conversation_id, await self.agent_list()):
-            return  # the "assigned" event tells the customer who joined
+            await self.notifier.tell_joined(conversation_id)
+            return
         await self.notifier.tell_queued(conversation_id)
         self.notifier.refresh_later(conversation_id, LATE_STATUS_S)
 
@@ -350,6 +351,8 @@ class HandoffService:
             claimed = await self.queues.claim_next(agent)
         if claimed:
             await self.conversations.set_state(claimed, "assigned")
+            # Before the claim returns, so "Ana has joined" is out before Ana can write.
+            await self.notifier.tell_joined(claimed)
         return claimed
 
     async def _held(self, agent: Agent, conversation_id: str) -> HandoffState:

@@ -11,9 +11,9 @@ import logging
 import os
 import warnings
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Protocol, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 import redis.asyncio as aioredis
 from telegram import (
@@ -42,6 +42,7 @@ from handoff import keys
 from handoff.conversations import now_ms
 from handoff.keys import TELEGRAM_PENDING as PENDING
 from handoff.keys import delivery_claim, status_message, update_seen
+from handoff.keys import telegram_parked as parked_key
 
 logger = logging.getLogger(__name__)
 
@@ -85,13 +86,11 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "eta": {"en": " Estimated wait: about {minutes} min.", "es": " Espera estimada: unos {minutes} min."},
     "eta_hours": {"en": " Estimated wait: about {h} h {m} min.", "es": " Espera estimada: unas {h} h {m} min."},
-    "assigned": {
-        "en": "A person from our team has joined the conversation.",
-        "es": "Una persona de nuestro equipo se ha unido a la conversación.",
-    },
-    "assigned_to": {
-        "en": "{agent} from our team has joined the conversation.",
-        "es": "{agent}, de nuestro equipo, se ha unido a la conversación.",
+    # What the status message says once the wait is over (a person took over, back to the bot,
+    # resolved): it stays in the chat, so it must stay true. Who joined is the handoff's own notice.
+    "left_queue": {
+        "en": "You're no longer waiting in the queue.",
+        "es": "Ya no estás esperando en la cola.",
     },
 }
 
@@ -278,7 +277,8 @@ def chunks(text: str, limit: int = MAX_TEXT) -> list[str]:
 
 
 def status_text(status: StatusUpdate, lang: str) -> str | None:
-    """The status message's text; None for states that end the status message (bot, resolved, closed)."""
+    """The status message's text; None for states that end the status message (assigned, bot, resolved,
+    closed)."""
     if status.state == "queued":
         text = (say("queued_at", lang, position=status.position) if status.position
                 else say("queued", lang))
@@ -288,8 +288,6 @@ def status_text(status: StatusUpdate, lang: str) -> str | None:
         elif minutes:
             text += say("eta", lang, minutes=minutes)
         return text
-    if status.state == "assigned":
-        return say("assigned_to", lang, agent=status.agent) if status.agent else say("assigned", lang)
     return None
 
 
@@ -320,6 +318,55 @@ class Retries:
     park_s: float = 30.0
     max_parks: int = 100  # about a day at park_s and above: then the transcript is all that is left
     pending_poll_s: float = 2.0
+    # A worker sending a chat's parked messages holds the chat this long past each message; should it
+    # vanish, another worker takes the chat over then.
+    drain_lease_s: float = 120.0
+
+
+@dataclass
+class Progress:
+    """How many parts of a long message Telegram has taken (a retry sends only the rest)."""
+
+    parts: int = 0
+
+
+def parked_item(event: OutEvent, tries: int, parts: int) -> str:
+    return json.dumps({"event": event.to_json(), "tries": tries, "parts": parts})
+
+
+# KEYS[1] PENDING, KEYS[2] parked_key(chat); ARGV[1] chat id, ARGV[2] item, ARGV[3] when to try the
+# chat (ms) if it is not scheduled yet, ARGV[4] "1" = park only behind parked ones. Returns how many
+# items the chat has parked now, 0 if nothing was parked.
+PARK_LUA = """
+if ARGV[4] == '1' and redis.call('LLEN', KEYS[2]) == 0 then return 0 end
+local n = redis.call('RPUSH', KEYS[2], ARGV[2])
+redis.call('ZADD', KEYS[1], 'NX', ARGV[3], ARGV[1])
+return n
+"""
+# KEYS[1] PENDING; ARGV[1] chat id, ARGV[2] now (ms), ARGV[3] lease end (ms). Returns 1 to the one
+# caller that takes the due chat; the chat stays scheduled at the lease end in case the taker vanishes.
+TAKE_LUA = """
+local due = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if due and tonumber(due) <= tonumber(ARGV[2]) then
+  redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+  return 1
+end
+return 0
+"""
+# KEYS[1] PENDING, KEYS[2] parked_key(chat); ARGV[1] chat id, ARGV[2] lease end (ms). Drops the
+# chat's first item (done with); returns how many are left, unscheduling a chat with none.
+NEXT_LUA = """
+redis.call('LPOP', KEYS[2])
+local n = redis.call('LLEN', KEYS[2])
+if n == 0 then redis.call('ZREM', KEYS[1], ARGV[1]) else redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1]) end
+return n
+"""
+# KEYS[1] PENDING, KEYS[2] parked_key(chat); ARGV[1] chat id, ARGV[2] the first item with its tries
+# counted, ARGV[3] when to try again (ms). The first item failed again: it stays first. Returns nothing.
+RETRY_LUA = """
+if redis.call('LLEN', KEYS[2]) > 0 then redis.call('LSET', KEYS[2], 0, ARGV[2]) end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+"""
 
 
 class TelegramChannel:
@@ -335,6 +382,10 @@ class TelegramChannel:
         self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
         self._tasks: set[asyncio.Task[None]] = set()
         self.closing = False  # set at shutdown: the loops end even if a cancellation gets lost
+        self._park_script = redis.register_script(PARK_LUA)
+        self._take = redis.register_script(TAKE_LUA)
+        self._next = redis.register_script(NEXT_LUA)
+        self._retry = redis.register_script(RETRY_LUA)
 
     # -- in ------------------------------------------------------------------------------------------
 
@@ -407,7 +458,7 @@ class TelegramChannel:
                 await asyncio.sleep(1.0)
 
     async def run_pending(self) -> None:
-        """Try parked messages again when they are due; every worker runs this, each item goes to one."""
+        """Try parked messages again when they are due; every worker runs this, each chat goes to one."""
         while not self.closing:
             try:
                 await self.pending_once()
@@ -418,19 +469,37 @@ class TelegramChannel:
             await asyncio.sleep(self.retries.pending_poll_s)
 
     async def pending_once(self) -> int:
+        """Start delivering what is due: each due chat's parked messages, in order, by one worker."""
         due = cast(list[str], await self.redis.zrangebyscore(PENDING, "-inf", now_ms(), start=0, num=50))
         taken = 0
-        for raw in due:
-            if await self.redis.zrem(PENDING, raw):  # whoever removes it delivers it
-                item = json.loads(raw)
-                self.deliver_soon(event_from_json(item["event"]), int(item["tries"]))
+        for member in due:
+            if member.startswith("{"):
+                taken += await self._take_single(member)
+            elif await self._take(keys=[PENDING], args=[member, now_ms(), self._lease_end()]):
+                self._spawn(self._drain(int(member)), "telegram parked delivery")
                 taken += 1
         return taken
 
+    async def _take_single(self, member: str) -> int:
+        # One message parked before chats kept their parked messages in order (an upgrade): sent as new.
+        if not await self.redis.zrem(PENDING, member):
+            return 0
+        item = json.loads(member)
+        self.deliver_soon(event_from_json(item["event"]), int(item["tries"]))
+        return 1
+
     def deliver_soon(self, event: OutEvent, tries: int = 0) -> None:
-        task = asyncio.create_task(self.deliver(event, tries), name="telegram delivery")
+        self._spawn(self.deliver(event, tries), "telegram delivery")
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:  # the store away: parked items stay
+            logger.error("telegram: %s stopped", task.get_name(), exc_info=task.exception())
 
     async def drain(self, timeout_s: float) -> None:
         """Let deliveries under way finish (a shutdown), then cancel what is left."""
@@ -444,33 +513,76 @@ class TelegramChannel:
         return bool(await self.redis.set(delivery_claim(digest), 1, nx=True, ex=CLAIM_TTL_S))
 
     async def deliver(self, event: OutEvent, tries: int = 0) -> None:
-        """Send one event to its chat; never raises: failures are parked, blocked chats marked."""
+        """Send one event to its chat, or park it behind the chat's parked ones; never raises: failures
+        are parked, blocked chats marked."""
         chat_id = chat_of(event.conversation_key)
         if chat_id is None:
             logger.warning("telegram: event for %r is not a Telegram chat", event.conversation_key)
             return
         async with self._lock(chat_id):
-            try:
-                if isinstance(event, Outbound):
-                    await self._send_outbound(chat_id, event)
-                else:
-                    await self._send_status(chat_id, event)
-            except Forbidden as exc:
-                logger.warning("telegram: chat %s cannot be reached (%s); marked unreachable", chat_id, exc)
-                await self.redis.hset(keys.conv(event.conversation_id), UNREACHABLE_FIELD, now_ms())
-            except BadRequest as exc:
-                logger.error("telegram: Telegram refused a message for chat %s: %s", chat_id, exc)
-            except Deferred as exc:
-                await self._park(event, tries + 1, exc.delay_s)
-            except TelegramError as exc:
-                logger.warning("telegram: sending to chat %s failed: %s", chat_id, exc)
-                await self._park(event, tries + 1, self.retries.park_s)
+            behind = parked_item(event, tries, 0)
+            if await self._park_script(keys=[PENDING, parked_key(chat_id)], args=[chat_id, behind, now_ms(), 1]):
+                logger.info("telegram: a message for chat %s waits behind the chat's parked ones", chat_id)
+                return
+            progress = Progress()
+            delay = await self._send(chat_id, event, progress)
+            if delay is not None:
+                await self._park(chat_id, event, tries + 1, progress.parts, delay)
 
-    async def _send_outbound(self, chat_id: int, event: Outbound) -> None:
+    async def _drain(self, chat_id: int) -> None:
+        """The chat's parked messages, oldest first, until one fails again (it stays first) or none is left."""
+        parked = parked_key(chat_id)
+        async with self._lock(chat_id):
+            while True:
+                raw = cast(str | None, await self.redis.lindex(parked, 0))
+                if raw is not None and not await self._send_parked(chat_id, raw):
+                    return
+                if not await self._next(keys=[PENDING, parked], args=[chat_id, self._lease_end()]):
+                    return
+
+    async def _send_parked(self, chat_id: int, raw: str) -> bool:
+        """False if the message is parked again; True when it is done with (sent, refused or given up)."""
+        item = json.loads(raw)
+        event, tries = event_from_json(item["event"]), int(item["tries"]) + 1
+        progress = Progress(int(item.get("parts", 0)))
+        delay = await self._send(chat_id, event, progress)
+        if delay is None:
+            return True
+        if tries > self.retries.max_parks:
+            logger.error("telegram: gave up on a message for chat %s after %d tries (it stays in the "
+                         "transcript); the chat's next messages go on", chat_id, tries)
+            return True
+        again = parked_item(event, tries, progress.parts)
+        await self._retry(keys=[PENDING, parked_key(chat_id)], args=[chat_id, again, now_ms() + int(delay * 1000)])
+        logger.warning("telegram: message for chat %s kept for a retry in %.0f s (try %d)", chat_id, delay, tries)
+        return False
+
+    async def _send(self, chat_id: int, event: OutEvent, progress: Progress) -> float | None:
+        """Send it; None when done with it (sent, or refused for good), else seconds to wait before again."""
+        try:
+            if isinstance(event, Outbound):
+                await self._send_outbound(chat_id, event, progress)
+            else:
+                await self._send_status(chat_id, event)
+        except Forbidden as exc:
+            logger.warning("telegram: chat %s cannot be reached (%s); marked unreachable", chat_id, exc)
+            await self.redis.hset(keys.conv(event.conversation_id), UNREACHABLE_FIELD, now_ms())
+        except BadRequest as exc:
+            logger.error("telegram: Telegram refused a message for chat %s: %s", chat_id, exc)
+        except Deferred as exc:
+            return exc.delay_s
+        except TelegramError as exc:
+            logger.warning("telegram: sending to chat %s failed: %s", chat_id, exc)
+            return self.retries.park_s
+        return None
+
+    async def _send_outbound(self, chat_id: int, event: Outbound, progress: Progress) -> None:
         parts = chunks(message_text(event))
         markup = keyboard(event.buttons)
-        for i, part in enumerate(parts):
-            await self._send_text(chat_id, part, markup if i == len(parts) - 1 else None)
+        # A retry starts where the last try stopped: the parts Telegram took are in the chat already.
+        for i in range(progress.parts, len(parts)):
+            await self._send_text(chat_id, parts[i], markup if i == len(parts) - 1 else None)
+            progress.parts = i + 1
 
     async def _send_text(self, chat_id: int, text: str, markup: InlineKeyboardMarkup | None) -> Message:
         return await self._call(lambda: self.bot.send_message(chat_id, text, reply_markup=markup))
@@ -479,22 +591,28 @@ class TelegramChannel:
         key = status_message(status.conversation_id)
         lang = cast(str | None, await self.redis.hget(keys.conv(status.conversation_id), "lang")) or "en"
         text = status_text(status, lang)
+        known = cast(str | None, await self.redis.get(key))
         if text is None:
+            # The message stays in the chat: left as it was, it would still show a place in the queue.
+            if known and await self._edit(chat_id, int(known), say("left_queue", lang)):
+                logger.debug("telegram: status message %s of chat %s closed", known, chat_id)
             await self.redis.delete(key)  # the next queue gets a fresh status message
             return
-        known = await self.redis.get(key)
-        if known:
-            try:
-                await self._call(lambda: self.bot.edit_message_text(text, chat_id=chat_id,
-                                                                    message_id=int(known)))
-                return
-            except BadRequest as exc:
-                if "not modified" in str(exc).lower():
-                    return
-                logger.info("telegram: status message %s of chat %s gone (%s); sending anew", known,
-                            chat_id, exc)
+        if known and await self._edit(chat_id, int(known), text):
+            return
         sent = await self._send_text(chat_id, text, None)
         await self.redis.set(key, sent.message_id, ex=STATUS_TTL_S)
+
+    async def _edit(self, chat_id: int, message_id: int, text: str) -> bool:
+        """Edit a status message in place; False if it is gone (deleted by the customer, too old)."""
+        try:
+            await self._call(lambda: self.bot.edit_message_text(text, chat_id=chat_id, message_id=message_id))
+        except BadRequest as exc:
+            if "not modified" in str(exc).lower():
+                return True
+            logger.info("telegram: status message %s of chat %s gone (%s)", message_id, chat_id, exc)
+            return False
+        return True
 
     async def _call(self, make: Callable[[], Awaitable[T]]) -> T:
         """One Bot API call: wait out flood limits and retry network failures, within bounds."""
@@ -518,15 +636,19 @@ class TelegramChannel:
                 logger.warning("telegram: %s; trying again", exc)
                 await asyncio.sleep(self.retries.backoff_s * 2 ** (failures - 1))
 
-    async def _park(self, event: OutEvent, tries: int, delay_s: float) -> None:
+    async def _park(self, chat_id: int, event: OutEvent, tries: int, parts: int, delay_s: float) -> None:
         if tries > self.retries.max_parks:
             logger.error("telegram: gave up on a message for %s after %d tries (it stays in the transcript)",
                          event.conversation_key, tries)
             return
-        item = json.dumps({"event": event.to_json(), "tries": tries})
-        await self.redis.zadd(PENDING, {item: now_ms() + int(delay_s * 1000)})
+        item = parked_item(event, tries, parts)
+        await self._park_script(keys=[PENDING, parked_key(chat_id)],
+                                args=[chat_id, item, now_ms() + int(delay_s * 1000), 0])
         logger.warning("telegram: message for %s kept for a retry in %.0f s (try %d)",
                        event.conversation_key, delay_s, tries)
+
+    def _lease_end(self) -> int:
+        return now_ms() + int(self.retries.drain_lease_s * 1000)
 
     def _lock(self, chat_id: int) -> asyncio.Lock:
         # asyncio.Lock wakes waiters in order, so a chat's messages leave in the order they were emitted.

@@ -42,7 +42,7 @@ class StandIn:
     token: str = TOKEN
     calls: list[Call] = field(default_factory=list)
     updates: list[dict[str, Any]] = field(default_factory=list)
-    faults: dict[str, list[Fault]] = field(default_factory=dict)
+    faults: dict[str, list[Fault | None]] = field(default_factory=dict)  # None: that call goes through
     blocked: set[int] = field(default_factory=set)
     messages: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
     webhook: dict[str, Any] = field(default_factory=dict)
@@ -62,8 +62,9 @@ class StandIn:
     def base_url(self) -> str:
         return f"{self.url}/bot"
 
-    def fail_next(self, method: str, fault: Fault, times: int = 1) -> None:
-        self.faults.setdefault(method, []).extend([fault] * times)
+    def fail_next(self, method: str, fault: Fault, times: int = 1, after: int = 0) -> None:
+        """The next `times` calls of `method` fail, once `after` more calls have gone through."""
+        self.faults.setdefault(method, []).extend([None] * after + [fault] * times)
 
     def called(self, method: str) -> list[dict[str, Any]]:
         return [c.params for c in self.calls if c.method == method]
@@ -111,8 +112,8 @@ class StandIn:
         self.calls.append(Call(method, params))
         await self._notify()
         faults = self.faults.get(method)
-        if faults:
-            fault = faults.pop(0)
+        fault = faults.pop(0) if faults else None
+        if fault is not None:
             if fault.delay_s:
                 await asyncio.sleep(fault.delay_s)
             return _error(fault.status, fault.description, fault.retry_after)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -26,10 +27,13 @@ from bot.channels.telegram import (
     command_of,
     keyboard,
     lang_of,
+    parked_key,
     status_text,
 )
+from bot.channels.web import WebChannel
 from bot.messages import Button, Outbound, StatusUpdate
 from bot.runtime import Runtime
+from bot.sessions import signer_for
 from bot.settings import Settings, load_settings
 from bot.telegram_setup import (
     POLL_LEASE,
@@ -40,7 +44,9 @@ from bot.telegram_setup import (
     add_telegram_routes,
     telegram_ctx,
 )
+from bot.web import RUNTIME, WEB_CHANNEL, healthz
 from handoff import keys
+from handoff.agents import Agent
 from handoff.conversations import LogEntry, entry_fields, now_ms
 from tests.bot.telegram_standin import (
     TOKEN,
@@ -57,7 +63,7 @@ from tests.conftest import CONFIG_DIR
 CHAT = 4242
 SECRET = "webhook-secret_0123456789"
 FAST = Timing(lease_s=2.0, lease_retry_s=0.1, poll_timeout_s=1.0, request_timeout_s=1.0,
-              connect_retry_s=0.2, drain_s=2.0)
+              connect_retry_s=0.2, drain_s=2.0, webhook_retry_s=0.05, webhook_retry_max_s=0.2)
 QUICK = Retries(flood_attempts=3, max_flood_wait_s=5.0, network_attempts=3, backoff_s=0.05, park_s=0.2,
                 pending_poll_s=0.05)
 
@@ -94,6 +100,9 @@ async def relevo(settings: Settings, *, retries: Retries = QUICK, start: bool = 
     own_runtime = runtime is None
     runtime = runtime or await Runtime.start(settings, background=False)
     app = web.Application()
+    app[RUNTIME] = runtime
+    app[WEB_CHANNEL] = WebChannel(runtime.engine, runtime.settings, signer_for(runtime.settings))
+    app.router.add_get("/healthz", healthz)
     service = add_telegram_routes(app, runtime, timing=FAST, retries=retries)
     assert service is not None
     app.cleanup_ctx.append(telegram_ctx)
@@ -222,8 +231,11 @@ async def test_a_conversation_from_start_to_rating(
             shown = f"número {position} "
             await standin.wait_for(lambda: shown in status_now["text"], f"{shown} edited in")  # noqa: B023
         assert status_now["edits"] == 3 and "unos 2 min" in status_now["text"]
+        # A person taking over ends the status message (the handoff says who joined, once).
         await rt.outbox.emit(StatusUpdate(conv.id, key, "telegram", "assigned", agent="Marta"))
-        await standin.wait_for(lambda: "Marta" in status_now["text"], "the agent joining")
+        await standin.wait_for(lambda: "cola" not in status_now["text"] or "Ya no" in status_now["text"],
+                               "the status message closed")
+        assert status_now["text"] == "Ya no estás esperando en la cola."
         assert len(standin.sent(CHAT)) == sent_before
 
         # During the handoff a photo reaches the agent's transcript with its kind and caption.
@@ -257,6 +269,10 @@ async def test_a_conversation_from_start_to_rating(
     assert TOKEN not in caplog.text
     assert any("/bot<TELEGRAM_BOT_TOKEN>/" in r.getMessage() for r in caplog.records), \
         "httpx's request lines are logged, with the token redacted"
+
+
+async def _zero(count: Awaitable[int]) -> bool:
+    return await count == 0
 
 
 async def _last_with_attachment(runtime: Runtime, key: str) -> LogEntry | None:
@@ -368,7 +384,8 @@ async def test_a_long_flood_limit_parks_the_message_and_sends_it_later(
         standin.fail_next("sendMessage", Fault(429, "Too Many Requests: retry after 1", retry_after=1))
         await standin.push(message_update(standin, CHAT, "/start"))
         await standin.wait_for(lambda: standin.sent(CHAT), "the parked greeting sent")
-        assert len(standin.called("sendMessage")) == 2 and await redis.zcard(PENDING) == 0
+        await eventually(lambda: _zero(redis.zcard(PENDING)), "nothing left parked")
+        assert len(standin.called("sendMessage")) == 2 and await redis.llen(parked_key(CHAT)) == 0
 
 
 async def test_network_failures_are_retried(standin: StandIn, settings: Settings) -> None:
@@ -413,6 +430,149 @@ async def test_a_wrong_token_never_shows_in_errors_or_logs(
     assert standin.unauthorized == 1 and wrong not in caplog.text
 
 
+async def test_a_chat_with_a_parked_message_keeps_its_order_and_others_go_on(
+    standin: StandIn, settings: Settings, redis: aioredis.Redis
+) -> None:
+    other = 5151
+    hold = Retries(network_attempts=3, backoff_s=0.01, park_s=3600.0, pending_poll_s=0.05)  # parked until due
+    key = f"telegram:{CHAT}"
+    async with relevo(settings, retries=hold) as worker:
+        rt = worker.runtime
+        await subscribed(rt.redis)
+        await say(standin, CHAT, "/start")
+        await say(standin, other, "/start")
+        standin.fail_next("sendMessage", Fault(502, "Bad Gateway"), times=4)  # one delivery's tries
+        await emit(rt, key, "one")
+        await eventually(lambda: redis.zscore(PENDING, str(CHAT)), "the first message parked")
+        await emit(rt, key, "two")
+        await emit(rt, key, "three")
+        await emit(rt, f"telegram:{other}", "for the other chat")
+        await standin.wait_for(lambda: standin.sent(other)[-1]["text"] == "for the other chat",
+                               "the other chat served")
+
+        async def settled() -> bool:
+            return await redis.llen(parked_key(CHAT)) == 3 or len(standin.sent(CHAT)) > 1
+
+        await eventually(settled, "the later messages parked or sent")
+        assert [m["text"] for m in standin.sent(CHAT)][1:] == []  # nothing overtook "one"
+
+        # Due, and failing again: it stays first, and the others stay behind it.
+        calls = len(standin.called("sendMessage"))
+        standin.fail_next("sendMessage", Fault(502, "Bad Gateway"), times=4)
+        await redis.zadd(PENDING, {str(CHAT): 0})
+        await standin.wait_for(lambda: len(standin.called("sendMessage")) == calls + 4, "the retry's tries")
+        await eventually(lambda: _tries_of_first(redis, CHAT, 2), "parked again")
+        assert len(standin.sent(CHAT)) == 1 and await redis.llen(parked_key(CHAT)) == 3
+        assert (await redis.zscore(PENDING, str(CHAT)) or 0) > now_ms()
+
+        await redis.zadd(PENDING, {str(CHAT): 0})
+        await standin.wait_for(lambda: len(standin.sent(CHAT)) == 4, "the parked messages sent")
+        assert [m["text"] for m in standin.sent(CHAT)][1:] == ["one", "two", "three"]
+        await eventually(lambda: _zero(redis.zcard(PENDING)), "nothing left parked")
+        (reply,) = await say(standin, CHAT, "How much does shipping cost?")  # straight out again
+        assert "Shipping is free" in reply["text"]
+
+
+async def _tries_of_first(redis: aioredis.Redis, chat: int, tries: int) -> bool:
+    first = await redis.lindex(parked_key(chat), 0)
+    return first is not None and json.loads(first)["tries"] == tries
+
+
+async def test_a_long_message_that_fails_half_way_sends_only_the_rest_again(
+    standin: StandIn, settings: Settings, redis: aioredis.Redis
+) -> None:
+    key = f"telegram:{CHAT}"
+    text = " ".join(f"step{i}" for i in range(1200))  # three Telegram messages
+    parts = chunks(f"Marta: {text}")
+    assert len(parts) == 3
+    async with relevo(settings) as worker:
+        await subscribed(worker.runtime.redis)
+        await say(standin, CHAT, "/start")
+        standin.fail_next("sendMessage", Fault(502, "Bad Gateway"), times=4, after=1)  # the second part's tries
+        await emit(worker.runtime, key, text, sender="agent", author="Marta")
+        await standin.wait_for(lambda: standin.sent(CHAT)[-1]["text"] == parts[-1], "the last part")
+        await eventually(lambda: _zero(redis.zcard(PENDING)), "nothing left parked")
+        assert [m["text"] for m in standin.sent(CHAT)][1:] == parts
+
+
+# -- a person takes over -------------------------------------------------------------------------------
+
+async def _handed_over(standin: StandIn, worker: Relevo, chat: int) -> tuple[str, dict[str, Any], Agent]:
+    """A customer queued for a person (the status message shown), and an agent to take them."""
+    rt = worker.runtime
+    await say(standin, chat, "/agent", count=3)
+    cid = await rt.conversations.current_id(f"telegram:{chat}")
+    assert cid is not None
+    status_id = await eventually(lambda: rt.redis.get(keys.status_message(cid)), "the status message")
+    status = standin.messages[(chat, int(status_id))]
+    assert status["text"].startswith("You're number 1 in the queue")
+    agent = Agent("ana", tuple(rt.handoff.rules.departments), tier=3, role="supervisor", display_name="Ana G")
+    if await rt.handoff.directory.get("ana") is None:
+        await rt.handoff.directory.add(agent, "correct horse battery")
+    return cid, status, agent
+
+
+def _event(name: str, cid: str, agent: str = "ana") -> dict[str, Any]:
+    """A handoff event as handoff.lua publishes it (the notifier's listener is not running here)."""
+    return {"event": name, "conv": cid, "agent": agent, "ts": now_ms()}
+
+
+async def test_one_joined_notice_and_no_stale_status_message(standin: StandIn, settings: Settings) -> None:
+    async with relevo(settings) as worker:
+        rt, notifier = worker.runtime, worker.runtime.handoff.notifier
+        await subscribed(rt.redis)
+        cid, status, ana = await _handed_over(standin, worker, CHAT)
+        await rt.handoff.claim(ana, cid)
+        await notifier.handle(_event("claimed", cid))
+        await standin.wait_for(lambda: "joined" in standin.sent(CHAT)[-1]["text"], "the joined notice")
+        await rt.handoff.reply(ana, cid, "Hi, I am Ana.")
+        await standin.wait_for(lambda: standin.sent(CHAT)[-1]["text"] == "Ana G: Hi, I am Ana.", "the reply")
+        texts = [m["text"] for m in standin.sent(CHAT)]  # the status message with its latest text
+        assert [t for t in texts if "joined" in t] == ["Ana G has joined the conversation."]
+        assert status["text"] == "You're no longer waiting in the queue."
+
+        await rt.handoff.return_to_bot(ana, cid)
+        await notifier.handle(_event("returned_to_bot", cid))
+        await standin.wait_for(lambda: "back with the virtual assistant" in standin.sent(CHAT)[-1]["text"],
+                               "back with the bot")
+        assert status["text"] == "You're no longer waiting in the queue."
+        assert not any("in the queue for" in m["text"] for m in standin.sent(CHAT))
+
+
+async def test_the_joined_notice_never_follows_the_agents_first_reply(
+    standin: StandIn, settings: Settings
+) -> None:
+    other = 5151
+    async with relevo(settings) as worker:
+        rt, notifier = worker.runtime, worker.runtime.handoff.notifier
+        await subscribed(rt.redis)
+        # The agent writes before the claim's event reaches the notifier (events go through pub/sub).
+        cid, _, ana = await _handed_over(standin, worker, CHAT)
+        await rt.handoff.claim(ana, cid)
+        await rt.handoff.reply(ana, cid, "Hi, I am Ana.")
+        await notifier.handle(_event("claimed", cid))
+        await rt.handoff.reply(ana, cid, "Let me check.")
+        await standin.wait_for(lambda: standin.sent(CHAT)[-1]["text"] == "Ana G: Let me check.", "the replies")
+        log = [(e.sender, e.text) for e in await rt.conversations.log(cid)]
+        first = log.index(("agent", "Hi, I am Ana."))
+        assert not [t for _, t in log[first:] if "joined" in t]
+        chat = [m["text"] for m in standin.sent(CHAT)]
+        assert not [t for t in chat[chat.index("Ana G: Hi, I am Ana."):] if "joined" in t]
+
+        # Told by whoever assigns it, at once: before any reply, and once though the event follows.
+        cid2, _, _ = await _handed_over(standin, worker, other)
+        await rt.handoff.claim(ana, cid2)
+        assert await notifier.tell_joined(cid2)
+        await notifier.handle(_event("claimed", cid2))
+        await rt.handoff.reply(ana, cid2, "Hello!")
+        await standin.wait_for(lambda: standin.sent(other)[-1]["text"] == "Ana G: Hello!", "the reply")
+        last_two = [e.text for e in await rt.conversations.log(cid2)][-2:]
+        assert last_two == ["Ana G has joined the conversation.", "Hello!"]
+        chat = [m["text"] for m in standin.sent(other)]
+        assert [t for t in chat if "joined" in t] == ["Ana G has joined the conversation."]
+        assert chat[-2:] == ["Ana G has joined the conversation.", "Ana G: Hello!"]
+
+
 # -- webhook mode ---------------------------------------------------------------------------------------
 
 async def test_webhook_mode_checks_the_secret(
@@ -423,6 +583,7 @@ async def test_webhook_mode_checks_the_secret(
     settings = make_settings(redis_url, tmp_path, kb_dir, standin, mode="webhook", webhook_url=url,
                              secret_token=SECRET)
     async with relevo(settings, sock=sock) as worker:
+        await standin.wait_for(lambda: standin.webhook, "the webhook registered")
         assert standin.webhook == {"url": url, "secret_token": SECRET}
         assert standin.called("getUpdates") == [] and worker.service.application.updater is None
         await subscribed(worker.runtime.redis)
@@ -444,6 +605,45 @@ async def test_webhook_mode_checks_the_secret(
         assert customer == []  # nothing refused got in
         (reply,) = await say(standin, CHAT, "How much does shipping cost?")
         assert "Shipping is free" in reply["text"]
+
+
+async def test_a_refused_webhook_is_tried_again_in_the_background_and_shown_in_healthz(
+    standin: StandIn, redis_url: str, tmp_path: Path, kb_dir: Path, redis: aioredis.Redis,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    sock = _bound_socket()
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}{WEBHOOK_PATH}"
+    settings = make_settings(redis_url, tmp_path, kb_dir, standin, mode="webhook", webhook_url=url,
+                             secret_token=SECRET)
+    refused = Fault(400, "Bad Request: bad webhook: Failed to resolve host")
+    standin.fail_next("setWebhook", refused, times=1000)
+    async with relevo(settings, sock=sock) as worker, aiohttp.ClientSession() as http:
+        # Serving already, with Telegram still refusing: start-up did not wait for it.
+        await standin.wait_for(lambda: len(standin.called("setWebhook")) >= 3, "setWebhook tried again")
+        async with http.get(worker.url + "/healthz") as response:
+            assert response.status == 200
+            health = await response.json()
+        assert health["ok"] is True and health["telegram"] == "not_registered"
+        assert "failed to resolve host" in health["telegram_error"].lower()
+        errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+        assert any("webhook not registered" in e and "resolve host" in e for e in errors)
+        assert not any("on webhook" in r.getMessage() for r in caplog.records)
+
+        standin.faults["setWebhook"].clear()  # Telegram takes it now
+        await standin.wait_for(lambda: standin.webhook, "the webhook registered")
+
+        async def up() -> bool:
+            async with http.get(worker.url + "/healthz") as response:
+                return (await response.json()).get("telegram") == "up"
+
+        await eventually(up, "/healthz showing Telegram up")
+        async with http.get(worker.url + "/healthz") as response:
+            assert "telegram_error" not in await response.json()
+        assert sum("@relevo_test_bot on webhook" in r.getMessage() for r in caplog.records) == 1
+        await subscribed(worker.runtime.redis)
+        (greeting,) = await say(standin, CHAT, "/start")
+        assert greeting["text"].startswith("Hi!")
 
 
 def test_webhook_mode_needs_its_url_and_secret(redis_url: str, tmp_path: Path, kb_dir: Path) -> None:
@@ -507,3 +707,4 @@ def test_commands_languages_and_sizes() -> None:
     overnight = StatusUpdate("c", "telegram:1", "telegram", "queued", position=1, eta_s=496 * 60)
     assert status_text(overnight, "es").endswith("Espera estimada: unas 8 h 16 min.")
     assert status_text(StatusUpdate("c", "telegram:1", "telegram", "resolved"), "en") is None
+    assert status_text(StatusUpdate("c", "telegram:1", "telegram", "assigned", agent="Ana"), "en") is None
