@@ -31,6 +31,7 @@ from handoff.presence import now_ms
 from handoff.queues import HandoffState, QueueError
 from handoff.record import HandoffRecord, load_record
 from handoff.service import OUTCOMES, HandoffService
+from handoff.summary import MIN_ISSUE_WORDS
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,9 @@ QUEUE_LIMIT = 200
 RECORDS_LIMIT = 500
 RECORDS_MAX = 5000
 AUDIT_READ_MAX = 200_000
+# How far into the audit stream, from an earlier conversation's handoff, its ending is looked for: a
+# bounded read per conversation instead of a scan of the whole stream at every open.
+EARLIER_AUDIT_WINDOW = 2_000
 TRANSCRIPT_LIMIT = 500
 CANNED_LIMIT = 10
 WS_HEARTBEAT_S = 30.0
@@ -215,7 +219,7 @@ async def queue_items(service: HandoffService, states: list[HandoffState], now: 
             "conversation_id": st.conversation_id, "customer": customer or key or "", "channel": st.channel,
             "lang": st.lang, "waited_s": max(0, (now - st.queued_at) // 1000), "priority": st.priority,
             "department": st.department, "tier": st.tier, "reasons": list(st.reasons),
-            "summary": record.summary if record else "",
+            "summary": record.summary if record else "", "summary_parts": summary_parts(record) if record else None,
             "sla_at_risk": bool(deadline) and now >= deadline - span * AT_RISK_SHARE,
             "state": st.state, "agent": st.agent or None,
         })  # fmt: skip
@@ -239,8 +243,25 @@ def transcript_item(entry: LogEntry) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def summary_parts(record: HandoffRecord) -> dict[str, Any]:
+    """What the record's summary says, in pieces: a console in another language than the server's English
+    sentence says it with its own words around the customer's, which it shows as they are (as
+    handoff.summary.build_summary picks them: the first substantive message, the last one)."""
+    said = [ln.text.strip() for ln in record.transcript if ln.sender == "customer" and ln.text.strip()]
+    first = next((t for t in said if len(t.split()) >= MIN_ISSUE_WORDS), said[0]) if said else ""
+    return {
+        "reasons": [r.to_dict() for r in record.reasons], "mood_score": record.mood_score,
+        "mood_words": list(record.mood_words), "wants": first, "last": said[-1] if said and said[-1] != first else "",
+        "tried": [[c.entry_id, c.score] for c in record.candidates[:2]], "lang": record.lang,
+        "channel": record.channel, "messages": sum(1 for ln in record.transcript if ln.sender == "customer"),
+        "earlier": len(record.earlier),
+    }  # fmt: skip
+
+
 def record_json(record: HandoffRecord | None) -> dict[str, Any] | None:
-    return json.loads(record.to_json()) if record else None
+    if record is None:
+        return None
+    return {**json.loads(record.to_json()), "summary_parts": summary_parts(record)}
 
 
 async def may_view(service: HandoffService, agent: Agent, conversation_id: str) -> bool:
@@ -253,7 +274,37 @@ async def may_view(service: HandoffService, agent: Agent, conversation_id: str) 
     return record is not None and agent.may_take(record.department, record.tier)
 
 
-async def conversation_view(service: HandoffService, conversation_id: str) -> dict[str, Any]:
+async def earlier_view(
+    service: HandoffService, record: HandoffRecord | None, agent: Agent | None
+) -> list[dict[str, Any]]:
+    """The customer's earlier conversations that this agent may open, newest first, each with its date,
+    queue, reasons and how it ended. One the agent may not open is left out: its id would only lead to a
+    refusal (and says nothing to the agent anyway). Without an agent (the supervisor's record view) all."""
+    if record is None:
+        return []
+    ids = [c for c in record.earlier if c and c != record.conversation_id]
+    allowed = [c for c in ids if agent is None or await may_view(service, agent, c)]
+    if not allowed:
+        return []
+    records = [await load_record(service.redis, c) for c in allowed]
+    found = [r for r in records if r is not None]  # a record past its TTL has nothing to show
+    out = []
+    for r in found:
+        entries = await audit.read(service.redis, start=f"{r.created_at}-0", count=EARLIER_AUDIT_WINDOW,
+                                   conversation_id=r.conversation_id)  # fmt: skip
+        ending = summarise(r.conversation_id, _handoffs(entries)[0]) if entries else None
+        out.append({
+            "conversation_id": r.conversation_id, "ts": r.created_at, "department": r.department, "tier": r.tier,
+            "reasons": [x.code for x in r.reasons], "outcome": ending["outcome"] if ending else "",
+        })  # fmt: skip
+    out.sort(key=lambda e: e["ts"], reverse=True)
+    return out
+
+
+async def conversation_view(
+    service: HandoffService, conversation_id: str, agent: Agent | None = None
+) -> dict[str, Any]:
+    """The conversation as `agent` may see it (None: as a supervisor sees it)."""
     conv = await service.conversations.get(conversation_id)
     if conv is None:
         raise ApiError(404, "not_found", "no such conversation")
@@ -267,6 +318,11 @@ async def conversation_view(service: HandoffService, conversation_id: str) -> di
         if rating_raw[0] or rating_raw[1] else None
     )
     log = await service.conversations.log(conversation_id, TRANSCRIPT_LIMIT)
+    earlier = await earlier_view(service, record, agent)
+    shown = record_json(record)
+    if shown is not None:
+        shown["earlier"] = [e["conversation_id"] for e in earlier]
+        shown["summary_parts"]["earlier"] = len(earlier)
     return {
         "conversation_id": conv.id, "state": conv.state,
         "department": st.department if st else (record.department if record else ""),
@@ -276,7 +332,7 @@ async def conversation_view(service: HandoffService, conversation_id: str) -> di
         "customer": conv.customer or conv.key, "email": rating_raw[2] or "",
         # The customer blocked the bot (Telegram): replies are stored but cannot reach them.
         "unreachable": bool(rating_raw[3]),
-        "record": record_json(record), "transcript": [transcript_item(e) for e in log],
+        "record": shown, "earlier": earlier, "transcript": [transcript_item(e) for e in log],
         "notes": await service.notes(conversation_id), "rating": rating,
     }  # fmt: skip
 
@@ -361,7 +417,9 @@ async def _viewable(request: web.Request) -> str:
 
 async def conversation(request: web.Request) -> web.StreamResponse:
     cid = await _viewable(request)
-    return web.json_response(await conversation_view(_state(request).service, cid))
+    agent = _agent(request)
+    view = await conversation_view(_state(request).service, cid, None if agent.sees_all else agent)
+    return web.json_response(view)
 
 
 async def reply(request: web.Request) -> web.StreamResponse:
@@ -1049,7 +1107,8 @@ async def authenticate(request: web.Request) -> ConsoleSession | None:
 def _refuse(route: Route, request: web.Request, status: int) -> web.StreamResponse:
     if route.kind == "page":
         if status == 401:
-            raise web.HTTPFound(f"/login?next={quote(request.path, safe='/')}")
+            # With its query: /agent?c=<id> reopens the conversation after signing in again.
+            raise web.HTTPFound(f"/login?next={quote(request.path_qs, safe='/')}")
         return web.Response(status=403, text="forbidden: your role may not open this page")
     return error_response(status, "unauthenticated" if status == 401 else "forbidden")
 

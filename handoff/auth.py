@@ -12,7 +12,7 @@ from typing import Literal, cast
 import redis.asyncio as aioredis
 
 from handoff.agents import NAME_RE, Agent, AgentDirectory, Role
-from handoff.keys import TOKENS, agent_sessions_key, failures_key, lock_key, session_key
+from handoff.keys import CONSOLE, TOKENS, agent_sessions_key, failures_key, lock_key, session_key
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +23,7 @@ MAX_FAILURES = 5
 FAILURE_WINDOW_S = 15 * 60
 LOCKOUT_S = 15 * 60
 TOKEN_PREFIX = "rlv_"
+LOCK_KINDS = ("name", "ip")
 ROLE_RANK: dict[str, int] = {"agent": 1, "supervisor": 2, "admin": 3}
 
 def client_address(remote: str | None, forwarded_for: str, trusted: tuple[str, ...]) -> str:
@@ -102,6 +103,34 @@ class ConsoleAuth:
             if int(count) >= MAX_FAILURES:
                 await self.redis.set(lock_key(kind, who), "1", ex=LOCKOUT_S)
                 logger.warning("console login locked for %s %s after %d failures", kind, who, count)
+
+    async def unlock(self, name: str | None = None, address: str | None = None) -> int:
+        """Lift login lockouts (`relevo agent unlock`, a new password); returns how many were in force.
+
+        The keys, per kind "name" (the login as typed, lowercased) and "ip" (the client address):
+        - `relevo:console:lock:<kind>:<who>` (keys.lock_key): set for LOCKOUT_S after MAX_FAILURES;
+          while it exists every login of that name, or from that address, gets 429.
+        - `relevo:console:fail:<kind>:<who>` (keys.failures_key): the failures counted in the window
+          (FAILURE_WINDOW_S from the first). Deleted too, or the next typo would lock again at once.
+        A name and/or an address lift just those; neither lifts every lockout there is.
+        """
+        wanted: list[tuple[str, str]] = []
+        if name is not None:
+            wanted.append(("name", name.strip().lower()[:64]))
+        if address is not None:
+            wanted.append(("ip", address.strip()[:64] or "unknown"))
+        if wanted:
+            locks = [lock_key(kind, who) for kind, who in wanted]
+            fails = [failures_key(kind, who) for kind, who in wanted]
+        else:
+            locks = [str(k) async for k in self.redis.scan_iter(match=f"{CONSOLE}:lock:*", count=500)]
+            fails = [str(k) async for k in self.redis.scan_iter(match=f"{CONSOLE}:fail:*", count=500)]
+        lifted = int(await self.redis.delete(*locks)) if locks else 0
+        if fails:
+            await self.redis.delete(*fails)
+        if lifted:
+            logger.warning("console login lockouts lifted: %d (%s)", lifted, wanted or "all")
+        return lifted
 
     async def login(self, name: str, password: str, address: str) -> tuple[Agent, ConsoleSession] | None:
         """The agent and a new session, None for bad credentials; LockedOut after too many failures."""

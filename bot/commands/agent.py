@@ -1,4 +1,4 @@
-"""`relevo agent`: add, list, disable agents, set passwords, and issue API tokens for scripts."""
+"""`relevo agent`: add, list, disable agents, set passwords, lift login lockouts, and issue API tokens."""
 
 from __future__ import annotations
 
@@ -44,6 +44,11 @@ def register(sub: Any) -> None:
     pw.add_argument("name")
     pw.add_argument("--password-stdin", action="store_true", help="read the password from one line of stdin")
     pw.set_defaults(func=lambda a: _run(a, _passwd))
+
+    un = cmds.add_parser("unlock", help="lift login lockouts: of a login, of an address, or (neither) all")
+    un.add_argument("name", nargs="?", help="the login name that was locked")
+    un.add_argument("--address", metavar="A", help="the client address that was locked (as the server logged it)")
+    un.set_defaults(func=lambda a: _run(a, _unlock))
 
     tok = cmds.add_parser("token", help="print a new API token for scripts (shown once)")
     tok.add_argument("name")
@@ -145,8 +150,26 @@ async def _passwd(redis: Any, args: argparse.Namespace) -> int:
     if await directory.get(args.name) is None:
         raise LookupError(f"agent '{args.name}' does not exist")
     await directory.set_password(args.name, read_password(args.password_stdin))
-    await _auth(redis).end_sessions(args.name)
-    print(f"password of {args.name} changed")
+    auth = _auth(redis)
+    await auth.end_sessions(args.name)
+    # The reset is usually for someone who locked themselves out: the name may sign in at once. An
+    # address lockout stays (it may be an attacker's); `relevo agent unlock --address` lifts it.
+    lifted = await auth.unlock(name=args.name)
+    print(f"password of {args.name} changed" + (" (login lockout lifted)" if lifted else ""))
+    return 0
+
+
+async def _unlock(redis: Any, args: argparse.Namespace) -> int:
+    auth = _auth(redis)
+    if args.name is None and args.address is None:
+        lifted = await auth.unlock()
+        print(f"lifted {lifted} login lockout{'s' if lifted != 1 else ''} (all)")
+        return 0
+    lifted = await auth.unlock(name=args.name, address=args.address)
+    which = " and ".join(
+        x for x in (args.name and f"name {args.name}", args.address and f"address {args.address}") if x
+    )
+    print(f"lifted {lifted} login lockout{'s' if lifted != 1 else ''} ({which})")
     return 0
 
 

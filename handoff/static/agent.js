@@ -17,6 +17,7 @@
   var COUNT_FROM = 0.8; // the reply counter shows from 80 % of the limit: earlier it is only noise
   // A reply or action refused with these: the conversation is no longer this agent's (409).
   var LOST_CODES = ["not_yours", "not_assigned", "gone"];
+  var DRAFT_PREFIX = "relevo.draft.";
 
   var state = {
     me: null,
@@ -31,6 +32,7 @@
     opening: 0, // the newest conversation fetch: an older answer arriving late is dropped
     maxChars: 2000, // server.max_message_chars, from /api/me
     mode: "reply",
+    wanted: null, // the conversation of the address (?c=), opened once the lists are in
     live: null
   };
 
@@ -76,6 +78,69 @@
     };
   }
 
+  // -- drafts ------------------------------------------------------------------------------------------
+
+  /* A typed reply outlives the page: when the sign-in ends (a new password, sign-out elsewhere, expiry)
+     the next request goes to /login, which comes back here with ?c=. Per tab (sessionStorage), so a
+     shared computer does not keep them past the tab, and keyed by agent and conversation, so whoever
+     signs in next in the tab never sees another agent's words. The mode is kept too: a private note
+     must not come back as a reply to the customer. */
+  function draftKey(id) {
+    return DRAFT_PREFIX + encodeURIComponent(state.me && state.me.name || "") + "." + encodeURIComponent(id);
+  }
+
+  function loadDraft(id) {
+    try {
+      var found = JSON.parse(sessionStorage.getItem(draftKey(id)) || "null");
+      return found && typeof found.text === "string" && found.text ? found : null;
+    } catch (e) { return null; } // storage off or garbled: no draft
+  }
+
+  function saveDraft() {
+    var cur = state.current;
+    var box = $("reply-text");
+    if (!cur || cur.lost || !state.me || box.disabled || box.readOnly) { return; }
+    try {
+      if (box.value) { sessionStorage.setItem(draftKey(cur.id), JSON.stringify({ text: box.value, mode: state.mode })); }
+      else { sessionStorage.removeItem(draftKey(cur.id)); }
+    } catch (e) { /* full or off: the box still holds it */ }
+  }
+
+  function dropDraft(id) {
+    try { sessionStorage.removeItem(draftKey(id)); } catch (e) { /* nothing kept */ }
+  }
+
+  /* The conversation ids this agent has drafts for in this tab. */
+  function draftIds() {
+    var mine = draftKey("");
+    var out = [];
+    try {
+      for (var i = 0; i < sessionStorage.length; i += 1) {
+        var k = sessionStorage.key(i);
+        if (k && k.indexOf(mine) === 0) { out.push(decodeURIComponent(k.slice(mine.length))); }
+      }
+    } catch (e) { return []; }
+    return out;
+  }
+
+  /* Drafts of conversations that are no longer this agent's (resolved by someone, taken, lapsed) go;
+     the one the address asks for is judged when it opens, where a lost draft is shown to copy. */
+  function pruneDrafts() {
+    draftIds().forEach(function (id) {
+      if (!isMine(id) && id !== state.wanted && !(state.current && state.current.id === id)) { dropDraft(id); }
+    });
+  }
+
+  function dropAllDrafts() { draftIds().forEach(dropDraft); }
+
+  /* ?c= names the open conversation, so a reload or the way back from /login reopens it. */
+  function showInAddress(id) {
+    var q = new URLSearchParams(location.search);
+    if (id) { q.set("c", id); } else { q.delete("c"); }
+    var s = q.toString();
+    history.replaceState(null, "", location.pathname + (s ? "?" + s : "") + location.hash);
+  }
+
   // -- queue and my conversations --------------------------------------------------------------------
 
   function itemNode(item, where) {
@@ -110,7 +175,7 @@
       meta.appendChild(el("span", "item-agent", t("claimedBy", { agent: item.agent })));
     }
     b.appendChild(meta);
-    if (item.summary) { b.appendChild(el("span", "item-summary", item.summary)); }
+    if (item.summary) { b.appendChild(el("span", "item-summary", R.summaryText(item.summary_parts, item.summary))); }
     b.addEventListener("click", function () { openConversation(item.conversation_id); });
     li.appendChild(b);
     return li;
@@ -191,6 +256,7 @@
       renderQueue();
       renderMine();
       syncCurrentClaim();
+      pruneDrafts();
       // The open one says it is ours, "My conversations" says not (lapsed, taken): ask what became of it.
       var cur = state.current;
       if (cur && !cur.lost && !isMine(cur.id) && heldByMe(cur.data)) { reloadCurrentSoon(); }
@@ -257,6 +323,7 @@
     var waiting = !cur.lost && cur.data.state === "queued";
     var slipped = cur.lost || (cur.wasMine && !mine);
     if (mine) { cur.wasMine = true; }
+    if (slipped) { dropDraft(cur.id); } // it stays in the box to copy, but no longer comes back
     $("conv-claim").hidden = mine || !waiting;
     $("conv-viewonly").hidden = mine || slipped;
     $("conv-lost").hidden = !slipped;
@@ -275,19 +342,20 @@
     var reasons = Array.isArray(rec.reasons) ? rec.reasons : [];
     var item = findItem(d.conversation_id) || {};
     $("context").hidden = false;
-    $("ctx-summary").textContent = rec.summary || item.summary || t("none");
+    $("ctx-summary").textContent = rec.summary ? R.summaryText(rec.summary_parts, rec.summary)
+      : item.summary ? R.summaryText(item.summary_parts, item.summary) : t("none");
 
     var badges = R.clear($("ctx-reasons"));
     var details = R.clear($("ctx-reason-details"));
     var codes = reasons.length ? reasons : (item.reasons || []).map(function (c) { return { code: c }; });
     codes.forEach(function (r) {
       var code = typeof r === "string" ? r : r.code;
-      badges.appendChild(reasonBadge(code, r.detail));
+      badges.appendChild(reasonBadge(code, r.detail ? R.detailText(r.detail) : ""));
       if (r.detail || (r.evidence && r.evidence.length)) {
         var li = el("li");
         li.appendChild(el("strong", null, R.reasonLabel(code) + ": "));
-        li.appendChild(document.createTextNode(String(r.detail || "")));
-        (r.evidence || []).forEach(function (e) { li.appendChild(evidenceNode(e)); });
+        li.appendChild(document.createTextNode(R.detailText(r.detail || "")));
+        (r.evidence || []).forEach(function (e) { li.appendChild(evidenceNode(e, r)); });
         details.appendChild(li);
       }
     });
@@ -321,22 +389,34 @@
     $("ctx-candidates-box").hidden = !cands.childNodes.length;
 
     var earlier = R.clear($("ctx-earlier"));
-    (rec.earlier || []).forEach(function (id) {
-      var li = el("li");
-      li.appendChild(R.button(String(id), "link-button", function () { openConversation(String(id)); }));
-      earlier.appendChild(li);
-    });
+    (d.earlier || []).forEach(function (e) { earlier.appendChild(earlierNode(e)); });
     $("ctx-earlier-box").hidden = !earlier.childNodes.length;
 
     renderNotes(d.notes || []);
     renderActions(d);
   }
 
+  /* An earlier conversation of the customer (only those this agent may open come from the server), by
+     when, where and how it ended; the id, which means nothing to a person, only as the tooltip. */
+  function earlierNode(e) {
+    var id = String(e.conversation_id || "");
+    var li = el("li", "earlier-item");
+    var where = e.department ? departmentLabel(e.department) + " · " + t("tier") + " " + e.tier : "";
+    var label = [R.clock(e.ts), where, e.outcome ? R.outcomeLabel(e.outcome) : ""].filter(Boolean).join(" · ");
+    var b = R.button(label || id, "link-button earlier-open", function () { openConversation(id); });
+    b.title = id;
+    li.appendChild(b);
+    var reasons = (e.reasons || []).map(R.reasonLabel).join(", ");
+    if (reasons) { li.appendChild(el("span", "earlier-reasons muted", reasons)); }
+    return li;
+  }
+
   /* The customer's words in quotes; the mood detector's labels ('insult: "…"', 'shouting (capitals)')
      carry their own quotes, and a <q> around them would double them. */
-  function evidenceNode(e) {
+  function evidenceNode(e, reason) {
     var text = String(e);
-    return /[:"“”«»(]/.test(text) ? el("span", "evidence evidence-label", text) : el("q", "evidence", text);
+    return /[:"“”«»(]/.test(text) || R.evidenceText(text, reason) !== text
+      ? el("span", "evidence evidence-label", R.evidenceText(text, reason)) : el("q", "evidence", text);
   }
 
   function renderNotes(notes) {
@@ -373,13 +453,24 @@
       var switching = !prev || prev.id !== id;
       state.current = { id: id, data: data, wasMine: !switching && prev.wasMine, lost: false };
       delete state.unread[id];
-      if (switching) { $("reply-text").value = ""; setMode("reply"); updateCount(); }
+      if (id === state.wanted) { state.wanted = null; }
+      if (switching) {
+        var draft = loadDraft(id);
+        $("reply-text").value = draft ? draft.text : "";
+        setMode(draft && draft.mode === "note" ? "note" : "reply");
+        updateCount();
+        // A draft for a conversation that is no longer ours (taken while we were signed out): shown
+        // read-only with the "no longer yours" notice, to copy.
+        if (draft && !(isMine(id) || heldByMe(data))) { state.current.wasMine = true; }
+      }
       renderConversation();
       renderMine();
+      showInAddress(id);
       state.live.watch(id);
       if (switching && !$("reply-text").disabled && !$("reply-text").readOnly) { $("reply-text").focus(); }
     }, function (err) {
       if (ticket !== state.opening) { return; }
+      if (id === state.wanted) { state.wanted = null; dropDraft(id); showInAddress(null); }
       if (!isGone(err)) { R.reportError(err); return; }
       if (state.current && state.current.id === id) { markLost(); }
       else { R.flash(t("notAvailable"), "error"); }
@@ -421,6 +512,7 @@
   function closeConversation() {
     state.current = null;
     state.live.watch(null);
+    showInAddress(null);
     $("conv").hidden = true;
     $("context").hidden = true;
     $("actions").hidden = true;
@@ -465,6 +557,7 @@
     $("reply-send").disabled = true;
     R.api("POST", path, { text: text }).then(function (data) {
       if (box.value === text) { box.value = ""; updateCount(); }
+      if (state.current === cur) { saveDraft(); } else { dropDraft(cur.id); }
       var who = state.me ? (state.me.display_name || state.me.name) : "";
       var entry = { id: data && data.id, text: text, ts: Date.now(), author: who };
       if (mode === "note") { addNote(entry); }
@@ -496,6 +589,7 @@
     Array.prototype.forEach.call(buttons, function (b) { b.disabled = true; });
     R.api("POST", "/api/conversations/" + encodeURIComponent(cur.id) + "/" + action, body).then(function () {
       R.flash(t(doneKey), "ok");
+      dropDraft(cur.id);
       Array.prototype.forEach.call(document.querySelectorAll("#actions input"), function (i) { i.value = ""; });
       closeConversation();
       return refreshLists();
@@ -551,6 +645,7 @@
     box.focus();
     box.selectionStart = box.selectionEnd = start + text.length;
     updateCount();
+    saveDraft();
   }
 
   // -- live events -------------------------------------------------------------------------------------
@@ -604,11 +699,12 @@
     $("claim-next").addEventListener("click", function () { claim(null); });
     $("conv-claim").addEventListener("click", function () { if (state.current) { claim(state.current.id); } });
     $("conv-close").addEventListener("click", closeConversation);
-    $("logout").addEventListener("click", R.logout);
-    $("mode-reply").addEventListener("click", function () { setMode("reply"); $("reply-text").focus(); });
-    $("mode-note").addEventListener("click", function () { setMode("note"); $("reply-text").focus(); });
+    // Leaving on purpose: the drafts go with the sign-in.
+    $("logout").addEventListener("click", function () { dropAllDrafts(); R.logout(); });
+    $("mode-reply").addEventListener("click", function () { setMode("reply"); saveDraft(); $("reply-text").focus(); });
+    $("mode-note").addEventListener("click", function () { setMode("note"); saveDraft(); $("reply-text").focus(); });
     $("reply-form").addEventListener("submit", function (ev) { ev.preventDefault(); sendReply(); });
-    $("reply-text").addEventListener("input", updateCount);
+    $("reply-text").addEventListener("input", function () { updateCount(); saveDraft(); });
     $("reply-text").addEventListener("keydown", function (ev) {
       if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) { ev.preventDefault(); sendReply(); }
     });
@@ -652,6 +748,7 @@
     R.applyLabels();
     wire();
     setMode("reply");
+    state.wanted = new URLSearchParams(location.search).get("c") || null;
     R.me().then(function (data) {
       state.me = data.agent || {};
       state.maxChars = Number(data.max_message_chars) || state.maxChars;
@@ -673,8 +770,7 @@
       });
       sendPresence();
       refreshLists().then(function () {
-        var want = new URLSearchParams(location.search).get("c");
-        if (want) { openConversation(want); }
+        if (state.wanted) { openConversation(state.wanted); }
       });
       setInterval(tick, TICK_MS);
       setInterval(sendPresence, PRESENCE_MS);

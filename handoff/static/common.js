@@ -74,7 +74,8 @@
       records: "Escalation records", from: "From", to: "To", reason: "Reason", any: "Any", apply: "Apply",
       exportCsv: "Export CSV", when: "When", events: "Events", noRecords: "No records match.",
       timeline: "Timeline", event: "Event", actor: "By", detail: "Detail", route: "From → to",
-      pickRecord: "Choose a record to see its timeline.", firstReply: "First reply", resolution: "Resolution"
+      pickRecord: "Choose a record to see its timeline.", firstReply: "First reply", resolution: "Resolution",
+      disabledAgent: "disabled"
     },
     es: {
       brand: "Relevo", loading: "Cargando…", logout: "Cerrar sesión", online: "Disponible", away: "Ausente",
@@ -141,7 +142,7 @@
       reason: "Motivo", any: "Cualquiera", apply: "Aplicar", exportCsv: "Exportar CSV", when: "Cuándo",
       events: "Eventos", noRecords: "Ningún registro coincide.", timeline: "Cronología", event: "Evento",
       actor: "Por", detail: "Detalle", route: "De → a", pickRecord: "Elige un registro para ver su cronología.",
-      firstReply: "Primera respuesta", resolution: "Resolución"
+      firstReply: "Primera respuesta", resolution: "Resolución", disabledAgent: "desactivado"
     }
   };
 
@@ -201,6 +202,64 @@
     }
   };
 
+  /* The server writes reason details, the mood detector's evidence labels and the handoff summary in
+     English (the API stays so). A console in another language says the fixed part in its own words; the
+     customer's words inside stay exactly as they are, and anything not known here is shown as sent. */
+  var DETAILS = {
+    es: [
+      [/^the customer asked for a person$/, "el cliente pidió una persona"],
+      [/^the customer chose to talk to a person$/, "el cliente eligió hablar con una persona"],
+      [/^asked for a person \(([^()]*)\)$/, "pidió una persona ({1})"],
+      [/^mood (\d+(?:\.\d+)?) \(this message (\d+(?:\.\d+)?)\)$/, "enfado {1} (este mensaje {2})"],
+      [/^mood score (\d+(?:\.\d+)?)$/, "nivel de enfado {1}"],
+      [/^confidence (\d+(?:\.\d+)?) after clarifying$/, "confianza {1} tras pedir una aclaración"],
+      [/^not understood (\d+) times in a row$/, "no entendido {1} veces seguidas"],
+      [/^(\d+) messages in a row not understood$/, "{1} mensajes seguidos sin entender"],
+      [/^answer '(.*)' did not help$/, "la respuesta «{1}» no sirvió"],
+      [/^entry '(.*)' hands off to (.*)$/, "la entrada «{1}» pasa a {2}"],
+      [/^entry (\S+): (\S+) tier (\d+)$/, "entrada {1}: {2}, nivel {3}"],
+      [/^first_reply target missed by (\d+)s$/, "objetivo de primera respuesta incumplido por {1} s"],
+      [/^resolution target missed by (\d+)s$/, "objetivo de resolución incumplido por {1} s"],
+      [/^first reply overdue by (\d+)s \(top tier and priority\)$/,
+       "primera respuesta con {1} s de retraso (nivel y prioridad máximos)"],
+      [/^first reply overdue$/, "primera respuesta con retraso"],
+      [/^resolution overdue$/, "resolución con retraso"],
+      [/^escalated$/, "derivada"]
+    ]
+  };
+
+  /* The mood detector's labels ('insult: "…"', 'shouting (capitals)'): the label is ours, the quoted
+     words are the customer's. */
+  var EVIDENCE = {
+    es: {
+      negative: "negativo", insult: "insulto", profanity: "palabrota", "threat to leave": "amenaza con irse",
+      "threat to complain": "amenaza con reclamar", dissatisfaction: "insatisfacción", negated: "negado",
+      calm: "calma", sarcasm: "sarcasmo", insisting: "insiste", elongation: "letras alargadas",
+      "repeated question": "pregunta repetida", emoji: "emoji"
+    }
+  };
+  var EVIDENCE_WHOLE = { es: { "shouting (capitals)": "gritos (mayúsculas)" } };
+  var BUTTON_DETAIL = "the customer chose to talk to a person"; // its evidence "button" is ours, not theirs
+
+  /* handoff/summary.py's sentence, from its pieces (summary_parts). */
+  var SUMMARY = {
+    es: {
+      reasons: {
+        keyword_rule: "regla {detail}", upset: "enfadado", sla_breach: "SLA incumplido",
+        negative_feedback: "la respuesta no sirvió", asked_for_person: "pidió una persona",
+        topic_rule: "tema para una persona", repeated_misunderstanding: "el bot no entendió",
+        low_confidence: "el bot no estaba seguro"
+      },
+      wants: "Quiere: {q}", last: "Lo último: {q}", tried: "El bot probó: {list}", messages: "{n} mensajes",
+      message1: "1 mensaje", earlier: "{n} conversaciones anteriores", earlier1: "1 conversación anterior",
+      button: "botón"
+    }
+  };
+  var SUMMARY_ORDER = ["keyword_rule", "upset", "sla_breach", "negative_feedback", "asked_for_person", "topic_rule",
+                       "repeated_misunderstanding", "low_confidence"];
+  var QUOTE_CHARS = 120;
+  var MAX_SUMMARY_CHARS = 400;
+
   var HEARTBEAT_MS = 10000;
   var MAX_BACKOFF_MS = 30000;
 
@@ -248,6 +307,73 @@
   function eventLabel(code) { return EVENTS[lang][code] || String(code || ""); }
   function stateLabel(code) { return STATES[lang][code] || String(code || ""); }
   function slaKindLabel(code) { return SLA_KINDS[lang][code] || String(code || ""); }
+
+  function detailText(detail) {
+    var text = String(detail == null ? "" : detail);
+    var found = null;
+    (DETAILS[lang] || []).some(function (pair) {
+      var m = pair[0].exec(text);
+      if (m) { found = pair[1].replace(/\{(\d)\}/g, function (_, i) { return m[Number(i)] || ""; }); }
+      return !!m;
+    });
+    return found != null ? found : text;
+  }
+
+  /* One piece of evidence of a reason (the reason, when known, tells our "button" from a customer's). */
+  function evidenceText(item, reason) {
+    var text = String(item == null ? "" : item);
+    if (!EVIDENCE[lang]) { return text; }
+    if (text === "button" && reason && reason.detail === BUTTON_DETAIL) { return SUMMARY[lang].button; }
+    if (EVIDENCE_WHOLE[lang][text]) { return EVIDENCE_WHOLE[lang][text]; }
+    var m = /^([a-z ]+): ([\s\S]*)$/.exec(text);
+    return m && EVIDENCE[lang][m[1]] ? EVIDENCE[lang][m[1]] + ": " + m[2] : text;
+  }
+
+  function quoted(text) {
+    var one = String(text).split(/\s+/).filter(Boolean).join(" ");
+    return '"' + (one.length > QUOTE_CHARS ? one.slice(0, QUOTE_CHARS - 1) + "…" : one) + '"';
+  }
+
+  /* The handoff summary in the console's language: the server's own sentence in English, else said again
+     from its pieces as handoff/summary.py says it. */
+  function summaryText(parts, fallback) {
+    var S = SUMMARY[lang];
+    if (!S || !parts || typeof parts !== "object") { return String(fallback || ""); }
+    var byCode = {};
+    (parts.reasons || []).forEach(function (r) { if (r && SUMMARY_ORDER.indexOf(r.code) >= 0) { byCode[r.code] = r; } });
+    var labels = SUMMARY_ORDER.filter(function (c) { return byCode[c]; }).map(function (code) {
+      var r = byCode[code];
+      var label = fmt(S.reasons[code], { detail: r.detail || "" });
+      var evidence = Array.isArray(r.evidence) ? r.evidence : [];
+      if (code === "upset") {
+        var words = (parts.mood_words && parts.mood_words.length ? parts.mood_words : evidence).slice(0, 3);
+        var inside = [];
+        if (parts.mood_score != null) { inside.push(Number(parts.mood_score).toFixed(2)); }
+        if (words.length) {
+          inside.push(words.map(function (w) {
+            return /[:"(]/.test(String(w)) ? evidenceText(w, r) : "'" + String(w) + "'";
+          }).join(", "));
+        }
+        if (inside.length) { label += " (" + inside.join(", ") + ")"; }
+      } else if ((code === "keyword_rule" || code === "asked_for_person") && evidence.length) {
+        label += " ('" + evidenceText(evidence[0], r) + "')";
+      }
+      return label;
+    });
+    var head = labels.join("; ");
+    var out = [head.charAt(0).toUpperCase() + head.slice(1)];
+    if (parts.wants) { out.push(fmt(S.wants, { q: quoted(parts.wants) })); }
+    if (parts.last) { out.push(fmt(S.last, { q: quoted(parts.last) })); }
+    var tried = (parts.tried || []).slice(0, 2).map(function (c) { return String(c[0]) + " " + Number(c[1]).toFixed(2); });
+    if (tried.length) { out.push(fmt(S.tried, { list: tried.join(", ") })); }
+    var n = Number(parts.messages) || 0;
+    var who = [parts.lang, parts.channel, n === 1 ? S.message1 : fmt(S.messages, { n: n })].filter(Boolean);
+    var earlier = Number(parts.earlier) || 0;
+    if (earlier) { who.push(earlier === 1 ? S.earlier1 : fmt(S.earlier, { n: earlier })); }
+    out.push(who.join(", "));
+    var text = out.filter(Boolean).join(". ") + ".";
+    return text.length <= MAX_SUMMARY_CHARS ? text : text.slice(0, MAX_SUMMARY_CHARS - 1) + "…";
+  }
 
   // -- DOM: text only --------------------------------------------------------------------------------
 
@@ -673,6 +799,7 @@
   window.RelevoConsole = {
     lang: lang, t: t, fmt: fmt, reasonLabel: reasonLabel, outcomeLabel: outcomeLabel, eventLabel: eventLabel,
     priorityLabel: priorityLabel, stateLabel: stateLabel, slaKindLabel: slaKindLabel, withLang: withLang,
+    detailText: detailText, evidenceText: evidenceText, summaryText: summaryText,
     OUTCOMES: Object.keys(OUTCOMES.en), RECORD_OUTCOMES: Object.keys(OUTCOMES.en).concat(["returned_to_bot", "abandoned"]),
     REASONS: Object.keys(REASONS.en).filter(function (k) { return k !== "sla_at_risk"; }),
     el: el, clear: clear, option: option, button: button, applyLabels: applyLabels, flash: flash,

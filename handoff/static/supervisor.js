@@ -9,6 +9,7 @@
   var $ = function (id) { return document.getElementById(id); };
 
   var FLOOR_POLL_MS = 15000;
+  var SHORT_ID = 8;
   var REFRESH_DEBOUNCE_MS = 300;
   var FILTERS = ["from", "to", "department", "tier", "reason", "agent", "outcome"];
 
@@ -30,6 +31,15 @@
 
   // -- the floor --------------------------------------------------------------------------------------
 
+  /* A 32-character id broken over two lines reads as two ids: its start, whole, and the rest in the
+     tooltip (enough to tell a handful apart; the record it opens shows all of it). */
+  function idButton(id) {
+    var b = R.button(id.length > SHORT_ID ? id.slice(0, SHORT_ID) + "…" : id, "link-button id-button", function () { openRecord(id); });
+    b.title = id;
+    b.setAttribute("aria-label", id);
+    return b;
+  }
+
   function renderFloor(floor) {
     var qbody = R.clear($("queues-table").tBodies[0]);
     // Every department has three tiers: the floor shows the queues with someone in them.
@@ -49,10 +59,12 @@
 
     var abody = R.clear($("agents-table").tBodies[0]);
     (floor.agents || []).forEach(function (a) {
-      var tr = el("tr");
+      var tr = el("tr", a.disabled ? "row-disabled" : null);
       var name = el("td");
       name.appendChild(el("strong", null, a.display_name || a.name));
       if (a.display_name && a.display_name !== a.name) { name.appendChild(el("span", "muted", " " + a.name)); }
+      // Still listed (their records keep the name), but nobody should wait for them.
+      if (a.disabled) { name.appendChild(el("span", "chip chip-disabled", t("disabledAgent"))); }
       tr.appendChild(name);
       var presence = el("td");
       var p = ["online", "away"].indexOf(a.presence) >= 0 ? a.presence : "offline";
@@ -62,9 +74,13 @@
       tr.appendChild(cell(String(a.tier)));
       tr.appendChild(cell((a.departments || []).map(departmentLabel).join(", ")));
       var convs = el("td");
+      var ids = el("ul", "id-list");
       (a.conversations || []).forEach(function (id) {
-        convs.appendChild(R.button(String(id), "link-button", function () { openRecord(String(id)); }));
+        var li = el("li");
+        li.appendChild(idButton(String(id)));
+        ids.appendChild(li);
       });
+      convs.appendChild(ids);
       tr.appendChild(convs);
       abody.appendChild(tr);
     });
@@ -72,7 +88,7 @@
     var list = R.clear($("breaches-list"));
     (floor.breaches || []).forEach(function (b) {
       var li = el("li", "breach");
-      li.appendChild(R.button(String(b.conversation_id), "link-button", function () { openRecord(String(b.conversation_id)); }));
+      li.appendChild(idButton(String(b.conversation_id)));
       li.appendChild(el("span", "chip", R.slaKindLabel(b.kind)));
       li.appendChild(el("span", "muted", t("overdue") + " " + R.duration(b.overdue_s)));
       list.appendChild(li);
@@ -179,11 +195,11 @@
     $("detail-email").hidden = !conv.email;
     $("detail-rating").textContent = t("rating") + ": " + (ratingText(conv.rating) || t("noRating")) +
       (conv.rating && conv.rating.comment ? " — " + conv.rating.comment : "");
-    $("detail-summary").textContent = rec.summary || "";
+    $("detail-summary").textContent = rec.summary ? R.summaryText(rec.summary_parts, rec.summary) : "";
     var badges = R.clear($("detail-reasons"));
     (rec.reasons || []).forEach(function (r) {
       var b = el("li", "badge badge-" + String(r.code).replace(/[^a-z_]/g, ""), R.reasonLabel(r.code));
-      if (r.detail) { b.title = r.detail; }
+      if (r.detail) { b.title = R.detailText(r.detail); }
       badges.appendChild(b);
     });
 
@@ -234,7 +250,8 @@
   /* The SLA sweeper writes its details in English ("first reply overdue"); notes are shown as written. */
   function detailText(e) {
     var key = "detail_" + String(e.detail).replace(/\W+/g, "_");
-    return e.event === "sla_breach" && t(key) !== key ? t(key) : e.detail;
+    if (e.event !== "sla_breach") { return e.detail; }
+    return t(key) !== key ? t(key) : R.detailText(e.detail);
   }
 
   function closeDetail() {

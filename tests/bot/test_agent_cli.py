@@ -105,3 +105,36 @@ def test_config_after_serve_is_the_config() -> None:
     assert args.config == "/etc/relevo" and args.port == 0
     assert build_parser().parse_args(["--config", "/a", "serve"]).config == "/a"
     assert build_parser().parse_args(["serve"]).config is None
+
+
+def test_unlock_and_passwd_lift_login_lockouts(store: redis.Redis, redis_url: str, tmp_path: Path) -> None:
+    def lock(kind: str, who: str) -> None:
+        store.set(keys.lock_key(kind, who), "1", ex=900)
+        store.set(keys.failures_key(kind, who), 5, ex=900)
+
+    def locked() -> set[str]:
+        return set(store.scan_iter(match="relevo:console:lock:*")) | set(store.scan_iter(match="relevo:console:fail:*"))
+
+    added = relevo(redis_url, tmp_path, "add", "cat", "--departments", "general", "--tier", "1",
+                   "--password-stdin", stdin="pw one\n")  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    for kind, who in (("name", "cat"), ("ip", "10.0.0.1"), ("name", "ana"), ("ip", "10.0.0.2")):
+        lock(kind, who)
+
+    by_address = relevo(redis_url, tmp_path, "unlock", "--address", "10.0.0.1")
+    assert by_address.returncode == 0 and "lifted 1 login lockout (address 10.0.0.1)" in by_address.stdout
+    assert not store.exists(keys.lock_key("ip", "10.0.0.1"), keys.failures_key("ip", "10.0.0.1"))
+
+    # A new password lets the name in at once; the address lockout is not the reset's to lift.
+    changed = relevo(redis_url, tmp_path, "passwd", "cat", "--password-stdin", stdin="pw two\n")
+    assert changed.returncode == 0 and "(login lockout lifted)" in changed.stdout, changed.stdout
+    assert not store.exists(keys.lock_key("name", "cat"), keys.failures_key("name", "cat"))
+
+    by_name = relevo(redis_url, tmp_path, "unlock", "ana")
+    assert by_name.returncode == 0 and "lifted 1 login lockout (name ana)" in by_name.stdout
+    assert locked() == {keys.lock_key("ip", "10.0.0.2"), keys.failures_key("ip", "10.0.0.2")}
+
+    lock("name", "bob")
+    everything = relevo(redis_url, tmp_path, "unlock")
+    assert everything.returncode == 0 and "lifted 2 login lockouts (all)" in everything.stdout
+    assert locked() == set()

@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 from aiohttp import WSMsgType
 from yarl import URL
 
-from handoff import keys
+from handoff import audit, keys
 from handoff.api import API_CSP, ROUTES, STATE, openapi_document, safe_cell
 from handoff.auth import COOKIE, MAX_FAILURES, client_address
 from handoff.presence import now_ms
@@ -580,3 +580,52 @@ async def _live(ws: aiohttp.ClientWebSocketResponse, check: Any) -> dict[str, An
         data: dict[str, Any] = msg.json()
         if check(data):
             return data
+
+
+async def test_earlier_conversations_are_those_the_agent_may_open_with_date_queue_and_ending(
+    server: Served, http: aiohttp.ClientSession
+) -> None:
+    from handoff.policy import Reason
+    from handoff.record import HandoffRecord, load_record, save_record
+
+    await add_agent(server, "ana", departments=("general",), tier=1)
+    await add_agent(server, "sue", role="supervisor")
+    cid = await _queued(server, http)
+    redis = server.service.redis
+    base = now_ms() - 86_400_000
+
+    # Two earlier handoffs of the same customer: one Ana's queues hold (solved), one at orders tier 2.
+    async def earlier(eid: str, department: str, tier: int, at: int, outcome: str) -> None:
+        reasons = (Reason("asked_for_person", "asked for a person"),)
+        await save_record(redis, HandoffRecord(eid, "web", "es", department, tier, "normal", reasons, "s",
+                                               created_at=at))  # fmt: skip
+        await audit.append(redis, eid, "queued", to=f"{department}:{tier}", reasons=["asked_for_person"], now=at)
+        await audit.append(redis, eid, "resolved", from_=f"{department}:{tier}", outcome=outcome, now=at + 60_000)
+
+    mine, theirs = "e" * 32, "f" * 32
+    await earlier(mine, "general", 1, base, "solved")
+    await earlier(theirs, "orders", 2, base + 3_600_000, "not_solved")
+    current = await load_record(redis, cid)
+    assert current is not None
+    await save_record(redis, dataclasses.replace(current, earlier=(theirs, mine)))
+
+    await login(http, server, "ana")
+    async with http.get(server.url + f"/api/conversations/{cid}") as r:
+        view = await r.json()
+    assert view["earlier"] == [{
+        "conversation_id": mine, "ts": base, "department": "general", "tier": 1,
+        "reasons": ["asked_for_person"], "outcome": "solved",
+    }]  # fmt: skip
+    assert view["record"]["earlier"] == [mine]  # the other one's id is not handed out either
+    async with http.get(server.url + f"/api/conversations/{mine}") as r:
+        assert r.status != 403  # what is listed, the agent may open (404 here: only its record was made)
+
+    # A supervisor may open both: both are listed, newest first.
+    sue = _fresh()
+    try:
+        await login(sue, server, "sue")
+        async with sue.get(server.url + f"/api/conversations/{cid}") as r:
+            found = (await r.json())["earlier"]
+    finally:
+        await sue.close()
+    assert [(e["conversation_id"], e["outcome"]) for e in found] == [(theirs, "not_solved"), (mine, "solved")]
