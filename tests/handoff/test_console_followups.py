@@ -54,10 +54,8 @@ def stored_drafts(page: Any) -> list[str]:
     ))  # fmt: skip
 
 
-@pytest.mark.timeout(120)
-def test_a_draft_and_its_conversation_come_back_after_signing_in_again(
-    server: Server, open_page: PageFactory
-) -> None:
+def ana_claims_a_customer(server: Server, open_page: PageFactory) -> tuple[Any, Any, str]:
+    """ana signed in with a Spanish widget customer's conversation claimed and open: (ana, customer, id)."""
     server.add_agent("ana", ("general",))
     ana = open_page()
     log_in(ana, server.url, "ana")
@@ -67,7 +65,14 @@ def test_a_draft_and_its_conversation_come_back_after_signing_in_again(
     ana.locator("#queue-list .item-button").first.wait_for()
     ana.locator("#claim-next").click()
     ana.locator("#actions").wait_for()
-    cid = ana.evaluate("() => new URLSearchParams(location.search).get('c')")
+    return ana, customer, str(ana.evaluate("() => new URLSearchParams(location.search).get('c')"))
+
+
+@pytest.mark.timeout(120)
+def test_a_draft_and_its_conversation_come_back_after_signing_in_again(
+    server: Server, open_page: PageFactory
+) -> None:
+    ana, customer, cid = ana_claims_a_customer(server, open_page)
     assert cid and re.fullmatch(r"[0-9a-f]{32}", cid), ana.url
 
     # A draft, then her sign-in ends elsewhere (an admin set a new password); she presses Send.
@@ -102,16 +107,7 @@ def test_a_draft_and_its_conversation_come_back_after_signing_in_again(
 def test_a_draft_of_a_conversation_lost_meanwhile_is_shown_to_copy_then_dropped(
     server: Server, open_page: PageFactory
 ) -> None:
-    server.add_agent("ana", ("general",))
-    ana = open_page()
-    log_in(ana, server.url, "ana")
-    customer = open_page(viewport=PHONE, locale="es-ES")
-    open_widget(customer, server.url)
-    customer_says(customer, ASK_PERSON)
-    ana.locator("#queue-list .item-button").first.wait_for()
-    ana.locator("#claim-next").click()
-    ana.locator("#actions").wait_for()
-    cid = ana.evaluate("() => new URLSearchParams(location.search).get('c')")
+    ana, _customer, cid = ana_claims_a_customer(server, open_page)
     ana.locator("#mode-note").click()
     ana.locator("#reply-text").fill("a note in the making")
 

@@ -391,13 +391,19 @@ async def test_after_the_stars_a_question_is_answered_not_taken_as_the_comment(
     await ws.close()
 
 
+async def waiting_in_spanish(http: aiohttp.ClientSession, served: Served) -> tuple[Any, str]:
+    """A Spanish widget customer in the queue, told their place: (their socket, the conversation id)."""
+    ws = await customer(http, served, lang="es")
+    await ask_for_person(ws, "quiero hablar con una persona")
+    cid = await conversation_id(served)
+    await expect(ws, "status", lambda d: d.get("position") is not None, state="queued")
+    return ws, cid
+
+
 async def test_a_goodbye_while_waiting_leaves_the_queue_but_not_while_with_an_agent(
     server: Served, http: aiohttp.ClientSession
 ) -> None:
-    ws = await customer(http, server, lang="es")
-    await ask_for_person(ws, "quiero hablar con una persona")
-    cid = await conversation_id(server)
-    await expect(ws, "status", lambda d: d.get("position") is not None, state="queued")
+    ws, cid = await waiting_in_spanish(http, server)
     await ws.send_json({"type": "message", "id": "c-2", "text": "Ya lo he solucionado, gracias. Adiós"})
     bye = await expect(ws, "message", lambda d: d["from"] == "bot")
     assert "buen día" in bye["text"]
@@ -426,10 +432,7 @@ async def test_a_goodbye_while_waiting_leaves_the_queue_but_not_while_with_an_ag
 async def test_asking_again_for_a_person_tells_where_the_customer_stands(
     server: Served, http: aiohttp.ClientSession
 ) -> None:
-    ws = await customer(http, server, lang="es")
-    await ask_for_person(ws, "quiero hablar con una persona")
-    cid = await conversation_id(server)
-    await expect(ws, "status", lambda d: d.get("position") is not None, state="queued")
+    ws, cid = await waiting_in_spanish(http, server)
     # The button again, then in words, then a Telegram-style /start: each gets the place in the queue.
     await ws.send_json({"type": "choose", "id": "c-2", "value": "human"})
     again = await expect(ws, "message", lambda d: d["from"] == "system" and "Sigues" in d["text"])
