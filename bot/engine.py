@@ -297,7 +297,9 @@ class Engine:
                 conv = dataclasses.replace(conv, lang=lang)
         # A greeting that ends "How can I help you?" reads oddly after the customer has just said how:
         # before their first question (or button) the bot only introduces itself.
-        asked = inbound.kind == "choose" or (bool(text) and intents.small_talk(text) is not Intent.HELLO)
+        asked = not conv.greeted and (
+            inbound.kind == "choose" or (bool(text) and intents.small_talk(text) is not Intent.HELLO)
+        )
         greeted_now = await self._greet_once(conv.id, conv, "greeting_intro" if asked else "greeting")
         if inbound.kind == "choose":
             await self._choose(conv, inbound)
