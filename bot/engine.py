@@ -225,10 +225,8 @@ class Engine:
 
     async def _restart(self, conversation_id: str) -> None:
         """/start: the greeting on a new conversation; later on, a hello, or where they stand with a person."""
-        if await self._greet_once(conversation_id):
-            return
         conv = await self.conversations.get(conversation_id)
-        if conv is None or conv.state == "closed":
+        if conv is None or conv.state == "closed" or await self._greet_once(conv.id, conv):
             return
         if conv.state in WITH_A_PERSON:
             if self.customer_side is not None:

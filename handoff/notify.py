@@ -60,6 +60,23 @@ TEXTS: dict[str, dict[str, str]] = {
         "es": "Perdona la espera: está tardando más de lo previsto. Estás en el puesto {position}; "
         "espera estimada ahora: {eta}.",
     },
+    # When a customer with a person asks for one again.
+    "still_queued": {
+        "en": "You are still in the queue for a person from our team: number {position}; estimated wait: "
+        "{eta}. You can keep writing here: they will read it.",
+        "es": "Sigues en la cola para hablar con una persona de nuestro equipo: puesto {position}; espera "
+        "estimada: {eta}. Puedes seguir escribiendo aquí: lo leerán.",
+    },
+    "still_queued_closed": {
+        "en": "You are still in the queue: number {position}. Someone will answer {when}. You can keep "
+        "writing here: they will read it.",
+        "es": "Sigues en la cola: puesto {position}. Te responderán {when}. Puedes seguir escribiendo "
+        "aquí: lo leerán.",
+    },
+    "with_agent": {
+        "en": "{name} from our team is with you in this conversation: write here and they will answer.",
+        "es": "{name}, de nuestro equipo, está contigo en esta conversación: escribe aquí y te responderá.",
+    },
     "joined": {"en": "{name} has joined the conversation.", "es": "{name} se ha unido a la conversación."},
     "lapsed": {
         "en": "Sorry, the person helping you got disconnected. You are back at the front of the queue; "
@@ -257,6 +274,32 @@ class CustomerNotifier:
         self._last[conv.id] = (info.position, self._eta(info))
         await self.redis.set(told_key(conv.id, "refresh"), "1", px=int(REFRESH_S * 1000))
         return info
+
+    async def remind(self, conversation_id: str) -> bool:
+        """Where a customer with a person stands (their place and wait, or who is with them); False if
+        they are not with a person. Silence after asking again would look like nobody is there."""
+        conv = await self.conversations.get(conversation_id)
+        st = await self.queues.state(conversation_id)
+        if conv is None or st is None:
+            return False
+        if st.state == "assigned":
+            name = await self.display_name(st.agent)
+            await self.say(conv, say("with_agent", conv.lang, name=name))
+            await self.status(conv, "assigned", agent=name)
+            return True
+        if st.state != "queued":
+            return False
+        info = await self.wait_info(conversation_id)
+        if info.position is None:
+            return False
+        if info.opens_at is not None:
+            when = opening_text(info.opens_at, datetime.now(UTC), conv.lang)
+            text = say("still_queued_closed", conv.lang, position=info.position, when=when)
+        else:
+            text = say("still_queued", conv.lang, position=info.position, eta=eta_text(info.eta_s, conv.lang))
+        await self.say(conv, text)
+        await self.status(conv, "queued", info.position, self._eta(info))
+        return True
 
     @staticmethod
     def _eta(info: WaitInfo) -> int | None:

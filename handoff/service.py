@@ -7,7 +7,6 @@ import dataclasses
 import logging
 import time
 from collections.abc import Coroutine, Sequence
-from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
 import redis.asyncio as aioredis
@@ -22,7 +21,7 @@ from handoff.agents import Agent, AgentDirectory
 from handoff.conversations import Conversation, Conversations, LogEntry, entry_fields, now_ms
 from handoff.estimate import WaitEstimator
 from handoff.keys import handoffs_key, notes_key
-from handoff.notify import CustomerNotifier, eta_text, find_email, opening_text, say
+from handoff.notify import CustomerNotifier, find_email, say
 from handoff.presence import Presence
 from handoff.queues import HandoffQueues, HandoffState, QueueError
 from handoff.record import MAX_LINES, CandidateScore, build_record, save_record
@@ -38,30 +37,6 @@ AGENTS_CACHE_S = 5.0
 LATE_STATUS_S = 1.0
 NOTE_MAXLEN = 1000
 EARLIER_KEEP = 20
-# Said when a customer with a person asks for one again (kept here until the notices' table has them).
-REMINDERS: dict[str, dict[str, str]] = {
-    "still_queued": {
-        "en": "You are still in the queue for a person from our team: number {position}; estimated wait: "
-        "{eta}. You can keep writing here: they will read it.",
-        "es": "Sigues en la cola para hablar con una persona de nuestro equipo: puesto {position}; espera "
-        "estimada: {eta}. Puedes seguir escribiendo aquí: lo leerán.",
-    },
-    "still_queued_closed": {
-        "en": "You are still in the queue: number {position}. Someone will answer {when}. You can keep "
-        "writing here: they will read it.",
-        "es": "Sigues en la cola: puesto {position}. Te responderán {when}. Puedes seguir escribiendo "
-        "aquí: lo leerán.",
-    },
-    "with_agent": {
-        "en": "{name} from our team is with you in this conversation: write here and they will answer.",
-        "es": "{name}, de nuestro equipo, está contigo en esta conversación: escribe aquí y te responderá.",
-    },
-}
-
-
-def _say_reminder(text_id: str, lang: str, **values: Any) -> str:
-    forms = REMINDERS[text_id]
-    return forms.get(lang, forms["en"]).format(**values)
 STOP_TIMEOUT_S = 5.0
 
 
@@ -287,34 +262,8 @@ class HandoffService:
         return True
 
     async def remind(self, conversation_id: str) -> bool:
-        """Where a customer with a person stands (their place and wait, or who is with them); False if
-        they are not with a person. For /start, /agent or "Talk to a person" again: silence would look
-        like nobody is there."""
-        conv = await self.conversations.get(conversation_id)
-        st = await self.queues.state(conversation_id)
-        if conv is None or st is None:
-            return False
-        if st.state == "assigned":
-            name = await self.display_name(st.agent)
-            await self.notifier.say(conv, _say_reminder("with_agent", conv.lang, name=name))
-            await self.notifier.status(conv, "assigned", agent=name)
-            return True
-        if st.state != "queued":
-            return False
-        info = await self.notifier.wait_info(conversation_id)
-        if info.position is None:
-            return False
-        if info.opens_at is not None:
-            when = opening_text(info.opens_at, datetime.now(UTC), conv.lang)
-            text = _say_reminder("still_queued_closed", conv.lang, position=info.position, when=when)
-            eta: int | None = max(0, int((info.opens_at - datetime.now(UTC)).total_seconds()))
-        else:
-            text = _say_reminder("still_queued", conv.lang, position=info.position,
-                                 eta=eta_text(info.eta_s, conv.lang))
-            eta = info.eta_s
-        await self.notifier.say(conv, text)
-        await self.notifier.status(conv, "queued", info.position, eta)
-        return True
+        """/start, /agent or "Talk to a person" again while with a person: where they stand."""
+        return await self.notifier.remind(conversation_id)
 
     async def leave_queue(self, conversation_id: str) -> bool:
         """The customer left while waiting (the record says "abandoned"); False if an agent has it now."""
