@@ -929,21 +929,24 @@ async def live(request: web.Request) -> web.StreamResponse:
     if not origin_ok(request.headers.get("Origin"), request.host):
         raise ApiError(403, "forbidden", "origin not allowed")
     ws = web.WebSocketResponse(heartbeat=WS_HEARTBEAT_S, max_msg_size=MAX_BODY)
-    await ws.prepare(request)
     sock = AgentSocket(ws, agent, asyncio.Queue(WS_SEND_QUEUE), signed_in=lambda: _signed_in(request))
     state.hub.add(sock)
-    writer = asyncio.create_task(_write(sock), name=f"console-ws {agent.name}")
-    checker = asyncio.create_task(_check_sign_in(sock), name=f"console-ws check {agent.name}")
+    tasks: list[asyncio.Task[None]] = []
     try:
+        # The agent's own conversations are watched before the handshake ends: once the client is
+        # connected, nothing written to them is missed (frames wait in the queue for the writer).
         for cid in await state.service.queues.assigned_to(agent.name):
             await state.hub.watch(sock, cid)
+        await ws.prepare(request)
+        tasks += [asyncio.create_task(_write(sock), name=f"console-ws {agent.name}"),
+                  asyncio.create_task(_check_sign_in(sock), name=f"console-ws check {agent.name}")]
         async for msg in ws:
             if msg.type != WSMsgType.TEXT:
                 break
             await _client_frame(state, sock, msg.data)
     finally:
         state.hub.drop(sock)
-        for task in (writer, checker):
+        for task in tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
