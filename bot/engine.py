@@ -326,10 +326,12 @@ class Engine:
             await self.customer_side.remind(conv.id)
 
     async def _text(self, conv: Conversation, text: str, greeted_now: bool) -> None:
+        decision: Decision | None = None  # the matcher's, when the rating prompt already asked it
         if conv.awaiting in RATING_ASKED and self.customer_side is not None:
             await self._change(conv.id, awaiting="")
             # The prompt invites a comment: "la agente fue muy amable" is one, not a request for a person.
-            if not self._new_question(text, conv.lang) and await self.customer_side.comment(conv.id, text):
+            new, decision = self._new_question(text, conv.lang)
+            if not new and await self.customer_side.comment(conv.id, text):
                 return
         reasons = await self._shortcut_reasons(conv, text)
         if reasons:
@@ -344,7 +346,8 @@ class Engine:
         if talk is not None:
             await self._small_talk(conv, talk, greeted_now)
             return
-        decision = self.library.decide(text, conv.lang)
+        if decision is None:
+            decision = self.library.decide(text, conv.lang)
         if decision.action is Action.ANSWER and decision.entry is not None:
             await self._answer(conv, decision.entry, decision_record(decision), text)
         elif decision.action is Action.CLARIFY and decision.suggestions:
@@ -402,12 +405,14 @@ class Engine:
             # An unknown button (an old widget, a forged frame): read it as what the customer typed.
             await self._text(conv, (inbound.text or value).strip(), False)
 
-    def _new_question(self, text: str, lang: str) -> bool:
+    def _new_question(self, text: str, lang: str) -> tuple[bool, Decision | None]:
         """After a resolution: a question, a request for a person, or something the knowledge base answers,
-        rather than a comment ("la agente fue muy amable" is one; "quiero hablar con una persona" is not)."""
+        rather than a comment ("la agente fue muy amable" is one; "quiero hablar con una persona" is not).
+        Also the decision when it took one, so the message is not matched twice."""
         if "?" in text or "¿" in text or intents.requests_person(text):
-            return True
-        return self.library.decide(text, lang).action is Action.ANSWER
+            return True, None
+        decision = self.library.decide(text, lang)
+        return decision.action is Action.ANSWER, decision
 
     @staticmethod
     def _rating(value: str) -> int:

@@ -391,6 +391,25 @@ async def test_after_the_stars_a_question_is_answered_not_taken_as_the_comment(
     await ws.close()
 
 
+async def test_after_the_stars_a_statement_is_matched_once(
+    server: Served, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = await customer(http, server)
+    await ask_for_person(ws)
+    cid = await conversation_id(server)
+    await server.service.queues.resolve(None, cid, "solved")
+    await expect(ws, "message", lambda d: d["text"].startswith("How did we do?"))
+    asked: list[str] = []
+    library = server.runtime.library
+    decide = library.decide
+    monkeypatch.setattr(library, "decide", lambda text, lang=None: asked.append(text) or decide(text, lang))
+    # No '?': the matcher tells whether it is a question; its decision is the one answered with.
+    await ws.send_json({"type": "message", "id": "c-2", "text": "how long does shipping take"})
+    await expect(ws, "message", lambda d: d["from"] == "bot" and "Did this help?" in d["text"])
+    assert asked == ["how long does shipping take"]
+    await ws.close()
+
+
 async def waiting_in_spanish(http: aiohttp.ClientSession, served: Served) -> tuple[Any, str]:
     """A Spanish widget customer in the queue, told their place: (their socket, the conversation id)."""
     ws = await customer(http, served, lang="es")
