@@ -254,6 +254,12 @@ class WebChannel:
 
     async def _welcome(self, conn: Connection, history: list[Outbound], status: StatusUpdate | None) -> None:
         frames = [message_frame(out) for out in history]
+        # The end of the conversation before this one (after "adiós"): marked, so the widget can show
+        # where the new one starts. Ids stay on the server.
+        current = history[-1].conversation_id if history else ""
+        for out, frame in zip(history, frames, strict=True):
+            if out.conversation_id != current:
+                frame["earlier"] = True
         welcome = {
             "type": "welcome",
             "session": conn.session.token,

@@ -21,7 +21,7 @@
       newSession: "Your previous session expired; a new conversation started.",
       unreadOne: "{n} new message", unreadMany: "{n} new messages", unreadLabel: "{open} ({unread})",
       you: "You", assistant: "Assistant", agent: "Agent", notice: "Notice", said: "{who}:",
-      typingNow: "Assistant is typing"
+      typingNow: "Assistant is typing", newConversation: "New conversation"
     },
     es: {
       title: "Atención al cliente", open: "Chatea con nosotros", close: "Cerrar chat",
@@ -38,7 +38,7 @@
       newSession: "Tu sesión anterior caducó; empieza una conversación nueva.",
       unreadOne: "{n} mensaje nuevo", unreadMany: "{n} mensajes nuevos", unreadLabel: "{open} ({unread})",
       you: "Tú", assistant: "Asistente", agent: "Agente", notice: "Aviso", said: "{who}:",
-      typingNow: "El asistente está escribiendo"
+      typingNow: "El asistente está escribiendo", newConversation: "Nueva conversación"
     }
   };
 
@@ -464,7 +464,16 @@
     clearStatus(["offline"]);
     // The server's history is the truth: draw it again, then what is still waiting for an ack.
     els.log.textContent = "";
-    (frame.history || []).forEach(function (m) { followLang(m); renderMessage(m); });
+    var history = Array.isArray(frame.history) ? frame.history : [];
+    history.forEach(function (m, i) {
+      followLang(m);
+      // Messages of the conversation before this one come first: a line shows where this one starts.
+      if (i > 0 && history[i - 1].earlier && !m.earlier) {
+        els.log.appendChild(el("div", "relevo-divider", T.newConversation)).setAttribute("role", "separator");
+      }
+      var node = renderMessage(m);
+      if (node && m.earlier) { node.classList.add("relevo-earlier"); }
+    });
     ws.relevoReady = true;
     Object.keys(pending).forEach(function (id) {
       renderPending(pending[id]);

@@ -169,6 +169,28 @@ async def test_question_gets_ack_then_answer_and_history_on_reconnect(
     await ws2.close()
 
 
+async def test_history_marks_the_conversation_before_the_goodbye(
+    server: Served, http: aiohttp.ClientSession
+) -> None:
+    ws, welcome = await hello(http, server)
+    await ask(ws, "c-1", QUESTION_ES)
+    await ask(ws, "c-2", "adiós")
+    await expect(ws, "status", state="closed")
+    await ask(ws, "c-3", "¿Hacéis envíos a Portugal?")
+    await ws.close()
+
+    ws2, again = await hello(http, server, session=welcome["session"])
+    marks = [(m["from"], m["text"], m.get("earlier", False)) for m in again["history"]]
+    earlier = [text for _, text, before in marks if before]
+    assert QUESTION_ES in earlier and "adiós" in earlier
+    # Earlier first, then the conversation now open, unmarked from the question that opened it.
+    flags = [before for _, _, before in marks]
+    assert flags == sorted(flags, reverse=True)
+    current = [(who, text) for who, text, before in marks if not before]
+    assert ("customer", "¿Hacéis envíos a Portugal?") in current and current[-1][0] == "bot"
+    await ws2.close()
+
+
 async def test_customer_messages_are_not_echoed_live(
     server: Served, http: aiohttp.ClientSession
 ) -> None:

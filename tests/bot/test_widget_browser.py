@@ -413,6 +413,19 @@ def test_the_closed_banner_goes_when_the_bot_talks_again(page: Any, relevo_url: 
 
     ask(page, "¿Hacéis envíos a Portugal?")
     status.wait_for(state="hidden")
+    bot_messages(page).nth(3).wait_for()
+
+    # A reload shows the conversation before the goodbye, then a line where the new one starts.
+    page.reload()
+    divider = page.locator(".relevo-log .relevo-divider")
+    divider.wait_for()
+    assert divider.inner_text() == "Nueva conversación" and divider.get_attribute("role") == "separator"
+    before = divider.evaluate("d => [...d.parentNode.children].slice(0, [...d.parentNode.children].indexOf(d))"
+                              ".map(n => n.classList.contains('relevo-earlier'))")
+    assert before and all(before)
+    after = page.locator(".relevo-divider ~ .relevo-msg")
+    assert after.count() >= 2 and page.locator(".relevo-divider ~ .relevo-earlier").count() == 0
+    assert "Portugal" in after.first.inner_text()
     assert page.problems == []
 
 
