@@ -2,7 +2,8 @@
 
 The engine notes each message it did not understand and each answer a customer said did not help;
 `relevo faq unanswered` groups them by wording and prints them, or a knowledge-base file to start
-from. Bounded: the newest MAX_KEPT are kept.
+from; the supervisor view shows the same (handoff/api.py, /api/unanswered). Bounded: the newest MAX_KEPT
+are kept.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 import redis.asyncio as aioredis
 import yaml
@@ -109,7 +110,19 @@ def examples(g: Group) -> list[tuple[str, str]]:
     return list(seen.values())[:MAX_EXAMPLES]
 
 
-def draft(groups: Sequence[Group]) -> str:
+def to_dict(g: Group) -> dict[str, Any]:
+    """One group as JSON data (the supervisor view's GET /api/unanswered): its most recent wording, how
+    often and in which languages it was asked, why it went unanswered, the entries that came closest or
+    did not help, when it was last asked (ms) and its distinct wordings."""
+    shown = examples(g)
+    return {
+        "text": shown[0][0] if shown else "", "count": g.count, "langs": sorted({lang for _, lang in g.asked}),
+        "kinds": sorted(g.kinds), "entries": sorted(g.entries), "last_ts": g.last_ts,
+        "examples": [{"text": text, "lang": lang} for text, lang in shown],
+    }  # fmt: skip
+
+
+def draft(groups: Sequence[Group], by: str = "`relevo faq unanswered --draft`") -> str:
     """A knowledge-base file to start from: the customers' wordings as questions, answers left empty.
 
     The empty answers are on purpose: `relevo faq check` refuses the file until someone writes them,
@@ -125,7 +138,7 @@ def draft(groups: Sequence[Group]) -> str:
             "questions": by_lang,
             "answer": {lang: "" for lang in by_lang},
         })  # fmt: skip
-    header = ("# Drafted by `relevo faq unanswered --draft`: give each entry a real id, merge or drop\n"
+    header = (f"# Drafted by {by}: give each entry a real id, merge or drop\n"
               "# questions, write the answers, then `relevo faq check` before copying it into config/faq.\n")
     return header + yaml.safe_dump({"entries": entries}, allow_unicode=True, sort_keys=False, width=100)
 

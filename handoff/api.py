@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import WSMsgType, web
 
+from bot import unanswered as unanswered_kb
 from bot.sessions import load_secret
 from handoff import audit, keys, openapi
 from handoff.agents import Agent, Role
@@ -41,6 +42,12 @@ QUEUE_LIMIT = 200
 RECORDS_LIMIT = 500
 RECORDS_MAX = 5000
 AUDIT_READ_MAX = 200_000
+UNANSWERED_DAYS, UNANSWERED_MAX_DAYS = 30, 3650  # as `relevo faq unanswered`
+UNANSWERED_TOP, UNANSWERED_MAX_TOP = 20, 1000
+# Grouping compares each question with every group found so far (bot/unanswered.group): the supervisor
+# view groups the newest this many questions of the period, in a worker thread, so that a request takes
+# seconds at worst (2 000 all different) and the event loop keeps serving the live sockets meanwhile.
+UNANSWERED_READ_MAX = 2000
 # How far into the audit stream, from an earlier conversation's handoff, its ending is looked for: a
 # bounded read per conversation instead of a scan of the whole stream at every open.
 EARLIER_AUDIT_WINDOW = 2_000
@@ -692,6 +699,58 @@ async def records_csv(request: web.Request) -> web.StreamResponse:
     return response
 
 
+# -- unanswered questions --------------------------------------------------------------------------
+
+
+_WHOLE = re.compile(r"[0-9]{1,9}")
+
+
+def _whole(q: Any, name: str, default: int, most: int) -> int:
+    text = q.get(name, "").strip()
+    if not text:
+        return default
+    if not _WHOLE.fullmatch(text) or not 1 <= int(text) <= most:
+        raise ApiError(400, "bad_request", f"'{name}' must be a whole number from 1 to {most}")
+    return int(text)
+
+
+@dataclass(frozen=True)
+class UnansweredQuery:
+    days: int
+    top: int
+
+    @classmethod
+    def from_query(cls, q: Any) -> UnansweredQuery:
+        return cls(_whole(q, "days", UNANSWERED_DAYS, UNANSWERED_MAX_DAYS),
+                   _whole(q, "top", UNANSWERED_TOP, UNANSWERED_MAX_TOP))  # fmt: skip
+
+
+async def _unanswered(
+    request: web.Request,
+) -> tuple[UnansweredQuery, list[unanswered_kb.Unanswered], list[unanswered_kb.Group]]:
+    """The questions of the asked period (the newest UNANSWERED_READ_MAX), grouped as the CLI groups them."""
+    f = UnansweredQuery.from_query(request.query)
+    items = await unanswered_kb.read(_state(request).service.redis, f.days, limit=UNANSWERED_READ_MAX)
+    groups = await asyncio.to_thread(unanswered_kb.group, items)
+    return f, items, groups[: f.top]
+
+
+async def unanswered_list(request: web.Request) -> web.StreamResponse:
+    f, items, groups = await _unanswered(request)
+    return web.json_response({
+        "days": f.days, "top": f.top, "noted": len(items), "read_max": UNANSWERED_READ_MAX,
+        "capped": len(items) >= UNANSWERED_READ_MAX, "groups": [unanswered_kb.to_dict(g) for g in groups],
+    })  # fmt: skip
+
+
+async def unanswered_yaml(request: web.Request) -> web.StreamResponse:
+    _, _, groups = await _unanswered(request)
+    text = await asyncio.to_thread(unanswered_kb.draft, groups, "the supervisor view (/api/unanswered.yaml)")
+    response = web.Response(text=text, content_type="text/yaml", charset="utf-8")
+    response.headers["Content-Disposition"] = 'attachment; filename="relevo-unanswered.yaml"'
+    return response
+
+
 async def record_detail(request: web.Request) -> web.StreamResponse:
     service, cid = _state(request).service, request.match_info["id"]
     timeline = [
@@ -1046,6 +1105,8 @@ def _api(method: str, path: str, handler: Handler, role: Role | None, summary: s
 
 CONV = "/api/conversations/{id}"
 RECORD_QUERY = ("from", "to", "tz", "department", "tier", "reason", "agent", "outcome", "limit")
+UNANSWERED_QUERY = ("days", "top")
+UNANSWERED_RESPONSES = {"200": "OK", "400": "days or top not a whole number in range"}
 NO_CONTENT = {"204": "done", "409": "refused by the queue"}
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/login", page("login.html"), None, "page", Doc("login page")),
@@ -1091,6 +1152,12 @@ ROUTES: tuple[Route, ...] = (
     _api("GET", "/api/records.csv", records_csv, "supervisor", "the escalation record as CSV",
          query=RECORD_QUERY),
     _api("GET", "/api/records/{id}", record_detail, "supervisor", "one conversation's timeline"),
+    _api("GET", "/api/unanswered", unanswered_list, "supervisor",
+         "questions the bot could not answer, grouped by wording, the most asked first",
+         query=UNANSWERED_QUERY, responses=UNANSWERED_RESPONSES),
+    _api("GET", "/api/unanswered.yaml", unanswered_yaml, "supervisor",
+         "a draft knowledge-base file (YAML) of those questions, answers left empty",
+         query=UNANSWERED_QUERY, responses=UNANSWERED_RESPONSES),
     _api("GET", "/api/openapi.json", openapi_json, "agent", "this document"),
     Route("GET", "/api/ws", live, "agent", "ws",
           Doc("live events (WebSocket)", responses={"101": "upgraded"})),

@@ -1,5 +1,6 @@
 /* Relevo supervisor view: the live floor (queues, agents, SLA breaches) and the escalation records,
-   filtered, exported as CSV, each opening its timeline and transcript. Text only, never HTML. */
+   filtered, exported as CSV, each opening its timeline and transcript; the questions the bot could not
+   answer, grouped, with a draft FAQ file to download. Text only, never HTML. */
 (function () {
   "use strict";
 
@@ -12,6 +13,50 @@
   var SHORT_ID = 8;
   var REFRESH_DEBOUNCE_MS = 300;
   var FILTERS = ["from", "to", "department", "tier", "reason", "agent", "outcome"];
+  var UNANSWERED_DAYS = [1, 7, 30, 90, 365];
+  var UNANSWERED_DEFAULT_DAYS = 30; // as `relevo faq unanswered`
+  var UNANSWERED_TOP = 50;
+
+  /* Labels of the unanswered-questions section (data-i18n-local in the page), in the console's language. */
+  var LOCAL_TEXTS = {
+    en: {
+      unanswered: "Unanswered questions",
+      unansweredHelp: "What customers asked that the bot did not understand, or whose answer did not help, " +
+        "grouped by wording, the most asked first. Download them as a draft FAQ file, write the answers, " +
+        "then check it with relevo faq check before copying it into config/faq.",
+      period: "Period", lastDay: "Last 24 hours", lastDays: "Last {n} days",
+      downloadDraft: "Download draft FAQ file", timesAsked: "Times asked", question: "Question",
+      lastSeen: "Last asked", noUnanswered: "No unanswered questions in this period.",
+      unansweredSummary: "Questions not answered: {noted}. Groups shown: {groups}.",
+      unansweredCapped: "Grouped from the newest {n} questions of the period.",
+      wording1: "1 wording", wordings: "{n} wordings", nearEntries: "Closest FAQ entries: {list}",
+      kind_not_understood: "not understood", kind_not_helpful: "answer did not help"
+    },
+    es: {
+      unanswered: "Preguntas sin respuesta",
+      unansweredHelp: "Lo que preguntaron los clientes y el bot no entendió, o cuya respuesta no sirvió, " +
+        "agrupado por redacción, lo más preguntado primero. Descárgalo como borrador de FAQ, escribe las " +
+        "respuestas y compruébalo con relevo faq check antes de copiarlo en config/faq.",
+      period: "Periodo", lastDay: "Últimas 24 horas", lastDays: "Últimos {n} días",
+      downloadDraft: "Descargar borrador de FAQ", timesAsked: "Veces", question: "Pregunta",
+      lastSeen: "Última vez", noUnanswered: "No hay preguntas sin respuesta en este periodo.",
+      unansweredSummary: "Preguntas sin respuesta: {noted}. Grupos mostrados: {groups}.",
+      unansweredCapped: "Agrupadas de las {n} preguntas más recientes del periodo.",
+      wording1: "1 redacción", wordings: "{n} redacciones", nearEntries: "Entradas de FAQ más cercanas: {list}",
+      kind_not_understood: "no entendida", kind_not_helpful: "la respuesta no sirvió"
+    }
+  };
+
+  function lt(key, values) {
+    var table = LOCAL_TEXTS[R.lang] || LOCAL_TEXTS.en;
+    return R.fmt(table[key] != null ? table[key] : LOCAL_TEXTS.en[key] != null ? LOCAL_TEXTS.en[key] : key, values);
+  }
+
+  function applyLocalLabels() {
+    Array.prototype.forEach.call(document.querySelectorAll("[data-i18n-local]"), function (n) {
+      n.textContent = lt(n.getAttribute("data-i18n-local"));
+    });
+  }
 
   var state = { me: null, departments: [], live: null, open: null };
 
@@ -260,6 +305,99 @@
     $("detail-placeholder").hidden = false;
   }
 
+  // -- unanswered questions ----------------------------------------------------------------------------
+
+  var unansweredAsked = 0; // the latest request: an older answer arriving late is not shown over it
+
+  function unansweredQuery() {
+    var q = new URLSearchParams();
+    q.set("days", $("u-days").value || String(UNANSWERED_DEFAULT_DAYS));
+    q.set("top", String(UNANSWERED_TOP));
+    return q.toString();
+  }
+
+  function loadUnanswered() {
+    var qs = unansweredQuery();
+    var asked = ++unansweredAsked;
+    // The draft is the list shown: same period, same number of groups.
+    $("unanswered-download").href = "/api/unanswered.yaml?" + qs;
+    return R.api("GET", "/api/unanswered?" + qs).then(function (data) {
+      if (asked !== unansweredAsked) { return; }
+      data = data || {};
+      var groups = Array.isArray(data.groups) ? data.groups : [];
+      var body = R.clear($("unanswered-table").tBodies[0]);
+      groups.forEach(function (g) { body.appendChild(unansweredRow(g)); });
+      $("unanswered-table").hidden = groups.length === 0;
+      $("unanswered-empty").hidden = groups.length > 0;
+      var summary = lt("unansweredSummary", { noted: Number(data.noted) || 0, groups: groups.length });
+      if (data.capped) { summary += " " + lt("unansweredCapped", { n: Number(data.read_max) || 0 }); }
+      $("unanswered-summary").textContent = summary;
+    }).catch(R.reportError);
+  }
+
+  function kindLabel(code) {
+    var key = "kind_" + code;
+    return LOCAL_TEXTS.en[key] != null ? lt(key) : String(code || "");
+  }
+
+  /* Everything in a group is the customers' own words or codes: set as text, never parsed as HTML. */
+  function unansweredRow(g) {
+    var tr = el("tr", "unanswered-row");
+    tr.appendChild(cell(String(Number(g.count) || 0), "num unanswered-count"));
+    var question = el("td", "unanswered-question");
+    question.appendChild(el("div", "unanswered-text", g.text));
+    var examples = Array.isArray(g.examples) ? g.examples : [];
+    if (examples.length) {
+      var more = el("details", "unanswered-examples");
+      more.appendChild(el("summary", null, examples.length === 1 ? lt("wording1") : lt("wordings", { n: examples.length })));
+      var list = el("ul");
+      examples.forEach(function (e) {
+        var li = el("li");
+        li.appendChild(el("span", "chip", String(e.lang || "").toUpperCase()));
+        li.appendChild(el("span", "unanswered-example", e.text));
+        list.appendChild(li);
+      });
+      more.appendChild(list);
+      question.appendChild(more);
+    }
+    var entries = Array.isArray(g.entries) ? g.entries : [];
+    if (entries.length) {
+      question.appendChild(el("div", "muted unanswered-near", lt("nearEntries", { list: entries.join(", ") })));
+    }
+    tr.appendChild(question);
+    tr.appendChild(cell((g.langs || []).map(function (l) { return String(l).toUpperCase(); }).join(", ")));
+    var kinds = el("td");
+    var badges = el("ul", "badges");
+    (g.kinds || []).forEach(function (k) {
+      badges.appendChild(el("li", "badge badge-" + String(k).replace(/[^a-z_]/g, ""), kindLabel(k)));
+    });
+    kinds.appendChild(badges);
+    tr.appendChild(kinds);
+    var last = el("td", "unanswered-when");
+    var when = el("time", null, R.clock(g.last_ts));
+    when.title = R.isoTitle(g.last_ts);
+    when.dateTime = R.isoTitle(g.last_ts);
+    last.appendChild(when);
+    tr.appendChild(last);
+    return tr;
+  }
+
+  /* The period, from the page's address (?days=, a bookmark) if it is one of the choices; kept there. */
+  function fillUnanswered() {
+    var wanted = Number(new URLSearchParams(location.search).get("days"));
+    var days = UNANSWERED_DAYS.indexOf(wanted) >= 0 ? wanted : UNANSWERED_DEFAULT_DAYS;
+    var select = R.clear($("u-days"));
+    UNANSWERED_DAYS.forEach(function (n) {
+      select.appendChild(R.option(String(n), n === 1 ? lt("lastDay") : lt("lastDays", { n: n }), n === days));
+    });
+    select.addEventListener("change", function () {
+      var page = new URLSearchParams(location.search);
+      page.set("days", select.value);
+      history.replaceState(null, "", location.pathname + "?" + page.toString());
+      loadUnanswered();
+    });
+  }
+
   // -- start -------------------------------------------------------------------------------------------
 
   function fillFilters() {
@@ -301,6 +439,7 @@
 
   function start() {
     R.applyLabels();
+    applyLocalLabels();
     $("logout").addEventListener("click", R.logout);
     $("detail-close").addEventListener("click", closeDetail);
     $("filters").addEventListener("submit", function (ev) { ev.preventDefault(); loadRecords(); });
@@ -312,6 +451,8 @@
       }, R.reportError);
     }).then(function () {
       fillFilters();
+      fillUnanswered();
+      loadUnanswered();
       state.live = R.live({
         onFrame: onFrame,
         onState: onLiveState,

@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from aiohttp import web
 
+from bot import unanswered
 from bot.runtime import Runtime
 from bot.settings import Settings, load_settings
 from bot.web import create_app
@@ -819,4 +821,63 @@ def test_an_agent_sent_to_the_supervisor_view_lands_on_the_console(server: Serve
     page.locator("#login-submit").click()
     page.wait_for_url(re.compile(r"/agent$"))
     page.locator("#conn", has_text="Live").wait_for()
+    assert page.problems == []
+
+
+def test_a_supervisor_sees_the_unanswered_questions_and_downloads_their_draft(
+    server: Server, open_page: PageFactory
+) -> None:
+    server.add_agent("sara", ("general",), role="supervisor")
+    assert server.service is not None
+    redis = server.service.redis
+
+    asked: list[tuple[str, unanswered.Kind]] = [
+        ("do you ship to iceland", "not_understood"), ("Do you ship to Iceland?", "not_understood"),
+        ("do you ship to Iceland, please?", "not_helpful"), (HOSTILE, "not_understood"),
+    ]  # fmt: skip
+
+    async def noted() -> None:
+        for text, kind in asked:
+            await unanswered.note(redis, unanswered.Unanswered(kind, text, "en", now_ms()))
+
+    server.call(noted())
+    page = open_page()
+    log_in(page, server.url, "sara", "/supervisor")
+    rows = page.locator("#unanswered-table tbody tr")
+    rows.nth(1).wait_for()
+    assert rows.count() == 2
+    first = rows.first
+    assert first.locator(".unanswered-count").inner_text() == "3"
+    assert first.locator(".unanswered-text").inner_text() == "do you ship to Iceland, please?"
+    assert first.locator(".badge").all_inner_texts() == ["answer did not help", "not understood"]
+    # Its wordings open on a click: "do you ship to iceland" is "Do you ship to Iceland?" again.
+    examples = first.locator(".unanswered-example")
+    assert examples.first.is_hidden()
+    first.locator("summary", has_text="2 wordings").click()
+    assert examples.all_inner_texts() == ["do you ship to Iceland, please?", "Do you ship to Iceland?"]
+    # What the customer typed is shown as they typed it, and nothing of it runs or becomes an element.
+    assert rows.nth(1).locator(".unanswered-text").inner_text() == HOSTILE
+    assert_inert(page)
+    shot(page, "supervisor-unanswered")
+
+    link = page.locator("#unanswered-download")
+    assert link.get_attribute("href") == "/api/unanswered.yaml?days=30&top=50"
+    page.locator("#u-days").select_option("7")
+    page.wait_for_function("() => document.getElementById('unanswered-download').href.includes('days=7')")
+    assert link.get_attribute("href") == "/api/unanswered.yaml?days=7&top=50"
+    assert page.url.endswith("/supervisor?days=7")
+    with page.expect_download() as download:
+        link.click()
+    assert download.value.suggested_filename == "relevo-unanswered.yaml"
+    draft = yaml.safe_load(Path(download.value.path()).read_text(encoding="utf-8"))
+    assert [e["questions"]["en"][0] for e in draft["entries"]] == ["do you ship to Iceland, please?", HOSTILE]
+
+    # In Spanish, the section's labels are Spanish; the customers' words stay as written.
+    page.goto(server.url + "/supervisor?lang=es&days=7")
+    page.locator("#unanswered-title", has_text="Preguntas sin respuesta").wait_for()
+    page.locator("#unanswered-table tbody tr").nth(1).wait_for()
+    assert page.locator("#u-days").input_value() == "7"
+    assert page.locator("#unanswered-table .badge").first.inner_text() == "la respuesta no sirvió"
+    assert page.locator("#unanswered-download").inner_text() == "Descargar borrador de FAQ"
+    assert_inert(page)
     assert page.problems == []

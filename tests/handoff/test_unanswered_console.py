@@ -1,0 +1,201 @@
+"""The questions the bot could not answer, in the supervisor view: GET /api/unanswered (grouped, as JSON) and
+GET /api/unanswered.yaml (a draft knowledge-base file), over real HTTP on 127.0.0.1 against a real Redis."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import redis.asyncio as aioredis
+import yaml
+
+from bot import unanswered
+from bot.unanswered import Unanswered
+from faq.loader import load_dir
+from handoff import api, keys
+from handoff.api import API_CSP, openapi_document
+from handoff.presence import now_ms
+from tests.handoff import test_service
+from tests.handoff.test_service import Served, add_agent, login
+
+# The shared fixtures (a server with the API mounted, an HTTP client keeping cookies).
+server = test_service.server
+http = test_service.http
+
+HOSTILE = "<img src=x onerror=alert(1)>"
+ENDPOINTS = ("/api/unanswered", "/api/unanswered.yaml")
+
+
+def item(text: str, lang: str = "en", kind: unanswered.Kind = "not_understood", **kw: Any) -> Unanswered:
+    return Unanswered(kind=kind, text=text, lang=lang, ts=now_ms(), conversation_id="c-" + text[:8], **kw)
+
+
+async def noted(redis: aioredis.Redis, *items: Unanswered) -> None:
+    for one in items:
+        await unanswered.note(redis, one)
+
+
+async def iceland_and_warranty(redis: aioredis.Redis) -> None:
+    """Three wordings of one question in English, one in Spanish, and an answer that did not help."""
+    await noted(
+        redis,
+        item("do you ship to iceland", best="islands-shipping", confidence=0.2),
+        item("Do you ship to Iceland?"),
+        item("¿Enviáis a Islandia?", "es"),
+        item("do you ship to Iceland, please?"),
+        item("how long is the warranty", kind="not_helpful", entry="warranty"),
+    )
+
+
+async def as_supervisor(server: Served, http: aiohttp.ClientSession) -> None:
+    await add_agent(server, "sam", role="supervisor")
+    await login(http, server, "sam")
+
+
+async def test_a_supervisor_gets_the_questions_grouped_most_asked_first(
+    server: Served, http: aiohttp.ClientSession
+) -> None:
+    redis = server.runtime.redis
+    # Asked ten days ago: outside a week, inside a month (the stream id is when it was noted).
+    old_ms = int(time.time() * 1000) - 10 * 86_400_000
+    await redis.xadd(keys.UNANSWERED, {"kind": "not_understood", "text": "can I pay with crypto", "lang": "en",
+                                       "ts": old_ms}, id=f"{old_ms}-0")  # fmt: skip
+    before = now_ms()
+    await iceland_and_warranty(redis)
+    await as_supervisor(server, http)
+
+    async with http.get(server.url + "/api/unanswered", params={"days": "7"}) as r:
+        assert r.status == 200, await r.text()
+        assert r.content_type == "application/json"
+        assert r.headers["Content-Security-Policy"] == API_CSP and r.headers["X-Content-Type-Options"] == "nosniff"
+        body = await r.json()
+    assert body["days"] == 7 and body["top"] == api.UNANSWERED_TOP
+    assert body["noted"] == 5 and body["capped"] is False
+    assert [(g["count"], g["text"]) for g in body["groups"]] == [
+        (3, "do you ship to Iceland, please?"),  # the most recent wording stands for its group
+        (1, "how long is the warranty"),
+        (1, "¿Enviáis a Islandia?"),
+    ]
+    iceland, warranty, spanish = body["groups"]
+    assert iceland["langs"] == ["en"] and iceland["kinds"] == ["not_understood"]
+    assert iceland["entries"] == ["islands-shipping"]
+    # Its distinct wordings, newest first: "do you ship to iceland" is "Do you ship to Iceland?" again.
+    assert [e["text"] for e in iceland["examples"]] == ["do you ship to Iceland, please?", "Do you ship to Iceland?"]
+    assert all(e["lang"] == "en" for e in iceland["examples"])
+    assert before <= iceland["last_ts"] <= now_ms()
+    assert warranty["kinds"] == ["not_helpful"] and warranty["entries"] == ["warranty"]
+    assert spanish["langs"] == ["es"] and spanish["examples"] == [{"text": "¿Enviáis a Islandia?", "lang": "es"}]
+
+    # A month reaches the older question; top keeps the most asked.
+    async with http.get(server.url + "/api/unanswered", params={"days": "30"}) as r:
+        month = await r.json()
+    assert month["noted"] == 6 and "can I pay with crypto" in [g["text"] for g in month["groups"]]
+    async with http.get(server.url + "/api/unanswered", params={"days": "7", "top": "1"}) as r:
+        assert [g["count"] for g in (await r.json())["groups"]] == [3]
+    # Without parameters: the CLI's defaults (30 days, 20 groups).
+    async with http.get(server.url + "/api/unanswered") as r:
+        default = await r.json()
+    assert (default["days"], default["top"], default["noted"]) == (30, 20, 6)
+
+
+async def test_only_the_newest_questions_are_grouped_and_the_answer_says_so(
+    server: Served, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(api, "UNANSWERED_READ_MAX", 3)
+    await iceland_and_warranty(server.runtime.redis)
+    await as_supervisor(server, http)
+    async with http.get(server.url + "/api/unanswered") as r:
+        body = await r.json()
+    assert body["noted"] == 3 and body["capped"] is True and body["read_max"] == 3
+    # The newest three: the warranty, the last Iceland question, the Spanish one.
+    assert sorted(g["text"] for g in body["groups"]) == [
+        "do you ship to Iceland, please?", "how long is the warranty", "¿Enviáis a Islandia?",
+    ]  # fmt: skip
+
+
+async def test_nobody_else_may_read_them(server: Served, http: aiohttp.ClientSession) -> None:
+    await iceland_and_warranty(server.runtime.redis)
+    for path in ENDPOINTS:
+        async with http.get(server.url + path) as r:
+            assert r.status == 401, path
+            assert (await r.json()) == {"error": "unauthenticated"}
+    await add_agent(server, "ana")  # a plain agent
+    await login(http, server, "ana")
+    for path in ENDPOINTS:
+        async with http.get(server.url + path) as r:
+            assert r.status == 403, path
+            assert (await r.json()) == {"error": "forbidden"}
+
+
+BAD = [
+    ({"days": "0"}, "days"), ({"days": "abc"}, "days"), ({"days": "1.5"}, "days"), ({"days": "-1"}, "days"),
+    ({"days": "3651"}, "days"), ({"days": "²"}, "days"), ({"days": "99999999999999999999"}, "days"),
+    ({"top": "0"}, "top"), ({"top": "1001"}, "top"), ({"days": "7", "top": "x"}, "top"),
+]  # fmt: skip
+
+
+async def test_bad_days_or_top_are_refused_with_a_message(server: Served, http: aiohttp.ClientSession) -> None:
+    await as_supervisor(server, http)
+    for params, named in BAD:
+        for path in ENDPOINTS:
+            async with http.get(server.url + path, params=params) as r:
+                assert r.status == 400, (path, params)
+                body = await r.json()
+            assert body["error"] == "bad_request"
+            assert f"'{named}' must be a whole number from 1 to" in body["message"], body
+    async with http.get(server.url + "/api/unanswered", params={"days": "3650", "top": "1000"}) as r:
+        assert r.status == 200  # the bounds themselves are fine
+
+
+async def test_the_draft_downloads_as_a_yaml_file_of_the_grouped_questions(
+    server: Served, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    await iceland_and_warranty(server.runtime.redis)
+    await as_supervisor(server, http)
+    async with http.get(server.url + "/api/unanswered.yaml", params={"days": "7"}) as r:
+        assert r.status == 200
+        assert r.headers["Content-Type"] == "text/yaml; charset=utf-8"
+        assert r.headers["Content-Disposition"] == 'attachment; filename="relevo-unanswered.yaml"'
+        assert r.headers["X-Content-Type-Options"] == "nosniff"
+        text = await r.text()
+    assert text.startswith("# Drafted by the supervisor view")
+    data = yaml.safe_load(text)
+    assert [e["id"] for e in data["entries"]] == ["new-question-1", "new-question-2", "new-question-3"]
+    assert data["entries"][0]["questions"] == {"en": ["do you ship to Iceland, please?", "Do you ship to Iceland?"]}
+    assert data["entries"][0]["answer"] == {"en": ""}
+    assert data["entries"][2]["questions"] == {"es": ["¿Enviáis a Islandia?"]}
+    # Copied into config/faq as it is, it is refused until someone writes the answers.
+    (tmp_path / "new.yaml").write_text(text, encoding="utf-8")
+    assert load_dir(tmp_path).kb is None
+
+    async with http.get(server.url + "/api/unanswered.yaml", params={"days": "7", "top": "1"}) as r:
+        assert len(yaml.safe_load(await r.text())["entries"]) == 1
+    await server.runtime.redis.delete(keys.UNANSWERED)
+    async with http.get(server.url + "/api/unanswered.yaml") as r:
+        assert yaml.safe_load(await r.text()) == {"entries": []}
+
+
+async def test_a_customers_markup_comes_back_as_data(server: Served, http: aiohttp.ClientSession) -> None:
+    await noted(server.runtime.redis, item(HOSTILE), item(HOSTILE + " again", "es"))
+    await as_supervisor(server, http)
+    async with http.get(server.url + "/api/unanswered") as r:
+        assert r.content_type == "application/json"
+        assert r.headers["Content-Security-Policy"] == API_CSP
+        groups = (await r.json())["groups"]
+    assert groups[0]["text"] == HOSTILE + " again" and groups[0]["count"] == 2
+    assert {e["text"] for e in groups[0]["examples"]} == {HOSTILE, HOSTILE + " again"}
+    async with http.get(server.url + "/api/unanswered.yaml") as r:
+        questions = yaml.safe_load(await r.text())["entries"][0]["questions"]
+    assert questions == {"es": [HOSTILE + " again"], "en": [HOSTILE]}
+
+
+def test_the_openapi_document_describes_both_routes() -> None:
+    paths = openapi_document()["paths"]
+    for path in ENDPOINTS:
+        op = paths[path]["get"]
+        assert op["x-role"] == "supervisor"
+        assert [p["name"] for p in op["parameters"]] == ["days", "top"]
+        assert {"200", "400", "401", "403"} <= set(op["responses"])
