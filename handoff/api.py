@@ -44,7 +44,7 @@ RECORDS_MAX = 5000
 AUDIT_READ_MAX = 200_000
 UNANSWERED_DAYS, UNANSWERED_MAX_DAYS = 30, 3650  # as `relevo faq unanswered`
 UNANSWERED_TOP, UNANSWERED_MAX_TOP = 20, 1000
-# Grouping compares each new wording with every group found so far (bot/unanswered.group): the supervisor
+# Grouping costs a comparison per group a question shares a word with (bot/unanswered.group): the supervisor
 # view groups the newest this many questions of the period, in a worker thread, so that a request takes
 # about 0.6 s at worst (2 000 all different) and the event loop keeps serving the live sockets meanwhile.
 UNANSWERED_READ_MAX = 2000

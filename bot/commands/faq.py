@@ -168,11 +168,8 @@ def cmd_unanswered(args: argparse.Namespace) -> int:
         print(unanswered.draft(groups), end="")
         return 0
     if args.json:
-        print(json.dumps({"days": args.days, "noted": len(items), "groups": [
-            {"count": g.count, "last_ts": g.last_ts, "kinds": sorted(g.kinds), "entries": sorted(g.entries),
-             "examples": [{"text": t, "lang": lang} for t, lang in unanswered.examples(g)]}
-            for g in groups
-        ]}, ensure_ascii=False))  # fmt: skip
+        print(json.dumps({"days": args.days, "noted": len(items), "groups": [unanswered.to_dict(g) for g in groups]},
+                         ensure_ascii=False))
         return 0
     print(f"{len(items)} questions not answered in the last {args.days:g} days, {len(groups)} groups shown")
     for g in groups:
