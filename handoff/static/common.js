@@ -75,7 +75,19 @@
       exportCsv: "Export CSV", when: "When", events: "Events", noRecords: "No records match.",
       timeline: "Timeline", event: "Event", actor: "By", detail: "Detail", route: "From → to",
       pickRecord: "Choose a record to see its timeline.", firstReply: "First reply", resolution: "Resolution",
-      disabledAgent: "disabled"
+      disabledAgent: "disabled",
+      // The supervisor view's unanswered questions.
+      unanswered: "Unanswered questions",
+      unansweredHelp: "What customers asked that the bot did not understand, or whose answer did not help, " +
+        "grouped by wording, the most asked first. Download them as a draft FAQ file, write the answers, " +
+        "then check it with relevo faq check before copying it into config/faq.",
+      period: "Period", lastDay: "Last 24 hours", lastDays: "Last {n} days",
+      downloadDraft: "Download draft FAQ file", timesAsked: "Times asked", question: "Question",
+      lastSeen: "Last asked", noUnanswered: "No unanswered questions in this period.",
+      unansweredSummary: "Questions not answered: {noted}. Groups shown: {groups}.",
+      unansweredCapped: "Grouped from the newest {n} questions of the period.",
+      wording1: "1 wording", wordings: "{n} wordings", nearEntries: "Closest FAQ entries: {list}",
+      kind_not_understood: "not understood", kind_not_helpful: "answer did not help"
     },
     es: {
       brand: "Relevo", loading: "Cargando…", logout: "Cerrar sesión", online: "Disponible", away: "Ausente",
@@ -142,7 +154,18 @@
       reason: "Motivo", any: "Cualquiera", apply: "Aplicar", exportCsv: "Exportar CSV", when: "Cuándo",
       events: "Eventos", noRecords: "Ningún registro coincide.", timeline: "Cronología", event: "Evento",
       actor: "Por", detail: "Detalle", route: "De → a", pickRecord: "Elige un registro para ver su cronología.",
-      firstReply: "Primera respuesta", resolution: "Resolución", disabledAgent: "desactivado"
+      firstReply: "Primera respuesta", resolution: "Resolución", disabledAgent: "desactivado",
+      unanswered: "Preguntas sin respuesta",
+      unansweredHelp: "Lo que preguntaron los clientes y el bot no entendió, o cuya respuesta no sirvió, " +
+        "agrupado por redacción, lo más preguntado primero. Descárgalo como borrador de FAQ, escribe las " +
+        "respuestas y compruébalo con relevo faq check antes de copiarlo en config/faq.",
+      period: "Periodo", lastDay: "Últimas 24 horas", lastDays: "Últimos {n} días",
+      downloadDraft: "Descargar borrador de FAQ", timesAsked: "Veces", question: "Pregunta",
+      lastSeen: "Última vez", noUnanswered: "No hay preguntas sin respuesta en este periodo.",
+      unansweredSummary: "Preguntas sin respuesta: {noted}. Grupos mostrados: {groups}.",
+      unansweredCapped: "Agrupadas de las {n} preguntas más recientes del periodo.",
+      wording1: "1 redacción", wordings: "{n} redacciones", nearEntries: "Entradas de FAQ más cercanas: {list}",
+      kind_not_understood: "no entendida", kind_not_helpful: "la respuesta no sirvió"
     }
   };
 
@@ -798,6 +821,7 @@
 
   window.RelevoConsole = {
     lang: lang, t: t, fmt: fmt, reasonLabel: reasonLabel, outcomeLabel: outcomeLabel, eventLabel: eventLabel,
+    has: function (key) { return TEXTS.en[key] != null; },
     priorityLabel: priorityLabel, stateLabel: stateLabel, slaKindLabel: slaKindLabel, withLang: withLang,
     detailText: detailText, evidenceText: evidenceText, summaryText: summaryText,
     OUTCOMES: Object.keys(OUTCOMES.en), RECORD_OUTCOMES: Object.keys(OUTCOMES.en).concat(["returned_to_bot", "abandoned"]),

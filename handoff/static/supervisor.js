@@ -17,47 +17,6 @@
   var UNANSWERED_DEFAULT_DAYS = 30; // as `relevo faq unanswered`
   var UNANSWERED_TOP = 50;
 
-  /* Labels of the unanswered-questions section (data-i18n-local in the page), in the console's language. */
-  var LOCAL_TEXTS = {
-    en: {
-      unanswered: "Unanswered questions",
-      unansweredHelp: "What customers asked that the bot did not understand, or whose answer did not help, " +
-        "grouped by wording, the most asked first. Download them as a draft FAQ file, write the answers, " +
-        "then check it with relevo faq check before copying it into config/faq.",
-      period: "Period", lastDay: "Last 24 hours", lastDays: "Last {n} days",
-      downloadDraft: "Download draft FAQ file", timesAsked: "Times asked", question: "Question",
-      lastSeen: "Last asked", noUnanswered: "No unanswered questions in this period.",
-      unansweredSummary: "Questions not answered: {noted}. Groups shown: {groups}.",
-      unansweredCapped: "Grouped from the newest {n} questions of the period.",
-      wording1: "1 wording", wordings: "{n} wordings", nearEntries: "Closest FAQ entries: {list}",
-      kind_not_understood: "not understood", kind_not_helpful: "answer did not help"
-    },
-    es: {
-      unanswered: "Preguntas sin respuesta",
-      unansweredHelp: "Lo que preguntaron los clientes y el bot no entendió, o cuya respuesta no sirvió, " +
-        "agrupado por redacción, lo más preguntado primero. Descárgalo como borrador de FAQ, escribe las " +
-        "respuestas y compruébalo con relevo faq check antes de copiarlo en config/faq.",
-      period: "Periodo", lastDay: "Últimas 24 horas", lastDays: "Últimos {n} días",
-      downloadDraft: "Descargar borrador de FAQ", timesAsked: "Veces", question: "Pregunta",
-      lastSeen: "Última vez", noUnanswered: "No hay preguntas sin respuesta en este periodo.",
-      unansweredSummary: "Preguntas sin respuesta: {noted}. Grupos mostrados: {groups}.",
-      unansweredCapped: "Agrupadas de las {n} preguntas más recientes del periodo.",
-      wording1: "1 redacción", wordings: "{n} redacciones", nearEntries: "Entradas de FAQ más cercanas: {list}",
-      kind_not_understood: "no entendida", kind_not_helpful: "la respuesta no sirvió"
-    }
-  };
-
-  function lt(key, values) {
-    var table = LOCAL_TEXTS[R.lang] || LOCAL_TEXTS.en;
-    return R.fmt(table[key] != null ? table[key] : LOCAL_TEXTS.en[key] != null ? LOCAL_TEXTS.en[key] : key, values);
-  }
-
-  function applyLocalLabels() {
-    Array.prototype.forEach.call(document.querySelectorAll("[data-i18n-local]"), function (n) {
-      n.textContent = lt(n.getAttribute("data-i18n-local"));
-    });
-  }
-
   var state = { me: null, departments: [], live: null, open: null };
 
   function cell(text, cls) { return el("td", cls || null, text == null || text === "" ? t("none") : text); }
@@ -329,15 +288,15 @@
       groups.forEach(function (g) { body.appendChild(unansweredRow(g)); });
       $("unanswered-table").hidden = groups.length === 0;
       $("unanswered-empty").hidden = groups.length > 0;
-      var summary = lt("unansweredSummary", { noted: Number(data.noted) || 0, groups: groups.length });
-      if (data.capped) { summary += " " + lt("unansweredCapped", { n: Number(data.read_max) || 0 }); }
+      var summary = R.t("unansweredSummary", { noted: Number(data.noted) || 0, groups: groups.length });
+      if (data.capped) { summary += " " + R.t("unansweredCapped", { n: Number(data.read_max) || 0 }); }
       $("unanswered-summary").textContent = summary;
     }).catch(R.reportError);
   }
 
   function kindLabel(code) {
     var key = "kind_" + code;
-    return LOCAL_TEXTS.en[key] != null ? lt(key) : String(code || "");
+    return R.has(key) ? R.t(key) : String(code || "");
   }
 
   /* Everything in a group is the customers' own words or codes: set as text, never parsed as HTML. */
@@ -349,7 +308,7 @@
     var examples = Array.isArray(g.examples) ? g.examples : [];
     if (examples.length) {
       var more = el("details", "unanswered-examples");
-      more.appendChild(el("summary", null, examples.length === 1 ? lt("wording1") : lt("wordings", { n: examples.length })));
+      more.appendChild(el("summary", null, examples.length === 1 ? R.t("wording1") : R.t("wordings", { n: examples.length })));
       var list = el("ul");
       examples.forEach(function (e) {
         var li = el("li");
@@ -362,7 +321,7 @@
     }
     var entries = Array.isArray(g.entries) ? g.entries : [];
     if (entries.length) {
-      question.appendChild(el("div", "muted unanswered-near", lt("nearEntries", { list: entries.join(", ") })));
+      question.appendChild(el("div", "muted unanswered-near", R.t("nearEntries", { list: entries.join(", ") })));
     }
     tr.appendChild(question);
     tr.appendChild(cell((g.langs || []).map(function (l) { return String(l).toUpperCase(); }).join(", ")));
@@ -388,7 +347,7 @@
     var days = UNANSWERED_DAYS.indexOf(wanted) >= 0 ? wanted : UNANSWERED_DEFAULT_DAYS;
     var select = R.clear($("u-days"));
     UNANSWERED_DAYS.forEach(function (n) {
-      select.appendChild(R.option(String(n), n === 1 ? lt("lastDay") : lt("lastDays", { n: n }), n === days));
+      select.appendChild(R.option(String(n), n === 1 ? R.t("lastDay") : R.t("lastDays", { n: n }), n === days));
     });
     select.addEventListener("change", function () {
       var page = new URLSearchParams(location.search);
@@ -439,7 +398,6 @@
 
   function start() {
     R.applyLabels();
-    applyLocalLabels();
     $("logout").addEventListener("click", R.logout);
     $("detail-close").addEventListener("click", closeDetail);
     $("filters").addEventListener("submit", function (ev) { ev.preventDefault(); loadRecords(); });
