@@ -101,7 +101,7 @@ def build_summary(
     if candidates:
         parts.append("Bot tried: " + ", ".join(f"{e} {s:.2f}" for e, s in candidates[:2]))
     customer_msgs = sum(1 for ln in lines if ln.sender == "customer")
-    who = [x for x in (lang, channel, f"{customer_msgs} msgs") if x]
+    who = [x for x in (lang, channel, f"{customer_msgs} msg{'' if customer_msgs == 1 else 's'}") if x]
     if earlier:
         who.append(f"{earlier} earlier conversation{'s' if earlier > 1 else ''}")
     parts.append(", ".join(who))

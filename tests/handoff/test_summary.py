@@ -46,6 +46,14 @@ def test_summary_without_customer_words() -> None:
     assert build_summary([], [policy.sla_breach("first_reply", 5)]) == "SLA breached. 0 msgs."
 
 
+def test_one_customer_message_is_one_msg_not_one_msgs() -> None:
+    reasons = [Reason("asked_for_person", "en", ("agent",))]
+    one = build_summary([Line("customer", "agent please")], reasons, lang="en", channel="telegram")
+    assert one.endswith("en, telegram, 1 msg."), one
+    two = build_summary([Line("customer", "hi"), Line("customer", "agent")], reasons, lang="en")
+    assert two.endswith("en, 2 msgs."), two
+
+
 async def test_record_round_trips_through_redis(redis: aioredis.Redis) -> None:
     r = route([policy.upset(0.9, ["fatal"])], rules(), "general")
     lines = [Line("customer", f"message {i} " + "y" * 2000) for i in range(80)]
