@@ -334,8 +334,14 @@ class Engine:
             if not new and await self.customer_side.comment(conv.id, text):
                 return
         reasons = await self._shortcut_reasons(conv, text)
+        if reasons and all(r.code == esc.KEYWORD_RULE for r in reasons):
+            # "¿Cómo pongo una reclamación?" matches a rule and an entry: the answer, then the person.
+            decision = decision or self.library.decide(text, conv.lang)
+            if decision.action is Action.ANSWER and decision.entry is not None:
+                await self._answer(conv, decision.entry, decision_record(decision), text, also=reasons)
+                return
         if reasons:
-            await self._escalate(conv, reasons, HANDOFF_TEXTS.get(reasons[0].code, "handoff_topic"), text)
+            await self._escalate(conv, reasons, HANDOFF_TEXTS.get(reasons[0].code, "handoff_rule"), text)
             return
         if conv.awaiting == "helpful":
             answer = intents.yes_no(text)
@@ -420,23 +426,32 @@ class Engine:
         digits = value[len(RATE_PREFIX) :]
         return int(digits) if digits in ("1", "2", "3", "4", "5") else 0
 
-    async def _answer(self, conv: Conversation, entry: Entry, record: dict[str, Any], question: str) -> None:
+    async def _answer(self, conv: Conversation, entry: Entry, record: dict[str, Any], question: str,
+                      also: Sequence[Reason] = ()) -> None:
+        """The entry's answer; then a person when its topic (entry handoff) or a keyword rule (`also`) asks."""
         answer, _ = entry.answer_in(conv.lang)
         record = {**record, "entry": entry.id}
+        handoff = entry.handoff is not None or bool(also)
         # The question is kept with the answer: should it not help, it is one the bot could not answer.
         await self._change(conv.id, misunderstandings=0, last_entry=entry.id,
                            last_question=question[: unanswered.MAX_TEXT],
-                           awaiting="" if entry.handoff else "helpful")
-        if entry.handoff is None:
+                           awaiting="" if handoff else "helpful")
+        if not handoff:
             question = texts.say("did_it_help", conv.lang)
             buttons = (Button(texts.say("btn_yes", conv.lang), HELPFUL_YES),
                        Button(texts.say("btn_no", conv.lang), HELPFUL_NO))
             await self._send(conv, f"{answer}\n\n{question}", buttons, record)
             return
-        await self._send(conv, answer, (), record)
+        reasons = list(also)
         rule = entry.handoff
-        reason = Reason(esc.TOPIC_RULE, f"entry {entry.id}: {rule.department} tier {rule.tier}", ())
-        await self._escalate(conv, [reason], "handoff_topic", "", department=rule.department, tier=rule.tier)
+        if rule is not None:
+            reasons.append(Reason(esc.TOPIC_RULE, f"entry {entry.id}: {rule.department} tier {rule.tier}", ()))
+        # The queue notice that follows says a person takes over: a line of our own in between would be
+        # the third time the customer reads it.
+        record = {**record, "escalate": [r.code for r in reasons]}
+        await self._send(conv, answer, (), record)
+        await self._escalate(conv, reasons, None, question if also else "", record=record,
+                             department=rule.department if rule else "", tier=rule.tier if rule else 1)
 
     async def _clarify(self, conv: Conversation, decision: Decision) -> None:
         buttons = tuple(Button(e.title(conv.lang), FAQ_PREFIX + e.id) for e in decision.suggestions)
@@ -495,12 +510,14 @@ class Engine:
             await self.outbox.emit(self._status(conv, "closed"))
 
     async def _escalate(
-        self, conv: Conversation, reasons: list[Reason], text_name: str, last_message: str, *,
+        self, conv: Conversation, reasons: list[Reason], text_name: str | None, last_message: str, *,
         department: str = "", tier: int = 1, record: dict[str, Any] | None = None,
     ) -> None:
-        # Said first, so the customer reads "a person will take over" before the queue position.
-        record = {**(record or {}), "action": "escalate", "reasons": [r.code for r in reasons]}
-        await self._say(conv, text_name, record=record)
+        """Hand over to a person. `text_name`: what the bot says first, so the customer reads "a person will
+        take over" before the queue position; None after an answer that already leads to it."""
+        if text_name is not None:
+            record = {**(record or {}), "action": "escalate", "reasons": [r.code for r in reasons]}
+            await self._say(conv, text_name, record=record)
         await self._flush(conv.id)  # the escalator may read the record: it must be current
         fresh = await self.conversations.get(conv.id)
         context = EscalationContext(

@@ -95,9 +95,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "es": "Siento no haberte entendido. Te paso con una persona de nuestro equipo, que leerá "
               "esta conversación y seguirá por aquí.",
     },
-    "handoff_topic": {
-        "en": "A person from our team will also follow up with you here about this.",
-        "es": "Además, una persona de nuestro equipo seguirá contigo por aquí sobre este tema.",
+    "handoff_rule": {
+        "en": "This is one for a person from our team: I'm passing you on. They will see this conversation, "
+              "so you won't need to repeat yourself.",
+        "es": "De esto se ocupa una persona de nuestro equipo: te paso con ella. Verá esta conversación, "
+              "así que no tendrás que repetirte.",
     },
     "error": {
         "en": "Sorry, something went wrong on my side. Could you send that again?",

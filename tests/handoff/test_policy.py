@@ -101,10 +101,16 @@ def test_upset_raises_priority() -> None:
     assert r.priority.name == "high" and r.tier == 1
 
 
-def test_legal_threat_starts_at_tier_3_urgent_in_the_topic_department() -> None:
+def test_legal_threat_goes_to_the_supervisors_at_tier_3_urgent() -> None:
     reasons = keyword_reasons("os voy a denunciar", "es", RULES)
     r = route(reasons, RULES, "general", entry())
-    assert (r.department, r.tier, r.priority.name) == ("orders", 3, "urgent")
+    assert (r.department, r.tier, r.priority.name) == ("supervisor", 3, "urgent")
+
+
+def test_a_keyword_rule_without_department_stays_in_the_topic_department() -> None:
+    reasons = keyword_reasons("this is unacceptable", "en", RULES)
+    r = route(reasons, RULES, "general", entry())
+    assert (r.department, r.tier, r.priority.name) == ("orders", 2, "high")
 
 
 def test_a_keyword_rule_department_beats_the_entry() -> None:

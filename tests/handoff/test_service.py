@@ -241,6 +241,38 @@ async def test_keyword_rule_routes_a_legal_threat_to_tier_3(
     await ws.close()
 
 
+async def test_a_keyword_rule_alone_gets_its_own_handoff_line(
+    server: Served, http: aiohttp.ClientSession
+) -> None:
+    ws = await customer(http, server)
+    await ask_for_person(ws, "I will take you to court over this")
+    said = await expect(ws, "message", **{"from": "bot"})
+    assert said["text"].startswith("This is one for a person from our team")  # not an "also" after nothing
+    await expect(ws, "status", lambda d: d.get("position") is not None, state="queued")
+    st = await server.service.queues.state(await conversation_id(server))
+    assert st is not None and (st.department, st.tier, st.priority) == ("supervisor", 3, "urgent")
+    await ws.close()
+
+
+async def test_a_keyword_rule_the_knowledge_base_answers_gets_the_answer_then_a_person(
+    server: Served, http: aiohttp.ClientSession
+) -> None:
+    ws = await customer(http, server, lang="es")
+    await ask_for_person(ws, "¿cómo pongo una reclamación?")
+    bot_said: list[str] = []
+    while (status := await frame(ws))["type"] != "status" or status.get("position") is None:
+        if status["type"] == "message" and status["from"] == "bot":
+            bot_said.append(status["text"])
+    cid = await conversation_id(server)
+    entry = server.runtime.library.kb.by_id["formal-complaint"]
+    assert bot_said[-1] == entry.answer_in("es")[0]  # the answer last: no "Además …" line after it
+    st = await server.service.queues.state(cid)
+    assert st is not None and (st.department, st.tier) == ("supervisor", 3)
+    record = await load_record(server.runtime.redis, cid)
+    assert record is not None and {r.code for r in record.reasons} == {"keyword_rule", "topic_rule"}
+    await ws.close()
+
+
 async def test_outside_business_hours_says_when_someone_answers(
     redis: aioredis.Redis, redis_url: str, tmp_path: Path, http: aiohttp.ClientSession
 ) -> None:
