@@ -681,6 +681,7 @@ def safe_cell(value: Any) -> str:
     return "'" + text if text.startswith(FORMULA_START) else text
 
 
+CSV_BOM = "\ufeff"
 CSV_COLUMNS = ("conversation_id", "ts", "department", "tier", "reasons", "agent", "outcome", "rating",
                "comment", "events")  # fmt: skip
 
@@ -694,7 +695,8 @@ async def records_csv(request: web.Request) -> web.StreamResponse:
         when = datetime.fromtimestamp(row["ts"] / 1000, UTC).isoformat(timespec="seconds")
         values = {**row, "ts": when, "reasons": ";".join(row["reasons"])}
         writer.writerow([safe_cell(values[c]) for c in CSV_COLUMNS])
-    response = web.Response(text=out.getvalue(), content_type="text/csv", charset="utf-8")
+    # The byte order mark tells Excel the file is UTF-8 (without it, "Facturación" opens as mojibake).
+    response = web.Response(text=CSV_BOM + out.getvalue(), content_type="text/csv", charset="utf-8")
     response.headers["Content-Disposition"] = 'attachment; filename="relevo-records.csv"'
     return response
 

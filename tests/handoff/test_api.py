@@ -397,8 +397,11 @@ async def test_floor_records_and_csv(server: Served, http: aiohttp.ClientSession
     async with http.get(server.url + "/api/records", params={"from": "not-a-date"}) as r:
         assert r.status == 400
     async with http.get(server.url + "/api/records.csv") as r:
-        assert r.content_type == "text/csv"
-        table = list(csv.reader(io.StringIO(await r.text())))
+        assert r.content_type == "text/csv" and r.charset == "utf-8"
+        raw = await r.read()
+    # A UTF-8 byte order mark first, so Excel reads accents as accents.
+    assert raw.startswith(b"\xef\xbb\xbfconversation_id,")
+    table = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
     assert table[0][0] == "conversation_id" and len(table) == 2  # one row per handoff, none without an id
     comment = table[1][table[0].index("comment")]
     assert comment.startswith("'=")
