@@ -7,6 +7,7 @@ import contextlib
 import contextvars
 import csv
 import hmac
+import html
 import io
 import json
 import logging
@@ -1176,12 +1177,77 @@ async def authenticate(request: web.Request) -> ConsoleSession | None:
     return await auth.from_cookie(cookie) if cookie else None
 
 
+# The page a signed-in agent gets for a page their role may not open (the supervisor view), in the
+# console's language: its ?lang=, the language the console remembers (LANG_COOKIE, set by common.js), else
+# the browser's Accept-Language. Its only link leads back to the agent console.
+LANG_COOKIE = "relevo_lang"
+CONSOLE_LANGS = ("en", "es")
+REFUSED_TEXTS = {
+    "en": {"title": "Not for your role", "body": "Your role may not open this page. It is for supervisors.",
+           "back": "Back to the agent console"},
+    "es": {"title": "No es para tu rol", "body": "Tu rol no puede abrir esta página. Es para supervisores.",
+           "back": "Volver a la consola de agente"},
+}  # fmt: skip
+REFUSED_PAGE = """<!doctype html>
+<html lang="{lang}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>{title} — Relevo</title>
+<link rel="stylesheet" href="/console/console.css">
+</head>
+<body class="page-login">
+<main class="login-card" id="refused">
+  <h1 class="login-brand">Relevo</h1>
+  <h2>{title}</h2>
+  <p>{body}</p>
+  <p><a id="refused-back" class="btn btn-primary" href="{back_href}">{back}</a></p>
+</main>
+</body>
+</html>
+"""
+
+
+def console_lang(request: web.Request) -> str:
+    """The console's language for a page the server writes: ?lang=, the remembered choice, the browser's."""
+    for chosen in (request.query.get("lang", ""), request.cookies.get(LANG_COOKIE, "")):
+        code = chosen[:2].lower()
+        if code in CONSOLE_LANGS:
+            return code
+    ranked = []
+    for i, item in enumerate(request.headers.get("Accept-Language", "").split(",")[:20]):
+        tag, _, params = item.strip().partition(";")
+        q = params.strip()[2:] if params.strip().startswith("q=") else "1"
+        try:
+            weight = float(q)
+        except ValueError:
+            continue
+        code = tag.strip()[:2].lower()
+        if code in CONSOLE_LANGS and weight > 0:
+            ranked.append((-weight, i, code))
+    return min(ranked)[2] if ranked else "en"
+
+
+def refused_page(request: web.Request) -> web.Response:
+    lang = console_lang(request)
+    texts = REFUSED_TEXTS[lang]
+    back = "/agent?lang=" + lang if request.query.get("lang", "")[:2].lower() == lang else "/agent"
+    body = REFUSED_PAGE.format(
+        lang=lang, back_href=html.escape(back), **{k: html.escape(v) for k, v in texts.items()}
+    )
+    response = web.Response(status=403, text=body, content_type="text/html", charset="utf-8")
+    response.headers["Content-Language"] = lang
+    response.headers["Vary"] = "Accept-Language, Cookie"
+    return response
+
+
 def _refuse(route: Route, request: web.Request, status: int) -> web.StreamResponse:
     if route.kind == "page":
         if status == 401:
             # With its query: /agent?c=<id> reopens the conversation after signing in again.
             raise web.HTTPFound(f"/login?next={quote(request.path_qs, safe='/')}")
-        return web.Response(status=403, text="forbidden: your role may not open this page")
+        return refused_page(request)
     return error_response(status, "unauthenticated" if status == 401 else "forbidden")
 
 

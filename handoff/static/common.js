@@ -287,6 +287,7 @@
   var MAX_BACKOFF_MS = 30000;
 
   var LANG_KEY = "relevo.console.lang";
+  var LANG_COOKIE = "relevo_lang"; // handoff/api.py LANG_COOKIE
 
   function storedLang() {
     try { return localStorage.getItem(LANG_KEY) || ""; } catch (e) { return ""; } // storage may be off
@@ -294,6 +295,12 @@
 
   function storeLang(code) {
     try { localStorage.setItem(LANG_KEY, code); } catch (e) { /* then the links carry it alone */ }
+    cookieLang(code);
+  }
+
+  /* The server writes one page itself (a page the role may not open): the cookie tells it the language. */
+  function cookieLang(code) {
+    try { document.cookie = LANG_COOKIE + "=" + code + "; path=/; max-age=31536000; samesite=strict"; } catch (e) { /* none */ }
   }
 
   /* ?lang= wins and is remembered, so moving between /login, /agent and /supervisor keeps it; without
@@ -302,7 +309,7 @@
     var asked = String(new URLSearchParams(location.search).get("lang") || "").slice(0, 2).toLowerCase();
     if (TEXTS[asked]) { storeLang(asked); return { code: asked, chosen: true }; }
     var stored = storedLang();
-    if (TEXTS[stored]) { return { code: stored, chosen: true }; }
+    if (TEXTS[stored]) { cookieLang(stored); return { code: stored, chosen: true }; }
     var browser = String(navigator.language || "en").slice(0, 2).toLowerCase();
     return { code: TEXTS[browser] ? browser : "en", chosen: false };
   }

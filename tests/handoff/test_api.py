@@ -232,6 +232,37 @@ async def test_pages_and_security_headers(server: Served, http: aiohttp.ClientSe
         assert r.status in (200, 404) and r.headers["X-Content-Type-Options"] == "nosniff"
 
 
+async def test_an_agent_refused_a_page_gets_a_page_in_the_console_language(
+    server: Served, http: aiohttp.ClientSession
+) -> None:
+    await add_agent(server, "bob")
+    await login(http, server, "bob")
+    cases = (
+        ({"Accept-Language": "es-ES,es;q=0.9,en;q=0.8"}, "", "es"),
+        ({"Accept-Language": "de-DE, en;q=0.3, es;q=0.7"}, "", "es"),  # the best one Relevo speaks
+        ({"Accept-Language": "es-ES"}, "?lang=en", "en"),  # the console's chosen language wins
+        ({}, "", "en"),
+    )
+    for headers, query, lang in cases:
+        async with http.get(server.url + "/supervisor" + query, headers=headers, allow_redirects=False) as r:
+            assert r.status == 403 and r.content_type == "text/html", (headers, query)
+            assert r.headers["Content-Language"] == lang
+            assert "default-src 'self'" in r.headers["Content-Security-Policy"]
+            page = await r.text()
+        assert f'<html lang="{lang}">' in page
+        assert "forbidden:" not in page
+        if lang == "es":
+            assert "Tu rol no puede abrir esta página" in page and ">Volver a la consola de agente</a>" in page
+        else:
+            assert "Your role may not open this page" in page and ">Back to the agent console</a>" in page
+        back = "/agent?lang=en" if query else "/agent"
+        assert f'id="refused-back" class="btn btn-primary" href="{back}"' in page
+    # The language the console remembers (its cookie), and nothing of the address written into the page.
+    async with http.get(server.url + '/supervisor?x="><script>', cookies={"relevo_lang": "es"}) as r:
+        assert r.status == 403 and "Tu rol no puede" in (page := await r.text())
+        assert "<script" not in page
+
+
 def test_openapi_describes_every_api_route() -> None:
     doc = openapi_document()
     for route in ROUTES:

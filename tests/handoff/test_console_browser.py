@@ -822,6 +822,15 @@ def test_an_agent_sent_to_the_supervisor_view_lands_on_the_console(server: Serve
     page.wait_for_url(re.compile(r"/agent$"))
     page.locator("#conn", has_text="Live").wait_for()
     assert page.problems == []
+    # Typing the address in a console whose language was chosen (not the browser's): refused, in it.
+    page.goto(server.url + "/agent?lang=es")
+    page.locator("#conn", has_text="En directo").wait_for()
+    refused = page.goto(server.url + "/supervisor")
+    assert refused is not None and refused.status == 403
+    assert page.locator("h2").inner_text() == "No es para tu rol"
+    page.locator("#refused-back", has_text="Volver a la consola de agente").click()
+    page.wait_for_url(re.compile(r"/agent$"))
+    page.locator("#conn", has_text="En directo").wait_for()
 
 
 def test_a_supervisor_sees_the_unanswered_questions_and_downloads_their_draft(
