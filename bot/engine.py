@@ -97,6 +97,8 @@ class CustomerSide(Protocol):
 
     async def remind(self, conversation_id: str) -> bool: ...
 
+    async def standing(self, conv: Conversation) -> StatusUpdate | None: ...
+
 
 def pick_lang(current: str, text: str, first: bool) -> str:
     """Keep the conversation's language unless the text clearly is in the other one."""
@@ -263,7 +265,14 @@ class Engine:
     async def status(self, conversation_key: str) -> StatusUpdate | None:
         cid = await self.conversations.current_id(conversation_key)
         conv = await self.conversations.get(cid) if cid else None
-        return self._status(conv, conv.state) if conv else None
+        if conv is None:
+            return None
+        if conv.state in ("queued", "assigned") and self.customer_side is not None:
+            # A reload while waiting: the real place and wait (or the agent's name), not a bare "queued".
+            standing = await self.customer_side.standing(conv)
+            if standing is not None:
+                return standing
+        return self._status(conv, conv.state)
 
     async def close_idle(self, conversation_id: str, idle_before: int) -> bool:
         """Close a bot conversation idle since `idle_before` (ms) with a closing message; True if closed."""

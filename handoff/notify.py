@@ -172,6 +172,13 @@ def opening_text(opens_at: datetime, now: datetime, lang: str) -> str:
     return say("zone", lang, when=when, zone=str(tz))
 
 
+def _status_of(
+    conv: Conversation, state: State, position: int | None = None, eta_s: int | None = None, agent: str = ""
+) -> StatusUpdate:
+    return StatusUpdate(conversation_id=conv.id, conversation_key=conv.key, channel=cast(Channel, conv.channel),
+                        state=state, position=position, eta_s=eta_s, agent=agent)
+
+
 def find_email(text: str) -> str | None:
     m = EMAIL_RE.search(text[:2000])
     return m.group(0) if m else None
@@ -228,10 +235,7 @@ class CustomerNotifier:
         self, conv: Conversation, state: State, position: int | None = None, eta_s: int | None = None,
         agent: str = "",
     ) -> None:  # fmt: skip
-        await self.outbox.emit(StatusUpdate(
-            conversation_id=conv.id, conversation_key=conv.key, channel=cast(Channel, conv.channel),
-            state=state, position=position, eta_s=eta_s, agent=agent,
-        ))  # fmt: skip
+        await self.outbox.emit(_status_of(conv, state, position, eta_s, agent))
 
     async def _once(self, conversation_id: str, what: str) -> bool:
         """True for the one worker (and the one event) that gives this notice."""
@@ -300,6 +304,19 @@ class CustomerNotifier:
         await self.say(conv, text)
         await self.status(conv, "queued", info.position, self._eta(info))
         return True
+
+    async def standing(self, conv: Conversation) -> StatusUpdate | None:
+        """The customer's status now (place and wait, or who is with them), for a channel that connects
+        again; None when the conversation is not with the handoff side."""
+        st = await self.queues.state(conv.id)
+        if st is None:
+            return None
+        if st.state == "assigned":
+            return _status_of(conv, "assigned", agent=await self.display_name(st.agent))
+        if st.state != "queued":
+            return None
+        info = await self.wait_info(conv.id)
+        return _status_of(conv, "queued", info.position, self._eta(info))
 
     @staticmethod
     def _eta(info: WaitInfo) -> int | None:

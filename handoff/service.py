@@ -11,7 +11,7 @@ from typing import Any, Protocol, cast
 
 import redis.asyncio as aioredis
 
-from bot.messages import Channel, Outbound
+from bot.messages import Channel, Outbound, StatusUpdate
 from bot.outbox import Outbox
 from bot.settings import Settings
 from faq.model import Entry, KnowledgeBase
@@ -260,6 +260,10 @@ class HandoffService:
         if conv is not None:
             await self.notifier.say(conv, say("rated", conv.lang))
         return True
+
+    async def standing(self, conv: Conversation) -> StatusUpdate | None:
+        """Where a customer with the handoff side stands now: what a reconnecting widget is told."""
+        return await self.notifier.standing(conv)
 
     async def remind(self, conversation_id: str) -> bool:
         """/start, /agent or "Talk to a person" again while with a person: where they stand."""

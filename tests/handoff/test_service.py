@@ -19,6 +19,7 @@ from aiohttp import WSMsgType, web
 
 from bot.messages import Inbound
 from bot.runtime import Runtime
+from bot.sessions import SessionSigner
 from bot.settings import Settings, load_settings
 from bot.web import create_app
 from handoff import audit, keys
@@ -271,6 +272,39 @@ async def test_a_keyword_rule_the_knowledge_base_answers_gets_the_answer_then_a_
     record = await load_record(server.runtime.redis, cid)
     assert record is not None and {r.code for r in record.reasons} == {"keyword_rule", "topic_rule"}
     await ws.close()
+
+
+async def test_a_reconnecting_customer_is_told_their_place_or_their_agent(
+    server: Served, http: aiohttp.ClientSession
+) -> None:
+    async def reconnect(session: str) -> dict[str, Any]:
+        ws = await http.ws_connect(server.ws_url)
+        await ws.send_json({"type": "hello", "session": session, "lang": "en"})
+        await expect(ws, "welcome")
+        status = await expect(ws, "status")  # the first one: what the page shows on loading
+        await ws.close()
+        return status
+
+    others = [await customer(http, server) for _ in range(2)]
+    for other in others:
+        await ask_for_person(other)
+    ws = await http.ws_connect(server.ws_url)
+    await ws.send_json({"type": "hello", "session": None, "lang": "en"})
+    session = (await expect(ws, "welcome"))["session"]
+    await ask_for_person(ws)
+    live = await expect(ws, "status", lambda d: d.get("position") == 3, state="queued")
+    await ws.close()
+    status = await reconnect(session)
+    assert (status["state"], status["position"], status["eta_s"]) == ("queued", 3, live["eta_s"])
+
+    await add_agent(server, "ana", display_name="Ana")
+    csrf = await login(http, server)
+    cid = await server.runtime.conversations.current_id("web:" + SessionSigner(SECRET.encode(), 60).verify(session).id)
+    assert (await post(http, server, "/api/claim", csrf, {"conversation_id": cid}))["conversation_id"] == cid
+    status = await reconnect(session)
+    assert (status["state"], status["agent"]) == ("assigned", "Ana")
+    for other in others:
+        await other.close()
 
 
 async def test_outside_business_hours_says_when_someone_answers(
