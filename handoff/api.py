@@ -756,14 +756,22 @@ async def unanswered_yaml(request: web.Request) -> web.StreamResponse:
 
 async def record_detail(request: web.Request) -> web.StreamResponse:
     service, cid = _state(request).service, request.match_info["id"]
+    entries = await audit.history(service.redis, cid)
     timeline = [
         {"ts": e.ts, "event": e.event, "actor": e.actor, "from": e.from_, "to": e.to,
          "reasons": list(e.reasons), "outcome": e.outcome, "detail": e.detail}
-        for e in await audit.history(service.redis, cid)
+        for e in entries
     ]  # fmt: skip
     if not timeline and await service.conversations.get(cid) is None:
         raise ApiError(404, "not_found", "no such conversation")
-    return web.json_response({"timeline": timeline, "conversation": await conversation_view(service, cid)})
+    view = await conversation_view(service, cid)
+    if entries:
+        # The queue it is in, or ended in, as the record's row says (a handoff transferred and escalated
+        # is no longer in the queue its handoff record started in); that one stays in record.department.
+        last = summarise(cid, _handoffs(entries)[-1])
+        if last["department"]:
+            view["department"], view["tier"] = last["department"], last["tier"]
+    return web.json_response({"timeline": timeline, "conversation": view})
 
 
 async def openapi_json(request: web.Request) -> web.StreamResponse:

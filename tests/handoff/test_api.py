@@ -467,6 +467,25 @@ async def test_a_conversation_handed_over_again_is_a_new_record_row(
     await ws.close()
 
 
+async def test_a_record_opens_with_the_queue_its_row_shows(server: Served, http: aiohttp.ClientSession) -> None:
+    await add_agent(server, "sam", role="supervisor", tier=3, departments=("general", "billing"))
+    cid = await _queued(server, http)
+    csrf = await login(http, server, "sam")
+    await post(http, server, "/api/claim", csrf)
+    await post(http, server, f"/api/conversations/{cid}/transfer", csrf, {"department": "billing"})
+    await post(http, server, "/api/claim", csrf)
+    await post(http, server, f"/api/conversations/{cid}/escalate", csrf, {"note": "needs tier 2"})
+    await post(http, server, "/api/claim", csrf)
+    await post(http, server, f"/api/conversations/{cid}/resolve", csrf, {"outcome": "solved"})
+    async with http.get(server.url + "/api/records") as r:
+        row = (await r.json())["records"][0]
+    async with http.get(server.url + f"/api/records/{cid}") as r:
+        conv = (await r.json())["conversation"]
+    assert (row["department"], row["tier"]) == ("billing", 2)
+    assert (conv["department"], conv["tier"]) == ("billing", 2)
+    assert (conv["record"]["department"], conv["record"]["tier"]) == ("general", 1)  # where it started
+
+
 async def test_a_customer_who_blocked_the_bot_shows_as_unreachable(
     server: Served, http: aiohttp.ClientSession
 ) -> None:
