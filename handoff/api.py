@@ -663,7 +663,8 @@ def _handoffs(entries: list[audit.AuditEntry]) -> list[list[audit.AuditEntry]]:
 
 
 async def _agent_names(service: HandoffService, wanted: str) -> frozenset[str]:
-    """Login names an agent filter means: "Tom", "tom" and the display name "Tom Ruiz" all find tom."""
+    """Login names an agent filter means: "Tom", "tom" and the display name "Tom Ruiz" all find tom. A
+    row matches when any of these had the conversation at some point (its "agents"), not only the last."""
     wanted = wanted.strip().casefold()
     if not wanted:
         return frozenset()
@@ -683,7 +684,8 @@ def safe_cell(value: Any) -> str:
 
 
 CSV_BOM = "\ufeff"
-CSV_COLUMNS = ("conversation_id", "ts", "department", "tier", "reasons", "agent", "outcome", "rating",
+# agent: the last one who had it; agents: everyone who had it, in order (what the agent filter matches).
+CSV_COLUMNS = ("conversation_id", "ts", "department", "tier", "reasons", "agent", "agents", "outcome", "rating",
                "comment", "events")  # fmt: skip
 
 
@@ -694,7 +696,8 @@ async def records_csv(request: web.Request) -> web.StreamResponse:
     writer.writerow(CSV_COLUMNS)
     for row in found:
         when = datetime.fromtimestamp(row["ts"] / 1000, UTC).isoformat(timespec="seconds")
-        values = {**row, "ts": when, "reasons": ";".join(row["reasons"])}
+        agents = [a for i, a in enumerate(row["agents"]) if not i or a != row["agents"][i - 1]]
+        values = {**row, "ts": when, "reasons": ";".join(row["reasons"]), "agents": ";".join(agents)}
         writer.writerow([safe_cell(values[c]) for c in CSV_COLUMNS])
     # The byte order mark tells Excel the file is UTF-8 (without it, "Facturación" opens as mojibake).
     response = web.Response(text=CSV_BOM + out.getvalue(), content_type="text/csv", charset="utf-8")

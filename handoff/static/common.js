@@ -75,7 +75,8 @@
       exportCsv: "Export CSV", when: "When", events: "Events", noRecords: "No records match.",
       timeline: "Timeline", event: "Event", actor: "By", detail: "Detail", route: "From → to",
       pickRecord: "Choose a record to see its timeline.", firstReply: "First reply", resolution: "Resolution",
-      disabledAgent: "disabled",
+      disabledAgent: "disabled", handledBy: "Handled by",
+      handledByHelp: "Everyone who had the conversation, at any point, not only the last one",
       // The supervisor view's unanswered questions.
       unanswered: "Unanswered questions",
       unansweredHelp: "What customers asked that the bot did not understand, or whose answer did not help, " +
@@ -155,6 +156,8 @@
       events: "Eventos", noRecords: "Ningún registro coincide.", timeline: "Cronología", event: "Evento",
       actor: "Por", detail: "Detalle", route: "De → a", pickRecord: "Elige un registro para ver su cronología.",
       firstReply: "Primera respuesta", resolution: "Resolución", disabledAgent: "desactivado",
+      handledBy: "Atendida por",
+      handledByHelp: "Todas las personas que tuvieron la conversación, en algún momento, no solo la última",
       unanswered: "Preguntas sin respuesta",
       unansweredHelp: "Lo que preguntaron los clientes y el bot no entendió, o cuya respuesta no sirvió, " +
         "agrupado por redacción, lo más preguntado primero. Descárgalo como borrador de FAQ, escribe las " +

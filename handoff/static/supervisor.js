@@ -161,7 +161,7 @@
     });
     reasons.appendChild(badges);
     tr.appendChild(reasons);
-    tr.appendChild(cell(r.agent));
+    tr.appendChild(agentsCell(r));
     tr.appendChild(cell(r.outcome ? R.outcomeLabel(r.outcome) : ""));
     tr.appendChild(cell(ratingText(r.rating), "num rating-cell"));
     tr.appendChild(cell(r.events != null ? String(r.events) : "", "num"));
@@ -169,6 +169,20 @@
       if (ev.target === tr || ev.target.tagName === "TD") { openRecord(r.conversation_id); }
     });
     return tr;
+  }
+
+  /* Everyone who had it, in order ("ana → bob", the last one in bold): the agent filter matches any of
+     them, so a row found by "ana" shows ana even when bob ended it. */
+  function agentsCell(r) {
+    var names = (Array.isArray(r.agents) && r.agents.length ? r.agents : r.agent ? [r.agent] : [])
+      .filter(function (name, i, all) { return i === 0 || name !== all[i - 1]; });
+    var td = el("td", "agents-cell");
+    if (!names.length) { td.textContent = t("none"); return td; }
+    names.forEach(function (name, i) {
+      if (i) { td.appendChild(document.createTextNode(" → ")); }
+      td.appendChild(i === names.length - 1 ? el("strong", null, name) : el("span", "muted", name));
+    });
+    return td;
   }
 
   // -- one record: timeline, transcript, rating --------------------------------------------------------

@@ -486,6 +486,31 @@ async def test_a_record_opens_with_the_queue_its_row_shows(server: Served, http:
     assert (conv["record"]["department"], conv["record"]["tier"]) == ("general", 1)  # where it started
 
 
+async def test_the_agent_filter_finds_everyone_who_had_it_and_the_export_says_so(
+    server: Served, http: aiohttp.ClientSession
+) -> None:
+    await add_agent(server, "ana", departments=("general",))
+    await add_agent(server, "bob", departments=("billing",))
+    await add_agent(server, "sam", role="supervisor")
+    cid = await _queued(server, http)
+    async with _fresh() as ana:
+        csrf = await login(ana, server, "ana")
+        await post(ana, server, "/api/claim", csrf)
+        await post(ana, server, f"/api/conversations/{cid}/transfer", csrf, {"department": "billing"})
+    async with _fresh() as bob:
+        csrf = await login(bob, server, "bob")
+        await post(bob, server, "/api/claim", csrf)
+        await post(bob, server, f"/api/conversations/{cid}/resolve", csrf, {"outcome": "solved"})
+    await login(http, server, "sam")
+    for name in ("ANA", "bob"):
+        async with http.get(server.url + "/api/records", params={"agent": name}) as r:
+            rows = (await r.json())["records"]
+        assert [(x["agent"], x["agents"]) for x in rows] == [("bob", ["ana", "bob"])], name
+    async with http.get(server.url + "/api/records.csv", params={"agent": "ana"}) as r:
+        table = list(csv.DictReader(io.StringIO((await r.read()).decode("utf-8-sig"))))
+    assert [(x["agent"], x["agents"]) for x in table] == [("bob", "ana;bob")]
+
+
 async def test_a_customer_who_blocked_the_bot_shows_as_unreachable(
     server: Served, http: aiohttp.ClientSession
 ) -> None:

@@ -472,6 +472,9 @@ def test_handoff_claim_reply_transfer_resolve_and_rating(server: Server, open_pa
     row = sara.locator("#records-table tbody tr").first
     row.wait_for()
     assert "Solved" in row.inner_text() and "bea" in row.inner_text()
+    # Who had it, in order: the agent filter finds it by "ana" too, and the row says why.
+    assert row.locator(".agents-cell").inner_text() == "ana → bea"
+    assert row.locator(".agents-cell strong").inner_text() == "bea"
     assert "asked for a person" in row.inner_text()
     row.locator(".link-button").first.click()
     timeline = sara.locator("#timeline")
