@@ -366,7 +366,8 @@
       if (r.code === "upset") { (r.evidence || []).forEach(function (w) { if (words.indexOf(w) < 0) { words.push(w); } }); }
     });
     var wordList = R.clear($("ctx-words"));
-    words.forEach(function (w) { wordList.appendChild(el("li", "word", w)); });
+    // The detector's labels ('negative: "otra vez"') in the console's words, the customer's as they are.
+    words.forEach(function (w) { wordList.appendChild(el("li", "word", R.evidenceText(w))); });
     $("ctx-words-head").hidden = !words.length; // a low mood score alone has no words to head
     $("ctx-mood").textContent = rec.mood_score != null ? t("mood", { score: Number(rec.mood_score).toFixed(2) }) : "";
     $("ctx-mood-box").hidden = !words.length && !(Number(rec.mood_score) > 0);

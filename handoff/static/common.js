@@ -204,6 +204,20 @@
     es: { bot: "con el bot", queued: "en cola", assigned: "asignada", resolved: "resuelta", closed: "cerrada" }
   };
 
+  /* What a customer may send besides text (bot/channels/telegram.py ATTACHMENT_KINDS). */
+  var ATTACHMENT_KINDS = {
+    en: {
+      animation: "GIF", photo: "Photo", video: "Video", video_note: "Video message", voice: "Voice message",
+      audio: "Audio", document: "Document", sticker: "Sticker", venue: "Place", location: "Location",
+      contact: "Contact", poll: "Poll", dice: "Dice", story: "Story"
+    },
+    es: {
+      animation: "GIF", photo: "Foto", video: "Vídeo", video_note: "Videomensaje", voice: "Mensaje de voz",
+      audio: "Audio", document: "Documento", sticker: "Sticker", venue: "Lugar", location: "Ubicación",
+      contact: "Contacto", poll: "Encuesta", dice: "Dado", story: "Historia"
+    }
+  };
+
   var SLA_KINDS = {
     en: { first_reply: "First reply", resolution: "Resolution" },
     es: { first_reply: "Primera respuesta", resolution: "Resolución" }
@@ -786,10 +800,20 @@
     return li;
   }
 
+  /* A file the customer sent: what it is (a photo, a document…) and, after it, its caption or name. */
   function attachmentNode(f) {
-    var li = el("li");
-    var name = typeof f === "string" ? f : (f && (f.caption || f.name || f.kind)) || "?";
-    var url = f && typeof f === "object" ? String(f.url || "") : "";
+    var li = el("li", "msg-file");
+    var obj = f && typeof f === "object" ? f : {};
+    var kind = typeof f === "string" ? "" : String(obj.kind || "");
+    var name = typeof f === "string" ? f : String(obj.caption || obj.name || "");
+    if (kind) {
+      var known = Object.prototype.hasOwnProperty.call(ATTACHMENT_KINDS[lang], kind);
+      li.appendChild(el("span", "file-kind", known ? ATTACHMENT_KINDS[lang][kind] : kind));
+      if (name) { li.appendChild(document.createTextNode(": ")); }
+    }
+    if (!kind && !name) { name = "?"; }
+    if (!name) { return li; }
+    var url = String(obj.url || "");
     if (/^(https?:\/\/|\/(?!\/))/.test(url)) {
       var a = el("a", null, name);
       a.href = url;
@@ -797,7 +821,7 @@
       a.target = "_blank";
       li.appendChild(a);
     } else {
-      li.textContent = name;
+      li.appendChild(el("span", "file-caption", name));
     }
     return li;
   }
