@@ -75,7 +75,7 @@
       exportCsv: "Export CSV", when: "When", events: "Events", noRecords: "No records match.",
       timeline: "Timeline", event: "Event", actor: "By", detail: "Detail", route: "From → to",
       pickRecord: "Choose a record to see its timeline.", firstReply: "First reply", resolution: "Resolution",
-      disabledAgent: "disabled", handledBy: "Handled by",
+      disabledAgent: "disabled", handledBy: "Handled by", commentEvent: "comment", ratingComment: "Comment: {text}",
       handledByHelp: "Everyone who had the conversation, at any point, not only the last one",
       // The supervisor view's unanswered questions.
       unanswered: "Unanswered questions",
@@ -156,7 +156,7 @@
       events: "Eventos", noRecords: "Ningún registro coincide.", timeline: "Cronología", event: "Evento",
       actor: "Por", detail: "Detalle", route: "De → a", pickRecord: "Elige un registro para ver su cronología.",
       firstReply: "Primera respuesta", resolution: "Resolución", disabledAgent: "desactivado",
-      handledBy: "Atendida por",
+      handledBy: "Atendida por", commentEvent: "comentario", ratingComment: "Comentario: {text}",
       handledByHelp: "Todas las personas que tuvieron la conversación, en algún momento, no solo la última",
       unanswered: "Preguntas sin respuesta",
       unansweredHelp: "Lo que preguntaron los clientes y el bot no entendió, o cuya respuesta no sirvió, " +

@@ -222,7 +222,8 @@
     });
 
     var timeline = R.clear($("timeline"));
-    (data.timeline || []).forEach(function (e) { timeline.appendChild(timelineNode(e)); });
+    var seen = {}; // the rating and comment shown so far
+    (data.timeline || []).forEach(function (e) { timeline.appendChild(timelineNode(e, seen)); });
 
     var log = R.clear($("detail-transcript"));
     (conv.transcript || []).forEach(function (m) { log.appendChild(R.messageNode(m)); });
@@ -231,17 +232,51 @@
     if (!notes.childNodes.length) { notes.appendChild(el("li", "empty", t("noNotes"))); }
   }
 
-  function timelineNode(e) {
+  /* Who did it: an agent by name; the customer, the bot and the system in the console's words. */
+  function actorLabel(actor) {
+    var label = { customer: "fromCustomer", bot: "fromBot", system: "fromSystem" }[actor];
+    return label ? t(label) : String(actor);
+  }
+
+  /* A side of a move (handoff/lua.py): a queue "department:tier", an agent, or where it ended ("closed",
+     back with the "bot"). */
+  function placeLabel(side) {
+    var text = String(side || "");
+    var queue = /^(.+):(\d+)$/.exec(text);
+    if (queue) { return departmentLabel(queue[1]) + " · " + t("tier") + " " + queue[2]; }
+    if (text === "closed" || text === "bot") { return R.stateLabel(text); }
+    return text || "·";
+  }
+
+  /* An SLA breach moves a conversation only while it waits (one tier up): one that an agent has, or one
+     already at the top, stays where it is, and a route would read as a move it never made. */
+  function showsRoute(e) {
+    if (!e.from && !e.to) { return false; }
+    if (e.event !== "sla_breach") { return true; }
+    var queue = /^.+:\d+$/;
+    return queue.test(e.from || "") && queue.test(e.to || "") && e.from !== e.to;
+  }
+
+  /* Which parts of a rating entry are new: its stars (not shown by an earlier entry) and its comment. */
+  function ratingParts(e, seen) {
+    var parts = { stars: !!e.outcome && e.outcome !== seen.stars, comment: !!e.detail && e.detail !== seen.comment };
+    if (e.outcome) { seen.stars = e.outcome; }
+    if (e.detail) { seen.comment = e.detail; }
+    return parts;
+  }
+
+  function timelineNode(e, seen) {
     var li = el("li", "tl tl-" + String(e.event || "").replace(/[^a-z_]/g, ""));
     var head = el("div", "tl-head");
     var when = el("time", "tl-time", R.clock(e.ts));
     when.title = R.isoTitle(e.ts);
     head.appendChild(when);
-    head.appendChild(el("strong", "tl-event", R.eventLabel(e.event)));
-    if (e.actor) { head.appendChild(el("span", "tl-actor", t("actor") + " " + e.actor)); }
+    var rating = e.event === "rated" ? ratingParts(e, seen) : null;
+    head.appendChild(el("strong", "tl-event", rating && !rating.stars ? t("commentEvent") : R.eventLabel(e.event)));
+    if (e.actor) { head.appendChild(el("span", "tl-actor", t("actor") + " " + actorLabel(e.actor))); }
     li.appendChild(head);
-    if (e.from || e.to) {
-      li.appendChild(el("div", "tl-route", (e.from || "·") + " → " + (e.to || "·")));
+    if (showsRoute(e)) {
+      li.appendChild(el("div", "tl-route", placeLabel(e.from) + " → " + placeLabel(e.to)));
     }
     var reasons = Array.isArray(e.reasons) ? e.reasons : String(e.reasons || "").split(",").filter(Boolean);
     if (reasons.length) {
@@ -249,8 +284,15 @@
       reasons.forEach(function (code) { badges.appendChild(el("li", "badge badge-" + String(code).replace(/[^a-z_]/g, ""), R.reasonLabel(code))); });
       li.appendChild(badges);
     }
-    if (e.outcome && (e.event === "resolved" || e.event === "rated")) {
-      li.appendChild(el("div", "tl-outcome", e.event === "rated" ? ratingText(e.outcome) : R.outcomeLabel(e.outcome)));
+    if (rating) {
+      // The stars once, the comment once: a comment written after the stars is its own entry, carrying
+      // the same stars again (handoff/audit.py record_rating).
+      if (rating.stars) { li.appendChild(el("div", "tl-outcome", ratingText(e.outcome))); }
+      if (rating.comment) { li.appendChild(el("div", "tl-detail tl-comment", t("ratingComment", { text: e.detail }))); }
+      return li;
+    }
+    if (e.outcome && e.event === "resolved") {
+      li.appendChild(el("div", "tl-outcome", R.outcomeLabel(e.outcome)));
     } else if (e.outcome) {
       li.appendChild(el("span", "chip", R.priorityLabel(e.outcome))); // queue moves carry the priority here
     }
