@@ -39,9 +39,10 @@ HELPFUL_NO = "helpful:no"
 FAQ_PREFIX = "faq:"
 RATE_PREFIX = "rate:"
 IDLE_CLOSABLE = ("bot", "resolved")  # never closed on a customer waiting for or talking to a person
-# conversation.awaiting after a resolution ("rating": stars asked for) and after the stars: the next text is
-# the comment, unless it is a new question.
-RATING_ASKED = ("rating", "rating_comment")
+# conversation.awaiting after a resolution ("rating": stars and a comment asked for), after the stars
+# ("rating_comment") and after a comment without stars ("rating_stars"): the next text is the comment, unless
+# it is a new question; a bare "4" is the stars.
+RATING_ASKED = ("rating", "rating_comment", "rating_stars")
 # The customer-facing message for the first (strongest) reason of an escalation.
 HANDOFF_TEXTS = {
     esc.ASKED_FOR_PERSON: "handoff_asked",
@@ -337,11 +338,16 @@ class Engine:
     async def _text(self, conv: Conversation, text: str, greeted_now: bool) -> None:
         decision: Decision | None = None  # the matcher's, when the rating prompt already asked it
         if conv.awaiting in RATING_ASKED and self.customer_side is not None:
-            await self._change(conv.id, awaiting="")
-            # The prompt invites a comment: "la agente fue muy amable" is one, not a request for a person.
-            new, decision = self._new_question(text, conv.lang)
-            if not new and await self.customer_side.comment(conv.id, text):
+            typed = intents.stars(text) if conv.awaiting != "rating_comment" else None
+            if typed is not None:  # "5" typed rather than pressed
+                await self.customer_side.rate(conv.id, typed)
                 return
+            # The prompt invites a comment: "la agente fue muy amable" is one, not a request for a person.
+            if conv.awaiting != "rating_stars":
+                new, decision = self._new_question(text, conv.lang)
+                if not new and await self.customer_side.comment(conv.id, text):
+                    return
+            await self._change(conv.id, awaiting="")
         reasons = await self._shortcut_reasons(conv, text)
         if reasons and all(r.code == esc.KEYWORD_RULE for r in reasons):
             # "¿Cómo pongo una reclamación?" matches a rule and an entry: the answer, then the person.

@@ -154,3 +154,17 @@ def yes_no(text: str) -> Intent | None:
     if _only(words, Intent.YES):
         return Intent.YES
     return None
+
+
+# A rating typed instead of pressed: "5", "4/5", "3 de 5", "5 estrellas", "★★★★".
+_STARS = re.compile(r"([1-5])(?:\s+(?:5|de 5|out of 5|estrellas?|stars?|puntos?|points?))?")  # folded: "4/5" is "4 5"
+_STAR_SIGNS = re.compile(r"(?:[★⭐]\ufe0f?){1,5}")
+
+
+def stars(text: str) -> int | None:
+    """1..5 when the message is only a rating; None for anything else ("5 days late" is not one)."""
+    text = text.strip()
+    if _STAR_SIGNS.fullmatch(text):
+        return len(text.replace("\ufe0f", ""))
+    m = _STARS.fullmatch(fold(text).strip())
+    return int(m.group(1)) if m else None

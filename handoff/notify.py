@@ -26,6 +26,7 @@ from handoff.rules import HandoffRules
 logger = logging.getLogger(__name__)
 
 RATE_PREFIX = "rate:"
+RATING_BUTTONS = tuple(Button(str(n), f"{RATE_PREFIX}{n}") for n in range(1, 6))
 # At most one position refresh per conversation this often (a later change is sent when it ends).
 REFRESH_S = 3.0
 # Waiting conversations of one queue refreshed after a change to it (the rest refresh on their turn).
@@ -81,8 +82,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "lapsed": {
         "en": "Sorry, the person helping you got disconnected. You are back at the front of the queue; "
         "someone will be with you shortly.",
-        "es": "Perdona, la persona que te atendía se ha desconectado. Vuelves a estar el primero de la "
-        "cola; enseguida te atenderá alguien.",
+        "es": "Perdona, la persona que te atendía se ha desconectado. Vuelves a estar en primer lugar "
+        "de la cola; enseguida te atenderá alguien.",
     },
     "transferred": {
         "en": "I'm passing you to our {department} team; they will see this conversation.",
@@ -105,6 +106,16 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Thank you, we have noted your comment.",
         "es": "Gracias, hemos anotado tu comentario.",
     },
+    "commented_rate": {
+        "en": "Thank you, we have noted your comment. You can still rate us from 1 (bad) to 5 (great).",
+        "es": "Gracias, hemos anotado tu comentario. Aún puedes valorarnos de 1 (mal) a 5 (genial).",
+    },
+    "released": {
+        "en": "The person helping you has had to leave the conversation. You are back at the front of the "
+        "queue; someone will be with you shortly.",
+        "es": "La persona que te atendía ha tenido que dejar la conversación. Vuelves a estar en primer lugar "
+        "de la cola; enseguida te atenderá alguien.",
+    },
     "email": {
         "en": "Thanks: if we cannot answer you here, we will write to {email}.",
         "es": "Gracias: si no podemos responderte por aquí, te escribiremos a {email}.",
@@ -124,6 +135,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "es": "el {weekday} {day} de {month} a las {time}",
     },
     "zone": {"en": "{when} ({zone} time)", "es": "{when} (hora de {zone})"},
+    "zone_code": {"en": "{when} ({zone})", "es": "{when} ({zone})"},
 }
 WEEKDAYS = {
     "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
@@ -169,7 +181,11 @@ def opening_text(opens_at: datetime, now: datetime, lang: str) -> str:
             "on_day", lang, weekday=WEEKDAYS[lang][opens_at.weekday()], day=opens_at.day,
             month=MONTHS[lang][opens_at.month - 1], time=clock,
         )  # fmt: skip
-    return say("zone", lang, when=when, zone=str(tz))
+    # "Europe/Madrid" reads as "Madrid time"; a zone without a place ("UTC") is shown as it is.
+    zone = str(tz)
+    if "/" in zone:
+        return say("zone", lang, when=when, zone=zone.rsplit("/", 1)[1].replace("_", " "))
+    return say("zone_code", lang, when=when, zone=zone)
 
 
 def _status_of(
@@ -409,7 +425,7 @@ class CustomerNotifier:
         handler = {
             "claimed": self._joined, "assigned": self._joined, "lease_lapsed": self._lapsed,
             "transferred": self._moved, "escalated": self._moved, "resolved": self._resolved,
-            "returned_to_bot": self._returned, "released": self._requeued, "sla_breach": self._requeued,
+            "returned_to_bot": self._returned, "released": self._released, "sla_breach": self._requeued,
         }.get(name)  # fmt: skip
         if handler is not None:
             await handler(conv, event)
@@ -462,6 +478,15 @@ class CustomerNotifier:
         await self.say(conv, say("lapsed", conv.lang))
         await self.refresh(conv.id, force=True)
 
+    async def _released(self, conv: Conversation, event: dict[str, Any]) -> None:
+        """An agent gave the conversation back to the queue: the customer hears why the agent went quiet."""
+        st = await self.queues.state(conv.id)
+        if st is None or st.state != "queued":
+            return
+        await self.conversations.set_state(conv.id, "queued")
+        await self.say(conv, say("released", conv.lang))
+        await self.refresh(conv.id, force=True)
+
     async def _moved(self, conv: Conversation, event: dict[str, Any]) -> None:
         st = await self.queues.state(conv.id)
         if st is None or st.state != "queued":
@@ -480,8 +505,7 @@ class CustomerNotifier:
         await self.redis.hdel(keys.conv(conv.id), "rating", "rating_comment")
         await self.conversations.update(conv.id, awaiting="rating")
         await self.status(conv, "resolved")
-        buttons = tuple(Button(str(n), f"{RATE_PREFIX}{n}") for n in range(1, 6))
-        await self.say(conv, say("rate", conv.lang), buttons)
+        await self.say(conv, say("rate", conv.lang), RATING_BUTTONS)
 
     async def _returned(self, conv: Conversation, event: dict[str, Any]) -> None:
         await self.conversations.set_state(conv.id, "bot")

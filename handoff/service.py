@@ -21,7 +21,7 @@ from handoff.agents import Agent, AgentDirectory
 from handoff.conversations import Conversation, Conversations, LogEntry, entry_fields, now_ms
 from handoff.estimate import WaitEstimator
 from handoff.keys import handoffs_key, notes_key
-from handoff.notify import CustomerNotifier, find_email, say
+from handoff.notify import RATING_BUTTONS, CustomerNotifier, find_email, say
 from handoff.presence import Presence
 from handoff.queues import HandoffQueues, HandoffState, QueueError
 from handoff.record import MAX_LINES, CandidateScore, build_record, save_record
@@ -286,12 +286,15 @@ class HandoffService:
         if awaiting not in ("rating", "rating_comment") or not text.strip():
             return False
         text = text.strip()[: self.settings.server.max_message_chars]
-        # One comment: what the customer writes after it is a conversation with the bot again.
-        await self.conversations.update(conversation_id, rating_comment=text, awaiting="")
+        # One comment: what the customer writes after it is a conversation with the bot again, except a
+        # rating still to give ("rating_stars": a typed "4" is read as the stars).
+        await self.conversations.update(conversation_id, rating_comment=text, awaiting="" if rated else "rating_stars")
         await audit.record_rating(self.redis, conversation_id, int(rated) if rated else 0, comment=text)
         conv = await self.conversations.get(conversation_id)
-        if conv is not None:
+        if conv is not None and rated:
             await self.notifier.say(conv, say("commented", conv.lang))
+        elif conv is not None:  # the stars' buttons again: the prompt's are no longer the newest message
+            await self.notifier.say(conv, say("commented_rate", conv.lang), RATING_BUTTONS)
         return True
 
     # -- the agents' side ------------------------------------------------------------------------

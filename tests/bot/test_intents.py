@@ -1,6 +1,6 @@
 import pytest
 
-from bot.intents import Intent, asks_for_person, ends_with_goodbye, requests_person, small_talk, yes_no
+from bot.intents import Intent, asks_for_person, ends_with_goodbye, requests_person, small_talk, stars, yes_no
 
 
 @pytest.mark.parametrize(("text", "word"), [
@@ -80,3 +80,12 @@ def test_yes_no(text: str, answer: Intent | None) -> None:
 ])
 def test_ends_with_goodbye(text: str, expected: bool) -> None:
     assert ends_with_goodbye(text) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("5", 5), ("4/5", 4), ("3 de 5", 3), ("4 estrellas", 4), ("2 stars!", 2), ("★★★", 3), ("⭐️⭐️⭐️⭐️", 4),
+     ("5 days late", None), ("45", None), ("6", None), ("0", None), ("pedido 5", None), ("", None)],
+)
+def test_a_typed_rating(text: str, expected: int | None) -> None:
+    assert stars(text) == expected

@@ -314,7 +314,7 @@ async def test_outside_business_hours_says_when_someone_answers(
         ws = await customer(http, served, lang="es")
         await ask_for_person(ws, "quiero hablar con una persona")
         told = await expect(ws, "message", lambda d: "no está disponible" in d["text"], **{"from": "system"})
-        assert "correo electrónico" in told["text"] and "hora de Europe/Madrid" in told["text"]
+        assert "correo electrónico" in told["text"] and "(hora de Madrid)" in told["text"]
         assert " a las 09:00" in told["text"]
         status = await expect(ws, "status", lambda d: d.get("position") is not None, state="queued")
         assert status["eta_s"] > 86400  # two days away
@@ -328,8 +328,8 @@ async def test_outside_business_hours_says_when_someone_answers(
 def test_opening_text_is_human_readable_in_both_languages() -> None:
     now = datetime(2026, 3, 6, 20, 0, tzinfo=UTC)  # a Friday
     opens = datetime(2026, 3, 9, 9, 0, tzinfo=UTC)
-    assert opening_text(opens, now, "en") == "on Monday 9 March at 09:00 (UTC time)"
-    assert opening_text(opens, now, "es") == "el lunes 9 de marzo a las 09:00 (hora de UTC)"
+    assert opening_text(opens, now, "en") == "on Monday 9 March at 09:00 (UTC)"
+    assert opening_text(opens, now, "es") == "el lunes 9 de marzo a las 09:00 (UTC)"
     assert opening_text(now + timedelta(hours=13), now, "en").startswith("tomorrow at 09:00")
 
 
@@ -421,7 +421,8 @@ async def test_after_a_resolution_text_is_the_comment_unless_it_is_a_question(
 
     # Written before any stars, naming the agent: a comment, not a request for a person.
     await ws.send_json({"type": "message", "id": "c-3", "text": "The agent was really helpful, thanks"})
-    await expect(ws, "message", text="Thank you, we have noted your comment.")
+    noted = await expect(ws, "message", lambda d: d["text"].startswith("Thank you, we have noted your comment."))
+    assert "You can still rate us" in noted["text"] and [b["value"] for b in noted["buttons"]][-1] == "rate:5"
     await ws.send_json({"type": "choose", "id": "c-4", "value": "rate:4"})
     await expect(ws, "message", text="Thank you for your rating!")
     await ws.send_json({"type": "choose", "id": "c-5", "value": "rate:1"})  # an old button, another tab
@@ -454,6 +455,42 @@ async def test_after_the_stars_a_question_is_answered_not_taken_as_the_comment(
     await ws.send_json({"type": "message", "id": "c-3", "text": "how long does shipping take?"})
     await expect(ws, "message", lambda d: d["from"] == "bot" and "Did this help?" in d["text"])
     assert await server.runtime.redis.hget(keys.conv(cid), "rating_comment") == ""
+    await ws.close()
+
+
+async def test_giving_the_conversation_back_to_the_queue_tells_the_customer(
+    server: Served, http: aiohttp.ClientSession
+) -> None:
+    ws = await customer(http, server, lang="es")
+    await ask_for_person(ws, "quiero hablar con una persona")
+    cid = await conversation_id(server)
+    await add_agent(server, "ana", display_name="Ana")
+    csrf = await login(http, server)
+    await post(http, server, "/api/claim", csrf, {"conversation_id": cid})
+    await expect(ws, "message", text="Ana se ha unido a la conversación.")
+    await post(http, server, f"/api/conversations/{cid}/release", csrf)
+    told = await expect(ws, "message", **{"from": "system"})
+    assert told["text"].startswith("La persona que te atendía ha tenido que dejar la conversación.")
+    await expect(ws, "status", lambda d: d.get("position") == 1, state="queued")
+    await ws.close()
+
+
+@pytest.mark.parametrize("first_comment", [False, True])
+async def test_a_typed_rating_counts_as_the_stars(
+    server: Served, http: aiohttp.ClientSession, first_comment: bool
+) -> None:
+    ws = await customer(http, server, lang="es")
+    await ask_for_person(ws, "quiero hablar con una persona")
+    cid = await conversation_id(server)
+    await server.service.queues.resolve(None, cid, "solved")
+    await expect(ws, "message", lambda d: d["text"].startswith("¿Qué tal te hemos atendido?"))
+    if first_comment:
+        await ws.send_json({"type": "message", "id": "c-2", "text": "muy bien, gracias"})
+        await expect(ws, "message", lambda d: d["text"].startswith("Gracias, hemos anotado tu comentario."))
+    await ws.send_json({"type": "message", "id": "c-3", "text": "4/5"})
+    await expect(ws, "message", text="¡Gracias por tu valoración!")
+    rating = await server.runtime.redis.hmget(keys.conv(cid), ["rating", "rating_comment"])
+    assert rating == ["4", "muy bien, gracias" if first_comment else ""]
     await ws.close()
 
 
