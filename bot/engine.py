@@ -329,10 +329,12 @@ class Engine:
             return
         if text:
             await self.customer_side.customer_message(conv.id, text)
-        # Asking again for a person (the button, /agent, "¿me atiende alguien?") while waiting: tell them
-        # where they stand. With an agent, only the button or /agent: the agent answers what they write.
+        # Asking again for a person (the button, /agent, "¿me atiende alguien?") or after the wait ("any
+        # update?", "¿hola?") while waiting: tell them where they stand. With an agent, only the button or
+        # /agent: the agent answers what they write.
         pressed = inbound.kind == "choose" and inbound.value == HUMAN
-        if pressed or (text and conv.state == "queued" and intents.requests_person(text)):
+        asked = text and conv.state == "queued" and (intents.requests_person(text) or intents.chases(text))
+        if pressed or asked:
             await self.customer_side.remind(conv.id)
 
     async def _text(self, conv: Conversation, text: str, greeted_now: bool) -> None:

@@ -168,3 +168,25 @@ def stars(text: str) -> int | None:
         return len(text.replace("\ufe0f", ""))
     m = _STARS.fullmatch(fold(text).strip())
     return int(m.group(1)) if m else None
+
+
+# Asking after the wait rather than for a person: "any update?", "¿hay alguien?", "sigo esperando".
+CHASE_PHRASES = (
+    "any update", "any updates", "any news", "still waiting", "anyone there", "anybody there", "is anyone",
+    "is somebody", "how long", "how much longer", "are you there",
+    "alguna novedad", "hay novedades", "alguna noticia", "sigo esperando", "sigo aqui", "hay alguien",
+    "cuanto falta", "cuanto queda", "cuanto mas", "estais ahi", "estas ahi", "me atiende",
+)
+CHASE_ALONE = _words("hello hi hey hola buenas hallo")  # "¿hola?" alone; "hola, mi pedido es…" is not a nudge
+MAX_CHASE_WORDS = 8  # longer: something for the agent to read, not a nudge
+
+
+def chases(text: str) -> bool:
+    """A short nudge about the wait ("any update?", "¿hola?", "¿cuánto falta?") from a customer in the queue."""
+    words = fold(text).split()
+    if not words or len(words) > MAX_CHASE_WORDS:
+        return False
+    if len(words) <= 2 and CHASE_ALONE.intersection(words):
+        return True
+    joined = f" {' '.join(words)} "
+    return any(f" {p} " in joined for p in CHASE_PHRASES)

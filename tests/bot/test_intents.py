@@ -1,6 +1,6 @@
 import pytest
 
-from bot.intents import Intent, asks_for_person, ends_with_goodbye, requests_person, small_talk, stars, yes_no
+from bot.intents import Intent, asks_for_person, chases, ends_with_goodbye, requests_person, small_talk, stars, yes_no
 
 
 @pytest.mark.parametrize(("text", "word"), [
@@ -89,3 +89,13 @@ def test_ends_with_goodbye(text: str, expected: bool) -> None:
 )
 def test_a_typed_rating(text: str, expected: int | None) -> None:
     assert stars(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("any update?", True), ("¿hola?", True), ("¿Cuánto falta?", True), ("sigo esperando...", True),
+     ("is anyone there", True), ("hola, el pedido es el 5512", False), ("my parcel is broken", False),
+     ("any update? the box was open when it arrived and two items are missing, can you check", False)],
+)
+def test_a_nudge_about_the_wait(text: str, expected: bool) -> None:
+    assert chases(text) is expected

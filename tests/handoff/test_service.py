@@ -562,6 +562,12 @@ async def test_asking_again_for_a_person_tells_where_the_customer_stands(
     await expect(ws, "status", lambda d: d.get("position") == 1, state="queued")
     await ws.send_json({"type": "message", "id": "c-3", "text": "¿me atiende ya alguien? quiero una persona"})
     await expect(ws, "message", lambda d: d["from"] == "system" and "Sigues en la cola" in d["text"])
+    # A nudge about the wait gets the same; a message with details is for the agent only.
+    await ws.send_json({"type": "message", "id": "c-3b", "text": "hola, el pedido es el 5512"})
+    await ws.send_json({"type": "message", "id": "c-3c", "text": "¿alguna novedad?"})
+    await expect(ws, "message", lambda d: d["from"] == "system" and "Sigues en la cola" in d["text"])
+    reminders = [e for e in await server.runtime.conversations.log(cid) if "Sigues en la cola" in e.text]
+    assert len(reminders) == 3
     conv = await server.runtime.conversations.get(cid)
     assert conv is not None
     await server.runtime.engine.handle(Inbound(conversation_key=conv.key, channel="web", kind="start"))
