@@ -20,6 +20,9 @@ logger = logging.getLogger(__name__)
 
 # Until a department has resolved anything, a conversation is assumed to take this long.
 DEFAULT_HANDLE_S = 300.0
+# A few conversations closed within seconds (a customer who had gone, a test) must not promise a waiting
+# customer "less than a minute" at number 16: no chat takes less than this on average.
+MIN_HANDLE_S = 60.0
 MAX_ESTIMATE_S = 24 * 3600
 
 
@@ -34,7 +37,7 @@ def estimate_wait_s(
     """
     if slots <= 0:
         return None
-    mean = sum(handle_times) / len(handle_times) if handle_times else default_handle_s
+    mean = max(MIN_HANDLE_S, sum(handle_times) / len(handle_times)) if handle_times else default_handle_s
     turns = math.ceil(max(position, 1) / slots)
     # The first turn waits on average half a handling time; each later turn a whole one.
     return min(MAX_ESTIMATE_S, round(mean * (turns - 0.5)))

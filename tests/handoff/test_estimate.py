@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
 
-from handoff.estimate import DEFAULT_HANDLE_S, WaitEstimator, estimate_wait_s
+from handoff.estimate import DEFAULT_HANDLE_S, MIN_HANDLE_S, WaitEstimator, estimate_wait_s
 from handoff.hours import BusinessHours, parse_spec
 from handoff.presence import Presence
 from handoff.rules import Department, HandoffRules
@@ -20,6 +20,8 @@ def test_estimate_from_handling_times_and_slots() -> None:
     assert estimate_wait_s(5, [], slots=1) == round(DEFAULT_HANDLE_S * 4.5)
     assert estimate_wait_s(4, [60.0], slots=0) is None  # nobody online: cannot tell
     assert estimate_wait_s(10**6, [3600.0], slots=1) == 24 * 3600  # capped
+    # Conversations closed in seconds do not make number 16 "less than a minute" away.
+    assert estimate_wait_s(16, [4.0, 6.0, 5.0], slots=3) == round(MIN_HANDLE_S * 5.5)
 
 
 async def test_wait_info_for_a_waiting_conversation(redis: aioredis.Redis) -> None:
