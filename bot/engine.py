@@ -513,6 +513,10 @@ class Engine:
             # Neither is a misunderstanding: "ok" after an answer must not count towards a handoff.
             await self._change(conv.id, misunderstandings=0, awaiting="")
             await self._say(conv, "thanks" if talk is Intent.THANKS else "ack", record=record)
+        elif talk is Intent.HOW_ARE_YOU:
+            await self._say(conv, "how_are_you", record=record)
+        elif talk is Intent.ARE_YOU_A_BOT:
+            await self._say(conv, "about_bot", buttons=(self._person_button(conv),), record=record)
         elif not greeted_now:  # a fresh greeting already said hello
             await self._say(conv, self._hello(conv), record=record)
 

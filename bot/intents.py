@@ -21,6 +21,8 @@ class Intent(StrEnum):
     YES = "yes"
     NO = "no"
     OK = "ok"  # an acknowledgement: "ok", "vale", "perfecto", "got it", 👍
+    HOW_ARE_YOU = "how_are_you"  # "how are you?", "¿qué tal estás?"
+    ARE_YOU_A_BOT = "are_you_a_bot"  # "are you a bot?", "¿eres un robot?"
 
 
 def _words(text: str) -> frozenset[str]:
@@ -67,7 +69,8 @@ EMOJI_MARKS = frozenset("\U0001F3FB\U0001F3FC\U0001F3FD\U0001F3FE\U0001F3FF\ufe0
 EXTRA: dict[Intent, frozenset[str]] = {
     Intent.THANKS: _words("help ayuda su tu that is it"),
     Intent.BYE: _words("see luego pronto manana nos have nice day good night then now that s it eso es"),
-    Intent.HELLO: _words("good day dias tardes noches there que tal como estas how are everyone"),
+    Intent.HELLO: _words("good day dias tardes noches there que tal como estas how are everyone otra vez sigo "
+                         "aqui here still"),
     Intent.YES: _words("it that me thanks thank gracias has of course supuesto lo hizo"),
     Intent.NO: _words("it that me really at realmente del en help helped did t does work worked sirvio "
                       "ayudo funciono thanks gracias esto eso quite mucho"),
@@ -118,9 +121,27 @@ def _only(words: list[str], intent: Intent) -> bool:
     return bool(CORE[intent].intersection(words)) and all(w in allowed for w in words)
 
 
+# Whole-message phrases (folded, after an optional hello): asking after the bot, or whether it is one.
+HOW_ARE_YOU = ("how are you", "how are u", "how r u", "how is it going", "how s it going", "how are you doing",
+               "que tal", "que tal estas", "como estas", "como esta", "como va", "que tal todo", "como va todo")
+ARE_YOU_A_BOT = ("are you a bot", "are you a robot", "are you a machine", "are you an ai", "is this a bot",
+                 "am i talking to a bot", "am i talking to a machine", "am i chatting with a bot", "is this automated",
+                 "eres un bot", "eres un robot", "eres una maquina", "eres una ia", "es un bot", "esto es un bot",
+                 "hablo con un bot", "hablo con una maquina", "hablo con un robot", "estoy hablando con un bot",
+                 "estoy hablando con una maquina", "eres real")
+# Laughter reads as an acknowledgement: "jajaja", "jejeje", "hahaha", "lol", "xd".
+_LAUGH = re.compile(r"(?:(?:ja|je|ji|ha|he|hi)h?){2,}j?|lol|lmao|xd+")
+
+
 def small_talk(text: str) -> Intent | None:
-    """THANKS, BYE, HELLO or OK when that is all the message says (goodbye wins over thanks)."""
-    words = fold(text).split()
+    """THANKS, BYE, HELLO, OK, HOW_ARE_YOU or ARE_YOU_A_BOT when that is all the message says (goodbye wins
+    over thanks)."""
+    words = ["ok" if _LAUGH.fullmatch(w) else w for w in fold(text).split()]
+    rest = " ".join(words[1:] if words and words[0] in CORE[Intent.HELLO] else words)
+    if rest in HOW_ARE_YOU:
+        return Intent.HOW_ARE_YOU
+    if rest in ARE_YOU_A_BOT:
+        return Intent.ARE_YOU_A_BOT
     if not words:
         # Folding drops emoji: "👍" alone, or with a skin tone, is an acknowledgement.
         marks = [c for c in text if not c.isspace() and c not in EMOJI_MARKS]

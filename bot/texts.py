@@ -19,6 +19,16 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Hello again! What can I help you with?",
         "es": "¡Hola de nuevo! ¿En qué puedo ayudarte?",
     },
+    "how_are_you": {
+        "en": "I'm well, thank you for asking! What can I help you with?",
+        "es": "¡Muy bien, gracias por preguntar! ¿En qué puedo ayudarte?",
+    },
+    "about_bot": {
+        "en": "Yes, I'm {business}'s virtual assistant. I answer the common questions straight away, and "
+              "whenever you prefer, I pass you to a person from our team.",
+        "es": "Sí, soy el asistente virtual de {business}. Respondo al momento las preguntas más habituales "
+              "y, cuando lo prefieras, te paso con una persona de nuestro equipo.",
+    },
     "hello_first": {  # a "hi" right after the greeting the widget showed on opening: not "again"
         "en": "Hello! Tell me what you need and I'll help you.",
         "es": "¡Hola! Cuéntame qué necesitas y te ayudo.",

@@ -236,11 +236,21 @@ async def test_talk_to_a_person_button_escalates(bot: Bot) -> None:
     ("muchas gracias", "es", "De nada"),
     ("hello", "en", "Tell me what you need"),
     ("hola", "es", "Cuéntame qué necesitas"),
+    ("¿qué tal estás?", "es", "Muy bien, gracias"),
+    ("jajaja", "es", "algo más"),
 ])
 async def test_small_talk(bot: Bot, text: str, lang: str, expected: str) -> None:
     await bot.engine.open("web:s1", "web", lang)
     (reply,) = await bot.say(text)
     assert reply.text.startswith(("¡", "")) and expected in reply.text and reply.lang == lang
+
+
+async def test_are_you_a_bot_is_answered_with_the_way_to_a_person(bot: Bot) -> None:
+    await bot.engine.open("web:s1", "web", "en")
+    (reply,) = await bot.say("are you a bot?")
+    assert reply.text.startswith("Yes, I'm Tienda Sol's virtual assistant")
+    assert [b.value for b in reply.buttons] == ["human"]
+    assert (await bot.conv()).misunderstandings == 0
 
 
 async def test_a_hello_after_talking_is_a_hello_again(bot: Bot) -> None:

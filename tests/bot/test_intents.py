@@ -99,3 +99,14 @@ def test_a_typed_rating(text: str, expected: int | None) -> None:
 )
 def test_a_nudge_about_the_wait(text: str, expected: bool) -> None:
     assert chases(text) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("are you a bot?", Intent.ARE_YOU_A_BOT), ("¿Eres un robot?", Intent.ARE_YOU_A_BOT),
+     ("hola, ¿qué tal?", Intent.HOW_ARE_YOU), ("how are you?", Intent.HOW_ARE_YOU), ("jajaja", Intent.OK),
+     ("lol", Intent.OK), ("hola otra vez", Intent.HELLO), ("hola, sigo aquí", Intent.HELLO),
+     ("qué tal el envío a Canarias", None), ("is this a bot that can refund me", None)],
+)
+def test_asking_after_the_bot_and_laughter(text: str, expected: Intent | None) -> None:
+    assert small_talk(text) == expected
