@@ -119,7 +119,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "As there has been no activity for a while, I'm closing this conversation. "
               "Write again any time and I'll be happy to help.",
         "es": "Como no ha habido actividad en un rato, cierro esta conversación. "
-              "Escríbenos cuando quieras y con gusto te ayudo.",
+              "Escríbeme cuando quieras y con gusto te ayudo.",
     },
     # Button labels
     "btn_yes": {"en": "Yes", "es": "Sí"},
