@@ -13,6 +13,8 @@
       send: "Send", typing: "Typing", connecting: "Connecting…", offline: "Reconnecting…",
       queued: "You are number {position} in the queue. Estimated wait: {wait}.",
       queuedNoWait: "You are number {position} in the queue. A person will answer soon.",
+      inQueue: "You are in the queue. Estimated wait: {wait}.",
+      inQueueNoWait: "You are in the queue. A person will answer soon.",
       assigned: "{agent} joined the conversation.", assignedAnon: "An agent joined the conversation.",
       resolved: "This conversation is resolved.", closed: "This conversation is closed.",
       minutes: "{n} min", hours: "{h} h {m} min", lessMinute: "less than a minute",
@@ -29,6 +31,8 @@
       connecting: "Conectando…", offline: "Reconectando…",
       queued: "Eres el número {position} en la cola. Espera estimada: {wait}.",
       queuedNoWait: "Eres el número {position} en la cola. Una persona te atenderá pronto.",
+      inQueue: "Estás en la cola. Espera estimada: {wait}.",
+      inQueueNoWait: "Estás en la cola. Una persona te atenderá pronto.",
       assigned: "{agent} se ha unido a la conversación.", assignedAnon: "Un agente se ha unido a la conversación.",
       resolved: "Esta conversación está resuelta.", closed: "Esta conversación está cerrada.",
       minutes: "{n} min", hours: "{h} h {m} min", lessMinute: "menos de un minuto",
@@ -61,7 +65,11 @@
   var unread = 0; // messages that came in while the panel was closed
   var banner = ""; // what the status line says: "" | "offline" | "state" | "ended" | "notice"
   var noticeTimer = null;
-  var pending = loadPending(); // client id -> {id, type, text, value, label}
+  // Client id -> {id, type, text, value, label}, in the order typed (ids are never integer-like, so
+  // the object's keys keep their insertion order): the order they are sent and stored in.
+  var pending = loadPending();
+  var inflight = null; // client id of the one message sent on this socket and not yet acked or refused
+  var retryTimer = null; // set while the server asked us to wait (rate_limited, unavailable)
   var els = {};
   // Tabs of this site share the session but each has its own socket, and the server sends a customer
   // message back to no socket: the tab that sent it tells the others once it is stored.
@@ -305,12 +313,21 @@
     if (!m || typeof m.id !== "string" || typeof m.text !== "string" || m.session !== load("session")) { return; }
     var node = renderMessage({ id: m.id, from: "customer", text: m.text });
     if (!node) { return; }
-    // The bot's answer may have come in first: put the message back in stored order.
-    var later = Array.prototype.find.call(els.log.querySelectorAll("[data-id]"), function (n) {
-      return n !== node && storedAfter(n.getAttribute("data-id"), m.id);
-    });
-    if (later) { els.log.insertBefore(node, later); }
+    placeStored(node); // the bot's answer may have come in first
     scrollDown();
+  }
+
+  // A stored message (live, acked, from another tab) goes where the server stored it: before the
+  // first shown message stored after it, else after the last one. Messages not stored yet (pending)
+  // stay at the end, in the order they will be sent: they will be stored after all of these.
+  function placeStored(node) {
+    var id = node.getAttribute("data-id");
+    var next = Array.prototype.find.call(els.log.querySelectorAll("[data-id], .relevo-pending"), function (n) {
+      if (n === node) { return false; }
+      return n.classList.contains("relevo-pending") || storedAfter(n.getAttribute("data-id"), id);
+    });
+    if (next) { els.log.insertBefore(node, next); }
+    else if (node !== els.log.lastElementChild) { els.log.appendChild(node); }
   }
 
   function storedAfter(a, b) { // Redis stream ids, "<ms>-<seq>"
@@ -342,8 +359,12 @@
     node.addEventListener("click", function () {
       if (node.classList.contains("relevo-failed")) {
         node.classList.remove("relevo-failed");
+        node.classList.add("relevo-pending");
         setTick(node.querySelector(".relevo-tick"), "🕓", T.sending);
-        sendPending(p);
+        els.log.appendChild(node); // sent again now: after everything else
+        pending[p.id] = p; // at the end of the queue
+        savePending();
+        flush();
       }
     });
     els.log.appendChild(node);
@@ -376,18 +397,34 @@
     pending[p.id] = p;
     savePending();
     renderPending(p);
-    sendPending(p);
+    flush();
   }
 
-  function sendPending(p) {
+  // One message at a time, the oldest first; the next goes once this one is acked. So the server
+  // stores them in the order typed, even when it refuses one for a while (too fast, store down):
+  // that one and every later one wait, then go again in order. A resend of something already stored
+  // (the connection dropped before the ack) is recognised by its client id and not stored twice.
+  function flush() {
+    if (inflight || retryTimer) { return; }
+    var ids = Object.keys(pending);
+    if (!ids.length) { return; }
     if (!ws || ws.readyState !== WebSocket.OPEN || !ws.relevoReady) { connect(); return; }
+    var p = pending[ids[0]];
     var frame = p.type === "choose" ? { type: "choose", id: p.id, value: p.value }
                                     : { type: "message", id: p.id, text: p.text };
+    inflight = p.id;
     ws.send(JSON.stringify(frame));
+  }
+
+  function retryLater() {
+    if (retryTimer) { return; }
+    retryTimer = setTimeout(function () { retryTimer = null; flush(); }, RETRY_MS);
   }
 
   function onAck(frame) {
     var p = pending[frame.id];
+    if (frame.id === inflight) { inflight = null; }
+    if (!p) { flush(); return; } // not waiting any more (acked already)
     delete pending[frame.id];
     savePending();
     var node = pendingNode(frame.id);
@@ -396,17 +433,25 @@
       node.remove(); // stored before the connection dropped: history already shows it
     } else if (node) {
       node.classList.remove("relevo-pending", "relevo-failed");
-      if (frame.msg) { node.setAttribute("data-id", frame.msg); }
-      if (p && frame.msg && tabs) {
-        tabs.postMessage({ session: load("session"), id: frame.msg, text: p.type === "choose" ? p.label : p.text });
-      }
       setTick(node.querySelector(".relevo-tick"), "✓", T.delivered);
+      if (frame.msg) {
+        node.setAttribute("data-id", frame.msg);
+        // Where the server stored it: after what came in while it waited (typed while the network
+        // stalled, it was drawn before the agent's messages that were stored first).
+        placeStored(node);
+        scrollDown();
+        if (tabs) {
+          tabs.postMessage({ session: load("session"), id: frame.msg, text: p.type === "choose" ? p.label : p.text });
+        }
+      }
     }
-    if (p && (state === "bot" || state === "resolved" || state === "closed")) { showTyping(true); }
+    if (state === "bot" || state === "resolved" || state === "closed") { showTyping(true); }
+    flush();
   }
 
   function onError(frame) {
     var p = frame.id ? pending[frame.id] : null;
+    if (p && frame.id === inflight) { inflight = null; }
     if (frame.code === "bad_session") {
       store("session", null);
       // A notice: the "status: bot" of the new conversation must not wipe the explanation at once.
@@ -415,7 +460,7 @@
     }
     if (p && (frame.code === "rate_limited" || frame.code === "unavailable")) {
       if (frame.code === "rate_limited") { setStatus(T.slowDown, "notice"); }
-      setTimeout(function () { if (pending[p.id]) { sendPending(p); } }, RETRY_MS);
+      retryLater(); // it stays first in the queue: nothing typed after it goes before it
       return;
     }
     if (p) {
@@ -428,6 +473,7 @@
         setTick(node.querySelector(".relevo-tick"), "!", T.failed);
       }
       if (frame.code === "too_long") { setStatus(fmt(T.tooLong, { n: maxChars }), "notice"); }
+      flush(); // the ones after it go on
     }
   }
 
@@ -442,8 +488,10 @@
     state = frame.state;
     if (frame.state === "queued") {
       var wait = frame.eta_s == null ? null : waitText(frame.eta_s);
-      var where = { position: frame.position || 1, wait: wait };
-      setStatus(fmt(wait ? T.queued : T.queuedNoWait, where), "state");
+      // No position (not known yet): "in the queue", without a number rather than an invented one.
+      var known = typeof frame.position === "number" && frame.position >= 1;
+      var text = known ? (wait ? T.queued : T.queuedNoWait) : (wait ? T.inQueue : T.inQueueNoWait);
+      setStatus(fmt(text, { position: frame.position, wait: wait }), "state");
       showTyping(false);
     } else if (frame.state === "assigned") {
       setStatus(frame.agent ? fmt(T.assigned, { agent: frame.agent }) : T.assignedAnon, "state");
@@ -475,10 +523,10 @@
       if (node && m.earlier) { node.classList.add("relevo-earlier"); }
     });
     ws.relevoReady = true;
-    Object.keys(pending).forEach(function (id) {
-      renderPending(pending[id]);
-      sendPending(pending[id]);
-    });
+    // Not stored yet, so after everything stored: shown last, then sent again in the order typed.
+    Object.keys(pending).forEach(function (id) { renderPending(pending[id]); });
+    inflight = null;
+    flush();
     scrollDown();
   }
 
@@ -504,6 +552,7 @@
   function onMessage(frame) {
     followLang(frame);
     var node = renderMessage(frame);
+    if (node) { placeStored(node); } // an answer can come in after the ack of a message stored later
     if (node && frame.from !== "customer") {
       showTyping(false);
       if (!isOpen()) { setUnread(unread + 1); }
@@ -542,6 +591,7 @@
     socket.addEventListener("close", function () {
       if (ws !== socket) { return; }
       ws = null;
+      inflight = null; // sent again, first, on the next socket
       showTyping(false);
       scheduleReconnect();
     });

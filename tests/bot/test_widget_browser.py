@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,9 +31,15 @@ PHONE = {"width": 360, "height": 740}
 
 
 @pytest.fixture
-def relevo_url(redis: Any, redis_url: str, tmp_path: Path) -> Iterator[str]:
+def relevo_env() -> dict[str, str]:
+    """Settings for the server below through the environment; a test changes them with parametrize."""
+    return {}
+
+
+@pytest.fixture
+def relevo_url(redis: Any, redis_url: str, tmp_path: Path, relevo_env: dict[str, str]) -> Iterator[str]:
     """`relevo serve` on a free port of 127.0.0.1, with the shipped config and the test Redis."""
-    env = {**os.environ, "REDIS_URL": redis_url}
+    env = {**os.environ, "REDIS_URL": redis_url, **relevo_env}
     args = ["--config", str(CONFIG_DIR), "serve", "--port", "0", "--data", str(tmp_path / "data")]
     # The log goes to a file: a pipe nobody reads would fill up and stall the server.
     log = open(tmp_path / "serve.log", "w")  # noqa: SIM115 - closed in finally, after the server
@@ -498,4 +506,149 @@ def test_the_widget_speaks_the_conversation_language_not_only_the_page_one(
     page.get_by_text("Eres el número 2 en la cola. Espera estimada: 4 min.").wait_for()
     page.reload()  # the history says it again
     page.locator(".relevo-input[placeholder='Escribe un mensaje…']").wait_for()
+    assert page.problems == []
+
+
+def customer_texts(page: Any) -> list[str]:
+    return [str(t) for t in page.locator(".relevo-log .relevo-from-customer .relevo-text").all_inner_texts()]
+
+
+def log_texts(page: Any) -> list[str]:
+    return [str(t) for t in page.locator(".relevo-log .relevo-msg .relevo-text").all_inner_texts()]
+
+
+ALL_DELIVERED = """n => document.querySelectorAll('.relevo-log .relevo-from-customer').length === n
+                     && !document.querySelector('.relevo-log .relevo-pending')"""
+
+
+@pytest.mark.parametrize(
+    "relevo_env", [{"RELEVO_SERVER_MESSAGES_PER_SECOND": "3", "RELEVO_SERVER_MESSAGE_BURST": "3"}]
+)
+def test_a_flood_is_stored_in_the_order_typed(page: Any, relevo_url: str) -> None:
+    refused: list[str] = []
+    page.on("websocket", lambda ws: ws.on(
+        "framereceived", lambda f: refused.append(str(f)) if "rate_limited" in str(f) else None
+    ))  # fmt: skip
+    page.goto(relevo_url + "/?lang=es")
+    page.get_by_role("button", name="Chatea con nosotros").click()
+    bot_messages(page).first.wait_for()
+    typed = [f"hola {i}" for i in range(25)]
+    for text in typed:
+        ask(page, text)
+    page.wait_for_function(ALL_DELIVERED, arg=len(typed), timeout=90_000)
+    assert refused, "the server never refused one: the test did not flood it"
+    assert customer_texts(page) == typed
+
+    # What the server stored (the agent's transcript reads the same log) is in the order typed too.
+    page.reload()
+    page.wait_for_function(ALL_DELIVERED, arg=len(typed))
+    assert customer_texts(page) == typed
+    assert page.problems == []
+
+
+def relevo_agent(redis_url: str, tmp_path: Path, *args: str, stdin: str = "") -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RELEVO_")}
+    env["REDIS_URL"] = redis_url
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "--config", str(CONFIG_DIR), "agent", "--data", str(tmp_path / "data"), *args],
+        input=stdin, capture_output=True, text=True, env=env, cwd=ROOT, timeout=50,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def agent_api(url: str, token: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    request = urllib.request.Request(
+        url + path, data=json.dumps(body).encode(), method="POST",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )  # fmt: skip
+    with urllib.request.urlopen(request, timeout=20) as response:
+        result: dict[str, Any] = json.loads(response.read())
+        return result
+
+
+def test_a_message_typed_while_the_network_stalls_shows_where_it_is_stored(
+    page: Any, relevo_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    relevo_agent(redis_url, tmp_path, "add", "ana", "--departments", "general", "--tier", "1",
+                 "--display-name", "Ana", "--password-stdin", stdin="s3cret pass\n")  # fmt: skip
+    token = relevo_agent(redis_url, tmp_path, "token", "ana").strip()
+
+    # The network stalls without the socket closing (a train tunnel): what either side sends waits.
+    stalled = {"on": False}
+    held_up: list[Any] = []
+    held_down: list[Any] = []
+    routes: list[Any] = []
+
+    def route(ws: Any) -> None:
+        server = ws.connect_to_server()
+        routes.append((ws, server))
+        ws.on_message(lambda f: held_up.append(f) if stalled["on"] else server.send(f))
+        server.on_message(lambda f: held_down.append(f) if stalled["on"] else ws.send(f))
+
+    page.route_web_socket("**/ws", route)
+    page.goto(relevo_url + "/?lang=es")
+    page.get_by_role("button", name="Chatea con nosotros").click()
+    bot_messages(page).first.wait_for()
+    ask(page, "quiero hablar con una persona")
+    page.get_by_text("en la cola", exact=False).wait_for()
+    conversation = agent_api(relevo_url, token, "/api/claim", {})["conversation_id"]
+    reply = f"/api/conversations/{conversation}/reply"
+    agent_api(relevo_url, token, reply, {"text": "uno"})
+    page.locator(".relevo-from-agent .relevo-text", has_text="uno").wait_for()
+
+    stalled["on"] = True
+    for text in ("dos", "tres", "cuatro"):  # stored now; they reach the customer when the network is back
+        agent_api(relevo_url, token, reply, {"text": text})
+    ask(page, "escrito sin conexión")  # stored once the network is back: after cuatro
+    page.locator(".relevo-log .relevo-pending").wait_for()
+    for _ in range(100):
+        if len(held_down) >= 3 and held_up:
+            break
+        page.wait_for_timeout(100)
+    assert len(held_down) >= 3 and held_up
+    stalled["on"] = False
+    ws, server = routes[-1]
+    for frame in held_down:
+        ws.send(frame)
+    for frame in held_up:
+        server.send(frame)
+    page.wait_for_function(ALL_DELIVERED, arg=2)
+    page.locator(".relevo-from-agent .relevo-text", has_text="cuatro").wait_for()
+    live = log_texts(page)
+    assert live.index("cuatro") < live.index("escrito sin conexión"), live
+
+    page.reload()
+    page.wait_for_function(ALL_DELIVERED, arg=2)
+    assert log_texts(page) == live
+    assert page.problems == []
+
+
+def test_a_queue_position_not_known_is_not_made_up(page: Any, relevo_url: str, publish: Any) -> None:
+    page.goto(relevo_url + "/?lang=es")
+    page.get_by_role("button", name="Chatea con nosotros").click()
+    bot_messages(page).first.wait_for()
+    key = session_key(page, relevo_url)
+    status = page.locator(".relevo-status")
+
+    publish(StatusUpdate("conv", key, "web", "queued", position=None, eta_s=None))
+    page.get_by_text("Estás en la cola. Una persona te atenderá pronto.").wait_for()
+    publish(StatusUpdate("conv", key, "web", "queued", position=None, eta_s=240))
+    page.get_by_text("Estás en la cola. Espera estimada: 4 min.").wait_for()
+    publish(StatusUpdate("conv", key, "web", "queued", position=2, eta_s=None))
+    page.get_by_text("Eres el número 2 en la cola. Una persona te atenderá pronto.").wait_for()
+
+    # As after a reload while queued: the status that comes with the welcome has no position.
+    def no_position(ws: Any) -> None:
+        server = ws.connect_to_server()
+        ws.on_message(server.send)
+        server.on_message(lambda f: ws.send(
+            json.dumps({"type": "status", "state": "queued", "position": None, "eta_s": None})
+            if '"status"' in str(f) else f
+        ))  # fmt: skip
+
+    page.route_web_socket("**/ws", no_position)
+    page.reload()
+    page.get_by_text("Estás en la cola. Una persona te atenderá pronto.").wait_for()
+    assert "número" not in status.inner_text()
     assert page.problems == []
