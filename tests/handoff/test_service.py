@@ -442,14 +442,23 @@ async def test_after_a_resolution_text_is_the_comment_unless_it_is_a_question(
     await ws.close()
 
 
+async def resolved_customer(
+    http: aiohttp.ClientSession, served: Served, lang: str = "en"
+) -> tuple[aiohttp.ClientWebSocketResponse, str]:
+    """A customer handed to a person and resolved, shown the rating prompt: (their socket, the conversation id)."""
+    ws = await customer(http, served, lang=lang)
+    await ask_for_person(ws, "quiero hablar con una persona" if lang == "es" else "I want to talk to a person")
+    cid = await conversation_id(served)
+    await served.service.queues.resolve(None, cid, "solved")
+    prompt = "¿Qué tal te hemos atendido?" if lang == "es" else "How did we do?"
+    await expect(ws, "message", lambda d: d["text"].startswith(prompt))
+    return ws, cid
+
+
 async def test_after_the_stars_a_question_is_answered_not_taken_as_the_comment(
     server: Served, http: aiohttp.ClientSession
 ) -> None:
-    ws = await customer(http, server)
-    await ask_for_person(ws)
-    cid = await conversation_id(server)
-    await server.service.queues.resolve(None, cid, "solved")
-    await expect(ws, "message", lambda d: d["text"].startswith("How did we do?"))
+    ws, cid = await resolved_customer(http, server)
     await ws.send_json({"type": "choose", "id": "c-2", "value": "rate:2"})
     await expect(ws, "message", text="Thank you for your rating!")
     await ws.send_json({"type": "message", "id": "c-3", "text": "how long does shipping take?"})
@@ -479,11 +488,7 @@ async def test_giving_the_conversation_back_to_the_queue_tells_the_customer(
 async def test_a_typed_rating_counts_as_the_stars(
     server: Served, http: aiohttp.ClientSession, first_comment: bool
 ) -> None:
-    ws = await customer(http, server, lang="es")
-    await ask_for_person(ws, "quiero hablar con una persona")
-    cid = await conversation_id(server)
-    await server.service.queues.resolve(None, cid, "solved")
-    await expect(ws, "message", lambda d: d["text"].startswith("¿Qué tal te hemos atendido?"))
+    ws, cid = await resolved_customer(http, server, lang="es")
     if first_comment:
         await ws.send_json({"type": "message", "id": "c-2", "text": "muy bien, gracias"})
         await expect(ws, "message", lambda d: d["text"].startswith("Gracias, hemos anotado tu comentario."))
@@ -497,11 +502,7 @@ async def test_a_typed_rating_counts_as_the_stars(
 async def test_after_the_stars_a_statement_is_matched_once(
     server: Served, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ws = await customer(http, server)
-    await ask_for_person(ws)
-    cid = await conversation_id(server)
-    await server.service.queues.resolve(None, cid, "solved")
-    await expect(ws, "message", lambda d: d["text"].startswith("How did we do?"))
+    ws, _ = await resolved_customer(http, server)
     asked: list[str] = []
     library = server.runtime.library
     decide = library.decide
