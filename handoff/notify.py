@@ -471,20 +471,19 @@ class CustomerNotifier:
             await self.refresh(conv.id, force=True)
 
     async def _lapsed(self, conv: Conversation, event: dict[str, Any]) -> None:
-        st = await self.queues.state(conv.id)
-        if st is None or st.state != "queued":
-            return
-        await self.conversations.set_state(conv.id, "queued")
-        await self.say(conv, say("lapsed", conv.lang))
-        await self.refresh(conv.id, force=True)
+        await self._back_in_queue(conv, "lapsed")
 
     async def _released(self, conv: Conversation, event: dict[str, Any]) -> None:
         """An agent gave the conversation back to the queue: the customer hears why the agent went quiet."""
+        await self._back_in_queue(conv, "released")
+
+    async def _back_in_queue(self, conv: Conversation, text_id: str) -> None:
+        """Front of the queue again after an agent had it: why (text_id), then the place and wait."""
         st = await self.queues.state(conv.id)
         if st is None or st.state != "queued":
             return
         await self.conversations.set_state(conv.id, "queued")
-        await self.say(conv, say("released", conv.lang))
+        await self.say(conv, say(text_id, conv.lang))
         await self.refresh(conv.id, force=True)
 
     async def _moved(self, conv: Conversation, event: dict[str, Any]) -> None:
