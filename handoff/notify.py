@@ -29,6 +29,9 @@ RATE_PREFIX = "rate:"
 RATING_BUTTONS = tuple(Button(str(n), f"{RATE_PREFIX}{n}") for n in range(1, 6))
 # At most one position refresh per conversation this often (a later change is sent when it ends).
 REFRESH_S = 3.0
+# A new wait estimate is sent when it moved at least this much (seconds, or share of the wait).
+ETA_SLACK_S = 30
+ETA_SLACK_SHARE = 0.1
 # Waiting conversations of one queue refreshed after a change to it (the rest refresh on their turn).
 REFRESH_DEPTH = 100
 # A customer is apologised to (once) when the estimate grows this much past the first one.
@@ -195,6 +198,16 @@ def _status_of(
                         state=state, position=position, eta_s=eta_s, agent=agent)
 
 
+def _same_standing(before: tuple[int | None, int | None] | None, now: tuple[int | None, int | None]) -> bool:
+    """Whether a customer already shown `before` would learn nothing from `now`: same place, and a wait
+    that moved less than the widget's coarsest unit can show (a wait counts down by itself)."""
+    if before is None or before[0] != now[0]:
+        return False
+    if before[1] is None or now[1] is None:
+        return before[1] == now[1]
+    return abs(before[1] - now[1]) < max(ETA_SLACK_S, ETA_SLACK_SHARE * now[1])
+
+
 def find_email(text: str) -> str | None:
     m = EMAIL_RE.search(text[:2000])
     return m.group(0) if m else None
@@ -228,7 +241,6 @@ class CustomerNotifier:
         self.subscribed = asyncio.Event()
         self._last: dict[str, tuple[int | None, int | None]] = {}
         self._pending: dict[str, asyncio.Task[None]] = {}
-        self._later: set[asyncio.Task[None]] = set()
 
     # -- speaking ----------------------------------------------------------------------------------
 
@@ -271,6 +283,8 @@ class CustomerNotifier:
         conv = await self.conversations.get(conversation_id)
         if conv is None:
             return None
+        # Taken first: the queue's own event, handled meanwhile, would otherwise send this status too.
+        await self.redis.set(told_key(conv.id, "refresh"), "1", px=int(REFRESH_S * 1000))
         info = await self.wait_info(conversation_id)
         if info.position is None:
             return info
@@ -292,7 +306,6 @@ class CustomerNotifier:
         await self.say(conv, text)
         await self.status(conv, "queued", info.position, self._eta(info))
         self._last[conv.id] = (info.position, self._eta(info))
-        await self.redis.set(told_key(conv.id, "refresh"), "1", px=int(REFRESH_S * 1000))
         return info
 
     async def remind(self, conversation_id: str) -> bool:
@@ -354,7 +367,7 @@ class CustomerNotifier:
         if info.position is None:
             return
         shown = (info.position, self._eta(info))
-        if not force and self._last.get(conv.id) == shown:
+        if not force and _same_standing(self._last.get(conv.id), shown):
             return
         self._last[conv.id] = shown
         await self.status(conv, "queued", *shown)
@@ -386,20 +399,6 @@ class CustomerNotifier:
                 self._pending.pop(conversation_id, None)
 
         self._pending[conversation_id] = asyncio.get_running_loop().create_task(later())
-
-    def refresh_later(self, conversation_id: str, delay_s: float) -> None:
-        """Send the status again after `delay_s` (after a caller's own status that lacks the position)."""
-
-        async def later() -> None:
-            await asyncio.sleep(delay_s)
-            try:
-                await self.refresh(conversation_id, force=True)
-            except (aioredis.RedisError, OSError):
-                logger.warning("late position refresh of %s failed", conversation_id)
-
-        task = asyncio.get_running_loop().create_task(later())
-        self._later.add(task)
-        task.add_done_callback(self._later.discard)
 
     async def refresh_queue(self, queue_name: str) -> None:
         department, _, tier = queue_name.partition(":")
@@ -550,10 +549,9 @@ class CustomerNotifier:
             logger.exception("handoff events: could not tell the customer about %s", event.get("event"))
 
     async def close(self) -> None:
-        tasks = [*self._pending.values(), *self._later]
+        tasks = list(self._pending.values())
         for task in tasks:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
         self._pending.clear()
-        self._later.clear()

@@ -34,7 +34,6 @@ logger = logging.getLogger(__name__)
 OUTCOMES = ("solved", "not_solved", "duplicate", "spam", "other")
 AGENTS_CACHE_S = 5.0
 # A status without the position (the engine's own, sent after `escalate` returns) is followed by ours.
-LATE_STATUS_S = 1.0
 NOTE_MAXLEN = 1000
 EARLIER_KEEP = 20
 STOP_TIMEOUT_S = 5.0
@@ -219,7 +218,6 @@ class HandoffService:
             await self.notifier.tell_joined(conversation_id)
             return
         await self.notifier.tell_queued(conversation_id)
-        self.notifier.refresh_later(conversation_id, LATE_STATUS_S)
 
     # -- the customer's side ---------------------------------------------------------------------
 
