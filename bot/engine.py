@@ -12,7 +12,7 @@ from typing import Any, Protocol, cast
 
 from bot import intents, texts, unanswered
 from bot.intents import Intent
-from bot.messages import Button, Channel, Inbound, Outbound, State, StatusUpdate, Stored
+from bot.messages import RATE_PREFIX, Button, Channel, Inbound, Outbound, State, StatusUpdate, Stored
 from bot.outbox import Outbox
 from bot.settings import Settings
 from faq.lang import lang_scores
@@ -37,7 +37,6 @@ REPHRASE = "rephrase"
 HELPFUL_YES = "helpful:yes"
 HELPFUL_NO = "helpful:no"
 FAQ_PREFIX = "faq:"
-RATE_PREFIX = "rate:"
 IDLE_CLOSABLE = ("bot", "resolved")  # never closed on a customer waiting for or talking to a person
 # conversation.awaiting after a resolution ("rating": stars and a comment asked for), after the stars
 # ("rating_comment") and after a comment without stars ("rating_stars"): the next text is the comment, unless

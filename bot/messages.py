@@ -11,6 +11,8 @@ import orjson
 Channel = Literal["web", "telegram"]
 Sender = Literal["customer", "bot", "agent", "system"]
 State = Literal["bot", "queued", "assigned", "resolved", "closed"]
+# Value prefix of the rating buttons: the handoff side offers them, the engine reads the choice.
+RATE_PREFIX = "rate:"
 
 
 @dataclass(frozen=True)

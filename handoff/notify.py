@@ -13,7 +13,7 @@ from typing import Any, cast
 
 import redis.asyncio as aioredis
 
-from bot.messages import Button, Channel, Outbound, State, StatusUpdate
+from bot.messages import RATE_PREFIX, Button, Channel, Outbound, State, StatusUpdate
 from bot.outbox import Outbox
 from handoff import keys
 from handoff.agents import Agent
@@ -25,7 +25,6 @@ from handoff.rules import HandoffRules
 
 logger = logging.getLogger(__name__)
 
-RATE_PREFIX = "rate:"
 RATING_BUTTONS = tuple(Button(str(n), f"{RATE_PREFIX}{n}") for n in range(1, 6))
 # At most one position refresh per conversation this often (a later change is sent when it ends).
 REFRESH_S = 3.0
