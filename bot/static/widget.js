@@ -23,7 +23,10 @@
       newSession: "Your previous session expired; a new conversation started.",
       unreadOne: "{n} new message", unreadMany: "{n} new messages", unreadLabel: "{open} ({unread})",
       you: "You", assistant: "Assistant", agent: "Agent", notice: "Notice", said: "{who}:",
-      typingNow: "Assistant is typing", newConversation: "New conversation"
+      typingNow: "Assistant is typing", newConversation: "New conversation",
+      charsLeftOne: "1 character left", charsLeftMany: "{n} characters left",
+      overOne: "1 character too many (the limit is {max}). Please shorten your message or send it in parts.",
+      overMany: "{n} characters too many (the limit is {max}). Please shorten your message or send it in parts."
     },
     es: {
       title: "Atención al cliente", open: "Chatea con nosotros", close: "Cerrar chat",
@@ -42,7 +45,10 @@
       newSession: "Tu sesión anterior caducó; empieza una conversación nueva.",
       unreadOne: "{n} mensaje nuevo", unreadMany: "{n} mensajes nuevos", unreadLabel: "{open} ({unread})",
       you: "Tú", assistant: "Asistente", agent: "Agente", notice: "Aviso", said: "{who}:",
-      typingNow: "El asistente está escribiendo", newConversation: "Nueva conversación"
+      typingNow: "El asistente está escribiendo", newConversation: "Nueva conversación",
+      charsLeftOne: "Queda 1 carácter", charsLeftMany: "Quedan {n} caracteres",
+      overOne: "Sobra 1 carácter (el máximo es {max}). Acorta el mensaje o envíalo en varias partes.",
+      overMany: "Sobran {n} caracteres (el máximo es {max}). Acorta el mensaje o envíalo en varias partes."
     }
   };
 
@@ -55,12 +61,14 @@
   var RETRY_MS = 2000;
   var NOTICE_MS = 10000; // how long a notice (expired session, too long) stays without anything newer
   var AT_BOTTOM_PX = 30;
+  var LIMIT_SAY_MS = 1000; // the count is read out once the customer pauses, not on every key
 
   var ws = null;
   var attempt = 0;
   var reconnectTimer = null;
   var typingTimer = null;
-  var maxChars = 2000;
+  var maxChars = 2000; // server.max_message_chars, from the welcome; counted as the server counts
+  var limitTimer = null;
   var state = "bot";
   var unread = 0; // messages that came in while the panel was closed
   var banner = ""; // what the status line says: "" | "offline" | "state" | "ended" | "notice"
@@ -114,6 +122,20 @@
     var a = new Uint32Array(4);
     (window.crypto || window.msCrypto).getRandomValues(a);
     return Array.prototype.map.call(a, function (n) { return n.toString(16); }).join("-");
+  }
+
+  // Characters as the server counts them (Python's len(): code points). A string's .length counts
+  // UTF-16 units, so an emoji would count twice and the widget would refuse what the server takes.
+  function countChars(text) {
+    var n = text.length;
+    for (var i = 0; i < text.length - 1; i++) {
+      var c = text.charCodeAt(i);
+      if (c >= 0xd800 && c <= 0xdbff) {
+        var d = text.charCodeAt(i + 1);
+        if (d >= 0xdc00 && d <= 0xdfff) { n -= 1; i += 1; }
+      }
+    }
+    return n;
   }
 
   function el(tag, cls, text) {
@@ -180,15 +202,26 @@
     input.rows = 1;
     input.placeholder = T.placeholder;
     input.setAttribute("aria-label", T.placeholder);
-    input.maxLength = maxChars;
+    // No maxlength: it would cut a pasted text silently. The line above the box counts down near the
+    // limit, and over it says by how much; the message is not sent until it fits.
+    var limit = els.limit = el("div", "relevo-limit");
+    limit.id = "relevo-limit";
+    limit.hidden = true;
+    // Heard when the customer pauses or tries to send, not at every key (the visible line changes
+    // at every key).
+    els.limitSay = el("div", "relevo-sr");
+    els.limitSay.setAttribute("aria-live", "polite");
     var send = els.send = el("button", "relevo-send", T.send);
     send.type = "submit";
+    form.appendChild(limit);
+    form.appendChild(els.limitSay);
     form.appendChild(input);
     form.appendChild(send);
     form.addEventListener("submit", function (ev) { ev.preventDefault(); submit(); });
     input.addEventListener("keydown", function (ev) {
       if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) { ev.preventDefault(); submit(); }
     });
+    input.addEventListener("input", function () { updateLimit(); sayLimitSoon(); });
 
     [header, els.status, els.log, els.typing, form].forEach(function (n) { panel.appendChild(n); });
     root.appendChild(launcher);
@@ -376,11 +409,63 @@
     return els.log.querySelector('[data-client-id="' + cssId(id) + '"]');
   }
 
+  // -- length limit --------------------------------------------------------------------------------
+
+  // Near the limit: how many characters are left. Over it: by how many, and what to do. Returns the
+  // number of characters too many (0 when the text fits).
+  function updateLimit() {
+    var n = countChars(els.input.value);
+    var over = n - maxChars;
+    var left = maxChars - n;
+    var near = n > 0 && left <= Math.max(20, Math.ceil(maxChars / 10));
+    var text = over > 0 ? fmt(over === 1 ? T.overOne : T.overMany, { n: over, max: maxChars })
+             : near ? fmt(left === 1 ? T.charsLeftOne : T.charsLeftMany, { n: left }) : "";
+    var stick = atBottom(); // the line takes height from the log
+    els.limit.textContent = text;
+    els.limit.hidden = !text;
+    els.limit.classList.toggle("relevo-limit-over", over > 0);
+    // Dimmed, not disabled: pressed, it says again why it does not send.
+    els.send.classList.toggle("relevo-send-blocked", over > 0);
+    if (text) { els.input.setAttribute("aria-describedby", els.limit.id); }
+    else { els.input.removeAttribute("aria-describedby"); }
+    if (over > 0) {
+      els.input.setAttribute("aria-invalid", "true");
+    } else {
+      els.input.removeAttribute("aria-invalid");
+    }
+    if (!text && els.limitSay.textContent) { els.limitSay.textContent = ""; }
+    if (stick) { scrollDown(); }
+    return over > 0 ? over : 0;
+  }
+
+  function sayLimitSoon() {
+    clearTimeout(limitTimer);
+    limitTimer = setTimeout(function () { sayLimit(false); }, LIMIT_SAY_MS);
+  }
+
+  // `again`: said even when it is what was said last (the customer pressed Send once more).
+  function sayLimit(again) {
+    clearTimeout(limitTimer);
+    var text = els.limit.hidden ? "" : els.limit.textContent;
+    if (text === els.limitSay.textContent && !again) { return; }
+    els.limitSay.textContent = ""; // emptied first, so the same words are news again
+    if (!text) { return; }
+    setTimeout(function () { // what the line says by then: the customer may have typed meanwhile
+      els.limitSay.textContent = els.limit.hidden ? "" : els.limit.textContent;
+    }, 50);
+  }
+
   function submit() {
     var text = els.input.value;
     if (!text.trim()) { return; }
-    if (text.length > maxChars) { setStatus(fmt(T.tooLong, { n: maxChars }), "notice"); return; }
+    // Too long: not sent and not cut; the text stays in the box and the line above it says why.
+    if (updateLimit() > 0) {
+      sayLimit(true);
+      els.input.focus();
+      return;
+    }
     els.input.value = "";
+    updateLimit();
     queue({ id: newId(), type: "message", text: text });
   }
 
@@ -468,6 +553,15 @@
       delete pending[p.id];
       savePending();
       var node = pendingNode(p.id);
+      if (frame.code === "too_long" && p.type === "message" && !els.input.value) {
+        // Typed before this page knew the server's limit (or kept from before it changed): back in
+        // the box, where the line above it says by how much to shorten it, rather than lost.
+        if (node) { node.remove(); }
+        els.input.value = p.text;
+        if (updateLimit() > 0) { sayLimit(true); } else { setStatus(fmt(T.tooLong, { n: maxChars }), "notice"); }
+        flush();
+        return;
+      }
       if (node) {
         node.classList.add("relevo-failed");
         setTick(node.querySelector(".relevo-tick"), "!", T.failed);
@@ -508,7 +602,7 @@
   function onWelcome(frame) {
     attempt = 0;
     store("session", frame.session);
-    if (frame.max_chars) { maxChars = frame.max_chars; els.input.maxLength = maxChars; }
+    if (typeof frame.max_chars === "number" && frame.max_chars >= 1) { maxChars = frame.max_chars; updateLimit(); }
     clearStatus(["offline"]);
     // The server's history is the truth: draw it again, then what is still waiting for an ack.
     els.log.textContent = "";
@@ -541,6 +635,7 @@
     els.send.textContent = T.send;
     els.close.setAttribute("aria-label", T.close);
     els.typingLabel.textContent = T.typing;
+    updateLimit();
     if (!data.title) {
       els.title.textContent = T.title;
       els.panel.setAttribute("aria-label", T.title);
