@@ -277,13 +277,17 @@ class CustomerNotifier:
         dept = self.rules.departments.get(name)
         return dept.display_in(lang) if dept else name
 
+    async def hold_refresh(self, conversation_id: str) -> None:
+        """Take the conversation's refresh slot: its queued notice is on the way, with the status, and the
+        queue's own event (handled meanwhile) would otherwise send the same status first."""
+        await self.redis.set(told_key(conversation_id, "refresh"), "1", px=int(REFRESH_S * 1000))
+
     async def tell_queued(self, conversation_id: str) -> WaitInfo | None:
         """The first notice of a handoff: a person will take over, position, wait or opening hours."""
         conv = await self.conversations.get(conversation_id)
         if conv is None:
             return None
-        # Taken first: the queue's own event, handled meanwhile, would otherwise send this status too.
-        await self.redis.set(told_key(conv.id, "refresh"), "1", px=int(REFRESH_S * 1000))
+        await self.hold_refresh(conv.id)
         info = await self.wait_info(conversation_id)
         if info.position is None:
             return info

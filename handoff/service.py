@@ -207,6 +207,7 @@ class HandoffService:
         told = dataclasses.replace(context, department=route.department, tier=route.tier)
         plain = [esc.Reason(r.code, r.detail, r.evidence) for r in found]
         await self.recorder.escalate(conversation_id, plain, told)
+        await self.notifier.hold_refresh(conversation_id)
         try:
             await self.queues.enqueue(conversation_id, route, lang=context.lang, channel=context.channel)
         except QueueError as exc:

@@ -216,14 +216,6 @@ async def test_escalation_queues_records_and_tells_the_customer_position_and_wai
     await ask_for_person(ws)
     told = await expect(ws, "message", lambda d: "number 1" in d["text"], **{"from": "system"})
     assert "estimated wait" in told["text"]
-    # Told once: the customer's own notice, not again by the queue's event or a late refresh.
-    statuses: list[dict[str, Any]] = []
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(REFRESH_S + 1.5):
-            while True:
-                if (data := await frame(ws))["type"] == "status":
-                    statuses.append(data)
-    assert [(s["state"], s["position"]) for s in statuses] == [("queued", 1)]
     cid = await conversation_id(server)
     conv = await server.runtime.conversations.get(cid)
     assert conv is not None and conv.state == "queued"
@@ -233,6 +225,29 @@ async def test_escalation_queues_records_and_tells_the_customer_position_and_wai
     assert any(line.text == "I want to talk to a person" for line in record.transcript)
     assert record.summary.startswith("Asked for a person")
     assert [e.event for e in await audit.history(server.runtime.redis, cid)] == ["queued"]
+    await ws.close()
+
+
+async def statuses_for(ws: aiohttp.ClientWebSocketResponse, seconds: float) -> list[tuple[str, int | None]]:
+    found: list[tuple[str, int | None]] = []
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            while True:
+                if (data := await frame(ws))["type"] == "status":
+                    found.append((data["state"], data["position"]))
+    return found
+
+
+@pytest.mark.parametrize(
+    ("lang", "text"), [("en", "I want to talk to a person"), ("es", "quiero darme de baja")], ids=["asked", "topic"]
+)
+async def test_the_queued_status_is_sent_once_after_a_handoff(
+    server: Served, http: aiohttp.ClientSession, lang: str, text: str
+) -> None:
+    """Not again by the queue's own event, handled while the notice is being said, nor by a late refresh."""
+    ws = await customer(http, server, lang)
+    await ask_for_person(ws, text)
+    assert await statuses_for(ws, REFRESH_S + 1.5) == [("queued", 1)]
     await ws.close()
 
 
