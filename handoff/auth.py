@@ -12,18 +12,40 @@ from typing import Literal, cast
 import redis.asyncio as aioredis
 
 from handoff.agents import NAME_RE, Agent, AgentDirectory, Role
-from handoff.keys import CONSOLE, TOKENS, agent_sessions_key, failures_key, lock_key, session_key
+from handoff.keys import (
+    CONSOLE,
+    TOKENS,
+    agent_sessions_key,
+    failures_key,
+    lock_key,
+    login_pair,
+    session_key,
+)
 
 logger = logging.getLogger(__name__)
 
 COOKIE = "relevo_agent"
 CSRF_HEADER = "X-Relevo-CSRF"
 SESSION_TTL_S = 12 * 3600
+# Login lockout, counted as the OWASP Authentication Cheat Sheet advises: against the account, not
+# mainly against the source address, which a whole office shares behind one NAT. Within
+# FAILURE_WINDOW_S of the first failure, each limit reached refuses (429) for LOCKOUT_S:
+# - "pair", one login name at one client address: MAX_FAILURES, the tight limit for someone's typos;
+#   it locks that person at that address only, never their colleagues there.
+# - "name", one login name from any address: MAX_NAME_FAILURES. Tight too (one account's password is
+#   guessed no faster from many addresses), and twice the pair's, so one person's typos at one desk
+#   (stopped at MAX_FAILURES by their pair) never lock their name everywhere.
+# - "ip", one client address over every name: MAX_ADDRESS_FAILURES, much higher, so an office's
+#   agents each mistyping now and then do not lock each other out, while one address guessing across
+#   many names is stopped after about six names' worth of tries.
 MAX_FAILURES = 5
+MAX_NAME_FAILURES = 10
+MAX_ADDRESS_FAILURES = 30
 FAILURE_WINDOW_S = 15 * 60
 LOCKOUT_S = 15 * 60
 TOKEN_PREFIX = "rlv_"
-LOCK_KINDS = ("name", "ip")
+LOCK_KINDS = ("pair", "name", "ip")
+FAILURE_LIMITS: dict[str, int] = {"pair": MAX_FAILURES, "name": MAX_NAME_FAILURES, "ip": MAX_ADDRESS_FAILURES}
 ROLE_RANK: dict[str, int] = {"agent": 1, "supervisor": 2, "admin": 3}
 
 def client_address(remote: str | None, forwarded_for: str, trusted: tuple[str, ...]) -> str:
@@ -50,7 +72,7 @@ def hash_token(token: str) -> str:
 
 
 class LockedOut(Exception):
-    """Too many failed logins for this name or address: try again later."""
+    """Too many failed logins for this name, this name at this address, or this address: try again later."""
 
 
 @dataclass(frozen=True)
@@ -89,42 +111,63 @@ class ConsoleAuth:
 
     # -- login ---------------------------------------------------------------------------------
 
+    @staticmethod
+    def _counted(name: str, address: str) -> list[tuple[str, str]]:
+        """The (kind, who) a login attempt counts against, in LOCK_KINDS order."""
+        return [("pair", login_pair(name, address)), ("name", name), ("ip", address)]
+
     async def _locked(self, name: str, address: str) -> bool:
-        found = await self.redis.exists(lock_key("name", name), lock_key("ip", address))
+        found = await self.redis.exists(*(lock_key(kind, who) for kind, who in self._counted(name, address)))
         return int(found) > 0
 
     async def _failed(self, name: str, address: str) -> None:
-        for kind, who in (("name", name), ("ip", address)):
-            pipe = self.redis.pipeline(transaction=True)
+        counted = self._counted(name, address)
+        pipe = self.redis.pipeline(transaction=True)
+        for kind, who in counted:
             # The window starts at the first failure (SET NX EX: EXPIRE NX needs Redis 7).
             pipe.set(failures_key(kind, who), 0, nx=True, ex=FAILURE_WINDOW_S)
             pipe.incr(failures_key(kind, who))
-            _, count = await pipe.execute()
-            if int(count) >= MAX_FAILURES:
+        counts = (await pipe.execute())[1::2]
+        for (kind, who), count in zip(counted, counts, strict=True):
+            if int(count) >= FAILURE_LIMITS[kind]:
                 await self.redis.set(lock_key(kind, who), "1", ex=LOCKOUT_S)
-                logger.warning("console login locked for %s %s after %d failures", kind, who, count)
+                shown = f"name {name} at {address}" if kind == "pair" else f"{kind} {who}"
+                logger.warning("console login locked for %s after %d failures", shown, count)
+
+    async def _scan(self, pattern: str) -> set[str]:
+        return {str(k) async for k in self.redis.scan_iter(match=pattern, count=500)}
 
     async def unlock(self, name: str | None = None, address: str | None = None) -> int:
         """Lift login lockouts (`relevo agent unlock`, a new password); returns how many were in force.
 
-        The keys, per kind "name" (the login as typed, lowercased) and "ip" (the client address):
-        - `relevo:console:lock:<kind>:<who>` (keys.lock_key): set for LOCKOUT_S after MAX_FAILURES;
-          while it exists every login of that name, or from that address, gets 429.
+        The keys, per kind "pair" (keys.login_pair: a login name at a client address), "name" (the
+        login as typed, lowercased) and "ip" (the client address):
+        - `relevo:console:lock:<kind>:<who>` (keys.lock_key): set for LOCKOUT_S once the kind's limit
+          (FAILURE_LIMITS) is reached; while it exists every such login gets 429.
         - `relevo:console:fail:<kind>:<who>` (keys.failures_key): the failures counted in the window
           (FAILURE_WINDOW_S from the first). Deleted too, or the next typo would lock again at once.
-        A name and/or an address lift just those; neither lifts every lockout there is.
+        A name lifts that name's lockout and its lockouts at every address; an address lifts that
+        address's lockout and every name's lockout there; both lift the two; neither lifts all.
         """
         wanted: list[tuple[str, str]] = []
+        patterns: list[str] = []
         if name is not None:
-            wanted.append(("name", name.strip().lower()[:64]))
+            name = name.strip().lower()[:64]
+            wanted.append(("name", name))
+            patterns.append(login_pair(name, None))
         if address is not None:
-            wanted.append(("ip", address.strip()[:64] or "unknown"))
+            address = address.strip()[:64] or "unknown"
+            wanted.append(("ip", address))
+            patterns.append(login_pair(None, address))
         if wanted:
-            locks = [lock_key(kind, who) for kind, who in wanted]
-            fails = [failures_key(kind, who) for kind, who in wanted]
+            locks = {lock_key(kind, who) for kind, who in wanted}
+            fails = {failures_key(kind, who) for kind, who in wanted}
+            for pattern in patterns:
+                locks |= await self._scan(lock_key("pair", pattern))
+                fails |= await self._scan(failures_key("pair", pattern))
         else:
-            locks = [str(k) async for k in self.redis.scan_iter(match=f"{CONSOLE}:lock:*", count=500)]
-            fails = [str(k) async for k in self.redis.scan_iter(match=f"{CONSOLE}:fail:*", count=500)]
+            locks = await self._scan(f"{CONSOLE}:lock:*")
+            fails = await self._scan(f"{CONSOLE}:fail:*")
         lifted = int(await self.redis.delete(*locks)) if locks else 0
         if fails:
             await self.redis.delete(*fails)
@@ -142,7 +185,9 @@ class ConsoleAuth:
         if agent is None:
             await self._failed(name, address)
             return None
-        await self.redis.delete(failures_key("name", name))
+        # Their own counters start again; the address's does not (one good login must not clear the
+        # failures of guesses at other names from the same address).
+        await self.redis.delete(failures_key("pair", login_pair(name, address)), failures_key("name", name))
         session = ConsoleSession(secrets.token_hex(16), agent.name, secrets.token_urlsafe(24))
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(session_key(session.id), mapping={"agent": agent.name, "csrf": session.csrf})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import quote
 
 logger = logging.getLogger(__name__)
 
@@ -152,11 +153,24 @@ def agent_sessions_key(name: str) -> str:
 
 
 def failures_key(kind: str, who: str) -> str:
+    """String with a TTL: failed logins of one kind ("pair", "name", "ip") and who, in the window."""
     return f"{CONSOLE}:fail:{kind}:{who}"
 
 
 def lock_key(kind: str, who: str) -> str:
+    """String with a TTL: logins of that kind and who are refused (429) while it exists."""
     return f"{CONSOLE}:lock:{kind}:{who}"
+
+
+def login_pair(name: str | None, address: str | None) -> str:
+    """The `who` of a ("pair", who) lockout key: one login name at one client address.
+
+    Both parts are percent-encoded, so neither holds ':' or a SCAN wildcard: a name typed as
+    "x:10.0.0.1" cannot pass for another pair, and None (any) gives the SCAN pattern of every pair of
+    an address or of a name ("ana:*", "*:10.0.0.1").
+    """
+    part = ["*" if p is None else quote(p, safe="") for p in (name, address)]
+    return f"{part[0]}:{part[1]}"
 
 
 # ---- the Telegram channel -------------------------------------------------------------------------

@@ -115,24 +115,36 @@ def test_unlock_and_passwd_lift_login_lockouts(store: redis.Redis, redis_url: st
     def locked() -> set[str]:
         return set(store.scan_iter(match="relevo:console:lock:*")) | set(store.scan_iter(match="relevo:console:fail:*"))
 
+    def gone(kind: str, who: str) -> bool:
+        return not store.exists(keys.lock_key(kind, who), keys.failures_key(kind, who))
+
     added = relevo(redis_url, tmp_path, "add", "cat", "--departments", "general", "--tier", "1",
                    "--password-stdin", stdin="pw one\n")  # fmt: skip
     assert added.returncode == 0, added.stderr
-    for kind, who in (("name", "cat"), ("ip", "10.0.0.1"), ("name", "ana"), ("ip", "10.0.0.2")):
+    # A name, an address, and names locked at one address (the office's typos lock only the typist there).
+    for kind, who in (("name", "cat"), ("ip", "10.0.0.1"), ("name", "ana"), ("ip", "10.0.0.2"),
+                      ("pair", keys.login_pair("cat", "10.0.0.9")), ("pair", keys.login_pair("dan", "10.0.0.1")),
+                      ("pair", keys.login_pair("eve", "10.0.0.2"))):  # fmt: skip
         lock(kind, who)
 
     by_address = relevo(redis_url, tmp_path, "unlock", "--address", "10.0.0.1")
-    assert by_address.returncode == 0 and "lifted 1 login lockout (address 10.0.0.1)" in by_address.stdout
-    assert not store.exists(keys.lock_key("ip", "10.0.0.1"), keys.failures_key("ip", "10.0.0.1"))
+    assert by_address.returncode == 0 and "lifted 2 login lockouts (address 10.0.0.1)" in by_address.stdout
+    assert gone("ip", "10.0.0.1") and gone("pair", keys.login_pair("dan", "10.0.0.1"))
 
-    # A new password lets the name in at once; the address lockout is not the reset's to lift.
+    # A new password lets the name in at once, from every address; an address lockout is not the reset's to lift.
     changed = relevo(redis_url, tmp_path, "passwd", "cat", "--password-stdin", stdin="pw two\n")
     assert changed.returncode == 0 and "(login lockout lifted)" in changed.stdout, changed.stdout
-    assert not store.exists(keys.lock_key("name", "cat"), keys.failures_key("name", "cat"))
+    assert gone("name", "cat") and gone("pair", keys.login_pair("cat", "10.0.0.9"))
 
     by_name = relevo(redis_url, tmp_path, "unlock", "ana")
     assert by_name.returncode == 0 and "lifted 1 login lockout (name ana)" in by_name.stdout
-    assert locked() == {keys.lock_key("ip", "10.0.0.2"), keys.failures_key("ip", "10.0.0.2")}
+    eve = keys.login_pair("eve", "10.0.0.2")
+    assert locked() == {keys.lock_key("ip", "10.0.0.2"), keys.failures_key("ip", "10.0.0.2"),
+                        keys.lock_key("pair", eve), keys.failures_key("pair", eve)}  # fmt: skip
+
+    both = relevo(redis_url, tmp_path, "unlock", "eve", "--address", "10.0.0.3")
+    assert both.returncode == 0 and "lifted 1 login lockout (name eve and address 10.0.0.3)" in both.stdout
+    assert gone("pair", eve)
 
     lock("name", "bob")
     everything = relevo(redis_url, tmp_path, "unlock")
