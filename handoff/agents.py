@@ -190,14 +190,19 @@ class AgentDirectory:
 
     async def verify(self, name: str, password: str) -> Agent | None:
         """The agent if the password is right and the agent is enabled, else None."""
+        agent = await self.check(name, password)
+        return agent if agent is not None and not agent.disabled else None
+
+    async def check(self, name: str, password: str) -> Agent | None:
+        """The agent if the password is right, disabled or not (the login tells a disabled agent
+        why they cannot sign in, but only once they gave the right password); else None."""
         data = _decoded(await self.redis.hgetall(keys.agent(name))) if NAME_RE.match(name) else {}
         if not data:
             # Same work as a real check, so timing does not tell which names exist.
             check_password(password, _dummy_hash())
             return None
-        agent = Agent.from_hash(data)
         ok = check_password(password, data.get("password", ""))
-        return agent if ok and not agent.disabled else None
+        return Agent.from_hash(data) if ok else None
 
 
 @functools.cache

@@ -26,7 +26,16 @@ from bot import unanswered as unanswered_kb
 from bot.sessions import load_secret
 from handoff import audit, keys, openapi
 from handoff.agents import Agent, Role
-from handoff.auth import COOKIE, CSRF_HEADER, ConsoleAuth, ConsoleSession, LockedOut, client_address, role_allows
+from handoff.auth import (
+    COOKIE,
+    CSRF_HEADER,
+    AccountDisabled,
+    ConsoleAuth,
+    ConsoleSession,
+    LockedOut,
+    client_address,
+    role_allows,
+)
 from handoff.conversations import LogEntry
 from handoff.openapi import NOTE_BODY, TEXT_BODY, Doc
 from handoff.presence import now_ms
@@ -363,6 +372,9 @@ async def login(request: web.Request) -> web.StreamResponse:
         response = error_response(429, "locked", "too many failed logins; try again in 15 minutes")
         response.headers["Retry-After"] = "900"
         return response
+    except AccountDisabled:
+        # Only after the right password: a wrong one gets the same 401 whether the account exists or not.
+        return error_response(403, "account_disabled", "this account is disabled; ask a supervisor")
     if found is None:
         return error_response(401, "unauthenticated", "wrong name or password")
     agent, session = found
@@ -373,6 +385,14 @@ async def login(request: web.Request) -> web.StreamResponse:
         secure=request.secure, max_age=state.auth.ttl_s,
     )  # fmt: skip
     return response
+
+
+async def login_status(request: web.Request) -> web.StreamResponse:
+    """For the login page: why this browser's sign-in ended, when it is its agent's own business to know
+    ("disabled"); else null. Nothing without that sign-in's signed cookie."""
+    cookie = request.cookies.get(COOKIE, "")
+    reason = await _state(request).auth.signed_out_reason(cookie) if cookie else None
+    return web.json_response({"signed_out": reason})
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
@@ -1130,7 +1150,10 @@ ROUTES: tuple[Route, ...] = (
     _api("POST", "/api/login", login, None, "log in; sets the session cookie",
          {"type": "object", "required": ["name", "password"],
           "properties": {"name": {"type": "string"}, "password": {"type": "string"}}},
-         responses={"200": "logged in", "401": "bad credentials", "429": "locked out"}),
+         responses={"200": "logged in", "401": "bad credentials",
+                    "403": "the right password of a disabled account", "429": "locked out"}),
+    _api("GET", "/api/login", login_status, None,
+         "why this browser's sign-in ended: signed_out is \"disabled\" (its agent was disabled) or null"),
     _api("POST", "/api/logout", logout, "agent", "log out; revokes the session", responses={"204": "done"}),
     _api("GET", "/api/me", me, "agent", "who am I, my CSRF token and presence"),
     _api("GET", "/api/queues", queues, "agent", "the queues I may take from"),

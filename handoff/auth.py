@@ -16,6 +16,7 @@ from handoff.keys import (
     CONSOLE,
     TOKENS,
     agent_sessions_key,
+    ended_session_key,
     failures_key,
     lock_key,
     login_pair,
@@ -73,6 +74,10 @@ def hash_token(token: str) -> str:
 
 class LockedOut(Exception):
     """Too many failed logins for this name, this name at this address, or this address: try again later."""
+
+
+class AccountDisabled(Exception):
+    """The right password of a disabled agent: the login page says so (never for a wrong password)."""
 
 
 @dataclass(frozen=True)
@@ -176,15 +181,22 @@ class ConsoleAuth:
         return lifted
 
     async def login(self, name: str, password: str, address: str) -> tuple[Agent, ConsoleSession] | None:
-        """The agent and a new session, None for bad credentials; LockedOut after too many failures."""
+        """The agent and a new session, None for bad credentials; LockedOut after too many failures;
+        AccountDisabled for the right password of a disabled agent."""
         name = name.strip().lower()[:64]
         address = address[:64] or "unknown"
         if await self._locked(name, address):
             raise LockedOut(name)
-        agent = await self.directory.verify(name, password) if NAME_RE.match(name) else None
+        agent = await self.directory.check(name, password) if NAME_RE.match(name) else None
         if agent is None:
             await self._failed(name, address)
             return None
+        if agent.disabled:
+            # Told only to whoever gave the right password. Not counted as a failure (nothing was
+            # guessed wrong, and the person re-enabled later should not find themselves locked out),
+            # nor as a success (no counter is reset by an account that cannot sign in).
+            logger.info("console login refused: %s is disabled", agent.name)
+            raise AccountDisabled(agent.name)
         # Their own counters start again; the address's does not (one good login must not clear the
         # failures of guesses at other names from the same address).
         await self.redis.delete(failures_key("pair", login_pair(name, address)), failures_key("name", name))
@@ -205,13 +217,31 @@ class ConsoleAuth:
         await self.redis.srem(agent_sessions_key(session.agent), session.id)
 
     async def end_sessions(self, name: str) -> int:
-        """Sign an agent out everywhere (disabled, new password)."""
+        """Sign an agent out everywhere (disabled, new password).
+
+        Each ended session leaves whose it was (keys.ended_session_key, for the session's lifetime), so
+        the login page that console lands on can say "this account is disabled" (signed_out_reason).
+        """
         ids = cast(set[str], await self.redis.smembers(agent_sessions_key(name)))
-        keys = [session_key(i) for i in ids]
-        if keys:
-            await self.redis.delete(*keys)
-        await self.redis.delete(agent_sessions_key(name))
+        pipe = self.redis.pipeline(transaction=True)
+        for i in ids:
+            pipe.set(ended_session_key(i), name, ex=self.ttl_s)
+        if ids:
+            pipe.delete(*(session_key(i) for i in ids))
+        pipe.delete(agent_sessions_key(name))
+        await pipe.execute()
         return len(ids)
+
+    async def signed_out_reason(self, cookie: str) -> str | None:
+        """Why the sign-in this browser's cookie held no longer works, when the login page may say so:
+        "disabled" while its agent is disabled, else None. Only the holder of the signed cookie of
+        that agent's own session learns it, so it tells nobody else whether an account is disabled."""
+        sid = self.session_id(cookie)
+        if sid is None:
+            return None
+        name = await self.redis.hget(session_key(sid), "agent") or await self.redis.get(ended_session_key(sid))
+        agent = await self.directory.get(str(name)) if name and NAME_RE.match(str(name)) else None
+        return "disabled" if agent is not None and agent.disabled else None
 
     # -- checking ------------------------------------------------------------------------------
 

@@ -173,6 +173,12 @@ def login_pair(name: str | None, address: str | None) -> str:
     return f"{part[0]}:{part[1]}"
 
 
+def ended_session_key(session_id: str) -> str:
+    """String with a TTL: whose sign-in a session was, after it was ended (disable, new password), so
+    the login page can tell a disabled agent why they were signed out."""
+    return f"{CONSOLE}:ended:{session_id}"
+
+
 # ---- the Telegram channel -------------------------------------------------------------------------
 # String with a TTL: this update_id was taken by a worker (Telegram redelivers; workers share a bot).
 def update_seen(update_id: int) -> str:

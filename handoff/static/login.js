@@ -1,5 +1,6 @@
 /* Relevo console login: POST /api/login by fetch, then on to ?next= (same site only, and only a page the
-   agent's role may open) or /agent. */
+   agent's role may open) or /agent. A disabled account is told so, after the right password or when its
+   console was signed out for it (GET /api/login). */
 (function () {
   "use strict";
 
@@ -60,11 +61,21 @@
       passwordInput.focus();
       if (err.status === 401) { show(R.t("badCredentials")); }
       else if (err.status === 429) { show(R.t("lockedOut")); }
+      else if (err.code === "account_disabled") { show(R.t("accountDisabled")); } // only after the right password
       else { show(R.errorText(err)); }
     });
   });
 
+  /* A console signed out because its agent was disabled lands here (a 401 sends it): say why. The
+     server tells only the browser holding that sign-in's cookie; a message already shown stays. */
+  function whySignedOut() {
+    R.api("GET", "/api/login").then(function (data) {
+      if (data && data.signed_out === "disabled" && error.hidden) { show(R.t("signedOutDisabled")); }
+    }, function () { /* nothing to say */ });
+  }
+
   R.applyLabels();
   langLinks();
   if (params.has("bye")) { show(R.t("loggedOut")); error.classList.add("login-info"); }
+  else { whySignedOut(); }
 })();

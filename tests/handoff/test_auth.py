@@ -1,4 +1,5 @@
-"""Console sessions and tokens against a real Redis: signed cookies, revocation, hashed tokens, lockouts."""
+"""Console sessions and tokens against a real Redis: signed cookies, revocation, hashed tokens, lockouts,
+and a disabled account told why."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from handoff.auth import (
     MAX_FAILURES,
     MAX_NAME_FAILURES,
     TOKENS,
+    AccountDisabled,
     ConsoleAuth,
     LockedOut,
     hash_token,
@@ -145,3 +147,43 @@ async def test_unlock_lifts_a_name_an_address_or_every_lockout(redis: aioredis.R
     assert await auth.login("bob", "pw", "10.0.0.4") is not None
     assert await auth.unlock() == 0
 
+
+async def test_a_disabled_account_is_told_only_with_the_right_password(redis: aioredis.Redis) -> None:
+    auth = await _auth(redis)
+    found = await auth.login("ana", "pw", "10.0.0.1")
+    assert found is not None
+    cookie = auth.cookie_value(found[1].id)
+    assert await auth.signed_out_reason(cookie) is None
+
+    await auth.directory.disable("ana")
+    # Still signed in (nobody ended the session yet): the reason is told already.
+    assert await auth.signed_out_reason(cookie) == "disabled"
+    assert await auth.end_sessions("ana") == 1
+    assert await auth.from_cookie(cookie) is None
+    assert await auth.signed_out_reason(cookie) == "disabled"
+    # Nothing for a forged cookie, a stranger's cookie, or once the agent is enabled again.
+    assert await auth.signed_out_reason(found[1].id + ".00") is None
+    other = ConsoleAuth(redis, b"another-secret-of-enough-bytes!!", auth.directory)
+    assert await other.signed_out_reason(cookie) is None
+
+    # A wrong password is the generic failure and counts; the right one says "disabled" and does not.
+    assert await auth.login("ana", "wrong", "10.0.0.1") is None
+    assert int(await redis.get(failures_key("name", "ana")) or 0) == 1
+    for _ in range(MAX_FAILURES + 1):
+        with pytest.raises(AccountDisabled):
+            await auth.login("ana", "pw", "10.0.0.1")
+    assert int(await redis.get(failures_key("name", "ana")) or 0) == 1
+    assert not await redis.exists(lock_key("pair", login_pair("ana", "10.0.0.1")))
+
+    await auth.directory.disable("ana", disabled=False)
+    assert await auth.signed_out_reason(cookie) is None
+    assert await auth.login("ana", "pw", "10.0.0.1") is not None
+
+
+async def test_a_new_password_signs_out_without_a_reason(redis: aioredis.Redis) -> None:
+    auth = await _auth(redis)
+    found = await auth.login("ana", "pw", "10.0.0.1")
+    assert found is not None
+    await auth.directory.set_password("ana", "new")
+    await auth.end_sessions("ana")
+    assert await auth.signed_out_reason(auth.cookie_value(found[1].id)) is None

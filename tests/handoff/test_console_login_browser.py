@@ -1,0 +1,94 @@
+"""The login page telling a disabled agent why, in Debian's Chromium against a real server and Redis
+(the fixtures of test_console_browser)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from handoff import api
+from tests.bot.test_agent_cli import relevo
+from tests.handoff import test_console_browser as console
+from tests.handoff.test_console_browser import PASSWORD, PageFactory, Server, log_in, shot
+
+pytestmark = pytest.mark.browser
+# The real server, Chromium and its pages, as test_console_browser has them.
+server, browser, open_page = console.server, console.browser, console.open_page
+
+SIGNED_OUT_EN = "You were signed out because this account is disabled; ask a supervisor."
+DISABLED_EN = "This account is disabled; ask a supervisor."
+SIGNED_OUT_ES = "Se ha cerrado tu sesión porque esta cuenta está desactivada; pregunta a un supervisor."
+DISABLED_ES = "Esta cuenta está desactivada; pregunta a un supervisor."
+
+
+def try_login(page: Any, name: str, password: str) -> None:
+    page.locator("#login-name").fill(name)
+    page.locator("#login-password").fill(password)
+    page.locator("#login-submit").click()
+    page.locator("#login-submit:not([disabled])").wait_for()
+
+
+def error_text(page: Any) -> str:
+    return str(page.locator("#login-error").inner_text())
+
+
+@pytest.mark.timeout(120)
+def test_a_disabled_agent_is_signed_out_to_the_login_page_that_says_why(
+    server: Server, open_page: PageFactory, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(api, "SESSION_CHECK_S", 1.0)  # the console socket notices within a second
+    server.add_agent("ana", ("general",))
+    page = open_page()
+    log_in(page, server.url, "ana")
+
+    disabled = relevo(redis_url, tmp_path, "disable", "ana")
+    assert disabled.returncode == 0 and "1 sessions ended" in disabled.stdout, disabled.stderr
+    # The open console finds its sign-in gone and goes to the login page, which says why.
+    page.wait_for_url(re.compile(r"/login\?next=%2Fagent$"))
+    page.locator("#login-error", has_text=SIGNED_OUT_EN).wait_for()
+    shot(page, "login-signed-out-disabled")
+
+    # A wrong password is the generic error; the right one is told the account is disabled.
+    try_login(page, "ana", "wrong password")
+    assert error_text(page) == "Wrong name or password."
+    try_login(page, "ana", PASSWORD)
+    assert error_text(page) == DISABLED_EN
+    assert "/login" in page.url
+
+    # Someone else's browser (no cookie of Ana's) is told nothing about the account on arrival, and a
+    # wrong password stays the generic error, as for a name that does not exist.
+    stranger = open_page()
+    stranger.goto(server.url + "/login")
+    stranger.wait_for_load_state("networkidle")
+    assert stranger.locator("#login-error").is_hidden()
+    for name in ("ana", "nobody"):
+        try_login(stranger, name, "wrong password")
+        assert error_text(stranger) == "Wrong name or password."
+    assert page.problems == [] or all("Failed to load resource" in p for p in page.problems)
+
+
+@pytest.mark.timeout(120)
+def test_the_reason_is_told_in_the_console_language(
+    server: Server, open_page: PageFactory, redis_url: str, tmp_path: Path
+) -> None:
+    server.add_agent("bea", ("general",))
+    page = open_page()
+    page.goto(server.url + "/login?lang=es&next=/agent")
+    page.locator("#login-name").fill("bea")
+    page.locator("#login-password").fill(PASSWORD)
+    page.locator("#login-submit").click()
+    page.wait_for_url(re.compile(r"/agent\?lang=es$"))
+    page.locator("#conn", has_text="En directo").wait_for()
+
+    assert relevo(redis_url, tmp_path, "disable", "bea").returncode == 0
+    # The next request of that console (here: opening it again, in a tab without ?lang=) goes to
+    # the login page in the language the console remembers, with the reason.
+    page.goto(server.url + "/agent")
+    page.wait_for_url(re.compile(r"/login\?next="))
+    page.locator("#login-error", has_text=SIGNED_OUT_ES).wait_for()
+    try_login(page, "bea", PASSWORD)
+    assert error_text(page) == DISABLED_ES
+
