@@ -44,6 +44,17 @@
     return b;
   }
 
+  /* On a phone a .cards table shows each row as a card (console.css): every cell is labelled with its
+     column's heading, as the page's language has it. */
+  function cardLabels(table, tr) {
+    var heads = table.tHead.rows[0].cells;
+    tr.setAttribute("role", "row");
+    Array.prototype.forEach.call(tr.cells, function (td, i) {
+      td.setAttribute("role", "cell");
+      if (heads[i]) { td.setAttribute("data-label", heads[i].textContent); }
+    });
+  }
+
   function renderFloor(floor) {
     var qbody = R.clear($("queues-table").tBodies[0]);
     // Every department has three tiers: the floor shows the queues with someone in them.
@@ -64,7 +75,7 @@
     var abody = R.clear($("agents-table").tBodies[0]);
     (floor.agents || []).forEach(function (a) {
       var tr = el("tr", a.disabled ? "row-disabled" : null);
-      var name = el("td");
+      var name = el("td", "card-title");
       name.appendChild(el("strong", null, a.display_name || a.name));
       if (a.display_name && a.display_name !== a.name) { name.appendChild(el("span", "muted", " " + a.name)); }
       // Still listed (their records keep the name), but nobody should wait for them.
@@ -85,7 +96,9 @@
         ids.appendChild(li);
       });
       convs.appendChild(ids);
+      if (!ids.childNodes.length) { convs.className = "card-skip"; } // no "Conversations" line on a card
       tr.appendChild(convs);
+      cardLabels($("agents-table"), tr);
       abody.appendChild(tr);
     });
 

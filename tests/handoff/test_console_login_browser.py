@@ -1,5 +1,5 @@
-"""The login page telling a disabled agent why, in Debian's Chromium against a real server and Redis
-(the fixtures of test_console_browser)."""
+"""The login page telling a disabled agent why, and the supervisor's agents on a phone, in Debian's
+Chromium against a real server and Redis (the fixtures of test_console_browser)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,13 @@ import pytest
 from handoff import api
 from tests.bot.test_agent_cli import relevo
 from tests.handoff import test_console_browser as console
-from tests.handoff.test_console_browser import PASSWORD, PageFactory, Server, log_in, shot
+from tests.handoff.test_console_browser import DESKTOP, PASSWORD, PageFactory, Server, log_in, shot
 
 pytestmark = pytest.mark.browser
 # The real server, Chromium and its pages, as test_console_browser has them.
 server, browser, open_page = console.server, console.browser, console.open_page
 
+PHONE_375 = {"width": 375, "height": 740}
 SIGNED_OUT_EN = "You were signed out because this account is disabled; ask a supervisor."
 DISABLED_EN = "This account is disabled; ask a supervisor."
 SIGNED_OUT_ES = "Se ha cerrado tu sesión porque esta cuenta está desactivada; pregunta a un supervisor."
@@ -92,3 +93,49 @@ def test_the_reason_is_told_in_the_console_language(
     try_login(page, "bea", PASSWORD)
     assert error_text(page) == DISABLED_ES
 
+
+def test_the_supervisor_agents_table_fits_a_phone(server: Server, open_page: PageFactory) -> None:
+    server.add_agent("sara", ("general", "orders", "returns"), role="supervisor",
+                     display_name="Sara Fernández de la Concepción")  # fmt: skip
+    for i in range(3):
+        server.add_agent(f"agent-with-a-long-login-{i}", ("general", "orders", "returns"),
+                         display_name=f"María Fernanda de la Cruz {i}")  # fmt: skip
+    server.call(server.service.directory.disable("agent-with-a-long-login-2"))  # type: ignore[union-attr]
+
+    page = open_page(viewport=PHONE_375)
+    log_in(page, server.url, "sara", "/supervisor")
+    rows = page.locator("#agents-table tbody tr")
+    rows.nth(3).wait_for()
+    shot(page, "supervisor-agents-375")
+    sizes = page.evaluate(
+        """() => {
+          const table = document.getElementById('agents-table'), wrap = table.closest('.table-wrap');
+          const cells = Array.from(table.tBodies[0].querySelectorAll('td')).filter(td => td.offsetParent);
+          return {
+            page: document.documentElement.scrollWidth, wrapScroll: wrap.scrollWidth, wrapWidth: wrap.clientWidth,
+            wrapRight: wrap.getBoundingClientRect().right,
+            cellRight: Math.max(...cells.map(td => td.getBoundingClientRect().right)),
+            cellScroll: Math.max(...cells.map(td => td.scrollWidth - td.clientWidth)),
+          };
+        }"""
+    )
+    # Nothing wider than the phone, nothing to scroll sideways in the agents' box: every cell is seen whole.
+    assert sizes["page"] <= PHONE_375["width"], sizes
+    assert sizes["wrapScroll"] <= sizes["wrapWidth"], sizes
+    assert sizes["cellRight"] <= sizes["wrapRight"] + 0.5 and sizes["cellScroll"] <= 0, sizes
+    # Each value says what it is: its column's heading as a label.
+    presence = rows.nth(1).locator("td").nth(1)
+    assert presence.get_attribute("data-label") == "Presence"
+    label = page.evaluate("td => getComputedStyle(td, '::before').content", presence.element_handle())
+    assert label == '"Presence"'
+    assert rows.nth(1).locator("td").nth(0).is_visible() and rows.nth(1).locator("td").nth(4).is_visible()
+    assert rows.filter(has_text="María Fernanda de la Cruz 2").locator(".chip-disabled").is_visible()
+
+    # On a desktop it is still a table: headings shown, one line of cells per agent.
+    page.set_viewport_size(DESKTOP)
+    assert page.locator("#agents-table thead th").first.is_visible()
+    cells = [rows.nth(1).locator("td").nth(i).bounding_box() for i in range(6)]
+    assert all(c is not None for c in cells)
+    assert len({round(c["y"]) for c in cells if c is not None}) == 1
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= DESKTOP["width"]
+    assert page.problems == []
