@@ -15,6 +15,18 @@
   var CANNED_DEBOUNCE_MS = 250;
   var NEW_MARK_MS = 8000;
   var COUNT_FROM = 0.8; // the reply counter shows from 80 % of the limit: earlier it is only noise
+  var LIMIT_SAY_MS = 1000; // the warning is read out once the agent pauses, not at every key
+  // The reply box's own words over the limit (common.js is shared with other pages; these are only here).
+  var LIMIT_TEXTS = {
+    en: {
+      overOne: "1 character too many (the limit is {max}). Shorten it or send it in two parts.",
+      overMany: "{n} characters too many (the limit is {max}). Shorten it or send it in parts."
+    },
+    es: {
+      overOne: "Sobra 1 carácter (el máximo es {max}). Acórtalo o envíalo en dos partes.",
+      overMany: "Sobran {n} caracteres (el máximo es {max}). Acórtalo o envíalo en varias partes."
+    }
+  };
   // A reply or action refused with these: the conversation is no longer this agent's (409).
   var LOST_CODES = ["not_yours", "not_assigned", "gone"];
   var DRAFT_PREFIX = "relevo.draft.";
@@ -68,6 +80,24 @@
     var out = [];
     state.queues.forEach(function (q) { (q.items || []).forEach(function (i) { out.push(i); }); });
     return out;
+  }
+
+  function limitText(key, values) {
+    return R.fmt((LIMIT_TEXTS[R.lang] || LIMIT_TEXTS.en)[key], values);
+  }
+
+  /* Characters as the server counts them (Python's len(): code points). A string's .length counts
+     UTF-16 units, so an emoji would count twice and the box would refuse what the server takes. */
+  function countChars(text) {
+    var n = text.length;
+    for (var i = 0; i < text.length - 1; i += 1) {
+      var c = text.charCodeAt(i);
+      if (c >= 0xd800 && c <= 0xdbff) {
+        var d = text.charCodeAt(i + 1);
+        if (d >= 0xdc00 && d <= 0xdfff) { n -= 1; i += 1; }
+      }
+    }
+    return n;
   }
 
   function debounce(fn, ms) {
@@ -552,7 +582,8 @@
     var box = $("reply-text");
     var text = box.value;
     if (!cur || !text.trim() || box.disabled || box.readOnly) { return; }
-    if (text.length > state.maxChars) { R.flash(t("tooLong", { max: state.maxChars }), "error"); return; }
+    // Too long: not sent and not cut; the text stays in the box and the line above it says why.
+    if (updateCount() > 0) { sayLimit(true); box.focus(); return; }
     var mode = state.mode;
     var path = "/api/conversations/" + encodeURIComponent(cur.id) + "/" + (mode === "note" ? "note" : "reply");
     $("reply-send").disabled = true;
@@ -574,13 +605,49 @@
     });
   }
 
-  /* "1850 / 2000" near the limit, so nobody writes a reply the box then cuts short. */
+  /* "1850 / 2000" near the limit; over it, by how many characters and what to do. No maxlength on the
+     box: it would cut a pasted reply silently. Counted as the server counts (code points). Returns the
+     number of characters too many (0 when the text fits). */
   function updateCount() {
-    var n = $("reply-text").value.length;
+    var box = $("reply-text");
+    var n = countChars(box.value);
+    var over = n - state.maxChars;
     var counter = $("reply-count");
     counter.hidden = n < state.maxChars * COUNT_FROM;
-    counter.textContent = t("charsLeft", { n: n, max: state.maxChars });
+    counter.textContent = over > 0 ? limitText(over === 1 ? "overOne" : "overMany", { n: over, max: state.maxChars })
+      : t("charsLeft", { n: n, max: state.maxChars });
     counter.classList.toggle("is-full", n >= state.maxChars);
+    if (counter.hidden) { box.removeAttribute("aria-describedby"); } else { box.setAttribute("aria-describedby", "reply-count"); }
+    if (over > 0) { box.setAttribute("aria-invalid", "true"); } else { box.removeAttribute("aria-invalid"); }
+    // Dimmed, not disabled (disabled says "not yours"): pressed, it says again why it does not send.
+    var send = $("reply-send");
+    send.style.opacity = over > 0 ? "0.5" : ""; // as .btn:disabled looks; console.css is not this file's
+    if (over <= 0 && $("reply-limit-say").textContent) { $("reply-limit-say").textContent = ""; }
+    return over > 0 ? over : 0;
+  }
+
+  var limitTimer = null;
+
+  function sayLimitSoon() {
+    clearTimeout(limitTimer);
+    limitTimer = setTimeout(function () { sayLimit(false); }, LIMIT_SAY_MS);
+  }
+
+  /* Heard through its own live region when the agent pauses or presses Send (the visible line changes at
+     every key). Only over the limit: the count near it is for the eye. `again`: said even when it is what
+     was said last (Send pressed once more). */
+  function sayLimit(again) {
+    clearTimeout(limitTimer);
+    var say = $("reply-limit-say");
+    var text = overText();
+    if (text === say.textContent && !again) { return; }
+    say.textContent = ""; // emptied first, so the same words are news again
+    if (!text) { return; }
+    setTimeout(function () { say.textContent = overText(); }, 50); // what it says by then
+  }
+
+  function overText() {
+    return countChars($("reply-text").value) > state.maxChars ? $("reply-count").textContent : "";
   }
 
   function act(action, body, doneKey) {
@@ -646,6 +713,7 @@
     box.focus();
     box.selectionStart = box.selectionEnd = start + text.length;
     updateCount();
+    sayLimitSoon();
     saveDraft();
   }
 
@@ -705,7 +773,7 @@
     $("mode-reply").addEventListener("click", function () { setMode("reply"); saveDraft(); $("reply-text").focus(); });
     $("mode-note").addEventListener("click", function () { setMode("note"); saveDraft(); $("reply-text").focus(); });
     $("reply-form").addEventListener("submit", function (ev) { ev.preventDefault(); sendReply(); });
-    $("reply-text").addEventListener("input", function () { updateCount(); saveDraft(); });
+    $("reply-text").addEventListener("input", function () { updateCount(); sayLimitSoon(); saveDraft(); });
     $("reply-text").addEventListener("keydown", function (ev) {
       if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) { ev.preventDefault(); sendReply(); }
     });
@@ -747,13 +815,16 @@
 
   function start() {
     R.applyLabels();
+    // The warning over the limit is long: it takes a line of its own under the Reply / Private note
+    // buttons instead of squeezing them (here, not in console.css, which this file does not own).
+    $("mode-reply").parentNode.style.flexWrap = "wrap";
     wire();
     setMode("reply");
     state.wanted = new URLSearchParams(location.search).get("c") || null;
     R.me().then(function (data) {
       state.me = data.agent || {};
       state.maxChars = Number(data.max_message_chars) || state.maxChars;
-      $("reply-text").maxLength = state.maxChars;
+      updateCount();
       $("me-name").textContent = state.me.display_name || state.me.name || "";
       $("to-supervisor").hidden = state.me.role !== "supervisor" && state.me.role !== "admin";
       setPresenceSelect(data.presence === "away" ? "away" : "online");
