@@ -1,0 +1,219 @@
+"""The agent console's reply box and over-long replies, in Debian's Chromium against a real server, Redis
+and widget: a count near server.max_message_chars, a warning over it in the console's language, nothing
+cut and nothing sent until it fits, counted as the server counts (code points: an emoji is one)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.settings import load_settings
+
+# The real server, browser and pages, as the other console tests start them.
+from tests.conftest import CONFIG_DIR
+from tests.handoff.test_console_browser import (  # noqa: F401
+    ASK_PERSON,
+    PASSWORD,
+    PHONE,
+    SECRET,
+    PageFactory,
+    Server,
+    browser,
+    customer_says,
+    open_page,
+    open_widget,
+    shot,
+)
+
+pytestmark = pytest.mark.browser
+
+LIMIT = 60
+
+
+@pytest.fixture
+def server(redis: Any, redis_url: str, tmp_path: Path) -> Iterator[Server]:
+    """The console tests' server, with a small limit so the texts stay readable."""
+    settings = load_settings(
+        CONFIG_DIR, env={}, server={"session_secret": SECRET, "max_message_chars": LIMIT},
+        store={"redis_url": redis_url, "data_dir": str(tmp_path / "data")},
+    )  # fmt: skip
+    served = Server(settings)
+    try:
+        served.start()
+        yield served
+    finally:
+        served.stop()
+
+
+def log_in(page: Any, url: str, name: str, live: str) -> None:
+    page.goto(f"{url}/agent")
+    page.wait_for_url(re.compile(r"/login\?next="))
+    page.locator("#login-name").fill(name)
+    page.locator("#login-password").fill(PASSWORD)
+    page.locator("#login-submit").click()
+    page.wait_for_url(re.compile(r"/agent$"))
+    page.locator("#conn", has_text=live).wait_for()
+
+
+def claimed(server: Server, open_page: PageFactory, locale: str, live: str) -> tuple[Any, Any]:  # noqa: F811
+    """An agent's console with a conversation claimed from a customer in the widget; both pages."""
+    server.add_agent("ana", ("general",))
+    agent = open_page(locale=locale)
+    log_in(agent, server.url, "ana", live)
+    customer = open_page(viewport=PHONE, locale="es-ES")
+    open_widget(customer, server.url)
+    customer_says(customer, ASK_PERSON)
+    agent.locator("#queue-list .item-button").first.wait_for()
+    agent.locator("#claim-next").click()
+    agent.locator("#transcript .msg-customer .msg-text", has_text=ASK_PERSON).wait_for()
+    agent.locator("#reply-text:not([disabled])").wait_for()
+    return agent, customer
+
+
+def posts(page: Any) -> list[str]:
+    """The paths of every reply and note the console sends from now on."""
+    sent: list[str] = []
+
+    def on_request(request: Any) -> None:
+        if request.method == "POST" and re.search(r"/(reply|note)$", request.url):
+            sent.append(request.url)
+
+    page.on("request", on_request)
+    return sent
+
+
+def paste(page: Any, text: str) -> None:
+    """Typed in at once, as a paste is (a maxlength would cut it here, as it cuts a paste)."""
+    page.locator("#reply-text").fill("")
+    page.locator("#reply-text").focus()
+    page.keyboard.insert_text(text)
+
+
+def counter(page: Any) -> str:
+    return str(page.locator("#reply-count").text_content())
+
+
+def spoken(page: Any) -> str:
+    """What the reply box's live region says (the visible count changes at every key, this one does not)."""
+    return str(page.locator("#reply-limit-say").text_content())
+
+
+def wait_count(page: Any, text: str) -> None:
+    page.wait_for_function("t => document.getElementById('reply-count').textContent === t", arg=text)
+
+
+@pytest.mark.timeout(120)
+def test_an_overlong_reply_is_kept_explained_and_sent_once_short_enough(
+    server: Server,
+    open_page: PageFactory,  # noqa: F811
+) -> None:
+    agent, customer = claimed(server, open_page, "en-US", "Live")
+    box = agent.locator("#reply-text")
+    assert box.get_attribute("maxlength") is None  # a maxlength would cut a pasted reply silently
+    assert agent.evaluate("async () => (await (await fetch('/api/me')).json()).max_message_chars") == LIMIT
+    sent = posts(agent)
+
+    # Pasted, 12 characters too long: all of it stays in the box, and the line above it says why.
+    long_text = "Hello, this is Ana from support: your refund <b>is</b> on " + "its way!!!!!!!"
+    assert len(long_text) == LIMIT + 12
+    paste(agent, long_text)
+    assert box.input_value() == long_text, "cut silently"
+    warning = f"12 characters too many (the limit is {LIMIT}). Shorten it or send it in parts."
+    wait_count(agent, warning)
+    assert agent.locator("#reply-count").is_visible()
+    assert "is-full" in str(agent.locator("#reply-count").get_attribute("class"))
+    assert box.get_attribute("aria-invalid") == "true"
+    assert box.get_attribute("aria-describedby") == "reply-count"
+    assert agent.locator("#reply-count").get_attribute("aria-live") is None  # not read at every key
+    # Heard once the agent pauses, through its own live region.
+    agent.wait_for_function("t => document.getElementById('reply-limit-say').textContent === t", arg=warning)
+    # The warning has a line of its own: the Reply / Private note buttons keep theirs.
+    modes = [agent.locator(f"#mode-{m}").bounding_box() for m in ("reply", "note")]
+    line = agent.locator("#reply-count").bounding_box()
+    assert modes[0] and modes[1] and line
+    assert modes[1]["height"] == modes[0]["height"]
+    assert line["y"] >= modes[0]["y"] + modes[0]["height"]
+    shot(agent, "agent-reply-too-long")
+
+    # Enter and Send do not send it, and do not cut it.
+    box.press("Enter")
+    agent.locator("#reply-send").click()
+    agent.wait_for_timeout(400)
+    assert sent == []
+    assert box.input_value() == long_text
+    assert agent.locator("#transcript .msg-agent").count() == 0
+    assert spoken(agent) == warning  # said again on Send
+    assert agent.evaluate("() => document.getElementById('reply-send').style.opacity") == "0.5"
+    assert agent.locator("#reply-send").is_enabled()  # dimmed, not disabled: pressed, it says why
+
+    # One character too many: said in the singular.
+    box.press("End")
+    for _ in range(11):
+        box.press("Backspace")
+    wait_count(agent, f"1 character too many (the limit is {LIMIT}). Shorten it or send it in two parts.")
+
+    # Exactly at the limit: the count, the box valid again, and it goes, whole.
+    box.press("Backspace")
+    wait_count(agent, f"{LIMIT} / {LIMIT}")
+    assert box.get_attribute("aria-invalid") is None
+    assert agent.evaluate("() => document.getElementById('reply-send').style.opacity") == ""
+    agent.wait_for_function("() => document.getElementById('reply-limit-say').textContent === ''")
+    fitting = long_text[:LIMIT]
+    box.press("Enter")
+    agent.locator("#transcript .msg-agent .msg-text", has_text=fitting).wait_for()
+    assert agent.locator("#transcript .msg-agent .msg-text").inner_text() == fitting
+    customer.locator(".relevo-log .relevo-from-agent .relevo-text", has_text=fitting[:40]).wait_for()
+    assert len(sent) == 1 and sent[0].endswith("/reply")
+    agent.locator("#reply-count").wait_for(state="hidden")
+    assert box.input_value() == ""
+
+    # A private note, the same box: kept and not sent over the limit either.
+    agent.locator("#mode-note").click()
+    paste(agent, "Customer is VIP; " + "n" * LIMIT)
+    wait_count(agent, f"17 characters too many (the limit is {LIMIT}). Shorten it or send it in parts.")
+    agent.locator("#reply-send").click()
+    agent.wait_for_timeout(400)
+    assert len(sent) == 1
+    assert agent.locator("#ctx-notes .note-text").count() == 0
+    assert box.input_value() == "Customer is VIP; " + "n" * LIMIT
+    assert agent.problems == []
+
+
+@pytest.mark.timeout(120)
+def test_emoji_count_once_as_the_server_counts_and_the_warning_is_spanish(
+    server: Server,
+    open_page: PageFactory,  # noqa: F811
+) -> None:
+    agent, customer = claimed(server, open_page, "es-ES", "En directo")
+    box = agent.locator("#reply-text")
+    sent = posts(agent)
+
+    # LIMIT emoji: 2 × LIMIT for JavaScript's .length, LIMIT for the server. It fits and goes.
+    emoji = "😀" * LIMIT
+    assert agent.evaluate("t => t.length", emoji) == 2 * LIMIT
+    paste(agent, emoji)
+    assert box.input_value() == emoji
+    wait_count(agent, f"{LIMIT} / {LIMIT}")
+    assert box.get_attribute("aria-invalid") is None
+    box.press("Enter")
+    agent.locator("#transcript .msg-agent .msg-text", has_text=emoji).wait_for()
+    assert len(sent) == 1
+    customer.locator(".relevo-log .relevo-from-agent .relevo-text", has_text=emoji).wait_for()
+
+    # One emoji more is one character too many, said in Spanish, and it is not sent.
+    paste(agent, "😀" * (LIMIT + 1))
+    warning = f"Sobra 1 carácter (el máximo es {LIMIT}). Acórtalo o envíalo en dos partes."
+    wait_count(agent, warning)
+    agent.locator("#reply-send").click()
+    agent.wait_for_function("t => document.getElementById('reply-limit-say').textContent === t", arg=warning)
+    assert len(sent) == 1
+    assert box.input_value() == "😀" * (LIMIT + 1)
+
+    paste(agent, "ñ" * (LIMIT + 3))
+    wait_count(agent, f"Sobran 3 caracteres (el máximo es {LIMIT}). Acórtalo o envíalo en varias partes.")
+    assert agent.locator("#transcript .msg-agent").count() == 1
+    assert agent.problems == []
