@@ -1,4 +1,4 @@
-"""`relevo agent`: add, list, disable agents, set passwords, lift login lockouts, and issue API tokens."""
+"""`relevo agent`: add, list, disable and enable agents, set passwords, lift login lockouts, and issue API tokens."""
 
 from __future__ import annotations
 
@@ -39,6 +39,10 @@ def register(sub: Any) -> None:
     off = cmds.add_parser("disable", help="disable an agent and sign them out")
     off.add_argument("name")
     off.set_defaults(func=lambda a: _run(a, _disable))
+
+    on = cmds.add_parser("enable", help="let a disabled agent log in again (same password)")
+    on.add_argument("name")
+    on.set_defaults(func=lambda a: _run(a, _enable))
 
     pw = cmds.add_parser("passwd", help="set an agent's password (signs them out)")
     pw.add_argument("name")
@@ -140,6 +144,15 @@ async def _disable(redis: Any, args: argparse.Namespace) -> int:
     ended = await _auth(redis).end_sessions(args.name)
     revoked = await _auth(redis).revoke_tokens(args.name)
     print(f"disabled {args.name} ({ended} sessions ended, {revoked} tokens revoked)")
+    return 0
+
+
+async def _enable(redis: Any, args: argparse.Namespace) -> int:
+    from handoff.agents import AgentDirectory
+
+    await AgentDirectory(redis).disable(args.name, False)
+    # Tokens revoked at disable stay revoked: a script gets a new one with `relevo agent token`.
+    print(f"enabled {args.name}: they can log in again with their password")
     return 0
 
 

@@ -71,6 +71,13 @@ def test_add_list_passwd_token_disable(store: redis.Redis, redis_url: str, tmp_p
     assert store.hget(keys.agent("ana"), "disabled") == "1"
     assert store.hlen(TOKENS) == 0
 
+    enabled = relevo(redis_url, tmp_path, "enable", "ana")
+    assert enabled.returncode == 0 and "enabled ana" in enabled.stdout
+    assert store.hget(keys.agent("ana"), "disabled") == "0"
+    assert check_password("new pass", str(store.hget(keys.agent("ana"), "password")))
+    nobody = relevo(redis_url, tmp_path, "enable", "nobody")
+    assert nobody.returncode == 1 and "does not exist" in nobody.stderr
+
 
 def test_bad_input_is_refused(store: redis.Redis, redis_url: str, tmp_path: Path) -> None:
     bad_tier = relevo(redis_url, tmp_path, "add", "bob", "--departments", "orders", "--tier", "7",

@@ -19,7 +19,7 @@ from yarl import URL
 
 from handoff import audit, keys
 from handoff.api import API_CSP, ROUTES, STATE, openapi_document, safe_cell
-from handoff.auth import COOKIE, MAX_FAILURES, client_address
+from handoff.auth import COOKIE, MAX_ADDRESS_FAILURES, MAX_FAILURES, client_address
 from handoff.presence import now_ms
 from tests.handoff import test_service
 from tests.handoff.test_service import (
@@ -115,17 +115,17 @@ async def test_a_password_with_spaces_at_its_ends_signs_in_as_it_was_set(
         assert r.status == 200
 
 
-async def test_lockout_after_five_failures_per_name(server: Served, http: aiohttp.ClientSession) -> None:
+async def test_lockout_after_five_failures_per_name_at_an_address(server: Served, http: aiohttp.ClientSession) -> None:
     await add_agent(server, "ana")
     for _ in range(MAX_FAILURES):
         async with http.post(server.url + "/api/login", json={"name": "ana", "password": "wrong"}) as r:
             assert r.status == 401
     async with http.post(server.url + "/api/login", json={"name": "ana", "password": PASSWORD}) as r:
         assert r.status == 429 and r.headers["Retry-After"] == "900"
-    # Per address too: another name from the same address is refused while it is locked.
+    # Not the whole address: a colleague behind the same office NAT still signs in.
     await add_agent(server, "bea")
     async with http.post(server.url + "/api/login", json={"name": "bea", "password": PASSWORD}) as r:
-        assert r.status == 429
+        assert r.status == 200
 
 
 async def test_lockout_behind_a_trusted_proxy_is_per_client(
@@ -138,8 +138,8 @@ async def test_lockout_behind_a_trusted_proxy_is_per_client(
         await add_agent(proxied, "ana")
         await add_agent(proxied, "bea")
         attacker = {"X-Forwarded-For": "203.0.113.9"}
-        for _ in range(MAX_FAILURES):
-            body = {"name": f"nobody{_}", "password": "wrong"}
+        for i in range(MAX_ADDRESS_FAILURES):  # guessing across names locks the address
+            body = {"name": f"nobody{i}", "password": "wrong"}
             async with http.post(proxied.url + "/api/login", json=body, headers=attacker) as r:
                 assert r.status == 401
         async with http.post(proxied.url + "/api/login", json={"name": "bea", "password": PASSWORD},
