@@ -343,10 +343,16 @@ class Engine:
             if typed is not None:  # "5" typed rather than pressed
                 await self.customer_side.rate(conv.id, typed)
                 return
-            # The prompt invites a comment: "la agente fue muy amable" is one, not a request for a person.
-            if conv.awaiting != "rating_stars":
+            # The prompt invites a comment: "la agente fue muy amable" is one, not a request for a person;
+            # "adiós" or "gracias, adiós" is the conversation's end, not feedback.
+            leaving = intents.small_talk(text) is Intent.BYE
+            if conv.awaiting != "rating_stars" and not leaving:
                 new, decision = self._new_question(text, conv.lang)
                 if not new and await self.customer_side.comment(conv.id, text):
+                    # "great service, bye" after the stars: noted, then goodbye (before them, the stars are
+                    # still asked for).
+                    if conv.awaiting == "rating_comment" and intents.ends_with_goodbye(text):
+                        await self._goodbye(conv, {"action": "small_talk", "intent": "bye", "after": "comment"})
                     return
             await self._change(conv.id, awaiting="")
         reasons = await self._shortcut_reasons(conv, text)

@@ -194,11 +194,17 @@ def stars(text: str) -> int | None:
 # Asking after the wait rather than for a person: "any update?", "¿hay alguien?", "sigo esperando".
 CHASE_PHRASES = (
     "any update", "any updates", "any news", "still waiting", "anyone there", "anybody there", "is anyone",
-    "is somebody", "how long", "how much longer", "are you there",
+    "is somebody", "is someone", "someone there", "somebody there", "how long", "how much longer",
+    "are you there", "when will someone", "when will somebody", "when will anyone", "someone coming",
+    "somebody coming", "anyone coming", "taking so long", "taking ages", "waiting ages",
     "alguna novedad", "hay novedades", "alguna noticia", "sigo esperando", "sigo aqui", "hay alguien",
-    "cuanto falta", "cuanto queda", "cuanto mas", "estais ahi", "estas ahi", "me atiende",
+    "alguien ahi", "alguien por ahi", "sigue alguien", "cuanto falta", "cuanto queda", "cuanto mas",
+    "cuanto tiempo", "cuanto tarda", "cuanto tardan", "cuanto tardais", "falta mucho", "queda mucho",
+    "tardan mucho", "tardais mucho", "estais ahi", "estas ahi", "me atiende", "me atienden",
+    "me atendeis", "atenderme", "me van a atender", "vais a atender",
 )
-CHASE_ALONE = _words("hello hi hey hola buenas hallo")  # "¿hola?" alone; "hola, mi pedido es…" is not a nudge
+# "¿hola?" or "anyone?" alone; "hola, mi pedido es…" is not a nudge.
+CHASE_ALONE = _words("hello hi hey hola buenas hallo anyone anybody someone somebody alguien")
 MAX_CHASE_WORDS = 8  # longer: something for the agent to read, not a nudge
 
 

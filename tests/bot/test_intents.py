@@ -95,7 +95,11 @@ def test_a_typed_rating(text: str, expected: int | None) -> None:
     ("text", "expected"),
     [("any update?", True), ("¿hola?", True), ("¿Cuánto falta?", True), ("sigo esperando...", True),
      ("is anyone there", True), ("hola, el pedido es el 5512", False), ("my parcel is broken", False),
-     ("any update? the box was open when it arrived and two items are missing, can you check", False)],
+     ("any update? the box was open when it arrived and two items are missing, can you check", False),
+     ("¿hola? ¿sigue alguien ahí?", True), ("¿me atienden?", True), ("¿alguien ahí?", True),
+     ("¿cuánto tiempo más?", True), ("¿falta mucho?", True), ("¿me van a atender?", True), ("anyone?", True),
+     ("when will someone answer?", True), ("is someone coming?", True),
+     ("can anyone help me with my refund", False), ("someone stole my package", False)],
 )
 def test_a_nudge_about_the_wait(text: str, expected: bool) -> None:
     assert chases(text) is expected

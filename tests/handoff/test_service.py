@@ -489,6 +489,36 @@ async def test_after_the_stars_a_question_is_answered_not_taken_as_the_comment(
     await ws.close()
 
 
+@pytest.mark.parametrize("stars_first", [True, False])
+async def test_a_goodbye_after_the_rating_prompt_ends_the_conversation_and_is_no_comment(
+    server: Served, http: aiohttp.ClientSession, stars_first: bool
+) -> None:
+    ws, cid = await resolved_customer(http, server, lang="es")
+    if stars_first:
+        await ws.send_json({"type": "choose", "id": "c-2", "value": "rate:5"})
+        await expect(ws, "message", text="¡Gracias por tu valoración!")
+    await ws.send_json({"type": "message", "id": "c-3", "text": "gracias, adiós"})
+    bye = await expect(ws, "message", lambda d: d["from"] in ("bot", "system"))
+    assert "buen día" in bye["text"]
+    await expect(ws, "status", state="closed")
+    assert await server.runtime.redis.hget(keys.conv(cid), "rating_comment") in ("", None)
+    assert not [e for e in await audit.history(server.runtime.redis, cid) if e.event == "rated" and e.detail]
+    await ws.close()
+
+
+async def test_a_comment_that_ends_with_a_goodbye_is_noted_then_the_conversation_ends(
+    server: Served, http: aiohttp.ClientSession
+) -> None:
+    ws, cid = await resolved_customer(http, server)
+    await ws.send_json({"type": "choose", "id": "c-2", "value": "rate:4"})
+    await expect(ws, "message", text="Thank you for your rating!")
+    await ws.send_json({"type": "message", "id": "c-3", "text": "Ana sorted it out quickly, bye"})
+    await expect(ws, "message", lambda d: d["text"].startswith("Thank you, we have noted your comment."))
+    await expect(ws, "status", state="closed")
+    assert await server.runtime.redis.hget(keys.conv(cid), "rating_comment") == "Ana sorted it out quickly, bye"
+    await ws.close()
+
+
 async def test_giving_the_conversation_back_to_the_queue_tells_the_customer(
     server: Served, http: aiohttp.ClientSession
 ) -> None:
