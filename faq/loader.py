@@ -285,17 +285,26 @@ def load_file(path: Path, raw: bytes | None = None) -> tuple[list[Entry], list[P
     return entries, rep.errors, rep.warnings
 
 
-def _cross_checks(entries: list[Entry]) -> tuple[list[Problem], list[Problem]]:
-    """Problems only visible across entries and files: duplicate ids, conflicting questions."""
+def _cross_checks(
+    entries: list[Entry], changed: dict[str, int] | None = None
+) -> tuple[list[Problem], list[Problem]]:
+    """Problems only visible across entries and files: duplicate ids, conflicting questions.
+
+    `changed` (file -> modification time, ns) decides which of two clashing entries of different files
+    is reported: the one of the file changed last, which is most likely the one the admin just edited,
+    not the untouched file that happens to sort after it. Without it, or on a tie, the file order decides.
+    """
     errors: list[Problem] = []
     warnings: list[Problem] = []
+    if changed:
+        rank = {source: i for i, source in enumerate(dict.fromkeys(e.source for e in entries))}
+        # A stable sort: entries of one file keep their order, so a file's own duplicate is its later line.
+        entries = sorted(entries, key=lambda e: (changed.get(e.source, 0), rank[e.source]))
     first: dict[str, Entry] = {}
     for e in entries:
         if e.id in first:
             prev = first[e.id]
-            errors.append(
-                Problem(e.source, e.line, f"duplicate id '{e.id}' (first at {prev.source}:{prev.line})")
-            )
+            errors.append(Problem(e.source, e.line, f"duplicate id '{e.id}' ({_also_at(prev, e, changed)})"))
         else:
             first[e.id] = e
     owner: dict[tuple[str, str], tuple[Entry, str]] = {}
@@ -335,6 +344,14 @@ def _cross_checks(entries: list[Entry]) -> tuple[list[Problem], list[Problem]]:
                         )
                     )
     return errors, warnings
+
+
+def _also_at(prev: Entry, entry: Entry, changed: dict[str, int] | None) -> str:
+    """Where the id was used before; another file changed earlier is said to be one (the admin did not
+    just touch it: this file is the one to fix, or the entry was meant to move)."""
+    if prev.source != entry.source and changed and changed.get(prev.source, 0) < changed.get(entry.source, 0):
+        return f"already used at {prev.source}:{prev.line}, a file changed before this one"
+    return f"first at {prev.source}:{prev.line}"
 
 
 def department_problems(entries: Iterable[Entry], departments: Collection[str]) -> list[Problem]:
@@ -392,9 +409,11 @@ def load_dir(folder: Path, departments: Collection[str] | None = None) -> LoadRe
         result.errors.append(Problem(str(folder), 0, "no knowledge-base files (*.yaml) in this folder"))
         return result
     entries: list[Entry] = []
+    changed: dict[str, int] = {}
     digest = hashlib.sha256()
     for path in files:
         try:
+            changed[str(path)] = path.stat().st_mtime_ns
             raw = path.read_bytes()
         except OSError as exc:
             # A file removed or unreadable mid-reload: report it, keep the last good knowledge base.
@@ -406,7 +425,7 @@ def load_dir(folder: Path, departments: Collection[str] | None = None) -> LoadRe
         entries += got
         result.errors += errors
         result.warnings += warnings
-    errors, warnings = _cross_checks(entries)
+    errors, warnings = _cross_checks(entries, changed)
     result.errors += errors
     result.warnings += warnings
     if departments is not None:

@@ -1,3 +1,5 @@
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -108,14 +110,73 @@ def test_each_validation_error_names_file_and_line(tmp_path: Path, text: str, ex
     )
 
 
+def touched(path: Path, seconds_ago: float) -> None:
+    """Give a file a modification time, as an admin's edit a while ago would have."""
+    when = time.time() - seconds_ago
+    os.utime(path, (when, when))
+
+
 def test_duplicate_id_across_files_names_both_places(tmp_path: Path) -> None:
     other = 'entries:\n  - id: shipping-time\n    questions: {en: ["anything else"]}\n    answer: {en: b}\n'
-    result = load_dir(kb_dir(tmp_path, a=GOOD, b=other))
+    kb_dir(tmp_path, a=GOOD, b=other)
+    touched(tmp_path / "a.yaml", 3600)
+    touched(tmp_path / "b.yaml", 10)
+    result = load_dir(tmp_path)
     assert result.kb is None
+    assert messages(result) == [
+        f"{tmp_path / 'b.yaml'}:2: duplicate id 'shipping-time' "
+        f"(already used at {tmp_path / 'a.yaml'}:3, a file changed before this one)"
+    ]
+
+
+def test_a_duplicate_id_is_blamed_on_the_file_changed_last_not_the_one_sorted_last(tmp_path: Path) -> None:
+    # The tester's case: zz_new.yaml has had 'gift-cards' for a day; the admin now drops zz_dup.yaml,
+    # which sorts first. The new file is the one reported, and it names the untouched one.
+    gift = 'entries:\n  - id: gift-cards\n    questions: {{en: ["{q}"]}}\n    answer: {{en: "{a}"}}\n'
+    kb_dir(tmp_path, shop=GOOD, zz_new=gift.format(q="Do you sell gift cards?", a="Yes."))
+    touched(tmp_path / "shop.yaml", 7 * 86400)
+    touched(tmp_path / "zz_new.yaml", 86400)
+    assert load_dir(tmp_path).ok
+    kb_dir(tmp_path, zz_dup=gift.format(q="do you sell GIFT cards", a="No."))
+    result = load_dir(tmp_path)
+    assert result.kb is None
+    assert all(str(p).startswith(str(tmp_path / "zz_dup.yaml")) for p in result.errors), messages(result)
     assert (
+        f"{tmp_path / 'zz_dup.yaml'}:2: duplicate id 'gift-cards' "
+        f"(already used at {tmp_path / 'zz_new.yaml'}:2, a file changed before this one)"
+    ) in messages(result)
+    # The same question under two entries is the new file's problem too.
+    kb_dir(tmp_path, zz_dup=gift.format(q="do you sell GIFT cards", a="No.").replace("gift-cards", "vouchers"))
+    [conflict] = load_dir(tmp_path).errors
+    assert str(conflict).startswith(f"{tmp_path / 'zz_dup.yaml'}:2: entry 'vouchers'")
+    assert f"'gift-cards' ({tmp_path / 'zz_new.yaml'}:2)" in str(conflict)
+
+    # Touching the old file later makes it the newer one: then it is the one reported.
+    touched(tmp_path / "zz_dup.yaml", 3600)
+    touched(tmp_path / "zz_new.yaml", 5)
+    [conflict] = load_dir(tmp_path).errors
+    assert str(conflict).startswith(f"{tmp_path / 'zz_new.yaml'}:2: entry 'gift-cards'")
+
+
+def test_a_duplicate_id_in_files_changed_at_the_same_time_is_reported_in_file_order(tmp_path: Path) -> None:
+    other = 'entries:\n  - id: shipping-time\n    questions: {en: ["anything else"]}\n    answer: {en: b}\n'
+    kb_dir(tmp_path, a=GOOD, b=other)
+    same = time.time_ns() - 60 * 10**9  # a copy of the folder (cp -r, a checkout) can give every file one time
+    for name in ("a.yaml", "b.yaml"):
+        os.utime(tmp_path / name, ns=(same, same))
+    assert messages(load_dir(tmp_path)) == [
         f"{tmp_path / 'b.yaml'}:2: duplicate id 'shipping-time' (first at {tmp_path / 'a.yaml'}:3)"
-        in messages(result)
-    )
+    ]
+
+
+def test_a_duplicate_id_within_one_file_is_reported_at_its_second_use(tmp_path: Path) -> None:
+    twice = GOOD + '  - id: shipping-time\n    questions: {en: ["anything else"]}\n    answer: {en: b}\n'
+    kb_dir(tmp_path, a=twice, b='entries:\n  - id: other\n    questions: {en: ["other"]}\n    answer: {en: b}\n')
+    touched(tmp_path / "a.yaml", 10)
+    touched(tmp_path / "b.yaml", 3600)
+    assert messages(load_dir(tmp_path)) == [
+        f"{tmp_path / 'a.yaml'}:14: duplicate id 'shipping-time' (first at {tmp_path / 'a.yaml'}:3)"
+    ]
 
 
 def test_same_normalised_question_under_two_entries_is_a_conflict(tmp_path: Path) -> None:
