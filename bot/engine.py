@@ -517,7 +517,10 @@ class Engine:
         elif talk in (Intent.THANKS, Intent.OK):
             # Neither is a misunderstanding: "ok" after an answer must not count towards a handoff.
             await self._change(conv.id, misunderstandings=0, awaiting="")
-            await self._say(conv, "thanks" if talk is Intent.THANKS else "ack", record=record)
+            # "Great! Anything else?" agrees with an answer that helped; with none, "ok" just hands back.
+            agreed = conv.last_entry and not conv.misunderstandings
+            name = "thanks" if talk is Intent.THANKS else "ack" if agreed else "ack_open"
+            await self._say(conv, name, record=record)
         elif talk is Intent.HOW_ARE_YOU:
             await self._say(conv, "how_are_you", record=record)
         elif talk is Intent.ARE_YOU_A_BOT:

@@ -43,6 +43,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Great! Is there anything else I can help you with?",
         "es": "¡Perfecto! ¿Hay algo más en lo que pueda ayudarte?",
     },
+    "ack_open": {  # "ok" with nothing answered to agree with (first message, after "that didn't help")
+        "en": "Okay. Tell me what you need and I'll do my best to help.",
+        "es": "De acuerdo. Cuéntame qué necesitas y haré lo posible por ayudarte.",
+    },
     "thanks": {
         "en": "You're welcome! Is there anything else I can help you with?",
         "es": "¡De nada! ¿Hay algo más en lo que pueda ayudarte?",

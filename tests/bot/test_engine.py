@@ -237,7 +237,7 @@ async def test_talk_to_a_person_button_escalates(bot: Bot) -> None:
     ("hello", "en", "Tell me what you need"),
     ("hola", "es", "Cuéntame qué necesitas"),
     ("¿qué tal estás?", "es", "Muy bien, gracias"),
-    ("jajaja", "es", "algo más"),
+    ("jajaja", "es", "Cuéntame qué necesitas"),  # nothing answered yet: no "anything else?"
 ])
 async def test_small_talk(bot: Bot, text: str, lang: str, expected: str) -> None:
     await bot.engine.open("web:s1", "web", lang)
@@ -269,6 +269,15 @@ async def test_an_acknowledgement_is_neither_a_misunderstanding_nor_a_reason_to_
         assert ack.text == "Great! Is there anything else I can help you with?"
     conv = await bot.conv()
     assert conv.state == "bot" and conv.misunderstandings == 0
+
+
+async def test_an_acknowledgement_with_nothing_answered_does_not_ask_for_anything_else(bot: Bot) -> None:
+    *_, first = await bot.say("ok")
+    assert first.text == "Okay. Tell me what you need and I'll do my best to help."
+    await bot.say("How long does shipping take?")
+    await bot.say("no")  # that did not help: "ok" to the apology agrees with nothing
+    (after,) = await bot.say("okay")
+    assert after.text == first.text
 
 
 async def test_hello_as_first_message_is_answered_by_the_greeting_alone(bot: Bot) -> None:
