@@ -181,3 +181,16 @@ def test_removing_the_broken_file_is_logged_as_the_folder_loading_again(
     assert kb_log(caplog, logging.INFO) == [
         f"knowledge base in {tmp_path} loads again: 2 entries; serving version {lib.kb.version}"
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [("When will my order arrive?", "en"), ("when will I receive my order", "en"), ("¿cuándo llega mi pedido?", "es")],
+)
+def test_the_shipped_knowledge_base_answers_the_most_common_shop_question(text: str, lang: str) -> None:
+    """DESIGN.md's own example: answered by shipping-time, not a list that starts with 'My parcel arrived broken'."""
+    from tests.conftest import CONFIG_DIR
+
+    lib = Library(CONFIG_DIR / "faq", Thresholds(answer=0.85, clarify=0.21))  # config/relevo.toml's
+    decision = lib.decide(text, lang)
+    assert decision.action is Action.ANSWER and decision.entry is not None and decision.entry.id == "shipping-time"
