@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -13,6 +14,34 @@ Sender = Literal["customer", "bot", "agent", "system"]
 State = Literal["bot", "queued", "assigned", "resolved", "closed"]
 # Value prefix of the rating buttons: the handoff side offers them, the engine reads the choice.
 RATE_PREFIX = "rate:"
+
+
+# Characters with no glyph of their own: Unicode's Default_Ignorable_Code_Point (zero-width space and
+# joiners, BOM, bidi marks, variation selectors, tags, the Hangul fillers) plus the blank braille
+# pattern, a favourite "empty" character. With a visible character they still do their work (a ZWJ in
+# an emoji sequence); on their own they show nothing.
+_NO_GLYPH = (
+    (0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160), (0x17B4, 0x17B5),
+    (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x206F), (0x2800, 0x2800),
+    (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8),
+    (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF),
+)
+# Control, format and surrogate code points, and the separators (spaces, line and paragraph breaks).
+_BLANK_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zs", "Zl", "Zp"})
+
+
+def _visible(ch: str) -> bool:
+    if ch.isspace() or unicodedata.category(ch) in _BLANK_CATEGORIES:
+        return False
+    cp = ord(ch)
+    return not any(lo <= cp <= hi for lo, hi in _NO_GLYPH)
+
+
+def has_visible_text(text: str) -> bool:
+    """Whether a customer's text shows anything: not only spaces, control characters, zero-width
+    characters, a BOM and the like. Any letter of any script, digit, punctuation or emoji counts (so do
+    code points newer than this Python's Unicode tables: they may be new emoji)."""
+    return any(_visible(ch) for ch in text)
 
 
 @dataclass(frozen=True)

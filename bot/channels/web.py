@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import orjson
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from bot.messages import Inbound, Outbound, OutEvent, StatusUpdate, Stored
+from bot.messages import Inbound, Outbound, OutEvent, StatusUpdate, Stored, has_visible_text
 from bot.ratelimit import RateLimiter, TokenBucket
 from bot.sessions import BadSession, Session, SessionSigner
 from bot.settings import Settings
@@ -107,7 +107,8 @@ def parse_frame(raw: str) -> dict[str, Any]:
 
 def _string(frame: dict[str, Any], name: str, limit: int, frame_id: str | None = None) -> str:
     value = frame.get(name)
-    if not isinstance(value, str) or not value.strip():
+    # Only spaces, control or zero-width characters ("\u0000\u200b") say nothing: refused like "".
+    if not isinstance(value, str) or not has_visible_text(value):
         message = f"{frame['type']} frame needs a non-empty string '{name}'"
         raise FrameError("missing_field", message, frame_id)
     if len(value) > limit:

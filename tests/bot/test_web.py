@@ -18,6 +18,7 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp import WSMsgType, web
 
+from bot import unanswered
 from bot.channels import web as web_channel
 from bot.channels.web import origin_allowed, parse_frame
 from bot.messages import Outbound
@@ -381,6 +382,54 @@ async def test_bad_frames_get_an_error_and_the_socket_keeps_working(
     assert error["code"] == code and error["message"]
     reply = await ask(ws, "good-1", QUESTION_ES)
     assert reply["text"]
+    await ws.close()
+
+
+# Nothing to see: NUL and zero-width space (the tester's case), BOM, joiners, bidi marks, a Hangul
+# filler, blank braille, a lone variation selector, tags, line breaks.
+INVISIBLE = ["\u0000\u200b", "\ufeff", "\u200d\u200c\u2060", "\u202e\u200f", "\u3164", "\u2800", "\ufe0f",
+             "\U000e0041\U000e007f", "\r\n\t\u000b", "\u00a0\u3000\u2028"]
+# Something to see, however odd: every one of these is a real message.
+VISIBLE = ["\U0001F468\u200d\U0001F469\u200d\U0001F467", "\U0001F3F3\ufe0f\u200d\U0001F308", "\u200bhola",
+           "\u0661", "\u4f60\u597d", "\u0e01", "?", "\U0001FAE8"]
+
+
+async def test_text_with_nothing_visible_is_refused_like_a_blank_one_and_never_stored(
+    redis: aioredis.Redis, redis_url: str, tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    settings = make_settings(redis_url, tmp_path, messages_per_second=100, message_burst=100)
+    async with serving(settings) as served:
+        await _nothing_visible(served, http)
+
+
+async def ack_or_error(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:
+    """The answer to a message frame: stored (ack) or refused (error); other frames are skipped."""
+    while (data := await frame(ws))["type"] not in ("ack", "error"):
+        pass
+    return data
+
+
+async def _nothing_visible(server: Served, http: aiohttp.ClientSession) -> None:
+    ws, welcome = await hello(http, server)
+    key = "web:" + welcome["session"].split(".")[0]
+    for i, text in enumerate(INVISIBLE):
+        await ws.send_json({"type": "message", "id": f"z{i}", "text": text})
+        error = await ack_or_error(ws)
+        assert (error["type"], error.get("code"), error.get("id")) == ("error", "missing_field", f"z{i}"), text
+    await ws.send_json({"type": "choose", "id": "c1", "value": "\u200b"})
+    assert (await ack_or_error(ws)).get("code") == "missing_field"
+    rt = server.runtime
+    cid = await rt.conversations.current_id(key)
+    log = await rt.conversations.log(cid) if cid else []
+    assert [e for e in log if e.sender == "customer"] == []
+    assert await unanswered.read(rt.redis, days=1) == []  # not a question the bot failed to answer
+
+    for i, text in enumerate(VISIBLE):
+        await ws.send_json({"type": "message", "id": f"v{i}", "text": text})
+        assert (await expect(ws, "ack"))["id"] == f"v{i}", text
+    cid = await rt.conversations.current_id(key)
+    assert cid is not None
+    assert [e.text for e in await rt.conversations.log(cid) if e.sender == "customer"] == VISIBLE
     await ws.close()
 
 
