@@ -9,6 +9,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import warnings
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, cast
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 from telegram import (
     Bot,
     CallbackQuery,
@@ -36,6 +38,7 @@ from bot.messages import (
     StatusUpdate,
     Stored,
     event_from_json,
+    has_visible_text,
 )
 from bot.settings import Settings
 from handoff import keys
@@ -58,6 +61,10 @@ KEY_PREFIX = "telegram:"
 LANGS = frozenset({"en", "es"})
 UPDATE_SEEN_TTL_S = 2 * 24 * 3600  # Telegram keeps an undelivered update for 24 hours
 CLAIM_TTL_S = 600
+# A status carries no id of its own: the same place and wait said again later (back at number 1 after an
+# agent let go) is a new event with the same text, so its claim only outlives the moment every worker
+# hears it (the same publication, within milliseconds).
+STATUS_CLAIM_TTL_S = 2
 STATUS_TTL_S = 7 * 24 * 3600
 MAX_TEXT = int(MessageLimit.MAX_TEXT_LENGTH)
 MAX_CALLBACK_BYTES = int(InlineKeyboardButtonLimit.MAX_CALLBACK_DATA)
@@ -159,7 +166,7 @@ def attachments_of(message: Message) -> tuple[Attachment, ...]:
 
 
 def _caption(message: Message, kind: str, item: object) -> str:
-    if message.caption:
+    if message.caption and has_visible_text(message.caption):
         return message.caption
     if message.location is not None and kind == "location":
         return f"{message.location.latitude:.6f},{message.location.longitude:.6f}"
@@ -208,6 +215,10 @@ def translate(update: Update, *, allow_groups: bool, bot_username: str) -> Trans
     if command == "agent":
         return Translated(_replace(base, kind="choose", value=AGENT_COMMAND_VALUE, text=text))
     if text:
+        if not has_visible_text(text):
+            # Only zero-width or control characters: nothing to read, answer or count as a question the
+            # bot did not understand (the widget refuses the same text).
+            return None
         return Translated(_replace(base, text=text))
     attachments = attachments_of(message)
     if attachments:
@@ -291,12 +302,33 @@ def status_text(status: StatusUpdate, lang: str) -> str | None:
     return None
 
 
+def states_position(text: str, position: int | None) -> bool:
+    """Whether a notice's text gives this place in the queue ("You are number 2 in the queue; …")."""
+    return position is not None and re.search(rf"(?<!\w){position}(?!\w)", text) is not None
+
+
+def shown_key(conversation_id: str) -> str:
+    """Hash with a TTL: what the conversation's chat already shows that a status message would repeat.
+    `last`: the chat's newest message of the conversation, when it is a system notice ({"kind": "notice",
+    "text"}) or the status message ({"kind": "status", "id", "position", "text"}); `covered`: the status
+    text a notice already gave, so no status message was posted for it."""
+    return f"{keys.PREFIX}:tg:shown:{{{conversation_id}}}"
+
+
 def retry_after_s(exc: RetryAfter) -> float:
     # PTB 22 warns on reading retry_after as an int; read it either way without the warning.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         value = exc.retry_after
     return value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
+
+
+def _json(raw: str | None) -> dict[str, Any]:
+    try:
+        value = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 class Deferred(Exception):
@@ -510,7 +542,8 @@ class TelegramChannel:
 
     async def _claim(self, event: OutEvent) -> bool:
         digest = hashlib.sha256(event.to_json().encode("utf-8")).hexdigest()
-        return bool(await self.redis.set(delivery_claim(digest), 1, nx=True, ex=CLAIM_TTL_S))
+        ttl = STATUS_CLAIM_TTL_S if isinstance(event, StatusUpdate) else CLAIM_TTL_S
+        return bool(await self.redis.set(delivery_claim(digest), 1, nx=True, ex=ttl))
 
     async def deliver(self, event: OutEvent, tries: int = 0) -> None:
         """Send one event to its chat, or park it behind the chat's parked ones; never raises: failures
@@ -579,10 +612,46 @@ class TelegramChannel:
     async def _send_outbound(self, chat_id: int, event: Outbound, progress: Progress) -> None:
         parts = chunks(message_text(event))
         markup = keyboard(event.buttons)
+        notice = event.sender == "system" and markup is None and len(parts) == 1
+        if notice and progress.parts == 0 and await self._into_status_message(chat_id, event):
+            progress.parts = 1
+            return
         # A retry starts where the last try stopped: the parts Telegram took are in the chat already.
         for i in range(progress.parts, len(parts)):
             await self._send_text(chat_id, parts[i], markup if i == len(parts) - 1 else None)
             progress.parts = i + 1
+        shown = shown_key(event.conversation_id)
+        try:
+            if notice:
+                await self._remember(shown, last=json.dumps({"kind": "notice", "text": event.text}))
+            else:
+                await self.redis.hdel(shown, "last")
+        except RedisError as exc:  # sent: at worst a status message repeats a place; never send it again
+            logger.warning("telegram: could not note what chat %s was sent: %s", chat_id, exc)
+
+    async def _into_status_message(self, chat_id: int, event: Outbound) -> bool:
+        """A notice that gives the place the status message just below it shows ("You are number 1 in the
+        queue; estimated wait…" right after "You're number 1 in the queue…"): the status message becomes
+        the notice, instead of a second message saying the same. True if it did."""
+        shown = shown_key(event.conversation_id)
+        last = _json(cast(str | None, await self.redis.hget(shown, "last")))
+        if last.get("kind") != "status" or not states_position(event.text, last.get("position")):
+            return False
+        known = cast(str | None, await self.redis.get(status_message(event.conversation_id)))
+        if known is None or int(known) != last.get("id") or not await self._edit(chat_id, int(known), event.text):
+            return False
+        # A later place or wait gets a status message of its own; the same one again is not repeated.
+        await self.redis.delete(status_message(event.conversation_id))
+        await self._remember(shown, last=json.dumps({"kind": "notice", "text": event.text}),
+                             covered=str(last.get("text", "")))
+        return True
+
+    async def _remember(self, shown: str, **fields: str) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            mapping: dict[Any, str] = dict(fields)
+            pipe.hset(shown, mapping=mapping)
+            pipe.expire(shown, STATUS_TTL_S)
+            await pipe.execute()
 
     async def _send_text(self, chat_id: int, text: str, markup: InlineKeyboardMarkup | None) -> Message:
         return await self._call(lambda: self.bot.send_message(chat_id, text, reply_markup=markup))
@@ -592,16 +661,36 @@ class TelegramChannel:
         lang = cast(str | None, await self.redis.hget(keys.conv(status.conversation_id), "lang")) or "en"
         text = status_text(status, lang)
         known = cast(str | None, await self.redis.get(key))
+        shown = shown_key(status.conversation_id)
         if text is None:
             # The message stays in the chat: left as it was, it would still show a place in the queue.
             if known and await self._edit(chat_id, int(known), say("left_queue", lang)):
                 logger.debug("telegram: status message %s of chat %s closed", known, chat_id)
-            await self.redis.delete(key)  # the next queue gets a fresh status message
+            await self.redis.delete(key, shown)  # the next queue gets a fresh status message
             return
+        seen = cast(dict[str, str], await self.redis.hgetall(shown))
+        last = _json(seen.get("last"))
         if known and await self._edit(chat_id, int(known), text):
+            if last.get("kind") == "status" and last.get("id") == int(known):
+                await self._remember(shown, last=json.dumps({**last, "position": status.position, "text": text}))
             return
+        if not known:
+            # The handoff's notice ("A person from our team will take over… You are number 1 in the queue;
+            # estimated wait…") comes just before its first status: a status message saying it again
+            # would be the same news twice in a row. It is posted when the place or the wait changes.
+            if seen.get("covered") == text:
+                return
+            if last.get("kind") == "notice" and states_position(str(last.get("text", "")), status.position):
+                await self._remember(shown, covered=text)
+                return
         sent = await self._send_text(chat_id, text, None)
         await self.redis.set(key, sent.message_id, ex=STATUS_TTL_S)
+        mine = {"kind": "status", "id": sent.message_id, "position": status.position, "text": text}
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hset(shown, "last", json.dumps(mine))
+            pipe.hdel(shown, "covered")
+            pipe.expire(shown, STATUS_TTL_S)
+            await pipe.execute()
 
     async def _edit(self, chat_id: int, message_id: int, text: str) -> bool:
         """Edit a status message in place; False if it is gone (deleted by the customer, too old)."""

@@ -19,8 +19,10 @@ from aiohttp import web
 from redis.exceptions import ConnectionError as RedisConnectionError
 from telegram import Update
 
+from bot import unanswered
 from bot.channels.telegram import (
     PENDING,
+    STATUS_CLAIM_TTL_S,
     UNREACHABLE_FIELD,
     Retries,
     chunks,
@@ -28,6 +30,7 @@ from bot.channels.telegram import (
     keyboard,
     lang_of,
     parked_key,
+    shown_key,
     status_text,
 )
 from bot.channels.web import WebChannel
@@ -215,28 +218,32 @@ async def test_a_conversation_from_start_to_rating(
         pressed = [e for e in await transcript(rt, key) if e.kind == "choose"]
         assert pressed[-1].value == "faq:shipping-time" and pressed[-1].text == options["faq:shipping-time"]
 
-        handoff, told, status = await say(standin, CHAT, "/agent", count=3, lang="es")
+        handoff, told = await say(standin, CHAT, "/agent", count=2, lang="es")
         assert "persona" in handoff["text"]
         assert "puesto 1" in told["text"]  # the handoff side's position and estimated wait
-        assert status["text"].startswith("Eres el número 1 en la cola")
         conv = await rt.conversations.get(await rt.conversations.current_id(key) or "")
         assert conv is not None and conv.state == "queued"
+        # The notice gave the place: its status is not posted again as a second message saying the same.
+        await eventually(lambda: first_status_handled(rt, conv.id), "the first status handled")
+        assert len(standin.sent(CHAT)) == 6 and await rt.redis.get(keys.status_message(conv.id)) is None
 
-        # Queue positions edit the one status message instead of adding messages.
+        # A new place posts the status message; later ones edit it instead of adding messages.
         sent_before = len(standin.sent(CHAT))
-        status_now = standin.messages[(CHAT, status["message_id"])]
         for position in (3, 2, 1):
             queued = StatusUpdate(conv.id, key, "telegram", "queued", position=position, eta_s=120)
             await rt.outbox.emit(queued)
             shown = f"número {position} "
-            await standin.wait_for(lambda: shown in status_now["text"], f"{shown} edited in")  # noqa: B023
-        assert status_now["edits"] == 3 and "unos 2 min" in status_now["text"]
+            status_now = await standin.wait_for(
+                lambda: next((m for m in standin.sent(CHAT)[sent_before:] if shown in m["text"]), None),  # noqa: B023
+                f"{shown} shown")
+        assert status_now["text"].startswith("Eres el número 1 en la cola")
+        assert status_now["edits"] == 2 and "unos 2 min" in status_now["text"]
         # A person taking over ends the status message (the handoff says who joined, once).
         await rt.outbox.emit(StatusUpdate(conv.id, key, "telegram", "assigned", agent="Marta"))
         await standin.wait_for(lambda: "cola" not in status_now["text"] or "Ya no" in status_now["text"],
                                "the status message closed")
         assert status_now["text"] == "Ya no estás esperando en la cola."
-        assert len(standin.sent(CHAT)) == sent_before
+        assert len(standin.sent(CHAT)) == sent_before + 1
 
         # During the handoff a photo reaches the agent's transcript with its kind and caption.
         photo = [{"file_id": "small", "file_unique_id": "s", "width": 90, "height": 90},
@@ -500,12 +507,15 @@ async def test_a_long_message_that_fails_half_way_sends_only_the_rest_again(
 async def _handed_over(standin: StandIn, worker: Relevo, chat: int) -> tuple[str, dict[str, Any], Agent]:
     """A customer queued for a person (the status message shown), and an agent to take them."""
     rt = worker.runtime
-    await say(standin, chat, "/agent", count=3)
+    await say(standin, chat, "/agent", count=2)
     cid = await rt.conversations.current_id(f"telegram:{chat}")
     assert cid is not None
+    # Someone came ahead: the place changed from what the handoff's notice said.
+    await eventually(lambda: first_status_handled(rt, cid), "the first status handled")
+    await rt.outbox.emit(StatusUpdate(cid, f"telegram:{chat}", "telegram", "queued", position=2))
     status_id = await eventually(lambda: rt.redis.get(keys.status_message(cid)), "the status message")
     status = standin.messages[(chat, int(status_id))]
-    assert status["text"].startswith("You're number 1 in the queue")
+    assert status["text"].startswith("You're number 2 in the queue")
     agent = Agent("ana", tuple(rt.handoff.rules.departments), tier=3, role="supervisor", display_name="Ana G")
     if await rt.handoff.directory.get("ana") is None:
         await rt.handoff.directory.add(agent, "correct horse battery")
@@ -537,6 +547,100 @@ async def test_one_joined_notice_and_no_stale_status_message(standin: StandIn, s
                                "back with the bot")
         assert status["text"] == "You're no longer waiting in the queue."
         assert not any("in the queue for" in m["text"] for m in standin.sent(CHAT))
+
+
+async def first_status_handled(rt: Runtime, cid: str) -> bool:
+    """The handoff's first status reached the channel: left out after the notice (noted as covered by it),
+    or posted as a status message (what the customer then sees is for the test to check)."""
+    return bool(await rt.redis.hget(shown_key(cid), "covered") or await rt.redis.get(keys.status_message(cid)))
+
+
+async def barrier(standin: StandIn, rt: Runtime, chat: int, text: str) -> list[str]:
+    """A bot message after whatever was emitted before it: a chat's messages go out in order, so once it
+    is in the chat everything before it was delivered (or left out). The chat's texts up to it."""
+    await emit(rt, f"telegram:{chat}", text)
+    await standin.wait_for(lambda: standin.sent(chat)[-1]["text"] == text, f"{text!r} delivered")
+    return [m["text"] for m in standin.sent(chat)]
+
+
+async def test_a_handoff_shows_the_place_in_the_queue_once(standin: StandIn, settings: Settings) -> None:
+    key = f"telegram:{CHAT}"
+    async with relevo(settings) as worker:
+        rt, notifier = worker.runtime, worker.runtime.handoff.notifier
+        await subscribed(rt.redis)
+        await say(standin, CHAT, "/start")
+        start = len(standin.sent(CHAT))
+        handoff, told = await say(standin, CHAT, "/agent", count=2)
+        assert "passing you to a person" in handoff["text"]
+        assert "number 1 in the queue" in told["text"]  # and the wait, or when the team opens
+        cid = await rt.conversations.current_id(key)
+        assert cid is not None
+        await eventually(lambda: first_status_handled(rt, cid), "the first status handled")
+        # The same place again (a refresh; the customer asking again): nothing repeats it.
+        await notifier.refresh(cid, force=True)
+        assert await barrier(standin, rt, CHAT, "one") == [
+            *[m["text"] for m in standin.sent(CHAT)[:start]], handoff["text"], told["text"], "one"]
+        (again,) = await say(standin, CHAT, "/agent")
+        assert again["text"].startswith("You are still in the queue") and "number 1" in again["text"]
+        texts = await barrier(standin, rt, CHAT, "two")
+        assert texts[-2:] == [again["text"], "two"] and not any(t.startswith("You're number") for t in texts)
+        assert await rt.redis.get(keys.status_message(cid)) is None
+
+        # A new place or wait is news: the status message, edited in place from then on.
+        await rt.outbox.emit(StatusUpdate(cid, key, "telegram", "queued", position=2, eta_s=300))
+        status = await standin.wait_for(lambda: standin.sent(CHAT)[-1] if standin.sent(CHAT)[-1]["text"]
+                                        .startswith("You're number 2") else None, "the status message")
+        assert status["text"] == "You're number 2 in the queue for a person from our team. Estimated wait: about 5 min."
+        await rt.outbox.emit(StatusUpdate(cid, key, "telegram", "queued", position=1))
+        await standin.wait_for(lambda: status["text"].startswith("You're number 1"), "the new place edited in")
+
+        # The other order: a notice giving the place the status message just above it shows becomes that
+        # message (the handoff side's own reminder: its notice, then its status).
+        sent = len(standin.sent(CHAT))
+        assert await notifier.remind(cid)
+        await standin.wait_for(lambda: status["text"].startswith("You are still in the queue"), "the notice")
+        texts = await barrier(standin, rt, CHAT, "three")
+        assert len(texts) == sent + 1 and texts[-2].startswith("You are still in the queue")
+        assert sum("number 1" in t for t in texts[-2:]) == 1
+
+        # A person takes over: the notices stay as they were (nothing to close), who joined is said once.
+        ana = Agent("ana", tuple(rt.handoff.rules.departments), tier=3, display_name="Ana G")
+        await rt.handoff.directory.add(ana, "correct horse battery")
+        await rt.handoff.claim(ana, cid)
+        assert await notifier.tell_joined(cid)
+        await standin.wait_for(lambda: standin.sent(CHAT)[-1]["text"] == "Ana G has joined the conversation.",
+                               "the joined notice")
+        assert status["text"].startswith("You are still in the queue")
+        assert await rt.redis.get(keys.status_message(cid)) is None
+        assert await rt.redis.hget(shown_key(cid), "covered") is None  # a new wait starts afresh
+
+        # Back in the queue later: the notice without a place is followed by the status message. (Later:
+        # the same status published again at once is the same publication heard twice, claimed once.)
+        await asyncio.sleep(STATUS_CLAIM_TTL_S)
+        await rt.handoff.release(ana, cid)
+        await notifier.handle(_event("released", cid))
+        fresh = await standin.wait_for(lambda: standin.sent(CHAT)[-1] if standin.sent(CHAT)[-1]["text"]
+                                       .startswith("You're number 1") else None, "a new status message")
+        assert "had to leave the conversation" in standin.sent(CHAT)[-2]["text"]
+        assert fresh["message_id"] != status["message_id"]
+
+
+async def test_a_message_with_nothing_visible_is_ignored(standin: StandIn, settings: Settings) -> None:
+    async with relevo(settings) as worker:
+        rt = worker.runtime
+        await subscribed(rt.redis)
+        await say(standin, CHAT, "/start")
+        for text in ("\u200b\u0000", "\ufeff\u2060", "\u3164"):
+            await standin.push(message_update(standin, CHAT, text))
+        photo = [{"file_id": "p1", "file_unique_id": "p", "width": 90, "height": 90}]
+        await standin.push(message_update(standin, CHAT, photo=photo, caption="\u200b"))
+        files, answer = await say(standin, CHAT, "How long does shipping take?", count=2)
+        assert "only read text" in files["text"] and "2–4 business days" in answer["text"]
+        entries = [e for e in await transcript(rt, f"telegram:{CHAT}") if e.sender == "customer"]
+        assert [(e.text, [(a.kind, a.caption) for a in e.attachments]) for e in entries] == [
+            ("", [("photo", "")]), ("How long does shipping take?", [])]
+        assert await unanswered.read(rt.redis, days=1) == []
+        assert len(standin.sent(CHAT)) == 3
 
 
 async def test_the_joined_notice_never_follows_the_agents_first_reply(
