@@ -372,6 +372,7 @@ class HandoffQueues:
         reason: str = "",
         detail: str = "",
         new_deadline: bool = False,
+        elsewhere: bool = False,
         now: int | None = None,
     ) -> int:
         now = now_ms() if now is None else now
@@ -380,6 +381,11 @@ class HandoffQueues:
             if st is None:
                 raise QueueError("gone", f"conversation {conversation_id} is not handed off")
             dept, to_tier = department or st.department, tier or st.tier
+            if elsewhere and (dept, to_tier) == st.queue:
+                # Checked against the state the script is given: it refuses ("moved") if that changed.
+                raise QueueError(
+                    "same_department", f"conversation {conversation_id} is already in the {dept} department"
+                )
             prio = self.rules.priority(priority or st.priority)
             deadline = now + prio.first_reply_s * 1000 if new_deadline else ""
             status, pos = await self._requeue(
@@ -434,13 +440,17 @@ class HandoffQueues:
         note: str = "",
         now: int | None = None,
     ) -> int:
-        """Functional escalation: to another department (same tier unless given); waiting time kept."""
+        """Functional escalation: to another department (same tier unless given); waiting time kept.
+
+        QueueError same_department when that is the queue it is in already (the customer would be told
+        they are passed on, and go back to the same queue)."""
         if department not in self.rules.departments:
             raise QueueError("unknown_department", f"unknown department '{department}'")
         if tier is not None and not 1 <= tier <= MAX_TIER:
             raise QueueError("bad_tier", f"tier must be 1 to {MAX_TIER}")
         return await self._move(
-            conversation_id, agent, "transferred", department=department, tier=tier, detail=note, now=now
+            conversation_id, agent, "transferred", department=department, tier=tier, detail=note, elsewhere=True,
+            now=now,
         )
 
     async def escalate(
