@@ -178,8 +178,16 @@
     tr.appendChild(cell(r.outcome ? R.outcomeLabel(r.outcome) : ""));
     tr.appendChild(cell(ratingText(r.rating), "num rating-cell"));
     tr.appendChild(cell(r.events != null ? String(r.events) : "", "num"));
+    // A click anywhere on the row opens the record: a reason badge or an agent's name too, not only the
+    // cell around them. The "When" button opens it on its own (and is the way in from the keyboard);
+    // a drag that selects text in the row (to copy a name) does not.
     tr.addEventListener("click", function (ev) {
-      if (ev.target === tr || ev.target.tagName === "TD") { openRecord(r.conversation_id); }
+      var target = ev.target instanceof Element ? ev.target : ev.target && ev.target.parentElement;
+      if (!target || target.closest("button, a, input, select, textarea, label") ||
+          target.closest("tr") !== tr) { return; }
+      var selected = window.getSelection();
+      if (selected && !selected.isCollapsed && tr.contains(selected.anchorNode)) { return; }
+      openRecord(r.conversation_id);
     });
     return tr;
   }
