@@ -24,6 +24,8 @@ DEFAULT_HANDLE_S = 300.0
 # customer "less than a minute" at number 16: no chat takes less than this on average.
 MIN_HANDLE_S = 60.0
 MAX_ESTIMATE_S = 24 * 3600
+# The wait hash (first place seen, first promise, apology) outlives any wait.
+WAIT_TTL_S = 7 * 86400
 
 
 def estimate_wait_s(
@@ -41,6 +43,22 @@ def estimate_wait_s(
     turns = math.ceil(max(position, 1) / slots)
     # The first turn waits on average half a handling time; each later turn a whole one.
     return min(MAX_ESTIMATE_S, round(mean * (turns - 0.5)))
+
+
+def paced_wait_s(eta_s: int | None, position: int, moved: int, waited_s: float) -> int | None:
+    """The estimate told to a customer: the model's (`eta_s`), but never less than the queue's own pace.
+
+    While this customer has waited `waited_s` in their queue, it moved them up `moved` places; at that
+    pace the `position` places still to go take position x waited / moved (at least one place counted,
+    so a queue that has not moved at all says "as long again as you have waited, per place"). A
+    customer at number 2 who has waited 3 minutes without moving is told about 6 minutes, not "less
+    than a minute" because an agent has free capacity; a queue that moves keeps the model's figure.
+    None (nobody online) stays None: there is no pace to speak of.
+    """
+    if eta_s is None:
+        return None
+    pace = max(position, 1) * max(waited_s, 0.0) / max(moved, 1)
+    return min(MAX_ESTIMATE_S, max(eta_s, round(pace)))
 
 
 @dataclass(frozen=True)
@@ -88,4 +106,17 @@ class WaitEstimator:
             await self.handle_times(st.department),
             await self.slots(st.department, st.tier, agents, now),
         )
-        return WaitInfo(position, eta, None, st.department)
+        moved, waited_s = await self._progress(conversation_id, st.enqueued_at, position, now)
+        return WaitInfo(position, paced_wait_s(eta, position, moved, waited_s), None, st.department)
+
+    async def _progress(self, conversation_id: str, entered_at: int, position: int, now: int) -> tuple[int, float]:
+        """(places moved up, seconds) since this conversation was first seen in its current queue: its
+        first place and time there are kept in the wait hash, started again when it enters a queue anew."""
+        key = keys.wait_key(conversation_id)
+        entered, first, seen_at = await self.redis.hmget(key, ["entered_at", "first_position", "first_seen_at"])
+        if entered is None or first is None or seen_at is None or int(entered) != entered_at:
+            mapping = {"entered_at": entered_at, "first_position": position, "first_seen_at": now}
+            await self.redis.hset(key, mapping=mapping)  # type: ignore[arg-type]
+            await self.redis.expire(key, WAIT_TTL_S)
+            return 0, 0.0
+        return int(first) - position, max(0, now - int(seen_at)) / 1000

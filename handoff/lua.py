@@ -21,9 +21,10 @@ local function audit(key, maxlen, now, conv, event, actor, from, to, reasons, ou
   redis.call('XADD', key, 'MAXLEN', '~', maxlen, '*', 'ts', now, 'conv', conv, 'event', event,
     'actor', actor, 'from', from, 'to', to, 'reasons', reasons, 'outcome', outcome, 'detail', detail)
 end
-local function publish(channel, event, s, actor, from, to, now)
+local function publish(channel, event, s, actor, from, to, now, outcome)
   redis.call('PUBLISH', channel, cjson.encode({event = event, conv = s.conv, state = s.state, actor = actor,
-    from = from, to = to, agent = s.agent, department = s.dept, tier = s.tier, priority = s.prio, ts = now}))
+    from = from, to = to, agent = s.agent, department = s.dept, tier = s.tier, priority = s.prio, ts = now,
+    outcome = outcome}))
 end
 local function codes(s) return table.concat(s.reasons or {}, ',') end
 local function unassign(s, conv, leases, load, by_agent)
@@ -222,6 +223,7 @@ FINISH = (
 -- nobody holds it: still waiting), ARGV[4] now ms, ARGV[5] event (resolved|returned_to_bot|abandoned),
 -- ARGV[6] outcome, ARGV[7] expected queue "dept:tier",
 -- ARGV[8] events channel, ARGV[9] audit maxlen
+-- The published event carries the outcome (a resolution's rating prompt depends on it).
 -- Returns {"ok", last state JSON}, or {"gone"|"not_yours"|"not_waiting"|"moved", ""}.
 """
     + _PRELUDE
@@ -250,7 +252,7 @@ s.agent = agent
 local to = 'closed'
 if ARGV[5] == 'returned_to_bot' then to = 'bot' end
 audit(KEYS[6], ARGV[9], now, conv, ARGV[5], ARGV[2], from, to, codes(s), ARGV[6], '')
-publish(ARGV[8], ARGV[5], s, ARGV[2], from, to, now)
+publish(ARGV[8], ARGV[5], s, ARGV[2], from, to, now, ARGV[6])
 return {'ok', cjson.encode(s)}
 """
 )

@@ -18,7 +18,7 @@ from bot.outbox import Outbox
 from handoff import keys
 from handoff.agents import Agent
 from handoff.conversations import Conversation, Conversations, entry_fields, now_ms
-from handoff.estimate import WaitEstimator, WaitInfo
+from handoff.estimate import WAIT_TTL_S, WaitEstimator, WaitInfo
 from handoff.keys import told_key, wait_key
 from handoff.queues import HandoffQueues, HandoffState
 from handoff.rules import HandoffRules
@@ -33,14 +33,30 @@ ETA_SLACK_S = 30
 ETA_SLACK_SHARE = 0.1
 # Waiting conversations of one queue refreshed after a change to it (the rest refresh on their turn).
 REFRESH_DEPTH = 100
-# A customer is apologised to (once) when the estimate grows this much past the first one.
+# A customer is apologised to once per handoff, when the first wait promised is clearly overrun (they
+# have waited APOLOGY_FACTOR times what it promised, and at least APOLOGY_OVERRUN_S past it), or when the
+# estimate has grown to APOLOGY_FACTOR times the first one (and by at least APOLOGY_MIN_S).
 APOLOGY_FACTOR = 1.5
+APOLOGY_OVERRUN_S = 30
 APOLOGY_MIN_S = 60
 TOLD_TTL_S = 600
+# A caller that has just assigned a conversation waits at most this long for the joined notice the
+# claim's event is giving, so the notice is out before the agent can write.
+JOIN_WAIT_S = 2.0
+# Sorted set: waiting conversation -> ms when its wait told runs out (or its apology falls due); the
+# sweeper looks at each then, so a wait that has run out is revised without the customer asking.
+WAIT_CHECKS = f"{keys.PREFIX}:{keys.TAG}:wait:checks"
+WAIT_CHECK_BATCH = 100
+# Outcomes that are not a customer's conversation to rate: spam (nobody to ask), and a duplicate (the
+# customer rates the conversation that goes on).
+NOT_RATED = frozenset({"spam", "duplicate"})
 # Transcript entries read back to see whether the agent wrote before the joined notice could be said.
 JOIN_LOOKBACK = 20
 QUEUE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*:[0-9]$")
 EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.){1,8}[A-Za-z]{2,24}")
+
+# Events after which this customer's own notice carries the queued status.
+TOLD_WITH_STATUS = frozenset({"lease_lapsed", "released", "transferred", "escalated", "sla_breach"})
 
 TEXTS: dict[str, dict[str, str]] = {
     "queued": {
@@ -56,6 +72,16 @@ TEXTS: dict[str, dict[str, str]] = {
         "es": "Ahora mismo nuestro equipo de {department} no está disponible: te responderán {when}. "
         "Estás en el puesto {position} de la cola. Si quieres, déjanos aquí tu correo electrónico y "
         "te escribiremos.",
+    },
+    "sla_breach": {
+        "en": "Sorry for the long wait. We have moved your conversation up so that someone can answer you "
+        "sooner. You are number {position}; estimated wait: {eta}.",
+        "es": "Perdona la larga espera. Hemos adelantado tu conversación para que te atiendan antes. Estás "
+        "en el puesto {position}; espera estimada: {eta}.",
+    },
+    "duplicate": {
+        "en": "Our team has closed this conversation: your request is being handled in another conversation.",
+        "es": "Nuestro equipo ha cerrado esta conversación: tu consulta se está atendiendo en otra conversación.",
     },
     "apology": {
         "en": "Sorry for the wait: it is taking longer than we expected. You are number {position}; "
@@ -127,6 +153,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "es": "Vuelves a estar con el asistente virtual. ¿En qué puedo ayudarte?",
     },
     "eta_soon": {"en": "less than a minute", "es": "menos de un minuto"},
+    "eta_minute": {"en": "about a minute", "es": "alrededor de un minuto"},
     "eta_minutes": {"en": "about {n} minutes", "es": "unos {n} minutos"},
     "eta_hours": {"en": "about {h} h {m} min", "es": "unas {h} h {m} min"},
     "eta_unknown": {"en": "as soon as someone is free", "es": "en cuanto alguien quede libre"},
@@ -163,9 +190,23 @@ def eta_text(eta_s: int | None, lang: str) -> str:
     if eta_s < 60:
         return say("eta_soon", lang)
     minutes = round(eta_s / 60)
+    if minutes <= 1:
+        return say("eta_minute", lang)
     if minutes < 90:
-        return say("eta_minutes", lang, n=max(minutes, 1))
+        return say("eta_minutes", lang, n=minutes)
     return say("eta_hours", lang, h=minutes // 60, m=minutes % 60)
+
+
+def promised_s(eta_s: int) -> int:
+    """The wait a customer reads in `eta_text(eta_s)`, in seconds: "less than a minute" promises 60,
+    "about 3 minutes" 180."""
+    return 60 if eta_s < 60 else max(1, round(eta_s / 60)) * 60
+
+
+def apology_after_s(first_eta_s: int) -> float:
+    """Seconds after the first wait was told when it counts as clearly overrun."""
+    promised = promised_s(first_eta_s)
+    return max(promised * APOLOGY_FACTOR, promised + APOLOGY_OVERRUN_S)
 
 
 def opening_text(opens_at: datetime, now: datetime, lang: str) -> str:
@@ -188,6 +229,10 @@ def opening_text(opens_at: datetime, now: datetime, lang: str) -> str:
     if "/" in zone:
         return say("zone", lang, when=when, zone=zone.rsplit("/", 1)[1].replace("_", " "))
     return say("zone_code", lang, when=when, zone=zone)
+
+
+def _at(now: int | None) -> datetime:
+    return datetime.now(UTC) if now is None else datetime.fromtimestamp(now / 1000, UTC)
 
 
 def _status_of(
@@ -270,8 +315,8 @@ class CustomerNotifier:
 
     # -- the queue -----------------------------------------------------------------------------------
 
-    async def wait_info(self, conversation_id: str) -> WaitInfo:
-        return await self.estimator.for_conversation(conversation_id, await self.agents())
+    async def wait_info(self, conversation_id: str, now: int | None = None) -> WaitInfo:
+        return await self.estimator.for_conversation(conversation_id, await self.agents(), now)
 
     def _department(self, name: str, lang: str) -> str:
         dept = self.rules.departments.get(name)
@@ -282,36 +327,45 @@ class CustomerNotifier:
         queue's own event (handled meanwhile) would otherwise send the same status first."""
         await self.redis.set(told_key(conversation_id, "refresh"), "1", px=int(REFRESH_S * 1000))
 
-    async def tell_queued(self, conversation_id: str) -> WaitInfo | None:
+    async def begin(self, conversation_id: str) -> None:
+        """A new handoff of this conversation: forget the last one's waits, promise, apology and the
+        agent the customer was told about."""
+        await self.redis.delete(wait_key(conversation_id))
+        await self.redis.zrem(WAIT_CHECKS, conversation_id)
+
+    async def tell_queued(self, conversation_id: str, now: int | None = None) -> WaitInfo | None:
         """The first notice of a handoff: a person will take over, position, wait or opening hours."""
+        now = now_ms() if now is None else now
         conv = await self.conversations.get(conversation_id)
         if conv is None:
             return None
         await self.hold_refresh(conv.id)
-        info = await self.wait_info(conversation_id)
+        info = await self.wait_info(conversation_id, now)
         if info.position is None:
             return info
         if info.opens_at is not None:
-            now = datetime.now(UTC)
             text = say(
                 "closed",
                 conv.lang,
                 department=self._department(info.department, conv.lang),
-                when=opening_text(info.opens_at, now, conv.lang),
+                when=opening_text(info.opens_at, _at(now), conv.lang),
                 position=info.position,
             )
-            eta = max(0, int((info.opens_at - now).total_seconds()))
+            eta = -1  # nothing promised in minutes: no apology for a night's wait
         else:
             text = say("queued", conv.lang, position=info.position, eta=eta_text(info.eta_s, conv.lang))
             eta = info.eta_s if info.eta_s is not None else -1
-        await self.redis.hset(wait_key(conv.id), mapping={"eta0": eta, "apologised": 0})
-        await self.redis.expire(wait_key(conv.id), 7 * 86400)
+        # The first promise: its apology falls due when it is clearly overrun (apology_after_s).
+        await self.redis.hset(wait_key(conv.id), mapping={"eta0": eta, "told_at": now})
+        await self.redis.expire(wait_key(conv.id), WAIT_TTL_S)
         await self.say(conv, text)
-        await self.status(conv, "queued", info.position, self._eta(info))
-        self._last[conv.id] = (info.position, self._eta(info))
+        shown = (info.position, self._eta(info, now))
+        await self.status(conv, "queued", *shown)
+        self._last[conv.id] = shown
+        await self._schedule(conv.id, info, now)
         return info
 
-    async def remind(self, conversation_id: str) -> bool:
+    async def remind(self, conversation_id: str, now: int | None = None) -> bool:
         """Where a customer with a person stands (their place and wait, or who is with them); False if
         they are not with a person. Silence after asking again would look like nobody is there."""
         conv = await self.conversations.get(conversation_id)
@@ -325,16 +379,23 @@ class CustomerNotifier:
             return True
         if st.state != "queued":
             return False
-        info = await self.wait_info(conversation_id)
+        now = now_ms() if now is None else now
+        info = await self.wait_info(conversation_id, now)
         if info.position is None:
             return False
         if info.opens_at is not None:
-            when = opening_text(info.opens_at, datetime.now(UTC), conv.lang)
+            when = opening_text(info.opens_at, _at(now), conv.lang)
             text = say("still_queued_closed", conv.lang, position=info.position, when=when)
+        elif await self._apology_due(conv.id, info, now):
+            # The wait promised has run out: the revised one comes with the apology, not as if on time.
+            text = self._apology(conv, info)
         else:
             text = say("still_queued", conv.lang, position=info.position, eta=eta_text(info.eta_s, conv.lang))
         await self.say(conv, text)
-        await self.status(conv, "queued", info.position, self._eta(info))
+        shown = (info.position, self._eta(info, now))
+        await self.status(conv, "queued", *shown)
+        self._last[conv.id] = shown
+        await self._schedule(conv.id, info, now)
         return True
 
     async def standing(self, conv: Conversation) -> StatusUpdate | None:
@@ -351,14 +412,18 @@ class CustomerNotifier:
         return _status_of(conv, "queued", info.position, self._eta(info))
 
     @staticmethod
-    def _eta(info: WaitInfo) -> int | None:
+    def _eta(info: WaitInfo, now: int | None = None) -> int | None:
         if info.opens_at is not None:
-            return max(0, int((info.opens_at - datetime.now(UTC)).total_seconds()))
+            return max(0, int((info.opens_at - _at(now)).total_seconds()))
         return info.eta_s
 
-    async def refresh(self, conversation_id: str, force: bool = False) -> None:
-        """Send the customer their current position and wait (throttled; a skipped change follows later)."""
-        if not force:
+    async def refresh(
+        self, conversation_id: str, force: bool = False, now: int | None = None, throttle: bool = True
+    ) -> None:
+        """Send the customer their current position and wait (throttled; a skipped change follows later),
+        and the apology if the wait promised has clearly run out. `force`: send it even if unchanged;
+        `throttle=False`: now, as of `now`, whoever holds the refresh slot (a wait that ran out)."""
+        if not force and throttle:
             taken = await self.redis.set(told_key(conversation_id, "refresh"), "1", nx=True, px=int(REFRESH_S * 1000))
             if not taken:
                 self._trail(conversation_id)
@@ -366,25 +431,66 @@ class CustomerNotifier:
         conv = await self.conversations.get(conversation_id)
         if conv is None or conv.state != "queued":
             return
-        info = await self.wait_info(conversation_id)
+        now = now_ms() if now is None else now
+        info = await self.wait_info(conversation_id, now)
         if info.position is None:
             return
-        shown = (info.position, self._eta(info))
+        if await self._apology_due(conv.id, info, now):
+            await self.say(conv, self._apology(conv, info))
+            force = True  # the status under the apology says the same wait
+        shown = (info.position, self._eta(info, now))
+        await self._schedule(conv.id, info, now)
         if not force and _same_standing(self._last.get(conv.id), shown):
             return
         self._last[conv.id] = shown
         await self.status(conv, "queued", *shown)
-        await self._maybe_apologise(conv, info)
 
-    async def _maybe_apologise(self, conv: Conversation, info: WaitInfo) -> None:
+    @staticmethod
+    def _apology(conv: Conversation, info: WaitInfo) -> str:
+        return say("apology", conv.lang, position=info.position, eta=eta_text(info.eta_s, conv.lang))
+
+    async def _apology_due(self, conversation_id: str, info: WaitInfo, now: int) -> bool:
+        """Whether this customer is owed the (one) apology now, taking it if so: the first wait told has
+        clearly run out, or the estimate has grown well past it. Never out of hours or with nobody online
+        (no wait in minutes was promised then)."""
         if info.eta_s is None or info.opens_at is not None:
+            return False
+        first_raw, told_raw = await self.redis.hmget(wait_key(conversation_id), ["eta0", "told_at"])
+        first = int(first_raw) if first_raw not in (None, "") else -1
+        if first < 0:
+            return False
+        told_at = int(told_raw) if told_raw not in (None, "") else now
+        overrun = now - told_at >= apology_after_s(first) * 1000
+        grown = info.eta_s >= max(first * APOLOGY_FACTOR, first + APOLOGY_MIN_S)
+        if not (overrun or grown):
+            return False
+        return bool(await self.redis.hsetnx(wait_key(conversation_id), "apologised_at", now))
+
+    async def _schedule(self, conversation_id: str, info: WaitInfo, now: int) -> None:
+        """When to look at this wait again by itself: when the wait told now runs out, or earlier when the
+        apology falls due. Nothing to look at out of hours or with nobody online."""
+        if info.eta_s is None or info.opens_at is not None:
+            await self.redis.zrem(WAIT_CHECKS, conversation_id)
             return
-        raw = await self.redis.hget(wait_key(conv.id), "eta0")
-        first = int(raw) if raw not in (None, "") else -1
-        if first < 0 or info.eta_s < max(first * APOLOGY_FACTOR, first + APOLOGY_MIN_S):
-            return
-        if await self.redis.hsetnx(wait_key(conv.id), "apologised_at", now_ms()):
-            await self.say(conv, say("apology", conv.lang, position=info.position, eta=eta_text(info.eta_s, conv.lang)))
+        at = now + promised_s(info.eta_s) * 1000
+        first_raw, told_raw, apologised = await self.redis.hmget(
+            wait_key(conversation_id), ["eta0", "told_at", "apologised_at"]
+        )
+        if not apologised and first_raw not in (None, "") and int(first_raw) >= 0 and told_raw:
+            at = min(at, int(told_raw) + int(apology_after_s(int(first_raw)) * 1000))
+        await self.redis.zadd(WAIT_CHECKS, {conversation_id: max(at, now + 1000)})
+
+    async def check_waits(self, now: int | None = None) -> list[str]:
+        """For the sweeper: revise the waits that have run out (status, and the apology once). The ids."""
+        now = now_ms() if now is None else now
+        due = [str(c) for c in await self.redis.zrangebyscore(WAIT_CHECKS, "-inf", now, start=0, num=WAIT_CHECK_BATCH)]
+        for conversation_id in due:
+            await self.redis.zrem(WAIT_CHECKS, conversation_id)
+            st = await self.queues.state(conversation_id)
+            if st is None or st.state != "queued":
+                continue
+            await self.refresh(conversation_id, now=now, throttle=False)
+        return due
 
     def _trail(self, conversation_id: str) -> None:
         if conversation_id in self._pending:
@@ -415,6 +521,10 @@ class CustomerNotifier:
         name, conv_id = str(event.get("event", "")), str(event.get("conv", ""))
         if not conv_id:
             return
+        if name in TOLD_WITH_STATUS:
+            # Its handler says what happened with the status; the queue refresh below must not send the
+            # same status ahead of it (and again after it).
+            await self.hold_refresh(conv_id)
         for side in ("from", "to"):
             queue = str(event.get(side, ""))
             if QUEUE_NAME_RE.match(queue):
@@ -446,31 +556,69 @@ class CustomerNotifier:
         st = await self.queues.state(conversation_id)
         if conv is None or st is None or st.state != "assigned":
             return False
-        await self._tell_joined(conv, st)
+        await self._tell_joined(conv, st, wait=True)
         return True
 
-    async def _tell_joined(self, conv: Conversation, st: HandoffState) -> None:
-        await self.conversations.set_state(conv.id, "assigned")
-        name = await self.display_name(st.agent)
-        await self.status(conv, "assigned", agent=name)
-        if await self._agent_wrote(conv.id, st):
-            # The event came after the agent's first reply, which carries their name: "has joined" below
-            # it would read as a second person arriving.
-            logger.info("handoff: %s: no joined notice, %s has already written", conv.id, st.agent)
+    async def _tell_joined(self, conv: Conversation, st: HandoffState, wait: bool = False) -> None:
+        """The assigned status and "<name> has joined", once per assignment: the claim's event and the
+        claiming caller both get here, and the first takes the slot. A caller (`wait`) that finds the
+        event already telling waits for it to finish, so the notice still comes before the agent writes."""
+        slot = told_key(conv.id, f"joined:{st.agent}:{st.claimed_at}")
+        if not await self.redis.set(slot, "telling", nx=True, ex=TOLD_TTL_S):
+            if wait:
+                await self._until_told(slot)
             return
-        # Once per assignment: the event and a caller of tell_joined may both get here.
-        await self.say(conv, say("joined", conv.lang, name=name), client_id=f"joined:{st.agent}:{st.claimed_at}")
+        try:
+            await self.conversations.set_state(conv.id, "assigned")
+            await self.redis.zrem(WAIT_CHECKS, conv.id)
+            name = await self.display_name(st.agent)
+            await self.status(conv, "assigned", agent=name)
+            if await self._agent_wrote(conv.id, st):
+                # The event came after the agent's first reply, which carries their name: "has joined" below
+                # it would read as a second person arriving.
+                logger.info("handoff: %s: no joined notice, %s has already written", conv.id, st.agent)
+            elif await self.redis.hget(wait_key(conv.id), "agent") == st.agent:
+                # The same person back after a transfer or escalation: they never left the customer's side.
+                logger.info("handoff: %s: no joined notice, %s was already with the customer", conv.id, st.agent)
+            else:
+                joined = say("joined", conv.lang, name=name)
+                await self.say(conv, joined, client_id=f"joined:{st.agent}:{st.claimed_at}")
+            await self.redis.hset(wait_key(conv.id), "agent", st.agent)
+            await self.redis.expire(wait_key(conv.id), WAIT_TTL_S)
+        finally:
+            await self.redis.set(slot, "told", ex=TOLD_TTL_S)
+
+    async def _until_told(self, slot: str) -> None:
+        """Wait (JOIN_WAIT_S at most) for the worker that took `slot` to finish telling: it may be another
+        process, so Redis is polled; there is nothing in this process to wait on."""
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + JOIN_WAIT_S
+        while loop.time() < give_up:
+            if await self.redis.get(slot) != "telling":
+                return
+            await asyncio.sleep(0.02)
 
     async def _agent_wrote(self, conversation_id: str, st: HandoffState) -> bool:
         recent = await self.conversations.log(conversation_id, JOIN_LOOKBACK)
         return any(e.sender == "agent" and e.ts >= st.claimed_at for e in recent)
 
     async def _requeued(self, conv: Conversation, event: dict[str, Any]) -> None:
+        """An SLA breach moved the wait up (priority, and a tier unless at the top): one apology for it,
+        with the new place and wait (this event comes once per breach, not at every sweep)."""
         st = await self.queues.state(conv.id)
-        if st is not None and st.state == "queued":
-            if conv.state != "queued":
-                await self.conversations.set_state(conv.id, "queued")
-            await self.refresh(conv.id, force=True)
+        if st is None or st.state != "queued":
+            return
+        if conv.state != "queued":
+            await self.conversations.set_state(conv.id, "queued")
+        now = now_ms()
+        info = await self.wait_info(conv.id, now)
+        if info.position is not None and info.opens_at is None:
+            # Out of hours the customer was told when someone answers; nothing promised has run out.
+            eta = eta_text(info.eta_s, conv.lang)
+            await self.say(conv, say("sla_breach", conv.lang, position=info.position, eta=eta))
+            # This is the apology: the wait's own one would say the same again.
+            await self.redis.hsetnx(wait_key(conv.id), "apologised_at", now)
+        await self.refresh(conv.id, force=True, now=now)
 
     async def _lapsed(self, conv: Conversation, event: dict[str, Any]) -> None:
         await self._back_in_queue(conv, "lapsed")
@@ -485,6 +633,8 @@ class CustomerNotifier:
         if st is None or st.state != "queued":
             return
         await self.conversations.set_state(conv.id, "queued")
+        # The customer hears the person has gone: whoever claims next, the same one too, has joined anew.
+        await self.redis.hdel(wait_key(conv.id), "agent")
         await self.say(conv, say(text_id, conv.lang))
         await self.refresh(conv.id, force=True)
 
@@ -502,14 +652,20 @@ class CustomerNotifier:
 
     async def _resolved(self, conv: Conversation, event: dict[str, Any]) -> None:
         await self.conversations.set_state(conv.id, "resolved")
+        await self.redis.zrem(WAIT_CHECKS, conv.id)
         # A conversation handed over again after a resolution is rated afresh (the audit keeps the first).
         await self.redis.hdel(keys.conv(conv.id), "rating", "rating_comment")
-        await self.conversations.update(conv.id, awaiting="rating")
+        outcome = str(event.get("outcome") or "")
+        await self.conversations.update(conv.id, awaiting="" if outcome in NOT_RATED else "rating")
         await self.status(conv, "resolved")
-        await self.say(conv, say("rate", conv.lang), RATING_BUTTONS)
+        if outcome == "duplicate":
+            await self.say(conv, say("duplicate", conv.lang))
+        elif outcome not in NOT_RATED:
+            await self.say(conv, say("rate", conv.lang), RATING_BUTTONS)
 
     async def _returned(self, conv: Conversation, event: dict[str, Any]) -> None:
         await self.conversations.set_state(conv.id, "bot")
+        await self.redis.zrem(WAIT_CHECKS, conv.id)
         await self.status(conv, "bot")
         await self.say(conv, say("back_to_bot", conv.lang))
 

@@ -93,13 +93,14 @@ class HandoffService:
         self.queues = HandoffQueues(redis, self.rules, hs)
         self.directory = AgentDirectory(redis)
         self.presence = Presence(redis, hs.presence_ttl_s)
-        self.sweeper = Sweeper(redis, self.queues, self.agent_list)
         self.estimator = WaitEstimator(redis, self.queues, self.presence, self.rules)
         self.recorder = esc.RecordingEscalator(redis, write_audit=False)
         self.notifier = CustomerNotifier(
             redis, conversations, outbox, self.queues, self.estimator, self.rules, self.agent_list,
             self.display_name,
         )  # fmt: skip
+        # The sweep also revises the waits that have run out (and says the apology), without a nudge.
+        self.sweeper = Sweeper(redis, self.queues, self.agent_list, notices=self.notifier.check_waits)
         self._agents: tuple[float, list[Agent]] = (0.0, [])
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -214,6 +215,8 @@ class HandoffService:
             if exc.code != "busy":
                 raise
             logger.info("handoff: %s is already with the handoff (%s)", conversation_id, exc)
+        else:
+            await self.notifier.begin(conversation_id)
         auto = self.settings.handoff.routing == "auto"
         if auto and await self.queues.assign_auto(conversation_id, await self.agent_list()):
             await self.notifier.tell_joined(conversation_id)

@@ -22,6 +22,8 @@ logger = logging.getLogger(__name__)
 
 BATCH = 100
 AgentSource = Callable[[], Awaitable[Sequence[Agent]]]
+# Called with the sweep's time after each sweep: customer notices that fall due by themselves.
+NoticeSource = Callable[[int], Awaitable[object]]
 
 
 class WorkerLease:
@@ -69,10 +71,12 @@ class Sweeper:
         queues: HandoffQueues,
         agents: AgentSource | None = None,
         token: str | None = None,
+        notices: NoticeSource | None = None,
     ) -> None:
         self.redis = redis
         self.queues = queues
         self.agents = agents
+        self.notices = notices
         self.interval = queues.settings.sweep_interval_s
         # The lease outlives a few missed sweeps, so a slow sweep does not hand the job to another worker.
         self.lease = WorkerLease(redis, keys.SWEEP_LEASE_NAME, max(3 * self.interval, 1.0), token)
@@ -146,6 +150,13 @@ class Sweeper:
         await self._resolve_deadlines(now, report)
         if self.agents is not None and self.queues.settings.routing == "auto":
             report.assigned = await self.queues.dispatch(await self.agents(), now)
+        if self.notices is not None:
+            try:
+                await self.notices(now)
+            except (aioredis.RedisError, OSError):
+                raise
+            except Exception:
+                logger.exception("sweep: customer wait notices failed")
         if report.lapsed or report.breached or report.overdue_replies or report.overdue_resolutions:
             logger.info(
                 "sweep: %d lapsed, %d breached, %d replies and %d resolutions overdue",
