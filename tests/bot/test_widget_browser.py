@@ -632,11 +632,11 @@ def test_a_queue_position_not_known_is_not_made_up(page: Any, relevo_url: str, p
     status = page.locator(".relevo-status")
 
     publish(StatusUpdate("conv", key, "web", "queued", position=None, eta_s=None))
-    page.get_by_text("Estás en la cola. Una persona te atenderá pronto.").wait_for()
+    page.get_by_text("Estás en la cola. Espera estimada: en cuanto alguien quede libre.").wait_for()
     publish(StatusUpdate("conv", key, "web", "queued", position=None, eta_s=240))
     page.get_by_text("Estás en la cola. Espera estimada: 4 min.").wait_for()
     publish(StatusUpdate("conv", key, "web", "queued", position=2, eta_s=None))
-    page.get_by_text("Eres el número 2 en la cola. Una persona te atenderá pronto.").wait_for()
+    page.get_by_text("Eres el número 2 en la cola. Espera estimada: en cuanto alguien quede libre.").wait_for()
 
     # As after a reload while queued: the status that comes with the welcome has no position.
     def no_position(ws: Any) -> None:
@@ -649,6 +649,6 @@ def test_a_queue_position_not_known_is_not_made_up(page: Any, relevo_url: str, p
 
     page.route_web_socket("**/ws", no_position)
     page.reload()
-    page.get_by_text("Estás en la cola. Una persona te atenderá pronto.").wait_for()
+    page.get_by_text("Estás en la cola. Espera estimada: en cuanto alguien quede libre.").wait_for()
     assert "número" not in status.inner_text()
     assert page.problems == []
