@@ -129,8 +129,15 @@ def handoffs_key(conversation_key: str) -> str:
 
 
 def wait_key(conversation_id: str) -> str:
-    """Hash: the first wait announced (eta0) and whether the customer was apologised to."""
+    """Hash, one handoff's wait: the first wait told (eta0, told_at) and the apology (apologised_at), the
+    agent the customer was last told about (agent), and where and when it was first seen in its current
+    queue (entered_at, first_position, first_seen_at)."""
     return f"conv:{{{conversation_id}}}:wait"
+
+
+# Sorted set: waiting conversation id -> when its wait told runs out or its apology falls due (ms); the
+# sweeper revises each then, without the customer having to ask.
+WAIT_CHECKS = f"{PREFIX}:{TAG}:wait:checks"
 
 
 def told_key(conversation_id: str, what: str) -> str:
@@ -193,6 +200,14 @@ def delivery_claim(digest: str) -> str:
 # String with a TTL: the Telegram message id of the conversation's one status message (edited in place).
 def status_message(conversation_id: str) -> str:
     return f"{PREFIX}:tg:status:{{{conversation_id}}}"
+
+
+def telegram_shown(conversation_id: str) -> str:
+    """Hash with a TTL: what the conversation's chat already shows that a status message would repeat.
+    `last`: the chat's newest message of the conversation, when it is a system notice ({"kind": "notice",
+    "text"}) or the status message ({"kind": "status", "id", "position", "text"}); `covered`: the status
+    text a notice already gave, so no status message was posted for it."""
+    return f"{PREFIX}:tg:shown:{{{conversation_id}}}"
 
 
 # Sorted set: {"event": <event json>, "tries": n} -> when to try again (ms); outgoing messages that

@@ -19,7 +19,7 @@ from handoff import keys
 from handoff.agents import Agent
 from handoff.conversations import Conversation, Conversations, entry_fields, now_ms
 from handoff.estimate import WAIT_TTL_S, WaitEstimator, WaitInfo
-from handoff.keys import told_key, wait_key
+from handoff.keys import WAIT_CHECKS, told_key, wait_key
 from handoff.queues import HandoffQueues, HandoffState
 from handoff.rules import HandoffRules
 
@@ -43,9 +43,6 @@ TOLD_TTL_S = 600
 # A caller that has just assigned a conversation waits at most this long for the joined notice the
 # claim's event is giving, so the notice is out before the agent can write.
 JOIN_WAIT_S = 2.0
-# Sorted set: waiting conversation -> ms when its wait told runs out (or its apology falls due); the
-# sweeper looks at each then, so a wait that has run out is revised without the customer asking.
-WAIT_CHECKS = f"{keys.PREFIX}:{keys.TAG}:wait:checks"
 WAIT_CHECK_BATCH = 100
 # Outcomes that are not a customer's conversation to rate: spam (nobody to ask), and a duplicate (the
 # customer rates the conversation that goes on).
@@ -362,7 +359,7 @@ class CustomerNotifier:
         shown = (info.position, self._eta(info, now))
         await self.status(conv, "queued", *shown)
         self._last[conv.id] = shown
-        await self._schedule(conv.id, info, now)
+        await self._revise(conv.id, info, now)  # just told: only the next look at the wait is set
         return info
 
     async def remind(self, conversation_id: str, now: int | None = None) -> bool:
@@ -383,10 +380,11 @@ class CustomerNotifier:
         info = await self.wait_info(conversation_id, now)
         if info.position is None:
             return False
+        apology = await self._revise(conv.id, info, now)
         if info.opens_at is not None:
             when = opening_text(info.opens_at, _at(now), conv.lang)
             text = say("still_queued_closed", conv.lang, position=info.position, when=when)
-        elif await self._apology_due(conv.id, info, now):
+        elif apology:
             # The wait promised has run out: the revised one comes with the apology, not as if on time.
             text = self._apology(conv, info)
         else:
@@ -395,7 +393,6 @@ class CustomerNotifier:
         shown = (info.position, self._eta(info, now))
         await self.status(conv, "queued", *shown)
         self._last[conv.id] = shown
-        await self._schedule(conv.id, info, now)
         return True
 
     async def standing(self, conv: Conversation) -> StatusUpdate | None:
@@ -435,11 +432,10 @@ class CustomerNotifier:
         info = await self.wait_info(conversation_id, now)
         if info.position is None:
             return
-        if await self._apology_due(conv.id, info, now):
+        if await self._revise(conv.id, info, now):
             await self.say(conv, self._apology(conv, info))
             force = True  # the status under the apology says the same wait
         shown = (info.position, self._eta(info, now))
-        await self._schedule(conv.id, info, now)
         if not force and _same_standing(self._last.get(conv.id), shown):
             return
         self._last[conv.id] = shown
@@ -449,36 +445,31 @@ class CustomerNotifier:
     def _apology(conv: Conversation, info: WaitInfo) -> str:
         return say("apology", conv.lang, position=info.position, eta=eta_text(info.eta_s, conv.lang))
 
-    async def _apology_due(self, conversation_id: str, info: WaitInfo, now: int) -> bool:
-        """Whether this customer is owed the (one) apology now, taking it if so: the first wait told has
-        clearly run out, or the estimate has grown well past it. Never out of hours or with nobody online
-        (no wait in minutes was promised then)."""
-        if info.eta_s is None or info.opens_at is not None:
-            return False
-        first_raw, told_raw = await self.redis.hmget(wait_key(conversation_id), ["eta0", "told_at"])
-        first = int(first_raw) if first_raw not in (None, "") else -1
-        if first < 0:
-            return False
-        told_at = int(told_raw) if told_raw not in (None, "") else now
-        overrun = now - told_at >= apology_after_s(first) * 1000
-        grown = info.eta_s >= max(first * APOLOGY_FACTOR, first + APOLOGY_MIN_S)
-        if not (overrun or grown):
-            return False
-        return bool(await self.redis.hsetnx(wait_key(conversation_id), "apologised_at", now))
-
-    async def _schedule(self, conversation_id: str, info: WaitInfo, now: int) -> None:
-        """When to look at this wait again by itself: when the wait told now runs out, or earlier when the
-        apology falls due. Nothing to look at out of hours or with nobody online."""
+    async def _revise(self, conversation_id: str, info: WaitInfo, now: int) -> bool:
+        """Whether this customer is owed the (one) apology now, taking it if so (the first wait told has
+        clearly run out, or the estimate has grown well past it); and when to look at this wait again by
+        itself: when the wait told now runs out, or earlier when the apology falls due. Nothing of either
+        out of hours or with nobody online (no wait in minutes is promised then)."""
         if info.eta_s is None or info.opens_at is not None:
             await self.redis.zrem(WAIT_CHECKS, conversation_id)
-            return
-        at = now + promised_s(info.eta_s) * 1000
+            return False
         first_raw, told_raw, apologised = await self.redis.hmget(
             wait_key(conversation_id), ["eta0", "told_at", "apologised_at"]
         )
-        if not apologised and first_raw not in (None, "") and int(first_raw) >= 0 and told_raw:
-            at = min(at, int(told_raw) + int(apology_after_s(int(first_raw)) * 1000))
+        first = int(first_raw) if first_raw not in (None, "") else -1
+        told_at = int(told_raw) if told_raw not in (None, "") else None
+        # When the first wait told counts as clearly overrun (ms); None when none was promised.
+        overrun_at = told_at + apology_after_s(first) * 1000 if first >= 0 and told_at is not None else None
+        due = False
+        if first >= 0 and not apologised:
+            overrun = overrun_at is not None and now >= overrun_at
+            grown = info.eta_s >= max(first * APOLOGY_FACTOR, first + APOLOGY_MIN_S)
+            due = (overrun or grown) and bool(await self.redis.hsetnx(wait_key(conversation_id), "apologised_at", now))
+        at = now + promised_s(info.eta_s) * 1000
+        if overrun_at is not None and not (apologised or due):
+            at = min(at, int(overrun_at))
         await self.redis.zadd(WAIT_CHECKS, {conversation_id: max(at, now + 1000)})
+        return due
 
     async def check_waits(self, now: int | None = None) -> list[str]:
         """For the sweeper: revise the waits that have run out (status, and the apology once). The ids."""

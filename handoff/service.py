@@ -33,7 +33,6 @@ logger = logging.getLogger(__name__)
 
 OUTCOMES = ("solved", "not_solved", "duplicate", "spam", "other")
 AGENTS_CACHE_S = 5.0
-# A status without the position (the engine's own, sent after `escalate` returns) is followed by ours.
 NOTE_MAXLEN = 1000
 EARLIER_KEEP = 20
 STOP_TIMEOUT_S = 5.0

@@ -46,6 +46,7 @@ from handoff.conversations import now_ms
 from handoff.keys import TELEGRAM_PENDING as PENDING
 from handoff.keys import delivery_claim, status_message, update_seen
 from handoff.keys import telegram_parked as parked_key
+from handoff.keys import telegram_shown as shown_key
 
 logger = logging.getLogger(__name__)
 
@@ -305,14 +306,6 @@ def status_text(status: StatusUpdate, lang: str) -> str | None:
 def states_position(text: str, position: int | None) -> bool:
     """Whether a notice's text gives this place in the queue ("You are number 2 in the queue; …")."""
     return position is not None and re.search(rf"(?<!\w){position}(?!\w)", text) is not None
-
-
-def shown_key(conversation_id: str) -> str:
-    """Hash with a TTL: what the conversation's chat already shows that a status message would repeat.
-    `last`: the chat's newest message of the conversation, when it is a system notice ({"kind": "notice",
-    "text"}) or the status message ({"kind": "status", "id", "position", "text"}); `covered`: the status
-    text a notice already gave, so no status message was posted for it."""
-    return f"{keys.PREFIX}:tg:shown:{{{conversation_id}}}"
 
 
 def retry_after_s(exc: RetryAfter) -> float:

@@ -30,7 +30,6 @@ from bot.channels.telegram import (
     keyboard,
     lang_of,
     parked_key,
-    shown_key,
     status_text,
 )
 from bot.channels.web import WebChannel
@@ -552,7 +551,8 @@ async def test_one_joined_notice_and_no_stale_status_message(standin: StandIn, s
 async def first_status_handled(rt: Runtime, cid: str) -> bool:
     """The handoff's first status reached the channel: left out after the notice (noted as covered by it),
     or posted as a status message (what the customer then sees is for the test to check)."""
-    return bool(await rt.redis.hget(shown_key(cid), "covered") or await rt.redis.get(keys.status_message(cid)))
+    covered = await rt.redis.hget(keys.telegram_shown(cid), "covered")
+    return bool(covered or await rt.redis.get(keys.status_message(cid)))
 
 
 async def barrier(standin: StandIn, rt: Runtime, chat: int, text: str) -> list[str]:
@@ -612,7 +612,7 @@ async def test_a_handoff_shows_the_place_in_the_queue_once(standin: StandIn, set
                                "the joined notice")
         assert status["text"].startswith("You are still in the queue")
         assert await rt.redis.get(keys.status_message(cid)) is None
-        assert await rt.redis.hget(shown_key(cid), "covered") is None  # a new wait starts afresh
+        assert await rt.redis.hget(keys.telegram_shown(cid), "covered") is None  # a new wait starts afresh
 
         # Back in the queue later: the notice without a place is followed by the status message. (Later:
         # the same status published again at once is the same publication heard twice, claimed once.)

@@ -13,7 +13,7 @@ import pytest
 from handoff import keys
 from handoff.estimate import WaitInfo, paced_wait_s
 from handoff.keys import told_key, wait_key
-from handoff.notify import REFRESH_S, WAIT_CHECKS, apology_after_s, promised_s
+from handoff.notify import REFRESH_S, apology_after_s, promised_s
 from handoff.presence import now_ms
 from tests.handoff import test_service
 from tests.handoff.queue_helpers import route
@@ -118,9 +118,9 @@ async def test_the_apology_comes_when_the_first_promise_is_clearly_overrun_even_
     told_at = int(await server.runtime.redis.hget(wait_key(cid), "told_at") or 0)
     notifier = server.service.notifier
     unchanged = WaitInfo(1, 30)  # the model still says "less than a minute"
-    assert not await notifier._apology_due(cid, unchanged, told_at + 80_000)  # a minute promised: not yet 1.5x
-    assert await notifier._apology_due(cid, unchanged, told_at + 91_000)
-    assert not await notifier._apology_due(cid, unchanged, told_at + 300_000)  # once per handoff
+    assert not await notifier._revise(cid, unchanged, told_at + 80_000)  # a minute promised: not yet 1.5x
+    assert await notifier._revise(cid, unchanged, told_at + 91_000)
+    assert not await notifier._revise(cid, unchanged, told_at + 300_000)  # once per handoff
     await ws.close()
 
 
@@ -131,7 +131,7 @@ async def test_the_sweep_revises_a_wait_that_ran_out_without_the_customer_asking
     ws, cid = await waiting_with_an_idle_agent(http, server, t0)
     redis = server.runtime.redis
     told_at = int(await redis.hget(wait_key(cid), "told_at") or 0)
-    due = await redis.zscore(WAIT_CHECKS, cid)
+    due = await redis.zscore(keys.WAIT_CHECKS, cid)
     assert due == told_at + 60_000  # when "less than a minute" runs out
     at = told_at + 61_000
     await server.service.presence.heartbeat("ana", "online", now=at)
@@ -139,7 +139,7 @@ async def test_the_sweep_revises_a_wait_that_ran_out_without_the_customer_asking
     revised = await expect(ws, "status", state="queued")
     assert revised["position"] == 1 and revised["eta_s"] >= 60
     # Next look: when the apology falls due (90 s after "less than a minute"), before the new wait runs out.
-    assert await redis.zscore(WAIT_CHECKS, cid) == told_at + 90_000
+    assert await redis.zscore(keys.WAIT_CHECKS, cid) == told_at + 90_000
     at = told_at + 91_000
     await server.service.presence.heartbeat("ana", "online", now=at)
     await server.service.sweeper.sweep_once(now=at)
@@ -150,7 +150,7 @@ async def test_the_sweep_revises_a_wait_that_ran_out_without_the_customer_asking
     csrf = await login(http, server)
     await post(http, server, "/api/claim", csrf, {"conversation_id": cid})
     await expect(ws, "status", state="assigned")
-    assert await redis.zscore(WAIT_CHECKS, cid) is None
+    assert await redis.zscore(keys.WAIT_CHECKS, cid) is None
     await ws.close()
 
 
