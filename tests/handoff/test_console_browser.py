@@ -134,10 +134,10 @@ class Server:
         self.call(add())
 
 
-@pytest.fixture
-def server(redis: Any, redis_url: str, tmp_path: Path) -> Iterator[Server]:
+def serving(redis_url: str, tmp_path: Path, **server: Any) -> Iterator[Server]:
+    """The console tests' server, started and stopped around the test; `server`: more server settings."""
     settings = load_settings(
-        CONFIG_DIR, env={}, server={"session_secret": SECRET},
+        CONFIG_DIR, env={}, server={"session_secret": SECRET, **server},
         store={"redis_url": redis_url, "data_dir": str(tmp_path / "data")},
     )  # fmt: skip
     served = Server(settings)
@@ -146,6 +146,11 @@ def server(redis: Any, redis_url: str, tmp_path: Path) -> Iterator[Server]:
         yield served
     finally:
         served.stop()
+
+
+@pytest.fixture
+def server(redis: Any, redis_url: str, tmp_path: Path) -> Iterator[Server]:
+    yield from serving(redis_url, tmp_path)
 
 
 @pytest.fixture
@@ -195,14 +200,15 @@ def shot(page: Any, name: str) -> None:
         page.screenshot(path=str(Path(SHOTS) / f"{name}.png"))
 
 
-def log_in(page: Any, url: str, name: str, where: str = "/agent") -> None:
+def log_in(page: Any, url: str, name: str, where: str = "/agent", live: str = "Live") -> None:
+    """Sign in from the login page `where` sends to; `live`: the connection label in the page's language."""
     page.goto(f"{url}{where}")
     page.wait_for_url(re.compile(r"/login\?next="))
     page.locator("#login-name").fill(name)
     page.locator("#login-password").fill(PASSWORD)
     page.locator("#login-submit").click()
     page.wait_for_url(re.compile(re.escape(where) + r"$"))
-    page.locator("#conn", has_text="Live").wait_for()
+    page.locator("#conn", has_text=live).wait_for()
 
 
 def open_widget(page: Any, url: str) -> None:

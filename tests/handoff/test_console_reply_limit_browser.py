@@ -11,21 +11,18 @@ from typing import Any
 
 import pytest
 
-from bot.settings import load_settings
-
 # The real server, browser and pages, as the other console tests start them.
-from tests.conftest import CONFIG_DIR
 from tests.handoff.test_console_browser import (  # noqa: F401
     ASK_PERSON,
-    PASSWORD,
     PHONE,
-    SECRET,
     PageFactory,
     Server,
     browser,
     customer_says,
+    log_in,
     open_page,
     open_widget,
+    serving,
     shot,
 )
 
@@ -37,33 +34,14 @@ LIMIT = 60
 @pytest.fixture
 def server(redis: Any, redis_url: str, tmp_path: Path) -> Iterator[Server]:
     """The console tests' server, with a small limit so the texts stay readable."""
-    settings = load_settings(
-        CONFIG_DIR, env={}, server={"session_secret": SECRET, "max_message_chars": LIMIT},
-        store={"redis_url": redis_url, "data_dir": str(tmp_path / "data")},
-    )  # fmt: skip
-    served = Server(settings)
-    try:
-        served.start()
-        yield served
-    finally:
-        served.stop()
-
-
-def log_in(page: Any, url: str, name: str, live: str) -> None:
-    page.goto(f"{url}/agent")
-    page.wait_for_url(re.compile(r"/login\?next="))
-    page.locator("#login-name").fill(name)
-    page.locator("#login-password").fill(PASSWORD)
-    page.locator("#login-submit").click()
-    page.wait_for_url(re.compile(r"/agent$"))
-    page.locator("#conn", has_text=live).wait_for()
+    yield from serving(redis_url, tmp_path, max_message_chars=LIMIT)
 
 
 def claimed(server: Server, open_page: PageFactory, locale: str, live: str) -> tuple[Any, Any]:  # noqa: F811
     """An agent's console with a conversation claimed from a customer in the widget; both pages."""
     server.add_agent("ana", ("general",))
     agent = open_page(locale=locale)
-    log_in(agent, server.url, "ana", live)
+    log_in(agent, server.url, "ana", live=live)
     customer = open_page(viewport=PHONE, locale="es-ES")
     open_widget(customer, server.url)
     customer_says(customer, ASK_PERSON)

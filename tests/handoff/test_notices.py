@@ -4,7 +4,6 @@ one status per change, the SLA-breach notice, "has joined" once per person, tran
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any
 
 import aiohttp
@@ -24,7 +23,7 @@ from tests.handoff.test_service import (
     conversation_id,
     customer,
     expect,
-    frame,
+    frames_for,
     login,
     post,
 )
@@ -34,16 +33,6 @@ server = test_service.server
 http = test_service.http
 
 QUIET_S = REFRESH_S + 1.5  # longer than any throttled refresh that could still follow
-
-
-async def frames_for(ws: aiohttp.ClientWebSocketResponse, seconds: float) -> list[dict[str, Any]]:
-    """Every frame that arrives within `seconds` (a bounded window: for "nothing more was sent")."""
-    found: list[dict[str, Any]] = []
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(seconds):
-            while True:
-                found.append(await frame(ws))
-    return found
 
 
 def statuses(frames: list[dict[str, Any]]) -> list[tuple[str, Any, Any]]:

@@ -228,14 +228,18 @@ async def test_escalation_queues_records_and_tells_the_customer_position_and_wai
     await ws.close()
 
 
-async def statuses_for(ws: aiohttp.ClientWebSocketResponse, seconds: float) -> list[tuple[str, int | None]]:
-    found: list[tuple[str, int | None]] = []
+async def frames_for(ws: aiohttp.ClientWebSocketResponse, seconds: float) -> list[dict[str, Any]]:
+    """Every frame that arrives within `seconds` (a bounded window: for "nothing more was sent")."""
+    found: list[dict[str, Any]] = []
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(seconds):
             while True:
-                if (data := await frame(ws))["type"] == "status":
-                    found.append((data["state"], data["position"]))
+                found.append(await frame(ws))
     return found
+
+
+async def statuses_for(ws: aiohttp.ClientWebSocketResponse, seconds: float) -> list[tuple[str, int | None]]:
+    return [(f["state"], f["position"]) for f in await frames_for(ws, seconds) if f["type"] == "status"]
 
 
 @pytest.mark.parametrize(
