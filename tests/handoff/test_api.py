@@ -25,6 +25,7 @@ from tests.handoff import test_service
 from tests.handoff.test_service import (
     PASSWORD,
     Served,
+    _wait_until,
     add_agent,
     ask_for_person,
     conversation_id,
@@ -395,6 +396,11 @@ async def test_floor_records_and_csv(server: Served, http: aiohttp.ClientSession
         csrf = await login(agent_http, server, "ana")
         await post(agent_http, server, "/api/claim", csrf)
         await post(agent_http, server, f"/api/conversations/{cid}/resolve", csrf, {"outcome": "solved"})
+
+    async def prompted() -> bool:  # as a customer, who rates once asked: the resolution clears older ratings
+        return bool(await server.runtime.redis.hget(keys.conv(cid), "awaiting") == "rating")
+
+    await _wait_until(prompted, "the rating prompt after the resolution")
     await server.service.rate(cid, 5, '=HYPERLINK("http://evil")')
     await login(http, server, "sam")
 
