@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,35 +36,72 @@ def relevo_env() -> dict[str, str]:
     return {}
 
 
-@pytest.fixture
-def relevo_url(redis: Any, redis_url: str, tmp_path: Path, relevo_env: dict[str, str]) -> Iterator[str]:
-    """`relevo serve` on a free port of 127.0.0.1, with the shipped config and the test Redis."""
-    env = {**os.environ, "REDIS_URL": redis_url, **relevo_env}
-    args = ["--config", str(CONFIG_DIR), "serve", "--port", "0", "--data", str(tmp_path / "data")]
+@pytest.fixture(scope="module")
+def relevo_servers(
+    redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[[dict[str, str]], str]]:
+    """`relevo serve` on free ports of 127.0.0.1 with the shipped config and the test Redis: one per set of
+    settings, started when a test of the module first asks for it and stopped at the module's end.
+
+    Starting one (imports, fitting the knowledge base) takes longer than most tests; each test still gets a
+    flushed Redis and a browser context of its own, so a new session and a new conversation.
+    """
+    running: dict[tuple[tuple[str, str], ...], str] = {}
+    stops: list[Callable[[], None]] = []
+
+    def url_for(settings: dict[str, str]) -> str:
+        key = tuple(sorted(settings.items()))
+        if key not in running:
+            running[key] = _start_server(redis_url, tmp_path_factory.mktemp("relevo"), settings, stops)
+        return running[key]
+
+    try:
+        yield url_for
+    finally:
+        for stop in stops:
+            stop()
+
+
+def _start_server(redis_url: str, folder: Path, settings: dict[str, str], stops: list[Callable[[], None]]) -> str:
+    env = {**os.environ, "REDIS_URL": redis_url, **settings}
+    args = ["--config", str(CONFIG_DIR), "serve", "--port", "0", "--data", str(folder / "data")]
     # The log goes to a file: a pipe nobody reads would fill up and stall the server.
-    log = open(tmp_path / "serve.log", "w")  # noqa: SIM115 - closed in finally, after the server
+    log = open(folder / "serve.log", "w")  # noqa: SIM115 - closed by stop(), after the server
     proc = subprocess.Popen(
         [sys.executable, "-m", "bot", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=log, text=True
     )
     assert proc.stdout is not None
-    try:
-        for line in proc.stdout:
-            if "serving on" in line:
-                yield line.split("serving on ", 1)[1].strip()
-                break
-        else:
-            log.flush()
-            tail = (tmp_path / "serve.log").read_text()[-2000:]
-            raise AssertionError(f"relevo serve exited with {proc.wait()} before serving:\n{tail}")
-    finally:
+
+    def stop() -> None:
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        assert proc.stdout is not None
         proc.stdout.close()
         log.close()
+
+    stops.append(stop)
+    for line in proc.stdout:
+        if "serving on" in line:
+            return line.split("serving on ", 1)[1].strip()
+    log.flush()
+    tail = (folder / "serve.log").read_text()[-2000:]
+    raise AssertionError(f"relevo serve exited with {proc.wait()} before serving:\n{tail}")
+
+
+@pytest.fixture
+def relevo_url(redis_url: str, relevo_servers: Callable[[dict[str, str]], str], relevo_env: dict[str, str]) -> str:
+    """The module's server for the test's settings (relevo_env), with a flushed Redis.
+
+    Flushed with a plain client: the module's Playwright keeps an event loop running, so the async
+    `redis` fixture cannot run here.
+    """
+    with redis_sync.Redis.from_url(redis_url) as client:
+        client.flushdb()
+    return relevo_servers(relevo_env)
 
 
 @pytest.fixture
@@ -77,27 +114,37 @@ def publish(redis_url: str) -> Iterator[Any]:
         client.close()
 
 
-@pytest.fixture
-def page(relevo_url: str) -> Iterator[Any]:
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """One Chromium per module (launching it costs more than a test); each test has its own context."""
     sync_api = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed")
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            context = browser.new_context(viewport=PHONE, locale="es-ES")
-            page = context.new_page()
-            page.set_default_timeout(WAIT_MS)
-            problems: list[str] = []
-            page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-            page.on(
-                "console",
-                lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None,
-            )
-            page.problems = problems
-            yield page
+            yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture
+def page(chromium: Any, relevo_url: str) -> Iterator[Any]:
+    """A phone-sized page in a fresh browser context (its own localStorage: a new widget session)."""
+    context = chromium.new_context(viewport=PHONE, locale="es-ES")
+    try:
+        page = context.new_page()
+        page.set_default_timeout(WAIT_MS)
+        problems: list[str] = []
+        page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+        page.on(
+            "console",
+            lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None,
+        )
+        page.problems = problems
+        yield page
+    finally:
+        context.close()
 
 
 def bot_messages(page: Any) -> Any:
@@ -342,6 +389,7 @@ def test_the_page_css_does_not_leak_into_the_widget(page: Any, relevo_url: str) 
     assert title.evaluate("n => getComputedStyle(n).fontSize") == "16px"
     assert shop.evaluate(LOOKS) == own
     assert errors == []
+    context.close()  # (on a failure, the module's browser closes it)
 
 
 def test_unread_badge_while_the_panel_is_closed(page: Any, relevo_url: str, publish: Any) -> None:

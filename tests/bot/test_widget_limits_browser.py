@@ -9,7 +9,15 @@ from typing import Any
 import pytest
 
 # The real server and the browser page, as the other widget tests start them.
-from tests.bot.test_widget_browser import PHONE, bot_messages, page, relevo_env, relevo_url  # noqa: F401
+from tests.bot.test_widget_browser import (  # noqa: F401
+    PHONE,
+    bot_messages,
+    chromium,
+    page,
+    relevo_env,
+    relevo_servers,
+    relevo_url,
+)
 
 pytestmark = pytest.mark.browser
 

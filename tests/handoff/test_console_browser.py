@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis as redis_sync
 import yaml
 from aiohttp import web
 
@@ -148,13 +149,22 @@ def serving(redis_url: str, tmp_path: Path, **server: Any) -> Iterator[Server]:
         served.stop()
 
 
+def flush(redis_url: str) -> None:
+    """A clean Redis for the test, with a plain client: the module's Playwright keeps an event loop
+    running, so the async `redis` fixture cannot run next to it."""
+    with redis_sync.Redis.from_url(redis_url) as client:
+        client.flushdb()
+
+
 @pytest.fixture
-def server(redis: Any, redis_url: str, tmp_path: Path) -> Iterator[Server]:
+def server(redis_url: str, tmp_path: Path) -> Iterator[Server]:
+    flush(redis_url)
     yield from serving(redis_url, tmp_path)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """One Chromium per module (launching it costs more than most tests); each page has its own context."""
     sync_api = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed")

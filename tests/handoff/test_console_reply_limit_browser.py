@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 # The real server, browser and pages, as the other console tests start them.
+from tests.handoff import test_console_browser as console
 from tests.handoff.test_console_browser import (  # noqa: F401
     ASK_PERSON,
     PHONE,
@@ -32,8 +33,9 @@ LIMIT = 60
 
 
 @pytest.fixture
-def server(redis: Any, redis_url: str, tmp_path: Path) -> Iterator[Server]:
+def server(redis_url: str, tmp_path: Path) -> Iterator[Server]:
     """The console tests' server, with a small limit so the texts stay readable."""
+    console.flush(redis_url)
     yield from serving(redis_url, tmp_path, max_message_chars=LIMIT)
 
 
