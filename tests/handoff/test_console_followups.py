@@ -3,6 +3,7 @@ may open, the supervisor floor's ids and disabled agents, and the Spanish consol
 
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import Any
 from urllib.parse import quote
@@ -78,7 +79,10 @@ def test_a_draft_and_its_conversation_come_back_after_signing_in_again(
     # A draft, then her sign-in ends elsewhere (an admin set a new password); she presses Send.
     ana.locator("#reply-text").fill(DRAFT)
     end_sessions(server, "ana")
-    ana.locator("#reply-send").click()
+    # Her console may be leaving already (its live socket closes as the sign-in ends, and it checks
+    # itself out): then the press finds no page to press on. Either way she lands on the login page.
+    with contextlib.suppress(pytest.importorskip("playwright.sync_api").Error):
+        ana.locator("#reply-send").click(timeout=5_000)
     ana.wait_for_url(re.compile(r"/login\?next="))
     assert f"next={quote('/agent?c=' + cid, safe='')}" in ana.url, ana.url
 
