@@ -194,15 +194,25 @@ def stars(text: str) -> int | None:
 # Asking after the wait rather than for a person: "any update?", "¿hay alguien?", "sigo esperando".
 CHASE_PHRASES = (
     "any update", "any updates", "any news", "still waiting", "anyone there", "anybody there", "is anyone",
-    "is somebody", "is someone", "someone there", "somebody there", "how long", "how much longer",
+    "is somebody", "is someone", "someone there", "somebody there",
     "are you there", "when will someone", "when will somebody", "when will anyone", "someone coming",
     "somebody coming", "anyone coming", "taking so long", "taking ages", "waiting ages",
     "alguna novedad", "hay novedades", "alguna noticia", "sigo esperando", "sigo aqui", "hay alguien",
-    "alguien ahi", "alguien por ahi", "sigue alguien", "cuanto falta", "cuanto queda", "cuanto mas",
-    "cuanto tiempo", "cuanto tarda", "cuanto tardan", "cuanto tardais", "falta mucho", "queda mucho",
-    "tardan mucho", "tardais mucho", "estais ahi", "estas ahi", "me atiende", "me atienden",
+    "alguien ahi", "alguien por ahi", "sigue alguien", "estais ahi", "estas ahi", "me atiende", "me atienden",
     "me atendeis", "atenderme", "me van a atender", "vais a atender",
 )
+# "How long?" is a nudge only about the wait itself: "how long does shipping take?" and "¿cuánto tarda el
+# reembolso?" are questions for the agent, so every other word must be one of WAIT_WORDS.
+WAIT_PHRASES = (
+    "how long", "how much longer", "cuanto falta", "cuanto queda", "cuanto mas", "cuanto tiempo", "cuanto tarda",
+    "cuanto tardan", "cuanto tardais", "falta mucho", "queda mucho", "tardan mucho", "tardais mucho",
+)
+WAIT_WORDS = _words(
+    """hello hi hey hola buenas ok okay vale pues so and y the el la it this that esto eso will would be is are
+    es son more mas much mucho longer still aun todavia wait waiting esperar espera esperando i have do does
+    to tengo que hay de en for para me someone somebody anyone alguien atender atiendan atenderme answer
+    contestar respond responder agent person persona agente going gonna take takes tomar queda falta tiempo
+    please por favor porfa must debo voy a an un una""")
 # "¿hola?" or "anyone?" alone; "hola, mi pedido es…" is not a nudge.
 CHASE_ALONE = _words("hello hi hey hola buenas hallo anyone anybody someone somebody alguien")
 MAX_CHASE_WORDS = 8  # longer: something for the agent to read, not a nudge
@@ -216,4 +226,11 @@ def chases(text: str) -> bool:
     if len(words) <= 2 and CHASE_ALONE.intersection(words):
         return True
     joined = f" {' '.join(words)} "
-    return any(f" {p} " in joined for p in CHASE_PHRASES)
+    if any(f" {p} " in joined for p in CHASE_PHRASES):
+        return True
+    for phrase in WAIT_PHRASES:
+        if f" {phrase} " in joined:
+            rest = joined.replace(f" {phrase} ", " ", 1).split()
+            if all(w in WAIT_WORDS for w in rest):
+                return True
+    return False

@@ -99,7 +99,11 @@ def test_a_typed_rating(text: str, expected: int | None) -> None:
      ("¿hola? ¿sigue alguien ahí?", True), ("¿me atienden?", True), ("¿alguien ahí?", True),
      ("¿cuánto tiempo más?", True), ("¿falta mucho?", True), ("¿me van a atender?", True), ("anyone?", True),
      ("when will someone answer?", True), ("is someone coming?", True),
-     ("can anyone help me with my refund", False), ("someone stole my package", False)],
+     ("can anyone help me with my refund", False), ("someone stole my package", False),
+     # "How long" about the wait is a nudge; about a topic it is a question for the agent.
+     ("how long?", True), ("how long do I have to wait?", True), ("¿cuánto tiempo tengo que esperar?", True),
+     ("how long does shipping take?", False), ("¿cuánto tarda el envío?", False),
+     ("¿cuánto tardan en devolverme el dinero?", False)],
 )
 def test_a_nudge_about_the_wait(text: str, expected: bool) -> None:
     assert chases(text) is expected
