@@ -12,7 +12,7 @@ from typing import Any, Protocol, cast
 
 from bot import intents, texts, unanswered
 from bot.intents import Intent
-from bot.messages import RATE_PREFIX, Button, Channel, Inbound, Outbound, State, StatusUpdate, Stored
+from bot.messages import RATE_PREFIX, Attachment, Button, Channel, Inbound, Outbound, State, StatusUpdate, Stored
 from bot.outbox import Outbox
 from bot.settings import Settings
 from faq.lang import lang_scores
@@ -42,6 +42,13 @@ IDLE_CLOSABLE = ("bot", "resolved")  # never closed on a customer waiting for or
 # ("rating_comment") and after a comment without stars ("rating_stars"): the next text is the comment, unless
 # it is a new question; a bare "4" is the stars.
 RATING_ASKED = ("rating", "rating_comment", "rating_stars")
+# What the bot says to something other than text, by the attachment's kind.
+STICKER_KINDS = ("sticker", "animation")
+ATTACHMENT_TEXTS = {
+    "photo": "attachment", "video": "attachment", "document": "attachment",
+    "voice": "attachment_voice", "audio": "attachment_voice", "video_note": "attachment_voice",
+    "sticker": "attachment_sticker", "animation": "attachment_sticker",
+}
 # The customer-facing message for the first (strongest) reason of an escalation.
 HANDOFF_TEXTS = {
     esc.ASKED_FOR_PERSON: "handoff_asked",
@@ -313,7 +320,7 @@ class Engine:
         elif text:
             await self._text(conv, text, greeted_now)
         elif inbound.attachments:
-            await self._say(conv, "attachment", buttons=(self._person_button(conv),))
+            await self._attachment(conv, inbound.attachments[0], greeted_now)
 
     async def _relay(self, conv: Conversation, inbound: Inbound) -> None:
         """A message while with a person: stored already; the handoff side keeps an e-mail left for later."""
@@ -347,7 +354,7 @@ class Engine:
             # "adiós" or "gracias, adiós" is the conversation's end, not feedback.
             leaving = intents.small_talk(text) is Intent.BYE
             if conv.awaiting != "rating_stars" and not leaving:
-                new, decision = self._new_question(text, conv.lang)
+                new, decision = self._new_question(text, conv.lang, conv.awaiting == "rating_comment")
                 if not new and await self.customer_side.comment(conv.id, text):
                     # "great service, bye" after the stars: noted, then goodbye (before them, the stars are
                     # still asked for).
@@ -382,6 +389,17 @@ class Engine:
             await self._clarify(conv, decision)
         else:
             await self._not_understood(conv, text, decision)
+
+    async def _attachment(self, conv: Conversation, attachment: Attachment, greeted_now: bool) -> None:
+        """The bot reads only text: what it says depends on what was sent (Telegram)."""
+        if attachment.kind in STICKER_KINDS:
+            # A 👍 sticker says "ok"; nothing is read into a 😀 one.
+            talk = intents.small_talk(attachment.caption) if attachment.caption else None
+            if talk is not None:
+                await self._small_talk(conv, talk, greeted_now)
+                return
+        await self._say(conv, ATTACHMENT_TEXTS.get(attachment.kind, "attachment_other"),
+                        buttons=(self._person_button(conv),))
 
     async def _shortcut_reasons(self, conv: Conversation, text: str) -> list[Reason]:
         reasons: list[Reason] = []
@@ -419,6 +437,11 @@ class Engine:
             await self._change(conv.id, awaiting="")
             await self._say(conv, "rephrase_go")
         elif value in (HELPFUL_YES, HELPFUL_NO):
+            if conv.awaiting != "helpful":
+                # An answer's old buttons (another tab, an earlier Telegram message): that answer is no
+                # longer the one being asked about.
+                await self._say(conv, "option_gone", buttons=(self._person_button(conv),))
+                return
             await self._helpful(conv, value == HELPFUL_YES)
         elif value.startswith(RATE_PREFIX) and self._rating(value) and self.customer_side is not None:
             await self.customer_side.rate(conv.id, self._rating(value))
@@ -429,16 +452,23 @@ class Engine:
             else:
                 await self._answer(conv, entry, {"action": "answer", "via": "suggestion", "entry": entry.id},
                                    entry.title(conv.lang))
-        elif inbound.text.strip() or value.strip():
-            # An unknown button (an old widget, a forged frame): read it as what the customer typed.
-            await self._text(conv, (inbound.text or value).strip(), False)
+        else:
+            # A button Relevo never offers (a forged frame, an old client): not the customer's words, so
+            # not a question the bot failed to understand either.
+            await self._say(conv, "option_gone", buttons=(self._person_button(conv),))
 
-    def _new_question(self, text: str, lang: str) -> tuple[bool, Decision | None]:
+    def _new_question(self, text: str, lang: str, invited: bool) -> tuple[bool, Decision | None]:
         """After a resolution: a question, a request for a person, or something the knowledge base answers,
         rather than a comment ("la agente fue muy amable" is one; "quiero hablar con una persona" is not).
-        Also the decision when it took one, so the message is not matched twice."""
+        Also the decision when it took one, so the message is not matched twice.
+
+        `invited`: the stars are in and the bot asked for a comment, so a statement is the comment even
+        where the knowledge base has an answer ("the refund was slow"); only a question is not.
+        """
         if "?" in text or "¿" in text or intents.requests_person(text):
             return True, None
+        if invited:
+            return intents.asks(text), None
         decision = self.library.decide(text, lang)
         return decision.action is Action.ANSWER, decision
 

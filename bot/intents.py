@@ -191,6 +191,36 @@ def stars(text: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
+# A question or a request without its question mark: "how do I return this", "quiero devolver un pedido".
+# Only words that rarely start a remark: "could be better", "hay que mejorar", "como siempre, genial" are
+# comments, so neither "could" nor "hay" is here, Spanish question words count only with their accent, and
+# "qué" not at all ("qué pena que tardara tanto").
+QUESTION_STARTS = _words(
+    """how what when where why which who whom whose can do does did is are am wanna
+    puedo puedes podria podrias quiero quisiera queria necesito necesitamos""")
+QUESTION_STARTS_ACCENTED = _words("cómo cuándo dónde cuánto cuánta cuántos cuántas cuál cuáles quién quiénes")
+QUESTION_PHRASES = ("i want", "i need", "i would like", "i d like", "i have a question", "por que", "me gustaria",
+                    "se puede", "me podrias", "me puedes", "me pueden", "me podeis")
+_FIRST_WORD = re.compile(r"[^\W\d_]+")
+
+
+def asks(text: str) -> bool:
+    """The message reads as a question or a request though it has no "?": its first words say so. An
+    exclamation ("¡qué rápido!", "how kind!") does not."""
+    if "!" in text or "¡" in text:
+        return False
+    words = fold(text).split()
+    if not words:
+        return False
+    first = _FIRST_WORD.search(text)
+    if first is not None and first.group().lower() in QUESTION_STARTS_ACCENTED:
+        return True
+    if words[0] in QUESTION_STARTS and words[1:2] not in (["t"], ["not"], ["nt"]):  # not "can't complain"
+        return True
+    joined = f"{' '.join(words[:5])} "
+    return any(joined.startswith(f"{p} ") for p in QUESTION_PHRASES)
+
+
 # Asking after the wait rather than for a person: "any update?", "¿hay alguien?", "sigo esperando".
 CHASE_PHRASES = (
     "any update", "any updates", "any news", "still waiting", "anyone there", "anybody there", "is anyone",

@@ -91,6 +91,22 @@ TEXTS: dict[str, dict[str, str]] = {
         "es": "Gracias por el archivo. Aquí solo puedo leer texto: ¿me describes tu consulta con "
               "palabras? Si lo prefieres, una persona puede revisar el archivo.",
     },
+    "attachment_voice": {
+        "en": "I can't listen to voice or video messages here: could you write your question? A person "
+              "can listen to it if you ask for one.",
+        "es": "Aquí no puedo escuchar mensajes de voz ni vídeos: ¿me escribes tu consulta? Si lo prefieres, "
+              "una persona puede escucharlo.",
+    },
+    "attachment_sticker": {
+        "en": "I can only read text here: what can I help you with?",
+        "es": "Aquí solo puedo leer texto: ¿en qué te puedo ayudar?",
+    },
+    "attachment_other": {
+        "en": "Thanks. I can only read text here: could you describe your question in words? A person can "
+              "see what you sent if you ask for one.",
+        "es": "Gracias. Aquí solo puedo leer texto: ¿me describes tu consulta con palabras? Si lo prefieres, "
+              "una persona puede ver lo que has enviado.",
+    },
     "handoff_asked": {
         "en": "Of course. I'm passing you to a person from our team; they will see this conversation, "
               "so you won't need to repeat yourself.",

@@ -368,8 +368,14 @@ async def test_bad_choices_and_attachments_get_a_polite_reply(bot: Bot) -> None:
     await bot.say("How long does shipping take?")
     (gone,) = await bot.choose("faq:no-such-entry")
     assert "no longer available" in gone.text
-    *_, odd = await bot.choose("}{<script>")
-    assert odd.sender == "bot"
+    # A button never offered (a forged frame) is not read as the customer's words: no misunderstanding.
+    (odd,) = await bot.choose("}{<script>")
+    assert "no longer available" in odd.text and [b.value for b in odd.buttons] == ["human"]
+    (odd,) = await bot.choose("<img src=x onerror=alert(1)>")
+    assert "no longer available" in odd.text
+    conv = await bot.conv()
+    assert conv.state == "bot" and conv.misunderstandings == 0
+    assert await unanswered.read(bot.redis, days=1) == []
     before = len(bot.messages())
     await bot.engine.handle(Inbound(conversation_key="web:s1", channel="web",
                                     attachments=(Attachment(kind="photo", ref="f1"),)))
@@ -379,6 +385,35 @@ async def test_bad_choices_and_attachments_get_a_polite_reply(bot: Bot) -> None:
     assert "[photo]" in [m.text for m in history]
     conv = await bot.conv()
     assert conv.state == "bot"
+
+
+async def test_an_old_did_it_help_button_is_no_longer_an_answer(bot: Bot) -> None:
+    *_, answer = await bot.say("How long does shipping take?")
+    assert [b.value for b in answer.buttons] == ["helpful:yes", "helpful:no"]
+    (glad,) = await bot.choose("helpful:yes")
+    assert glad.text.startswith("Great")
+    # The same answer's "No" from another tab, after "Yes": not "sorry it didn't help".
+    (late,) = await bot.choose("helpful:no")
+    assert "no longer available" in late.text
+    conv = await bot.conv()
+    assert conv.awaiting == "" and conv.misunderstandings == 0
+
+
+@pytest.mark.parametrize(
+    ("kind", "caption", "said"),
+    [("voice", "", "can't listen to voice"), ("video_note", "", "can't listen to voice"),
+     ("sticker", "😀", "I can only read text here: what can I help you with?"),
+     ("sticker", "👍", "anything else"), ("document", "invoice.pdf", "Thanks for the file"),
+     ("location", "40.4,-3.7", "Thanks. I can only read text")],
+)
+async def test_what_the_bot_says_to_something_other_than_text(bot: Bot, kind: str, caption: str, said: str) -> None:
+    await bot.say("How long does shipping take?")
+    await bot.choose("helpful:yes")
+    before = len(bot.messages())
+    await bot.engine.handle(Inbound(conversation_key="web:s1", channel="web",
+                                    attachments=(Attachment(kind=kind, caption=caption, ref="f1"),)))
+    (reply,) = bot.messages()[before:]
+    assert said in reply.text
 
 
 async def test_history_has_both_sides_with_stream_ids(bot: Bot) -> None:

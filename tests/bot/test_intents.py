@@ -1,6 +1,16 @@
 import pytest
 
-from bot.intents import Intent, asks_for_person, chases, ends_with_goodbye, requests_person, small_talk, stars, yes_no
+from bot.intents import (
+    Intent,
+    asks,
+    asks_for_person,
+    chases,
+    ends_with_goodbye,
+    requests_person,
+    small_talk,
+    stars,
+    yes_no,
+)
 
 
 @pytest.mark.parametrize(("text", "word"), [
@@ -118,3 +128,15 @@ def test_a_nudge_about_the_wait(text: str, expected: bool) -> None:
 )
 def test_asking_after_the_bot_and_laughter(text: str, expected: Intent | None) -> None:
     assert small_talk(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("how do I return this", True), ("quiero devolver un pedido", True), ("i'd like a refund", True),
+     ("cuándo llega mi pedido", True), ("me gustaría cambiar la talla", True), ("se puede pagar con tarjeta", True),
+     ("the refund was slow", False), ("la agente fue muy amable", False), ("could be better", False),
+     ("can't complain", False), ("como siempre, genial", False), ("qué pena que tardara tanto", False),
+     ("¡qué rápido!", False), ("how kind!", False), ("hay que mejorar los envíos", False), ("", False)],
+)
+def test_a_question_without_its_question_mark(text: str, expected: bool) -> None:
+    assert asks(text) is expected

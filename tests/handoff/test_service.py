@@ -493,6 +493,24 @@ async def test_after_the_stars_a_question_is_answered_not_taken_as_the_comment(
     await ws.close()
 
 
+@pytest.mark.parametrize(("text", "is_comment"), [("the refund was slow", True), ("how do I return an item", False)])
+async def test_after_the_stars_a_remark_is_the_comment_even_where_the_knowledge_base_has_an_answer(
+    server: Served, http: aiohttp.ClientSession, text: str, is_comment: bool
+) -> None:
+    ws, cid = await resolved_customer(http, server)
+    await ws.send_json({"type": "choose", "id": "c-2", "value": "rate:3"})
+    await expect(ws, "message", text="Thank you for your rating!")
+    # The knowledge base answers both ("When will I get my refund?", "How do I return an item?"); only the
+    # second reads as a question, though it has no question mark.
+    await ws.send_json({"type": "message", "id": "c-3", "text": text})
+    if is_comment:
+        await expect(ws, "message", lambda d: d["text"].startswith("Thank you, we have noted your comment."))
+    else:
+        await expect(ws, "message", lambda d: d["from"] == "bot" and "Did this help?" in d["text"])
+    assert await server.runtime.redis.hget(keys.conv(cid), "rating_comment") == (text if is_comment else "")
+    await ws.close()
+
+
 @pytest.mark.parametrize("stars_first", [True, False])
 async def test_a_goodbye_after_the_rating_prompt_ends_the_conversation_and_is_no_comment(
     server: Served, http: aiohttp.ClientSession, stars_first: bool
