@@ -25,7 +25,8 @@ from handoff.rules import HandoffRules
 
 logger = logging.getLogger(__name__)
 
-RATING_BUTTONS = tuple(Button(str(n), f"{RATE_PREFIX}{n}") for n in range(1, 6))
+# Labelled as the transcript shows a pressed one ("★ 4"), so the widget shows the same before and after a reload.
+RATING_BUTTONS = tuple(Button(f"★ {n}", f"{RATE_PREFIX}{n}") for n in range(1, 6))
 # At most one position refresh per conversation this often (a later change is sent when it ends).
 REFRESH_S = 3.0
 # A new wait estimate is sent when it moved at least this much (seconds, or share of the wait).

@@ -479,7 +479,7 @@ def test_handoff_claim_reply_transfer_resolve_and_rating(server: Server, open_pa
     assert "Cliente VIP" not in customer.locator(".relevo-log").inner_text()
 
     # The customer is asked for a rating.
-    customer.locator(".relevo-log .relevo-choice", has_text=re.compile(r"^\s*4\s*$")).last.wait_for()
+    customer.locator(".relevo-log .relevo-choice", has_text=re.compile(r"^\s*★ 4\s*$")).last.wait_for()
     shot(customer, "widget-rating")
 
     # The supervisor's records show the handoff, who had it, how it ended, and its timeline.
@@ -585,7 +585,7 @@ def test_customer_rating_reaches_the_supervisor_records(server: Server, open_pag
     ana.locator("#resolve-btn").click()
     ana.locator("#flash", has_text="Resolved.").wait_for()
 
-    four = customer.locator(".relevo-log .relevo-choice", has_text=re.compile(r"^\s*4\s*$")).last
+    four = customer.locator(".relevo-log .relevo-choice", has_text=re.compile(r"^\s*★ 4\s*$")).last
     four.wait_for()
     four.click()
 
@@ -604,6 +604,12 @@ def test_customer_rating_reaches_the_supervisor_records(server: Server, open_pag
     row.locator(".link-button").first.click()
     sara.locator("#timeline .tl-rated").wait_for()
     assert "4 of 5" in sara.locator("#detail-rating").inner_text()
+    # The customer's own line reads the same as the press and after a reload.
+    said = ".relevo-log .relevo-from-customer .relevo-text"
+    assert customer.locator(said).last.inner_text() == "★ 4"
+    customer.reload()
+    customer.locator(said, has_text="★").last.wait_for()
+    assert customer.locator(said).last.inner_text() == "★ 4"
     for page in (ana, customer, sara):
         assert page.problems == [], page.problems
 
