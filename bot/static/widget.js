@@ -455,9 +455,13 @@
     }, 50);
   }
 
+  // Something to read: not only spaces, control and format characters or code points without a glyph
+  // (zero-width space, BOM, blank braille...), which the server refuses (bot/messages.py has_visible_text).
+  var VISIBLE = /[^\s\p{Cc}\p{Cf}\p{Cs}\p{Zs}\p{Zl}\p{Zp}\u00AD\u034F\u061C\u115F\u1160\u17B4\u17B5\u180B-\u180F\u200B-\u200F\u202A-\u202E\u2060-\u206F\u2800\u3164\uFE00-\uFE0F\uFEFF\uFFA0\uFFF0-\uFFF8\u{1BCA0}-\u{1BCA3}\u{1D173}-\u{1D17A}\u{E0000}-\u{E0FFF}]/u;
+
   function submit() {
     var text = els.input.value;
-    if (!text.trim()) { return; }
+    if (!VISIBLE.test(text)) { return; }
     // Too long: not sent and not cut; the text stays in the box and the line above it says why.
     if (updateLimit() > 0) {
       sayLimit(true);

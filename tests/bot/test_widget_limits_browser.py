@@ -180,3 +180,24 @@ def test_a_message_the_server_refuses_as_too_long_comes_back_to_the_box(page: An
     page.wait_for_function("() => document.querySelector('.relevo-from-customer .relevo-tick')?.textContent === '✓'")
     assert page.locator(".relevo-log .relevo-from-customer .relevo-text").inner_text() == text[:LIMIT]
     assert page.problems == []
+
+
+@pytest.mark.parametrize("relevo_env", [SMALL_LIMIT])
+def test_a_message_with_nothing_visible_is_not_sent(page: Any, relevo_url: str) -> None:  # noqa: F811
+    sent = count_sent_messages(page)
+    page.goto(relevo_url + "/?lang=en")
+    page.get_by_role("button", name="Chat with us").click()
+    bot_messages(page).first.wait_for()
+    box = page.locator(".relevo-input")
+    # Zero-width space, word joiner, BOM, blank braille: the server would refuse it as empty.
+    for nothing in ("\u200b\u2060", "\ufeff \u2800", " \n "):
+        box.fill(nothing)
+        box.press("Enter")
+    page.wait_for_timeout(300)
+    assert sent == [] and page.locator(".relevo-log .relevo-from-customer").count() == 0
+    # A visible character with a zero-width joiner in it is a message.
+    box.fill("👍\u200d")
+    box.press("Enter")
+    page.locator(".relevo-log .relevo-from-customer").first.wait_for()
+    assert sent == ["👍\u200d"] and page.locator(".relevo-log .relevo-failed").count() == 0
+    assert page.problems == []
