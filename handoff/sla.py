@@ -108,12 +108,13 @@ class Sweeper:
                     logger.info("SLA breach of %s not moved: %s", conv, exc)
                     st = await self.queues.state(conv)
             if st is not None and st.state == "assigned":
+                # Recorded where it is: it stays with the agent, and "agent → queue" would read as a move.
                 await audit.append(
                     self.redis,
                     conv,
                     "sla_breach",
                     from_=st.agent,
-                    to=st.queue_name,
+                    to=st.agent,
                     reasons=st.reasons,
                     detail="first reply overdue",
                     now=now,
@@ -134,7 +135,7 @@ class Sweeper:
                     conv,
                     "sla_breach",
                     from_=st.agent or st.queue_name,
-                    to=st.queue_name,
+                    to=st.agent or st.queue_name,
                     reasons=st.reasons,
                     detail="resolution overdue",
                     now=now,

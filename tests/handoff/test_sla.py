@@ -77,8 +77,9 @@ async def test_assigned_without_a_reply_is_recorded_once_and_replied_ones_are_no
     again = await sweeper.sweep_once(now=T0 + 800_000)
     assert again.overdue_replies == []
     breaches = [e for e in await audit.read(redis) if e.event == "sla_breach"]
-    assert [(e.conversation_id, e.detail, e.from_) for e in breaches] == [
-        ("silent", "first reply overdue", "ana")
+    # Where it is, not a route: it stays with ana.
+    assert [(e.conversation_id, e.detail, e.from_, e.to) for e in breaches] == [
+        ("silent", "first reply overdue", "ana", "ana")
     ]
 
 
@@ -89,8 +90,8 @@ async def test_resolution_target_breach_is_recorded(redis: aioredis.Redis) -> No
     await q.first_reply("ana", "c", now=T0 + 1)
     report = await Sweeper(redis, q).sweep_once(now=T0 + 3_600_001)
     assert report.overdue_resolutions == ["c"]
-    assert [e.detail for e in await audit.history(redis, "c") if e.event == "sla_breach"] == [
-        "resolution overdue"
+    assert [(e.detail, e.from_, e.to) for e in await audit.history(redis, "c") if e.event == "sla_breach"] == [
+        ("resolution overdue", "ana", "ana")
     ]
 
 
