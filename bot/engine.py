@@ -443,7 +443,10 @@ class Engine:
                 await self._say(conv, "option_gone", buttons=(self._person_button(conv),))
                 return
             await self._helpful(conv, value == HELPFUL_YES)
-        elif value.startswith(RATE_PREFIX) and self._rating(value) and self.customer_side is not None:
+        elif (value.startswith(RATE_PREFIX) and self._rating(value) and self.customer_side is not None
+              and conv.state == "resolved"):
+            # Only a conversation a person resolved is rated: a forged press elsewhere would skew the
+            # satisfaction figures.
             await self.customer_side.rate(conv.id, self._rating(value))
         elif value.startswith(FAQ_PREFIX):
             entry = self.library.kb.by_id.get(value[len(FAQ_PREFIX) :])

@@ -558,6 +558,25 @@ async def test_giving_the_conversation_back_to_the_queue_tells_the_customer(
     await ws.close()
 
 
+async def test_a_rating_press_counts_only_after_a_person_resolved(server: Served, http: aiohttp.ClientSession) -> None:
+    ws = await customer(http, server)
+    await ws.send_json({"type": "message", "id": "c-0", "text": "How long does shipping take?"})
+    await expect(ws, "message", lambda d: "Did this help?" in d["text"])
+    # A forged press: nobody resolved anything, so there is nothing to rate.
+    await ws.send_json({"type": "choose", "id": "c-2", "value": "rate:1"})
+    await expect(ws, "message", lambda d: "no longer available" in d["text"])
+    await ask_for_person(ws)
+    cid = await conversation_id(server)
+    assert await server.runtime.redis.hget(keys.conv(cid), "rating") is None
+    assert [e for e in await audit.history(server.runtime.redis, cid) if e.event == "rated"] == []
+    await server.service.queues.resolve(None, cid, "solved")
+    await expect(ws, "message", lambda d: d["text"].startswith("How did we do?"))
+    await ws.send_json({"type": "choose", "id": "c-3", "value": "rate:4"})
+    await expect(ws, "message", text="Thank you for your rating!")
+    assert await server.runtime.redis.hget(keys.conv(cid), "rating") == "4"
+    await ws.close()
+
+
 @pytest.mark.parametrize("first_comment", [False, True])
 async def test_a_typed_rating_counts_as_the_stars(
     server: Served, http: aiohttp.ClientSession, first_comment: bool
