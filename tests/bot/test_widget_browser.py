@@ -147,6 +147,13 @@ def page(chromium: Any, relevo_url: str) -> Iterator[Any]:
         context.close()
 
 
+def open_chat(page: Any, relevo_url: str, lang: str) -> None:
+    """The demo page in that language, the chat opened, the bot's greeting shown."""
+    page.goto(f"{relevo_url}/?lang={lang}")
+    page.get_by_role("button", name="Chatea con nosotros" if lang == "es" else "Chat with us").click()
+    bot_messages(page).first.wait_for()
+
+
 def bot_messages(page: Any) -> Any:
     return page.locator(".relevo-log .relevo-from-bot")
 
@@ -196,9 +203,7 @@ def test_spanish_question_suggestion_and_reload(page: Any, relevo_url: str) -> N
 
 
 def test_typed_markup_is_shown_as_text(page: Any, relevo_url: str) -> None:
-    page.goto(relevo_url + "/?lang=en")
-    page.get_by_role("button", name="Chat with us").click()
-    bot_messages(page).first.wait_for()
+    open_chat(page, relevo_url, "en")
     hostile = '<img src=x onerror="document.title=\'pwned\'"><b>bold</b>'
     page.locator(".relevo-input").fill(hostile)
     page.get_by_role("button", name="Send").click()
@@ -221,9 +226,7 @@ def session_key(page: Any, relevo_url: str) -> str:
 
 
 def test_queue_position_agent_joining_and_agent_text(page: Any, relevo_url: str, publish: Any) -> None:
-    page.goto(relevo_url + "/?lang=es")
-    page.get_by_role("button", name="Chatea con nosotros").click()
-    bot_messages(page).first.wait_for()
+    open_chat(page, relevo_url, "es")
     key = session_key(page, relevo_url)
     status = page.locator(".relevo-status")
 
@@ -267,9 +270,7 @@ def test_dropped_connection_reconnects_and_resends_without_duplicates(page: Any,
         server.on_message(ws.send)
 
     page.route_web_socket("**/ws", route)
-    page.goto(relevo_url + "/?lang=es")
-    page.get_by_role("button", name="Chatea con nosotros").click()
-    bot_messages(page).first.wait_for()
+    open_chat(page, relevo_url, "es")
 
     swallow["message"] = True
     page.locator(".relevo-input").fill("¿Cuánto tarda el envío?")
@@ -298,9 +299,7 @@ def test_dropped_connection_reconnects_and_resends_without_duplicates(page: Any,
 
 
 def test_a_second_tab_shows_what_the_customer_typed_in_the_first(page: Any, relevo_url: str) -> None:
-    page.goto(relevo_url + "/?lang=en")
-    page.get_by_role("button", name="Chat with us").click()
-    bot_messages(page).first.wait_for()
+    open_chat(page, relevo_url, "en")
     other = page.context.new_page()  # same browser profile: same session, its own socket
     other.set_default_timeout(WAIT_MS)
     other.goto(relevo_url + "/?lang=en")
@@ -371,9 +370,7 @@ def test_the_page_css_does_not_leak_into_the_widget(page: Any, relevo_url: str) 
     shop.set_default_timeout(WAIT_MS)
     errors: list[str] = []
     shop.on("pageerror", lambda exc: errors.append(str(exc)))
-    shop.goto(relevo_url + "/?lang=en")
-    shop.get_by_role("button", name="Chat with us").click()
-    bot_messages(shop).first.wait_for()
+    open_chat(shop, relevo_url, "en")
     own = shop.evaluate(LOOKS)
     shop.get_by_role("button", name="Close chat").click()
 
@@ -393,9 +390,7 @@ def test_the_page_css_does_not_leak_into_the_widget(page: Any, relevo_url: str) 
 
 
 def test_unread_badge_while_the_panel_is_closed(page: Any, relevo_url: str, publish: Any) -> None:
-    page.goto(relevo_url + "/?lang=es")
-    page.get_by_role("button", name="Chatea con nosotros").click()
-    bot_messages(page).first.wait_for()
+    open_chat(page, relevo_url, "es")
     key = session_key(page, relevo_url)
     page.get_by_role("button", name="Cerrar chat").click()
     launcher = page.locator(".relevo-launcher")
@@ -428,9 +423,7 @@ def test_unread_badge_while_the_panel_is_closed(page: Any, relevo_url: str, publ
 
 
 def test_only_the_newest_message_keeps_its_buttons(page: Any, relevo_url: str) -> None:
-    page.goto(relevo_url + "/?lang=es")
-    page.get_by_role("button", name="Chatea con nosotros").click()
-    bot_messages(page).first.wait_for()
+    open_chat(page, relevo_url, "es")
     ask(page, "¿Cuánto tarda el envío?")
     answer = bot_messages(page).nth(1)
     answer.wait_for()
@@ -456,9 +449,7 @@ def test_only_the_newest_message_keeps_its_buttons(page: Any, relevo_url: str) -
 
 def test_the_closed_banner_goes_when_the_bot_talks_again(page: Any, relevo_url: str) -> None:
     page.set_viewport_size({"width": 360, "height": 420})  # a short log, so the banner can hide its end
-    page.goto(relevo_url + "/?lang=es")
-    page.get_by_role("button", name="Chatea con nosotros").click()
-    bot_messages(page).first.wait_for()
+    open_chat(page, relevo_url, "es")
     ask(page, "¿Cuánto tarda el envío?")
     bot_messages(page).nth(1).wait_for()
     ask(page, "adiós")
@@ -486,9 +477,7 @@ def test_the_closed_banner_goes_when_the_bot_talks_again(page: Any, relevo_url: 
 
 
 def test_an_expired_session_is_explained(page: Any, relevo_url: str) -> None:
-    page.goto(relevo_url + "/?lang=en")
-    page.get_by_role("button", name="Chat with us").click()
-    bot_messages(page).first.wait_for()
+    open_chat(page, relevo_url, "en")
     host = relevo_url.split("://", 1)[1]
     page.evaluate(f"() => localStorage.setItem('relevo:{host}:session', 'forged.1000000000.bad')")
     with page.expect_websocket() as socket:
@@ -543,9 +532,7 @@ def test_keyboard_escape_focus_and_speaker_labels(page: Any, relevo_url: str) ->
 def test_the_widget_speaks_the_conversation_language_not_only_the_page_one(
     page: Any, relevo_url: str, publish: Any
 ) -> None:
-    page.goto(relevo_url + "/?lang=en")
-    page.get_by_role("button", name="Chat with us").click()
-    bot_messages(page).first.wait_for()
+    open_chat(page, relevo_url, "en")
     ask(page, "hola, ¿cuánto tarda el envío a Canarias?")
     bot_messages(page).nth(1).wait_for()
     page.locator(".relevo-input[placeholder='Escribe un mensaje…']").wait_for()
@@ -577,9 +564,7 @@ def test_a_flood_is_stored_in_the_order_typed(page: Any, relevo_url: str) -> Non
     page.on("websocket", lambda ws: ws.on(
         "framereceived", lambda f: refused.append(str(f)) if "rate_limited" in str(f) else None
     ))  # fmt: skip
-    page.goto(relevo_url + "/?lang=es")
-    page.get_by_role("button", name="Chatea con nosotros").click()
-    bot_messages(page).first.wait_for()
+    open_chat(page, relevo_url, "es")
     typed = [f"hola {i}" for i in range(25)]
     for text in typed:
         ask(page, text)
@@ -635,9 +620,7 @@ def test_a_message_typed_while_the_network_stalls_shows_where_it_is_stored(
         server.on_message(lambda f: held_down.append(f) if stalled["on"] else ws.send(f))
 
     page.route_web_socket("**/ws", route)
-    page.goto(relevo_url + "/?lang=es")
-    page.get_by_role("button", name="Chatea con nosotros").click()
-    bot_messages(page).first.wait_for()
+    open_chat(page, relevo_url, "es")
     ask(page, "quiero hablar con una persona")
     page.get_by_text("en la cola", exact=False).wait_for()
     conversation = agent_api(relevo_url, token, "/api/claim", {})["conversation_id"]
@@ -673,9 +656,7 @@ def test_a_message_typed_while_the_network_stalls_shows_where_it_is_stored(
 
 
 def test_a_queue_position_not_known_is_not_made_up(page: Any, relevo_url: str, publish: Any) -> None:
-    page.goto(relevo_url + "/?lang=es")
-    page.get_by_role("button", name="Chatea con nosotros").click()
-    bot_messages(page).first.wait_for()
+    open_chat(page, relevo_url, "es")
     key = session_key(page, relevo_url)
     status = page.locator(".relevo-status")
 

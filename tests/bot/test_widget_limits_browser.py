@@ -13,6 +13,7 @@ from tests.bot.test_widget_browser import (  # noqa: F401
     PHONE,
     bot_messages,
     chromium,
+    open_chat,
     page,
     relevo_env,
     relevo_servers,
@@ -52,9 +53,7 @@ def spoken(tab: Any) -> str:
 @pytest.mark.parametrize("relevo_env", [SMALL_LIMIT])
 def test_an_overlong_paste_is_kept_explained_and_sent_once_short_enough(page: Any, relevo_url: str) -> None:  # noqa: F811
     sent = count_sent_messages(page)
-    page.goto(relevo_url + "/?lang=es")
-    page.get_by_role("button", name="Chatea con nosotros").click()
-    bot_messages(page).first.wait_for()
+    open_chat(page, relevo_url, "es")
     box = page.locator(".relevo-input")
     limit = page.locator(".relevo-limit")
 
@@ -121,9 +120,7 @@ def test_an_overlong_paste_is_kept_explained_and_sent_once_short_enough(page: An
 
 @pytest.mark.parametrize("relevo_env", [SMALL_LIMIT])
 def test_emoji_count_as_the_server_counts_them(page: Any, relevo_url: str) -> None:  # noqa: F811
-    page.goto(relevo_url + "/?lang=en")
-    page.get_by_role("button", name="Chat with us").click()
-    bot_messages(page).first.wait_for()
+    open_chat(page, relevo_url, "en")
     box = page.locator(".relevo-input")
     limit = page.locator(".relevo-limit")
 
@@ -185,9 +182,7 @@ def test_a_message_the_server_refuses_as_too_long_comes_back_to_the_box(page: An
 @pytest.mark.parametrize("relevo_env", [SMALL_LIMIT])
 def test_a_message_with_nothing_visible_is_not_sent(page: Any, relevo_url: str) -> None:  # noqa: F811
     sent = count_sent_messages(page)
-    page.goto(relevo_url + "/?lang=en")
-    page.get_by_role("button", name="Chat with us").click()
-    bot_messages(page).first.wait_for()
+    open_chat(page, relevo_url, "en")
     box = page.locator(".relevo-input")
     # Zero-width space, word joiner, BOM, blank braille: the server would refuse it as empty.
     for nothing in ("\u200b\u2060", "\ufeff \u2800", " \n "):
