@@ -592,7 +592,9 @@ async def test_a_handoff_shows_the_place_in_the_queue_once(standin: StandIn, set
         status = await standin.wait_for(lambda: standin.sent(CHAT)[-1] if standin.sent(CHAT)[-1]["text"]
                                         .startswith("You're number 2") else None, "the status message")
         assert status["text"] == "You're number 2 in the queue for a person from our team. Estimated wait: about 5 min."
-        await rt.outbox.emit(StatusUpdate(cid, key, "telegram", "queued", position=1))
+        # (A wait unlike the reminder's status above: the same status again within STATUS_CLAIM_TTL_S is
+        # taken for the same delivery and left out, a known limit of the content-based claim.)
+        await rt.outbox.emit(StatusUpdate(cid, key, "telegram", "queued", position=1, eta_s=61))
         await standin.wait_for(lambda: status["text"].startswith("You're number 1"), "the new place edited in")
 
         # The other order: a notice giving the place the status message just above it shows becomes that
