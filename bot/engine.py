@@ -436,28 +436,20 @@ class Engine:
         elif value == REPHRASE:
             await self._change(conv.id, awaiting="")
             await self._say(conv, "rephrase_go")
-        elif value in (HELPFUL_YES, HELPFUL_NO):
-            if conv.awaiting != "helpful":
-                # An answer's old buttons (another tab, an earlier Telegram message): that answer is no
-                # longer the one being asked about.
-                await self._say(conv, "option_gone", buttons=(self._person_button(conv),))
-                return
+        elif value in (HELPFUL_YES, HELPFUL_NO) and conv.awaiting == "helpful":
             await self._helpful(conv, value == HELPFUL_YES)
         elif (value.startswith(RATE_PREFIX) and self._rating(value) and self.customer_side is not None
               and conv.state == "resolved"):
             # Only a conversation a person resolved is rated: a forged press elsewhere would skew the
             # satisfaction figures.
             await self.customer_side.rate(conv.id, self._rating(value))
-        elif value.startswith(FAQ_PREFIX):
-            entry = self.library.kb.by_id.get(value[len(FAQ_PREFIX) :])
-            if entry is None:
-                await self._say(conv, "option_gone", buttons=(self._person_button(conv),))
-            else:
-                await self._answer(conv, entry, {"action": "answer", "via": "suggestion", "entry": entry.id},
-                                   entry.title(conv.lang))
+        elif value.startswith(FAQ_PREFIX) and (entry := self.library.kb.by_id.get(value[len(FAQ_PREFIX) :])):
+            await self._answer(conv, entry, {"action": "answer", "via": "suggestion", "entry": entry.id},
+                               entry.title(conv.lang))
         else:
-            # A button Relevo never offers (a forged frame, an old client): not the customer's words, so
-            # not a question the bot failed to understand either.
+            # No longer (an entry gone from the knowledge base, an answer's "Did this help?" once settled,
+            # in another tab or an earlier Telegram message) or never offered (a forged frame, an old
+            # client): not the customer's words, so not a question the bot failed to understand either.
             await self._say(conv, "option_gone", buttons=(self._person_button(conv),))
 
     def _new_question(self, text: str, lang: str, invited: bool) -> tuple[bool, Decision | None]:
