@@ -210,13 +210,18 @@ def shot(page: Any, name: str) -> None:
         page.screenshot(path=str(Path(SHOTS) / f"{name}.png"))
 
 
+def sign_in_here(page: Any, name: str, password: str = PASSWORD) -> None:
+    """Fill in the login page the browser is on and submit it."""
+    page.locator("#login-name").fill(name)
+    page.locator("#login-password").fill(password)
+    page.locator("#login-submit").click()
+
+
 def log_in(page: Any, url: str, name: str, where: str = "/agent", live: str = "Live") -> None:
     """Sign in from the login page `where` sends to; `live`: the connection label in the page's language."""
     page.goto(f"{url}{where}")
     page.wait_for_url(re.compile(r"/login\?next="))
-    page.locator("#login-name").fill(name)
-    page.locator("#login-password").fill(PASSWORD)
-    page.locator("#login-submit").click()
+    sign_in_here(page, name)
     page.wait_for_url(re.compile(re.escape(where) + r"$"))
     page.locator("#conn", has_text=live).wait_for()
 
@@ -328,9 +333,7 @@ def test_login_layout_presence_and_logout(server: Server, open_page: PageFactory
     page.goto(server.url + "/agent")
     page.wait_for_url(re.compile(r"/login\?next="))
     assert page.locator("h2").inner_text() == "Sign in"
-    page.locator("#login-name").fill("ana")
-    page.locator("#login-password").fill(PASSWORD)
-    page.locator("#login-submit").click()
+    sign_in_here(page, "ana")
     page.wait_for_url(re.compile(r"/agent$"))
     page.locator("#conn", has_text="Live").wait_for()
     assert page.locator("#me-name").inner_text() == "Ana"
@@ -370,9 +373,7 @@ def test_spanish_labels(server: Server, open_page: PageFactory) -> None:
     page = open_page(locale="es-ES")
     page.goto(server.url + "/login")
     assert page.locator("h2").inner_text() == "Iniciar sesión"
-    page.locator("#login-name").fill("sara")
-    page.locator("#login-password").fill(PASSWORD)
-    page.locator("#login-submit").click()
+    sign_in_here(page, "sara")
     page.wait_for_url(re.compile(r"/agent$"))
     page.locator("#conn", has_text="En directo").wait_for()
     assert page.locator("#claim-next").inner_text() == "Atender siguiente"
@@ -764,9 +765,7 @@ def test_signing_in_again_in_another_tab_keeps_the_first_tab_working(
     def sign_in_in_a_second_tab(name: str) -> None:
         second = first.context.new_page()
         second.goto(server.url + "/login")
-        second.locator("#login-name").fill(name)
-        second.locator("#login-password").fill(PASSWORD)
-        second.locator("#login-submit").click()
+        sign_in_here(second, name)
         second.wait_for_url(re.compile(r"/agent$"))
         second.close()
 
@@ -794,9 +793,7 @@ def test_the_chosen_language_stays_across_pages_and_logout(server: Server, open_
     page = open_page()  # an English browser; Spanish chosen on the login page
     page.goto(server.url + "/login?next=/agent&lang=es")
     assert page.locator("h2").inner_text() == "Iniciar sesión"
-    page.locator("#login-name").fill("sara")
-    page.locator("#login-password").fill(PASSWORD)
-    page.locator("#login-submit").click()
+    sign_in_here(page, "sara")
     page.wait_for_url(re.compile(r"/agent\?lang=es$"))
     page.locator("#conn", has_text="En directo").wait_for()
     page.locator("#to-supervisor").click()
@@ -841,9 +838,7 @@ def test_an_agent_sent_to_the_supervisor_view_lands_on_the_console(server: Serve
     server.add_agent("bob", ("general",))
     page = open_page()
     page.goto(server.url + "/login?next=/supervisor")
-    page.locator("#login-name").fill("bob")
-    page.locator("#login-password").fill(PASSWORD)
-    page.locator("#login-submit").click()
+    sign_in_here(page, "bob")
     page.wait_for_url(re.compile(r"/agent$"))
     page.locator("#conn", has_text="Live").wait_for()
     assert page.problems == []

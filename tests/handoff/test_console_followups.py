@@ -15,13 +15,13 @@ from handoff.presence import now_ms
 from tests.handoff import test_console_browser as console
 from tests.handoff.test_console_browser import (
     ASK_PERSON,
-    PASSWORD,
     PHONE,
     PageFactory,
     Server,
     customer_says,
     log_in,
     open_widget,
+    sign_in_here,
     without_refusals,
 )
 
@@ -41,12 +41,6 @@ def end_sessions(server: Server, name: str) -> None:
     service = server.service
     # Ending sessions touches only Redis; the cookie secret plays no part.
     server.call(ConsoleAuth(service.redis, b"x" * 16, service.directory).end_sessions(name))
-
-
-def sign_in_here(page: Any, name: str) -> None:
-    page.locator("#login-name").fill(name)
-    page.locator("#login-password").fill(PASSWORD)
-    page.locator("#login-submit").click()
 
 
 def stored_drafts(page: Any) -> list[str]:

@@ -14,8 +14,15 @@ from handoff import audit, keys
 from handoff.conversations import entry_fields
 from handoff.presence import now_ms
 from tests.handoff import test_console_browser as console
-from tests.handoff.test_console_browser import ASK_PERSON, PHONE, PageFactory, Server, customer_says, open_widget
-from tests.handoff.test_console_followups import sign_in_here
+from tests.handoff.test_console_browser import (
+    ASK_PERSON,
+    PHONE,
+    PageFactory,
+    Server,
+    customer_says,
+    open_widget,
+    sign_in_here,
+)
 
 # The browser suite's fixtures: a real server on 127.0.0.1 with Redis, Debian's Chromium, pages.
 server = console.server

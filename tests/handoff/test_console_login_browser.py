@@ -12,7 +12,7 @@ import pytest
 from handoff import api
 from tests.bot.test_agent_cli import relevo
 from tests.handoff import test_console_browser as console
-from tests.handoff.test_console_browser import DESKTOP, PASSWORD, PageFactory, Server, log_in, shot
+from tests.handoff.test_console_browser import DESKTOP, PASSWORD, PageFactory, Server, log_in, shot, sign_in_here
 
 pytestmark = pytest.mark.browser
 # The real server, Chromium and its pages, as test_console_browser has them.
@@ -26,9 +26,7 @@ DISABLED_ES = "Esta cuenta está desactivada; pregunta a un supervisor."
 
 
 def try_login(page: Any, name: str, password: str) -> None:
-    page.locator("#login-name").fill(name)
-    page.locator("#login-password").fill(password)
-    page.locator("#login-submit").click()
+    sign_in_here(page, name, password)
     page.locator("#login-submit:not([disabled])").wait_for()
 
 
@@ -78,9 +76,7 @@ def test_the_reason_is_told_in_the_console_language(
     server.add_agent("bea", ("general",))
     page = open_page()
     page.goto(server.url + "/login?lang=es&next=/agent")
-    page.locator("#login-name").fill("bea")
-    page.locator("#login-password").fill(PASSWORD)
-    page.locator("#login-submit").click()
+    sign_in_here(page, "bea")
     page.wait_for_url(re.compile(r"/agent\?lang=es$"))
     page.locator("#conn", has_text="En directo").wait_for()
 
