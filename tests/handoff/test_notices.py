@@ -20,6 +20,7 @@ from tests.handoff.test_service import (
     Served,
     add_agent,
     ask_for_person,
+    claimed_customer,
     conversation_id,
     customer,
     expect,
@@ -201,13 +202,7 @@ async def test_an_sla_breach_tells_the_customer_once_with_one_status(
 async def test_the_same_agent_claiming_again_after_a_transfer_is_not_announced_again(
     server: Served, http: aiohttp.ClientSession
 ) -> None:
-    await add_agent(server, "ana", display_name="Ana", departments=("general", "logistics"))
-    ws = await customer(http, server)
-    await ask_for_person(ws)
-    cid = await conversation_id(server)
-    csrf = await login(http, server)
-    await post(http, server, "/api/claim", csrf, {"conversation_id": cid})
-    await expect(ws, "message", text="Ana has joined the conversation.")
+    ws, cid, csrf = await claimed_customer(http, server)  # Ana works in general and logistics
     await post(http, server, f"/api/conversations/{cid}/transfer", csrf, {"department": "logistics"})
     await expect(ws, "message", lambda d: d["text"].startswith("I'm passing you to"))
     await post(http, server, "/api/claim", csrf, {"conversation_id": cid})
@@ -229,13 +224,7 @@ async def test_the_same_agent_claiming_again_after_a_transfer_is_not_announced_a
 
 
 async def test_a_transfer_to_the_same_department_is_refused(server: Served, http: aiohttp.ClientSession) -> None:
-    await add_agent(server, "ana", display_name="Ana")
-    ws = await customer(http, server)
-    await ask_for_person(ws)
-    cid = await conversation_id(server)
-    csrf = await login(http, server)
-    await post(http, server, "/api/claim", csrf, {"conversation_id": cid})
-    await expect(ws, "message", text="Ana has joined the conversation.")
+    ws, cid, csrf = await claimed_customer(http, server)
     async with http.post(
         server.url + f"/api/conversations/{cid}/transfer", json={"department": "general"},
         headers={"X-Relevo-CSRF": csrf},

@@ -481,6 +481,22 @@ async def resolved_customer(
     return ws, cid
 
 
+async def claimed_customer(
+    http: aiohttp.ClientSession, served: Served, lang: str = "en"
+) -> tuple[aiohttp.ClientWebSocketResponse, str, str]:
+    """A customer handed to a person and claimed by agent Ana, told she joined: (their socket, the
+    conversation id, Ana's CSRF token on `http`)."""
+    await add_agent(served, "ana", display_name="Ana")
+    ws = await customer(http, served, lang=lang)
+    await ask_for_person(ws, "quiero hablar con una persona" if lang == "es" else "I want to talk to a person")
+    cid = await conversation_id(served)
+    csrf = await login(http, served)
+    await post(http, served, "/api/claim", csrf, {"conversation_id": cid})
+    joined = "Ana se ha unido a la conversación." if lang == "es" else "Ana has joined the conversation."
+    await expect(ws, "message", text=joined)
+    return ws, cid, csrf
+
+
 async def test_after_the_stars_a_question_is_answered_not_taken_as_the_comment(
     server: Served, http: aiohttp.ClientSession
 ) -> None:
@@ -544,13 +560,7 @@ async def test_a_comment_that_ends_with_a_goodbye_is_noted_then_the_conversation
 async def test_giving_the_conversation_back_to_the_queue_tells_the_customer(
     server: Served, http: aiohttp.ClientSession
 ) -> None:
-    ws = await customer(http, server, lang="es")
-    await ask_for_person(ws, "quiero hablar con una persona")
-    cid = await conversation_id(server)
-    await add_agent(server, "ana", display_name="Ana")
-    csrf = await login(http, server)
-    await post(http, server, "/api/claim", csrf, {"conversation_id": cid})
-    await expect(ws, "message", text="Ana se ha unido a la conversación.")
+    ws, cid, csrf = await claimed_customer(http, server, lang="es")
     await post(http, server, f"/api/conversations/{cid}/release", csrf)
     told = await expect(ws, "message", **{"from": "system"})
     assert told["text"].startswith("La persona que te atendía ha tenido que dejar la conversación.")
