@@ -639,10 +639,13 @@ class TelegramChannel:
                              covered=str(last.get("text", "")))
         return True
 
-    async def _remember(self, shown: str, **fields: str) -> None:
+    async def _remember(self, shown: str, forget: tuple[str, ...] = (), **fields: str) -> None:
+        """Note what the chat was shown (and drop the `forget` fields), in one round trip."""
         async with self.redis.pipeline(transaction=False) as pipe:
             mapping: dict[Any, str] = dict(fields)
             pipe.hset(shown, mapping=mapping)
+            if forget:
+                pipe.hdel(shown, *forget)
             pipe.expire(shown, STATUS_TTL_S)
             await pipe.execute()
 
@@ -679,11 +682,7 @@ class TelegramChannel:
         sent = await self._send_text(chat_id, text, None)
         await self.redis.set(key, sent.message_id, ex=STATUS_TTL_S)
         mine = {"kind": "status", "id": sent.message_id, "position": status.position, "text": text}
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hset(shown, "last", json.dumps(mine))
-            pipe.hdel(shown, "covered")
-            pipe.expire(shown, STATUS_TTL_S)
-            await pipe.execute()
+        await self._remember(shown, forget=("covered",), last=json.dumps(mine))
 
     async def _edit(self, chat_id: int, message_id: int, text: str) -> bool:
         """Edit a status message in place; False if it is gone (deleted by the customer, too old)."""
