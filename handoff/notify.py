@@ -307,6 +307,11 @@ class CustomerNotifier:
     ) -> None:  # fmt: skip
         await self.outbox.emit(_status_of(conv, state, position, eta_s, agent))
 
+    async def _show_queued(self, conv: Conversation, shown: tuple[int | None, int | None]) -> None:
+        """The queued status with this (place, wait), noted as what the customer was last shown."""
+        self._last[conv.id] = shown
+        await self.status(conv, "queued", *shown)
+
     async def _once(self, conversation_id: str, what: str) -> bool:
         """True for the one worker (and the one event) that gives this notice."""
         return bool(await self.redis.set(told_key(conversation_id, what), "1", nx=True, ex=TOLD_TTL_S))
@@ -357,9 +362,7 @@ class CustomerNotifier:
         await self.redis.hset(wait_key(conv.id), mapping={"eta0": eta, "told_at": now})
         await self.redis.expire(wait_key(conv.id), WAIT_TTL_S)
         await self.say(conv, text)
-        shown = (info.position, self._eta(info, now))
-        await self.status(conv, "queued", *shown)
-        self._last[conv.id] = shown
+        await self._show_queued(conv, (info.position, self._eta(info, now)))
         await self._revise(conv.id, info, now)  # just told: only the next look at the wait is set
         return info
 
@@ -391,9 +394,7 @@ class CustomerNotifier:
         else:
             text = say("still_queued", conv.lang, position=info.position, eta=eta_text(info.eta_s, conv.lang))
         await self.say(conv, text)
-        shown = (info.position, self._eta(info, now))
-        await self.status(conv, "queued", *shown)
-        self._last[conv.id] = shown
+        await self._show_queued(conv, (info.position, self._eta(info, now)))
         return True
 
     async def standing(self, conv: Conversation) -> StatusUpdate | None:
@@ -439,8 +440,7 @@ class CustomerNotifier:
         shown = (info.position, self._eta(info, now))
         if not force and _same_standing(self._last.get(conv.id), shown):
             return
-        self._last[conv.id] = shown
-        await self.status(conv, "queued", *shown)
+        await self._show_queued(conv, shown)
 
     @staticmethod
     def _apology(conv: Conversation, info: WaitInfo) -> str:
