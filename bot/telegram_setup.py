@@ -170,8 +170,8 @@ class TelegramService:
         self.application.add_handler(TypeHandler(Update, self._dispatch))
         self.application.add_error_handler(self._on_error)
         await self.application.start()
-        listen = self.runtime.outbox.listen
-        self._spawn(self.channel.pump(lambda: listen("telegram")), "telegram outbox pump")
+        publications = self.runtime.outbox.publications
+        self._spawn(self.channel.pump(lambda: publications("telegram")), "telegram outbox pump")
         self._spawn(self.channel.run_pending(), "telegram pending")
         # Updates are taken from here on: a webhook registered by an earlier run keeps delivering
         # while this run's setWebhook is refused.

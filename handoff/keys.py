@@ -193,8 +193,8 @@ def update_seen(update_id: int) -> str:
 
 
 # String with a TTL: this published event is being delivered by one worker (every worker hears it).
-def delivery_claim(digest: str) -> str:
-    return f"{PREFIX}:tg:claim:{digest}"
+def delivery_claim(publication: str) -> str:
+    return f"{PREFIX}:tg:claim:{publication}"
 
 
 # String with a TTL: the Telegram message id of the conversation's one status message (edited in place).

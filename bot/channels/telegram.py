@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
-import hashlib
 import json
 import logging
 import os
@@ -62,10 +61,6 @@ KEY_PREFIX = "telegram:"
 LANGS = frozenset({"en", "es"})
 UPDATE_SEEN_TTL_S = 2 * 24 * 3600  # Telegram keeps an undelivered update for 24 hours
 CLAIM_TTL_S = 600
-# A status carries no id of its own: the same place and wait said again later (back at number 1 after an
-# agent let go) is a new event with the same text, so its claim only outlives the moment every worker
-# hears it (the same publication, within milliseconds).
-STATUS_CLAIM_TTL_S = 2
 STATUS_TTL_S = 7 * 24 * 3600
 MAX_TEXT = int(MessageLimit.MAX_TEXT_LENGTH)
 MAX_CALLBACK_BYTES = int(InlineKeyboardButtonLimit.MAX_CALLBACK_DATA)
@@ -469,12 +464,13 @@ class TelegramChannel:
 
     # -- out -----------------------------------------------------------------------------------------
 
-    async def pump(self, listen: Callable[[], AsyncIterator[OutEvent]]) -> None:
-        """Deliver every Telegram event any worker emits, each by exactly one worker; until cancelled."""
+    async def pump(self, publications: Callable[[], AsyncIterator[tuple[str, OutEvent]]]) -> None:
+        """Deliver every Telegram event any worker publishes, each by exactly one worker; until cancelled.
+        `publications` gives each event with the id of its publication (bot.outbox)."""
         while not self.closing:
             try:
-                async for event in listen():
-                    if event.channel == "telegram" and await self._claim(event):
+                async for publication, event in publications():
+                    if event.channel == "telegram" and await self._claim(publication):
                         self.deliver_soon(event)
             except asyncio.CancelledError:
                 raise
@@ -533,10 +529,10 @@ class TelegramChannel:
             for task in pending:
                 task.cancel()
 
-    async def _claim(self, event: OutEvent) -> bool:
-        digest = hashlib.sha256(event.to_json().encode("utf-8")).hexdigest()
-        ttl = STATUS_CLAIM_TTL_S if isinstance(event, StatusUpdate) else CLAIM_TTL_S
-        return bool(await self.redis.set(delivery_claim(digest), 1, nx=True, ex=ttl))
+    async def _claim(self, publication: str) -> bool:
+        # Every worker hears every publication; the first to claim it delivers it. By publication, not
+        # content: the very same status said twice (number 1, number 2, number 1) is two deliveries.
+        return bool(await self.redis.set(delivery_claim(publication), 1, nx=True, ex=CLAIM_TTL_S))
 
     async def deliver(self, event: OutEvent, tries: int = 0) -> None:
         """Send one event to its chat, or park it behind the chat's parked ones; never raises: failures
