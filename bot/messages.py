@@ -120,13 +120,7 @@ OutEvent = Outbound | StatusUpdate
 
 def event_from_json(raw: str | bytes) -> OutEvent:
     data: dict[str, Any] = orjson.loads(raw)
-    for tag in ("origin", "pub"):  # who published it, and which publication (bot.outbox)
-        data.pop(tag, None)
-    return event_from_dict(data)
-
-
-def event_from_dict(data: dict[str, Any]) -> OutEvent:
-    """The event of `to_json`'s JSON, parsed (the dict is used up)."""
+    data.pop("origin", None)  # the publishing process (bot.outbox)
     if data.get("kind") == "status":
         return StatusUpdate(**data)
     data["buttons"] = tuple(Button(**b) for b in data.get("buttons", ()))

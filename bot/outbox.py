@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -12,7 +11,7 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
-from bot.messages import Outbound, OutEvent, event_from_dict
+from bot.messages import Outbound, OutEvent, event_from_json
 from handoff import keys
 
 logger = logging.getLogger(__name__)
@@ -28,15 +27,11 @@ class Outbox:
         # without parsing it (see `listen`).
         self.origin = uuid.uuid4().hex[:16]
         self._tag = f'"origin":"{self.origin}",'
-        # Numbers each `emit`, so a listener can tell one publication heard by every worker from the same
-        # event published again (a status carries no id of its own: "number 1" may well be said twice).
-        self._published = itertools.count(1)
 
     async def emit(self, event: OutEvent) -> None:
         """Publish to relevo:out:<channel>; the event is in the transcript already, so a miss is not lost."""
         self.notify(event)
-        tag = f'{self._tag}"pub":{next(self._published)},'
-        await self.redis.publish(keys.out_channel(event.channel), "{" + tag + to_json(event)[1:])
+        await self.redis.publish(keys.out_channel(event.channel), "{" + self._tag + to_json(event)[1:])
 
     def announcement(self, message: Outbound) -> tuple[str, str]:
         """(pub/sub channel, the message as JSON without its opening brace and its id) for a store
@@ -70,12 +65,6 @@ class Outbox:
         With `skip_own`, not those this process published: for a caller that is also a listener
         (`add_listener`) and so has them already, sooner, and in the order they were made.
         """
-        async for _, event in self.publications(channel, skip_own):
-            yield event
-
-    async def publications(self, channel: str, skip_own: bool = False) -> AsyncIterator[tuple[str, OutEvent]]:
-        """As `listen`, each event with the id of its publication: the same for every worker that hears it,
-        different each time an event is published, even an event just like an earlier one."""
         pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
         await pubsub.subscribe(keys.out_channel(channel))
         own = self._tag.encode()
@@ -88,23 +77,12 @@ class Outbox:
                 if skip_own and (own if isinstance(data, bytes) else self._tag) in data[:80]:
                     continue
                 try:
-                    yield publication(data)
+                    yield event_from_json(data)
                 except (ValueError, TypeError, KeyError):
                     logger.warning("outbox: dropped a malformed event on %s", channel)
         finally:
             await pubsub.unsubscribe()
             await pubsub.aclose()
-
-
-def publication(raw: str | bytes) -> tuple[str, OutEvent]:
-    """(publication id, event) of one published event: `emit` numbers its publications; a message the
-    store published (see `announcement`) is named by its conversation and new stream id, each unique."""
-    data: dict[str, Any] = orjson.loads(raw)
-    origin, number = data.pop("origin", ""), data.pop("pub", None)
-    event = event_from_dict(data)
-    if number is not None:
-        return f"{origin}:{number}", event
-    return f"{event.conversation_id}:{getattr(event, 'id', '')}", event
 
 
 def _field_names(cls: type) -> tuple[str, ...]:

@@ -110,7 +110,7 @@ class TelegramService:
         self._install_filter()  # PTB logs its URLs, token included, as soon as the Bot is built
         self.application = build_application(runtime, self.timing)
         self.channel = TelegramChannel(self.application.bot, runtime.engine, runtime.redis, runtime.settings,
-                                       retries)
+                                       retries, self.worker)
         self.ready = asyncio.Event()  # the bot is known to Telegram and the channel runs
         # For /healthz: starting | connecting (Bot API unreachable) | not_registered (webhook mode,
         # setWebhook not taken yet) | up | off (token rejected after start); `error` says why not up.
@@ -170,8 +170,8 @@ class TelegramService:
         self.application.add_handler(TypeHandler(Update, self._dispatch))
         self.application.add_error_handler(self._on_error)
         await self.application.start()
-        publications = self.runtime.outbox.publications
-        self._spawn(self.channel.pump(lambda: publications("telegram")), "telegram outbox pump")
+        listen = self.runtime.outbox.listen
+        self._spawn(self.channel.pump(lambda: listen("telegram")), "telegram outbox pump")
         self._spawn(self.channel.run_pending(), "telegram pending")
         # Updates are taken from here on: a webhook registered by an earlier run keeps delivering
         # while this run's setWebhook is refused.
@@ -201,6 +201,10 @@ class TelegramService:
             await _cancel(task)
         self._tasks.clear()
         await self.channel.drain(self.timing.drain_s)
+        try:
+            await self.channel.disown()
+        except RedisError as exc:  # the leases run out by themselves
+            logger.warning("telegram: could not give up this worker's chats: %s", exc)
         if self.application.running:
             await self.application.stop()
         await self.application.shutdown()

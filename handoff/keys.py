@@ -192,9 +192,9 @@ def update_seen(update_id: int) -> str:
     return f"{PREFIX}:tg:update:{update_id}"
 
 
-# String with a TTL: this published event is being delivered by one worker (every worker hears it).
-def delivery_claim(publication: str) -> str:
-    return f"{PREFIX}:tg:claim:{publication}"
+# String with a TTL: the worker that delivers this Telegram chat's messages (every worker hears them).
+def delivery_owner(chat_id: int) -> str:
+    return f"{PREFIX}:tg:owner:{chat_id}"
 
 
 # String with a TTL: the Telegram message id of the conversation's one status message (edited in place).

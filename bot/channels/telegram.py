@@ -9,6 +9,8 @@ import json
 import logging
 import os
 import re
+import time
+import uuid
 import warnings
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
@@ -43,7 +45,7 @@ from bot.settings import Settings
 from handoff import keys
 from handoff.conversations import now_ms
 from handoff.keys import TELEGRAM_PENDING as PENDING
-from handoff.keys import delivery_claim, status_message, update_seen
+from handoff.keys import delivery_owner, status_message, update_seen
 from handoff.keys import telegram_parked as parked_key
 from handoff.keys import telegram_shown as shown_key
 
@@ -60,7 +62,10 @@ UNREACHABLE_FIELD = "unreachable"
 KEY_PREFIX = "telegram:"
 LANGS = frozenset({"en", "es"})
 UPDATE_SEEN_TTL_S = 2 * 24 * 3600  # Telegram keeps an undelivered update for 24 hours
-CLAIM_TTL_S = 600
+# How long a worker stays the one that delivers a chat's messages after it last took one: longer than a
+# send takes (so the next message does not overtake it through another worker), short because should the
+# worker die, the chat's messages published meanwhile are lost to it.
+OWNER_TTL_MS = 15_000
 STATUS_TTL_S = 7 * 24 * 3600
 MAX_TEXT = int(MessageLimit.MAX_TEXT_LENGTH)
 MAX_CALLBACK_BYTES = int(InlineKeyboardButtonLimit.MAX_CALLBACK_DATA)
@@ -383,6 +388,18 @@ return n
 """
 # KEYS[1] PENDING, KEYS[2] parked_key(chat); ARGV[1] chat id, ARGV[2] the first item with its tries
 # counted, ARGV[3] when to try again (ms). The first item failed again: it stays first. Returns nothing.
+# KEYS[1] delivery_owner(chat); ARGV[1] this worker, ARGV[2] lease (ms). Returns 1 when this worker is
+# (now) the one that delivers the chat's messages, its lease renewed; 0 when another worker is.
+OWN_LUA = """
+local owner = redis.call('GET', KEYS[1])
+if owner and owner ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+# KEYS[1] delivery_owner(chat); ARGV[1] this worker. Gives the chat up, if it is still this worker's.
+DISOWN_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+"""
 RETRY_LUA = """
 if redis.call('LLEN', KEYS[2]) > 0 then redis.call('LSET', KEYS[2], 0, ARGV[2]) end
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
@@ -393,8 +410,9 @@ class TelegramChannel:
     """Feeds updates to the engine and delivers its events to Telegram chats, one chat in order."""
 
     def __init__(self, bot: Bot, engine: ConversationEngine, redis: aioredis.Redis, settings: Settings,
-                 retries: Retries | None = None) -> None:
+                 retries: Retries | None = None, worker: str = "") -> None:
         self.bot = bot
+        self.worker = worker or uuid.uuid4().hex
         self.engine = engine
         self.redis = redis
         self.settings = settings
@@ -406,6 +424,9 @@ class TelegramChannel:
         self._take = redis.register_script(TAKE_LUA)
         self._next = redis.register_script(NEXT_LUA)
         self._retry = redis.register_script(RETRY_LUA)
+        self._own_script = redis.register_script(OWN_LUA)
+        self._disown = redis.register_script(DISOWN_LUA)
+        self._owned: dict[int, float] = {}  # chat id -> when this worker's lease on it ends (monotonic)
 
     # -- in ------------------------------------------------------------------------------------------
 
@@ -464,13 +485,12 @@ class TelegramChannel:
 
     # -- out -----------------------------------------------------------------------------------------
 
-    async def pump(self, publications: Callable[[], AsyncIterator[tuple[str, OutEvent]]]) -> None:
-        """Deliver every Telegram event any worker publishes, each by exactly one worker; until cancelled.
-        `publications` gives each event with the id of its publication (bot.outbox)."""
+    async def pump(self, listen: Callable[[], AsyncIterator[OutEvent]]) -> None:
+        """Deliver every Telegram event any worker emits, each by exactly one worker; until cancelled."""
         while not self.closing:
             try:
-                async for publication, event in publications():
-                    if event.channel == "telegram" and await self._claim(publication):
+                async for event in listen():
+                    if event.channel == "telegram" and await self._own(event):
                         self.deliver_soon(event)
             except asyncio.CancelledError:
                 raise
@@ -529,10 +549,26 @@ class TelegramChannel:
             for task in pending:
                 task.cancel()
 
-    async def _claim(self, publication: str) -> bool:
-        # Every worker hears every publication; the first to claim it delivers it. By publication, not
-        # content: the very same status said twice (number 1, number 2, number 1) is two deliveries.
-        return bool(await self.redis.set(delivery_claim(publication), 1, nx=True, ex=CLAIM_TTL_S))
+    async def _own(self, event: OutEvent) -> bool:
+        """Whether this worker delivers the event. Every worker hears every event, in the same order; one
+        at a time delivers a chat's events, so they reach the chat in that order (two workers sending
+        an agent's quick replies side by side could swap them)."""
+        chat_id = chat_of(event.conversation_key)
+        if chat_id is None:
+            return True  # not a chat: `deliver` says so, once per worker
+        if not await self._own_script(keys=[delivery_owner(chat_id)], args=[self.worker, OWNER_TTL_MS]):
+            return False
+        now = time.monotonic()
+        self._owned[chat_id] = now + OWNER_TTL_MS / 1000
+        if len(self._owned) > 1000:  # forget the leases that ended
+            self._owned = {chat: end for chat, end in self._owned.items() if end > now}
+        return True
+
+    async def disown(self) -> None:
+        """Give up the chats this worker delivers to (a shutdown), so another worker takes them at once."""
+        now, owned, self._owned = time.monotonic(), self._owned, {}
+        for chat_id in [chat for chat, end in owned.items() if end > now]:
+            await self._disown(keys=[delivery_owner(chat_id)], args=[self.worker])
 
     async def deliver(self, event: OutEvent, tries: int = 0) -> None:
         """Send one event to its chat, or park it behind the chat's parked ones; never raises: failures

@@ -50,6 +50,8 @@ class StandIn:
     unauthorized: int = 0
     max_polls_in_flight: int = 0
     url: str = ""
+    # How long each sendMessage takes to reach Telegram (seconds; a real network's varying latency).
+    send_latency_s: Callable[[], float] | None = None
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _update_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
     # Set and replaced on every change; waiters re-check. (An asyncio.Condition can lose a wakeup when a
@@ -151,6 +153,8 @@ class StandIn:
         return _ok(True)
 
     async def api_sendMessage(self, params: dict[str, Any]) -> web.Response:
+        if self.send_latency_s is not None:
+            await asyncio.sleep(self.send_latency_s())
         chat_id = int(params["chat_id"])
         if chat_id in self.blocked:
             return _error(403, "Forbidden: bot was blocked by the user")

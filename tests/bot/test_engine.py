@@ -506,39 +506,6 @@ async def test_outbox_skips_its_own_echo_but_not_other_workers(redis: aioredis.R
     assert told == [own]
 
 
-async def test_each_publication_has_its_own_id_heard_alike_by_every_worker(redis: aioredis.Redis) -> None:
-    """What lets one worker of several claim each Telegram delivery: every listener hears a publication
-    under the same id, and the very same status published again is a new id (not a repeat to drop)."""
-    first, second = Outbox(redis), Outbox(redis)
-    heard: dict[str, list[tuple[str, OutEvent]]] = {"first": [], "second": []}
-
-    async def consume(name: str, outbox: Outbox) -> None:
-        async for publication in outbox.publications("telegram"):
-            heard[name].append(publication)
-            if len(heard[name]) == 4:
-                return
-
-    tasks = [asyncio.create_task(consume("first", first)), asyncio.create_task(consume("second", second))]
-    for _ in range(1000):
-        if (await redis.pubsub_numsub(keys.out_channel("telegram")))[0][1] == 2:
-            break
-        await asyncio.sleep(0.01)
-    status = StatusUpdate("c", "telegram:1", "telegram", "queued", position=1, eta_s=60)
-    await first.emit(status)
-    await first.emit(status)
-    await second.emit(status)
-    channel, body = second.announcement(
-        Outbound(conversation_id="c", conversation_key="telegram:1", channel="telegram", id="", text="hola"))
-    await redis.publish(channel, '{"id":"7-0",' + body)
-    await asyncio.wait_for(asyncio.gather(*tasks), 10)
-    assert heard["first"] == heard["second"]
-    ids = [publication_id for publication_id, _ in heard["first"]]
-    assert len(set(ids)) == 4 and ids[3] == "c:7-0"
-    assert [event for _, event in heard["first"]][:3] == [status] * 3
-    assert heard["first"][3][1] == Outbound(conversation_id="c", conversation_key="telegram:1",
-                                            channel="telegram", id="7-0", text="hola")
-
-
 async def test_runtime_starts_and_closes_against_the_test_redis(
     redis: aioredis.Redis, redis_url: str, kb_dir: Path
 ) -> None:

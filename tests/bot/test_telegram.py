@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
+import random
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -790,6 +792,33 @@ async def test_two_workers_only_one_polls_and_the_other_takes_over(
             assert "Shipping is free" in reply["text"]
             assert await redis.get(POLL_LEASE) == second.service.worker
             assert standin.max_polls_in_flight == 1
+
+
+async def test_with_two_workers_a_chat_gets_its_messages_in_the_order_they_were_sent(
+    standin: StandIn, settings: Settings, redis: aioredis.Redis
+) -> None:
+    """An agent's quick replies, published by whichever worker took them: every worker hears each one,
+    and one worker at a time delivers a chat's messages, so they arrive as they were written."""
+    async with relevo(settings) as first, relevo(settings) as second:
+        await subscribed(redis, workers=2)
+        await say(standin, CHAT, "/start")
+        before = len(standin.sent(CHAT))
+        standin.send_latency_s = functools.partial(random.Random(7).uniform, 0.0, 0.03)
+        written = [f"line {n}" for n in range(30)]
+        for n, text in enumerate(written):
+            await emit((first, second)[n % 2].runtime, f"telegram:{CHAT}", text, sender="agent", author="Ana")
+        await standin.wait_for(lambda: len(standin.sent(CHAT)) >= before + len(written), "every line")
+        await asyncio.sleep(0.2)  # nothing more comes: no line twice
+        assert [m["text"] for m in standin.sent(CHAT)[before:]] == [f"Ana: {t}" for t in written]
+        # The worker delivering to the chat stops: it gives the chat up, the other one delivers at once.
+        owner = await redis.get(keys.delivery_owner(CHAT))
+        leaving, staying = (first, second) if owner == first.service.worker else (second, first)
+        assert owner == leaving.service.worker
+        await leaving.service.stop()
+        assert await redis.get(keys.delivery_owner(CHAT)) is None
+        await emit(staying.runtime, f"telegram:{CHAT}", "still here", sender="agent", author="Ana")
+        await standin.wait_for(lambda: standin.sent(CHAT)[-1]["text"] == "Ana: still here", "the next line")
+        assert await redis.get(keys.delivery_owner(CHAT)) == staying.service.worker
 
 
 # -- translation --------------------------------------------------------------------------------------
