@@ -240,7 +240,11 @@ def _status_of(
                         state=state, position=position, eta_s=eta_s, agent=agent)
 
 
-def _same_standing(before: tuple[int | None, int | None] | None, now: tuple[int | None, int | None]) -> bool:
+# (place in the queue, wait in seconds) as the customer is shown them.
+Standing = tuple[int | None, int | None]
+
+
+def _same_standing(before: Standing | None, now: Standing) -> bool:
     """Whether a customer already shown `before` would learn nothing from `now`: same place, and a wait
     that moved less than the widget's coarsest unit can show (a wait counts down by itself)."""
     if before is None or before[0] != now[0]:
@@ -281,7 +285,6 @@ class CustomerNotifier:
         self.agents = agents
         self.display_name = display_name
         self.subscribed = asyncio.Event()
-        self._last: dict[str, tuple[int | None, int | None]] = {}
         self._pending: dict[str, asyncio.Task[None]] = {}
 
     # -- speaking ----------------------------------------------------------------------------------
@@ -307,10 +310,21 @@ class CustomerNotifier:
     ) -> None:  # fmt: skip
         await self.outbox.emit(_status_of(conv, state, position, eta_s, agent))
 
-    async def _show_queued(self, conv: Conversation, shown: tuple[int | None, int | None]) -> None:
-        """The queued status with this (place, wait), noted as what the customer was last shown."""
-        self._last[conv.id] = shown
+    async def _show_queued(self, conv: Conversation, shown: Standing) -> None:
+        """The queued status with this (place, wait), noted as what the customer was last shown (in Redis:
+        whichever worker refreshes next compares with it)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hset(wait_key(conv.id), "shown", ":".join("" if n is None else str(n) for n in shown))
+            pipe.expire(wait_key(conv.id), WAIT_TTL_S)
+            await pipe.execute()
         await self.status(conv, "queued", *shown)
+
+    async def _last_shown(self, conversation_id: str) -> Standing | None:
+        raw = cast(str | None, await self.redis.hget(wait_key(conversation_id), "shown"))
+        if not raw:
+            return None
+        position, _, eta = raw.partition(":")
+        return (int(position) if position else None, int(eta) if eta else None)
 
     async def _once(self, conversation_id: str, what: str) -> bool:
         """True for the one worker (and the one event) that gives this notice."""
@@ -438,7 +452,7 @@ class CustomerNotifier:
             await self.say(conv, self._apology(conv, info))
             force = True  # the status under the apology says the same wait
         shown = (info.position, self._eta(info, now))
-        if not force and _same_standing(self._last.get(conv.id), shown):
+        if not force and _same_standing(await self._last_shown(conv.id), shown):
             return
         await self._show_queued(conv, shown)
 

@@ -27,7 +27,7 @@ from handoff import audit, keys
 from handoff.agents import Agent
 from handoff.api import STATE
 from handoff.hours import BusinessHours, Span
-from handoff.notify import REFRESH_S, opening_text
+from handoff.notify import REFRESH_S, CustomerNotifier, opening_text
 from handoff.presence import now_ms
 from handoff.record import load_record
 from handoff.rules import HandoffRules, load_rules
@@ -252,6 +252,24 @@ async def test_the_queued_status_is_sent_once_after_a_handoff(
     ws = await customer(http, server, lang)
     await ask_for_person(ws, text)
     assert await statuses_for(ws, REFRESH_S + 1.5) == [("queued", 1)]
+    await ws.close()
+
+
+async def test_another_worker_refreshing_the_same_place_and_wait_sends_nothing(
+    server: Served, http: aiohttp.ClientSession
+) -> None:
+    """What a customer was last shown is kept in Redis, so a second worker's refresh knows it too."""
+    ws = await customer(http, server)
+    await ask_for_person(ws, "I want to talk to a person")
+    await expect(ws, "status", lambda d: d.get("position") is not None, state="queued")
+    mine = server.service.notifier
+    other = CustomerNotifier(mine.redis, mine.conversations, mine.outbox, mine.queues, mine.estimator,
+                             mine.rules, mine.agents, mine.display_name)
+    cid = await conversation_id(server)
+    await other.refresh(cid, throttle=False)
+    assert await statuses_for(ws, 1.0) == []
+    await other.refresh(cid, force=True, throttle=False)  # (what the window above would have caught)
+    assert await statuses_for(ws, 1.0) == [("queued", 1)]
     await ws.close()
 
 
