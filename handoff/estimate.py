@@ -116,7 +116,9 @@ class WaitEstimator:
         entered, first, seen_at = await self.redis.hmget(key, ["entered_at", "first_position", "first_seen_at"])
         if entered is None or first is None or seen_at is None or int(entered) != entered_at:
             mapping = {"entered_at": entered_at, "first_position": position, "first_seen_at": now}
-            await self.redis.hset(key, mapping=mapping)  # type: ignore[arg-type]
-            await self.redis.expire(key, WAIT_TTL_S)
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.hset(key, mapping=mapping)  # type: ignore[arg-type]
+                pipe.expire(key, WAIT_TTL_S)
+                await pipe.execute()
             return 0, 0.0
         return int(first) - position, max(0, now - int(seen_at)) / 1000

@@ -347,8 +347,10 @@ class CustomerNotifier:
     async def begin(self, conversation_id: str) -> None:
         """A new handoff of this conversation: forget the last one's waits, promise, apology and the
         agent the customer was told about."""
-        await self.redis.delete(wait_key(conversation_id))
-        await self.redis.zrem(WAIT_CHECKS, conversation_id)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.delete(wait_key(conversation_id))
+            pipe.zrem(WAIT_CHECKS, conversation_id)
+            await pipe.execute()
 
     async def tell_queued(self, conversation_id: str, now: int | None = None) -> WaitInfo | None:
         """The first notice of a handoff: a person will take over, position, wait or opening hours."""
@@ -373,8 +375,10 @@ class CustomerNotifier:
             text = say("queued", conv.lang, position=info.position, eta=eta_text(info.eta_s, conv.lang))
             eta = info.eta_s if info.eta_s is not None else -1
         # The first promise: its apology falls due when it is clearly overrun (apology_after_s).
-        await self.redis.hset(wait_key(conv.id), mapping={"eta0": eta, "told_at": now})
-        await self.redis.expire(wait_key(conv.id), WAIT_TTL_S)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hset(wait_key(conv.id), mapping={"eta0": eta, "told_at": now})
+            pipe.expire(wait_key(conv.id), WAIT_TTL_S)
+            await pipe.execute()
         await self.say(conv, text)
         await self._show_queued(conv, (info.position, self._eta(info, now)))
         await self._revise(conv.id, info, now)  # just told: only the next look at the wait is set
