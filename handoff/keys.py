@@ -130,9 +130,9 @@ def handoffs_key(conversation_key: str) -> str:
 
 def wait_key(conversation_id: str) -> str:
     """Hash, one handoff's wait: the first wait told (eta0, told_at) and the apology (apologised_at), the
-    agent the customer was last told about (agent), the place and wait they were last shown (shown:
-    "place:seconds"), and where and when it was first seen in its current
-    queue (entered_at, first_position, first_seen_at)."""
+    agent the customer was last told about (agent), the place and wait they were last shown (shown,
+    "place:seconds"), and where and when it was first seen in its current queue (entered_at,
+    first_position, first_seen_at)."""
     return f"conv:{{{conversation_id}}}:wait"
 
 

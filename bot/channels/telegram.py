@@ -386,8 +386,6 @@ local n = redis.call('LLEN', KEYS[2])
 if n == 0 then redis.call('ZREM', KEYS[1], ARGV[1]) else redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1]) end
 return n
 """
-# KEYS[1] PENDING, KEYS[2] parked_key(chat); ARGV[1] chat id, ARGV[2] the first item with its tries
-# counted, ARGV[3] when to try again (ms). The first item failed again: it stays first. Returns nothing.
 # KEYS[1] delivery_owner(chat); ARGV[1] this worker, ARGV[2] lease (ms). Returns 1 when this worker is
 # (now) the one that delivers the chat's messages, its lease renewed; 0 when another worker is.
 OWN_LUA = """
@@ -400,6 +398,8 @@ return 1
 DISOWN_LUA = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 """
+# KEYS[1] PENDING, KEYS[2] parked_key(chat); ARGV[1] chat id, ARGV[2] the first item with its tries
+# counted, ARGV[3] when to try again (ms). The first item failed again: it stays first. Returns nothing.
 RETRY_LUA = """
 if redis.call('LLEN', KEYS[2]) > 0 then redis.call('LSET', KEYS[2], 0, ARGV[2]) end
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
@@ -427,6 +427,7 @@ class TelegramChannel:
         self._own_script = redis.register_script(OWN_LUA)
         self._disown = redis.register_script(DISOWN_LUA)
         self._owned: dict[int, float] = {}  # chat id -> when this worker's lease on it ends (monotonic)
+        self._forget_at = 0.0  # when to drop the leases that ended from `_owned`
 
     # -- in ------------------------------------------------------------------------------------------
 
@@ -559,9 +560,10 @@ class TelegramChannel:
         if not await self._own_script(keys=[delivery_owner(chat_id)], args=[self.worker, OWNER_TTL_MS]):
             return False
         now = time.monotonic()
-        self._owned[chat_id] = now + OWNER_TTL_MS / 1000
-        if len(self._owned) > 1000:  # forget the leases that ended
+        if now >= self._forget_at:
             self._owned = {chat: end for chat, end in self._owned.items() if end > now}
+            self._forget_at = now + OWNER_TTL_MS / 1000
+        self._owned[chat_id] = now + OWNER_TTL_MS / 1000
         return True
 
     async def disown(self) -> None:
