@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -43,6 +43,15 @@ def estimate_wait_s(
     turns = math.ceil(max(position, 1) / slots)
     # The first turn waits on average half a handling time; each later turn a whole one.
     return min(MAX_ESTIMATE_S, round(mean * (turns - 0.5)))
+
+
+async def note_wait(redis: aioredis.Redis, conversation_id: str, fields: Mapping[str, str | int]) -> None:
+    """Write `fields` on the conversation's wait hash (keys.wait_key) and keep it WAIT_TTL_S: one round trip."""
+    key = keys.wait_key(conversation_id)
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.hset(key, mapping=dict(fields))  # type: ignore[arg-type]
+        pipe.expire(key, WAIT_TTL_S)
+        await pipe.execute()
 
 
 def paced_wait_s(eta_s: int | None, position: int, moved: int, waited_s: float) -> int | None:
@@ -115,10 +124,7 @@ class WaitEstimator:
         key = keys.wait_key(conversation_id)
         entered, first, seen_at = await self.redis.hmget(key, ["entered_at", "first_position", "first_seen_at"])
         if entered is None or first is None or seen_at is None or int(entered) != entered_at:
-            mapping = {"entered_at": entered_at, "first_position": position, "first_seen_at": now}
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.hset(key, mapping=mapping)  # type: ignore[arg-type]
-                pipe.expire(key, WAIT_TTL_S)
-                await pipe.execute()
+            await note_wait(self.redis, conversation_id,
+                            {"entered_at": entered_at, "first_position": position, "first_seen_at": now})
             return 0, 0.0
         return int(first) - position, max(0, now - int(seen_at)) / 1000

@@ -7,7 +7,7 @@ import contextlib
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -18,7 +18,7 @@ from bot.outbox import Outbox
 from handoff import keys
 from handoff.agents import Agent
 from handoff.conversations import Conversation, Conversations, entry_fields, now_ms
-from handoff.estimate import WAIT_TTL_S, WaitEstimator, WaitInfo
+from handoff.estimate import WaitEstimator, WaitInfo, note_wait
 from handoff.keys import WAIT_CHECKS, told_key, wait_key
 from handoff.queues import HandoffQueues, HandoffState
 from handoff.rules import HandoffRules
@@ -310,13 +310,11 @@ class CustomerNotifier:
     ) -> None:  # fmt: skip
         await self.outbox.emit(_status_of(conv, state, position, eta_s, agent))
 
-    async def _show_queued(self, conv: Conversation, shown: Standing) -> None:
+    async def _show_queued(self, conv: Conversation, shown: Standing, also: Mapping[str, int] | None = None) -> None:
         """The queued status with this (place, wait), noted as what the customer was last shown (in Redis:
-        whichever worker refreshes next compares with it)."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hset(wait_key(conv.id), "shown", ":".join("" if n is None else str(n) for n in shown))
-            pipe.expire(wait_key(conv.id), WAIT_TTL_S)
-            await pipe.execute()
+        whichever worker refreshes next compares with it), with `also` on the wait hash in the same write."""
+        noted = ":".join("" if n is None else str(n) for n in shown)
+        await note_wait(self.redis, conv.id, {**(also or {}), "shown": noted})
         await self.status(conv, "queued", *shown)
 
     async def _last_shown(self, conversation_id: str) -> Standing | None:
@@ -374,13 +372,10 @@ class CustomerNotifier:
         else:
             text = say("queued", conv.lang, position=info.position, eta=eta_text(info.eta_s, conv.lang))
             eta = info.eta_s if info.eta_s is not None else -1
-        # The first promise: its apology falls due when it is clearly overrun (apology_after_s).
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hset(wait_key(conv.id), mapping={"eta0": eta, "told_at": now})
-            pipe.expire(wait_key(conv.id), WAIT_TTL_S)
-            await pipe.execute()
         await self.say(conv, text)
-        await self._show_queued(conv, (info.position, self._eta(info, now)))
+        # The first promise, noted with what was shown: its apology falls due when it is clearly overrun
+        # (apology_after_s).
+        await self._show_queued(conv, (info.position, self._eta(info, now)), also={"eta0": eta, "told_at": now})
         await self._revise(conv.id, info, now)  # just told: only the next look at the wait is set
         return info
 
@@ -593,8 +588,7 @@ class CustomerNotifier:
             else:
                 joined = say("joined", conv.lang, name=name)
                 await self.say(conv, joined, client_id=f"joined:{st.agent}:{st.claimed_at}")
-            await self.redis.hset(wait_key(conv.id), "agent", st.agent)
-            await self.redis.expire(wait_key(conv.id), WAIT_TTL_S)
+            await note_wait(self.redis, conv.id, {"agent": st.agent})
         finally:
             await self.redis.set(slot, "told", ex=TOLD_TTL_S)
 
