@@ -43,7 +43,6 @@ IDLE_CLOSABLE = ("bot", "resolved")  # never closed on a customer waiting for or
 # it is a new question; a bare "4" is the stars.
 RATING_ASKED = ("rating", "rating_comment", "rating_stars")
 # What the bot says to something other than text, by the attachment's kind.
-STICKER_KINDS = ("sticker", "animation")
 ATTACHMENT_TEXTS = {
     "photo": "attachment", "video": "attachment", "document": "attachment",
     "voice": "attachment_voice", "audio": "attachment_voice", "video_note": "attachment_voice",
@@ -392,14 +391,14 @@ class Engine:
 
     async def _attachment(self, conv: Conversation, attachment: Attachment, greeted_now: bool) -> None:
         """The bot reads only text: what it says depends on what was sent (Telegram)."""
-        if attachment.kind in STICKER_KINDS:
+        text_name = ATTACHMENT_TEXTS.get(attachment.kind, "attachment_other")
+        if text_name == "attachment_sticker":
             # A 👍 sticker says "ok"; nothing is read into a 😀 one.
             talk = intents.small_talk(attachment.caption) if attachment.caption else None
             if talk is not None:
                 await self._small_talk(conv, talk, greeted_now)
                 return
-        await self._say(conv, ATTACHMENT_TEXTS.get(attachment.kind, "attachment_other"),
-                        buttons=(self._person_button(conv),))
+        await self._say(conv, text_name, buttons=(self._person_button(conv),))
 
     async def _shortcut_reasons(self, conv: Conversation, text: str) -> list[Reason]:
         reasons: list[Reason] = []
