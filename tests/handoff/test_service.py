@@ -467,8 +467,7 @@ async def test_after_a_resolution_text_is_the_comment_unless_it_is_a_question(
     await ws.send_json({"type": "message", "id": "c-3", "text": "The agent was really helpful, thanks"})
     noted = await expect(ws, "message", lambda d: d["text"].startswith("Thank you, we have noted your comment."))
     assert "You can still rate us" in noted["text"] and [b["value"] for b in noted["buttons"]][-1] == "rate:5"
-    await ws.send_json({"type": "choose", "id": "c-4", "value": "rate:4"})
-    await expect(ws, "message", text="Thank you for your rating!")
+    await rate(ws, 4, "c-4")
     await ws.send_json({"type": "choose", "id": "c-5", "value": "rate:1"})  # an old button, another tab
     await expect(ws, "message", text="You have already rated this conversation. Thank you!")
     # A question afterwards is answered, and nothing goes back to the queue.
@@ -484,6 +483,15 @@ async def test_after_a_resolution_text_is_the_comment_unless_it_is_a_question(
     log = await server.runtime.conversations.log(cid, 100)
     assert [e.text for e in log if e.sender == "customer" and e.kind == "choose"] == ["★ 4", "★ 1"]
     await ws.close()
+
+
+RATED_THANKS = {"en": "Thank you for your rating!", "es": "¡Gracias por tu valoración!"}
+
+
+async def rate(ws: aiohttp.ClientWebSocketResponse, stars: int, frame_id: str = "c-2", lang: str = "en") -> None:
+    """Press the rating button with `stars` and see the thanks."""
+    await ws.send_json({"type": "choose", "id": frame_id, "value": f"rate:{stars}"})
+    await expect(ws, "message", text=RATED_THANKS[lang])
 
 
 async def resolved_customer(
@@ -519,8 +527,7 @@ async def test_after_the_stars_a_question_is_answered_not_taken_as_the_comment(
     server: Served, http: aiohttp.ClientSession
 ) -> None:
     ws, cid = await resolved_customer(http, server)
-    await ws.send_json({"type": "choose", "id": "c-2", "value": "rate:2"})
-    await expect(ws, "message", text="Thank you for your rating!")
+    await rate(ws, 2)
     await ws.send_json({"type": "message", "id": "c-3", "text": "how long does shipping take?"})
     await expect(ws, "message", lambda d: d["from"] == "bot" and "Did this help?" in d["text"])
     assert await server.runtime.redis.hget(keys.conv(cid), "rating_comment") == ""
@@ -532,8 +539,7 @@ async def test_after_the_stars_a_remark_is_the_comment_even_where_the_knowledge_
     server: Served, http: aiohttp.ClientSession, text: str, is_comment: bool
 ) -> None:
     ws, cid = await resolved_customer(http, server)
-    await ws.send_json({"type": "choose", "id": "c-2", "value": "rate:3"})
-    await expect(ws, "message", text="Thank you for your rating!")
+    await rate(ws, 3)
     # The knowledge base answers both ("When will I get my refund?", "How do I return an item?"); only the
     # second reads as a question, though it has no question mark.
     await ws.send_json({"type": "message", "id": "c-3", "text": text})
@@ -551,8 +557,7 @@ async def test_a_goodbye_after_the_rating_prompt_ends_the_conversation_and_is_no
 ) -> None:
     ws, cid = await resolved_customer(http, server, lang="es")
     if stars_first:
-        await ws.send_json({"type": "choose", "id": "c-2", "value": "rate:5"})
-        await expect(ws, "message", text="¡Gracias por tu valoración!")
+        await rate(ws, 5, lang="es")
     await ws.send_json({"type": "message", "id": "c-3", "text": "gracias, adiós"})
     bye = await expect(ws, "message", lambda d: d["from"] in ("bot", "system"))
     assert "buen día" in bye["text"]
@@ -566,8 +571,7 @@ async def test_a_comment_that_ends_with_a_goodbye_is_noted_then_the_conversation
     server: Served, http: aiohttp.ClientSession
 ) -> None:
     ws, cid = await resolved_customer(http, server)
-    await ws.send_json({"type": "choose", "id": "c-2", "value": "rate:4"})
-    await expect(ws, "message", text="Thank you for your rating!")
+    await rate(ws, 4)
     await ws.send_json({"type": "message", "id": "c-3", "text": "Ana sorted it out quickly, bye"})
     await expect(ws, "message", lambda d: d["text"].startswith("Thank you, we have noted your comment."))
     await expect(ws, "status", state="closed")
@@ -599,8 +603,7 @@ async def test_a_rating_press_counts_only_after_a_person_resolved(server: Served
     assert [e for e in await audit.history(server.runtime.redis, cid) if e.event == "rated"] == []
     await server.service.queues.resolve(None, cid, "solved")
     await expect(ws, "message", lambda d: d["text"].startswith("How did we do?"))
-    await ws.send_json({"type": "choose", "id": "c-3", "value": "rate:4"})
-    await expect(ws, "message", text="Thank you for your rating!")
+    await rate(ws, 4, "c-3")
     assert await server.runtime.redis.hget(keys.conv(cid), "rating") == "4"
     await ws.close()
 
@@ -614,7 +617,7 @@ async def test_a_typed_rating_counts_as_the_stars(
         await ws.send_json({"type": "message", "id": "c-2", "text": "muy bien, gracias"})
         await expect(ws, "message", lambda d: d["text"].startswith("Gracias, hemos anotado tu comentario."))
     await ws.send_json({"type": "message", "id": "c-3", "text": "4/5"})
-    await expect(ws, "message", text="¡Gracias por tu valoración!")
+    await expect(ws, "message", text=RATED_THANKS["es"])
     rating = await server.runtime.redis.hmget(keys.conv(cid), ["rating", "rating_comment"])
     assert rating == ["4", "muy bien, gracias" if first_comment else ""]
     await ws.close()
