@@ -173,6 +173,7 @@ class TelegramService:
         listen = self.runtime.outbox.listen
         self._spawn(self.channel.pump(lambda: listen("telegram")), "telegram outbox pump")
         self._spawn(self.channel.run_pending(), "telegram pending")
+        self._spawn(self.channel.keep_leases(), "telegram chat leases")
         # Updates are taken from here on: a webhook registered by an earlier run keeps delivering
         # while this run's setWebhook is refused.
         self.ready.set()

@@ -195,7 +195,13 @@ def update_seen(update_id: int) -> str:
 
 # String with a TTL: the worker that delivers this Telegram chat's messages (every worker hears them).
 def delivery_owner(chat_id: int) -> str:
-    return f"{PREFIX}:tg:owner:{chat_id}"
+    return f"{PREFIX}:tg:owner:{{{chat_id}}}"
+
+
+# String with a TTL: the last of this Telegram chat's events its delivering worker was done with (see
+# bot.channels.telegram.event_mark); a worker taking the chat over sends what came after it.
+def delivery_mark(chat_id: int) -> str:
+    return f"{PREFIX}:tg:mark:{{{chat_id}}}"
 
 
 # String with a TTL: the Telegram message id of the conversation's one status message (edited in place).

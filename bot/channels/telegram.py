@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import datetime as dt
 import json
@@ -45,7 +46,7 @@ from bot.settings import Settings
 from handoff import keys
 from handoff.conversations import now_ms
 from handoff.keys import TELEGRAM_PENDING as PENDING
-from handoff.keys import delivery_owner, status_message, update_seen
+from handoff.keys import delivery_mark, delivery_owner, status_message, update_seen
 from handoff.keys import telegram_parked as parked_key
 from handoff.keys import telegram_shown as shown_key
 
@@ -62,11 +63,12 @@ UNREACHABLE_FIELD = "unreachable"
 KEY_PREFIX = "telegram:"
 LANGS = frozenset({"en", "es"})
 UPDATE_SEEN_TTL_S = 2 * 24 * 3600  # Telegram keeps an undelivered update for 24 hours
-# How long a worker stays the one that delivers a chat's messages after it last took one: longer than a
-# send takes (so the next message does not overtake it through another worker), short because should the
-# worker die, the chat's messages published meanwhile are lost to it.
-OWNER_TTL_MS = 15_000
 STATUS_TTL_S = 7 * 24 * 3600
+# OWN_LUA's verdicts.
+OWNED_BY_OTHER, OWNED, TAKEN_OVER = 0, 1, 2
+HELD_PER_CHAT = 200  # another worker's recent events kept per chat, in case it dies before sending them
+TAKEOVER_SLACK_S = 0.2  # past the other worker's lease, before looking whether it is gone
+MARK_TTL_S = 24 * 3600
 MAX_TEXT = int(MessageLimit.MAX_TEXT_LENGTH)
 MAX_CALLBACK_BYTES = int(InlineKeyboardButtonLimit.MAX_CALLBACK_DATA)
 # Content a customer can send that is not text; the first one a message has names its kind.
@@ -139,6 +141,20 @@ def chat_of(key: str) -> int | None:
         return int(key[len(KEY_PREFIX) :])
     except ValueError:
         return None
+
+
+def event_mark(event: OutEvent) -> str:
+    """What names an event among a chat's: a message by its transcript id, a status by what it says."""
+    if isinstance(event, Outbound):
+        return event.id
+    return f"{event.conversation_id}:{event.state}:{event.position}:{event.eta_s}:{event.agent}"
+
+
+def _done_with(events: list[OutEvent], mark: str) -> int:
+    """How many of the events the worker that marked `mark` was done with: up to its last one so named
+    (a status can repeat), none if it is not among them."""
+    marks = [event_mark(e) for e in events]
+    return len(marks) - marks[::-1].index(mark) if mark in marks else 0
 
 
 def lang_of(language_code: str | None) -> str | None:
@@ -343,6 +359,10 @@ class Retries:
     park_s: float = 30.0
     max_parks: int = 100  # about a day at park_s and above: then the transcript is all that is left
     pending_poll_s: float = 2.0
+    # How long a worker stays the one that delivers a chat's messages after it last took one: longer
+    # than a send takes (so the next message does not overtake it through another worker). Should the
+    # worker die, another one takes the chat over this long after, with what the dead one had not sent.
+    owner_lease_s: float = 15.0
     # A worker sending a chat's parked messages holds the chat this long past each message; should it
     # vanish, another worker takes the chat over then.
     drain_lease_s: float = 120.0
@@ -386,13 +406,16 @@ local n = redis.call('LLEN', KEYS[2])
 if n == 0 then redis.call('ZREM', KEYS[1], ARGV[1]) else redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1]) end
 return n
 """
-# KEYS[1] delivery_owner(chat); ARGV[1] this worker, ARGV[2] lease (ms). Returns 1 when this worker is
-# (now) the one that delivers the chat's messages, its lease renewed; 0 when another worker is.
+# KEYS[1] delivery_owner(chat), KEYS[2] delivery_mark(chat); ARGV[1] this worker, ARGV[2] lease (ms).
+# {1, ''}: this worker delivers the chat's messages, its lease renewed. {2, mark}: it does from now on,
+# the chat was nobody's (mark: the last event the worker before was done with). {0, ms}: another worker
+# does, for ms more unless it renews.
 OWN_LUA = """
 local owner = redis.call('GET', KEYS[1])
-if owner and owner ~= ARGV[1] then return 0 end
+if owner and owner ~= ARGV[1] then return {0, redis.call('PTTL', KEYS[1])} end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return 1
+if owner then return {1, ''} end
+return {2, redis.call('GET', KEYS[2]) or ''}
 """
 # KEYS[1] delivery_owner(chat); ARGV[1] this worker. Gives the chat up, if it is still this worker's.
 DISOWN_LUA = """
@@ -428,6 +451,10 @@ class TelegramChannel:
         self._disown = redis.register_script(DISOWN_LUA)
         self._owned: dict[int, float] = {}  # chat id -> when this worker's lease on it ends (monotonic)
         self._forget_at = 0.0  # when to drop the leases that ended from `_owned`
+        self._busy: collections.Counter[int] = collections.Counter()  # chat id -> deliveries under way
+        # Other workers' chats: their recent events, and when to look whether that worker is done with them.
+        self._held: dict[int, collections.deque[OutEvent]] = {}
+        self._checks: dict[int, asyncio.TimerHandle] = {}
 
     # -- in ------------------------------------------------------------------------------------------
 
@@ -491,8 +518,8 @@ class TelegramChannel:
         while not self.closing:
             try:
                 async for event in listen():
-                    if event.channel == "telegram" and await self._own(event):
-                        self.deliver_soon(event)
+                    if event.channel == "telegram":
+                        await self._route(event)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -550,24 +577,107 @@ class TelegramChannel:
             for task in pending:
                 task.cancel()
 
-    async def _own(self, event: OutEvent) -> bool:
-        """Whether this worker delivers the event. Every worker hears every event, in the same order; one
-        at a time delivers a chat's events, so they reach the chat in that order (two workers sending
-        an agent's quick replies side by side could swap them)."""
+    async def _route(self, event: OutEvent) -> None:
+        """Deliver the event if this worker delivers its chat, else hold it until the worker that does is
+        done with it. Every worker hears every event, in the same order; one at a time delivers a chat's
+        events, so they reach the chat in that order (two workers sending an agent's quick replies side by
+        side could swap them)."""
         chat_id = chat_of(event.conversation_key)
         if chat_id is None:
-            return True  # not a chat: `deliver` says so, once per worker
-        if not await self._own_script(keys=[delivery_owner(chat_id)], args=[self.worker, OWNER_TTL_MS]):
-            return False
-        now = time.monotonic()
-        if now >= self._forget_at:
-            self._owned = {chat: end for chat, end in self._owned.items() if end > now}
-            self._forget_at = now + OWNER_TTL_MS / 1000
-        self._owned[chat_id] = now + OWNER_TTL_MS / 1000
-        return True
+            self.deliver_soon(event)  # not a chat: `deliver` says so, once per worker
+            return
+        verdict, detail = await self._own(chat_id)
+        if verdict == OWNED_BY_OTHER:
+            self._hold(chat_id, event, int(detail))
+            return
+        if verdict == TAKEN_OVER:
+            for missed in self._unsent(chat_id, str(detail)):
+                self.deliver_soon(missed)
+        self.deliver_soon(event)
+
+    async def _own(self, chat_id: int) -> tuple[int, int | str]:
+        """OWN_LUA's verdict on the chat (and its detail); this worker's lease renewed if it is its."""
+        lease_ms = int(self.retries.owner_lease_s * 1000)
+        verdict, detail = await self._own_script(keys=[delivery_owner(chat_id), delivery_mark(chat_id)],
+                                                 args=[self.worker, lease_ms])
+        if verdict != OWNED_BY_OTHER:
+            now = time.monotonic()
+            if now >= self._forget_at:
+                self._owned = {chat: end for chat, end in self._owned.items() if end > now}
+                self._forget_at = now + self.retries.owner_lease_s
+            self._owned[chat_id] = now + self.retries.owner_lease_s
+        return int(verdict), detail
+
+    def _hold(self, chat_id: int, event: OutEvent, lease_left_ms: int) -> None:
+        """Keep another worker's event until it is done with it: should that worker die, this one sends it."""
+        held = self._held.get(chat_id)
+        if held is None:
+            held = self._held[chat_id] = collections.deque(maxlen=HELD_PER_CHAT)
+        held.append(event)
+        self._hold_check(chat_id, lease_left_ms)
+
+    def _check_soon(self, chat_id: int) -> None:
+        del self._checks[chat_id]
+        self._spawn(self._check(chat_id), "telegram delivery check")
+
+    async def _check(self, chat_id: int) -> None:
+        """Once the other worker's lease could have run out: forget what it sent; if some is left and the
+        worker is gone, take the chat over and send the rest."""
+        try:
+            mark = cast(str | None, await self.redis.get(delivery_mark(chat_id)))
+            held = self._held.get(chat_id)
+            if held is None or self.closing:
+                return
+            for _ in range(_done_with(list(held), mark or "")):
+                held.popleft()
+            if not held:
+                del self._held[chat_id]
+                return
+            verdict, detail = await self._own(chat_id)
+        except RedisError as exc:
+            logger.warning("telegram: could not look whether chat %s is still delivered: %s", chat_id, exc)
+            self._hold_check(chat_id, int(self.retries.owner_lease_s * 1000))
+            return
+        if verdict == OWNED_BY_OTHER:  # alive and still sending (or held up): look again later
+            self._hold_check(chat_id, int(detail))
+            return
+        missed = self._unsent(chat_id, str(detail))
+        if missed:
+            logger.warning("telegram: took chat %s over from a worker that stopped answering; sending the %d "
+                           "message(s) it had not sent", chat_id, len(missed))
+        for event in missed:
+            self.deliver_soon(event)
+
+    def _hold_check(self, chat_id: int, lease_left_ms: int) -> None:
+        if chat_id not in self._checks:
+            delay = max(lease_left_ms, 0) / 1000 + TAKEOVER_SLACK_S
+            self._checks[chat_id] = asyncio.get_running_loop().call_later(delay, self._check_soon, chat_id)
+
+    def _unsent(self, chat_id: int, mark: str) -> list[OutEvent]:
+        """This worker now delivers the chat: the held events the worker before had not sent, oldest first."""
+        held = list(self._held.pop(chat_id, ()))
+        check = self._checks.pop(chat_id, None)
+        if check is not None:
+            check.cancel()
+        return held[_done_with(held, mark):]
+
+    async def keep_leases(self) -> None:
+        """Renew the chats this worker is still sending to (a flood wait can outlast a lease), so no other
+        worker takes them over meanwhile; until cancelled."""
+        while not self.closing:
+            await asyncio.sleep(self.retries.owner_lease_s / 3)
+            for chat_id in [chat for chat in self._busy if chat in self._owned]:
+                try:
+                    await self._own(chat_id)
+                except RedisError as exc:
+                    logger.warning("telegram: could not renew the lease on chat %s: %s", chat_id, exc)
 
     async def disown(self) -> None:
         """Give up the chats this worker delivers to (a shutdown), so another worker takes them at once."""
+        for check in self._checks.values():
+            check.cancel()
+        self._checks.clear()
+        self._held.clear()
         now, owned, self._owned = time.monotonic(), self._owned, {}
         for chat_id in [chat for chat, end in owned.items() if end > now]:
             await self._disown(keys=[delivery_owner(chat_id)], args=[self.worker])
@@ -579,15 +689,24 @@ class TelegramChannel:
         if chat_id is None:
             logger.warning("telegram: event for %r is not a Telegram chat", event.conversation_key)
             return
-        async with self._lock(chat_id):
-            behind = parked_item(event, tries, 0)
-            if await self._park_script(keys=[PENDING, parked_key(chat_id)], args=[chat_id, behind, now_ms(), 1]):
-                logger.info("telegram: a message for chat %s waits behind the chat's parked ones", chat_id)
-                return
-            progress = Progress()
-            delay = await self._send(chat_id, event, progress)
-            if delay is not None:
-                await self._park(chat_id, event, tries + 1, progress.parts, delay)
+        self._busy[chat_id] += 1
+        try:
+            async with self._lock(chat_id):
+                behind = parked_item(event, tries, 0)
+                if await self._park_script(keys=[PENDING, parked_key(chat_id)],
+                                           args=[chat_id, behind, now_ms(), 1]):
+                    logger.info("telegram: a message for chat %s waits behind the chat's parked ones", chat_id)
+                else:
+                    progress = Progress()
+                    delay = await self._send(chat_id, event, progress)
+                    if delay is not None:
+                        await self._park(chat_id, event, tries + 1, progress.parts, delay)
+                # Done with it (sent, refused, or parked for the retries): a worker taking over starts after it.
+                await self.redis.set(delivery_mark(chat_id), event_mark(event), ex=MARK_TTL_S)
+        finally:
+            self._busy[chat_id] -= 1
+            if not self._busy[chat_id]:
+                del self._busy[chat_id]
 
     async def _drain(self, chat_id: int) -> None:
         """The chat's parked messages, oldest first, until one fails again (it stays first) or none is left."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import json
 import logging
@@ -819,6 +820,57 @@ async def test_with_two_workers_a_chat_gets_its_messages_in_the_order_they_were_
         await emit(staying.runtime, f"telegram:{CHAT}", "still here", sender="agent", author="Ana")
         await standin.wait_for(lambda: standin.sent(CHAT)[-1]["text"] == "Ana: still here", "the next line")
         assert await redis.get(keys.delivery_owner(CHAT)) == staying.service.worker
+
+
+async def crash(worker: Relevo) -> None:
+    """The worker's process dies: its Telegram work ends where it is, and it gives nothing back (no
+    `stop`, so no drain and no disown)."""
+    channel = worker.service.channel
+    channel.closing = True
+    tasks = [*worker.service._tasks, *channel._tasks]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_when_the_worker_delivering_a_chat_dies_another_sends_what_it_had_not(
+    standin: StandIn, settings: Settings, redis: aioredis.Redis
+) -> None:
+    retries = dataclasses.replace(QUICK, owner_lease_s=1.0)
+    async with relevo(settings, retries=retries) as first, relevo(settings, retries=retries) as second:
+        await subscribed(redis, workers=2)
+        await say(standin, CHAT, "/start")
+        owner = await redis.get(keys.delivery_owner(CHAT))
+        dying, staying = (first, second) if owner == first.service.worker else (second, first)
+        assert owner == dying.service.worker
+        await crash(dying)
+        before = len(standin.sent(CHAT))
+        written = [f"line {n}" for n in range(5)]
+        for text in written:  # the dead worker's lease has not run out yet: it still "delivers" the chat
+            await emit(staying.runtime, f"telegram:{CHAT}", text, sender="agent", author="Ana")
+        await standin.wait_for(lambda: len(standin.sent(CHAT)) >= before + len(written), "the unsent lines")
+        await asyncio.sleep(0.3)  # nothing more comes: no line twice
+        assert [m["text"] for m in standin.sent(CHAT)[before:]] == [f"Ana: {t}" for t in written]
+        assert await redis.get(keys.delivery_owner(CHAT)) == staying.service.worker
+
+
+async def test_a_worker_held_up_by_a_flood_limit_keeps_its_chat_and_nothing_is_sent_twice(
+    standin: StandIn, settings: Settings, redis: aioredis.Redis
+) -> None:
+    """A flood wait outlasting the chat's lease: the worker sending renews it, so the other worker,
+    holding the same messages, does not take the chat over and send them again."""
+    retries = dataclasses.replace(QUICK, owner_lease_s=0.6)
+    async with relevo(settings, retries=retries) as first, relevo(settings, retries=retries) as second:
+        await subscribed(redis, workers=2)
+        await say(standin, CHAT, "/start")
+        before = len(standin.sent(CHAT))
+        standin.fail_next("sendMessage", Fault(429, "Too Many Requests: retry after 2", retry_after=2))
+        written = [f"line {n}" for n in range(3)]
+        for n, text in enumerate(written):
+            await emit((first, second)[n % 2].runtime, f"telegram:{CHAT}", text, sender="agent", author="Ana")
+        await standin.wait_for(lambda: len(standin.sent(CHAT)) >= before + len(written), "every line")
+        await asyncio.sleep(2.0)  # past the flood wait, and other leases and checks: nothing more comes
+        assert [m["text"] for m in standin.sent(CHAT)[before:]] == [f"Ana: {t}" for t in written]
 
 
 # -- translation --------------------------------------------------------------------------------------
