@@ -514,7 +514,7 @@ class TelegramChannel:
     # -- out -----------------------------------------------------------------------------------------
 
     async def pump(self, listen: Callable[[], AsyncIterator[OutEvent]]) -> None:
-        """Deliver every Telegram event any worker emits, each by exactly one worker; until cancelled."""
+        """Deliver every Telegram event any worker emits, each chat's by one worker at a time; until cancelled."""
         while not self.closing:
             try:
                 async for event in listen():
