@@ -296,6 +296,8 @@ class Engine:
             return False
         if closed:
             await self.outbox.emit(self._message(conv, closed, text, sender="system"))
+        if not conv.customer_messages:  # nothing happened since: still only the greeting
+            await self.conversations.discard(conv)
         await self.outbox.emit(self._status(conv, "closed"))
         return True
 

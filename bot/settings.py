@@ -38,6 +38,8 @@ class ServerSettings:
     max_message_chars: int = 2000
     messages_per_second: float = 5.0
     message_burst: int = 10
+    # New widget sessions (a hello without a valid session) per client address per minute, each process.
+    new_sessions_per_minute: float = 30.0
     session_secret: str = ""
     session_ttl_days: int = 30
 
@@ -321,6 +323,7 @@ def _lower_bounds(s: Settings) -> list[tuple[str, float, float]]:
     return [
         ("server.messages_per_second", s.server.messages_per_second, 0.1),
         ("server.message_burst", s.server.message_burst, 1),
+        ("server.new_sessions_per_minute", s.server.new_sessions_per_minute, 0),  # 0: no limit
         ("server.session_ttl_days", s.server.session_ttl_days, 1),
         ("conversation.misunderstandings_before_handoff", s.conversation.misunderstandings_before_handoff, 1),
         ("conversation.idle_close_minutes", s.conversation.idle_close_minutes, 0.1),

@@ -121,6 +121,14 @@ end
 return 0
 """
 
+# KEYS[1] customer_last(key); ARGV[1] a conversation being discarded, ARGV[2] the one before it ('' if
+# none). The customer's most recent conversation goes back to that one, if it was the discarded one.
+UNLAST_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[2]) end
+end
+"""
+
 
 StreamEntries = list[tuple[str, dict[str, str]]]
 HashValue = str | int
@@ -379,6 +387,7 @@ class Conversations:
         self._turn = redis.register_script(TURN_LUA)
         self._close = redis.register_script(CLOSE_LUA)
         self._detach = redis.register_script(DETACH_LUA)
+        self._unlast = redis.register_script(UNLAST_LUA)
         self._pipeline = _Pipeliner(redis)
         # conversation key -> id of the conversation this process last found open for it. Only a hint:
         # every append checks the state itself and says "closed" when the hint is stale.
@@ -530,6 +539,14 @@ class Conversations:
         await self._detach(keys=[keys.customer(conversation_key), keys.customer_last(conversation_key)],
                            args=[conversation_id])
         await self.redis.zrem(keys.ACTIVE, conversation_id)
+
+    async def discard(self, conversation: Conversation) -> None:
+        """Remove a closed conversation the customer never wrote in (a widget opened and left): it held
+        only the bot's greeting, and kept, every opened widget would stay in Redis for good."""
+        cid = conversation.id
+        await self.redis.delete(keys.conv(cid), keys.conv_log(cid), keys.conv_seen(cid))
+        await self._unlast(keys=[keys.customer_last(conversation.key)], args=[cid, conversation.previous])
+        logger.info("conversation %s discarded: the customer never wrote", cid)
 
     async def log(self, conversation_id: str, limit: int = 200) -> list[LogEntry]:
         """The last `limit` transcript entries, oldest first."""

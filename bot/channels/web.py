@@ -18,6 +18,7 @@ from bot.messages import Inbound, Outbound, OutEvent, StatusUpdate, Stored, has_
 from bot.ratelimit import RateLimiter, TokenBucket
 from bot.sessions import BadSession, Session, SessionSigner
 from bot.settings import Settings
+from handoff.auth import client_address
 
 logger = logging.getLogger(__name__)
 
@@ -154,6 +155,8 @@ class WebChannel:
         self.settings = settings
         self.signer = signer
         self.limiter = RateLimiter(settings.server.messages_per_second, settings.server.message_burst)
+        per_minute = settings.server.new_sessions_per_minute
+        self.new_sessions = RateLimiter(per_minute / 60, max(1, int(per_minute)))
         self.sockets: dict[str, set[Connection]] = {}
         self._all: set[web.WebSocketResponse] = set()
         self._turns = asyncio.Semaphore(MAX_TURNS_IN_FLIGHT)
@@ -177,7 +180,9 @@ class WebChannel:
         self._all.add(ws)
         conn: Connection | None = None
         try:
-            conn = await self._before_hello(ws)
+            address = client_address(request.remote, request.headers.get("X-Forwarded-For", ""),
+                                     self.settings.server.trusted_proxies)
+            conn = await self._before_hello(ws, address)
             if conn is not None:
                 await self._serve(conn)
         except asyncio.CancelledError:
@@ -196,7 +201,7 @@ class WebChannel:
                 self._deregister(conn)
         return ws
 
-    async def _before_hello(self, ws: web.WebSocketResponse) -> Connection | None:
+    async def _before_hello(self, ws: web.WebSocketResponse, address: str) -> Connection | None:
         bucket = TokenBucket(self.settings.server.messages_per_second, self.settings.server.message_burst)
         strikes = 0
         while True:
@@ -213,7 +218,7 @@ class WebChannel:
                 frame = self._decode(msg)
                 if frame["type"] != "hello":
                     raise FrameError("hello_required", "the first frame must be a hello")
-                return await self._hello(ws, frame)
+                return await self._hello(ws, frame, address)
             except FrameError as exc:
                 strikes += 1
                 if strikes > MAX_STRIKES:
@@ -226,7 +231,7 @@ class WebChannel:
             raise FrameError("bad_json", "frames must be JSON text")
         return parse_frame(msg.data)
 
-    async def _hello(self, ws: web.WebSocketResponse, frame: dict[str, Any]) -> Connection:
+    async def _hello(self, ws: web.WebSocketResponse, frame: dict[str, Any], address: str) -> Connection | None:
         token = frame.get("session")
         session: Session | None = None
         if token is not None:
@@ -235,6 +240,13 @@ class WebChannel:
             except BadSession as exc:
                 logger.info("widget session refused: %s", exc)
                 await ws.send_str(error_frame("bad_session", "session is not valid; a new one was started"))
+        # Each new session is a conversation in Redis: a script opening them in a loop would fill it.
+        if session is None and not self.new_sessions.allow(address):
+            logger.info("too many new widget sessions from %s", address)
+            await ws.send_str(error_frame("rate_limited", "too many new conversations from this address; "
+                                                          "try again in a minute"))
+            await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too many new sessions")
+            return None
         # A valid session gets a renewed expiry; anything else a brand-new session, never someone else's.
         session = self.signer.issue(session.id if session else None)
         raw_lang = frame.get("lang")

@@ -49,6 +49,28 @@ async def test_conversations_with_a_person_or_without_words_are_left_alone(
     assert [type(e).__name__ for e in bot.events] == ["StatusUpdate"]
 
 
+async def test_a_conversation_the_customer_never_wrote_in_leaves_nothing_in_redis_once_closed(
+    redis: aioredis.Redis, kb_dir: Path
+) -> None:
+    """Every opened widget starts a conversation (the greeting); closed idle, one nobody wrote in goes."""
+    bot = build(redis, make_settings(kb_dir))
+    await bot.say("How long does shipping take?", key="web:back")
+    await bot.say("adiós", key="web:back")  # ends it: the next opening starts a new one
+    spoken = await bot.conversations.last_id("web:back")
+    await bot.engine.open("web:back", "web", "en")
+    silent = await bot.conversations.current_id("web:back")
+    await bot.engine.open("web:never", "web", "en")
+    never = await bot.conversations.current_id("web:never")
+    assert silent and never and silent != spoken
+    assert await sweeper(bot, redis).sweep_once(now=now_ms() + 120 * MINUTE) == 2
+    assert await redis.keys(f"*{silent}*") == [] and await redis.keys(f"*{never}*") == []
+    assert await redis.keys("*web:never*") == []
+    # The customer who had spoken keeps that conversation as their last one, with its history.
+    assert await bot.conversations.last_id("web:back") == spoken
+    assert (await bot.engine.history("web:back"))[-1].text.startswith("Thank you for contacting")
+    assert (await bot.conversations.get(spoken)).state == "closed"  # type: ignore[arg-type,union-attr]
+
+
 async def test_only_the_lease_holder_sweeps(redis: aioredis.Redis, kb_dir: Path) -> None:
     bot = build(redis, make_settings(kb_dir))
     await bot.say("hello there", key="web:x")

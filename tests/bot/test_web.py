@@ -520,6 +520,25 @@ async def test_flooding_gets_rate_limited_without_losing_acked_messages(
         await ws2.close()
 
 
+async def test_new_sessions_from_one_address_are_limited_and_reconnects_are_not(
+    redis: aioredis.Redis, redis_url: str, tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    settings = make_settings(redis_url, tmp_path, new_sessions_per_minute=3)
+    async with serving(settings) as served:
+        opened = [await hello(http, served) for _ in range(3)]
+        conversations = len(await redis.keys("conv:{*}"))
+        ws = await http.ws_connect(served.ws_url)
+        await ws.send_json({"type": "hello", "session": None, "lang": "es"})
+        assert (await expect(ws, "error"))["code"] == "rate_limited"
+        assert await closing_code(ws) == 1013  # try again later: the widget reconnects with backoff
+        assert len(await redis.keys("conv:{*}")) == conversations  # nothing stored for it
+        # A customer coming back with their session is not a new one: not counted, not refused.
+        for sock, welcome in opened:
+            await sock.close()
+            again, _ = await hello(http, served, session=welcome["session"])
+            await again.close()
+
+
 async def test_origin_outside_the_allowed_list_is_refused(
     redis: aioredis.Redis, redis_url: str, tmp_path: Path, http: aiohttp.ClientSession
 ) -> None:
