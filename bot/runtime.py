@@ -26,6 +26,8 @@ from handoff.store import Store
 logger = logging.getLogger(__name__)
 
 STOP_TIMEOUT_S = 5.0
+# Under the data folder: every clean knowledge-base load is kept there, for a start with a broken file.
+FAQ_LAST_GOOD_DIR = "faq-last-good"
 
 
 class Runtime:
@@ -62,8 +64,12 @@ class Runtime:
             rules = load_rules(settings.handoff_rules, hs.timezone, hs.default_department)
             # Indexing a large knowledge base takes a moment: keep the loop free meanwhile. Its handoff
             # departments are checked against the rules' (a typo is logged, and routed to a real queue).
+            # A folder that does not load serves the last good copy (healthz says `stale`); with no
+            # copy either, start-up stops with `file:line: message` (KnowledgeBaseError), like a
+            # broken rules file, rather than answer every customer "not understood".
             library = await asyncio.to_thread(Library, settings.faq_dir, thresholds, set(rules.departments),
-                                              hs.default_department)
+                                              hs.default_department, settings.data_dir / FAQ_LAST_GOOD_DIR)
+            library.require()
             mood = await asyncio.to_thread(_load_mood, settings)
         except BaseException:
             await store.close()

@@ -131,6 +131,9 @@ async def healthz(request: web.Request) -> web.Response:
     # Telegram not ready (webhook refused, Bot API away) is reported, not failed: `ok` and the status
     # answer "should this process be restarted?", and a restart does not fix a secret Telegram refuses.
     body.update(telegram.health() if telegram is not None else {"telegram": "off"})
+    # A knowledge base that does not load is reported the same way: the process still answers from
+    # the last good version, and a restart would not fix the file, so `faq` is `stale`, not a 503.
+    body.update(runtime.library.health())
     return web.json_response(body)
 
 

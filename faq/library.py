@@ -12,7 +12,8 @@ from pathlib import Path
 
 import watchfiles
 
-from faq.loader import department_problems, load_dir
+from faq import last_good
+from faq.loader import LoadResult, department_problems, load_dir
 from faq.matcher import Matcher
 from faq.model import Action, Decision, KnowledgeBase, Match, Problem
 from faq.policy import Thresholds, decide
@@ -38,6 +39,14 @@ class ReloadStatus:
     warnings: list[Problem] = field(default_factory=list)
 
 
+class KnowledgeBaseError(ValueError):
+    """No knowledge base to serve: the folder does not load and no last good copy does either."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
 class Library:
     """Holds the knowledge base in use. Readers take one snapshot, so a reload never shows them half a KB."""
 
@@ -47,13 +56,18 @@ class Library:
         thresholds: Thresholds,
         departments: Collection[str] | None = None,
         default_department: str | None = None,
+        last_good: Path | None = None,
     ) -> None:
         """`departments` (the handoff rules' names) and `default_department` (settings
-        handoff.default_department) turn on the department check; without them names are not checked."""
+        handoff.default_department) turn on the department check; without them names are not checked.
+
+        With `last_good` (a folder of the data folder), every clean load is kept there, and a start
+        whose folder does not load serves the newest copy instead of nothing."""
         self.folder = Path(folder)
         self.thresholds = thresholds
         self.departments = frozenset(departments) if departments is not None else None
         self.default_department = default_department
+        self.last_good = Path(last_good) if last_good is not None else None
         self._loaded = _Loaded(KnowledgeBase(), None)
         self.status = ReloadStatus()
         self._failed_files: set[str] = set()  # files named by the errors of the last failed load
@@ -71,6 +85,18 @@ class Library:
     @property
     def problems(self) -> list[Problem]:
         return [*self.status.errors, *self.status.warnings]
+
+    def health(self) -> dict[str, object]:
+        """For GET /healthz: `faq` is `ok` (the files in use are the files on disk), `stale` (they do
+        not load, an older version answers; `faq_error` says why) or `empty` (nothing loaded)."""
+        status = self.status
+        body: dict[str, object] = {"faq_version": self._loaded.kb.version or None}
+        if status.ok:
+            return {"faq": "ok", **body}
+        errors = [str(e) for e in status.errors] or ["the knowledge base did not load"]
+        more = f" (and {len(errors) - 1} more error(s))" if len(errors) > 1 else ""
+        state = "stale" if self._loaded.matcher is not None else "empty"
+        return {"faq": state, **body, "faq_error": errors[0] + more}
 
     def match(self, text: str, lang: str | None = None, limit: int = 5) -> Match:
         loaded = self._loaded
@@ -95,24 +121,75 @@ class Library:
         if result.kb is None:
             for e in result.errors:
                 logger.error("knowledge base: %s", e)
+            # Nothing served yet (a start): the last good copy beats answering nobody.
+            copy = self._serve_last_good() if self._loaded.matcher is None else None
             logger.error(
-                "knowledge base in %s has %d error(s); still serving version %s",
+                "knowledge base in %s has %d error(s); still serving version %s%s",
                 self.folder,
                 len(result.errors),
                 self._loaded.kb.version or "(none)",
+                self._fallback_note(copy),
             )
             self.status = ReloadStatus(False, self._loaded.kb.version, result.errors, result.warnings)
             self._failed_files = {e.file for e in result.errors}
             return False
+        self._keep(result)
         kb, routing = self._routable(result.kb)
-        self.status = ReloadStatus(True, kb.version, routing, result.warnings)
         swapped = kb.version != self._loaded.kb.version
         if swapped:
             # Index fully before the swap: one attribute assignment is what readers see change.
             self._loaded = _Loaded(kb, Matcher(kb))
             logger.info("knowledge base %s loaded: %d entries from %s", kb.version, len(kb), self.folder)
+        # Only once the new version answers: /healthz must not say `ok` while the stale one still does.
+        self.status = ReloadStatus(True, kb.version, routing, result.warnings)
         self._log_recovery(kb)
         return swapped
+
+    def _keep(self, result: LoadResult) -> None:
+        """Save a clean load as the last good copy. A data folder that cannot be written costs only
+        the fallback for a later start, so it is logged, and the knowledge base is served anyway."""
+        if self.last_good is None or result.kb is None:
+            return
+        try:
+            saved = last_good.save(self.last_good, result.kb.version, result.sources)
+        except OSError as exc:
+            logger.error("knowledge base: cannot keep a last good copy in %s: %s", self.last_good, exc)
+            return
+        if saved is not None:
+            logger.info("knowledge base %s kept as the last good copy in %s", saved.version, saved.path)
+
+    def _serve_last_good(self) -> last_good.Copy | None:
+        """Load the newest last good copy that loads cleanly and serve it; the copy used, or None."""
+        if self.last_good is None:
+            return None
+        for copy in last_good.copies(self.last_good):
+            result = load_dir(copy.path)
+            if result.kb is None:
+                logger.warning("knowledge base: last good copy %s does not load: %s", copy.path, result.errors[0])
+                continue
+            # Entries name the admin's files, not the copy: errors, recovery lines and the console
+            # point at what the admin edits (the relative paths are the same, so is the version).
+            entries = tuple(
+                dataclasses.replace(e, source=str(self.folder / Path(e.source).relative_to(copy.path)))
+                for e in result.kb.entries
+            )
+            kb, _ = self._routable(KnowledgeBase(entries=entries, version=result.kb.version))
+            self._loaded = _Loaded(kb, Matcher(kb))
+            return copy
+        return None
+
+    def _fallback_note(self, copy: last_good.Copy | None) -> str:
+        if copy is not None:
+            return f" (the last good copy, saved {copy.saved} in {copy.path})"
+        if self._loaded.matcher is None and self.last_good is not None:
+            return f" (no last good copy in {self.last_good} loads either)"
+        return ""
+
+    def require(self) -> None:
+        """Raise KnowledgeBaseError when nothing is served: a server that answers every customer
+        "not understood" is worse than one that does not start and names the file to fix."""
+        if self._loaded.matcher is None:
+            raise KnowledgeBaseError(self.status.errors or [Problem(str(self.folder), 0, "no knowledge base")])
 
     def _routable(self, kb: KnowledgeBase) -> tuple[KnowledgeBase, list[Problem]]:
         """The knowledge base with every handoff pointing at a department the rules define, and the

@@ -39,6 +39,9 @@ class LoadResult:
     errors: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
+    # The bytes that were parsed, by path relative to the folder (POSIX form): what a clean load
+    # keeps as the last good copy, so the copy is exactly what was validated, not a later edit.
+    sources: dict[str, bytes] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -421,6 +424,7 @@ def load_dir(folder: Path, departments: Collection[str] | None = None) -> LoadRe
             continue
         # The version hashes the very bytes that were parsed, so a reload never skips a change.
         digest.update(str(path.relative_to(folder)).encode() + b"\0" + raw + b"\0")
+        result.sources[path.relative_to(folder).as_posix()] = raw
         got, errors, warnings = load_file(path, raw)
         entries += got
         result.errors += errors

@@ -40,6 +40,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 def run(args: argparse.Namespace) -> int:
     from bot.telegram_setup import TelegramSetupError
+    from faq.library import KnowledgeBaseError
 
     settings = settings_from_args(args)
     try:
@@ -54,6 +55,12 @@ def run(args: argparse.Namespace) -> int:
     except TelegramSetupError as exc:
         # Misconfigured webhook or a token Telegram rejects; the message never carries the token.
         print(f"relevo: telegram: {exc}", file=sys.stderr)
+        return 1
+    except KnowledgeBaseError as exc:
+        # No knowledge base and no last good copy: say which file and line to fix, and do not start.
+        for problem in exc.problems:
+            print(f"relevo: knowledge base: {problem}", file=sys.stderr)
+        print("relevo: not started: fix the knowledge base (`relevo faq check`)", file=sys.stderr)
         return 1
     return 0
 

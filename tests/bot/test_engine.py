@@ -509,7 +509,8 @@ async def test_outbox_skips_its_own_echo_but_not_other_workers(redis: aioredis.R
 async def test_runtime_starts_and_closes_against_the_test_redis(
     redis: aioredis.Redis, redis_url: str, kb_dir: Path
 ) -> None:
-    settings = load_settings(CONFIG_DIR, env={}, store={"redis_url": redis_url}, faq={"dir": str(kb_dir)})
+    store = {"redis_url": redis_url, "data_dir": str(tmp_path)}  # the last good knowledge base goes there
+    settings = load_settings(CONFIG_DIR, env={}, store=store, faq={"dir": str(kb_dir)})
     thresholds = gc.get_threshold()
     runtime = await Runtime.start(settings)
     try:
