@@ -640,7 +640,9 @@ def summarise(conversation_id: str, entries: list[audit.AuditEntry]) -> dict[str
             rating = int(e.outcome) if e.outcome.isdigit() else rating
             comment = e.detail or comment
     return {
-        "conversation_id": conversation_id, "ts": entries[0].ts, "department": department, "tier": tier,
+        # handoff: the stream id of the handoff's first entry, which GET /api/records/{id}?handoff= opens.
+        "conversation_id": conversation_id, "handoff": entries[0].id, "ts": entries[0].ts,
+        "department": department, "tier": tier,
         "reasons": reasons, "agent": agents[-1] if agents else None, "agents": agents, "outcome": outcome,
         "rating": rating, "comment": comment, "events": len(entries),
     }  # fmt: skip
@@ -777,24 +779,64 @@ async def unanswered_yaml(request: web.Request) -> web.StreamResponse:
     return response
 
 
+# A resolution's note is kept as the resolving agent's private note, written just after the "resolved"
+# entry (handoff/service.py resolve), not in that entry: the record reads it back from there.
+RESOLVE_NOTE_WITHIN_MS = 2000
+
+
+def _resolve_notes(entries: list[audit.AuditEntry], notes: list[dict[str, Any]]) -> dict[str, str]:
+    """The note of each resolution whose audit entry has none (by entry id): the first note its agent
+    wrote within RESOLVE_NOTE_WITHIN_MS after it, each note given to one resolution at most."""
+    found: dict[str, str] = {}
+    used: set[str] = set()
+    for e in entries:
+        if e.event != "resolved" or e.detail:
+            continue
+        note = next((n for n in notes if n["id"] not in used and n["agent"] == e.actor
+                     and 0 <= n["ts"] - e.ts <= RESOLVE_NOTE_WITHIN_MS), None)  # fmt: skip
+        if note is not None:
+            used.add(note["id"])
+            found[e.id] = note["text"]
+    return found
+
+
 async def record_detail(request: web.Request) -> web.StreamResponse:
+    """One row of the records: its handoff's timeline, queue, outcome and rating (`handoff`, the row's
+    id; without it the latest handoff), with the whole conversation's transcript and notes. A
+    conversation handed over again after it ended has a row per handoff (`handoffs`, oldest first)."""
     service, cid = _state(request).service, request.match_info["id"]
+    wanted = request.query.get("handoff", "")
     entries = await audit.history(service.redis, cid)
-    timeline = [
-        {"ts": e.ts, "event": e.event, "actor": e.actor, "from": e.from_, "to": e.to,
-         "reasons": list(e.reasons), "outcome": e.outcome, "detail": e.detail}
-        for e in entries
-    ]  # fmt: skip
-    if not timeline and await service.conversations.get(cid) is None:
+    if not entries and await service.conversations.get(cid) is None:
         raise ApiError(404, "not_found", "no such conversation")
     view = await conversation_view(service, cid)
-    if entries:
+    parts = [h for h in _handoffs(entries) if h]
+    chosen = next((h for h in parts if h[0].id == wanted), None) if wanted else (parts[-1] if parts else [])
+    if chosen is None:
+        raise ApiError(404, "not_found", "no such handoff in this conversation")
+    notes = _resolve_notes(chosen, view["notes"])
+    timeline = [
+        {"ts": e.ts, "event": e.event, "actor": e.actor, "from": e.from_, "to": e.to,
+         "reasons": list(e.reasons), "outcome": e.outcome, "detail": e.detail or notes.get(e.id, "")}
+        for e in chosen
+    ]  # fmt: skip
+    row = summarise(cid, chosen) if chosen else None
+    if row is not None:
         # The queue it is in, or ended in, as the record's row says (a handoff transferred and escalated
         # is no longer in the queue its handoff record started in); that one stays in record.department.
-        last = summarise(cid, _handoffs(entries)[-1])
-        if last["department"]:
-            view["department"], view["tier"] = last["department"], last["tier"]
-    return web.json_response({"timeline": timeline, "conversation": view})
+        if row["department"]:
+            view["department"], view["tier"] = row["department"], row["tier"]
+        # This handoff's rating, as its row has it: the conversation's own is only its latest handoff's.
+        has_rating = row["rating"] is not None or row["comment"]
+        view["rating"] = {"score": row["rating"], "comment": row["comment"]} if has_rating else None
+        view["outcome"] = row["outcome"]
+        if chosen is not parts[-1]:
+            view["agent"] = None  # who has it now is of a later handoff
+            record = view["record"]
+            if record is not None and record.get("created_at", 0) > chosen[-1].ts:
+                view["record"] = None  # the summary kept is of a later handoff; the row has the reasons
+    handoffs = [{"handoff": h[0].id, "ts": h[0].ts, "outcome": summarise(cid, h)["outcome"]} for h in parts]
+    return web.json_response({"timeline": timeline, "conversation": view, "handoff": row, "handoffs": handoffs})
 
 
 async def openapi_json(request: web.Request) -> web.StreamResponse:
@@ -1188,7 +1230,10 @@ ROUTES: tuple[Route, ...] = (
     _api("GET", "/api/records", records, "supervisor", "the escalation record", query=RECORD_QUERY),
     _api("GET", "/api/records.csv", records_csv, "supervisor", "the escalation record as CSV",
          query=RECORD_QUERY),
-    _api("GET", "/api/records/{id}", record_detail, "supervisor", "one conversation's timeline"),
+    _api("GET", "/api/records/{id}", record_detail, "supervisor",
+         "one record row: its handoff's timeline, queue, outcome and rating (handoff: the row's id; "
+         "without it the latest), the conversation's transcript and notes",
+         query=("handoff",), responses={"200": "OK", "404": "no such conversation or handoff"}),
     _api("GET", "/api/unanswered", unanswered_list, "supervisor",
          "questions the bot could not answer, grouped by wording, the most asked first",
          query=UNANSWERED_QUERY, responses=UNANSWERED_RESPONSES),

@@ -24,6 +24,25 @@ MOVE_RETRIES = 3
 STRICT_POINT_MS = 1e9
 
 
+# A refused move in words: "cannot resolve c1: it is not assigned to you", not "cannot resolved c1:
+# not_yours". The action by the audit event the move writes, the reason by the script's status.
+ACTIONS = {
+    "claimed": "claim", "released": "give back", "transferred": "transfer", "escalated": "escalate",
+    "sla_breach": "move up", "lease_lapsed": "requeue", "resolved": "resolve", "returned_to_bot": "return to the bot",
+    "abandoned": "close",
+}  # fmt: skip
+WHY = {
+    "not_yours": "it is not assigned to you", "gone": "it is not handed off any more",
+    "not_waiting": "it is no longer waiting", "moved": "it keeps moving", "renewed": "its claim was renewed",
+    "full": "no room for another conversation",
+}  # fmt: skip
+
+
+def refusal(event: str, conversation_id: str, status: str) -> str:
+    """The message of a QueueError(status) for `event` refused by a queue script."""
+    return f"cannot {ACTIONS.get(event, event)} {conversation_id}: {WHY.get(status, status)}"
+
+
 class QueueError(Exception):
     """A queue move was refused; `code` says why (busy, gone, not_yours, moved, full, top ...)."""
 
@@ -281,7 +300,7 @@ class HandoffQueues:
             if status == "ok":
                 return
             if status != "moved":
-                raise QueueError(status, f"cannot claim {conversation_id}: {status}")
+                raise QueueError(status, refusal("claimed", conversation_id, status))
         raise QueueError("moved", f"conversation {conversation_id} keeps moving")
 
     def eligible(self, agents: Sequence[Agent], department: str, tier: int) -> list[Agent]:
@@ -424,7 +443,7 @@ class HandoffQueues:
             if status == "ok":
                 return int(pos)
             if status != "moved":
-                raise QueueError(status, f"cannot {event} {conversation_id}: {status}")
+                raise QueueError(status, refusal(event, conversation_id, status))
         raise QueueError("moved", f"conversation {conversation_id} keeps moving")
 
     async def release(self, agent: Agent, conversation_id: str, now: int | None = None) -> int:
@@ -544,7 +563,7 @@ class HandoffQueues:
                     await self._record_handling(final.department, (now - final.claimed_at) / 1000)
                 return final
             if status != "moved":
-                raise QueueError(status, f"cannot {event} {conversation_id}: {status}")
+                raise QueueError(status, refusal(event, conversation_id, status))
         raise QueueError("moved", f"conversation {conversation_id} keeps moving")
 
     async def _record_handling(self, department: str, seconds: float) -> None:

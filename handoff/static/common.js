@@ -77,7 +77,9 @@
       records: "Escalation records", from: "From", to: "To", reason: "Reason", any: "Any", apply: "Apply",
       exportCsv: "Export CSV", when: "When", events: "Events", noRecords: "No records match.",
       timeline: "Timeline", event: "Event", actor: "By", detail: "Detail", route: "From → to",
-      pickRecord: "Choose a record to see its timeline.", firstReply: "First reply", resolution: "Resolution",
+      pickRecord: "Choose a record to see its timeline.",
+      handoffOf: "Handover {n} of {total} in this conversation:",
+      firstReply: "First reply", resolution: "Resolution",
       disabledAgent: "disabled", handledBy: "Handled by", commentEvent: "comment", ratingComment: "Comment: {text}",
       handledByHelp: "Everyone who had the conversation, at any point, not only the last one",
       // The supervisor view's unanswered questions.
@@ -161,6 +163,7 @@
       reason: "Motivo", any: "Cualquiera", apply: "Aplicar", exportCsv: "Exportar CSV", when: "Cuándo",
       events: "Eventos", noRecords: "Ningún registro coincide.", timeline: "Cronología", event: "Evento",
       actor: "Por", detail: "Detalle", route: "De → a", pickRecord: "Elige un registro para ver su cronología.",
+      handoffOf: "Derivación {n} de {total} de esta conversación:",
       firstReply: "Primera respuesta", resolution: "Resolución", disabledAgent: "desactivado",
       handledBy: "Atendida por", commentEvent: "comentario", ratingComment: "Comentario: {text}",
       handledByHelp: "Todas las personas que tuvieron la conversación, en algún momento, no solo la última",

@@ -160,8 +160,10 @@
   function recordRow(r) {
     var tr = el("tr", "record-row");
     tr.setAttribute("data-conversation", r.conversation_id);
+    // A conversation handed over again after it ended has a row per handoff: each opens its own.
+    if (r.handoff) { tr.setAttribute("data-handoff", r.handoff); }
     var when = el("td");
-    var open = R.button(R.clock(r.ts) || String(r.conversation_id), "link-button", function () { openRecord(r.conversation_id); });
+    var open = R.button(R.clock(r.ts) || String(r.conversation_id), "link-button", function () { openRecord(r.conversation_id, r.handoff); });
     open.title = String(r.conversation_id);
     when.appendChild(open);
     tr.appendChild(when);
@@ -187,7 +189,7 @@
           target.closest("tr") !== tr) { return; }
       var selected = window.getSelection();
       if (selected && !selected.isCollapsed && tr.contains(selected.anchorNode)) { return; }
-      openRecord(r.conversation_id);
+      openRecord(r.conversation_id, r.handoff);
     });
     return tr;
   }
@@ -208,12 +210,19 @@
 
   // -- one record: timeline, transcript, rating --------------------------------------------------------
 
-  function openRecord(id) {
-    return R.api("GET", "/api/records/" + encodeURIComponent(id)).then(function (data) {
+  /* One row's record: `handoff` is the row's (a conversation handed over twice has two rows); without
+     it (a conversation id on the floor) the conversation's latest handoff. */
+  function openRecord(id, handoff) {
+    var path = "/api/records/" + encodeURIComponent(id) + (handoff ? "?handoff=" + encodeURIComponent(handoff) : "");
+    return R.api("GET", path).then(function (data) {
+      data = data || {};
+      var shown = (data.handoff && data.handoff.handoff) || handoff || "";
       state.open = id;
-      renderDetail(id, data || {});
+      renderDetail(id, data);
       Array.prototype.forEach.call(document.querySelectorAll(".record-row"), function (row) {
-        row.classList.toggle("is-current", row.getAttribute("data-conversation") === id);
+        var own = row.getAttribute("data-handoff");
+        row.classList.toggle("is-current", row.getAttribute("data-conversation") === id &&
+          (!own || !shown || own === shown));
       });
       // One column (tablet): the record opens below the table, so bring it into view.
       if (window.matchMedia("(max-width: 1100px)").matches) { $("detail").scrollIntoView({ block: "start" }); }
@@ -226,17 +235,23 @@
     $("detail-placeholder").hidden = true;
     $("detail-body").hidden = false;
     $("detail-title").textContent = conv.customer ? R.customerLabel(conv.customer) + " · " + id : id;
+    // The row's handoff: the queue it is in or ended in, and how it ended (the conversation's state
+    // while it is still open).
     var meta = [conv.channel, String(conv.lang || "").toUpperCase(),
                 conv.department ? departmentLabel(conv.department) + " · " + t("tier") + " " + conv.tier : "",
-                R.stateLabel(conv.state), conv.agent ? t("claimedBy", { agent: conv.agent }) : ""];
+                conv.outcome ? R.outcomeLabel(conv.outcome) : R.stateLabel(conv.state),
+                conv.agent ? t("claimedBy", { agent: conv.agent }) : ""];
     $("detail-meta").textContent = meta.filter(Boolean).join(" · ");
+    renderHandoffs(id, data);
     $("detail-email-value").textContent = conv.email || "";
     $("detail-email").hidden = !conv.email;
     $("detail-rating").textContent = t("rating") + ": " + (ratingText(conv.rating) || t("noRating")) +
       (conv.rating && conv.rating.comment ? " — " + conv.rating.comment : "");
     $("detail-summary").textContent = rec.summary ? R.summaryText(rec.summary_parts, rec.summary) : "";
     var badges = R.clear($("detail-reasons"));
-    (rec.reasons || []).forEach(function (r) {
+    // The summary kept is the latest handoff's: an earlier one's shows the reasons of its row.
+    var reasonList = rec.reasons || ((data.handoff && data.handoff.reasons) || []).map(function (code) { return { code: code }; });
+    reasonList.forEach(function (r) {
       var b = el("li", "badge badge-" + String(r.code).replace(/[^a-z_]/g, ""), R.reasonLabel(r.code));
       if (r.detail) { b.title = R.detailText(r.detail); }
       badges.appendChild(b);
@@ -251,6 +266,23 @@
     var notes = R.clear($("detail-notes"));
     (conv.notes || []).forEach(function (n) { notes.appendChild(R.noteNode(n)); });
     if (!notes.childNodes.length) { notes.appendChild(el("li", "empty", t("noNotes"))); }
+  }
+
+  /* "Handover 1 of 2 in this conversation: 10:02 · Solved, 11:40 · Other", each opening its own. */
+  function renderHandoffs(id, data) {
+    var list = Array.isArray(data.handoffs) ? data.handoffs : [];
+    var box = R.clear($("detail-handoffs"));
+    var current = data.handoff && data.handoff.handoff;
+    var at = list.map(function (h) { return h.handoff; }).indexOf(current);
+    box.hidden = list.length < 2 || at < 0;
+    if (box.hidden) { return; }
+    box.appendChild(document.createTextNode(t("handoffOf", { n: at + 1, total: list.length }) + " "));
+    list.forEach(function (h, i) {
+      if (i) { box.appendChild(document.createTextNode(", ")); }
+      var label = R.clock(h.ts) + (h.outcome ? " · " + R.outcomeLabel(h.outcome) : "");
+      if (i === at) { box.appendChild(el("strong", "handoff-current", label)); return; }
+      box.appendChild(R.button(label, "link-button handoff-link", function () { openRecord(id, h.handoff); }));
+    });
   }
 
   /* Who did it: an agent by name; the customer, the bot and the system in the console's words. */

@@ -492,6 +492,122 @@ async def test_a_record_opens_with_the_queue_its_row_shows(server: Served, http:
     assert (conv["record"]["department"], conv["record"]["tier"]) == ("general", 1)  # where it started
 
 
+async def test_each_row_of_a_conversation_handed_over_twice_opens_its_own_handoff(
+    server: Served, http: aiohttp.ClientSession
+) -> None:
+    # The tester's steps: handed over, transferred to accounts, solved and rated 5 with a comment; later,
+    # in the same conversation, handed over again and resolved "other".
+    await add_agent(server, "sam", role="supervisor", tier=3, departments=("general", "accounts"))
+    csrf = await login(http, server, "sam")
+    ws = await customer(http, server)
+    await ask_for_person(ws)
+    await expect(ws, "status", lambda d: d.get("position") is not None, state="queued")
+    cid = await conversation_id(server)
+    await post(http, server, "/api/claim", csrf)
+    await post(http, server, f"/api/conversations/{cid}/transfer", csrf, {"department": "accounts"})
+    await post(http, server, "/api/claim", csrf)
+    await post(http, server, f"/api/conversations/{cid}/resolve", csrf, {"outcome": "solved"})
+    await expect(ws, "message", lambda d: d["text"].startswith("How did we do?"))
+    await ws.send_json({"type": "choose", "id": "c-2", "value": "rate:5"})
+    await expect(ws, "message", text="Thank you for your rating!")
+    assert await server.service.comment(cid, "Quick and kind")
+    await ws.send_json({"type": "message", "id": "c-3", "text": "I want to talk to a person again"})
+    await expect(ws, "status", lambda d: d.get("position") is not None, state="queued")
+    await post(http, server, "/api/claim", csrf)
+    await post(http, server, f"/api/conversations/{cid}/resolve", csrf, {"outcome": "other"})
+    await ws.close()
+
+    async with http.get(server.url + "/api/records") as r:
+        rows = sorted((await r.json())["records"], key=lambda x: x["ts"])
+    assert [(x["department"], x["outcome"], x["rating"]) for x in rows] == [
+        ("accounts", "solved", 5), ("general", "other", None)
+    ]
+    assert rows[0]["handoff"] != rows[1]["handoff"]
+    for row in rows:
+        async with http.get(server.url + f"/api/records/{cid}", params={"handoff": row["handoff"]}) as r:
+            assert r.status == 200
+            detail = await r.json()
+        conv = detail["conversation"]
+        # The row's handoff: its queue, outcome and rating, and its own timeline (as many events as the
+        # row counts); the transcript is the whole conversation's.
+        assert (conv["department"], conv["tier"]) == (row["department"], row["tier"])
+        assert conv["outcome"] == row["outcome"]
+        assert detail["handoff"]["handoff"] == row["handoff"]
+        assert len(detail["timeline"]) == row["events"]
+        assert [h["handoff"] for h in detail["handoffs"]] == [x["handoff"] for x in rows]
+    first = await (await http.get(server.url + f"/api/records/{cid}", params={"handoff": rows[0]["handoff"]})).json()
+    assert first["conversation"]["rating"] == {"score": 5, "comment": "Quick and kind"}
+    assert [e["event"] for e in first["timeline"]] == [
+        "queued", "claimed", "transferred", "claimed", "resolved", "rated", "rated"
+    ]
+    assert first["conversation"]["agent"] is None
+    # The handoff summary kept is the second handoff's: not shown as the first one's.
+    assert first["conversation"]["record"] is None and first["handoff"]["reasons"]
+    second = await (await http.get(server.url + f"/api/records/{cid}", params={"handoff": rows[1]["handoff"]})).json()
+    assert second["conversation"]["rating"] is None
+    assert [e["event"] for e in second["timeline"]] == ["queued", "claimed", "resolved"]
+    # Without a handoff (a conversation id on the floor): the latest one.
+    async with http.get(server.url + f"/api/records/{cid}") as r:
+        latest = await r.json()
+    assert latest["handoff"] == second["handoff"] and latest["timeline"] == second["timeline"]
+    async with http.get(server.url + f"/api/records/{cid}", params={"handoff": "1-0"}) as r:
+        assert r.status == 404
+
+
+async def test_the_resolution_note_shows_in_its_timeline_event(server: Served, http: aiohttp.ClientSession) -> None:
+    await add_agent(server, "sam", role="supervisor", tier=3, departments=("general", "billing"))
+    cid = await _queued(server, http)
+    csrf = await login(http, server, "sam")
+    await post(http, server, "/api/claim", csrf)
+    await post(http, server, f"/api/conversations/{cid}/transfer", csrf, {"department": "billing", "note": "invoice"})
+    await post(http, server, "/api/claim", csrf)
+    await post(http, server, f"/api/conversations/{cid}/note", csrf, {"text": "a note of my own"})
+    await post(
+        http, server, f"/api/conversations/{cid}/resolve", csrf, {"outcome": "solved", "note": "reembolsado"}
+    )
+    async with http.get(server.url + f"/api/records/{cid}") as r:
+        timeline = (await r.json())["timeline"]
+    details = {e["event"]: e["detail"] for e in timeline if e["event"] in ("transferred", "resolved")}
+    assert details == {"transferred": "invoice", "resolved": "reembolsado"}
+
+
+async def test_a_resolution_without_a_note_takes_no_one_elses_note(
+    server: Served, http: aiohttp.ClientSession
+) -> None:
+    await add_agent(server, "ana")
+    await add_agent(server, "sam", role="supervisor", tier=3)
+    cid = await _queued(server, http)
+    csrf = await login(http, server, "ana")
+    await post(http, server, "/api/claim", csrf)
+    await post(http, server, f"/api/conversations/{cid}/resolve", csrf, {"outcome": "solved"})
+    async with _fresh() as sam_http:
+        sam = await login(sam_http, server, "sam")
+        await post(sam_http, server, f"/api/conversations/{cid}/note", sam, {"text": "the supervisor's own"})
+        async with sam_http.get(server.url + f"/api/records/{cid}") as r:
+            timeline = (await r.json())["timeline"]
+    assert [e["detail"] for e in timeline if e["event"] == "resolved"] == [""]
+
+
+async def test_refusals_say_what_could_not_be_done_and_why(server: Served, http: aiohttp.ClientSession) -> None:
+    await add_agent(server, "ana", departments=("general", "billing"))
+    await add_agent(server, "bob", departments=("general", "billing"))
+    cid = await _queued(server, http)
+    csrf = await login(http, server, "ana")
+    await post(http, server, "/api/claim", csrf)
+    async with _fresh() as bob_http:
+        bob = await login(bob_http, server, "bob")
+        for action, body, verb in (
+            ("resolve", {"outcome": "solved"}, "resolve"), ("release", None, "give back"),
+            ("transfer", {"department": "billing"}, "transfer"), ("escalate", None, "escalate"),
+            ("return_to_bot", None, "return to the bot"),
+        ):  # fmt: skip
+            async with bob_http.post(server.url + f"/api/conversations/{cid}/{action}", json=body or {},
+                                     headers={"X-Relevo-CSRF": bob}) as r:  # fmt: skip
+                refused = await r.json()
+            assert r.status == 409 and refused["error"] == "not_yours", (action, refused)
+            assert refused["message"] == f"cannot {verb} {cid}: it is not assigned to you", action
+
+
 async def test_the_agent_filter_finds_everyone_who_had_it_and_the_export_says_so(
     server: Served, http: aiohttp.ClientSession
 ) -> None:

@@ -1,18 +1,23 @@
 """The supervisor's records table in Debian's Chromium, against a real server, Redis and widget: a click
 anywhere on a row opens its record (a reason badge, an agent's name, a plain cell), and the "When" button
-still opens it from the keyboard."""
+still opens it from the keyboard; each row of a conversation handed over twice opens its own handoff. The
+supervisor page's layout: every agent of the floor in view, a long unanswered question wrapped."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import pytest
 
+from bot import unanswered
 from handoff.agents import Agent
+from handoff.presence import now_ms
 from tests.handoff import test_console_browser as console
 from tests.handoff.test_console_browser import (
     ASK_PERSON,
+    DESKTOP,
     PHONE,
     PageFactory,
     Server,
@@ -102,4 +107,109 @@ def test_a_click_anywhere_on_a_record_row_opens_it(server: Server, open_page: Pa
     when.focus()
     page.keyboard.press("Space")
     opened(page, first)
+    assert page.problems == [], page.problems
+
+
+def test_each_row_of_a_conversation_handed_over_twice_opens_its_own_handoff(
+    server: Server, open_page: PageFactory
+) -> None:
+    server.add_agent("ana", ("general", "accounts"))
+    server.add_agent("sara", ("general",), role="supervisor")
+    service = server.service
+    assert service is not None
+    ana = server.call(service.directory.get("ana"))
+    # Handed over, transferred to accounts, solved and rated 5 with a comment; then, in the same
+    # conversation, handed over again and resolved "other".
+    customer = open_page(viewport=PHONE, locale="es-ES")
+    open_widget(customer, server.url)
+    customer_says(customer, ASK_PERSON)
+    cid = server.call(_claim_when_queued(service, ana))
+    server.call(service.transfer(ana, cid, "accounts"))
+    server.call(service.claim(ana, cid))
+    server.call(service.resolve(ana, cid, "solved", "reembolsado"))
+    five = customer.locator(".relevo-log .relevo-choice", has_text=re.compile(r"^\s*★ 5\s*$")).last
+    five.click()
+    customer.locator(".relevo-log .relevo-msg", has_text="Gracias por tu valoración").last.wait_for()
+    customer_says(customer, "muy amables")
+    customer.locator(".relevo-log .relevo-msg", has_text="hemos anotado tu comentario").last.wait_for()
+    customer_says(customer, ASK_PERSON)
+    assert server.call(_claim_when_queued(service, ana)) == cid
+    server.call(service.resolve(ana, cid, "other"))
+
+    page = open_page()
+    log_in(page, server.url, "sara", "/supervisor")
+    rows = page.locator("#records-table tbody tr.record-row")
+    rows.nth(1).wait_for()
+    assert rows.count() == 2
+    first, second = rows.nth(1), rows.nth(0)  # newest first
+    assert first.locator("td").nth(1).inner_text() == "Accounts"
+    assert "5 of 5" in first.locator(".rating-cell").inner_text()
+
+    first.locator("td").nth(2).click()
+    page.locator(".record-row.is-current").wait_for()
+    assert page.locator(".record-row.is-current").count() == 1
+    assert first.get_attribute("class") is not None and "is-current" in (first.get_attribute("class") or "")
+    page.locator("#detail-meta", has_text="Accounts · Tier 1 · Solved").wait_for()
+    assert page.locator("#detail-rating").inner_text() == "Rating: ★★★★★ 5 of 5 — muy amables"
+    assert page.locator("#detail-handoffs").inner_text().startswith("Handover 1 of 2 in this conversation:")
+    events = page.locator("#timeline .tl")
+    assert events.count() == int(first.locator("td").nth(7).inner_text())
+    assert page.locator("#timeline .tl-resolved .tl-detail").inner_text() == "reembolsado"
+
+    second.locator("td").nth(2).click()
+    page.locator("#detail-meta", has_text="Customer service · Tier 1 · Other").wait_for()
+    assert "is-current" in (second.get_attribute("class") or "")
+    assert "is-current" not in (first.get_attribute("class") or "")
+    assert page.locator("#detail-rating").inner_text() == "Rating: Not rated"
+    assert page.locator("#detail-handoffs").inner_text().startswith("Handover 2 of 2")
+    # The other handover opens from the detail too.
+    page.locator("#detail-handoffs .handoff-link").click()
+    page.locator("#detail-meta", has_text="Accounts · Tier 1 · Solved").wait_for()
+    assert "is-current" in (first.get_attribute("class") or "")
+    shot(page, "supervisor-record-second-handoff")
+    assert page.problems == [], page.problems
+    customer.context.close()
+
+
+def test_the_floor_shows_every_agent_and_a_long_question_wraps(server: Server, open_page: PageFactory) -> None:
+    server.add_agent("sara", ("general", "orders"), role="supervisor")
+    for i in range(7):
+        server.add_agent(f"agent{i}", ("general", "orders", "returns"), display_name=f"Agent Number {i}")
+    assert server.service is not None
+    redis = server.service.redis
+    long_question = "x" * 1500  # one unbroken word; the list keeps 300 characters of it
+
+    async def noted() -> None:
+        await unanswered.note(redis, unanswered.Unanswered("not_understood", long_question, "en", now_ms()))
+        await unanswered.note(redis, unanswered.Unanswered("not_understood", "do you ship to iceland", "en", now_ms()))
+
+    server.call(noted())
+    page = open_page(viewport=DESKTOP)
+    log_in(page, server.url, "sara", "/supervisor")
+    agents = page.locator("#agents-table tbody tr")
+    agents.nth(7).wait_for()
+    page.locator("#unanswered-table tbody tr").nth(1).wait_for()
+    shot(page, "supervisor-floor-and-unanswered")
+    sizes = page.evaluate(
+        """() => {
+          const box = r => r.getBoundingClientRect();
+          const agents = document.getElementById('agents-table'), wrap = agents.closest('.table-wrap');
+          const rows = Array.from(agents.tBodies[0].rows);
+          const table = document.getElementById('unanswered-table'), uwrap = table.closest('.table-wrap');
+          const last = Array.from(table.tHead.rows[0].cells).pop();
+          return {
+            wrapBottom: box(wrap).bottom, wrapScroll: wrap.scrollHeight, wrapHeight: wrap.clientHeight,
+            rowBottoms: rows.map(r => box(r).bottom),
+            tableWidth: table.scrollWidth, uwrapWidth: uwrap.clientWidth, uwrapScroll: uwrap.scrollWidth,
+            lastRight: box(last).right, page: document.documentElement.scrollWidth,
+          };
+        }"""
+    )
+    # Every agent's row inside the agents' box, nothing hidden below a scroll (the 5th, the 8th).
+    assert sizes["wrapScroll"] <= sizes["wrapHeight"] + 1, sizes
+    assert max(sizes["rowBottoms"]) <= sizes["wrapBottom"] + 0.5, sizes
+    assert agents.nth(4).is_visible() and agents.nth(7).is_visible()
+    # The long question wraps in its cell: the table fits its box, "Last asked" is on the screen.
+    assert sizes["tableWidth"] <= sizes["uwrapWidth"] and sizes["uwrapScroll"] <= sizes["uwrapWidth"], sizes
+    assert sizes["lastRight"] <= DESKTOP["width"] and sizes["page"] <= DESKTOP["width"], sizes
     assert page.problems == [], page.problems
