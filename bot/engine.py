@@ -95,7 +95,7 @@ class CustomerSide(Protocol):
 
     async def customer_message(self, conversation_id: str, text: str) -> str | None: ...
 
-    async def rate(self, conversation_id: str, score: int, comment: str = "") -> bool: ...
+    async def rate(self, conversation_id: str, score: int, comment: str = "") -> bool | None: ...
 
     async def comment(self, conversation_id: str, text: str) -> bool: ...
 
@@ -305,7 +305,8 @@ class Engine:
 
     async def _respond(self, conv: Conversation, inbound: Inbound) -> None:
         text = inbound.text.strip()
-        if text:
+        # A typed rating ("5 de 5", "4 out of 5") is no evidence of a language: numbers and a stock phrase.
+        if text and not (conv.awaiting in RATING_ASKED and intents.stars(text) is not None):
             lang = pick_lang(conv.lang, text, first=conv.customer_messages <= 1)
             if lang != conv.lang:
                 await self._change(conv.id, lang=lang)
@@ -347,6 +348,8 @@ class Engine:
     async def _text(self, conv: Conversation, text: str, greeted_now: bool) -> None:
         decision: Decision | None = None  # the matcher's, when the rating prompt already asked it
         if conv.awaiting in RATING_ASKED and self.customer_side is not None:
+            # The handoff side reads the record to answer (its language, moved by this message): current first.
+            await self._flush(conv.id)
             typed = intents.stars(text) if conv.awaiting != "rating_comment" else None
             if typed is not None:  # "5" typed rather than pressed
                 await self.customer_side.rate(conv.id, typed)
@@ -439,11 +442,15 @@ class Engine:
             await self._say(conv, "rephrase_go")
         elif value in (HELPFUL_YES, HELPFUL_NO) and conv.awaiting == "helpful":
             await self._helpful(conv, value == HELPFUL_YES)
-        elif (value.startswith(RATE_PREFIX) and self._rating(value) and self.customer_side is not None
-              and conv.state == "resolved"):
-            # Only a conversation a person resolved is rated: a forged press elsewhere would skew the
-            # satisfaction figures.
-            await self.customer_side.rate(conv.id, self._rating(value))
+        elif value.startswith(RATE_PREFIX) and self._rating(value):
+            # Only a conversation a person resolved, asking for a rating, is rated: a forged press elsewhere,
+            # or an old button after a resolution that asked for none (spam, a duplicate), would skew the
+            # satisfaction figures. The handoff side thanks, or says it was rated already.
+            taken = None
+            if self.customer_side is not None and conv.state == "resolved":
+                taken = await self.customer_side.rate(conv.id, self._rating(value))
+            if taken is None:
+                await self._say(conv, "option_gone", buttons=(self._person_button(conv),))
         elif value.startswith(FAQ_PREFIX) and (entry := self.library.kb.by_id.get(value[len(FAQ_PREFIX) :])):
             await self._answer(conv, entry, {"action": "answer", "via": "suggestion", "entry": entry.id},
                                entry.title(conv.lang))

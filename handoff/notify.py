@@ -360,6 +360,12 @@ class CustomerNotifier:
         info = await self.wait_info(conversation_id, now)
         if info.position is None:
             return info
+        await self._tell_wait(conv, info, now)
+        return info
+
+    async def _tell_wait(self, conv: Conversation, info: WaitInfo, now: int) -> None:
+        """The wait as a new queue is told it: place and wait, or, out of hours, when someone answers and
+        the offer to leave an e-mail address; then the status, noted as the first promise of this queue."""
         if info.opens_at is not None:
             text = say(
                 "closed",
@@ -377,7 +383,6 @@ class CustomerNotifier:
         # (apology_after_s).
         await self._show_queued(conv, (info.position, self._eta(info, now)), also={"eta0": eta, "told_at": now})
         await self._revise(conv.id, info, now)  # just told: only the next look at the wait is set
-        return info
 
     async def remind(self, conversation_id: str, now: int | None = None) -> bool:
         """Where a customer with a person stands (their place and wait, or who is with them); False if
@@ -652,7 +657,14 @@ class CustomerNotifier:
         else:
             text = say("escalated", conv.lang)
         await self.say(conv, text)
-        await self.refresh(conv.id, force=True)
+        now = now_ms()
+        info = await self.wait_info(conv.id, now)
+        if info.position is not None and info.opens_at is not None:
+            # Into a queue that is closed now: when someone will answer, and the e-mail offer, as a new
+            # handoff is told (a wait in minutes from the queue before would promise what nobody keeps).
+            await self._tell_wait(conv, info, now)
+            return
+        await self.refresh(conv.id, force=True, now=now)
 
     async def _resolved(self, conv: Conversation, event: dict[str, Any]) -> None:
         await self.conversations.set_state(conv.id, "resolved")
@@ -660,7 +672,10 @@ class CustomerNotifier:
         # A conversation handed over again after a resolution is rated afresh (the audit keeps the first).
         await self.redis.hdel(keys.conv(conv.id), "rating", "rating_comment")
         outcome = str(event.get("outcome") or "")
-        await self.conversations.update(conv.id, awaiting="" if outcome in NOT_RATED else "rating")
+        # "rating_asked": this resolution asked for stars (HandoffService.rate takes them only then, until
+        # given); not for spam or a duplicate, where an old button must not rate this conversation.
+        asked = outcome not in NOT_RATED
+        await self.conversations.update(conv.id, awaiting="rating" if asked else "", rating_asked="1" if asked else "")
         await self.status(conv, "resolved")
         if outcome == "duplicate":
             await self.say(conv, say("duplicate", conv.lang))

@@ -236,21 +236,29 @@ class HandoffService:
         await self.notifier.say(conv, say("email", conv.lang, email=email))
         return email
 
-    async def rate(self, conversation_id: str, score: int, comment: str = "") -> bool:
-        """The customer's 1-5 rating after a resolution: on the conversation and in the audit record.
+    async def rate(self, conversation_id: str, score: int, comment: str = "") -> bool | None:
+        """The customer's 1-5 rating after a resolution: on the conversation and in the audit record. True
+        when taken.
 
-        One per resolution: a second one (an old button, another tab) is refused with a thank-you, False.
+        Only while one is asked for and not yet given. One per resolution: a second one (an old button,
+        another tab) is refused with a thank-you, False. None when this resolution asked for none (spam, a
+        duplicate; an old button of an earlier one): nothing is stored or said, the caller says the
+        option is gone.
         """
         if not 1 <= score <= 5:
             raise ValueError(f"a rating is 1 to 5, got {score}")
-        rated, earlier = cast(list[str | None], await self.redis.hmget(
-            keys.conv(conversation_id), ["rating", "rating_comment"]
+        rated, earlier, asked, awaiting = cast(list[str | None], await self.redis.hmget(
+            keys.conv(conversation_id), ["rating", "rating_comment", "rating_asked", "awaiting"]
         ))
         conv = await self.conversations.get(conversation_id)
         if rated:
             if conv is not None:
                 await self.notifier.say(conv, say("already_rated", conv.lang))
             return False
+        # `awaiting` too: a conversation resolved before "rating_asked" was kept has only that to tell.
+        if asked != "1" and awaiting not in ("rating", "rating_stars"):
+            logger.info("handoff: %s: a rating nobody asked for (%s stars) is not taken", conversation_id, score)
+            return None
         # A comment written before the stars stays with them.
         comment = (comment.strip() or earlier or "")[: self.settings.server.max_message_chars]
         await self.conversations.update(

@@ -681,6 +681,53 @@ async def test_the_joined_notice_never_follows_the_agents_first_reply(
         assert chat[-2:] == ["Ana G has joined the conversation.", "Ana G: Hello!"]
 
 
+async def _queued(standin: StandIn, rt: Runtime, chat: int) -> str:
+    """/agent, and the handoff's notice of the place in the queue (or of the opening hours) seen: the id."""
+    before = len(standin.sent(chat))
+    await standin.push(message_update(standin, chat, "/agent"))
+    await standin.wait_for(lambda: any(" in the queue" in m["text"] for m in standin.sent(chat)[before:]),
+                           "the queue notice")
+    cid = await rt.conversations.current_id(f"telegram:{chat}")
+    assert cid is not None
+    return cid
+
+
+async def _resolve(rt: Runtime, cid: str, outcome: str) -> None:
+    """An agent resolves the conversation; the notifier is told (its listener is not running here)."""
+    await rt.handoff.queues.resolve(None, cid, outcome)
+    await rt.handoff.notifier.handle({"event": "resolved", "conv": cid, "outcome": outcome, "ts": now_ms()})
+
+
+async def test_an_old_rating_button_rates_nothing_after_a_resolution_that_asked_for_none(
+    standin: StandIn, settings: Settings
+) -> None:
+    async with relevo(settings) as worker:
+        rt = worker.runtime
+        await subscribed(rt.redis)
+        first = await _queued(standin, rt, CHAT)
+        await _resolve(rt, first, "solved")
+        prompt = await standin.wait_for(
+            lambda: next((m for m in standin.sent(CHAT) if m["text"].startswith("How did we do?")), None),
+            "the rating prompt")
+        await standin.push(press_update(standin, CHAT, prompt, "rate:5"))
+        await standin.wait_for(lambda: standin.sent(CHAT)[-1]["text"] == "Thank you for your rating!", "the thanks")
+        await say(standin, CHAT, "thanks, bye")
+
+        # A new handoff, resolved as spam: no rating is asked for; the first one's buttons are still there.
+        second = await _queued(standin, rt, CHAT)
+        assert second != first
+        await _resolve(rt, second, "spam")
+        conv = await rt.conversations.get(second)
+        assert conv is not None and conv.state == "resolved"
+        sent = len(standin.sent(CHAT))
+        await standin.push(press_update(standin, CHAT, prompt, "rate:1"))
+        (gone,) = await standin.wait_for(lambda: standin.sent(CHAT)[sent:] or None, "the answer to the press")
+        assert gone["text"].startswith("Sorry, that option is no longer available")
+        assert await rt.redis.hget(keys.conv(second), "rating") is None
+        assert await rt.redis.hget(keys.conv(first), "rating") == "5"
+        assert [m["text"] for m in standin.sent(CHAT)].count("Thank you for your rating!") == 1
+
+
 # -- webhook mode ---------------------------------------------------------------------------------------
 
 async def test_webhook_mode_checks_the_secret(

@@ -369,6 +369,42 @@ async def test_outside_business_hours_says_when_someone_answers(
         await ws.close()
 
 
+def billing_closed() -> HandoffRules:
+    """Every department open but Billing, closed whenever the test runs (as in closed_now())."""
+    rules = always_open()
+    return dataclasses.replace(rules, departments={**rules.departments, "billing": closed_now().departments["billing"]})
+
+
+@pytest.mark.parametrize("move", ["transfer", "escalate"])
+async def test_a_transfer_or_escalation_into_a_closed_queue_says_when_someone_answers(
+    redis: aioredis.Redis, redis_url: str, tmp_path: Path, http: aiohttp.ClientSession, move: str
+) -> None:
+    # A transfer from open General to closed Billing; an escalation to tier 2 with everyone closed (an
+    # agent working late took the conversation): told as a new handoff out of hours is, e-mail offer too.
+    async with serving(make_settings(redis_url, tmp_path), billing_closed() if move == "transfer" else closed_now()) \
+            as served:
+        ws, cid, csrf = await claimed_customer(http, served, lang="es")
+        if move == "transfer":
+            await post(http, served, f"/api/conversations/{cid}/transfer", csrf, {"department": "billing"})
+            passed = "Te paso con nuestro equipo de Facturación; verán esta conversación."
+        else:
+            await post(http, served, f"/api/conversations/{cid}/escalate", csrf, {"note": "tier 2"})
+            passed = "Te paso con un especialista de nuestro equipo; verá esta conversación."
+        await expect(ws, "message", text=passed)
+        told = await expect(ws, "message", **{"from": "system"})
+        assert "no está disponible" in told["text"] and "(hora de Madrid)" in told["text"], told["text"]
+        assert "puesto 1 de la cola" in told["text"] and "correo electrónico" in told["text"]
+        assert move != "transfer" or "equipo de Facturación" in told["text"]
+        status = await expect(ws, "status", lambda d: d.get("position") is not None, state="queued")
+        assert status["position"] == 1 and status["eta_s"] > 86400  # until the opening, two days away
+        # Nothing was promised in minutes: no apology falls due when the team opens.
+        assert await redis.hget(keys.wait_key(cid), "eta0") == "-1"
+        await ws.send_json({"type": "message", "id": "c-9", "text": "escribidme a cliente@example.com"})
+        await expect(ws, "message", lambda d: "cliente@example.com" in d["text"], **{"from": "system"})
+        assert await redis.hget(keys.conv(cid), "email") == "cliente@example.com"
+        await ws.close()
+
+
 def test_opening_text_is_human_readable_in_both_languages() -> None:
     now = datetime(2026, 3, 6, 20, 0, tzinfo=UTC)  # a Friday
     opens = datetime(2026, 3, 9, 9, 0, tzinfo=UTC)
@@ -486,6 +522,7 @@ async def test_after_a_resolution_text_is_the_comment_unless_it_is_a_question(
 
 
 RATED_THANKS = {"en": "Thank you for your rating!", "es": "¡Gracias por tu valoración!"}
+COMMENT_NOTED = {"en": "Thank you, we have noted your comment.", "es": "Gracias, hemos anotado tu comentario."}
 
 
 async def rate(ws: aiohttp.ClientWebSocketResponse, stars: int, frame_id: str = "c-2", lang: str = "en") -> None:
@@ -620,6 +657,69 @@ async def test_a_typed_rating_counts_as_the_stars(
     await expect(ws, "message", text=RATED_THANKS["es"])
     rating = await server.runtime.redis.hmget(keys.conv(cid), ["rating", "rating_comment"])
     assert rating == ["4", "muy bien, gracias" if first_comment else ""]
+    await ws.close()
+
+
+@pytest.mark.parametrize("outcome", ["spam", "duplicate"])
+async def test_no_rating_is_taken_after_a_resolution_that_asked_for_none(
+    server: Served, http: aiohttp.ClientSession, outcome: str
+) -> None:
+    ws, cid = await resolved_customer(http, server)
+    await rate(ws, 5)
+    # A new handoff of the same conversation, resolved as spam or a duplicate: no rating is asked for, so the
+    # old buttons of the first resolution (Telegram keeps them pressable; here a second tab) rate nothing.
+    await ws.send_json({"type": "message", "id": "c-3", "text": "I want to talk to a person again"})
+    await expect(ws, "status", lambda d: d.get("position") is not None, state="queued")
+    await server.service.queues.resolve(None, cid, outcome)
+    await expect(ws, "status", state="resolved")
+    await ws.send_json({"type": "choose", "id": "c-4", "value": "rate:1"})
+    gone = await expect(ws, "message", **{"from": "bot"})
+    assert "no longer available" in gone["text"] and [b["value"] for b in gone["buttons"]] == ["human"]
+    assert await server.runtime.redis.hget(keys.conv(cid), "rating") is None
+    assert await server.service.rate(cid, 2) is None  # however it comes
+    assert await server.runtime.redis.hget(keys.conv(cid), "rating") is None
+    rated = [e.outcome for e in await audit.history(server.runtime.redis, cid) if e.event == "rated"]
+    assert rated == ["5"]
+    log = [e.text for e in await server.runtime.conversations.log(cid, 100)]
+    assert log.count(RATED_THANKS["en"]) == 1
+    await ws.close()
+
+
+async def test_the_stars_asked_for_still_count_after_a_question_in_between(
+    server: Served, http: aiohttp.ClientSession
+) -> None:
+    ws, cid = await resolved_customer(http, server)
+    await ws.send_json({"type": "message", "id": "c-2", "text": "how long does shipping take?"})
+    await expect(ws, "message", lambda d: d["from"] == "bot" and "Did this help?" in d["text"])
+    await rate(ws, 4, "c-3")  # the prompt's button, pressed after the answer
+    assert await server.runtime.redis.hget(keys.conv(cid), "rating") == "4"
+    await ws.close()
+
+
+@pytest.mark.parametrize(("lang", "typed", "comment"), [("en", "5 de 5", "great"), ("es", "4 out of 5", "genial")])
+async def test_a_typed_rating_never_changes_the_language(
+    server: Served, http: aiohttp.ClientSession, lang: str, typed: str, comment: str
+) -> None:
+    ws, cid = await resolved_customer(http, server, lang=lang)
+    await ws.send_json({"type": "message", "id": "c-2", "text": typed})
+    await expect(ws, "message", text=RATED_THANKS[lang])
+    # A comment with no language of its own is answered in the conversation's.
+    await ws.send_json({"type": "message", "id": "c-3", "text": comment})
+    noted = await expect(ws, "message", **{"from": "system"})
+    assert noted["text"] == COMMENT_NOTED[lang]
+    conv = await server.runtime.conversations.get(cid)
+    assert conv is not None and conv.lang == lang
+    await ws.close()
+
+
+async def test_a_comment_in_the_other_language_is_thanked_in_it(server: Served, http: aiohttp.ClientSession) -> None:
+    ws, cid = await resolved_customer(http, server, lang="es")
+    await rate(ws, 5, lang="es")
+    # Long enough to move the conversation to English: the thanks for it already speaks English.
+    await ws.send_json({"type": "message", "id": "c-3", "text": "the agent was great, thanks"})
+    noted = await expect(ws, "message", **{"from": "system"})
+    assert noted["text"] == COMMENT_NOTED["en"]
+    assert await server.runtime.redis.hget(keys.conv(cid), "rating_comment") == "the agent was great, thanks"
     await ws.close()
 
 
