@@ -294,6 +294,8 @@ class Engine:
         if closed is None:
             await self.conversations.watch_idle(conv.id, conv.updated)
             return False
+        if conv.awaiting == "clarify":  # left after suggestions without choosing one
+            await self._note_not_chosen(conv)
         if closed:
             await self.outbox.emit(self._message(conv, closed, text, sender="system"))
         if not conv.customer_messages:  # nothing happened since: still only the greeting
@@ -366,6 +368,8 @@ class Engine:
                         await self._goodbye(conv, {"action": "small_talk", "intent": "bye", "after": "comment"})
                     return
             await self._change(conv.id, awaiting="")
+        elif conv.awaiting == "clarify":
+            decision = await self._after_suggestions(conv, text)
         reasons = await self._shortcut_reasons(conv, text)
         if reasons and all(r.code == esc.KEYWORD_RULE for r in reasons):
             # "¿Cómo pongo una reclamación?" matches a rule and an entry: the answer, then the person.
@@ -390,7 +394,7 @@ class Engine:
         if decision.action is Action.ANSWER and decision.entry is not None:
             await self._answer(conv, decision.entry, decision_record(decision), text)
         elif decision.action is Action.CLARIFY and decision.suggestions:
-            await self._clarify(conv, decision)
+            await self._clarify(conv, text, decision)
         else:
             await self._not_understood(conv, text, decision)
 
@@ -435,6 +439,8 @@ class Engine:
     async def _choose(self, conv: Conversation, inbound: Inbound) -> None:
         value = inbound.value
         if value == HUMAN:
+            if conv.awaiting == "clarify":  # "Talk to a person" rather than one of the suggestions
+                await self._note_not_chosen(conv)
             reason = Reason(esc.ASKED_FOR_PERSON, "the customer chose to talk to a person", ("button",))
             await self._escalate(conv, [reason], "handoff_asked", "")
         elif value == REPHRASE:
@@ -452,8 +458,12 @@ class Engine:
             if taken is None:
                 await self._say(conv, "option_gone", buttons=(self._person_button(conv),))
         elif value.startswith(FAQ_PREFIX) and (entry := self.library.kb.by_id.get(value[len(FAQ_PREFIX) :])):
+            # The question answered is what the customer wrote, not the entry's own title: should the answer
+            # not help, that is the wording the knowledge base lacks. Unknown for a button of suggestions
+            # offered before the customer's last message.
+            question = conv.last_question if entry.id in conv.suggested else ""
             await self._answer(conv, entry, {"action": "answer", "via": "suggestion", "entry": entry.id},
-                               entry.title(conv.lang))
+                               question)
         else:
             # No longer (an entry gone from the knowledge base, an answer's "Did this help?" once settled,
             # in another tab or an earlier Telegram message) or never offered (a forged frame, an old
@@ -488,9 +498,11 @@ class Engine:
         record = {**record, "entry": entry.id}
         handoff = entry.handoff is not None or bool(also)
         # The question is kept with the answer: should it not help, it is one the bot could not answer.
-        await self._change(conv.id, misunderstandings=0, last_entry=entry.id,
-                           last_question=question[: unanswered.MAX_TEXT],
-                           awaiting="" if handoff else "helpful")
+        # Suggestions offered for other words no longer stand for this question (see _choose).
+        asked = question[: unanswered.MAX_TEXT]
+        await self._change(conv.id, misunderstandings=0, last_entry=entry.id, last_question=asked,
+                           awaiting="" if handoff else "helpful",
+                           **({} if asked == conv.last_question else {"suggested": ""}))
         if not handoff:
             question = texts.say("did_it_help", conv.lang)
             buttons = (Button(texts.say("btn_yes", conv.lang), HELPFUL_YES),
@@ -508,11 +520,14 @@ class Engine:
         await self._escalate(conv, reasons, None, question if also else "", record=record,
                              department=rule.department if rule else "", tier=rule.tier if rule else 1)
 
-    async def _clarify(self, conv: Conversation, decision: Decision) -> None:
+    async def _clarify(self, conv: Conversation, text: str, decision: Decision) -> None:
         buttons = tuple(Button(e.title(conv.lang), FAQ_PREFIX + e.id) for e in decision.suggestions)
         record = decision_record(decision, suggested=[e.id for e in decision.suggestions])
-        # Understood well enough to offer options: the run of misunderstandings is broken.
-        await self._change(conv.id, awaiting="clarify", misunderstandings=0)
+        # Understood well enough to offer options: the run of misunderstandings is broken. The question and
+        # what was offered for it are kept: the answer chosen answers these words, and should none be
+        # chosen, they are a question the bot could not answer.
+        await self._change(conv.id, awaiting="clarify", misunderstandings=0, last_question=text[: unanswered.MAX_TEXT],
+                           suggested=" ".join(e.id for e in decision.suggestions))
         await self._send(conv, texts.say("clarify", conv.lang), (*buttons, self._person_button(conv)), record)
 
     async def _not_understood(self, conv: Conversation, text: str, decision: Decision) -> None:
@@ -537,7 +552,8 @@ class Engine:
             return
         # A wrong answer counts as a misunderstanding: one more and a person takes over.
         await self.conversations.count_misunderstanding(conv.id)
-        await self._note_unanswered(conv, "not_helpful", conv.last_question, entry=conv.last_entry)
+        if conv.last_question:  # the customer's words; unknown for an old suggestion button (see _choose)
+            await self._note_unanswered(conv, "not_helpful", conv.last_question, entry=conv.last_entry)
         buttons = (Button(texts.say("btn_rephrase", conv.lang), REPHRASE), self._person_button(conv))
         await self._say(conv, "sorry_not_helpful", buttons=buttons, record=record)
 
@@ -594,6 +610,22 @@ class Engine:
         if self.customer_side is None:
             # Without the handoff side nobody else announces the queue (with position and wait).
             await self.outbox.emit(self._status(conv, "queued"))
+
+    async def _after_suggestions(self, conv: Conversation, text: str) -> Decision:
+        """A message instead of a choice among suggestions: unless it names one of them (the customer typed
+        their choice), the question they were offered for went unanswered. Returns the bot's decision for
+        the message, so that it is not matched twice."""
+        decision = self.library.decide(text, conv.lang)
+        typed = decision.action is Action.ANSWER and decision.entry is not None and decision.entry.id in conv.suggested
+        if not typed:
+            await self._note_not_chosen(conv)
+        await self._change(conv.id, awaiting="")
+        return decision
+
+    async def _note_not_chosen(self, conv: Conversation) -> None:
+        if conv.suggested and conv.last_question:  # the words the suggestions were offered for (see _clarify)
+            await self._note_unanswered(conv, "not_chosen", conv.last_question, suggested=conv.suggested,
+                                        best=conv.suggested[0] if conv.suggested else "")
 
     async def _note_unanswered(self, conv: Conversation, kind: unanswered.Kind, text: str, **about: Any) -> None:
         """For the people who write the knowledge base; never at the cost of the customer's reply."""

@@ -1,27 +1,34 @@
 """The questions the bot could not answer, kept for the people who write the knowledge base.
 
-The engine notes each message it did not understand and each answer a customer said did not help;
+The engine notes each message it did not understand, each answer a customer said did not help (with the
+customer's own words, also when the answer was a suggestion they chose), and each question whose suggestions
+the customer passed over (asked for a person, wrote something else or left instead of choosing one);
 `relevo faq unanswered` groups them by wording and prints them, or a knowledge-base file to start
-from; the supervisor view shows the same (handoff/api.py, /api/unanswered). Bounded: the newest MAX_KEPT
-are kept.
+from; the supervisor view shows the same (handoff/api.py, /api/unanswered). Both leave out what the knowledge
+base answers by now (`still_open`). Bounded: the newest MAX_KEPT are kept.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from typing import Any, Literal, Protocol, cast
 
 import redis.asyncio as aioredis
 import yaml
 from rapidfuzz import fuzz, process
 
-from faq.normalize import STOP_WORDS, fold
+from faq.model import Action, Decision, KnowledgeBase
+from faq.normalize import STOP_WORDS, fold, normalize
 from handoff import keys
 
-Kind = Literal["not_understood", "not_helpful"]
+# not_chosen: the bot offered suggestions ("did you mean ...") and the customer took none of them.
+Kind = Literal["not_understood", "not_helpful", "not_chosen"]
+KINDS: tuple[Kind, ...] = ("not_understood", "not_helpful", "not_chosen")
+LABELS = {"not_understood": "not understood", "not_helpful": "answer did not help",
+          "not_chosen": "suggested, none chosen"}  # fmt: skip
 MAX_KEPT = 10_000
 MAX_TEXT = 300  # a question is what is kept, not an essay pasted into the chat
 # Two questions whose folded words overlap this much (token_set_ratio) are the same question asked
@@ -42,6 +49,16 @@ class Unanswered:
     entry: str = ""  # not_helpful: the entry whose answer did not help
     best: str = ""  # not_understood: the entry the matcher thought closest, and its confidence
     confidence: float = 0.0
+    suggested: tuple[str, ...] = ()  # not_chosen: the entries offered, best first (`best`: the first)
+
+
+class Knowledge(Protocol):
+    """What `still_open` needs of faq.library.Library: the knowledge base in use and the bot's decision."""
+
+    @property
+    def kb(self) -> KnowledgeBase: ...
+
+    def decide(self, text: str, lang: str | None = None) -> Decision: ...
 
 
 @dataclass
@@ -50,7 +67,7 @@ class Group:
 
     asked: list[tuple[str, str]] = field(default_factory=list)  # (text, language)
     kinds: set[str] = field(default_factory=set)
-    entries: set[str] = field(default_factory=set)  # entries that did not help, or came closest
+    entries: set[str] = field(default_factory=set)  # entries that did not help, came closest or were offered
     last_ts: int = 0
 
     @property
@@ -62,7 +79,7 @@ async def note(redis: aioredis.Redis, item: Unanswered) -> None:
     await redis.xadd(keys.UNANSWERED, {
         "kind": item.kind, "text": item.text[:MAX_TEXT], "lang": item.lang, "ts": item.ts,
         "conv": item.conversation_id, "entry": item.entry, "best": item.best,
-        "confidence": f"{item.confidence:.3f}",
+        "confidence": f"{item.confidence:.3f}", "suggested": " ".join(item.suggested),
     }, maxlen=MAX_KEPT, approximate=True)  # fmt: skip
 
 
@@ -74,14 +91,71 @@ async def read(redis: aioredis.Redis, days: float, limit: int = MAX_KEPT) -> lis
     found = []
     for _, f in raw:
         kind = f.get("kind", "")
-        if kind not in ("not_understood", "not_helpful") or not f.get("text", "").strip():
+        if kind not in KINDS or not f.get("text", "").strip():
             continue
         found.append(Unanswered(
             kind=cast(Kind, kind), text=f["text"], lang=f.get("lang", ""), ts=int(f.get("ts", 0) or 0),
             conversation_id=f.get("conv", ""), entry=f.get("entry", ""), best=f.get("best", ""),
-            confidence=float(f.get("confidence", 0) or 0),
+            confidence=float(f.get("confidence", 0) or 0), suggested=tuple(f.get("suggested", "").split()),
         ))  # fmt: skip
     return found
+
+
+def still_open(items: Iterable[Unanswered], knowledge: Knowledge) -> tuple[list[Unanswered], int]:
+    """The noted questions that the knowledge base in use still does not answer, in their order, and how
+    many others it answers by now (an entry written since, or a wording added to one).
+
+    Answered by now: one of the knowledge base's own questions once normalised (as `relevo faq check`
+    compares them), or a question the bot now answers outright, as `relevo faq ask` would show. Not by the
+    entry whose answer a customer said did not help for those words (not_helpful): that answer, not the
+    matching, is what still needs work. (`draft` leaves the knowledge base's own questions out of the file.)
+    """
+    known = _known_questions(knowledge.kb)
+    verdicts: dict[tuple[str, str, str], bool] = {}
+    kept: list[Unanswered] = []
+    answered = 0
+    for item in items:
+        lang = item.lang or "en"
+        failed = item.entry if item.kind == "not_helpful" else ""
+        key = (_plain(item.text), lang, failed)
+        verdict = verdicts.get(key)
+        if verdict is None:
+            verdict = verdicts[key] = _answered_now(item.text, lang, failed, knowledge, known)
+        if verdict:
+            answered += 1
+        else:
+            kept.append(item)
+    return kept, answered
+
+
+def _answered_now(text: str, lang: str, failed: str, knowledge: Knowledge, known: dict[tuple[str, str], str]) -> bool:
+    owner = known.get((lang, normalize(text, lang) or text))  # no words at all: never one of its questions
+    if owner is not None:
+        return owner != failed
+    decision = knowledge.decide(text, lang)
+    return decision.action is Action.ANSWER and decision.entry is not None and decision.entry.id != failed
+
+
+_known: tuple[KnowledgeBase | None, dict[tuple[str, str], str]] = (None, {})
+
+
+def _known_questions(kb: KnowledgeBase) -> dict[tuple[str, str], str]:
+    """(language, normalised question) -> entry, of every question of the knowledge base; kept for the last
+    knowledge base asked about (it is replaced, never changed, when the files change)."""
+    global _known
+    cached_kb, questions = _known
+    if cached_kb is not kb:
+        # As `relevo faq check` compares them: a question without words is not compared (a warning there).
+        questions = {(lang, norm): e.id for e in kb.entries for lang, qs in e.questions.items() for q in qs
+                     if (norm := normalize(q, lang))}  # fmt: skip
+        _known = (kb, questions)
+    return questions
+
+
+def open_groups(items: Iterable[Unanswered], knowledge: Knowledge) -> tuple[list[Group], int]:
+    """`group` of the questions `still_open`, and how many the knowledge base answers by now."""
+    kept, answered = still_open(items, knowledge)
+    return group(kept), answered
 
 
 def group(items: Sequence[Unanswered]) -> list[Group]:
@@ -114,7 +188,7 @@ def group(items: Sequence[Unanswered]) -> list[Group]:
         g = groups[at]
         g.asked.append((item.text.strip(), item.lang or "en"))
         g.kinds.add(item.kind)
-        g.entries.update(e for e in (item.entry, item.best) if e)
+        g.entries.update(e for e in (item.entry, item.best, *item.suggested) if e)
         g.last_ts = max(g.last_ts, item.ts)
     return sorted(groups, key=lambda g: (-g.count, -g.last_ts))
 
@@ -139,19 +213,29 @@ def to_dict(g: Group) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def draft(groups: Sequence[Group], by: str = "`relevo faq unanswered --draft`") -> str:
+def draft(groups: Sequence[Group], by: str = "`relevo faq unanswered --draft`", kb: KnowledgeBase | None = None) -> str:
     """A knowledge-base file to start from: the customers' wordings as questions, answers left empty.
 
     The empty answers are on purpose: `relevo faq check` refuses the file until someone writes them,
-    so a draft copied into config/faq as it is never reaches a customer.
+    so a draft copied into config/faq as it is never reaches a customer. A wording that the knowledge base
+    `kb` or an earlier entry of the draft already has once normalised is left out: `relevo faq check` would
+    refuse the file for it (two entries with the same question) rather than for the answers.
     """
-    entries = []
-    for n, g in enumerate(groups, start=1):
+    entries: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set(_known_questions(kb)) if kb is not None else set()
+    for g in groups:
         by_lang: dict[str, list[str]] = {}
+        mine: set[tuple[str, str]] = set()  # twice in one entry is only a warning: the customers' wordings stay
         for text, lang in examples(g):
-            by_lang.setdefault(lang, []).append(text)
+            norm = (lang, normalize(text, lang) or text)
+            if norm not in seen:
+                mine.add(norm)
+                by_lang.setdefault(lang, []).append(text)
+        if not by_lang:
+            continue
+        seen |= mine
         entries.append({
-            "id": f"new-question-{n}",
+            "id": f"new-question-{len(entries) + 1}",
             "questions": by_lang,
             "answer": {lang: "" for lang in by_lang},
         })  # fmt: skip

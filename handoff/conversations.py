@@ -166,7 +166,8 @@ class Conversation:
     customer_messages: int = 0
     awaiting: str = ""  # what the last bot turn asked: "helpful", "clarify", ""
     last_entry: str = ""  # the FAQ entry last answered
-    last_question: str = ""  # what it answered (the customer's words, or the suggestion chosen)
+    last_question: str = ""  # what it answered, or what it offered suggestions for: the customer's words
+    suggested: tuple[str, ...] = ()  # the entries offered for last_question ("did you mean ...")
     mood: float | None = None  # the conversation's mood score, when a mood detector runs
     escalation: dict[str, Any] = field(default_factory=dict)
     previous: str = ""  # the customer's conversation before this one: the widget shows its end too
@@ -189,6 +190,7 @@ class Conversation:
             awaiting=data.get("awaiting", ""),
             last_entry=data.get("last_entry", ""),
             last_question=data.get("last_question", ""),
+            suggested=tuple(data.get("suggested", "").split()),
             mood=float(data["mood"]) if data.get("mood") else None,
             escalation=json.loads(data["escalation"]) if data.get("escalation") else {},
             previous=data.get("previous", ""),

@@ -14,6 +14,7 @@ from typing import Any
 from bot import unanswered
 from bot.settings import Settings, load_settings
 from faq.evaluate import CasesError, evaluate, read_cases
+from faq.library import Library
 from faq.loader import load_dir
 from faq.matcher import Matcher
 from faq.model import Action, KnowledgeBase
@@ -163,17 +164,26 @@ def cmd_unanswered(args: argparse.Namespace) -> int:
     store = {"data_dir": args.data} if args.data else {}
     settings = load_settings(args.config, store=store)
     items = asyncio.run(_read_unanswered(settings, args.days))
-    groups = unanswered.group(items)[: args.top]
+    # Left out: what the knowledge base answers by now (as the server would load it).
+    faq = settings.faq
+    library = Library(settings.faq_dir, Thresholds(faq.answer_threshold, faq.clarify_threshold, faq.max_suggestions))
+    if library.matcher is None:
+        print(f"relevo faq unanswered: {settings.faq_dir} does not load (see `relevo faq check`); questions it may "
+              "answer by now are listed too", file=sys.stderr)  # fmt: skip
+    groups, answered = unanswered.open_groups(items, library)
+    groups = groups[: args.top]
     if args.draft:
-        print(unanswered.draft(groups), end="")
+        print(unanswered.draft(groups, kb=library.kb), end="")
         return 0
     if args.json:
-        print(json.dumps({"days": args.days, "noted": len(items), "groups": [unanswered.to_dict(g) for g in groups]},
-                         ensure_ascii=False))
+        print(json.dumps({"days": args.days, "noted": len(items), "answered_now": answered,
+                          "groups": [unanswered.to_dict(g) for g in groups]}, ensure_ascii=False))
         return 0
     print(f"{len(items)} questions not answered in the last {args.days:g} days, {len(groups)} groups shown")
+    if answered:
+        print(f"({answered} of them the knowledge base answers by now: left out)")
     for g in groups:
-        kinds = " and ".join(sorted(k.replace("_", " ") for k in g.kinds))
+        kinds = " and ".join(sorted(unanswered.LABELS.get(k, k) for k in g.kinds))
         near = f"; near: {', '.join(sorted(g.entries))}" if g.entries else ""
         print(f"\n{g.count:>4}x  ({kinds}{near})")
         for text, lang in unanswered.examples(g):

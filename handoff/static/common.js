@@ -93,7 +93,8 @@
       unansweredSummary: "Questions not answered: {noted}. Groups shown: {groups}.",
       unansweredCapped: "Grouped from the newest {n} questions of the period.",
       wording1: "1 wording", wordings: "{n} wordings", nearEntries: "Closest FAQ entries: {list}",
-      kind_not_understood: "not understood", kind_not_helpful: "answer did not help"
+      kind_not_understood: "not understood", kind_not_helpful: "answer did not help",
+      kind_not_chosen: "suggested, none chosen"
     },
     es: {
       brand: "Relevo", loading: "Cargando…", logout: "Cerrar sesión", online: "Disponible", away: "Ausente",
@@ -177,7 +178,8 @@
       unansweredSummary: "Preguntas sin respuesta: {noted}. Grupos mostrados: {groups}.",
       unansweredCapped: "Agrupadas de las {n} preguntas más recientes del periodo.",
       wording1: "1 redacción", wordings: "{n} redacciones", nearEntries: "Entradas de FAQ más cercanas: {list}",
-      kind_not_understood: "no entendida", kind_not_helpful: "la respuesta no sirvió"
+      kind_not_understood: "no entendida", kind_not_helpful: "la respuesta no sirvió",
+      kind_not_chosen: "sugerencias, ninguna elegida"
     }
   };
 

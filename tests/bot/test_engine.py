@@ -167,6 +167,64 @@ async def test_what_the_bot_could_not_answer_is_noted_for_the_knowledge_base(bot
     assert noted[0].entry == "shipping-time" and noted[0].lang == "en" and noted[1].confidence < 0.21
 
 
+async def noted_kinds(bot: Bot) -> list[tuple[str, str]]:
+    return [(n.kind, n.text) for n in await unanswered.read(bot.redis, days=1)]
+
+
+async def test_a_question_whose_suggestions_were_passed_over_is_noted(bot: Bot) -> None:
+    # "Talk to a person" rather than one of the suggestions.
+    *_, clarify = await bot.say("shipping price", key="web:a")
+    offered = [v.removeprefix("faq:") for v in values(clarify) if v.startswith("faq:")]
+    assert offered and values(clarify)[-1] == "human"
+    await bot.choose("human", key="web:a")
+    assert (await bot.conv("web:a")).state == "queued"
+    (passed,) = await unanswered.read(bot.redis, days=1)
+    assert (passed.kind, passed.text, passed.lang) == ("not_chosen", "shipping price", "en")
+    assert passed.suggested == tuple(offered) and passed.best == offered[0]
+    # Something else written instead of choosing: noted once, however the conversation goes on.
+    await bot.say("shipping price", key="web:b")
+    await bot.say("hello", key="web:b")
+    await bot.say("thanks", key="web:b")
+    assert await noted_kinds(bot) == [("not_chosen", "shipping price")] * 2
+    # Left without choosing: noted when the idle conversation is closed.
+    await bot.say("price of shipping??", key="web:c")
+    conv = await bot.conv("web:c")
+    assert await bot.engine.close_idle(conv.id, conv.updated + 1)
+    assert (await noted_kinds(bot))[0] == ("not_chosen", "price of shipping??")
+
+
+async def test_a_suggestion_chosen_or_typed_is_not_a_question_passed_over(bot: Bot) -> None:
+    await bot.say("shipping price", key="web:a")
+    (answer,) = await bot.choose("faq:shipping-cost", key="web:a")
+    assert "free over 50 euros" in answer.text
+    await bot.choose("helpful:yes", key="web:a")
+    await bot.choose("human", key="web:a")  # after an answer that helped: nothing left unanswered
+    await bot.say("shipping price", key="web:b")
+    (typed,) = await bot.say("How much does shipping cost?", key="web:b")  # the choice, typed
+    assert "free over 50 euros" in typed.text
+    await bot.say("thanks", key="web:b")
+    assert await unanswered.read(bot.redis, days=1) == []
+
+
+async def test_no_to_a_chosen_suggestion_notes_what_the_customer_wrote(bot: Bot) -> None:
+    await bot.say("shipping price")
+    await bot.choose("faq:shipping-cost")
+    await bot.choose("helpful:no")
+    # Another suggestion of the same list: still the customer's words, not the entry's own question.
+    await bot.choose("faq:shipping-time")
+    await bot.say("no")
+    noted = await unanswered.read(bot.redis, days=1)
+    assert [(n.kind, n.text, n.entry) for n in noted] == [
+        ("not_helpful", "shipping price", "shipping-time"), ("not_helpful", "shipping price", "shipping-cost"),
+    ]  # fmt: skip
+    # A suggestion button of a list offered before a later question does not answer that question's words.
+    await bot.say("How long does shipping take?")
+    await bot.choose("helpful:yes")
+    await bot.choose("faq:shipping-cost")
+    await bot.choose("helpful:no")
+    assert len(await unanswered.read(bot.redis, days=1)) == 2
+
+
 async def test_clarify_suggests_entries_and_choosing_one_answers_it(
     redis: aioredis.Redis, kb_dir: Path
 ) -> None:
@@ -507,7 +565,7 @@ async def test_outbox_skips_its_own_echo_but_not_other_workers(redis: aioredis.R
 
 
 async def test_runtime_starts_and_closes_against_the_test_redis(
-    redis: aioredis.Redis, redis_url: str, kb_dir: Path
+    redis: aioredis.Redis, redis_url: str, kb_dir: Path, tmp_path: Path
 ) -> None:
     store = {"redis_url": redis_url, "data_dir": str(tmp_path)}  # the last good knowledge base goes there
     settings = load_settings(CONFIG_DIR, env={}, store=store, faq={"dir": str(kb_dir)})
