@@ -785,27 +785,6 @@ async def unanswered_yaml(request: web.Request) -> web.StreamResponse:
     return response
 
 
-# A resolution's note is kept as the resolving agent's private note, written just after the "resolved"
-# entry (handoff/service.py resolve), not in that entry: the record reads it back from there.
-RESOLVE_NOTE_WITHIN_MS = 2000
-
-
-def _resolve_notes(entries: list[audit.AuditEntry], notes: list[dict[str, Any]]) -> dict[str, str]:
-    """The note of each resolution whose audit entry has none (by entry id): the first note its agent
-    wrote within RESOLVE_NOTE_WITHIN_MS after it, each note given to one resolution at most."""
-    found: dict[str, str] = {}
-    used: set[str] = set()
-    for e in entries:
-        if e.event != "resolved" or e.detail:
-            continue
-        note = next((n for n in notes if n["id"] not in used and n["agent"] == e.actor
-                     and 0 <= n["ts"] - e.ts <= RESOLVE_NOTE_WITHIN_MS), None)  # fmt: skip
-        if note is not None:
-            used.add(note["id"])
-            found[e.id] = note["text"]
-    return found
-
-
 async def record_detail(request: web.Request) -> web.StreamResponse:
     """One row of the records: its handoff's timeline, queue, outcome and rating (`handoff`, the row's
     id; without it the latest handoff), with the whole conversation's transcript and notes. A
@@ -820,10 +799,9 @@ async def record_detail(request: web.Request) -> web.StreamResponse:
     chosen = next((h for h in parts if h[0].id == wanted), None) if wanted else (parts[-1] if parts else [])
     if chosen is None:
         raise ApiError(404, "not_found", "no such handoff in this conversation")
-    notes = _resolve_notes(chosen, view["notes"])
     timeline = [
         {"ts": e.ts, "event": e.event, "actor": e.actor, "from": e.from_, "to": e.to,
-         "reasons": list(e.reasons), "outcome": e.outcome, "detail": e.detail or notes.get(e.id, "")}
+         "reasons": list(e.reasons), "outcome": e.outcome, "detail": e.detail}
         for e in chosen
     ]  # fmt: skip
     row = summarise(cid, chosen) if chosen else None

@@ -222,7 +222,7 @@ FINISH = (
 -- ARGV[1] conversation id, ARGV[2] actor, ARGV[3] agent who must hold it ("" = anyone, "-" = only while
 -- nobody holds it: still waiting), ARGV[4] now ms, ARGV[5] event (resolved|returned_to_bot|abandoned),
 -- ARGV[6] outcome, ARGV[7] expected queue "dept:tier",
--- ARGV[8] events channel, ARGV[9] audit maxlen
+-- ARGV[8] events channel, ARGV[9] audit maxlen, ARGV[10] the agent's note on it (the audit entry's detail)
 -- The published event carries the outcome (a resolution's rating prompt depends on it).
 -- Returns {"ok", last state JSON}, or {"gone"|"not_yours"|"not_waiting"|"moved", ""}.
 """
@@ -251,7 +251,7 @@ s.state = ARGV[5]
 s.agent = agent
 local to = 'closed'
 if ARGV[5] == 'returned_to_bot' then to = 'bot' end
-audit(KEYS[6], ARGV[9], now, conv, ARGV[5], ARGV[2], from, to, codes(s), ARGV[6], '')
+audit(KEYS[6], ARGV[9], now, conv, ARGV[5], ARGV[2], from, to, codes(s), ARGV[6], ARGV[10] or '')
 publish(ARGV[8], ARGV[5], s, ARGV[2], from, to, now, ARGV[6])
 return {'ok', cjson.encode(s)}
 """

@@ -526,7 +526,7 @@ class HandoffQueues:
 
     async def _end(
         self, agent: Agent | None, conversation_id: str, event: str, outcome: str, now: int | None,
-        only_waiting: bool = False,
+        only_waiting: bool = False, note: str = "",
     ) -> HandoffState:
         now = now_ms() if now is None else now
         for _ in range(MOVE_RETRIES):
@@ -554,6 +554,7 @@ class HandoffQueues:
                     st.queue_name,
                     keys.EVENTS,
                     keys.AUDIT_MAXLEN,
+                    note,
                 ],
             )
             status = _str(status)
@@ -573,12 +574,13 @@ class HandoffQueues:
         await pipe.execute()
 
     async def resolve(
-        self, agent: Agent | None, conversation_id: str, outcome: str, now: int | None = None
+        self, agent: Agent | None, conversation_id: str, outcome: str, now: int | None = None, note: str = ""
     ) -> HandoffState:
-        """Close the handoff with an outcome (e.g. "solved", "refund"); records the handling time."""
+        """Close the handoff with an outcome (e.g. "solved", "refund") and the agent's note on it, which the
+        record's timeline shows as transfer and escalation notes; records the handling time."""
         if not outcome.strip():
             raise QueueError("no_outcome", "a resolution needs an outcome")
-        return await self._end(agent, conversation_id, "resolved", outcome.strip(), now)
+        return await self._end(agent, conversation_id, "resolved", outcome.strip(), now, note=note)
 
     async def return_to_bot(
         self, agent: Agent | None, conversation_id: str, now: int | None = None

@@ -386,7 +386,7 @@ class HandoffService:
     async def resolve(self, agent: Agent, conversation_id: str, outcome: str, note: str = "") -> None:
         if outcome not in OUTCOMES:
             raise QueueError("bad_outcome", f"outcome must be one of {', '.join(OUTCOMES)}")
-        await self.queues.resolve(agent, conversation_id, outcome)
+        await self.queues.resolve(agent, conversation_id, outcome, note=note)
         if note:
             await self.note(agent, conversation_id, note)
         await self.conversations.set_state(conversation_id, "resolved")
