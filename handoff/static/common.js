@@ -92,6 +92,7 @@
       lastSeen: "Last asked", noUnanswered: "No unanswered questions in this period.",
       unansweredSummary: "Questions not answered: {noted}. Groups shown: {groups}.",
       unansweredCapped: "Grouped from the newest {n} questions of the period.",
+      unansweredAnsweredNow: "Left out: {n} the knowledge base answers by now.",
       wording1: "1 wording", wordings: "{n} wordings", nearEntries: "Closest FAQ entries: {list}",
       kind_not_understood: "not understood", kind_not_helpful: "answer did not help",
       kind_not_chosen: "suggested, none chosen"
@@ -177,6 +178,7 @@
       lastSeen: "Última vez", noUnanswered: "No hay preguntas sin respuesta en este periodo.",
       unansweredSummary: "Preguntas sin respuesta: {noted}. Grupos mostrados: {groups}.",
       unansweredCapped: "Agrupadas de las {n} preguntas más recientes del periodo.",
+      unansweredAnsweredNow: "Omitidas: {n} que la base de conocimiento ya responde.",
       wording1: "1 redacción", wordings: "{n} redacciones", nearEntries: "Entradas de FAQ más cercanas: {list}",
       kind_not_understood: "no entendida", kind_not_helpful: "la respuesta no sirvió",
       kind_not_chosen: "sugerencias, ninguna elegida"

@@ -399,6 +399,9 @@
       $("unanswered-empty").hidden = groups.length > 0;
       var summary = R.t("unansweredSummary", { noted: Number(data.noted) || 0, groups: groups.length });
       if (data.capped) { summary += " " + R.t("unansweredCapped", { n: Number(data.read_max) || 0 }); }
+      if (Number(data.answered_now) > 0) {
+        summary += " " + R.t("unansweredAnsweredNow", { n: Number(data.answered_now) });
+      }
       $("unanswered-summary").textContent = summary;
     }).catch(R.reportError);
   }
