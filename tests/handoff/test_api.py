@@ -448,16 +448,24 @@ async def test_floor_records_and_csv(server: Served, http: aiohttp.ClientSession
     assert detail["conversation"]["rating"] == {"score": 5, "comment": '=HYPERLINK("http://evil")'}
 
 
-async def test_a_conversation_handed_over_again_is_a_new_record_row(
-    server: Served, http: aiohttp.ClientSession
-) -> None:
-    await add_agent(server, "ana", role="supervisor")
-    csrf = await login(http, server, "ana")
+async def claimed(
+    http: aiohttp.ClientSession, server: Served, csrf: str
+) -> tuple[aiohttp.ClientWebSocketResponse, str]:
+    """A widget customer who asked for a person, claimed by the agent logged in with `csrf`."""
     ws = await customer(http, server)
     await ask_for_person(ws)
     await expect(ws, "status", lambda d: d.get("position") is not None, state="queued")
     cid = await conversation_id(server)
     await post(http, server, "/api/claim", csrf)
+    return ws, cid
+
+
+async def test_a_conversation_handed_over_again_is_a_new_record_row(
+    server: Served, http: aiohttp.ClientSession
+) -> None:
+    await add_agent(server, "ana", role="supervisor")
+    csrf = await login(http, server, "ana")
+    ws, cid = await claimed(http, server, csrf)
     await post(http, server, f"/api/conversations/{cid}/resolve", csrf, {"outcome": "solved"})
     await expect(ws, "message", lambda d: d["text"].startswith("How did we do?"))
     await ws.send_json({"type": "choose", "id": "c-2", "value": "rate:2"})
@@ -499,11 +507,7 @@ async def test_each_row_of_a_conversation_handed_over_twice_opens_its_own_handof
     # in the same conversation, handed over again and resolved "other".
     await add_agent(server, "sam", role="supervisor", tier=3, departments=("general", "accounts"))
     csrf = await login(http, server, "sam")
-    ws = await customer(http, server)
-    await ask_for_person(ws)
-    await expect(ws, "status", lambda d: d.get("position") is not None, state="queued")
-    cid = await conversation_id(server)
-    await post(http, server, "/api/claim", csrf)
+    ws, cid = await claimed(http, server, csrf)
     await post(http, server, f"/api/conversations/{cid}/transfer", csrf, {"department": "accounts"})
     await post(http, server, "/api/claim", csrf)
     await post(http, server, f"/api/conversations/{cid}/resolve", csrf, {"outcome": "solved"})
