@@ -71,6 +71,14 @@ TEXTS: dict[str, dict[str, str]] = {
         "Estás en el puesto {position} de la cola. Si quieres, déjanos aquí tu correo electrónico y "
         "te escribiremos.",
     },
+    # The same, to a customer who has left an e-mail address already: not asked for it again.
+    "closed_email_known": {
+        "en": "Our {department} team is not available right now: someone will answer {when}. You are "
+        "number {position} in the queue; if we cannot answer you here, we will write to {email}.",
+        "es": "Ahora mismo nuestro equipo de {department} no está disponible: te responderán {when}. "
+        "Estás en el puesto {position} de la cola; si no podemos responderte por aquí, te escribiremos a "
+        "{email}.",
+    },
     "sla_breach": {
         "en": "Sorry for the long wait. We have moved your conversation up so that someone can answer you "
         "sooner. You are number {position}; estimated wait: {eta}.",
@@ -367,12 +375,14 @@ class CustomerNotifier:
         """The wait as a new queue is told it: place and wait, or, out of hours, when someone answers and
         the offer to leave an e-mail address; then the status, noted as the first promise of this queue."""
         if info.opens_at is not None:
+            email = cast(str | None, await self.redis.hget(keys.conv(conv.id), "email"))
             text = say(
-                "closed",
+                "closed_email_known" if email else "closed",
                 conv.lang,
                 department=self._department(info.department, conv.lang),
                 when=opening_text(info.opens_at, _at(now), conv.lang),
                 position=info.position,
+                email=email or "",
             )
             eta = -1  # nothing promised in minutes: no apology for a night's wait
         else:

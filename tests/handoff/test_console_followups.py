@@ -113,7 +113,10 @@ def test_a_draft_of_a_conversation_lost_meanwhile_is_shown_to_copy_then_dropped(
     end_sessions(server, "ana")
     assert server.service is not None
     server.call(server.service.queues.expire_leases(now_ms() + 3_600_000))
-    ana.goto(f"{server.url}/agent?c={cid}")
+    # Her console checks its sign-in every few seconds and may be on its way to the login page already,
+    # which aborts this navigation; either way she lands there, sent back to this conversation.
+    with contextlib.suppress(pytest.importorskip("playwright.sync_api").Error):
+        ana.goto(f"{server.url}/agent?c={cid}")
     ana.wait_for_url(re.compile(r"/login\?next="))
     sign_in_here(ana, "ana")
 

@@ -405,6 +405,21 @@ async def test_a_transfer_or_escalation_into_a_closed_queue_says_when_someone_an
         await ws.close()
 
 
+async def test_a_customer_who_left_an_email_is_not_asked_for_it_again_when_moved_into_a_closed_queue(
+    redis: aioredis.Redis, redis_url: str, tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    async with serving(make_settings(redis_url, tmp_path), billing_closed()) as served:
+        ws, cid, csrf = await claimed_customer(http, served, lang="es")
+        await ws.send_json({"type": "message", "id": "c-9", "text": "por si acaso: cliente@example.com"})
+        await expect(ws, "message", lambda d: "cliente@example.com" in d["text"], **{"from": "system"})
+        await post(http, served, f"/api/conversations/{cid}/transfer", csrf, {"department": "billing"})
+        await expect(ws, "message", text="Te paso con nuestro equipo de Facturación; verán esta conversación.")
+        told = (await expect(ws, "message", **{"from": "system"}))["text"]
+        assert "no está disponible" in told and "te escribiremos a cliente@example.com" in told, told
+        assert "déjanos aquí tu correo" not in told
+        await ws.close()
+
+
 def test_opening_text_is_human_readable_in_both_languages() -> None:
     now = datetime(2026, 3, 6, 20, 0, tzinfo=UTC)  # a Friday
     opens = datetime(2026, 3, 9, 9, 0, tzinfo=UTC)
