@@ -84,8 +84,8 @@
       handledByHelp: "Everyone who had the conversation, at any point, not only the last one",
       // The supervisor view's unanswered questions.
       unanswered: "Unanswered questions",
-      unansweredHelp: "What customers asked that the bot did not understand, or whose answer did not help, " +
-        "grouped by wording, the most asked first. Download them as a draft FAQ file, write the answers, " +
+      unansweredHelp: "What customers asked that the bot did not understand, whose answer did not help, or " +
+        "for which none of the suggestions it offered was chosen, grouped by wording, the most asked first. Download them as a draft FAQ file, write the answers, " +
         "then check it with relevo faq check before copying it into config/faq.",
       period: "Period", lastDay: "Last 24 hours", lastDays: "Last {n} days",
       downloadDraft: "Download draft FAQ file", timesAsked: "Times asked", question: "Question",
@@ -170,8 +170,8 @@
       handledBy: "Atendida por", commentEvent: "comentario", ratingComment: "Comentario: {text}",
       handledByHelp: "Todas las personas que tuvieron la conversación, en algún momento, no solo la última",
       unanswered: "Preguntas sin respuesta",
-      unansweredHelp: "Lo que preguntaron los clientes y el bot no entendió, o cuya respuesta no sirvió, " +
-        "agrupado por redacción, lo más preguntado primero. Descárgalo como borrador de FAQ, escribe las " +
+      unansweredHelp: "Lo que preguntaron los clientes y el bot no entendió, cuya respuesta no sirvió, o " +
+        "para lo que no eligieron ninguna de las sugerencias que ofreció, agrupado por redacción, lo más preguntado primero. Descárgalo como borrador de FAQ, escribe las " +
         "respuestas y compruébalo con relevo faq check antes de copiarlo en config/faq.",
       period: "Periodo", lastDay: "Últimas 24 horas", lastDays: "Últimos {n} días",
       downloadDraft: "Descargar borrador de FAQ", timesAsked: "Veces", question: "Pregunta",

@@ -415,7 +415,7 @@
   function unansweredRow(g) {
     var tr = el("tr", "unanswered-row");
     tr.appendChild(cell(String(Number(g.count) || 0), "num unanswered-count"));
-    var question = el("td", "unanswered-question");
+    var question = el("td", "unanswered-question card-title");
     question.appendChild(el("div", "unanswered-text", g.text));
     var examples = Array.isArray(g.examples) ? g.examples : [];
     if (examples.length) {
@@ -450,6 +450,7 @@
     when.dateTime = R.isoTitle(g.last_ts);
     last.appendChild(when);
     tr.appendChild(last);
+    cardLabels($("unanswered-table"), tr);
     return tr;
   }
 

@@ -878,6 +878,7 @@ def test_a_supervisor_sees_the_unanswered_questions_and_downloads_their_draft(
     assert rows.count() == 2
     assert page.locator("#unanswered-summary").inner_text().endswith(
         "Left out: 1 the knowledge base answers by now.")
+    assert "none of the suggestions it offered was chosen" in page.locator(".unanswered-help").inner_text()
     first = rows.first
     assert first.locator(".unanswered-count").inner_text() == "3"
     assert first.locator(".unanswered-text").inner_text() == "do you ship to Iceland, please?"
@@ -903,6 +904,16 @@ def test_a_supervisor_sees_the_unanswered_questions_and_downloads_their_draft(
     assert download.value.suggested_filename == "relevo-unanswered.yaml"
     draft = yaml.safe_load(Path(download.value.path()).read_text(encoding="utf-8"))
     assert [e["questions"]["en"][0] for e in draft["entries"]] == ["do you ship to Iceland, please?", HOSTILE]
+
+    # On a phone each question is a card it heads, at the card's full width, kinds wrapping under it.
+    page.set_viewport_size({"width": 390, "height": 800})
+    card = rows.first
+    question = card.locator(".unanswered-question").bounding_box()
+    count = card.locator(".unanswered-count").bounding_box()
+    assert question and count and question["y"] < count["y"] and question["width"] > 300, (question, count)
+    assert card.locator(".badge").first.bounding_box()["width"] < 330  # type: ignore[index]
+    assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+    page.set_viewport_size(DESKTOP)
 
     # In Spanish, the section's labels are Spanish; the customers' words stay as written.
     page.goto(server.url + "/supervisor?lang=es&days=7")
