@@ -123,13 +123,21 @@ class Library:
                 logger.error("knowledge base: %s", e)
             # Nothing served yet (a start): the last good copy beats answering nobody.
             copy = self._serve_last_good() if self._loaded.matcher is None else None
-            logger.error(
-                "knowledge base in %s has %d error(s); still serving version %s%s",
-                self.folder,
-                len(result.errors),
-                self._loaded.kb.version or "(none)",
-                self._fallback_note(copy),
-            )
+            if self._loaded.matcher is None:
+                logger.error(
+                    "knowledge base in %s has %d error(s); nothing to serve%s",
+                    self.folder,
+                    len(result.errors),
+                    self._fallback_note(copy),
+                )
+            else:
+                logger.error(
+                    "knowledge base in %s has %d error(s); still serving version %s%s",
+                    self.folder,
+                    len(result.errors),
+                    self._loaded.kb.version,
+                    self._fallback_note(copy),
+                )
             self.status = ReloadStatus(False, self._loaded.kb.version, result.errors, result.warnings)
             self._failed_files = {e.file for e in result.errors}
             return False
@@ -182,7 +190,7 @@ class Library:
         if copy is not None:
             return f" (the last good copy, saved {copy.saved} in {copy.path})"
         if self._loaded.matcher is None and self.last_good is not None:
-            return f" (no last good copy in {self.last_good} loads either)"
+            return f": no last good copy in {self.last_good} loads either"
         return ""
 
     def require(self) -> None:

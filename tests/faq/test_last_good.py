@@ -92,11 +92,17 @@ def test_a_start_with_a_broken_file_serves_the_last_good_copy_until_it_is_fixed(
     assert lib.kb.version == version
 
 
-def test_a_start_with_a_broken_file_and_no_copy_refuses_naming_file_and_line(tmp_path: Path) -> None:
+def test_a_start_with_a_broken_file_and_no_copy_refuses_naming_file_and_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     kb, copies = folders(tmp_path)
     write(kb, "zz_half.yaml", HALF)
     lib = Library(kb, THRESHOLDS, last_good=copies)
     assert len(lib.kb) == 0 and lib.health()["faq"] == "empty"
+    # The log does not claim a version is still served: there is none.
+    assert kb_log(caplog, logging.ERROR)[-1] == (
+        f"knowledge base in {kb} has 1 error(s); nothing to serve: no last good copy in {copies} loads either"
+    )
     with pytest.raises(KnowledgeBaseError) as err:
         lib.require()
     assert str(err.value) == f"{kb / 'zz_half.yaml'}:3: entry 'x' has no answer"
