@@ -7,7 +7,7 @@ import os
 import tomllib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
@@ -288,33 +288,45 @@ def load_settings(
         else:
             kwargs[section] = _build(sections[section], values)
     settings = Settings(**kwargs)
-    _validate(settings, str(settings_file))
+
+    def origin(*keys: str) -> str:
+        """Where the first of these dotted keys that was set came from: an environment variable or an
+        override names itself, so a bad value is not blamed on a relevo.toml that never held it."""
+        for key in keys:
+            section, _, name = key.rpartition(".")
+            if name in merged.get(section, {}):
+                return str(merged[section][name][1])
+        return str(settings_file)
+
+    _validate(settings, origin)
     return settings
 
 
-def _validate(s: Settings, source: str) -> None:
-    """Checks that span more than one value's type."""
+def _validate(s: Settings, origin: Callable[..., str]) -> None:
+    """Checks that span more than one value's type; `origin(key, ...)` names where a value came from."""
     if not 0.0 <= s.faq.clarify_threshold <= s.faq.answer_threshold <= 1.0:
         raise SettingsError(
-            f"{source}: faq.clarify_threshold ({s.faq.clarify_threshold}) must be between 0 and "
+            f"{origin('faq.clarify_threshold', 'faq.answer_threshold')}: faq.clarify_threshold "
+            f"({s.faq.clarify_threshold}) must be between 0 and "
             f"faq.answer_threshold ({s.faq.answer_threshold}), which must be at most 1"
         )
     if not 0 <= s.server.port <= 65535:
-        raise SettingsError(f"{source}: server.port: expected 0..65535, got {s.server.port}")
+        raise SettingsError(f"{origin('server.port')}: server.port: expected 0..65535, got {s.server.port}")
     if s.server.max_message_chars < 1:
-        raise SettingsError(f"{source}: server.max_message_chars must be at least 1")
+        raise SettingsError(f"{origin('server.max_message_chars')}: server.max_message_chars must be at least 1")
     if s.faq.max_suggestions < 1:
-        raise SettingsError(f"{source}: faq.max_suggestions must be at least 1")
+        raise SettingsError(f"{origin('faq.max_suggestions')}: faq.max_suggestions must be at least 1")
     if not 0.0 <= s.mood.threshold <= 1.0:
-        raise SettingsError(f"{source}: mood.threshold: expected 0..1, got {s.mood.threshold}")
+        raise SettingsError(f"{origin('mood.threshold')}: mood.threshold: expected 0..1, got {s.mood.threshold}")
     for key, value, least in _lower_bounds(s):
         if value < least:
-            raise SettingsError(f"{source}: {key}: expected at least {least}, got {value}")
+            raise SettingsError(f"{origin(key)}: {key}: expected at least {least}, got {value}")
     try:
         ZoneInfo(s.handoff.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise SettingsError(
-            f"{source}: handoff.timezone: unknown time zone {s.handoff.timezone!r} (e.g. Europe/Madrid)"
+            f"{origin('handoff.timezone')}: handoff.timezone: unknown time zone {s.handoff.timezone!r} "
+            "(e.g. Europe/Madrid)"
         ) from None
 
 

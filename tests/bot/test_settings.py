@@ -46,6 +46,11 @@ def test_list_setting_from_environment(tmp_path: Path) -> None:
         ("[handoff]\nsweep_interval_s = 0\n", {}, "handoff.sweep_interval_s: expected at least 0.1, got 0"),
         ("[server]\nmessage_burst = 0\n", {}, "server.message_burst: expected at least 1, got 0"),
         ("[conversation]\nidle_close_minutes = -5\n", {}, "conversation.idle_close_minutes: expected at least"),
+        # A range error from the environment names the variable, not the relevo.toml that never held it.
+        ("", {"RELEVO_SERVER_MESSAGE_BURST": "0"}, "environment RELEVO_SERVER_MESSAGE_BURST: server.message_burst:"),
+        ("", {"RELEVO_MOOD_THRESHOLD": "2"}, "environment RELEVO_MOOD_THRESHOLD: mood.threshold: expected 0..1"),
+        ("[faq]\nanswer_threshold = 0.6\n", {"RELEVO_FAQ_CLARIFY_THRESHOLD": "0.9"},
+         "environment RELEVO_FAQ_CLARIFY_THRESHOLD: faq.clarify_threshold"),
     ],
 )
 def test_invalid_values_name_key_value_and_source(tmp_path: Path, text: str, env: dict, needle: str) -> None:
@@ -53,8 +58,7 @@ def test_invalid_values_name_key_value_and_source(tmp_path: Path, text: str, env
     with pytest.raises(SettingsError) as err:
         load_settings(cfg, env=env)
     assert needle in str(err.value)
-    if not env:
-        assert str(cfg / "relevo.toml") in str(err.value)
+    assert (str(cfg / "relevo.toml") in str(err.value)) is (not env)
 
 
 def test_missing_named_config_is_an_error(tmp_path: Path) -> None:
