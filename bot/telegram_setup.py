@@ -272,9 +272,14 @@ class TelegramService:
             return web.Response(status=503, text="not ready")  # Telegram delivers again later
         if (request.content_length or 0) > MAX_UPDATE_BYTES:
             return web.Response(status=413, text="too large")
-        body = await request.content.read(MAX_UPDATE_BYTES + 1)
-        if len(body) > MAX_UPDATE_BYTES:
-            return web.Response(status=413, text="too large")
+        # One read returns what has arrived so far: a body split across TCP segments or chunks (a
+        # long message behind a proxy) would be cut and refused as "not an update", which Telegram
+        # does not deliver again.
+        body = b""
+        while chunk := await request.content.read(MAX_UPDATE_BYTES + 1 - len(body)):
+            body += chunk
+            if len(body) > MAX_UPDATE_BYTES:
+                return web.Response(status=413, text="too large")
         try:
             data = json.loads(body)
             if not isinstance(data, dict):

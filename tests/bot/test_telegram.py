@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
@@ -760,6 +761,63 @@ async def test_webhook_mode_checks_the_secret(
         assert customer == []  # nothing refused got in
         (reply,) = await say(standin, CHAT, "How much does shipping cost?")
         assert "Shipping is free" in reply["text"]
+
+
+async def _post_in_parts(url: str, head: bytes, parts: list[bytes], pause_s: float = 0.3) -> bytes:
+    """POST over a raw socket, each part written (and flushed) after a pause: a body in several TCP segments."""
+    where = urlsplit(url)
+    reader, writer = await asyncio.open_connection("127.0.0.1", where.port)
+    try:
+        writer.write(f"POST {where.path} HTTP/1.1\r\nHost: {where.netloc}\r\n".encode() + head
+                     + f"X-Telegram-Bot-Api-Secret-Token: {SECRET}\r\nConnection: close\r\n\r\n".encode())
+        for part in parts:
+            await writer.drain()
+            await asyncio.sleep(pause_s)
+            writer.write(part)
+        await writer.drain()
+        async with asyncio.timeout(20):
+            return await reader.read()
+    finally:
+        writer.close()
+
+
+async def test_a_webhook_update_split_across_segments_is_read_whole(
+    standin: StandIn, redis_url: str, tmp_path: Path, kb_dir: Path, redis: aioredis.Redis
+) -> None:
+    sock = _bound_socket()
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}{WEBHOOK_PATH}"
+    settings = make_settings(redis_url, tmp_path, kb_dir, standin, mode="webhook", webhook_url=url,
+                             secret_token=SECRET)
+    async with relevo(settings, sock=sock) as worker:
+        await standin.wait_for(lambda: standin.webhook, "the webhook registered")
+        await subscribed(worker.runtime.redis)
+        await say(standin, CHAT, "/start")
+        # A long message (within the 2000 characters the engine keeps): a proxy may pass it on in pieces.
+        question = "Where is my order?" + " It was a present for my sister." * 55
+        body = json.dumps(message_update(standin, CHAT, question)).encode()
+        before = len(standin.sent(CHAT))
+        head = f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n".encode()
+        answer = await _post_in_parts(url, head, [body[:1000], body[1000:]])
+        assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+        await standin.wait_for(lambda: len(standin.sent(CHAT)) > before, "an answer to the split update")
+
+        # Chunked, in small chunks apart in time.
+        body = json.dumps(message_update(standin, CHAT, "Where is my order?")).encode()
+        chunks_ = [b"%x\r\n%s\r\n" % (len(body[i:i + 40]), body[i:i + 40]) for i in range(0, len(body), 40)]
+        head = b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+        answer = await _post_in_parts(url, head, [*chunks_, b"0\r\n\r\n"], pause_s=0.02)
+        assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+
+        # Too large still says so when the body comes in pieces without a length.
+        big = b"{" + b" " * 300_000 + b"}"
+        pieces = [b"%x\r\n%s\r\n" % (len(big[i:i + 100_000]), big[i:i + 100_000])
+                  for i in range(0, len(big), 100_000)]
+        answer = await _post_in_parts(url, b"Transfer-Encoding: chunked\r\n", [*pieces, b"0\r\n\r\n"],
+                                      pause_s=0.05)
+        assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+
+        customer = [e.text for e in await transcript(worker.runtime, f"telegram:{CHAT}") if e.sender == "customer"]
+        assert customer == [question, "Where is my order?"]
 
 
 async def test_a_refused_webhook_is_tried_again_in_the_background_and_shown_in_healthz(
