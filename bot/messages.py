@@ -44,6 +44,17 @@ def has_visible_text(text: str) -> bool:
     return any(_visible(ch) for ch in text)
 
 
+def well_formed(text: str) -> str:
+    """`text` with each lone UTF-16 surrogate (half an emoji: a paste cut in the middle, JSON's "\\ud83d")
+    replaced by U+FFFD, and a pair split in two code points joined. Such a string cannot be encoded to
+    UTF-8, so Redis, JSON replies and Telegram would all fail on it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text
+
+
 @dataclass(frozen=True)
 class Button:
     label: str

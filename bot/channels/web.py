@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -14,7 +15,7 @@ from urllib.parse import urlsplit
 import orjson
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from bot.messages import Inbound, Outbound, OutEvent, StatusUpdate, Stored, has_visible_text
+from bot.messages import Inbound, Outbound, OutEvent, StatusUpdate, Stored, has_visible_text, well_formed
 from bot.ratelimit import RateLimiter, TokenBucket
 from bot.sessions import BadSession, Session, SessionSigner
 from bot.settings import Settings
@@ -94,10 +95,42 @@ def status_frame(status: StatusUpdate) -> dict[str, Any]:
     return frame
 
 
+# An escaped UTF-16 surrogate, \uD800 to \uDFFF.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _loads(raw: str) -> Any:
+    try:
+        return orjson.loads(raw)
+    except ValueError:  # orjson.JSONDecodeError, also for nesting too deep
+        # orjson refuses a lone surrogate ("\ud83d", half of a pasted emoji) that JavaScript's
+        # JSON.stringify writes: the rest of such a frame is fine, so it is read again, leniently.
+        if not _SURROGATE_ESCAPE.search(raw):
+            raise
+    try:
+        return _well_formed(json.loads(raw, parse_constant=_no_constant))
+    except RecursionError:
+        raise ValueError("nested too deep") from None
+
+
+def _well_formed(data: Any) -> Any:
+    if isinstance(data, str):
+        return well_formed(data)
+    if isinstance(data, list):
+        return [_well_formed(v) for v in data]
+    if isinstance(data, dict):
+        return {well_formed(k): _well_formed(v) for k, v in data.items()}
+    return data
+
+
 def parse_frame(raw: str) -> dict[str, Any]:
     try:
-        data = orjson.loads(raw)
-    except ValueError:  # orjson.JSONDecodeError, also for nesting too deep
+        data = _loads(raw)
+    except ValueError:
         raise FrameError("bad_json", "frames must be JSON objects") from None
     if not isinstance(data, dict):
         raise FrameError("bad_json", "frames must be JSON objects")
@@ -224,7 +257,7 @@ class WebChannel:
                 if strikes > MAX_STRIKES:
                     await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"too many bad frames")
                     return None
-                await ws.send_str(error_frame(exc.code, exc.message, exc.frame_id))
+                await ws.send_str(error_frame(exc.code, exc.message, exc.frame_id or _peek_id(msg)))
 
     def _decode(self, msg: Any) -> dict[str, Any]:
         if msg.type != WSMsgType.TEXT:
@@ -307,7 +340,9 @@ class WebChannel:
                 if strikes > MAX_STRIKES:
                     await conn.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"too many bad frames")
                     return
-                await conn.ws.send_str(error_frame(exc.code, exc.message, exc.frame_id))
+                # With the id of any frame that has one: the widget sends one message at a time and
+                # waits for the answer about it, an error without an id would leave it waiting.
+                await conn.ws.send_str(error_frame(exc.code, exc.message, exc.frame_id or _peek_id(msg)))
 
     async def _frame(self, conn: Connection, frame: dict[str, Any]) -> None:
         kind = frame["type"]
@@ -428,5 +463,5 @@ def _peek_id(msg: Any) -> str | None:
     with contextlib.suppress(ValueError, RecursionError):
         data = json.loads(msg.data)
         if isinstance(data, dict) and isinstance(data.get("id"), str):
-            return str(data["id"])[:MAX_ID_CHARS]
+            return well_formed(str(data["id"])[:MAX_ID_CHARS])
     return None

@@ -433,6 +433,49 @@ async def _nothing_visible(server: Served, http: aiohttp.ClientSession) -> None:
     await ws.close()
 
 
+async def test_a_lone_surrogate_is_stored_as_a_replacement_character_and_the_next_message_goes_through(
+    server: Served, http: aiohttp.ClientSession
+) -> None:
+    ws, welcome = await hello(http, server)
+    key = "web:" + welcome["session"].split(".")[0]
+    # What JSON.stringify writes for a text holding half an emoji (a paste cut in the middle).
+    await ws.send_str('{"type": "message", "id": "s-1", "text": "my order \\ud83d"}')
+    ack = await ack_or_error(ws)
+    assert (ack["type"], ack["id"], ack["duplicate"]) == ("ack", "s-1", False), ack
+    # A whole pair escaped, and one low half alone after it, in one text.
+    await ws.send_str('{"type": "message", "id": "s-2", "text": "ok \\ud83d\\ude00 \\ude00"}')
+    assert (await expect(ws, "ack"))["id"] == "s-2"
+    reply = await ask(ws, "s-3", QUESTION_ES)
+    assert reply["text"]
+    rt = server.runtime
+    cid = await rt.conversations.current_id(key)
+    assert cid is not None
+    customer = [e.text for e in await rt.conversations.log(cid) if e.sender == "customer"]
+    assert customer == ["my order \ufffd", "ok \U0001F600 \ufffd", QUESTION_ES]
+    await ws.close()
+
+    ws2, again = await hello(http, server, session=welcome["session"])
+    assert [m["text"] for m in again["history"] if m["from"] == "customer"] == customer
+    await ws2.close()
+
+
+async def test_errors_about_a_frame_with_an_id_carry_it(server: Served, http: aiohttp.ClientSession) -> None:
+    ws, _ = await hello(http, server)
+    for raw, code in [('{"type": "nope", "id": "e-1"}', "unknown_type"),
+                      ('{"type": 3, "id": "e-2"}', "missing_field"),
+                      ('{"type": "hello", "id": "e-3"}', "hello_repeated"),
+                      ('{"type": "message", "id": "e-4", "text": NaN}', "bad_json"),
+                      ('{"type": "message", "id": "e-5\\ud800"}', "missing_field")]:
+        await ws.send_str(raw)
+        error = await expect(ws, "error")
+        assert (error["code"], error.get("id")) == (code, raw.split('"id": "')[1].split('"')[0]
+                                                    .replace("\\ud800", "\ufffd")), raw
+    await ws.send_str("{not json")
+    assert "id" not in await expect(ws, "error", code="bad_json")
+    assert (await ask(ws, "e-6", QUESTION_ES))["text"]
+    await ws.close()
+
+
 async def test_binary_frame_gets_bad_json(
     server: Served, http: aiohttp.ClientSession
 ) -> None:
@@ -578,9 +621,15 @@ def test_origin_rules() -> None:
 
 def test_parse_frame_refuses_non_objects() -> None:
     assert parse_frame('{"type": "hello"}') == {"type": "hello"}
-    for raw in ("", "null", "3", "[]", "{"):
+    for raw in ("", "null", "3", "[]", "{", '["\\ud800"]', '{"type": "x", "n": NaN, "t": "\\ud800"}',
+                "[" * 5000 + '"\\ud800"' + "]" * 5000):
         with pytest.raises(Exception, match="JSON"):
             parse_frame(raw)
+
+
+def test_parse_frame_replaces_lone_surrogates() -> None:
+    raw = '{"type": "message", "\\udfff": ["\\ud83d\\ude00", {"t": "a\\ud83db"}], "id": "\\ud83d"}'
+    assert parse_frame(raw) == {"type": "message", "\ufffd": ["\U0001F600", {"t": "a\ufffdb"}], "id": "\ufffd"}
 
 
 # -- the HTTP side ----------------------------------------------------------------------------------------
