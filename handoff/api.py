@@ -286,13 +286,17 @@ def record_json(record: HandoffRecord | None) -> dict[str, Any] | None:
 
 
 async def may_view(service: HandoffService, agent: Agent, conversation_id: str) -> bool:
+    """While handed over: its holder, or while it waits the agents who may take it. Once it ended: who
+    held it last and the agents of the queue it ended in, not of the one it was first queued in (an
+    escalated or transferred conversation's later notes are not for the first tier or department)."""
     if agent.sees_all:
         return True
-    st = await service.queues.state(conversation_id)
-    if st is not None:
-        return st.agent == agent.name or (st.state == "queued" and agent.may_take(*st.queue))
-    record = await load_record(service.redis, conversation_id)
-    return record is not None and agent.may_take(record.department, record.tier)
+    st = await service.queues.state(conversation_id) or await service.queues.ended(conversation_id)
+    if st is None:
+        return False  # never handed over (or its record is gone): nothing of it is any agent's
+    if st.state == "assigned":
+        return st.agent == agent.name
+    return st.agent == agent.name or agent.may_take(*st.queue)
 
 
 async def earlier_view(

@@ -117,6 +117,12 @@ def handoff_record(conversation_id: str) -> str:
     return f"conv:{{{conversation_id}}}:handoff"
 
 
+def handoff_ended(conversation_id: str) -> str:
+    """String: the state JSON its last handoff ended in (queue, holder), kept as long as the record: who
+    may open a resolved conversation follows where it ended, not where it was first queued."""
+    return f"conv:{{{conversation_id}}}:ended"
+
+
 # ---- handoff service, customer notices and console logins ------------------------------------------
 def notes_key(conversation_id: str) -> str:
     """Stream: agents' private notes on a conversation (never in the transcript the customer sees)."""

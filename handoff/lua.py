@@ -218,11 +218,12 @@ FINISH = (
     """
 -- End a handoff: resolved with an outcome, or given back to the bot. The state is removed.
 -- KEYS[1] current queue, KEYS[2] states, KEYS[3] leases, KEYS[4] load, KEYS[5] by agent, KEYS[6] audit,
--- KEYS[7] sla reply deadlines, KEYS[8] sla resolve deadlines
+-- KEYS[7] sla reply deadlines, KEYS[8] sla resolve deadlines, KEYS[9] the conversation's ended state
 -- ARGV[1] conversation id, ARGV[2] actor, ARGV[3] agent who must hold it ("" = anyone, "-" = only while
 -- nobody holds it: still waiting), ARGV[4] now ms, ARGV[5] event (resolved|returned_to_bot|abandoned),
 -- ARGV[6] outcome, ARGV[7] expected queue "dept:tier",
--- ARGV[8] events channel, ARGV[9] audit maxlen, ARGV[10] the agent's note on it (the audit entry's detail)
+-- ARGV[8] events channel, ARGV[9] audit maxlen, ARGV[10] the agent's note on it (the audit entry's detail),
+-- ARGV[11] how long the ended state is kept (ms)
 -- The published event carries the outcome (a resolution's rating prompt depends on it).
 -- Returns {"ok", last state JSON}, or {"gone"|"not_yours"|"not_waiting"|"moved", ""}.
 """
@@ -253,7 +254,9 @@ local to = 'closed'
 if ARGV[5] == 'returned_to_bot' then to = 'bot' end
 audit(KEYS[6], ARGV[9], now, conv, ARGV[5], ARGV[2], from, to, codes(s), ARGV[6], ARGV[10] or '')
 publish(ARGV[8], ARGV[5], s, ARGV[2], from, to, now, ARGV[6])
-return {'ok', cjson.encode(s)}
+local ended = cjson.encode(s)
+redis.call('SET', KEYS[9], ended, 'PX', ARGV[11])
+return {'ok', ended}
 """
 )
 

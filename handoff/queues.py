@@ -15,6 +15,7 @@ from handoff import keys, lua
 from handoff.agents import Agent
 from handoff.policy import Route
 from handoff.presence import now_ms
+from handoff.record import RECORD_TTL_S
 from handoff.rules import MAX_TIER, HandoffRules
 
 logger = logging.getLogger(__name__)
@@ -135,6 +136,11 @@ class HandoffQueues:
 
     async def state(self, conversation_id: str) -> HandoffState | None:
         raw = await self.redis.hget(keys.STATES, conversation_id)
+        return HandoffState.from_json(_str(raw)) if raw else None
+
+    async def ended(self, conversation_id: str) -> HandoffState | None:
+        """The state its last handoff ended in (its queue then, and who held it), or None."""
+        raw = await self.redis.get(keys.handoff_ended(conversation_id))
         return HandoffState.from_json(_str(raw)) if raw else None
 
     async def position(self, conversation_id: str) -> int | None:
@@ -543,6 +549,7 @@ class HandoffQueues:
                     keys.AUDIT,
                     keys.SLA_REPLY,
                     keys.SLA_RESOLVE,
+                    keys.handoff_ended(conversation_id),
                 ],
                 args=[
                     conversation_id,
@@ -555,6 +562,7 @@ class HandoffQueues:
                     keys.EVENTS,
                     keys.AUDIT_MAXLEN,
                     note,
+                    RECORD_TTL_S * 1000,
                 ],
             )
             status = _str(status)

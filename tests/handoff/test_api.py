@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -370,6 +371,49 @@ async def test_transfer_release_resolve(server: Served, http: aiohttp.ClientSess
         http, server, f"/api/conversations/{cid}/resolve", csrf, {"outcome": "solved", "note": "refunded"}
     )
     assert await server.service.queues.state(cid) is None
+
+
+async def test_once_ended_a_conversation_opens_to_the_queue_it_ended_in_not_the_one_it_began_in(
+    server: Served, http: aiohttp.ClientSession
+) -> None:
+    await add_agent(server, "ana", departments=("general",), tier=1)
+    await add_agent(server, "tom", departments=("general",), tier=3)
+    await add_agent(server, "olga", departments=("orders",), tier=1)
+    ana, tom, olga = _fresh(), _fresh(), _fresh()
+    try:
+        csrf = {name: await login(s, server, name) for name, s in (("ana", ana), ("tom", tom), ("olga", olga))}
+
+        async def opens(session: aiohttp.ClientSession, cid: str) -> list[str] | None:
+            async with session.get(server.url + f"/api/conversations/{cid}") as r:
+                return [n["text"] for n in (await r.json())["notes"]] if r.status == 200 else None
+
+        # Escalated by ana, resolved at tier 2 by tom with a note: tier-1 ana no longer reads it.
+        up = await _queued(server, http)
+        await post(ana, server, "/api/claim", csrf["ana"], {"conversation_id": up})
+        await post(ana, server, f"/api/conversations/{up}/escalate", csrf["ana"], {"note": "for tier 2"})
+        await post(tom, server, "/api/claim", csrf["tom"], {"conversation_id": up})
+        await post(tom, server, f"/api/conversations/{up}/note", csrf["tom"], {"text": "tier 2 only: legal hold"})
+        await post(tom, server, f"/api/conversations/{up}/resolve", csrf["tom"], {"outcome": "solved"})
+        assert await opens(ana, up) is None
+        async with ana.post(server.url + f"/api/conversations/{up}/note", json={"text": "x"},
+                            headers={"X-Relevo-CSRF": csrf["ana"]}) as r:  # fmt: skip
+            assert r.status == 403
+        notes = await opens(tom, up)
+        assert notes is not None and "tier 2 only: legal hold" in notes
+
+        # Transferred by ana to orders and resolved there by olga: olga reads it, ana does not.
+        moved = await _queued(server, http)
+        await post(ana, server, "/api/claim", csrf["ana"], {"conversation_id": moved})
+        await post(ana, server, f"/api/conversations/{moved}/transfer", csrf["ana"], {"department": "orders"})
+        await post(olga, server, "/api/claim", csrf["olga"], {"conversation_id": moved})
+        await post(olga, server, f"/api/conversations/{moved}/note", csrf["olga"], {"text": "orders only"})
+        await post(olga, server, f"/api/conversations/{moved}/resolve", csrf["olga"], {"outcome": "solved"})
+        assert await opens(ana, moved) is None
+        notes = await opens(olga, moved)
+        assert notes is not None and "orders only" in notes
+    finally:
+        for s in (ana, tom, olga):
+            await s.close()
 
 
 async def test_canned_and_departments(server: Served, http: aiohttp.ClientSession) -> None:
@@ -805,6 +849,10 @@ async def test_earlier_conversations_are_those_the_agent_may_open_with_date_queu
                                                created_at=at))  # fmt: skip
         await audit.append(redis, eid, "queued", to=f"{department}:{tier}", reasons=["asked_for_person"], now=at)
         await audit.append(redis, eid, "resolved", from_=f"{department}:{tier}", outcome=outcome, now=at + 60_000)
+        # Where it ended, as the queues' FINISH script keeps it: who may open it follows that queue.
+        ended = {"conv": eid, "state": "resolved", "dept": department, "tier": tier, "prio": "normal",
+                 "points": 0, "queued_at": at}  # fmt: skip
+        await redis.set(keys.handoff_ended(eid), json.dumps(ended))
 
     mine, theirs = "e" * 32, "f" * 32
     await earlier(mine, "general", 1, base, "solved")
