@@ -107,7 +107,12 @@
     try {
       var list = JSON.parse(load("pending") || "[]");
       var map = {};
-      list.forEach(function (p) { if (p && p.id) { map[p.id] = p; } });
+      list.forEach(function (p) {
+        if (!p || !p.id) { return; }
+        // Kept by an older widget, a text may still hold half an emoji: shown and sent as the server stores it.
+        if (typeof p.text === "string") { p.text = wellFormed(p.text); }
+        map[p.id] = p;
+      });
       return map;
     } catch (e) { return {}; }
   }
@@ -136,6 +141,16 @@
       }
     }
     return n;
+  }
+
+  // Half of an emoji (a paste cut in the middle) is a lone UTF-16 surrogate: JSON.stringify writes it
+  // as "\ud83d", which is not text in UTF-8, so the server and Redis could not take the message as it is.
+  function wellFormed(text) {
+    text = String(text);
+    if (typeof text.toWellFormed === "function") { return text.toWellFormed(); }
+    return text.replace(/[\ud800-\udbff][\udc00-\udfff]|[\ud800-\udfff]/g, function (m) {
+      return m.length === 2 ? m : "\ufffd";
+    });
   }
 
   function el(tag, cls, text) {
@@ -460,7 +475,7 @@
   var VISIBLE = /[^\s\p{Cc}\p{Cf}\p{Cs}\p{Zs}\p{Zl}\p{Zp}\u00AD\u034F\u061C\u115F\u1160\u17B4\u17B5\u180B-\u180F\u200B-\u200F\u202A-\u202E\u2060-\u206F\u2800\u3164\uFE00-\uFE0F\uFEFF\uFFA0\uFFF0-\uFFF8\u{1BCA0}-\u{1BCA3}\u{1D173}-\u{1D17A}\u{E0000}-\u{E0FFF}]/u;
 
   function submit() {
-    var text = els.input.value;
+    var text = wellFormed(els.input.value);
     if (!VISIBLE.test(text)) { return; }
     // Too long: not sent and not cut; the text stays in the box and the line above it says why.
     if (updateLimit() > 0) {
@@ -499,8 +514,9 @@
     if (!ids.length) { return; }
     if (!ws || ws.readyState !== WebSocket.OPEN || !ws.relevoReady) { connect(); return; }
     var p = pending[ids[0]];
-    var frame = p.type === "choose" ? { type: "choose", id: p.id, value: p.value }
-                                    : { type: "message", id: p.id, text: p.text };
+    // Whatever the message came from (typed, kept from before, a button), no half emoji goes out.
+    var frame = p.type === "choose" ? { type: "choose", id: p.id, value: wellFormed(p.value) }
+                                    : { type: "message", id: p.id, text: wellFormed(p.text) };
     inflight = p.id;
     ws.send(JSON.stringify(frame));
   }
@@ -539,8 +555,13 @@
   }
 
   function onError(frame) {
-    var p = frame.id ? pending[frame.id] : null;
-    if (p && frame.id === inflight) { inflight = null; }
+    var id = frame.id;
+    // After the welcome the only frame the server can be answering is the message in flight: an error
+    // without an id (a frame the server could not read, a server that does not send ids) is about it.
+    // Otherwise that message would wait for an answer forever, and every later one behind it.
+    if (!id && inflight && ws && ws.relevoReady && frame.code !== "bad_session") { id = inflight; }
+    var p = id ? pending[id] : null;
+    if (p && id === inflight) { inflight = null; }
     if (frame.code === "bad_session") {
       store("session", null);
       // A notice: the "status: bot" of the new conversation must not wipe the explanation at once.

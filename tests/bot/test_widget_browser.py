@@ -681,3 +681,95 @@ def test_a_queue_position_not_known_is_not_made_up(page: Any, relevo_url: str, p
     page.get_by_text("Estás en la cola. Espera estimada: en cuanto alguien quede libre.").wait_for()
     assert "número" not in status.inner_text()
     assert page.problems == []
+
+
+# -- half an emoji (a lone UTF-16 surrogate) -------------------------------------------------------------
+
+HALF_EMOJI = "mi pedido \ufffd"  # what the customer and the server see of "mi pedido \ud83d"
+NO_TO_WELL_FORMED = "delete String.prototype.toWellFormed;"  # a browser before 2023
+
+
+def sent_frames(page: Any) -> list[str]:
+    sent: list[str] = []
+    page.on("websocket", lambda ws: ws.on("framesent", lambda f: sent.append(str(f))))
+    return sent
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["toWellFormed", "fallback"])
+def test_half_an_emoji_is_sent_as_a_replacement_character_and_the_next_message_follows(
+    page: Any, relevo_url: str, native: bool
+) -> None:
+    if not native:
+        page.add_init_script(NO_TO_WELL_FORMED)
+    sent = sent_frames(page)
+    open_chat(page, relevo_url, "es")
+    # As a paste cut in the middle of an emoji leaves it; an emoji kept whole stays one.
+    page.locator(".relevo-input").evaluate("box => { box.value = 'mi pedido \\ud83d'; }")
+    page.locator(".relevo-input").press("Enter")
+    ask(page, "¿Cuánto tarda el envío?")
+    page.wait_for_function(ALL_DELIVERED, arg=2)
+    assert customer_texts(page) == [HALF_EMOJI, "¿Cuánto tarda el envío?"]
+    bot_messages(page).nth(2).wait_for()  # both answered
+    messages = [json.loads(f) for f in sent if '"message"' in f]
+    assert [m["text"] for m in messages] == [HALF_EMOJI, "¿Cuánto tarda el envío?"]
+
+    page.reload()
+    page.wait_for_function(ALL_DELIVERED, arg=2)
+    assert customer_texts(page) == [HALF_EMOJI, "¿Cuánto tarda el envío?"]
+    assert page.problems == []
+
+
+def test_a_message_with_half_an_emoji_kept_from_before_goes_out_on_load(page: Any, relevo_url: str) -> None:
+    """A widget jammed by such a message (the pending list survives reloads) comes unstuck."""
+    page.add_init_script(NO_TO_WELL_FORMED)
+    host = relevo_url.split("://", 1)[1]
+    page.goto(relevo_url + "/?lang=es")
+    page.evaluate(
+        "key => localStorage.setItem(key, JSON.stringify(["
+        "{id: 'old-1', type: 'message', text: 'mi pedido \\ud83d'},"
+        "{id: 'old-2', type: 'message', text: '¿Cuánto tarda el envío?'}]))",
+        f"relevo:{host}:pending",
+    )
+    page.reload()
+    page.get_by_role("button", name="Chatea con nosotros").click()
+    page.wait_for_function(ALL_DELIVERED, arg=2)
+    assert customer_texts(page) == [HALF_EMOJI, "¿Cuánto tarda el envío?"]
+    assert page.evaluate("key => localStorage.getItem(key)", f"relevo:{host}:pending") is None
+    assert page.problems == []
+
+
+def test_an_error_without_an_id_does_not_hold_up_the_messages_after_it(page: Any, relevo_url: str) -> None:
+    """As a server that cannot read a frame answers: `error` with no `id`. The message in flight is the one
+    refused; it is marked so, the next goes on, and a tap sends it again."""
+    refuse = {"next": False}
+
+    def route(ws: Any) -> None:
+        server = ws.connect_to_server()
+        server.on_message(ws.send)
+
+        def to_server(frame: str | bytes) -> None:
+            if refuse["next"] and '"type":"message"' in str(frame):
+                refuse["next"] = False
+                ws.send(json.dumps({"type": "error", "code": "bad_json", "message": "frames must be JSON objects"}))
+                return
+            server.send(frame)
+
+        ws.on_message(to_server)
+
+    page.route_web_socket("**/ws", route)
+    open_chat(page, relevo_url, "es")
+    refuse["next"] = True
+    ask(page, "no llega")
+    failed = page.locator(".relevo-log .relevo-failed")
+    failed.wait_for()
+    assert failed.locator(".relevo-tick").inner_text() == "!"
+    ask(page, "¿Cuánto tarda el envío?")
+    delivered = page.locator(".relevo-log .relevo-from-customer:not(.relevo-pending)")
+    delivered.first.wait_for()
+    assert delivered.locator(".relevo-text").all_inner_texts() == ["¿Cuánto tarda el envío?"]
+    bot_messages(page).nth(1).wait_for()
+
+    failed.click()  # sent again, after everything else
+    page.wait_for_function(ALL_DELIVERED, arg=2)
+    assert customer_texts(page)[-1] == "no llega"
+    assert page.problems == []
