@@ -85,7 +85,6 @@ ASSET_TYPES = {
     "js": "text/javascript", "css": "text/css", "svg": "image/svg+xml", "png": "image/png",
     "ico": "image/x-icon", "woff2": "font/woff2", "json": "application/json",
 }  # fmt: skip
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -588,8 +587,12 @@ def _day_ms(text: str, name: str, end: bool = False, zone: tzinfo = UTC) -> int 
         day = date.fromisoformat(text)
     except ValueError:
         raise ApiError(400, "bad_request", f"'{name}' must be a date like 2026-01-31") from None
+    # Years 1970..9998: the records are stream ids in ms since 1970, and a day after 9999-12-31 has no
+    # datetime; outside, the answer would be a 500, not "no records".
+    if not 1970 <= day.year <= 9998:
+        raise ApiError(400, "bad_request", f"'{name}' must be a date between 1970-01-01 and 9998-12-31")
     start = datetime(day.year, day.month, day.day, tzinfo=zone) + (timedelta(days=1) if end else timedelta())
-    return int(start.timestamp() * 1000) - (1 if end else 0)
+    return max(0, int(start.timestamp() * 1000) - (1 if end else 0))
 
 
 def _zone(name: str) -> tzinfo:
@@ -707,10 +710,16 @@ async def records(request: web.Request) -> web.StreamResponse:
     return web.json_response({"records": found})
 
 
+# A formula character at the start of the text or after a separator: a spreadsheet whose list separator
+# differs from the file's (';' in Spanish, German or French Excel) may split a cell there.
+_FORMULA_AT = re.compile(r"^(?=[=+\-@\t\r])|(?<=[;,\t\r\n])(?=[=+\-@])")
+
+
 def safe_cell(value: Any) -> str:
-    """A CSV cell a spreadsheet will not run as a formula."""
+    """A CSV cell a spreadsheet will not run as a formula, however it splits the line: a "'" before each
+    formula character that could begin a cell."""
     text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
+    return _FORMULA_AT.sub("'", text)
 
 
 CSV_BOM = "\ufeff"
@@ -719,18 +728,24 @@ CSV_COLUMNS = ("conversation_id", "ts", "department", "tier", "reasons", "agent"
                "comment", "events")  # fmt: skip
 
 
-async def records_csv(request: web.Request) -> web.StreamResponse:
-    found = await collect_records(_state(request).service, RecordFilter.from_query(request.query))
+def records_csv_text(rows: list[dict[str, Any]]) -> str:
+    """The records as CSV for a spreadsheet. Every cell is quoted: Excel in a locale whose list separator
+    is ';' (Spanish, German, French) splits an unquoted "great;=1+1" into a cell that runs as a formula."""
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = csv.writer(out, quoting=csv.QUOTE_ALL)
     writer.writerow(CSV_COLUMNS)
-    for row in found:
+    for row in rows:
         when = datetime.fromtimestamp(row["ts"] / 1000, UTC).isoformat(timespec="seconds")
         agents = [a for i, a in enumerate(row["agents"]) if not i or a != row["agents"][i - 1]]
         values = {**row, "ts": when, "reasons": ";".join(row["reasons"]), "agents": ";".join(agents)}
         writer.writerow([safe_cell(values[c]) for c in CSV_COLUMNS])
     # The byte order mark tells Excel the file is UTF-8 (without it, "Facturación" opens as mojibake).
-    response = web.Response(text=CSV_BOM + out.getvalue(), content_type="text/csv", charset="utf-8")
+    return CSV_BOM + out.getvalue()
+
+
+async def records_csv(request: web.Request) -> web.StreamResponse:
+    found = await collect_records(_state(request).service, RecordFilter.from_query(request.query))
+    response = web.Response(text=records_csv_text(found), content_type="text/csv", charset="utf-8")
     response.headers["Content-Disposition"] = 'attachment; filename="relevo-records.csv"'
     return response
 

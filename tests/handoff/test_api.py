@@ -19,7 +19,7 @@ from aiohttp import WSMsgType
 from yarl import URL
 
 from handoff import audit, keys
-from handoff.api import API_CSP, ROUTES, STATE, openapi_document, safe_cell
+from handoff.api import API_CSP, ROUTES, STATE, openapi_document, records_csv_text, safe_cell
 from handoff.auth import COOKIE, MAX_ADDRESS_FAILURES, MAX_FAILURES, client_address
 from handoff.presence import now_ms
 from tests.handoff import test_service
@@ -475,13 +475,17 @@ async def test_floor_records_and_csv(server: Served, http: aiohttp.ClientSession
                 assert r.status == 400
             else:
                 assert [x["conversation_id"] for x in (await r.json())["records"]] == found, params
-    async with http.get(server.url + "/api/records", params={"from": "not-a-date"}) as r:
-        assert r.status == 400
+    for bad in ({"from": "not-a-date"}, {"from": "0001-01-01"}, {"to": "9999-12-31"}):
+        for path in ("/api/records", "/api/records.csv"):
+            async with http.get(server.url + path, params=bad) as r:
+                assert r.status == 400 and (await r.json())["error"] == "bad_request", (path, bad)
+    async with http.get(server.url + "/api/records", params={"from": "1970-01-01", "to": "9998-12-31"}) as r:
+        assert [x["conversation_id"] for x in (await r.json())["records"]] == [cid]
     async with http.get(server.url + "/api/records.csv") as r:
         assert r.content_type == "text/csv" and r.charset == "utf-8"
         raw = await r.read()
     # A UTF-8 byte order mark first, so Excel reads accents as accents.
-    assert raw.startswith(b"\xef\xbb\xbfconversation_id,")
+    assert raw.startswith(b'\xef\xbb\xbf"conversation_id",')
     table = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
     assert table[0][0] == "conversation_id" and len(table) == 2  # one row per handoff, none without an id
     comment = table[1][table[0].index("comment")]
@@ -695,8 +699,20 @@ async def test_a_customer_who_blocked_the_bot_shows_as_unreachable(
         assert (await r.json())["unreachable"] is True
 
 
+def test_no_csv_cell_starts_a_formula_whichever_separator_the_spreadsheet_splits_on() -> None:
+    row = {"conversation_id": "c1", "ts": 0, "department": "general", "tier": 1, "reasons": ["upset"],
+           "agent": "ana", "agents": ["ana"], "outcome": "solved", "rating": 4,
+           "comment": 'great;=1+1;\n;=HYPERLINK("http://evil"),@x', "events": 5}  # fmt: skip
+    text = records_csv_text([row]).removeprefix("\ufeff")
+    for separator in (",", ";"):
+        cells = [c for line in csv.reader(io.StringIO(text), delimiter=separator) for c in line]
+        assert not [c for c in cells if c.startswith(("=", "+", "-", "@"))], (separator, cells)
+    [read] = csv.DictReader(io.StringIO(text))
+    assert read["comment"] == 'great;\'=1+1;\n;\'=HYPERLINK("http://evil"),\'@x'
+
+
 def test_formula_cells_are_neutralised() -> None:
-    assert [safe_cell(v) for v in ("=1+1", "+1", "-1", "@x", "ok", None, 3)] == [
+    assert [safe_cell(v) for v in ("=1+1", "+1", "-1", "@x", "ok", None, 3, "a;=b,+c\n-d", "a=b 1-2", "\tx")] == [
         "'=1+1",
         "'+1",
         "'-1",
@@ -704,6 +720,9 @@ def test_formula_cells_are_neutralised() -> None:
         "ok",
         "",
         "3",
+        "a;'=b,'+c\n'-d",
+        "a=b 1-2",
+        "'\tx",
     ]
 
 
