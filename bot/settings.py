@@ -42,6 +42,11 @@ class ServerSettings:
     new_sessions_per_minute: float = 30.0
     session_secret: str = ""
     session_ttl_days: int = 30
+    # Longest a console sign-in lasts however busy it is (the 12 h idle expiry slides on every request).
+    console_session_max_hours: int = 12
+    # Mark the console cookie Secure on every response, not only on those to a request that came over
+    # HTTPS (directly, or per X-Forwarded-Proto from one of trusted_proxies).
+    console_cookie_secure: bool = False
 
 
 @dataclass(frozen=True)
@@ -337,6 +342,7 @@ def _lower_bounds(s: Settings) -> list[tuple[str, float, float]]:
         ("server.message_burst", s.server.message_burst, 1),
         ("server.new_sessions_per_minute", s.server.new_sessions_per_minute, 0),  # 0: no limit
         ("server.session_ttl_days", s.server.session_ttl_days, 1),
+        ("server.console_session_max_hours", s.server.console_session_max_hours, 1),
         ("conversation.misunderstandings_before_handoff", s.conversation.misunderstandings_before_handoff, 1),
         ("conversation.idle_close_minutes", s.conversation.idle_close_minutes, 0.1),
         ("conversation.history_limit", s.conversation.history_limit, 1),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import functools
 import hashlib
@@ -9,9 +10,9 @@ import hmac
 import logging
 import re
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypeVar, cast
 
 import redis.asyncio as aioredis
 
@@ -26,6 +27,13 @@ MAX_TIER = 3
 MAX_CAPACITY = 100
 # scrypt cost: about 50 ms and 16 MiB per check on a small server; raise N as hardware allows.
 SCRYPT_N, SCRYPT_R, SCRYPT_P, SCRYPT_LEN = 2**14, 8, 1, 32
+# scrypt runs in worker threads, so the event loop serves sockets meanwhile; at most this many at once
+# per directory (one per process), so a burst of logins waits here instead of piling up threads and
+# 16 MiB each. Two keep a core free for the event loop on a small server; 20 agents signing in at the
+# start of a shift then wait about half a second at most.
+HASH_CONCURRENCY = 2
+
+T = TypeVar("T")
 
 
 def _decoded(data: Mapping[Any, Any]) -> dict[str, str]:
@@ -140,11 +148,18 @@ class AgentDirectory:
 
     def __init__(self, redis: aioredis.Redis) -> None:
         self.redis = redis
+        self._hashing = asyncio.Semaphore(HASH_CONCURRENCY)
+
+    async def _hashed(self, work: Callable[[], T]) -> T:
+        """`work` (a scrypt hash or check) in a worker thread: hashlib releases the GIL while it runs."""
+        async with self._hashing:
+            return await asyncio.to_thread(work)
 
     async def add(self, agent: Agent, password: str) -> Agent:
         if not password:
             raise AgentError(f"agent '{agent.name}': a password is required")
-        record: dict[Any, Any] = {**agent.to_hash(), "password": hash_password(password)}
+        hashed = await self._hashed(lambda: hash_password(password))
+        record: dict[Any, Any] = {**agent.to_hash(), "password": hashed}
         if not await self.redis.hsetnx(keys.agent(agent.name), "name", agent.name):
             raise AgentError(f"agent '{agent.name}' already exists")
         await self.redis.hset(keys.agent(agent.name), mapping=record)
@@ -171,7 +186,8 @@ class AgentDirectory:
             raise AgentError(f"agent '{name}': a password is required")
         if not await self.redis.exists(keys.agent(name)):
             raise AgentError(f"agent '{name}' does not exist")
-        await self.redis.hset(keys.agent(name), "password", hash_password(password))
+        hashed = await self._hashed(lambda: hash_password(password))
+        await self.redis.hset(keys.agent(name), "password", hashed)
 
     async def disable(self, name: str, disabled: bool = True) -> Agent:
         agent = await self.get(name)
@@ -199,9 +215,10 @@ class AgentDirectory:
         data = _decoded(await self.redis.hgetall(keys.agent(name))) if NAME_RE.match(name) else {}
         if not data:
             # Same work as a real check, so timing does not tell which names exist.
-            check_password(password, _dummy_hash())
+            await self._hashed(lambda: check_password(password, _dummy_hash()))
             return None
-        ok = check_password(password, data.get("password", ""))
+        stored = data.get("password", "")
+        ok = await self._hashed(lambda: check_password(password, stored))
         return Agent.from_hash(data) if ok else None
 
 

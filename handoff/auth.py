@@ -6,11 +6,14 @@ import hashlib
 import hmac
 import logging
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Literal, cast
 
 import redis.asyncio as aioredis
+from aiohttp import web
 
+from bot.settings import ServerSettings
 from handoff.agents import NAME_RE, Agent, AgentDirectory, Role
 from handoff.keys import (
     CONSOLE,
@@ -49,6 +52,45 @@ LOCK_KINDS = ("pair", "name", "ip")
 FAILURE_LIMITS: dict[str, int] = {"pair": MAX_FAILURES, "name": MAX_NAME_FAILURES, "ip": MAX_ADDRESS_FAILURES}
 ROLE_RANK: dict[str, int] = {"agent": 1, "supervisor": 2, "admin": 3}
 
+# Each attempt takes its place in the three failure counters BEFORE its password is checked, and is
+# refused if that place is over a limit: a check made first and a count made after the slow hash would
+# let a burst of concurrent guesses all pass the check. A place is given back when the attempt turns
+# out not to be a failure (RELEASE_LUA).
+# KEYS: the lock keys, then the failure counters, both in LOCK_KINDS order. ARGV: the window (s), then
+# the limits. Returns each counter's count with this attempt, or {} when refused.
+RESERVE_LUA = """
+local n = #KEYS / 2
+for i = 1, n do
+  if redis.call('EXISTS', KEYS[i]) == 1 then return {} end
+end
+local counts = {}
+for i = 1, n do
+  counts[i] = redis.call('INCR', KEYS[n + i])
+  if counts[i] == 1 then redis.call('EXPIRE', KEYS[n + i], ARGV[1]) end
+end
+for i = 1, n do
+  if counts[i] > tonumber(ARGV[1 + i]) then
+    for j = 1, n do
+      if redis.call('DECR', KEYS[n + j]) <= 0 then redis.call('DEL', KEYS[n + j]) end
+    end
+    return {}
+  end
+end
+return counts
+"""
+# KEYS: failure counters to give a place back to. A counter whose window ended meanwhile is left
+# alone (a DECR would recreate it at -1 with no expiry); one back at zero goes, so the next failure
+# starts a window of its own.
+RELEASE_LUA = """
+for i = 1, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 1 and redis.call('DECR', KEYS[i]) <= 0 then
+    redis.call('DEL', KEYS[i])
+  end
+end
+return 0
+"""
+
+
 def client_address(remote: str | None, forwarded_for: str, trusted: tuple[str, ...]) -> str:
     """The client's address: the socket's, or behind a trusted proxy the nearest untrusted hop.
 
@@ -62,6 +104,20 @@ def client_address(remote: str | None, forwarded_for: str, trusted: tuple[str, .
         if hop not in trusted:
             return hop[:64]
     return address
+
+
+def is_https(request: web.BaseRequest, trusted: tuple[str, ...]) -> bool:
+    """Whether the client reached us over HTTPS: directly, or by a TLS-terminating proxy in `trusted`.
+
+    X-Forwarded-Proto is believed only from a trusted proxy, like X-Forwarded-For (client_address).
+    Its first value is the scheme the client used when proxies append theirs.
+    """
+    if request.secure:
+        return True
+    if (request.remote or "") not in trusted:
+        return False
+    proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0]
+    return proto.strip().lower() == "https"
 
 
 def role_allows(role: str, required: Role) -> bool:
@@ -92,13 +148,23 @@ class ConsoleAuth:
     """Issues and checks console sessions and script tokens."""
 
     def __init__(self, redis: aioredis.Redis, secret: bytes, directory: AgentDirectory,
-                 ttl_s: int = SESSION_TTL_S) -> None:  # fmt: skip
+                 ttl_s: int = SESSION_TTL_S, *, server: ServerSettings | None = None) -> None:  # fmt: skip
         if len(secret) < 16:
             raise ValueError("the console secret must be at least 16 bytes")
+        server = server or ServerSettings()
         self.redis = redis
         self._secret = hashlib.sha256(b"relevo-console:" + secret).digest()
         self.directory = directory
         self.ttl_s = ttl_s
+        self.max_age_s = server.console_session_max_hours * 3600
+        self.trusted_proxies = server.trusted_proxies
+        self.always_secure = server.console_cookie_secure
+        self._reserve = redis.register_script(RESERVE_LUA)
+        self._release = redis.register_script(RELEASE_LUA)
+
+    def secure_cookie(self, request: web.BaseRequest) -> bool:
+        """Whether the session cookie set in answer to `request` is marked Secure."""
+        return self.always_secure or is_https(request, self.trusted_proxies)
 
     # -- cookies -------------------------------------------------------------------------------
 
@@ -121,20 +187,20 @@ class ConsoleAuth:
         """The (kind, who) a login attempt counts against, in LOCK_KINDS order."""
         return [("pair", login_pair(name, address)), ("name", name), ("ip", address)]
 
-    async def _locked(self, name: str, address: str) -> bool:
-        found = await self.redis.exists(*(lock_key(kind, who) for kind, who in self._counted(name, address)))
-        return int(found) > 0
-
-    async def _failed(self, name: str, address: str) -> None:
+    async def _reserved(self, name: str, address: str) -> list[int] | None:
+        """This attempt's count in each of its failure counters (LOCK_KINDS order), counted as a failure
+        until released; None when a lockout is in force or a limit is already taken up."""
         counted = self._counted(name, address)
-        pipe = self.redis.pipeline(transaction=True)
-        for kind, who in counted:
-            # The window starts at the first failure (SET NX EX: EXPIRE NX needs Redis 7).
-            pipe.set(failures_key(kind, who), 0, nx=True, ex=FAILURE_WINDOW_S)
-            pipe.incr(failures_key(kind, who))
-        counts = (await pipe.execute())[1::2]
-        for (kind, who), count in zip(counted, counts, strict=True):
-            if int(count) >= FAILURE_LIMITS[kind]:
+        keys = [lock_key(kind, who) for kind, who in counted] + [failures_key(kind, who) for kind, who in counted]
+        limits = [FAILURE_LIMITS[kind] for kind, _ in counted]
+        counts = await self._reserve(keys=keys, args=[FAILURE_WINDOW_S, *limits])
+        return [int(c) for c in counts] if counts else None
+
+    async def _failed(self, name: str, address: str, counts: list[int]) -> None:
+        """Lock what this failure's place brought to its limit. The places before it include attempts
+        still being checked: when one of those turns out right it signs in, but the lock stays."""
+        for (kind, who), count in zip(self._counted(name, address), counts, strict=True):
+            if count >= FAILURE_LIMITS[kind]:
                 await self.redis.set(lock_key(kind, who), "1", ex=LOCKOUT_S)
                 shown = f"name {name} at {address}" if kind == "pair" else f"{kind} {who}"
                 logger.warning("console login locked for %s after %d failures", shown, count)
@@ -185,30 +251,55 @@ class ConsoleAuth:
         AccountDisabled for the right password of a disabled agent."""
         name = name.strip().lower()[:64]
         address = address[:64] or "unknown"
-        if await self._locked(name, address):
+        counts = await self._reserved(name, address)
+        if counts is None:
             raise LockedOut(name)
+        # Should the check fail with an error, the attempt stays counted as a failure: the safe side.
         agent = await self.directory.check(name, password) if NAME_RE.match(name) else None
         if agent is None:
-            await self._failed(name, address)
+            await self._failed(name, address, counts)
             return None
+        own = [failures_key("pair", login_pair(name, address)), failures_key("name", name)]
         if agent.disabled:
             # Told only to whoever gave the right password. Not counted as a failure (nothing was
             # guessed wrong, and the person re-enabled later should not find themselves locked out),
             # nor as a success (no counter is reset by an account that cannot sign in).
+            await self._release(keys=[*own, failures_key("ip", address)])
             logger.info("console login refused: %s is disabled", agent.name)
             raise AccountDisabled(agent.name)
-        # Their own counters start again; the address's does not (one good login must not clear the
-        # failures of guesses at other names from the same address).
-        await self.redis.delete(failures_key("pair", login_pair(name, address)), failures_key("name", name))
+        # Their own counters start again; the address's only gets this attempt's place back (one good
+        # login must not clear the failures of guesses at other names from the same address).
+        await self.redis.delete(*own)
+        await self._release(keys=[failures_key("ip", address)])
         session = ConsoleSession(secrets.token_hex(16), agent.name, secrets.token_urlsafe(24))
+        await self._forget_expired(agent.name)
         pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(session_key(session.id), mapping={"agent": agent.name, "csrf": session.csrf})
-        pipe.expire(session_key(session.id), self.ttl_s)
+        pipe.hset(session_key(session.id), mapping={
+            "agent": agent.name, "csrf": session.csrf, "created": str(int(time.time()))})  # fmt: skip
+        pipe.expire(session_key(session.id), min(self.ttl_s, self.max_age_s))
         pipe.sadd(agent_sessions_key(agent.name), session.id)
-        pipe.expire(agent_sessions_key(agent.name), self.ttl_s)
+        pipe.expire(agent_sessions_key(agent.name), self._index_ttl_s)
         await pipe.execute()
         logger.info("console login: %s", agent.name)
         return agent, session
+
+    @property
+    def _index_ttl_s(self) -> int:
+        """The agent's session index outlives every session it lists: none is given more than this."""
+        return max(self.ttl_s, self.max_age_s)
+
+    async def _forget_expired(self, name: str) -> None:
+        """Drop the ids of sessions that expired from the agent's index, which a console in daily use
+        keeps alive: it would otherwise gather one dead id per sign-in."""
+        ids = sorted(cast(set[str], await self.redis.smembers(agent_sessions_key(name))))
+        if not ids:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for i in ids:
+            pipe.exists(session_key(i))
+        dead = [i for i, alive in zip(ids, await pipe.execute(), strict=True) if not alive]
+        if dead:
+            await self.redis.srem(agent_sessions_key(name), *dead)
 
     async def logout(self, session: ConsoleSession) -> None:
         if session.via != "cookie":
@@ -252,8 +343,19 @@ class ConsoleAuth:
         data = cast(dict[str, str], await self.redis.hgetall(session_key(sid)))
         if not data.get("agent"):
             return None
-        # Sliding expiry: a console in use stays signed in; an idle one signs out after the TTL.
-        await self.redis.expire(session_key(sid), self.ttl_s)
+        # Sliding expiry: a console in use stays signed in; an idle one signs out after the TTL. Never
+        # past max_age_s from the login, though, so a cookie kept busy does not live for ever. A session
+        # from before that limit (no "created") is not known to the index end_sessions reads: it ends.
+        left = int(data.get("created") or 0) + self.max_age_s - int(time.time())
+        if left <= 0:
+            await self.redis.delete(session_key(sid))
+            return None
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.expire(session_key(sid), min(self.ttl_s, left))
+        # Renewed with the session, in one transaction: the index must not expire while a session it
+        # lists lives, or a new password or disable would leave that session signed in.
+        pipe.expire(agent_sessions_key(data["agent"]), self._index_ttl_s)
+        await pipe.execute()
         return ConsoleSession(sid, data["agent"], data.get("csrf", ""))
 
     async def from_bearer(self, token: str) -> ConsoleSession | None:
