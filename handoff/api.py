@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from aiohttp import WSMsgType, web
 
 from bot import unanswered as unanswered_kb
+from bot.messages import well_formed
 from bot.sessions import load_secret
 from handoff import audit, keys, openapi
 from handoff.agents import Agent, Role
@@ -179,6 +180,7 @@ def _text(data: dict[str, Any], name: str, limit: int, required: bool = True, st
         value = ""
     if not isinstance(value, str):
         raise ApiError(400, "bad_request", f"'{name}' must be text")
+    value = well_formed(value)  # half an emoji pasted would fail to store (a 500), not just look odd
     if required and not value.strip():
         raise ApiError(400, "bad_request", f"'{name}' is required")
     if len(value) > limit:

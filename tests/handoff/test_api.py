@@ -416,6 +416,21 @@ async def test_once_ended_a_conversation_opens_to_the_queue_it_ended_in_not_the_
             await s.close()
 
 
+async def test_half_an_emoji_in_a_reply_or_note_is_stored_as_a_replacement_character(
+    server: Served, http: aiohttp.ClientSession
+) -> None:
+    await add_agent(server, "ana")
+    cid = await _queued(server, http)
+    csrf = await login(http, server)
+    await post(http, server, "/api/claim", csrf, {"conversation_id": cid})
+    await post(http, server, f"/api/conversations/{cid}/reply", csrf, {"text": "pasted \ud83d half"})
+    await post(http, server, f"/api/conversations/{cid}/note", csrf, {"text": "note \ud83d half"})
+    async with http.get(server.url + f"/api/conversations/{cid}") as r:
+        view = await r.json()
+    assert "pasted \ufffd half" in [m["text"] for m in view["transcript"]]
+    assert "note \ufffd half" in [n["text"] for n in view["notes"]]
+
+
 async def test_canned_and_departments(server: Served, http: aiohttp.ClientSession) -> None:
     await add_agent(server, "ana")
     await login(http, server)
