@@ -132,16 +132,19 @@ def settle_startup_objects() -> None:
 
 
 def _load_mood(settings: Settings) -> MoodDetector | None:
-    """The mood detector, or None (with a log line) when its lexicons are missing or broken."""
+    """The mood detector; None (with a warning) when there is no lexicon folder at all.
+
+    A broken lexicon raises MoodConfigError (`file:line: message`) and stops start-up: running on
+    without it would quietly stop handing upset customers to a person over an admin's typo.
+    """
     if not settings.mood_dir.is_dir():
         logger.warning("mood: no lexicon folder at %s; running without mood detection", settings.mood_dir)
         return None
     try:
         return MoodDetector.from_dir(settings.mood_dir, settings.mood.threshold,
                                      settings.conversation.default_lang)
-    except (MoodConfigError, OSError) as exc:
-        logger.error("mood: %s; running without mood detection", exc)
-        return None
+    except OSError as exc:
+        raise MoodConfigError(f"{settings.mood_dir}: cannot read the lexicons: {exc}") from None
 
 
 def _report(task: asyncio.Task[None]) -> None:

@@ -39,6 +39,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bot.mood import MoodConfigError
     from bot.telegram_setup import TelegramSetupError
     from faq.library import KnowledgeBaseError
 
@@ -55,6 +56,10 @@ def run(args: argparse.Namespace) -> int:
     except TelegramSetupError as exc:
         # Misconfigured webhook or a token Telegram rejects; the message never carries the token.
         print(f"relevo: telegram: {exc}", file=sys.stderr)
+        return 1
+    except MoodConfigError as exc:
+        print(f"relevo: mood: {exc}", file=sys.stderr)
+        print("relevo: not started: fix the mood lexicon file", file=sys.stderr)
         return 1
     except KnowledgeBaseError as exc:
         # No knowledge base and no last good copy: say which file and line to fix, and do not start.
