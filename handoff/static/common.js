@@ -437,10 +437,18 @@
 
   // -- DOM: text only --------------------------------------------------------------------------------
 
+  /* Bidi overrides, embeddings and isolates a customer typed would reorder what an agent reads
+     ("refund \u202Egnp.exe" shows as "refund exe.png"): every text set through el() shows them as U+FFFD. */
+  var BIDI_CONTROLS = /[\u202A-\u202E\u2066-\u2069]/g;
+
+  function plain(text) {
+    return String(text).replace(BIDI_CONTROLS, "\uFFFD");
+  }
+
   function el(tag, cls, text) {
     var node = document.createElement(tag);
     if (cls) { node.className = cls; }
-    if (text != null) { node.textContent = String(text); }
+    if (text != null) { node.textContent = plain(text); }
     return node;
   }
 
@@ -857,7 +865,7 @@
   function customerLabel(customer, fallback) {
     var who = String(customer || fallback || "");
     var web = /^web:([A-Za-z0-9_-]+)$/.exec(who);
-    return web ? t("webVisitor", { id: web[1].slice(0, 6) }) : who;
+    return web ? t("webVisitor", { id: web[1].slice(0, 6) }) : plain(who);
   }
 
   /* ?next= must stay on this site: a path, never "//host" or a scheme. */
@@ -873,7 +881,7 @@
     detailText: detailText, evidenceText: evidenceText, summaryText: summaryText,
     OUTCOMES: Object.keys(OUTCOMES.en), RECORD_OUTCOMES: Object.keys(OUTCOMES.en).concat(["returned_to_bot", "abandoned"]),
     REASONS: Object.keys(REASONS.en).filter(function (k) { return k !== "sla_at_risk"; }),
-    el: el, clear: clear, option: option, button: button, applyLabels: applyLabels, flash: flash,
+    el: el, plain: plain, clear: clear, option: option, button: button, applyLabels: applyLabels, flash: flash,
     toMs: toMs, duration: duration, relative: relative, clock: clock, isoTitle: isoTitle,
     api: api, ApiError: ApiError, errorText: errorText, reportError: reportError, me: me, logout: logout,
     loginUrl: loginUrl, live: live, beep: beep, askNotify: askNotify, notify: notify, canNotify: canNotify,

@@ -640,6 +640,11 @@ def test_customer_markup_is_inert_in_every_page(server: Server, open_page: PageF
     agent.locator("#ctx-notes .note-text", has_text="Nota <img").wait_for()
     customer_says(customer, "Otra vez " + HOSTILE)
     agent.locator("#transcript .msg-customer .msg-text", has_text="Otra vez").wait_for()
+    # A right-to-left override would show "gnp.exe" as "exe.png": the agent sees the control instead.
+    customer_says(customer, "reembolso \u202egnp.exe\u202c ok")
+    tricked = agent.locator("#transcript .msg-customer .msg-text", has_text="reembolso")
+    tricked.wait_for()
+    assert tricked.inner_text() == "reembolso \ufffdgnp.exe\ufffd ok"
     assert_inert(agent)
     shot(agent, "agent-hostile")
 
