@@ -391,7 +391,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     response = web.json_response({"agent": await _agent_view(state.service, agent), "csrf": session.csrf})
     response.set_cookie(
         COOKIE, state.auth.cookie_value(session.id), httponly=True, samesite="Strict", path="/",
-        secure=request.secure, max_age=state.auth.ttl_s,
+        secure=state.auth.secure_cookie(request), max_age=state.auth.ttl_s,
     )  # fmt: skip
     return response
 
@@ -1403,7 +1403,7 @@ async def _close_sockets(app: web.Application) -> None:
 
 def setup_api(app: web.Application, service: HandoffService, runtime: RuntimeLike) -> None:
     """Mount the console pages, the agent API and /api/ws on `app` (before it starts)."""
-    auth = ConsoleAuth(service.redis, load_secret(service.settings), service.directory)
+    auth = ConsoleAuth(service.redis, load_secret(service.settings), service.directory, server=service.settings.server)
     app[STATE] = ApiState(service, auth, runtime.library, LiveHub(service))
     for route in ROUTES:
         app.router.add_route(route.method, route.path, guard(route))
