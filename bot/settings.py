@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import re
 import tomllib
 import types
 import typing
@@ -21,6 +23,10 @@ ENV_ALIASES = {
     "TELEGRAM_BOT_TOKEN": ("telegram", "token"),
 }
 ENV_NOT_SETTINGS = frozenset({"RELEVO_CONFIG"})
+# Secrets read only from their conventional variable: a token in relevo.toml ends up in backups and
+# version control.
+ENV_ONLY = {("telegram", "token"): "the bot token is read only from TELEGRAM_BOT_TOKEN"}
+_WHOLE = re.compile(r"[+-]?[0-9]+")
 
 
 class SettingsError(ValueError):
@@ -141,12 +147,13 @@ def _sections() -> dict[str, type]:
     return {f.name: hints[f.name] for f in dataclasses.fields(Settings) if dataclasses.is_dataclass(hints[f.name])}
 
 
-def _cast(tp: Any, value: Any, where: str) -> Any:
-    """Cast a TOML or environment value to the annotated type, or raise naming where it came from."""
+def _cast(tp: Any, value: Any, where: str, key: str) -> Any:
+    """Cast a TOML or environment value to the annotated type, or raise naming where it came from
+    (the file, the environment variable or the command line) and the key."""
     origin = get_origin(tp)
 
     def bad(expected: str) -> SettingsError:
-        return SettingsError(f"{where}: expected {expected}, got {value!r}")
+        return SettingsError(f"{where}: {key}: expected {expected}, got {value!r}")
 
     if origin is Literal:
         allowed = get_args(tp)
@@ -168,19 +175,23 @@ def _cast(tp: Any, value: Any, where: str) -> Any:
             return value.lower() in ("1", "true", "yes", "on")
         raise bad("true or false")
     if tp is int:
-        if isinstance(value, bool):
-            raise bad("a whole number")
-        try:
+        # int(8080.9) would quietly be 8080, and int("2.7") an error: a fraction is refused either way.
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str) and _WHOLE.fullmatch(value.strip()):
             return int(value)
-        except (TypeError, ValueError):
-            raise bad("a whole number") from None
+        raise bad("a whole number")
     if tp is float:
         if isinstance(value, bool):
             raise bad("a number")
         try:
-            return float(value)
+            number = float(value)
         except (TypeError, ValueError):
             raise bad("a number") from None
+        # nan passes every "at least" check (all comparisons are false) and would switch limits off.
+        if not math.isfinite(number):
+            raise bad("a finite number")
+        return number
     if tp is str:
         if not isinstance(value, str):
             raise bad("a string")
@@ -192,9 +203,9 @@ def _cast(tp: Any, value: Any, where: str) -> Any:
     raise TypeError(f"unsupported settings type {tp}")
 
 
-def _build(cls: type, values: Mapping[str, tuple[Any, str]]) -> Any:
+def _build(cls: type, values: Mapping[str, tuple[Any, str]], section: str) -> Any:
     hints = typing.get_type_hints(cls)
-    kwargs = {name: _cast(hints[name], value, where) for name, (value, where) in values.items()}
+    kwargs = {name: _cast(hints[name], value, where, f"{section}.{name}") for name, (value, where) in values.items()}
     return cls(**kwargs)
 
 
@@ -210,9 +221,11 @@ def _collect_file(data: Mapping[str, Any], source: str) -> dict[str, dict[str, t
             for sub, subvalue in value.items():
                 if sub not in known:
                     raise SettingsError(f"{source}: unknown setting {key}.{sub} (known: {', '.join(sorted(known))})")
-                collected.setdefault(key, {})[sub] = (subvalue, f"{source}: {key}.{sub}")
+                if (key, sub) in ENV_ONLY:
+                    raise SettingsError(f"{source}: {key}.{sub}: {ENV_ONLY[key, sub]}")
+                collected.setdefault(key, {})[sub] = (subvalue, source)
         elif key in top_fields:
-            collected[""][key] = (value, f"{source}: {key}")
+            collected[""][key] = (value, source)
         else:
             raise SettingsError(f"{source}: unknown setting {key}")
     return collected
@@ -235,6 +248,8 @@ def _collect_env(env: Mapping[str, str]) -> dict[str, dict[str, tuple[Any, str]]
                 key = rest[len(section) + 1 :]
                 if key not in {f.name for f in dataclasses.fields(cls)}:
                     raise SettingsError(f"environment {name}: unknown setting {section}.{key}")
+                if (section, key) in ENV_ONLY:
+                    raise SettingsError(f"environment {name}: {ENV_ONLY[section, key]}")
                 collected.setdefault(section, {})[key] = (value, f"environment {name}")
                 break
         else:
@@ -281,17 +296,17 @@ def load_settings(
         merged.setdefault(section, {}).update(values)
     for key, value in overrides.items():
         if isinstance(value, dict):
-            merged.setdefault(key, {}).update({k: (v, f"override {key}.{k}") for k, v in value.items()})
+            merged.setdefault(key, {}).update({k: (v, "command line") for k, v in value.items()})
         else:
-            merged[""][key] = (value, f"override {key}")
+            merged[""][key] = (value, "command line")
     sections = _sections()
     kwargs: dict[str, Any] = {"config_dir": config_dir}
     for section, values in merged.items():
         if section == "":
             hints = typing.get_type_hints(Settings)
-            kwargs.update({k: _cast(hints[k], v, w) for k, (v, w) in values.items()})
+            kwargs.update({k: _cast(hints[k], v, w, k) for k, (v, w) in values.items()})
         else:
-            kwargs[section] = _build(sections[section], values)
+            kwargs[section] = _build(sections[section], values, section)
     settings = Settings(**kwargs)
 
     def origin(*keys: str) -> str:

@@ -38,7 +38,17 @@ def test_list_setting_from_environment(tmp_path: Path) -> None:
         ("[server]\nport = \"eighty\"\n", {}, "server.port: expected a whole number, got 'eighty'"),
         ("[server]\nprot = 1\n", {}, "unknown setting server.prot"),
         ("[handoff]\nrouting = \"random\"\n", {}, "handoff.routing: expected one of 'manual', 'auto'"),
-        ("", {"RELEVO_FAQ_RELOAD": "maybe"}, "environment RELEVO_FAQ_RELOAD: expected true or false"),
+        ("", {"RELEVO_FAQ_RELOAD": "maybe"}, "environment RELEVO_FAQ_RELOAD: faq.reload: expected true or false"),
+        # nan passes every "at least" check and would switch the per-session limit off; inf is no limit.
+        ("", {"RELEVO_SERVER_MESSAGES_PER_SECOND": "nan"}, "server.messages_per_second: expected a finite number"),
+        ("", {"RELEVO_HANDOFF_SWEEP_INTERVAL_S": "inf"}, "handoff.sweep_interval_s: expected a finite number"),
+        ("[server]\nmessage_burst = nan\n", {}, "server.message_burst: expected a whole number, got nan"),
+        # A fraction is not quietly cut to a whole number.
+        ("[server]\nport = 8080.9\n", {}, "server.port: expected a whole number, got 8080.9"),
+        ("", {"RELEVO_SERVER_MESSAGE_BURST": "2.7"}, "server.message_burst: expected a whole number, got '2.7'"),
+        # The bot token only ever comes from TELEGRAM_BOT_TOKEN.
+        ("[telegram]\ntoken = \"123:abc\"\n", {}, "telegram.token: the bot token is read only from TELEGRAM_BOT_TOKEN"),
+        ("", {"RELEVO_TELEGRAM_TOKEN": "123:abc"}, "RELEVO_TELEGRAM_TOKEN: the bot token is read only from"),
         ("", {"RELEVO_FAQ_NOPE": "1"}, "unknown setting faq.nope"),
         ("[faq]\nanswer_threshold = 0.1\nclarify_threshold = 0.3\n", {}, "clarify_threshold"),
         ("[server\n", {}, "relevo.toml"),
@@ -59,6 +69,8 @@ def test_invalid_values_name_key_value_and_source(tmp_path: Path, text: str, env
         load_settings(cfg, env=env)
     assert needle in str(err.value)
     assert (str(cfg / "relevo.toml") in str(err.value)) is (not env)
+    key = needle.split(":")[0] if not env and not text.startswith("[server\n") else ""
+    assert not key or str(err.value).count(key) == 1, err.value  # the key is named once
 
 
 def test_missing_named_config_is_an_error(tmp_path: Path) -> None:
