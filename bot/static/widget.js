@@ -172,7 +172,15 @@
     }
     var root = els.root = el("div", "relevo-root");
     if (data.position === "left") { root.classList.add("relevo-left"); }
-    if (/^#[0-9a-fA-F]{3,8}$/.test(data.color || "")) { root.style.setProperty("--relevo-color", data.color); }
+    /* Any CSS colour ("#0a7a5c", "teal", "rgb(10 122 92)"); anything else is said in the console, not
+       applied half-way (a value like "red; background: url(...)" is no colour and is refused whole). */
+    if (data.color) {
+      if (window.CSS && CSS.supports && CSS.supports("color", data.color)) {
+        root.style.setProperty("--relevo-color", data.color);
+      } else if (window.console) {
+        console.warn("Relevo widget: data-color " + JSON.stringify(data.color) + " is not a CSS colour; using the default");
+      }
+    }
 
     var launcher = els.launcher = el("button", "relevo-launcher", "💬");
     launcher.type = "button";

@@ -773,3 +773,25 @@ def test_an_error_without_an_id_does_not_hold_up_the_messages_after_it(page: Any
     page.wait_for_function(ALL_DELIVERED, arg=2)
     assert customer_texts(page)[-1] == "no llega"
     assert page.problems == []
+
+
+def test_data_color_takes_any_css_colour_and_refuses_the_rest_whole(page: Any, relevo_url: str) -> None:
+    warnings: list[str] = []
+    page.on("console", lambda m: warnings.append(m.text) if m.type == "warning" else None)
+
+    def accent(color: str) -> str:
+        host = f'<!doctype html><title>shop</title><script src="/widget.js" data-color="{color}"></script>'
+        page.route(f"{relevo_url}/colour-test", lambda route: route.fulfill(body=host, content_type="text/html"))
+        page.goto(f"{relevo_url}/colour-test")
+        page.locator(".relevo-root").wait_for(state="attached")
+        page.unroute(f"{relevo_url}/colour-test")
+        return str(page.evaluate(
+            "() => getComputedStyle(document.querySelector('.relevo-root')).getPropertyValue('--relevo-color')"
+        )).strip()  # fmt: skip
+
+    default = accent("")
+    assert accent("teal") == "teal" and accent("rgb(10, 122, 92)") == "rgb(10, 122, 92)"
+    assert accent("#0a7a5c") == "#0a7a5c"
+    assert accent("red; background: url(x)") == default
+    assert any("data-color" in w and "not a CSS colour" in w for w in warnings), warnings
+    assert page.problems == []
