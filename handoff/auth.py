@@ -91,6 +91,21 @@ return 0
 """
 
 
+_warned_untrusted_proxy = False
+
+
+def _warn_untrusted_proxy(address: str) -> None:
+    """Once per process: behind a proxy that is not listed, every client shares the proxy's address, so
+    30 bad logins or new widget sessions from anyone lock out or turn away everyone."""
+    global _warned_untrusted_proxy
+    _warned_untrusted_proxy = True
+    logger.warning(
+        "requests from %s carry X-Forwarded-For but %s is not in server.trusted_proxies: if it is your "
+        "reverse proxy, list it there, or every client counts as that one address for the login and "
+        "new-session limits", address, address,
+    )
+
+
 def client_address(remote: str | None, forwarded_for: str, trusted: tuple[str, ...]) -> str:
     """The client's address: the socket's, or behind a trusted proxy the nearest untrusted hop.
 
@@ -99,6 +114,8 @@ def client_address(remote: str | None, forwarded_for: str, trusted: tuple[str, .
     """
     address = remote or ""
     if address not in trusted:
+        if forwarded_for and not _warned_untrusted_proxy:
+            _warn_untrusted_proxy(address)
         return address
     for hop in reversed([h.strip() for h in forwarded_for.split(",") if h.strip()]):
         if hop not in trusted:

@@ -6,6 +6,7 @@ import csv
 import dataclasses
 import io
 import json
+import logging
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -165,6 +166,22 @@ def test_client_address_trusts_only_listed_proxies() -> None:
     assert client_address("10.0.0.1", "9.9.9.9, 1.2.3.4", ("10.0.0.1",)) == "1.2.3.4"
     assert client_address("10.0.0.1", "1.2.3.4, 10.0.0.2", ("10.0.0.1", "10.0.0.2")) == "1.2.3.4"
     assert client_address("10.0.0.1", "", ("10.0.0.1",)) == "10.0.0.1"
+
+
+
+def test_a_forwarded_header_from_a_proxy_not_listed_is_logged_once(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from handoff import auth
+
+    monkeypatch.setattr(auth, "_warned_untrusted_proxy", False)
+    caplog.set_level(logging.WARNING, logger="handoff.auth")
+    assert client_address("10.0.0.9", "", ()) == "10.0.0.9"
+    assert not caplog.records  # no header, no proxy: nothing to say
+    for _ in range(3):
+        assert client_address("10.0.0.9", "1.2.3.4", ()) == "10.0.0.9"
+    [warning] = caplog.records
+    assert "10.0.0.9 is not in server.trusted_proxies" in warning.getMessage()
 
 
 async def test_csrf_is_required_with_the_cookie(server: Served, http: aiohttp.ClientSession) -> None:
