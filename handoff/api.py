@@ -35,6 +35,7 @@ from handoff.auth import (
     ConsoleSession,
     LockedOut,
     client_address,
+    is_https,
     role_allows,
 )
 from handoff.conversations import LogEntry
@@ -1382,6 +1383,10 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["X-Frame-Options"] = "DENY"
     response.headers.setdefault("Cache-Control", "no-store")
+    state = request.app.get(STATE)
+    if state is not None and is_https(request, state.auth.trusted_proxies):
+        # Reached over HTTPS: the browser should not try plain http (and send the cookie there) again.
+        response.headers["Strict-Transport-Security"] = "max-age=31536000"
 
 
 async def _live_tasks(app: web.Application) -> AsyncIterator[None]:

@@ -1,10 +1,6 @@
 """The console cookie is marked Secure when the login came over HTTPS, also through a TLS-terminating proxy
 listed in server.trusted_proxies (its X-Forwarded-Proto), or always when the settings say so. Real HTTP on
-127.0.0.1.
-
-The tests through `/api/login` need handoff/api.py's login handler to set the cookie with
-`secure=state.auth.secure_cookie(request)` and setup_api to build ConsoleAuth with
-`server=service.settings.server`."""
+127.0.0.1. Answers over HTTPS also tell the browser to stay on HTTPS (Strict-Transport-Security)."""
 
 from __future__ import annotations
 
@@ -62,10 +58,11 @@ async def test_forwarded_https_is_believed_only_from_a_trusted_proxy(http: aioht
         assert not await _https(http, no_proxy, HTTPS)
 
 
-async def _login_cookie(http: aiohttp.ClientSession, url: str, headers: dict[str, str]) -> Any:
+async def _login_cookie(http: aiohttp.ClientSession, url: str, headers: dict[str, str]) -> tuple[Any, bool]:
+    """The session cookie, and whether the answer asked the browser to keep to HTTPS."""
     async with http.post(url + "/api/login", json={"name": "ana", "password": PASSWORD}, headers=headers) as r:
         assert r.status == 200
-        return r.cookies[COOKIE]
+        return r.cookies[COOKIE], "Strict-Transport-Security" in r.headers
 
 
 @pytest.mark.parametrize(
@@ -85,6 +82,7 @@ async def test_the_login_cookie_is_secure_over_https(
     settings = dataclasses.replace(settings, server=dataclasses.replace(settings.server, **server))
     async with serving(settings) as served:
         await add_agent(served, "ana")
-        cookie = await _login_cookie(http, served.url, headers)
+        cookie, hsts = await _login_cookie(http, served.url, headers)
     assert bool(cookie["secure"]) is secure
+    assert hsts is (headers == HTTPS and "trusted_proxies" in server)  # only what came over HTTPS
     assert cookie["httponly"] and cookie["samesite"] == "Strict"
