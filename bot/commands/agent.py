@@ -20,7 +20,9 @@ T = TypeVar("T")
 
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser("agent", help="manage the people who take over from the bot")
-    p.add_argument("--data", metavar="DIR", help="folder of the embedded Redis (default: store.data_dir)")
+    # SUPPRESS: "relevo --data DIR agent list" keeps the top level's value (see bot/cli.py).
+    p.add_argument("--data", metavar="DIR", default=argparse.SUPPRESS,
+                   help="folder of the embedded Redis (default: store.data_dir)")
     cmds = p.add_subparsers(dest="agent_command", required=True)
 
     add = cmds.add_parser("add", help="add an agent (password from a prompt or --password-stdin)")
@@ -82,9 +84,12 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def _run(args: argparse.Namespace, command: Callable[[Any, argparse.Namespace], Awaitable[int]]) -> int:
     from handoff.agents import AgentError
+    from handoff.rules import RulesError
 
     try:
         return asyncio.run(_with_store(_settings(args), lambda redis: command(redis, args)))
+    except RulesError:
+        raise  # a ValueError too, but its findings are reported one per line by bot/cli.py
     except (AgentError, ValueError, LookupError) as exc:
         print(f"relevo agent: {exc}", file=sys.stderr)
         return 1
@@ -112,6 +117,7 @@ async def _add(redis: Any, args: argparse.Namespace) -> int:
     from handoff.agents import Agent, AgentDirectory
 
     departments = tuple(d.strip() for d in args.departments.split(",") if d.strip())
+    _check_departments(_settings(args), departments)
     agent = Agent(args.name, departments, tier=args.tier, role=args.role, capacity=args.capacity,
                   display_name=args.display_name.strip()[:100])  # fmt: skip
     directory = AgentDirectory(redis)
@@ -120,6 +126,19 @@ async def _add(redis: Any, args: argparse.Namespace) -> int:
     await directory.add(agent, read_password(args.password_stdin))
     print(f"added {agent.name} ({agent.role}, tier {agent.tier}, {','.join(agent.departments)})")
     return 0
+
+
+def _check_departments(settings: Settings, departments: tuple[str, ...]) -> None:
+    """Only departments of the handoff rules: an agent of any other sees no queue, and nothing says why."""
+    from handoff.rules import load_rules
+
+    hs = settings.handoff
+    # A broken rules file is a RulesError (`file:line: message`, reported by bot/cli.py): serve would not start either.
+    known = load_rules(settings.handoff_rules, hs.timezone, hs.default_department).departments
+    unknown = [d for d in departments if d not in known]
+    if unknown:
+        raise ValueError(f"unknown department{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
+                         f"(known in {settings.handoff_rules}: {', '.join(sorted(known))})")  # fmt: skip
 
 
 async def _list(redis: Any, args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ import asyncio
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,12 +48,32 @@ def register(sub: Any) -> None:
     ev.set_defaults(func=cmd_eval)
 
     un = faq_sub.add_parser("unanswered", help="the questions the bot could not answer, grouped")
-    un.add_argument("--days", type=float, default=30.0, help="how far back (default: 30)")
-    un.add_argument("--top", type=int, default=20, help="groups shown (default: 20)")
-    un.add_argument("--draft", action="store_true", help="print a knowledge-base file to start from")
-    un.add_argument("--json", action="store_true", help="print one JSON object")
-    un.add_argument("--data", metavar="DIR", help="folder of the embedded Redis (default: store.data_dir)")
+    un.add_argument("--days", type=_whole(1, 3650), default=30, help="how far back, 1..3650 (default: 30)")
+    un.add_argument("--top", type=_whole(1, 1000), default=20, help="groups shown, 1..1000 (default: 20)")
+    # One output or the other: with both, one would be dropped without a word.
+    output = un.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print one JSON object")
+    output.add_argument("--draft", action="store_true", help="print a knowledge-base file to start from")
+    # SUPPRESS: "relevo --data DIR faq unanswered" keeps the top level's value (see bot/cli.py).
+    un.add_argument("--data", metavar="DIR", default=argparse.SUPPRESS,
+                    help="folder of the embedded Redis (default: store.data_dir)")
     un.set_defaults(func=cmd_unanswered)
+
+
+def _whole(least: int, most: int) -> Callable[[str], int]:
+    """An argparse type: a whole number in least..most, as /api/unanswered takes them."""
+
+    def parse(text: str) -> int:
+        refused = argparse.ArgumentTypeError(f"expected a whole number from {least} to {most}, got {text!r}")
+        try:
+            value = int(text)
+        except ValueError:
+            raise refused from None
+        if not least <= value <= most:
+            raise refused
+        return value
+
+    return parse
 
 
 def _threshold_flags(p: argparse.ArgumentParser) -> None:
@@ -158,9 +179,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_unanswered(args: argparse.Namespace) -> int:
-    if not (0 < args.days <= 3650 and 0 < args.top <= 1000):
-        print("relevo faq unanswered: --days is 1..3650 and --top 1..1000", file=sys.stderr)
-        return 2
     store = {"data_dir": args.data} if args.data else {}
     settings = load_settings(args.config, store=store)
     items = asyncio.run(_read_unanswered(settings, args.days))
@@ -179,7 +197,7 @@ def cmd_unanswered(args: argparse.Namespace) -> int:
         print(json.dumps({"days": args.days, "noted": len(items), "answered_now": answered,
                           "groups": [unanswered.to_dict(g) for g in groups]}, ensure_ascii=False))
         return 0
-    print(f"{len(items)} questions not answered in the last {args.days:g} days, {len(groups)} groups shown")
+    print(f"{len(items)} questions not answered in the last {args.days} days, {len(groups)} groups shown")
     if answered:
         print(f"({answered} of them the knowledge base answers by now: left out)")
     for g in groups:
@@ -191,7 +209,7 @@ def cmd_unanswered(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _read_unanswered(settings: Settings, days: float) -> list[unanswered.Unanswered]:
+async def _read_unanswered(settings: Settings, days: int) -> list[unanswered.Unanswered]:
     from handoff.store import Store
 
     store = await Store.connect(settings.store.redis_url, settings.data_dir)

@@ -24,7 +24,9 @@ def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser("serve", help="run widget, console and bot in one process")
     p.add_argument("--host", help="address to listen on (default: server.host)")
     p.add_argument("--port", type=int, help="port to listen on, 0 = any free port (default: server.port)")
-    p.add_argument("--data", metavar="DIR", help="folder for the embedded Redis and local state")
+    # SUPPRESS: "relevo --data DIR serve" keeps the top level's value (see bot/cli.py).
+    p.add_argument("--data", metavar="DIR", default=argparse.SUPPRESS,
+                   help="folder for the embedded Redis and local state")
     p.set_defaults(func=run)
 
 

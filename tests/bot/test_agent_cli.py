@@ -93,6 +93,16 @@ def test_bad_input_is_refused(store: redis.Redis, redis_url: str, tmp_path: Path
     assert relevo(redis_url, tmp_path, "token", "nobody").returncode == 1
 
 
+def test_a_department_the_handoff_rules_do_not_have_is_refused(store: redis.Redis, redis_url: str,
+                                                                tmp_path: Path) -> None:  # fmt: skip
+    typo = relevo(redis_url, tmp_path, "add", "eve", "--departments", "orders,nowhere", "--tier", "1",
+                  "--password-stdin", stdin="pw12345\n")  # fmt: skip
+    assert typo.returncode == 1
+    assert "unknown department 'nowhere' (known in " in typo.stderr
+    assert "billing, general" in typo.stderr and "orders" in typo.stderr
+    assert not store.exists(keys.agent("eve"))
+
+
 def test_options_after_the_command_and_an_empty_store_named(store: redis.Redis, tmp_path: Path) -> None:
     # As the README and operators write them: --config and --data after the subcommand.
     env = {k: v for k, v in os.environ.items() if not k.startswith("RELEVO_") and k != "REDIS_URL"}

@@ -164,3 +164,14 @@ def test_the_command_lists_recent_questions_grouped(redis_url: str, tmp_path: Pa
     assert "WARRANTY" not in draft.stdout
     bad = relevo(redis_url, tmp_path, "--days", "0")
     assert bad.returncode == 2 and "--days" in bad.stderr
+
+
+def test_the_command_takes_whole_days_and_one_output(redis_url: str, tmp_path: Path) -> None:
+    # As /api/unanswered: whole days, 1..3650.
+    for days in ("0.5", "1.5", "3651"):
+        half = relevo(redis_url, tmp_path, "--days", days)
+        assert half.returncode == 2 and f"--days: expected a whole number from 1 to 3650, got '{days}'" in half.stderr
+    both = relevo(redis_url, tmp_path, "--json", "--draft")
+    assert both.returncode == 2 and "--draft: not allowed with argument --json" in both.stderr
+    one = relevo(redis_url, tmp_path, "--days", "1", "--json")
+    assert one.returncode == 0 and json.loads(one.stdout)["days"] == 1
