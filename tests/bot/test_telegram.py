@@ -124,6 +124,17 @@ async def relevo(settings: Settings, *, retries: Retries = QUICK, start: bool = 
             await runtime.close()
 
 
+def webhook_settings(
+    standin: StandIn, redis_url: str, tmp_path: Path, kb_dir: Path
+) -> tuple[Settings, socket.socket, str]:
+    """Settings of a worker in webhook mode, the socket it will serve on, and its webhook URL."""
+    sock = _bound_socket()
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}{WEBHOOK_PATH}"
+    settings = make_settings(redis_url, tmp_path, kb_dir, standin, mode="webhook", webhook_url=url,
+                             secret_token=SECRET)  # fmt: skip
+    return settings, sock, url
+
+
 def _bound_socket() -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -734,10 +745,7 @@ async def test_an_old_rating_button_rates_nothing_after_a_resolution_that_asked_
 async def test_webhook_mode_checks_the_secret(
     standin: StandIn, redis_url: str, tmp_path: Path, kb_dir: Path, redis: aioredis.Redis
 ) -> None:
-    sock = _bound_socket()
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}{WEBHOOK_PATH}"
-    settings = make_settings(redis_url, tmp_path, kb_dir, standin, mode="webhook", webhook_url=url,
-                             secret_token=SECRET)
+    settings, sock, url = webhook_settings(standin, redis_url, tmp_path, kb_dir)
     async with relevo(settings, sock=sock) as worker:
         await standin.wait_for(lambda: standin.webhook, "the webhook registered")
         assert standin.webhook == {"url": url, "secret_token": SECRET}
@@ -784,10 +792,7 @@ async def _post_in_parts(url: str, head: bytes, parts: list[bytes], pause_s: flo
 async def test_a_webhook_update_split_across_segments_is_read_whole(
     standin: StandIn, redis_url: str, tmp_path: Path, kb_dir: Path, redis: aioredis.Redis
 ) -> None:
-    sock = _bound_socket()
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}{WEBHOOK_PATH}"
-    settings = make_settings(redis_url, tmp_path, kb_dir, standin, mode="webhook", webhook_url=url,
-                             secret_token=SECRET)
+    settings, sock, url = webhook_settings(standin, redis_url, tmp_path, kb_dir)
     async with relevo(settings, sock=sock) as worker:
         await standin.wait_for(lambda: standin.webhook, "the webhook registered")
         await subscribed(worker.runtime.redis)
@@ -825,10 +830,7 @@ async def test_a_refused_webhook_is_tried_again_in_the_background_and_shown_in_h
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO)
-    sock = _bound_socket()
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}{WEBHOOK_PATH}"
-    settings = make_settings(redis_url, tmp_path, kb_dir, standin, mode="webhook", webhook_url=url,
-                             secret_token=SECRET)
+    settings, sock, _ = webhook_settings(standin, redis_url, tmp_path, kb_dir)
     refused = Fault(400, "Bad Request: bad webhook: Failed to resolve host")
     standin.fail_next("setWebhook", refused, times=1000)
     async with relevo(settings, sock=sock) as worker, aiohttp.ClientSession() as http:

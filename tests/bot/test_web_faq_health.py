@@ -88,18 +88,24 @@ async def test_a_restart_with_a_broken_file_serves_the_last_good_version_and_hea
                 await asyncio.wait_for(watch, 5)
 
 
-def test_relevo_serve_with_a_broken_file_and_no_good_copy_exits_naming_file_and_line(
-    redis_url: str, tmp_path: Path
-) -> None:
-    kb = shop_kb(tmp_path)
-    (kb / "zz_half.yaml").write_text(HALF, encoding="utf-8")
+def refused_start(redis_url: str, tmp_path: Path, **env_vars: str) -> subprocess.CompletedProcess[str]:
+    """`relevo serve` with these RELEVO_* variables, which must refuse to start (exit 1)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RELEVO_")}
-    env.update(REDIS_URL=redis_url, RELEVO_SERVER_SESSION_SECRET=SECRET, RELEVO_FAQ_DIR=str(kb))
+    env.update(REDIS_URL=redis_url, RELEVO_SERVER_SESSION_SECRET=SECRET, **env_vars)
     args = ["--config", str(CONFIG_DIR), "serve", "--host", "127.0.0.1", "--port", "0",
             "--data", str(tmp_path / "data")]
     done = subprocess.run([sys.executable, "-m", "bot", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=30)
     assert done.returncode == 1, done.stderr
+    return done
+
+
+def test_relevo_serve_with_a_broken_file_and_no_good_copy_exits_naming_file_and_line(
+    redis_url: str, tmp_path: Path
+) -> None:
+    kb = shop_kb(tmp_path)
+    (kb / "zz_half.yaml").write_text(HALF, encoding="utf-8")
+    done = refused_start(redis_url, tmp_path, RELEVO_FAQ_DIR=str(kb))
     assert f"relevo: knowledge base: {kb / 'zz_half.yaml'}:3: entry 'x' has no answer\n" in done.stderr
     assert "serving on" not in done.stdout
     assert not (tmp_path / "data" / "faq-last-good").exists()  # a broken folder is never kept as good
@@ -113,12 +119,6 @@ def test_relevo_serve_with_a_broken_mood_lexicon_exits_naming_file_and_line(
     shutil.copytree(CONFIG_DIR / "mood", mood)
     with (mood / "en.yaml").open("a", encoding="utf-8") as fh:
         fh.write("\nfeelings:\n  - grumpy\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RELEVO_")}
-    env.update(REDIS_URL=redis_url, RELEVO_SERVER_SESSION_SECRET=SECRET, RELEVO_MOOD_DIR=str(mood))
-    args = ["--config", str(CONFIG_DIR), "serve", "--host", "127.0.0.1", "--port", "0",
-            "--data", str(tmp_path / "data")]
-    done = subprocess.run([sys.executable, "-m", "bot", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=30)
-    assert done.returncode == 1, done.stderr
+    done = refused_start(redis_url, tmp_path, RELEVO_MOOD_DIR=str(mood))
     assert f"relevo: mood: {mood / 'en.yaml'}:" in done.stderr and "unknown section 'feelings'" in done.stderr
     assert "serving on" not in done.stdout
