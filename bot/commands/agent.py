@@ -1,9 +1,10 @@
-"""`relevo agent`: add, list, disable and enable agents, set passwords, lift login lockouts, and issue API tokens."""
+"""`relevo agent`: add, change, list, disable and enable agents, set passwords, lift lockouts, issue API tokens."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import getpass
 import logging
 import sys
@@ -34,6 +35,15 @@ def register(sub: Any) -> None:
     add.add_argument("--display-name", default="", help="name customers see (default: NAME)")
     add.add_argument("--password-stdin", action="store_true", help="read the password from one line of stdin")
     add.set_defaults(func=lambda a: _run(a, _add))
+
+    edit = cmds.add_parser("set", help="change an agent's display name, departments, tier, role or capacity")
+    edit.add_argument("name")
+    edit.add_argument("--display-name", help="name customers see ('' for the login name)")
+    edit.add_argument("--departments", help="comma-separated, e.g. orders,returns")
+    edit.add_argument("--tier", type=int, choices=(1, 2, 3))
+    edit.add_argument("--role", choices=("agent", "supervisor", "admin"))
+    edit.add_argument("--capacity", type=int, help="conversations at once")
+    edit.set_defaults(func=lambda a: _run(a, _set))
 
     ls = cmds.add_parser("list", help="list agents")
     ls.set_defaults(func=lambda a: _run(a, _list))
@@ -125,6 +135,31 @@ async def _add(redis: Any, args: argparse.Namespace) -> int:
         raise ValueError(f"agent '{agent.name}' already exists")
     await directory.add(agent, read_password(args.password_stdin))
     print(f"added {agent.name} ({agent.role}, tier {agent.tier}, {','.join(agent.departments)})")
+    return 0
+
+
+async def _set(redis: Any, args: argparse.Namespace) -> int:
+    """Change what was given and keep the rest: an agent added without a display name is shown to
+    customers by login name, the one thing a lockout is counted against, until one is set here."""
+    from handoff.agents import AgentDirectory
+
+    changes: dict[str, Any] = {}
+    if args.display_name is not None:
+        changes["display_name"] = args.display_name.strip()[:100]
+    if args.departments is not None:
+        changes["departments"] = tuple(d.strip() for d in args.departments.split(",") if d.strip())
+        _check_departments(_settings(args), changes["departments"])
+    changes.update({k: getattr(args, k) for k in ("tier", "role", "capacity") if getattr(args, k) is not None})
+    if not changes:
+        raise ValueError("nothing to change: give --display-name, --departments, --tier, --role or --capacity")
+    directory = AgentDirectory(redis)
+    agent = await directory.get(args.name)
+    if agent is None:
+        raise LookupError(f"agent '{args.name}' does not exist")
+    # Through the constructor again, so a bad value (a capacity of 0, no departments) is refused as at add.
+    changed = await directory.update(dataclasses.replace(agent, **changes))
+    print(f"changed {changed.name}: {changed.label}, {changed.role}, tier {changed.tier}, "
+          f"{','.join(changed.departments)}, capacity {changed.capacity}")  # fmt: skip
     return 0
 
 

@@ -79,6 +79,28 @@ def test_add_list_passwd_token_disable(store: redis.Redis, redis_url: str, tmp_p
     assert nobody.returncode == 1 and "does not exist" in nobody.stderr
 
 
+def test_set_changes_what_is_given_and_keeps_the_rest(store: redis.Redis, redis_url: str, tmp_path: Path) -> None:
+    added = relevo(redis_url, tmp_path, "add", "ana", "--departments", "orders", "--tier", "1",
+                   "--password-stdin", stdin="s3cret pass\n")  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    changed = relevo(redis_url, tmp_path, "set", "ana", "--display-name", "Ana G.", "--tier", "2")
+    assert changed.returncode == 0, changed.stderr
+    record = store.hgetall(keys.agent("ana"))
+    assert record["display_name"] == "Ana G." and record["tier"] == "2"
+    assert record["departments"] == "orders" and record["capacity"] == "3" and record["role"] == "agent"
+    assert check_password("s3cret pass", str(record["password"]))  # the password is kept
+    for args, says in (
+        ((), "nothing to change"),
+        (("--capacity", "0"), "capacity must be 1 to"),
+        (("--departments", "nowhere"), "unknown department 'nowhere'"),
+    ):
+        refused = relevo(redis_url, tmp_path, "set", "ana", *args)
+        assert refused.returncode == 1 and says in refused.stderr, refused.stderr
+    nobody = relevo(redis_url, tmp_path, "set", "bob", "--tier", "2")
+    assert nobody.returncode == 1 and "agent 'bob' does not exist" in nobody.stderr
+    assert store.hget(keys.agent("ana"), "tier") == "2"  # the refusals changed nothing
+
+
 def test_bad_input_is_refused(store: redis.Redis, redis_url: str, tmp_path: Path) -> None:
     bad_tier = relevo(redis_url, tmp_path, "add", "bob", "--departments", "orders", "--tier", "7",
                       "--password-stdin", stdin="pw\n")  # fmt: skip
