@@ -21,6 +21,7 @@ from telegram import Update
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application, ContextTypes, TypeHandler
 
+from bot.bodies import read_bounded
 from bot.channels.telegram import Retries, TelegramChannel
 from bot.idle import LEASE_LUA, RELEASE_LUA
 from bot.runtime import Runtime
@@ -270,16 +271,10 @@ class TelegramService:
             return web.Response(status=403, text="forbidden")
         if not self.ready.is_set():
             return web.Response(status=503, text="not ready")  # Telegram delivers again later
-        if (request.content_length or 0) > MAX_UPDATE_BYTES:
+        # Read whole: a cut body would be refused as "not an update", which Telegram does not deliver again.
+        body = await read_bounded(request, MAX_UPDATE_BYTES)
+        if body is None:
             return web.Response(status=413, text="too large")
-        # One read returns what has arrived so far: a body split across TCP segments or chunks (a
-        # long message behind a proxy) would be cut and refused as "not an update", which Telegram
-        # does not deliver again.
-        body = b""
-        while chunk := await request.content.read(MAX_UPDATE_BYTES + 1 - len(body)):
-            body += chunk
-            if len(body) > MAX_UPDATE_BYTES:
-                return web.Response(status=413, text="too large")
         try:
             data = json.loads(body)
             if not isinstance(data, dict):

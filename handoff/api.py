@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from aiohttp import WSMsgType, web
 
 from bot import unanswered as unanswered_kb
+from bot.bodies import read_bounded
 from bot.messages import well_formed
 from bot.sessions import load_secret
 from handoff import audit, keys, openapi
@@ -152,16 +153,9 @@ def _session(request: web.Request) -> ConsoleSession:
 
 async def read_json(request: web.Request) -> dict[str, Any]:
     """The JSON object of the body (at most MAX_BODY bytes); {} when there is none."""
-    if request.content_length is not None and request.content_length > MAX_BODY:
+    body = await read_bounded(request, MAX_BODY)
+    if body is None:
         raise ApiError(413, "too_large", f"the body is larger than {MAX_BODY} bytes")
-    body = b""
-    while True:
-        chunk = await request.content.read(MAX_BODY + 1 - len(body))
-        if not chunk:
-            break
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise ApiError(413, "too_large", f"the body is larger than {MAX_BODY} bytes")
     if not body.strip():
         return {}
     if request.content_type != "application/json":
