@@ -625,7 +625,7 @@ class Engine:
     async def _note_not_chosen(self, conv: Conversation) -> None:
         if conv.suggested and conv.last_question:  # the words the suggestions were offered for (see _clarify)
             await self._note_unanswered(conv, "not_chosen", conv.last_question, suggested=conv.suggested,
-                                        best=conv.suggested[0] if conv.suggested else "")
+                                        best=conv.suggested[0])
 
     async def _note_unanswered(self, conv: Conversation, kind: unanswered.Kind, text: str, **about: Any) -> None:
         """For the people who write the knowledge base; never at the cost of the customer's reply."""

@@ -123,21 +123,15 @@ class Library:
                 logger.error("knowledge base: %s", e)
             # Nothing served yet (a start): the last good copy beats answering nobody.
             copy = self._serve_last_good() if self._loaded.matcher is None else None
-            if self._loaded.matcher is None:
-                logger.error(
-                    "knowledge base in %s has %d error(s); nothing to serve%s",
-                    self.folder,
-                    len(result.errors),
-                    self._fallback_note(copy),
-                )
-            else:
-                logger.error(
-                    "knowledge base in %s has %d error(s); still serving version %s%s",
-                    self.folder,
-                    len(result.errors),
-                    self._loaded.kb.version,
-                    self._fallback_note(copy),
-                )
+            loaded = self._loaded
+            serving = "nothing to serve" if loaded.matcher is None else f"still serving version {loaded.kb.version}"
+            logger.error(
+                "knowledge base in %s has %d error(s); %s%s",
+                self.folder,
+                len(result.errors),
+                serving,
+                self._fallback_note(copy),
+            )
             self.status = ReloadStatus(False, self._loaded.kb.version, result.errors, result.warnings)
             self._failed_files = {e.file for e in result.errors}
             return False
