@@ -553,6 +553,10 @@ async def resolved_customer(
     ws = await customer(http, served, lang=lang)
     await ask_for_person(ws, "quiero hablar con una persona" if lang == "es" else "I want to talk to a person")
     cid = await conversation_id(served)
+    # Resolved once the bot's turn that handed it over is done, as a person would (seconds later): that
+    # turn's last writes (awaiting="") would otherwise land after the resolution's awaiting="rating".
+    async with served.runtime.engine._lock(cid):
+        pass
     await served.service.queues.resolve(None, cid, "solved")
     prompt = "¿Qué tal te hemos atendido?" if lang == "es" else "How did we do?"
     await expect(ws, "message", lambda d: d["text"].startswith(prompt))
