@@ -58,9 +58,10 @@ class Console:
 
 
 def relevo_env() -> dict[str, str]:
-    # Every simulated customer comes from 127.0.0.1: no limit on new sessions per address.
+    # Every simulated customer comes from 127.0.0.1: no limits per address.
     return {k: v for k, v in os.environ.items() if k != "REDIS_URL" and not k.startswith("RELEVO_")} | {
-        "RELEVO_FAQ_RELOAD": "false", "RELEVO_SERVER_NEW_SESSIONS_PER_MINUTE": "0"
+        "RELEVO_FAQ_RELOAD": "false", "RELEVO_SERVER_NEW_SESSIONS_PER_MINUTE": "0",
+        "RELEVO_SERVER_SOCKETS_PER_ADDRESS": "0",
     }
 
 

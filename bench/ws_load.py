@@ -100,7 +100,8 @@ def free_port() -> int:
 async def start_server(config: Path, data: Path, port: int) -> asyncio.subprocess.Process:
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL" and not k.startswith("RELEVO_")}
     env["RELEVO_FAQ_RELOAD"] = "false"
-    env["RELEVO_SERVER_NEW_SESSIONS_PER_MINUTE"] = "0"  # every simulated customer comes from 127.0.0.1
+    # Every simulated customer comes from 127.0.0.1: no limits per address.
+    env["RELEVO_SERVER_NEW_SESSIONS_PER_MINUTE"] = env["RELEVO_SERVER_SOCKETS_PER_ADDRESS"] = "0"
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", "--config", str(config), "serve", "--host", "127.0.0.1",
         "--port", str(port), "--data", str(data), cwd=ROOT, env=env,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import re
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from typing import Any, Protocol, cast
 from bot import intents, texts, unanswered
 from bot.intents import Intent
 from bot.messages import RATE_PREFIX, Attachment, Button, Channel, Inbound, Outbound, State, StatusUpdate, Stored
+from bot.mood.lexicon import GROUP_LABELS
 from bot.outbox import Outbox
 from bot.settings import Settings
 from faq.lang import lang_scores
@@ -91,6 +93,8 @@ class Mood(Protocol):
 class CustomerSide(Protocol):
     """What the engine asks of the handoff side besides escalating (handoff.service.HandoffService)."""
 
+    def person_words(self, text: str, lang: str | None) -> tuple[str, ...]: ...
+
     def extra_reasons(self, text: str, lang: str | None) -> list[Reason]: ...
 
     async def customer_message(self, conversation_id: str, text: str) -> str | None: ...
@@ -104,6 +108,23 @@ class CustomerSide(Protocol):
     async def remind(self, conversation_id: str) -> bool: ...
 
     async def standing(self, conv: Conversation) -> StatusUpdate | None: ...
+
+
+# Mood evidence of "that didn't help".
+DISSATISFACTION = f"{GROUP_LABELS['dissatisfaction']}: "
+# A goodbye this short after the rating prompt is the end, not a comment ("thanks Ana, bye").
+SHORT_GOODBYE_WORDS = 4
+# Words besides it that still make a message only that ("no me sirve, la verdad").
+FEEDBACK_EXTRA_WORDS = 2
+_WORD = re.compile(r"\w+")
+
+
+def _without_quoted(text: str, evidence: Sequence[str]) -> str:
+    """The text without the words each evidence item quotes ('dissatisfaction: "no me sirve"')."""
+    for item in evidence:
+        quoted = item[len(DISSATISFACTION) :].strip('"')
+        text = re.sub(re.escape(quoted), " ", text, flags=re.IGNORECASE)
+    return text
 
 
 def pick_lang(current: str, text: str, first: bool) -> str:
@@ -136,6 +157,7 @@ class _TurnState:
 
     earlier: tuple[str, ...] = ()  # the customer's earlier texts, oldest first
     changes: dict[str, HashValue] = field(default_factory=dict)  # for the conversation record
+    cut: bool = False  # the message was longer than the limit and kept only up to it
 
 
 class Engine:
@@ -219,7 +241,7 @@ class Engine:
                 # The agent side reads the transcript: the bot never talks over a person.
                 await self._relay(conv, stored.inbound)
             else:
-                self._turns[conv.id] = _TurnState(turn.earlier)
+                self._turns[conv.id] = _TurnState(turn.earlier, cut=bool(stored.extra.get("cut")))
                 try:
                     await self._respond(conv, stored.inbound)
                 except Exception:
@@ -267,6 +289,14 @@ class Engine:
             return shown
         earlier = await self.conversations.log(before.id, limit - len(shown))
         return [self._outbound(before, e) for e in earlier] + shown
+
+    async def language(self, conversation_key: str) -> str | None:
+        """The language the customer's conversation is in; None before there is one."""
+        cid = await self.conversations.current_id(conversation_key) or await self.conversations.last_id(
+            conversation_key
+        )
+        conv = await self.conversations.get(cid) if cid else None
+        return conv.lang if conv else None
 
     async def status(self, conversation_key: str) -> StatusUpdate | None:
         cid = await self.conversations.current_id(conversation_key)
@@ -358,7 +388,9 @@ class Engine:
                 return
             # The prompt invites a comment: "la agente fue muy amable" is one, not a request for a person;
             # "adiós" or "gracias, adiós" is the conversation's end, not feedback.
-            leaving = intents.small_talk(text) is Intent.BYE
+            leaving = intents.small_talk(text) is Intent.BYE or (
+                intents.ends_with_goodbye(text) and len(text.split()) <= SHORT_GOODBYE_WORDS
+            )  # "gracias Ana, adiós": thanks to the agent by name, then goodbye
             if conv.awaiting != "rating_stars" and not leaving:
                 new, decision = self._new_question(text, conv.lang, conv.awaiting == "rating_comment")
                 if not new and await self.customer_side.comment(conv.id, text):
@@ -368,9 +400,25 @@ class Engine:
                         await self._goodbye(conv, {"action": "small_talk", "intent": "bye", "after": "comment"})
                     return
             await self._change(conv.id, awaiting="")
+            if leaving:
+                await self._goodbye(conv, {"action": "small_talk", "intent": "bye", "after": "rating"})
+                return
         elif conv.awaiting == "clarify":
             decision = await self._after_suggestions(conv, text)
         reasons = await self._shortcut_reasons(conv, text)
+        disappointed = [e for r in reasons for e in r.evidence] if conv.awaiting == "helpful" else []
+        if disappointed and all(r.code == esc.UPSET for r in reasons) and all(
+            e.startswith(DISSATISFACTION) for e in disappointed
+        ):
+            # "no me sirve", "that didn't help" after an answer, and nothing angrier: feedback on the answer,
+            # as the No button is, not an upset customer. What else they wrote ("…, I wanted to know when it
+            # arrives") is read as their question.
+            if len(_WORD.findall(_without_quoted(text, disappointed))) <= FEEDBACK_EXTRA_WORDS:
+                await self._helpful(conv, False)
+                return
+            if conv.last_question:
+                await self._note_unanswered(conv, "not_helpful", conv.last_question, entry=conv.last_entry)
+            reasons = []
         if reasons and all(r.code == esc.KEYWORD_RULE for r in reasons):
             # "¿Cómo pongo una reclamación?" matches a rule and an entry: the answer, then the person.
             decision = decision or self.library.decide(text, conv.lang)
@@ -412,9 +460,13 @@ class Engine:
     async def _shortcut_reasons(self, conv: Conversation, text: str) -> list[Reason]:
         reasons: list[Reason] = []
         words = intents.requests_person(text)
+        if not words and self.customer_side is not None:
+            # The ways of asking the rules file adds ("pásame con", "put me through"), held to the same
+            # test: asked for, not mentioned, nor negated.
+            words = intents.as_request(text, self.customer_side.person_words(text, conv.lang))
         if words:
             reasons.append(Reason(esc.ASKED_FOR_PERSON, "the customer asked for a person", words))
-        reading = await self._assess_mood(conv, text)
+        reading = await self._assess_mood(conv, text, asks_person=bool(words))
         if reading is not None and reading.upset:
             detail = f"mood {reading.conversation:.2f} (this message {reading.score:.2f})"
             reasons.append(Reason(esc.UPSET, detail, tuple(reading.evidence)))
@@ -423,11 +475,15 @@ class Engine:
             reasons += self.customer_side.extra_reasons(text, conv.lang)
         return reasons
 
-    async def _assess_mood(self, conv: Conversation, text: str) -> MoodReading | None:
+    async def _assess_mood(self, conv: Conversation, text: str, asks_person: bool = False) -> MoodReading | None:
         if self.mood is None:
             return None
         try:
             earlier = list(self._earlier(conv.id)[-MOOD_HISTORY:])
+            if asks_person:
+                # Asking for a person again, in a later handoff (the first one was answered by a person),
+                # is not "repeating the same question" in anger.
+                earlier = [e for e in earlier if not intents.requests_person(e)]
             after_answer = conv.awaiting == "helpful"
             reading = cast(MoodReading, self.mood.assess(text, conv.lang, earlier, after_answer))
             await self._change(conv.id, mood=f"{reading.conversation:.3f}")
@@ -531,6 +587,12 @@ class Engine:
         await self._send(conv, texts.say("clarify", conv.lang), (*buttons, self._person_button(conv)), record)
 
     async def _not_understood(self, conv: Conversation, text: str, decision: Decision) -> None:
+        turn = self._turns.get(conv.id)
+        if turn is not None and turn.cut:
+            # Its question may be in the part cut off: no "I didn't understand" nor a misunderstanding
+            # counted; the notice after the turn asks for the rest.
+            await self._change(conv.id, awaiting="")
+            return
         best = decision.match.best
         await self._note_unanswered(conv, "not_understood", text, best=best.entry_id if best else "",
                                     confidence=decision.match.confidence)
@@ -596,6 +658,9 @@ class Engine:
         if text_name is not None:
             record = {**(record or {}), "action": "escalate", "reasons": [r.code for r in reasons]}
             await self._say(conv, text_name, record=record)
+        # Should a person give the conversation back, the bot starts with a clean slate. Written before the
+        # handoff, never after: a person may resolve it at once, and the rating it then asks for must stand.
+        await self._change(conv.id, misunderstandings=0, awaiting="")
         await self._flush(conv.id)  # the escalator may read the record: it must be current
         fresh = await self.conversations.get(conv.id)
         context = EscalationContext(
@@ -605,8 +670,6 @@ class Engine:
             candidates=tuple((record or {}).get("candidates", ())), last_message=last_message,
         )
         await self.escalator.escalate(conv.id, reasons, context)
-        # Should a person give the conversation back, the bot starts with a clean slate.
-        await self._change(conv.id, misunderstandings=0, awaiting="")
         if self.customer_side is None:
             # Without the handoff side nobody else announces the queue (with position and wait).
             await self.outbox.emit(self._status(conv, "queued"))

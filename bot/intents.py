@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from enum import StrEnum
 
 from faq.normalize import fold
@@ -71,9 +72,9 @@ EXTRA: dict[Intent, frozenset[str]] = {
     Intent.BYE: _words("see luego pronto manana nos have nice day good night then now that s it eso es"),
     Intent.HELLO: _words("good day dias tardes noches there que tal como estas how are everyone otra vez sigo "
                          "aqui here still"),
-    Intent.YES: _words("it that me thanks thank gracias has of course supuesto lo hizo"),
+    Intent.YES: _words("it that me thanks thank gracias has of course supuesto lo hizo sirve servido ha"),
     Intent.NO: _words("it that me really at realmente del en help helped did t does work worked sirvio "
-                      "ayudo funciono thanks gracias esto eso quite mucho"),
+                      "ayudo funciono thanks gracias esto eso quite mucho sirve servido ha ayudado"),
 }
 _CLAUSE = re.compile(r"[,.;:!?¡¿\n]+")
 
@@ -107,13 +108,33 @@ BARE_REQUEST_WORDS = 4  # "agente", "human please", "get me your manager": short
 
 def requests_person(text: str) -> tuple[str, ...]:
     """asks_for_person, but a person merely mentioned in a longer message (no request word) is not asked for."""
-    found = asks_for_person(text)
-    if not found:
-        return ()
+    return as_request(text, asks_for_person(text))
+
+
+def as_request(text: str, found: Sequence[str]) -> tuple[str, ...]:
+    """The words `found` (of a person) as a request for one: a phrase anywhere unless negated before it ("no
+    necesito un agente"); one word only in a short message or beside a request word ("the employee left it
+    at the door" mentions one)."""
     words = fold(text).split()
-    if any(" " in f for f in found) or len(words) <= BARE_REQUEST_WORDS or REQUEST_WORDS.intersection(words):
-        return found
-    return ()
+    kept = [f for f in found if not _negated(text, f.split())]
+    asked = len(words) <= BARE_REQUEST_WORDS or bool(REQUEST_WORDS.intersection(words))
+    return tuple(kept) if any(" " in f for f in kept) or (kept and asked) else ()
+
+
+def _negated(text: str, phrase: list[str]) -> bool:
+    """Whether every use of the phrase follows a negation in its clause ("No, quiero hablar con una
+    persona" is a request: the "no" answers something else)."""
+    if phrase[0] in NEGATIONS:  # "no quiero hablar con un bot", "not a bot": the phrase is the negation
+        return False
+    n, seen = len(phrase), False
+    for clause in _CLAUSE.split(text):
+        words = fold(clause).split()
+        for i in range(len(words) - n + 1):
+            if words[i : i + n] == phrase:
+                seen = True
+                if not NEGATIONS.intersection(words[max(0, i - NEGATION_WINDOW) : i]):
+                    return False
+    return seen
 
 
 def _only(words: list[str], intent: Intent) -> bool:

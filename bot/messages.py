@@ -109,6 +109,12 @@ class Outbound:
         return json.dumps(asdict(self), ensure_ascii=False)
 
 
+def eta_minutes(eta_s: float) -> int:
+    """A wait in whole minutes as every channel shows it: halves round up (150 s is 3), as the widget's
+    Math.round does; Python's round() would make it 2 in the same moment's notice."""
+    return int(eta_s / 60 + 0.5)
+
+
 @dataclass(frozen=True)
 class StatusUpdate:
     """Where the conversation stands: with the bot, queued (position, wait), with an agent, resolved."""

@@ -46,6 +46,8 @@ class ServerSettings:
     message_burst: int = 10
     # New widget sessions (a hello without a valid session) per client address per minute, each process.
     new_sessions_per_minute: float = 30.0
+    # Widget sockets open at once from one client address, in each process, hello or not yet.
+    sockets_per_address: int = 50
     session_secret: str = ""
     session_ttl_days: int = 30
     # Longest a console sign-in lasts however busy it is (the 12 h idle expiry slides on every request).
@@ -356,6 +358,7 @@ def _lower_bounds(s: Settings) -> list[tuple[str, float, float]]:
         ("server.messages_per_second", s.server.messages_per_second, 0.1),
         ("server.message_burst", s.server.message_burst, 1),
         ("server.new_sessions_per_minute", s.server.new_sessions_per_minute, 0),  # 0: no limit
+        ("server.sockets_per_address", s.server.sockets_per_address, 0),  # 0: no limit
         ("server.session_ttl_days", s.server.session_ttl_days, 1),
         ("server.console_session_max_hours", s.server.console_session_max_hours, 1),
         ("conversation.misunderstandings_before_handoff", s.conversation.misunderstandings_before_handoff, 1),

@@ -12,12 +12,13 @@ import io
 import json
 import logging
 import re
+import statistics
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from importlib import resources
 from typing import Any, Protocol, cast
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import WSMsgType, web
@@ -38,6 +39,7 @@ from handoff.auth import (
     client_address,
     is_https,
     role_allows,
+    same_origin,
 )
 from handoff.conversations import LogEntry
 from handoff.openapi import NOTE_BODY, TEXT_BODY, Doc
@@ -45,7 +47,7 @@ from handoff.presence import now_ms
 from handoff.queues import HandoffState, QueueError
 from handoff.record import HandoffRecord, load_record
 from handoff.service import OUTCOMES, HandoffService
-from handoff.summary import MIN_ISSUE_WORDS
+from handoff.summary import issue
 
 logger = logging.getLogger(__name__)
 
@@ -257,6 +259,8 @@ def transcript_item(entry: LogEntry) -> dict[str, Any]:
         "id": entry.id, "from": entry.sender, "text": entry.text, "ts": entry.ts, "author": entry.author,
         "kind": entry.kind,
         "attachments": [{"kind": a.kind, "caption": a.caption, "ref": a.ref} for a in entry.attachments],
+        # What the customer was offered to press ("Did you mean…?" and its suggestions, "Talk to a person").
+        "buttons": [b.label for b in entry.buttons],
     }  # fmt: skip
 
 
@@ -264,11 +268,10 @@ def summary_parts(record: HandoffRecord) -> dict[str, Any]:
     """What the record's summary says, in pieces: a console in another language than the server's English
     sentence says it with its own words around the customer's, which it shows as they are (as
     handoff.summary.build_summary picks them: the first substantive message, the last one)."""
-    said = [ln.text.strip() for ln in record.transcript if ln.sender == "customer" and ln.text.strip()]
-    first = next((t for t in said if len(t.split()) >= MIN_ISSUE_WORDS), said[0]) if said else ""
+    first, last = issue(record.transcript)
     return {
         "reasons": [r.to_dict() for r in record.reasons], "mood_score": record.mood_score,
-        "mood_words": list(record.mood_words), "wants": first, "last": said[-1] if said and said[-1] != first else "",
+        "mood_words": list(record.mood_words), "wants": first, "last": last,
         "tried": [[c.entry_id, c.score] for c in record.candidates[:2]], "lang": record.lang,
         "channel": record.channel, "messages": sum(1 for ln in record.transcript if ln.sender == "customer"),
         "earlier": len(record.earlier),
@@ -349,7 +352,10 @@ async def conversation_view(
         "department": st.department if st else (record.department if record else ""),
         "tier": st.tier if st else (record.tier if record else 0),
         "priority": st.priority if st else (record.priority if record else ""),
-        "agent": (st.agent or None) if st else None, "lang": conv.lang, "channel": conv.channel,
+        "agent": (st.agent or None) if st else None,
+        # Who customers see: an agent's display name (the console says "with Ben", not "with ben").
+        "agent_display": await service.display_name(st.agent) if st and st.agent else None,
+        "lang": conv.lang, "channel": conv.channel,
         "customer": conv.customer or conv.key, "email": rating_raw[2] or "",
         # The customer blocked the bot (Telegram): replies are stored but cannot reach them.
         "unreachable": bool(rating_raw[3]),
@@ -485,6 +491,13 @@ async def release(request: web.Request) -> web.StreamResponse:
     return web.Response(status=204)
 
 
+async def take_over(request: web.Request) -> web.StreamResponse:
+    state, agent = _state(request), _agent(request)
+    await state.service.take_over(agent, request.match_info["id"])
+    state.hub.watch_for(agent.name, request.match_info["id"])
+    return web.Response(status=204)
+
+
 async def return_to_bot(request: web.Request) -> web.StreamResponse:
     await _state(request).service.return_to_bot(_agent(request), request.match_info["id"])
     return web.Response(status=204)
@@ -531,9 +544,18 @@ async def canned(request: web.Request) -> web.StreamResponse:
 
 
 async def departments(request: web.Request) -> web.StreamResponse:
-    rules = _state(request).service.rules
+    """Each department with whether it is open now and how many agents who take its first tier are
+    online: an agent about to transfer sees "Billing (closed now)" before the customer is told so."""
+    service = _state(request).service
     lang = request.query.get("lang", "en")
-    found = [{"name": d.name, "display_name": d.display_in(lang)} for d in rules.departments.values()]
+    online = set(await service.presence.online(now_ms()))
+    agents = [a for a in await service.agent_list() if a.name in online and not a.disabled]
+    now = datetime.now(UTC)
+    found = [
+        {"name": d.name, "display_name": d.display_in(lang), "open": d.hours.is_open(now),
+         "online": sum(1 for a in agents if a.may_take(d.name, 1))}
+        for d in service.rules.departments.values()
+    ]  # fmt: skip
     return web.json_response({"departments": found})
 
 
@@ -632,6 +654,8 @@ def summarise(conversation_id: str, entries: list[audit.AuditEntry]) -> dict[str
     """One row of the escalation record: where it went, who had it, how it ended, the rating."""
     department, tier, agents, reasons = "", 0, [], []
     outcome, rating, comment = "", None, ""
+    claimed_at: int | None = None
+    ended_at: int | None = None
     for e in entries:
         for side in (e.to, e.from_):
             if ":" in side and side.rsplit(":", 1)[1].isdigit():
@@ -639,6 +663,9 @@ def summarise(conversation_id: str, entries: list[audit.AuditEntry]) -> dict[str
                 break
         if e.event in ("claimed", "assigned") and e.to:
             agents.append(e.to)
+            claimed_at = claimed_at or e.ts
+        if e.event in ENDS:
+            ended_at = e.ts
         reasons += [r for r in e.reasons if r not in reasons]
         if e.event == "resolved":
             outcome = e.outcome or "resolved"
@@ -653,7 +680,29 @@ def summarise(conversation_id: str, entries: list[audit.AuditEntry]) -> dict[str
         "department": department, "tier": tier,
         "reasons": reasons, "agent": agents[-1] if agents else None, "agents": agents, "outcome": outcome,
         "rating": rating, "comment": comment, "events": len(entries),
+        # Times a manager works with: waited for a person, then handled by people until it ended.
+        "claimed_at": claimed_at, "ended_at": ended_at,
+        "wait_s": (claimed_at - entries[0].ts) // 1000 if claimed_at else None,
+        "handle_s": (ended_at - claimed_at) // 1000 if claimed_at and ended_at else None,
     }  # fmt: skip
+
+
+def records_metrics(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The figures of a set of records: how many, how they ended, the median wait for a person and the
+    median handling time, the average rating."""
+    waits = [r["wait_s"] for r in rows if r.get("wait_s") is not None]
+    handles = [r["handle_s"] for r in rows if r.get("handle_s") is not None]
+    ratings = [r["rating"] for r in rows if r.get("rating")]
+    return {
+        "handoffs": len(rows),
+        "solved": sum(1 for r in rows if r["outcome"] == "solved"),
+        "abandoned": sum(1 for r in rows if r["outcome"] == "abandoned"),
+        "open": sum(1 for r in rows if not r["outcome"]),
+        "median_wait_s": int(statistics.median(waits)) if waits else None,
+        "median_handle_s": int(statistics.median(handles)) if handles else None,
+        "rating_avg": round(sum(ratings) / len(ratings), 2) if ratings else None,
+        "rated": len(ratings),
+    }
 
 
 async def collect_records(service: HandoffService, f: RecordFilter) -> list[dict[str, Any]]:
@@ -675,7 +724,7 @@ async def collect_records(service: HandoffService, f: RecordFilter) -> list[dict
             continue
         rows.append(row)
     rows.sort(key=lambda r: r["ts"], reverse=True)
-    return rows[: f.limit]
+    return rows  # every match: the figures are of all of them, the list shows the newest f.limit
 
 
 ENDS = frozenset({"resolved", "returned_to_bot", "abandoned"})
@@ -703,8 +752,9 @@ async def _agent_names(service: HandoffService, wanted: str) -> frozenset[str]:
 
 
 async def records(request: web.Request) -> web.StreamResponse:
-    found = await collect_records(_state(request).service, RecordFilter.from_query(request.query))
-    return web.json_response({"records": found})
+    f = RecordFilter.from_query(request.query)
+    found = await collect_records(_state(request).service, f)
+    return web.json_response({"records": found[: f.limit], "metrics": records_metrics(found)})
 
 
 # A formula character at the start of the text or after a separator: a spreadsheet whose list separator
@@ -722,7 +772,11 @@ def safe_cell(value: Any) -> str:
 CSV_BOM = "\ufeff"
 # agent: the last one who had it; agents: everyone who had it, in order (what the agent filter matches).
 CSV_COLUMNS = ("conversation_id", "ts", "department", "tier", "reasons", "agent", "agents", "outcome", "rating",
-               "comment", "events")  # fmt: skip
+               "comment", "events", "claimed_at", "ended_at", "wait_s", "handle_s")  # fmt: skip
+
+
+def _iso(ms: int | None) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds") if ms else ""
 
 
 def records_csv_text(rows: list[dict[str, Any]]) -> str:
@@ -732,16 +786,17 @@ def records_csv_text(rows: list[dict[str, Any]]) -> str:
     writer = csv.writer(out, quoting=csv.QUOTE_ALL)
     writer.writerow(CSV_COLUMNS)
     for row in rows:
-        when = datetime.fromtimestamp(row["ts"] / 1000, UTC).isoformat(timespec="seconds")
         agents = [a for i, a in enumerate(row["agents"]) if not i or a != row["agents"][i - 1]]
-        values = {**row, "ts": when, "reasons": ";".join(row["reasons"]), "agents": ";".join(agents)}
-        writer.writerow([safe_cell(values[c]) for c in CSV_COLUMNS])
+        values = {**row, "ts": _iso(row["ts"]), "reasons": ";".join(row["reasons"]), "agents": ";".join(agents),
+                  "claimed_at": _iso(row.get("claimed_at")), "ended_at": _iso(row.get("ended_at"))}
+        writer.writerow([safe_cell(values.get(c)) for c in CSV_COLUMNS])
     # The byte order mark tells Excel the file is UTF-8 (without it, "Facturación" opens as mojibake).
     return CSV_BOM + out.getvalue()
 
 
 async def records_csv(request: web.Request) -> web.StreamResponse:
-    found = await collect_records(_state(request).service, RecordFilter.from_query(request.query))
+    f = RecordFilter.from_query(request.query)
+    found = (await collect_records(_state(request).service, f))[: f.limit]
     response = web.Response(text=records_csv_text(found), content_type="text/csv", charset="utf-8")
     response.headers["Content-Disposition"] = 'attachment; filename="relevo-records.csv"'
     return response
@@ -1051,17 +1106,9 @@ class LiveHub:
                 sock.send({"type": "message", "conversation_id": cid, "message": item})
 
 
-def origin_ok(origin: str | None, host: str | None) -> bool:
-    """A browser's Origin must be Relevo's own; a client without one is a script with a token or cookie."""
-    if origin is None:
-        return True
-    parts = urlsplit(origin.lower())
-    return parts.scheme in ("http", "https") and bool(host) and parts.netloc == (host or "").lower()
-
-
 async def live(request: web.Request) -> web.StreamResponse:
     state, agent = _state(request), _agent(request)
-    if not origin_ok(request.headers.get("Origin"), request.host):
+    if not same_origin(request.headers.get("Origin"), request, state.auth.trusted_proxies):
         raise ApiError(403, "forbidden", "origin not allowed")
     ws = web.WebSocketResponse(heartbeat=WS_HEARTBEAT_S, max_msg_size=MAX_BODY)
     sock = AgentSocket(ws, agent, asyncio.Queue(WS_SEND_QUEUE), signed_in=lambda: _signed_in(request))
@@ -1214,6 +1261,9 @@ ROUTES: tuple[Route, ...] = (
          responses=NO_CONTENT),
     _api("POST", CONV + "/release", release, "agent", "give back to the front of the queue",
          responses=NO_CONTENT),
+    _api("POST", CONV + "/take_over", take_over, "supervisor",
+         "take a conversation another agent holds (supervisors): it becomes yours, the customer is told "
+         "you joined", responses={"204": "done", "409": "not assigned / not allowed / at capacity"}),
     _api("POST", CONV + "/return_to_bot", return_to_bot, "agent", "give the conversation back to the bot",
          responses=NO_CONTENT),
     _api("POST", CONV + "/resolve", resolve, "agent", "resolve; the customer is asked to rate",
@@ -1334,8 +1384,8 @@ def _csrf_ok(request: web.Request, session: ConsoleSession) -> bool:
     if request.method in SAFE_METHODS or session.via != "cookie":
         return True
     sent = request.headers.get(CSRF_HEADER, "")
-    return bool(sent) and hmac.compare_digest(sent, session.csrf) and origin_ok(
-        request.headers.get("Origin"), request.host
+    return bool(sent) and hmac.compare_digest(sent, session.csrf) and same_origin(
+        request.headers.get("Origin"), request, _state(request).auth.trusted_proxies
     )
 
 

@@ -9,6 +9,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from typing import Literal, cast
+from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 from aiohttp import web
@@ -91,19 +92,14 @@ return 0
 """
 
 
-_warned_untrusted_proxy = False
+# Misconfigurations seen on every request are logged once per process, per kind.
+_warned: set[str] = set()
 
 
-def _warn_untrusted_proxy(address: str) -> None:
-    """Once per process: behind a proxy that is not listed, every client shares the proxy's address, so
-    30 bad logins or new widget sessions from anyone lock out or turn away everyone."""
-    global _warned_untrusted_proxy
-    _warned_untrusted_proxy = True
-    logger.warning(
-        "requests from %s carry X-Forwarded-For but %s is not in server.trusted_proxies: if it is your "
-        "reverse proxy, list it there, or every client counts as that one address for the login and "
-        "new-session limits", address, address,
-    )
+def _warn_once(kind: str, message: str, *args: object) -> None:
+    if kind not in _warned:
+        _warned.add(kind)
+        logger.warning(message, *args)
 
 
 def client_address(remote: str | None, forwarded_for: str, trusted: tuple[str, ...]) -> str:
@@ -114,8 +110,15 @@ def client_address(remote: str | None, forwarded_for: str, trusted: tuple[str, .
     """
     address = remote or ""
     if address not in trusted:
-        if forwarded_for and not _warned_untrusted_proxy:
-            _warn_untrusted_proxy(address)
+        if forwarded_for:
+            # Behind a proxy that is not listed, every client shares the proxy's address, so 30 bad
+            # logins or new widget sessions from anyone lock out or turn away everyone.
+            _warn_once(
+                "untrusted_proxy",
+                "requests from %s carry X-Forwarded-For but %s is not in server.trusted_proxies: if it is "
+                "your reverse proxy, list it there, or every client counts as that one address for the "
+                "login and new-session limits", address, address,
+            )  # fmt: skip
         return address
     for hop in reversed([h.strip() for h in forwarded_for.split(",") if h.strip()]):
         if hop not in trusted:
@@ -135,6 +138,28 @@ def is_https(request: web.BaseRequest, trusted: tuple[str, ...]) -> bool:
         return False
     proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0]
     return proto.strip().lower() == "https"
+
+
+def same_origin(origin: str | None, request: web.BaseRequest, trusted: tuple[str, ...]) -> bool:
+    """Whether a browser's Origin is this server as the browser reached it: scheme, host and port.
+
+    A client without Origin is not a browser page (a script with a token, a widget test): nothing to
+    check. The scheme counts too: a page served over plain HTTP is not the HTTPS site of the same name.
+    """
+    if origin is None:
+        return True
+    parts = urlsplit(origin.lower())
+    scheme = "https" if is_https(request, trusted) else "http"
+    same_host = bool(request.host) and parts.netloc == request.host.lower()
+    if same_host and parts.scheme == "https" and scheme == "http":
+        # A TLS-terminating proxy left out of trusted_proxies: every browser request is then refused.
+        _warn_once(
+            "plain_http_behind_tls",
+            "a page at https://... was refused: requests reach Relevo over plain HTTP from %s; if that is "
+            "your TLS-terminating proxy, list it in server.trusted_proxies and have it send "
+            "X-Forwarded-Proto: https", request.remote or "",
+        )  # fmt: skip
+    return same_host and parts.scheme == scheme
 
 
 def role_allows(role: str, required: Role) -> bool:

@@ -116,7 +116,21 @@ class WaitEstimator:
             await self.slots(st.department, st.tier, agents, now),
         )
         moved, waited_s = await self._progress(conversation_id, st.enqueued_at, position, now)
-        return WaitInfo(position, paced_wait_s(eta, position, moved, waited_s), None, st.department)
+        paced = paced_wait_s(eta, position, moved, waited_s)
+        if paced is not None and position > 1:
+            # Never sooner than the customer just ahead was told: number 3 hearing "less than a minute"
+            # while number 1 has been told "about 6 minutes" is a promise the queue cannot keep.
+            paced = max(paced, await self._told_ahead(st.department, st.tier, position))
+        return WaitInfo(position, paced, None, st.department)
+
+    async def _told_ahead(self, department: str, tier: int, position: int) -> int:
+        """The wait last shown to the conversation one place ahead in the queue (0 when none was)."""
+        ahead = await self.queues.waiting(department, tier, limit=position - 1)
+        if len(ahead) < position - 1:
+            return 0
+        shown = await self.redis.hget(keys.wait_key(ahead[-1]), "shown")
+        _, _, seconds = str(shown or "").partition(":")
+        return int(seconds) if seconds.isdigit() else 0
 
     async def _progress(self, conversation_id: str, entered_at: int, position: int, now: int) -> tuple[int, float]:
         """(places moved up, seconds) since this conversation was first seen in its current queue: its

@@ -138,6 +138,33 @@ return {'ok', chosen}
 """
 )
 
+REASSIGN = (
+    """
+-- A supervisor takes a conversation another agent holds, in one step: nobody else can claim it in
+-- between, and the customer hears only who joined (the event is "assigned", as automatic routing's).
+-- KEYS[1] states, KEYS[2] leases, KEYS[3] load, KEYS[4] by agent, KEYS[5] audit
+-- ARGV[1] conversation id, ARGV[2] now ms, ARGV[3] lease ms, ARGV[4] events channel, ARGV[5] audit maxlen,
+-- ARGV[6] the agent who holds it now, ARGV[7] the one taking it, ARGV[8] the latter's capacity
+-- Returns {"ok", agent}, {"not_assigned", ""}, {"moved", ""} (someone else holds it now), {"full", ""}.
+"""
+    + _PRELUDE
+    + """
+local conv = ARGV[1]
+local now = tonumber(ARGV[2])
+local s = load_state(KEYS[1], conv)
+if not s or s.state ~= 'assigned' then return {'not_assigned', ''} end
+if s.agent ~= ARGV[6] then return {'moved', ''} end
+if tonumber(redis.call('ZSCORE', KEYS[3], ARGV[7]) or '0') >= tonumber(ARGV[8]) then return {'full', ''} end
+local from = s.agent
+unassign(s, conv, KEYS[2], KEYS[3], KEYS[4])
+assign(s, conv, ARGV[7], now, tonumber(ARGV[3]), KEYS[2], KEYS[3], KEYS[4])
+redis.call('HSET', KEYS[1], conv, cjson.encode(s))
+audit(KEYS[5], ARGV[5], now, conv, 'assigned', ARGV[7], from, ARGV[7], codes(s), '', 'taken over')
+publish(ARGV[4], 'assigned', s, ARGV[7], from, ARGV[7], now)
+return {'ok', ARGV[7]}
+"""
+)
+
 RENEW = (
     """
 -- Renew the claim leases of one agent (all its conversations, or one).

@@ -7,13 +7,13 @@ import contextlib
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import redis.asyncio as aioredis
 
-from bot.messages import RATE_PREFIX, Button, Channel, Outbound, State, StatusUpdate
+from bot.messages import RATE_PREFIX, Button, Channel, Outbound, State, StatusUpdate, eta_minutes
 from bot.outbox import Outbox
 from handoff import keys
 from handoff.agents import Agent
@@ -52,6 +52,8 @@ NOT_RATED = frozenset({"spam", "duplicate"})
 JOIN_LOOKBACK = 20
 QUEUE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*:[0-9]$")
 EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.){1,8}[A-Za-z]{2,24}")
+# What a customer typing their address with a slip leaves: "john.smith@gmail", "john@gmail,com".
+ALMOST_EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.,-]{0,80}")
 
 # Events after which this customer's own notice carries the queued status.
 TOLD_WITH_STATUS = frozenset({"lease_lapsed", "released", "transferred", "escalated", "sla_breach"})
@@ -114,10 +116,10 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "joined": {"en": "{name} has joined the conversation.", "es": "{name} se ha unido a la conversación."},
     "lapsed": {
-        "en": "Sorry, the person helping you got disconnected. You are back at the front of the queue; "
-        "someone will be with you shortly.",
-        "es": "Perdona, la persona que te atendía se ha desconectado. Vuelves a estar en primer lugar "
-        "de la cola; enseguida te atenderá alguien.",
+        "en": "Sorry, the person helping you got disconnected. You are back in the queue, ahead of those who "
+        "were waiting; someone will be with you shortly.",
+        "es": "Perdona, la persona que te atendía se ha desconectado. Vuelves a la cola, por delante de "
+        "quienes esperaban; enseguida te atenderá alguien.",
     },
     "transferred": {
         "en": "I'm passing you to our {department} team; they will see this conversation.",
@@ -145,14 +147,18 @@ TEXTS: dict[str, dict[str, str]] = {
         "es": "Gracias, hemos anotado tu comentario. Aún puedes valorarnos de 1 (mal) a 5 (genial).",
     },
     "released": {
-        "en": "The person helping you has had to leave the conversation. You are back at the front of the "
-        "queue; someone will be with you shortly.",
-        "es": "La persona que te atendía ha tenido que dejar la conversación. Vuelves a estar en primer lugar "
-        "de la cola; enseguida te atenderá alguien.",
+        "en": "The person helping you has had to leave the conversation. You are back in the queue, ahead of "
+        "those who were waiting; someone will be with you shortly.",
+        "es": "La persona que te atendía ha tenido que dejar la conversación. Vuelves a la cola, por delante "
+        "de quienes esperaban; enseguida te atenderá alguien.",
     },
     "email": {
         "en": "Thanks: if we cannot answer you here, we will write to {email}.",
         "es": "Gracias: si no podemos responderte por aquí, te escribiremos a {email}.",
+    },
+    "email_check": {
+        "en": "That e-mail address looks incomplete ({email}): could you check it and write it again?",
+        "es": "Esa dirección de correo parece incompleta ({email}): ¿puedes revisarla y escribirla de nuevo?",
     },
     "back_to_bot": {
         "en": "You are back with the virtual assistant. How can I help?",
@@ -195,7 +201,7 @@ def eta_text(eta_s: int | None, lang: str) -> str:
         return say("eta_unknown", lang)
     if eta_s < 60:
         return say("eta_soon", lang)
-    minutes = round(eta_s / 60)
+    minutes = eta_minutes(eta_s)
     if minutes <= 1:
         return say("eta_minute", lang)
     if minutes < 90:
@@ -206,7 +212,7 @@ def eta_text(eta_s: int | None, lang: str) -> str:
 def promised_s(eta_s: int) -> int:
     """The wait a customer reads in `eta_text(eta_s)`, in seconds: "less than a minute" promises 60,
     "about 3 minutes" 180."""
-    return 60 if eta_s < 60 else max(1, round(eta_s / 60)) * 60
+    return 60 if eta_s < 60 else max(1, eta_minutes(eta_s)) * 60
 
 
 def apology_after_s(first_eta_s: int) -> float:
@@ -252,6 +258,11 @@ def _status_of(
 Standing = tuple[int | None, int | None]
 
 
+def _noted(shown: Standing) -> str:
+    """A standing as kept on the wait hash ("position:eta", either may be empty); _last_shown reads it."""
+    return ":".join("" if n is None else str(n) for n in shown)
+
+
 def _same_standing(before: Standing | None, now: Standing) -> bool:
     """Whether a customer already shown `before` would learn nothing from `now`: same place, and a wait
     that moved less than the widget's coarsest unit can show (a wait counts down by itself)."""
@@ -265,6 +276,14 @@ def _same_standing(before: Standing | None, now: Standing) -> bool:
 def find_email(text: str) -> str | None:
     m = EMAIL_RE.search(text[:2000])
     return m.group(0) if m else None
+
+
+def find_almost_email(text: str) -> str | None:
+    """An attempt at an address that is not one ("john.smith@gmail"), when the text has no real one."""
+    if find_email(text) is not None:
+        return None
+    m = ALMOST_EMAIL_RE.search(text[:2000])
+    return m.group(0).rstrip(".,") if m else None
 
 
 AgentSource = Callable[[], Awaitable[Sequence[Agent]]]
@@ -318,11 +337,10 @@ class CustomerNotifier:
     ) -> None:  # fmt: skip
         await self.outbox.emit(_status_of(conv, state, position, eta_s, agent))
 
-    async def _show_queued(self, conv: Conversation, shown: Standing, also: Mapping[str, int] | None = None) -> None:
+    async def _show_queued(self, conv: Conversation, shown: Standing) -> None:
         """The queued status with this (place, wait), noted as what the customer was last shown (in Redis:
-        whichever worker refreshes next compares with it), with `also` on the wait hash in the same write."""
-        noted = ":".join("" if n is None else str(n) for n in shown)
-        await note_wait(self.redis, conv.id, {**(also or {}), "shown": noted})
+        whichever worker refreshes next compares with it)."""
+        await note_wait(self.redis, conv.id, {"shown": _noted(shown)})
         await self.status(conv, "queued", *shown)
 
     async def _last_shown(self, conversation_id: str) -> Standing | None:
@@ -391,8 +409,12 @@ class CustomerNotifier:
         await self.say(conv, text)
         # The first promise, noted with what was shown: its apology falls due when it is clearly overrun
         # (apology_after_s).
-        await self._show_queued(conv, (info.position, self._eta(info, now)), also={"eta0": eta, "told_at": now})
-        await self._revise(conv.id, info, now)  # just told: only the next look at the wait is set
+        shown = (info.position, self._eta(info, now))
+        await note_wait(self.redis, conv.id, {"eta0": eta, "told_at": now, "shown": _noted(shown)})
+        # Just told: only the next look at the wait is set, and before the status goes out, so whoever
+        # sees the customer queued finds that look scheduled.
+        await self._revise(conv.id, info, now)
+        await self.status(conv, "queued", *shown)
 
     async def remind(self, conversation_id: str, now: int | None = None) -> bool:
         """Where a customer with a person stands (their place and wait, or who is with them); False if

@@ -96,6 +96,8 @@ def _langs_first(lang: str | None, available: Iterable[str]) -> list[str]:
 def person_request(text: str, lang: str | None, rules: HandoffRules) -> Reason | None:
     """The reason "asked for a person" with the words that said so, or None."""
     norm = normalize_text(text)
+    if not rules.person_screen.search(norm):
+        return None
     for code in _langs_first(lang, rules.person_phrases):
         found = _search(rules.person_phrases[code], norm)
         if found:

@@ -127,6 +127,7 @@ class HandoffQueues:
         self._enqueue = redis.register_script(lua.ENQUEUE)
         self._claim_next = redis.register_script(lua.CLAIM_NEXT)
         self._assign = redis.register_script(lua.ASSIGN)
+        self._reassign = redis.register_script(lua.REASSIGN)
         self._renew = redis.register_script(lua.RENEW)
         self._requeue = redis.register_script(lua.REQUEUE)
         self._finish = redis.register_script(lua.FINISH)
@@ -308,6 +309,17 @@ class HandoffQueues:
             if status != "moved":
                 raise QueueError(status, refusal("claimed", conversation_id, status))
         raise QueueError("moved", f"conversation {conversation_id} keeps moving")
+
+    async def take_over(self, agent: Agent, st: HandoffState, now: int | None = None) -> None:
+        """`agent` takes the conversation `st.agent` holds (QueueError: not_assigned, moved, full)."""
+        now = now_ms() if now is None else now
+        status, _ = await self._reassign(
+            keys=[keys.STATES, keys.LEASES, keys.LOAD, keys.BY_AGENT, keys.AUDIT],
+            args=[st.conversation_id, now, self.lease_ms, keys.EVENTS, keys.AUDIT_MAXLEN, st.agent, agent.name,
+                  agent.capacity],
+        )  # fmt: skip
+        if _str(status) != "ok":
+            raise QueueError(_str(status), f"cannot take over {st.conversation_id}: {_str(status)}")
 
     def eligible(self, agents: Sequence[Agent], department: str, tier: int) -> list[Agent]:
         """Automatic-routing candidates: enabled agents of the department at that tier or above.

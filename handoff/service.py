@@ -21,7 +21,7 @@ from handoff.agents import Agent, AgentDirectory
 from handoff.conversations import Conversation, Conversations, LogEntry, entry_fields, now_ms
 from handoff.estimate import WaitEstimator
 from handoff.keys import handoffs_key, notes_key
-from handoff.notify import RATING_BUTTONS, CustomerNotifier, find_email, say
+from handoff.notify import RATING_BUTTONS, CustomerNotifier, find_almost_email, find_email, say
 from handoff.presence import Presence
 from handoff.queues import HandoffQueues, HandoffState, QueueError
 from handoff.record import MAX_LINES, CandidateScore, build_record, save_record
@@ -148,6 +148,11 @@ class HandoffService:
 
     # -- the bot's side: escalate ----------------------------------------------------------------
 
+    def person_words(self, text: str, lang: str | None) -> tuple[str, ...]:
+        """The words of the rules file's person_phrases the text has (the admin's own ways of asking)."""
+        found = policy.person_request(text, lang, self.rules)
+        return found.evidence if found else ()
+
     def extra_reasons(self, text: str, lang: str | None) -> list[esc.Reason]:
         """Keyword-rule reasons (legal threats, cancellations ...) the engine adds to its own."""
         found = policy.keyword_reasons(text, lang, self.rules)
@@ -228,6 +233,7 @@ class HandoffService:
         """A customer message while with a person (the relay path): keeps an e-mail address they leave."""
         email = find_email(text)
         if email is None:
+            await self._check_email(conversation_id, text)
             return None
         conv = await self.conversations.get(conversation_id)
         if conv is None:
@@ -235,6 +241,16 @@ class HandoffService:
         await self.conversations.update(conversation_id, email=email)
         await self.notifier.say(conv, say("email", conv.lang, email=email))
         return email
+
+    async def _check_email(self, conversation_id: str, text: str) -> None:
+        """An address with a slip, while waiting (the bot asked for one, an agent has not answered): say
+        so, rather than let the customer leave believing we will write to them."""
+        almost = find_almost_email(text)
+        if almost is None:
+            return
+        conv = await self.conversations.get(conversation_id)
+        if conv is not None and conv.state == "queued":
+            await self.notifier.say(conv, say("email_check", conv.lang, email=almost))
 
     async def rate(self, conversation_id: str, score: int, comment: str = "") -> bool | None:
         """The customer's 1-5 rating after a resolution: on the conversation and in the audit record. True
@@ -377,6 +393,20 @@ class HandoffService:
     async def release(self, agent: Agent, conversation_id: str) -> None:
         await self.queues.release(agent, conversation_id)
         await self.conversations.set_state(conversation_id, "queued")
+
+    async def take_over(self, supervisor: Agent, conversation_id: str) -> None:
+        """A supervisor takes a conversation another agent holds (gone quiet, away, signed off), in one
+        step: it never passes through the queue, and the customer hears only who joined."""
+        if not supervisor.sees_all:
+            raise QueueError("not_allowed", "only a supervisor takes over a conversation")
+        st = await self._held(supervisor, conversation_id)
+        if st.agent == supervisor.name:
+            return
+        if supervisor.disabled or not supervisor.may_take(*st.queue):
+            raise QueueError("not_allowed", f"agent {supervisor.name} does not take queue {st.queue_name}")
+        await self.queues.take_over(supervisor, st)
+        # Before the call returns, as for a claim: "Sara has joined" is out before Sara can write.
+        await self.notifier.tell_joined(conversation_id)
 
     async def return_to_bot(self, agent: Agent, conversation_id: str) -> None:
         await self.queues.return_to_bot(agent, conversation_id)

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bot.intents import requests_person
 from handoff.policy import Reason
 
 logger = logging.getLogger(__name__)
@@ -14,6 +15,8 @@ MAX_SUMMARY_CHARS = 400
 QUOTE_CHARS = 120
 # A customer message this short is a reaction ("agent", "no"), not the problem itself.
 MIN_ISSUE_WORDS = 4
+# A request for a person this short is only that: "quiero hablar con una persona, por favor".
+PERSON_REQUEST_WORDS = 8
 # Most telling first: what an agent must see before anything else.
 ORDER = (
     "keyword_rule",
@@ -71,13 +74,21 @@ def _reason_part(reasons: Sequence[Reason], mood_score: float | None, mood_words
     return text[:1].upper() + text[1:]
 
 
-def _issue(lines: Sequence[Line]) -> tuple[str, str]:
-    """(the first substantive thing the customer said, the last thing they said)."""
-    said = [ln.text.strip() for ln in lines if ln.sender == "customer" and ln.text.strip()]
+def issue(lines: Sequence[Line]) -> tuple[str, str]:
+    """(the first substantive thing the customer said, the last thing they said), since a person last
+    wrote to them: a second handoff is about what brought them back, not what a person already solved."""
+    since = next((i + 1 for i in range(len(lines) - 1, -1, -1) if lines[i].sender == "agent"), 0)
+    said = [ln.text.strip() for ln in lines[since:] if ln.sender == "customer" and ln.text.strip()]
     if not said:
         return "", ""
-    first = next((t for t in said if len(t.split()) >= MIN_ISSUE_WORDS), said[0])
+    # "I want to talk to a person please" says who they want, not what about.
+    first = next((t for t in said if len(t.split()) >= MIN_ISSUE_WORDS and not _only_asks_for_person(t)),
+                 said[0])
     return first, said[-1] if said[-1] != first else ""
+
+
+def _only_asks_for_person(text: str) -> bool:
+    return bool(requests_person(text)) and len(text.split()) <= PERSON_REQUEST_WORDS
 
 
 def build_summary(
@@ -92,7 +103,7 @@ def build_summary(
     earlier: int = 0,
 ) -> str:
     """One short paragraph: why it came, what the customer wants, what the bot tried, and who they are."""
-    first, last = _issue(lines)
+    first, last = issue(lines)
     parts = [_reason_part(reasons, mood_score, mood_words)]
     if first:
         parts.append(f"Wants: {_quote(first)}")

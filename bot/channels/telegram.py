@@ -39,6 +39,7 @@ from bot.messages import (
     OutEvent,
     StatusUpdate,
     Stored,
+    eta_minutes,
     event_from_json,
     has_visible_text,
 )
@@ -77,6 +78,7 @@ ATTACHMENT_KINDS = ("animation", "photo", "video", "video_note", "voice", "audio
 AGENT_COMMAND_VALUE = "human"  # bot.engine.HUMAN: the "talk to a person" button
 
 TEXTS: dict[str, dict[str, str]] = {
+    "unknown_command": {"en": "I don't know that command.", "es": "No conozco esa orden."},
     "help": {
         "en": "I'm the {business} virtual assistant. Write your question in your own words and I'll "
               "answer it or suggest options to choose from. I can only read text; for photos or files, "
@@ -117,6 +119,7 @@ class ConversationEngine(Protocol):
 
     async def receive(self, inbound: Inbound) -> Stored: ...
     async def process(self, stored: Stored) -> None: ...
+    async def language(self, conversation_key: str) -> str | None: ...
 
 
 # -- Telegram -> Inbound ------------------------------------------------------------------------------
@@ -128,6 +131,7 @@ class Translated:
     inbound: Inbound | None = None
     help_chat: int | None = None
     lang: str | None = None
+    unknown_command: bool = False  # the /help is the answer to a command this bot does not have
 
 
 def conversation_key(chat_id: int) -> str:
@@ -231,6 +235,8 @@ def translate(update: Update, *, allow_groups: bool, bot_username: str) -> Trans
         return Translated(help_chat=message.chat.id, lang=lang)
     if command == "agent":
         return Translated(_replace(base, kind="choose", value=AGENT_COMMAND_VALUE, text=text))
+    if command is not None:  # "/settings", "/menu": not a question (nor a misunderstanding) but a command
+        return Translated(help_chat=message.chat.id, lang=lang, unknown_command=True)
     if text:
         if not has_visible_text(text):
             # Only zero-width or control characters: nothing to read, answer or count as a question the
@@ -239,8 +245,11 @@ def translate(update: Update, *, allow_groups: bool, bot_username: str) -> Trans
         return Translated(_replace(base, text=text))
     attachments = attachments_of(message)
     if attachments:
-        # The caption stays with the file: the bot says what it can read, the agent sees both.
-        return Translated(_replace(base, attachments=attachments))
+        # A caption is the customer's words ("me llegó roto el paquete, ¿qué hago?" under the photo of it):
+        # the text of the message, the file with it. Without one, the bot says what it can read.
+        caption = message.caption or ""
+        said = caption if has_visible_text(caption) else ""
+        return Translated(_replace(base, text=said, attachments=attachments))
     return None
 
 
@@ -310,7 +319,7 @@ def status_text(status: StatusUpdate, lang: str) -> str | None:
     if status.state == "queued":
         text = (say("queued_at", lang, position=status.position) if status.position
                 else say("queued", lang))
-        minutes = max(1, round(status.eta_s / 60)) if status.eta_s else 0
+        minutes = max(1, eta_minutes(status.eta_s)) if status.eta_s else 0
         if minutes >= 90:  # out of hours the wait runs to the next opening: "8 h 16 min", not "496 min"
             text += say("eta_hours", lang, h=minutes // 60, m=minutes % 60)
         elif minutes:
@@ -478,7 +487,7 @@ class TelegramChannel:
             if translated is None:
                 return
             if translated.help_chat is not None:
-                await self._help(translated.help_chat, translated.lang)
+                await self._help(translated.help_chat, translated.lang, translated.unknown_command)
                 return
             if translated.inbound is not None:
                 stored = await self.engine.receive(translated.inbound)
@@ -491,9 +500,12 @@ class TelegramChannel:
             if query is not None:
                 await self._answer(query)
 
-    async def _help(self, chat_id: int, lang: str | None) -> None:
-        lang = lang or self.settings.conversation.default_lang
+    async def _help(self, chat_id: int, lang: str | None, unknown: bool = False) -> None:
+        # In the conversation's language, as every other reply; the app's only before there is one.
+        lang = await self.engine.language(conversation_key(chat_id)) or lang or self.settings.conversation.default_lang
         text = say("help", lang, business=self.settings.business_name)
+        if unknown:
+            text = say("unknown_command", lang) + "\n\n" + text
         try:
             await self._call(lambda: self.bot.send_message(chat_id, text))
         except (TelegramError, Deferred) as exc:

@@ -7,10 +7,9 @@ import contextlib
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 import orjson
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -18,8 +17,8 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from bot.messages import Inbound, Outbound, OutEvent, StatusUpdate, Stored, has_visible_text, well_formed
 from bot.ratelimit import RateLimiter, TokenBucket
 from bot.sessions import BadSession, Session, SessionSigner
-from bot.settings import Settings
-from handoff.auth import client_address
+from bot.settings import ServerSettings, Settings
+from handoff.auth import client_address, same_origin
 
 logger = logging.getLogger(__name__)
 
@@ -150,15 +149,11 @@ def _string(frame: dict[str, Any], name: str, limit: int, frame_id: str | None =
     return value
 
 
-def origin_allowed(origin: str | None, host: str | None, allowed: Iterable[str]) -> bool:
-    """Browsers always send Origin on a WebSocket; a client without one is not a browser page."""
-    if origin is None:
+def origin_allowed(origin: str | None, request: web.BaseRequest, server: ServerSettings) -> bool:
+    """Browsers always send Origin on a WebSocket: a page of server.allowed_origins, or this server's own."""
+    if origin is not None and origin.rstrip("/").lower() in {a.rstrip("/").lower() for a in server.allowed_origins}:
         return True
-    origin = origin.rstrip("/").lower()
-    if origin in {a.rstrip("/").lower() for a in allowed}:
-        return True
-    parts = urlsplit(origin)
-    return parts.scheme in ("http", "https") and bool(host) and parts.netloc == (host or "").lower()
+    return same_origin(origin, request, server.trusted_proxies)
 
 
 @dataclass(eq=False)
@@ -191,6 +186,7 @@ class WebChannel:
         per_minute = settings.server.new_sessions_per_minute
         self.new_sessions = RateLimiter(per_minute / 60, max(1, int(per_minute)))
         self.sockets: dict[str, set[Connection]] = {}
+        self._per_address: dict[str, int] = {}  # sockets open, hello or not
         self._all: set[web.WebSocketResponse] = set()
         self._turns = asyncio.Semaphore(MAX_TURNS_IN_FLIGHT)
         server = settings.server
@@ -202,19 +198,35 @@ class WebChannel:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """GET /ws."""
+        server = self.settings.server
         origin = request.headers.get("Origin")
-        if not origin_allowed(origin, request.host, self.settings.server.allowed_origins):
+        if not origin_allowed(origin, request, server):
             logger.info("refused widget socket from origin %r", origin)
             raise web.HTTPForbidden(text="origin not allowed")
+        address = client_address(request.remote, request.headers.get("X-Forwarded-For", ""),
+                                 server.trusted_proxies)
+        # Each socket holds memory and, until its hello, a 15 s wait: one address opening hundreds would
+        # crowd out everyone else. A customer has a tab or two; an office behind one NAT, a few dozen.
+        if server.sockets_per_address and self._per_address.get(address, 0) >= server.sockets_per_address:
+            logger.info("refused widget socket: %s has %d open", address, self._per_address[address])
+            raise web.HTTPTooManyRequests(text="too many chat connections from this address")
         ws = web.WebSocketResponse(
             timeout=CLOSE_TIMEOUT_S, heartbeat=HEARTBEAT_S, max_msg_size=self.max_msg_size, compress=False
         )
-        await ws.prepare(request)
+        self._per_address[address] = self._per_address.get(address, 0) + 1
+        try:
+            await ws.prepare(request)
+            await self._run(ws, address)
+        finally:
+            left = self._per_address.pop(address) - 1
+            if left:
+                self._per_address[address] = left
+        return ws
+
+    async def _run(self, ws: web.WebSocketResponse, address: str) -> None:
         self._all.add(ws)
         conn: Connection | None = None
         try:
-            address = client_address(request.remote, request.headers.get("X-Forwarded-For", ""),
-                                     self.settings.server.trusted_proxies)
             conn = await self._before_hello(ws, address)
             if conn is not None:
                 await self._serve(conn)
@@ -232,7 +244,6 @@ class WebChannel:
             self._all.discard(ws)
             if conn is not None:
                 self._deregister(conn)
-        return ws
 
     async def _before_hello(self, ws: web.WebSocketResponse, address: str) -> Connection | None:
         bucket = TokenBucket(self.settings.server.messages_per_second, self.settings.server.message_burst)

@@ -11,6 +11,8 @@
     en: {
       title: "Support", open: "Chat with us", close: "Close chat", placeholder: "Write a message…",
       send: "Send", typing: "Typing", connecting: "Connecting…", offline: "Reconnecting…",
+      noNetwork: "No connection. Your messages will be sent when you are back online.",
+      unavailable: "We cannot save your message right now; it will be sent as soon as we can.",
       queued: "You are number {position} in the queue. Estimated wait: {wait}.",
       queuedNoWait: "You are number {position} in the queue. Estimated wait: as soon as someone is free.",
       inQueue: "You are in the queue. Estimated wait: {wait}.",
@@ -32,6 +34,8 @@
       title: "Atención al cliente", open: "Chatea con nosotros", close: "Cerrar chat",
       placeholder: "Escribe un mensaje…", send: "Enviar", typing: "Escribiendo",
       connecting: "Conectando…", offline: "Reconectando…",
+      noNetwork: "Sin conexión. Tus mensajes se enviarán cuando vuelvas a tener conexión.",
+      unavailable: "Ahora no podemos guardar tu mensaje; se enviará en cuanto sea posible.",
       queued: "Eres el número {position} en la cola. Espera estimada: {wait}.",
       queuedNoWait: "Eres el número {position} en la cola. Espera estimada: en cuanto alguien quede libre.",
       inQueue: "Estás en la cola. Espera estimada: {wait}.",
@@ -59,6 +63,7 @@
   var storeKey = "relevo:" + base.host + ":";
   var TYPING_TIMEOUT_MS = 15000;
   var RETRY_MS = 2000;
+  var ACK_TIMEOUT_MS = 15000; // a message unacknowledged this long on an open socket: it has stalled
   var NOTICE_MS = 10000; // how long a notice (expired session, too long) stays without anything newer
   var AT_BOTTOM_PX = 30;
   var LIMIT_SAY_MS = 1000; // the count is read out once the customer pauses, not on every key
@@ -72,6 +77,8 @@
   var state = "bot";
   var unread = 0; // messages that came in while the panel was closed
   var banner = ""; // what the status line says: "" | "offline" | "state" | "ended" | "notice"
+  var standing = null; // the state line under a notice: {text, kind}
+  var ackTimer = null; // a message in flight too long: the connection has stalled
   var noticeTimer = null;
   // Client id -> {id, type, text, value, label}, in the order typed (ids are never integer-like, so
   // the object's keys keep their insertion order): the order they are sent and stored in.
@@ -281,6 +288,7 @@
   // `kind` says what the line is about, so each event clears only what it makes out of date.
   function setStatus(text, kind) {
     var stick = atBottom(); // the line takes height from the log: keep the newest message in view
+    if (kind === "state" || kind === "ended") { standing = text ? { text: text, kind: kind } : null; }
     clearTimeout(noticeTimer);
     els.status.textContent = text || "";
     els.status.hidden = !text;
@@ -289,8 +297,13 @@
     if (stick) { scrollDown(); }
   }
 
+  /* A notice or "reconnecting" over the state line ("number 2 in the queue") gives it back when it goes;
+     clearing the state line itself clears it. */
   function clearStatus(kinds) {
-    if (kinds.indexOf(banner) >= 0) { setStatus(""); }
+    if (kinds.indexOf(banner) < 0) { return; }
+    if (standing && kinds.indexOf(standing.kind) < 0) { setStatus(standing.text, standing.kind); return; }
+    standing = null;
+    setStatus("");
   }
 
   function announce(text) { els.announce.textContent = text; }
@@ -319,6 +332,28 @@
 
   // -- messages ------------------------------------------------------------------------------------
 
+  /* The text of an agent's or the bot's message, its web and e-mail addresses as links a phone can tap.
+     Built from text nodes and <a> elements only: nothing in the text is ever read as HTML. */
+  var LINK_RE = /\bhttps?:\/\/[^\s<>"]+|\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b/g;
+
+  function linked(text) {
+    var span = el("span", "relevo-text");
+    var at = 0;
+    text.replace(LINK_RE, function (found, offset) {
+      var href = found.replace(/[.,;:!?)\]]+$/, ""); // the sentence's full stop is not part of the address
+      span.appendChild(document.createTextNode(text.slice(at, offset)));
+      var a = el("a", "relevo-link", href);
+      a.href = href.indexOf("@") > 0 && href.indexOf("://") < 0 ? "mailto:" + href : href;
+      a.target = "_blank";
+      a.rel = "noopener noreferrer nofollow";
+      span.appendChild(a);
+      at = offset + href.length;
+      return found;
+    });
+    span.appendChild(document.createTextNode(text.slice(at)));
+    return span;
+  }
+
   function renderMessage(frame) {
     if (frame.id && els.log.querySelector('[data-id="' + cssId(frame.id) + '"]')) { return null; }
     var from = ["bot", "agent", "system", "customer"].indexOf(frame.from) >= 0 ? frame.from : "bot";
@@ -329,7 +364,7 @@
       // The hidden label already says the name: read it once.
       node.appendChild(el("span", "relevo-author", frame.author)).setAttribute("aria-hidden", "true");
     }
-    node.appendChild(el("span", "relevo-text", frame.text || ""));
+    node.appendChild(from === "customer" ? el("span", "relevo-text", frame.text || "") : linked(frame.text || ""));
     if (from === "customer") { node.appendChild(tick("✓", T.delivered)); }
     var buttons = Array.isArray(frame.buttons) ? frame.buttons : [];
     if (buttons.length) {
@@ -527,6 +562,11 @@
                                     : { type: "message", id: p.id, text: wellFormed(p.text) };
     inflight = p.id;
     ws.send(JSON.stringify(frame));
+    // No ack in this long on an open socket: the network has stalled without closing it (a phone
+    // between cells, a laptop waking up). Start again: the message is sent again on the new socket.
+    var socket = ws;
+    clearTimeout(ackTimer);
+    ackTimer = setTimeout(function () { if (inflight === p.id && ws === socket) { drop(); } }, ACK_TIMEOUT_MS);
   }
 
   function retryLater() {
@@ -536,7 +576,8 @@
 
   function onAck(frame) {
     var p = pending[frame.id];
-    if (frame.id === inflight) { inflight = null; }
+    if (frame.id === inflight) { inflight = null; clearTimeout(ackTimer); }
+    clearStatus(["offline"]); // stored: whatever kept it from the server is over
     if (!p) { flush(); return; } // not waiting any more (acked already)
     delete pending[frame.id];
     savePending();
@@ -578,6 +619,7 @@
     }
     if (p && (frame.code === "rate_limited" || frame.code === "unavailable")) {
       if (frame.code === "rate_limited") { setStatus(T.slowDown, "notice"); }
+      else { setStatus(T.unavailable, "offline"); } // until a message goes through again
       retryLater(); // it stays first in the queue: nothing typed after it goes before it
       return;
     }
@@ -628,6 +670,7 @@
     } else if (frame.state === "closed") {
       setStatus(T.closed, "ended");
     } else {
+      standing = null; // back with the bot: no queue line to come back after a notice
       clearStatus(["offline", "state", "ended"]); // a notice stays until it has been read
     }
   }
@@ -708,21 +751,17 @@
     if (ws && (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING)) { return; }
     clearTimeout(reconnectTimer);
     reconnectTimer = null;
+    // Offline, an attempt can only fail: wait (the "online" event, or the next try) and say so.
+    if (navigator.onLine === false) { scheduleReconnect(); return; }
     var url = new URL("ws", base);
     url.protocol = base.protocol === "https:" ? "wss:" : "ws:";
-    if (attempt > 0) { setStatus(T.offline, "offline"); }
+    if (attempt > 0) { setStatus(offlineText(), "offline"); }
     var socket = ws = new WebSocket(url.href);
     socket.addEventListener("open", function () {
       socket.send(JSON.stringify({ type: "hello", session: load("session"), lang: lang }));
     });
     socket.addEventListener("message", onFrame);
-    socket.addEventListener("close", function () {
-      if (ws !== socket) { return; }
-      ws = null;
-      inflight = null; // sent again, first, on the next socket
-      showTyping(false);
-      scheduleReconnect();
-    });
+    socket.addEventListener("close", function () { if (ws === socket) { drop(); } });
   }
 
   function scheduleReconnect() {
@@ -730,11 +769,29 @@
     // Exponential backoff with jitter, so a restarted server is not hit by every widget at once.
     var delay = Math.min(30000, 500 * Math.pow(2, attempt)) * (0.5 + Math.random() / 2);
     attempt += 1;
-    setStatus(T.offline, "offline");
+    setStatus(offlineText(), "offline");
     reconnectTimer = setTimeout(connect, delay);
   }
 
+  function offlineText() { return navigator.onLine === false ? T.noNetwork : T.offline; }
+
+  /* The socket is gone (closed), or given up on (the browser says it is offline, or it stalled):
+     reconnect with backoff, saying why meanwhile ("No connection…", "Reconnecting…"). A message in
+     flight is sent again, first, on the next socket. */
+  function drop() {
+    var socket = ws;
+    ws = null;
+    inflight = null;
+    clearTimeout(ackTimer);
+    showTyping(false);
+    if (socket) { try { socket.close(); } catch (e) { /* closing anyway */ } }
+    clearTimeout(reconnectTimer);
+    reconnectTimer = null;
+    scheduleReconnect();
+  }
+
   window.addEventListener("online", function () { if (!ws) { attempt = 0; connect(); } });
+  window.addEventListener("offline", function () { if (ws || reconnectTimer) { drop(); } });
 
   function start() {
     build();

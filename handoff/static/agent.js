@@ -42,6 +42,10 @@
     departments: [],
     current: null, // {id, data, wasMine, lost}
     opening: 0, // the newest conversation fetch: an older answer arriving late is dropped
+    claiming: false, // a Claim next on its way
+    knownMine: null, // ids of my conversations at the last fetch (null: not fetched yet)
+    claimedHere: {}, // claimed from this tab since then: not announced as assigned
+    given: {}, // id -> when it was given to me without my asking, for the highlight in "My conversations"
     maxChars: 2000, // server.max_message_chars, from /api/me
     mode: "reply",
     wanted: null, // the conversation of the address (?c=), opened once the lists are in
@@ -179,7 +183,7 @@
     b.type = "button";
     b.setAttribute("data-conversation", item.conversation_id);
     if (state.current && state.current.id === item.conversation_id) { b.classList.add("is-current"); }
-    if (state.fresh[item.conversation_id] && where === "queue") { b.classList.add("is-new"); }
+    if ((where === "queue" ? state.fresh : state.given)[item.conversation_id]) { b.classList.add("is-new"); }
 
     var top = el("span", "item-top");
     top.appendChild(el("strong", "item-customer", R.customerLabel(item.customer, item.conversation_id)));
@@ -211,7 +215,21 @@
     return li;
   }
 
+  /* The conversation whose card has the keyboard focus in `list`, to give it back after a rebuild: the
+     lists are drawn again on every change, and a keyboard user would be thrown back to the page. */
+  function focusedIn(list) {
+    var a = document.activeElement;
+    return a && list.contains(a) && a.getAttribute ? a.getAttribute("data-conversation") : null;
+  }
+
+  function refocus(list, id) {
+    if (!id) { return; }
+    var again = list.querySelector('.item-button[data-conversation="' + id.replace(/[^\w-]/g, "") + '"]');
+    if (again) { again.focus(); }
+  }
+
   function renderQueue() {
+    var focused = focusedIn($("queue-list"));
     var list = R.clear($("queue-list"));
     var total = 0;
     state.queues.forEach(function (q) {
@@ -220,20 +238,64 @@
       if (!(q.items || []).length) { return; }
       var head = el("li", "group-head");
       head.appendChild(el("span", null, departmentLabel(q.department) + " · " + t("tier") + " " + q.tier));
-      head.appendChild(el("span", "muted", R.duration(q.oldest_wait_s || 0)));
+      var oldest = el("span", "muted group-wait", R.duration(q.oldest_wait_s || 0));
+      if (waiting.length) { oldest.setAttribute("data-waited", String(q.oldest_wait_s || 0)); }
+      head.appendChild(oldest);
       list.appendChild(head);
       (q.items || []).forEach(function (item) { list.appendChild(itemNode(item, "queue")); });
     });
     $("queue-count").textContent = String(total);
     $("queue-empty").hidden = list.childNodes.length > 0;
+    refocus(list, focused);
   }
 
   function renderMine() {
+    var focused = focusedIn($("mine-list"));
     var list = R.clear($("mine-list"));
     state.mine.forEach(function (item) { list.appendChild(itemNode(item, "mine")); });
+    refocus(list, focused);
     $("mine-count").textContent = String(state.mine.length);
     $("mine-empty").hidden = state.mine.length > 0;
     renderCapacity();
+    renderTitle();
+  }
+
+  /* "(2) Agent console — Relevo": conversations of mine with customer messages not yet seen, so a
+     reply is noticed from another tab or window too. */
+  function renderTitle() {
+    var n = Object.keys(state.unread).length;
+    document.title = (n ? "(" + n + ") " : "") + t("agentConsole") + " — Relevo";
+  }
+
+  /* A conversation given to me without my asking (automatic routing, a lapse elsewhere) is announced
+     like a new handoff: a beep, a notification, the "new" mark. One I claimed here is not. */
+  function noticeAssigned(items) {
+    var ids = {};
+    var arrived = [];
+    items.forEach(function (i) {
+      ids[i.conversation_id] = true;
+      if (state.knownMine && !state.knownMine[i.conversation_id] && !state.claimedHere[i.conversation_id]) {
+        arrived.push(i);
+      }
+    });
+    state.knownMine = ids;
+    state.claimedHere = {};
+    announce(arrived, state.given, t("assignedToYou"), "relevo-mine");
+  }
+
+  /* Conversations that just arrived: marked "new" for a while (in `marks`), a beep, a notification. */
+  function announce(arrived, marks, title, tag) {
+    arrived.forEach(function (i) {
+      marks[i.conversation_id] = Date.now();
+      setTimeout(function () { delete marks[i.conversation_id]; markFresh(); }, NEW_MARK_MS);
+    });
+    if (!arrived.length) { return; }
+    R.beep();
+    var first = arrived[0];
+    R.notify(title, t("newHandoffBody", {
+      customer: R.customerLabel(first.customer, first.conversation_id), channel: first.channel, lang: first.lang,
+      reasons: (first.reasons || []).map(R.reasonLabel).join(", ")
+    }), tag);
   }
 
   function renderCapacity() {
@@ -257,23 +319,15 @@
       if (state.known && !state.known[i.conversation_id]) { arrived.push(i); }
     });
     state.known = ids;
-    arrived.forEach(function (i) {
-      state.fresh[i.conversation_id] = Date.now();
-      setTimeout(function () { delete state.fresh[i.conversation_id]; markFresh(); }, NEW_MARK_MS);
-    });
-    if (arrived.length) {
-      R.beep();
-      var first = arrived[0];
-      R.notify(t("newHandoff"), t("newHandoffBody", {
-        customer: R.customerLabel(first.customer, first.conversation_id), channel: first.channel, lang: first.lang,
-        reasons: (first.reasons || []).map(R.reasonLabel).join(", ")
-      }), "relevo-queue");
-    }
+    announce(arrived, state.fresh, t("newHandoff"), "relevo-queue");
   }
 
   function markFresh() {
     Array.prototype.forEach.call($("queue-list").querySelectorAll(".item-button"), function (b) {
       b.classList.toggle("is-new", !!state.fresh[b.getAttribute("data-conversation")]);
+    });
+    Array.prototype.forEach.call($("mine-list").querySelectorAll(".item-button"), function (b) {
+      b.classList.toggle("is-new", !!state.given[b.getAttribute("data-conversation")]);
     });
   }
 
@@ -283,6 +337,7 @@
       state.mine = (res[1] && res[1].conversations) || [];
       state.fetchedAt = Date.now();
       noticeNew(flatQueue());
+      noticeAssigned(state.mine);
       renderQueue();
       renderMine();
       syncCurrentClaim();
@@ -297,9 +352,14 @@
 
   /* Wait times move on between fetches. */
   function tick() {
+    var since = (Date.now() - state.fetchedAt) / 1000;
     Array.prototype.forEach.call(document.querySelectorAll(".item-wait"), function (n) {
-      var waited = Number(n.getAttribute("data-waited")) + (Date.now() - state.fetchedAt) / 1000;
+      var waited = Number(n.getAttribute("data-waited")) + since;
       n.textContent = t(n.getAttribute("data-label") || "waited", { t: R.duration(waited) });
+    });
+    // The group's oldest wait moves on with its cards.
+    Array.prototype.forEach.call(document.querySelectorAll(".group-wait[data-waited]"), function (n) {
+      n.textContent = R.duration(Number(n.getAttribute("data-waited")) + since);
     });
   }
 
@@ -338,7 +398,7 @@
 
   /* Channel, language, queue, priority and where it stands; a lost view leaves out the last: it is stale. */
   function renderMeta(d, lost) {
-    var where = d.state === "assigned" && d.agent ? t("claimedBy", { agent: d.agent }) : R.stateLabel(d.state);
+    var where = d.state === "assigned" && d.agent ? t("claimedBy", { agent: d.agent_display || d.agent }) : R.stateLabel(d.state);
     var meta = [d.channel, String(d.lang || "").toUpperCase(), departmentLabel(d.department) + " · " + t("tier") + " " + d.tier,
                 R.priorityLabel(d.priority), lost ? "" : where];
     $("conv-meta").textContent = meta.filter(Boolean).join(" · ");
@@ -354,8 +414,12 @@
     var slipped = cur.lost || (cur.wasMine && !mine);
     if (mine) { cur.wasMine = true; }
     if (slipped) { dropDraft(cur.id); } // it stays in the box to copy, but no longer comes back
+    // Someone else's, to a supervisor: take it over or give it back (an agent gone quiet or away).
+    var other = !mine && !cur.lost && cur.data.state === "assigned" && !!cur.data.agent && isSupervisor();
     $("conv-claim").hidden = mine || !waiting;
-    $("conv-viewonly").hidden = mine || slipped;
+    $("conv-viewonly").hidden = mine || slipped || other;
+    $("conv-supervise").hidden = !other;
+    if (other) { $("conv-supervise-text").textContent = t("supervise", { agent: cur.data.agent_display || cur.data.agent }); }
     $("conv-lost").hidden = !slipped;
     if (slipped) { $("conv-lost").textContent = lostText(cur); }
     $("reply-text").disabled = !mine && !slipped;
@@ -425,6 +489,14 @@
 
     renderNotes(d.notes || []);
     renderActions(d);
+    refreshDepartments(); // open or closed, who is online: as of now, for the transfer list
+  }
+
+  function refreshDepartments() {
+    return R.api("GET", "/api/departments?lang=" + R.lang).then(function (d) {
+      state.departments = (d && d.departments) || [];
+      if (state.current) { renderActions(state.current.data); }
+    }).catch(function () { /* the list from before stays */ });
   }
 
   /* An earlier conversation of the customer (only those this agent may open come from the server), by
@@ -466,7 +538,12 @@
   function renderActions(d) {
     var select = R.clear($("transfer-dept"));
     state.departments.forEach(function (dep) {
-      if (dep.name !== d.department) { select.appendChild(R.option(dep.name, dep.display_name || dep.name)); }
+      if (dep.name === d.department) { return; }
+      var name = dep.display_name || dep.name;
+      // Where the customer would wait: closed now, or nobody there to answer.
+      var label = dep.open === false ? t("deptClosed", { name: name })
+                : dep.online === 0 ? t("deptNobody", { name: name }) : name;
+      select.appendChild(R.option(dep.name, label));
     });
     var tier = Number(d.tier) || 1;
     var esc = $("escalate-btn");
@@ -557,14 +634,42 @@
 
   function claim(id) {
     var body = id ? { conversation_id: id } : {};
+    // Claim next: the conversation on screen closes at once. A greeting typed while the claim is on its
+    // way would otherwise go to the customer before (or stay as their draft). It comes back, draft and
+    // all, should nobody be waiting.
+    var left = null;
+    if (!id) {
+      if (state.claiming) { return Promise.resolve(); }
+      state.claiming = true;
+      state.opening++; // a conversation still being fetched must not open over the claim
+      $("claim-next").disabled = true;
+      if (state.current) {
+        saveDraft();
+        left = state.current.lost ? null : state.current.id;
+        closeConversation();
+      }
+      $("conv-placeholder").textContent = t("claiming");
+    }
+    function done() {
+      if (id) { return; }
+      state.claiming = false;
+      $("claim-next").disabled = false;
+      $("conv-placeholder").textContent = t("pickOne");
+    }
     return R.api("POST", "/api/claim", body).then(function (data) {
+      done();
       var claimed = (data && data.conversation_id) || id;
+      state.claimedHere[claimed] = true;
       return refreshLists().then(function () { return openConversation(claimed); });
     }, function (err) {
+      done();
       if (err.status === 409 && err.code === "empty") { R.flash(t("noneWaiting"), "info"); }
       else { R.reportError(err); }
-      // Lost a race for the one on screen: its view must stop offering the claim.
-      return refreshLists().then(function () { if (id && state.current && state.current.id === id) { return reloadCurrent(); } });
+      return refreshLists().then(function () {
+        if (left && !state.current) { return openConversation(left); }
+        // Lost a race for the one on screen: its view must stop offering the claim.
+        if (id && state.current && state.current.id === id) { return reloadCurrent(); }
+      });
     });
   }
 
@@ -671,6 +776,37 @@
     });
   }
 
+  function isSupervisor() {
+    return !!state.me && (state.me.role === "supervisor" || state.me.role === "admin");
+  }
+
+  /* A supervisor's take over or give back of a conversation another agent holds; it stays on screen. */
+  function supervise(action, doneKey) {
+    var cur = state.current;
+    if (!cur) { return; }
+    var buttons = document.querySelectorAll("#conv-supervise button");
+    Array.prototype.forEach.call(buttons, function (b) { b.disabled = true; });
+    R.api("POST", "/api/conversations/" + encodeURIComponent(cur.id) + "/" + action).then(function () {
+      R.flash(t(doneKey), "ok");
+    }, R.reportError).then(function () {
+      Array.prototype.forEach.call(buttons, function (b) { b.disabled = false; });
+      return refreshLists().then(function () { if (state.current === cur) { return openConversation(cur.id); } });
+    });
+  }
+
+  /* Signing out with conversations open gives them back first (after asking): their customers would
+     otherwise wait for the claims to lapse, then hear the agent "got disconnected". Cancel stays. */
+  function signOut() {
+    var open = state.mine.map(function (i) { return i.conversation_id; });
+    if (open.length) {
+      var ask = open.length === 1 ? t("confirmLogoutOne") : t("confirmLogoutMany", { n: open.length });
+      if (!window.confirm(ask)) { return; }
+    }
+    Promise.all(open.map(function (id) {
+      return R.api("POST", "/api/conversations/" + encodeURIComponent(id) + "/release").catch(function () { return null; });
+    })).then(function () { dropAllDrafts(); R.logout(); });
+  }
+
   function noteOf(id) {
     var v = $(id).value.trim();
     return v ? { note: v } : {};
@@ -730,11 +866,17 @@
       if (state.current && state.current.id === id) {
         appendMessage(frame.message);
         if (frame.message.from === "note") { addNote(frame.message); }
-      } else if (isMine(id) && frame.message.from === "customer") {
-        state.unread[id] = true;
-        renderMine();
       }
-      if (frame.message.from === "customer" && (document.hidden || !state.current || state.current.id !== id)) {
+      var unseen = document.hidden || !state.current || state.current.id !== id;
+      if (frame.message.from === "customer" && unseen) {
+        if (isMine(id)) {
+          state.unread[id] = true;
+          renderMine();
+          // Only while the tab is hidden (R.notify's rule): the beep and the mark say it otherwise.
+          var item = state.mine.filter(function (x) { return x.conversation_id === id; })[0];
+          R.notify(t("customerWrote", { customer: R.customerLabel(item && item.customer, id) }),
+                   String(frame.message.text || "").slice(0, 140), "relevo-msg-" + id);
+        }
         R.beep();
       }
     } else if (frame.type === "unwatched" && state.current && frame.conversation_id === state.current.id) {
@@ -769,7 +911,7 @@
     $("conv-claim").addEventListener("click", function () { if (state.current) { claim(state.current.id); } });
     $("conv-close").addEventListener("click", closeConversation);
     // Leaving on purpose: the drafts go with the sign-in.
-    $("logout").addEventListener("click", function () { dropAllDrafts(); R.logout(); });
+    $("logout").addEventListener("click", signOut);
     $("mode-reply").addEventListener("click", function () { setMode("reply"); saveDraft(); $("reply-text").focus(); });
     $("mode-note").addEventListener("click", function () { setMode("note"); saveDraft(); $("reply-text").focus(); });
     $("reply-form").addEventListener("submit", function (ev) { ev.preventDefault(); sendReply(); });
@@ -792,6 +934,8 @@
       act("escalate", noteOf("escalate-note"), "done_escalated");
     });
     $("release-btn").addEventListener("click", function () { act("release", undefined, "done_released"); });
+    $("conv-takeover").addEventListener("click", function () { supervise("take_over", "done_taken"); });
+    $("conv-giveback").addEventListener("click", function () { supervise("release", "done_released"); });
     // These two end the agent's part for good (the customer is asked for a rating, or is back with the
     // bot): a stray click must not do it.
     $("return-btn").addEventListener("click", function () {
@@ -805,7 +949,12 @@
       act("resolve", body, "done_resolved");
     });
     $("presence").addEventListener("change", sendPresence);
-    document.addEventListener("visibilitychange", function () { if (!document.hidden) { sendPresence(); } });
+    document.addEventListener("visibilitychange", function () {
+      if (document.hidden) { return; }
+      sendPresence();
+      // Back to the tab: what was written in the conversation on screen meanwhile is in front of them.
+      if (state.current && state.unread[state.current.id]) { delete state.unread[state.current.id]; renderMine(); }
+    });
     $("notify-btn").addEventListener("click", function () {
       R.askNotify().then(function () { $("notify-btn").hidden = Notification.permission !== "default"; });
     });
@@ -830,9 +979,7 @@
       setPresenceSelect(data.presence === "away" ? "away" : "online");
       $("notify-btn").hidden = !R.canNotify() || Notification.permission !== "default";
       renderCapacity();
-      return R.api("GET", "/api/departments?lang=" + R.lang).then(function (d) {
-        state.departments = (d && d.departments) || [];
-      }, R.reportError);
+      return refreshDepartments();
     }).then(function () {
       state.live = R.live({
         onFrame: onFrame,

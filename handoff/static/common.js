@@ -19,15 +19,18 @@
       signingIn: "Signing in…", badCredentials: "Wrong name or password.",
       lockedOut: "Too many attempts. Wait a few minutes before trying again.",
       loggedOut: "You are signed out.", fillBoth: "Enter your name and password.",
+      sessionEnded: "Your sign-in has ended. Sign in again to carry on: what you were writing is kept.",
       accountDisabled: "This account is disabled; ask a supervisor.",
       signedOutDisabled: "You were signed out because this account is disabled; ask a supervisor.",
       // agent console
       queue: "Queue", claimNext: "Claim next", mine: "My conversations", noneWaiting: "Nobody is waiting.",
       noneMine: "No conversations assigned to you.", waited: "waiting {t}", capacity: "Load {load} of {capacity}",
       presence: "Presence", notifyOn: "Enable notifications", newHandoff: "New handoff",
+      assignedToYou: "A conversation was given to you", customerWrote: "{customer} wrote",
       newHandoffBody: "{customer} ({channel}, {lang}) — {reasons}", emptyQueue: "Nobody is waiting.",
       webVisitor: "Web visitor {id}",
       pickOne: "Claim the next conversation or open one from the queue.", claim: "Claim",
+      claiming: "Claiming the next conversation…",
       open: "Open", transcript: "Transcript", reply: "Reply", note: "Private note", send: "Send",
       addNote: "Add note", replyPlaceholder: "Write to the customer…",
       notePlaceholder: "A note for colleagues; the customer never sees it…",
@@ -41,12 +44,17 @@
       customer: "Customer", channel: "Channel", lang: "Language", tier: "Tier", priority: "Priority",
       state: "State", agent: "Agent", rating: "Rating", noRating: "Not rated", stars: "{n} of 5",
       fromCustomer: "Customer", fromBot: "Bot", fromAgent: "Agent", fromSystem: "System", fromNote: "Note",
-      attachments: "Attachments", viewOnly: "You are viewing this conversation; claim it to reply.",
+      attachments: "Attachments", offered: "Buttons offered", viewOnly: "You are viewing this conversation; claim it to reply.",
+      supervise: "{agent} has this conversation. As a supervisor you may take it over (the customer is told you joined) or give it back to the front of the queue.",
+      takeOver: "Take over", done_taken: "The conversation is yours now.",
+      deptClosed: "{name} (closed now)", deptNobody: "{name} (nobody online)",
       done_transferred: "Transferred.", done_escalated: "Escalated.", done_released: "Given back to the queue.",
       done_returned: "Returned to the bot.", done_resolved: "Resolved. The customer is asked for a rating.",
       claimedBy: "with {agent}", queued: "queued", assigned: "assigned", empty: "Nobody is waiting.",
       slaAtRisk: "SLA at risk", confirmResolve: "Resolve this conversation?", sent: "Sent",
       confirmReturn: "Return this conversation to the bot? The customer will be talking to the bot again.",
+      confirmLogoutOne: "You have 1 open conversation. Give it back to the front of the queue and sign out, so someone else can answer at once?",
+      confirmLogoutMany: "You have {n} open conversations. Give them back to the front of the queue and sign out, so someone else can answer at once?",
       handedOver: "handed over {t} ago", email: "E-mail",
       unreachable: "The customer cannot be reached on their channel (they blocked the bot): replies are kept in the transcript but do not reach them.", charsLeft: "{n} / {max}",
       tooLong: "That is longer than {max} characters; shorten it before sending.",
@@ -76,6 +84,9 @@
       breaches: "SLA breaches", noBreaches: "No SLA breaches.", kind: "Kind", overdue: "Overdue",
       records: "Escalation records", from: "From", to: "To", reason: "Reason", any: "Any", apply: "Apply",
       exportCsv: "Export CSV", when: "When", events: "Events", noRecords: "No records match.",
+      mHandoffs: "{n} handoffs", mHandoff: "1 handoff", mSolved: "{n} solved ({p} %)", mAbandoned: "{n} left the queue",
+      mOpen: "{n} still open", mWait: "median wait for a person {t}", mHandle: "median handling {t}",
+      mRating: "average rating {r} ({n} rated)",
       timeline: "Timeline", event: "Event", actor: "By", detail: "Detail", route: "From → to",
       pickRecord: "Choose a record to see its timeline.",
       handoffOf: "Handover {n} of {total} in this conversation:",
@@ -108,14 +119,17 @@
       signingIn: "Entrando…", badCredentials: "Nombre o contraseña incorrectos.",
       lockedOut: "Demasiados intentos. Espera unos minutos antes de volver a probar.",
       loggedOut: "Has cerrado la sesión.", fillBoth: "Escribe tu nombre y tu contraseña.",
+      sessionEnded: "Tu sesión ha terminado. Vuelve a iniciarla para seguir: lo que estabas escribiendo se conserva.",
       accountDisabled: "Esta cuenta está desactivada; pregunta a un supervisor.",
       signedOutDisabled: "Se ha cerrado tu sesión porque esta cuenta está desactivada; pregunta a un supervisor.",
       queue: "Cola", claimNext: "Atender siguiente", mine: "Mis conversaciones", noneWaiting: "No espera nadie.",
       noneMine: "No tienes conversaciones asignadas.", waited: "espera {t}", capacity: "Carga {load} de {capacity}",
       presence: "Estado", notifyOn: "Activar avisos", newHandoff: "Nueva derivación",
+      assignedToYou: "Te han asignado una conversación", customerWrote: "{customer} ha escrito",
       newHandoffBody: "{customer} ({channel}, {lang}) — {reasons}", emptyQueue: "No espera nadie.",
       webVisitor: "Visitante web {id}",
       pickOne: "Atiende la siguiente conversación o abre una de la cola.", claim: "Atender",
+      claiming: "Buscando la siguiente conversación…",
       open: "Abrir", transcript: "Conversación", reply: "Respuesta", note: "Nota privada", send: "Enviar",
       addNote: "Añadir nota", replyPlaceholder: "Escribe al cliente…",
       notePlaceholder: "Una nota para compañeros; el cliente nunca la ve…",
@@ -130,12 +144,17 @@
       customer: "Cliente", channel: "Canal", lang: "Idioma", tier: "Nivel", priority: "Prioridad",
       state: "Estado", agent: "Agente", rating: "Valoración", noRating: "Sin valorar", stars: "{n} de 5",
       fromCustomer: "Cliente", fromBot: "Bot", fromAgent: "Agente", fromSystem: "Sistema", fromNote: "Nota",
-      attachments: "Adjuntos", viewOnly: "Estás viendo esta conversación; atiéndela para responder.",
+      attachments: "Adjuntos", offered: "Botones ofrecidos", viewOnly: "Estás viendo esta conversación; atiéndela para responder.",
+      supervise: "{agent} tiene esta conversación. Como supervisor puedes quedártela (se avisa al cliente de que te has unido) o devolverla al primer lugar de la cola.",
+      takeOver: "Quedármela", done_taken: "La conversación ya es tuya.",
+      deptClosed: "{name} (cerrado ahora)", deptNobody: "{name} (nadie conectado)",
       done_transferred: "Transferida.", done_escalated: "Escalada.", done_released: "Devuelta a la cola.",
       done_returned: "Devuelta al bot.", done_resolved: "Resuelta. Se pide al cliente una valoración.",
       claimedBy: "con {agent}", queued: "en cola", assigned: "asignada", empty: "No espera nadie.",
       slaAtRisk: "SLA en riesgo", confirmResolve: "¿Resolver esta conversación?", sent: "Enviado",
       confirmReturn: "¿Devolver esta conversación al bot? El cliente volverá a hablar con el bot.",
+      confirmLogoutOne: "Tienes 1 conversación abierta. ¿Devolverla al primer lugar de la cola y salir, para que otra persona la atienda ya?",
+      confirmLogoutMany: "Tienes {n} conversaciones abiertas. ¿Devolverlas al primer lugar de la cola y salir, para que otra persona las atienda ya?",
       handedOver: "derivada hace {t}", email: "Correo",
       unreachable: "No se puede contactar con el cliente por su canal (ha bloqueado el bot): las respuestas quedan en la conversación pero no le llegan.", charsLeft: "{n} / {max}",
       tooLong: "Tiene más de {max} caracteres; acórtalo antes de enviarlo.",
@@ -163,7 +182,10 @@
       conversations: "Conversaciones", breaches: "SLA incumplidos", noBreaches: "Ningún SLA incumplido.",
       kind: "Tipo", overdue: "Retraso", records: "Registro de derivaciones", from: "Desde", to: "Hasta",
       reason: "Motivo", any: "Cualquiera", apply: "Aplicar", exportCsv: "Exportar CSV", when: "Cuándo",
-      events: "Eventos", noRecords: "Ningún registro coincide.", timeline: "Cronología", event: "Evento",
+      events: "Eventos", noRecords: "Ningún registro coincide.",
+      mHandoffs: "{n} derivaciones", mHandoff: "1 derivación", mSolved: "{n} resueltas ({p} %)",
+      mAbandoned: "{n} dejaron la cola", mOpen: "{n} aún abiertas", mWait: "espera mediana hasta una persona {t}",
+      mHandle: "atención mediana {t}", mRating: "valoración media {r} ({n} valoraciones)", timeline: "Cronología", event: "Evento",
       actor: "Por", detail: "Detalle", route: "De → a", pickRecord: "Elige un registro para ver su cronología.",
       handoffOf: "Derivación {n} de {total} de esta conversación:",
       firstReply: "Primera respuesta", resolution: "Resolución", disabledAgent: "desactivado",
@@ -559,8 +581,10 @@
     this.message = message || "";
   }
 
+  /* The sign-in ended under an open page (expired, signed out elsewhere, a new password): the login page
+     says so ("ended"), and brings the agent back here. */
   function loginUrl() {
-    return withLang("/login?next=" + encodeURIComponent(location.pathname + location.search));
+    return withLang("/login?next=" + encodeURIComponent(location.pathname + location.search) + "&ended");
   }
 
   /* fetch + JSON + CSRF. 401 leaves for the login page; other failures reject with an ApiError.
@@ -817,6 +841,14 @@
       ul.setAttribute("aria-label", t("attachments"));
       files.forEach(function (f) { ul.appendChild(attachmentNode(f)); });
       li.appendChild(ul);
+    }
+    // The buttons the customer saw under it: what the bot offered and they turned down, or chose.
+    var offered = Array.isArray(m.buttons) ? m.buttons : [];
+    if (offered.length) {
+      var opts = el("ul", "msg-buttons");
+      opts.setAttribute("aria-label", t("offered"));
+      offered.forEach(function (label) { opts.appendChild(el("li", "msg-button", String(label))); });
+      li.appendChild(opts);
     }
     return li;
   }

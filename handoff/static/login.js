@@ -12,9 +12,11 @@
   var submit = document.getElementById("login-submit");
   var params = new URLSearchParams(location.search);
 
-  function show(message) {
+  /* `info`: news (signed out, sign-in ended) rather than a problem with what was typed. */
+  function show(message, info) {
     error.textContent = message || "";
     error.hidden = !message;
+    error.classList.toggle("login-info", !!info);
   }
 
   function langLinks() {
@@ -70,12 +72,17 @@
      server tells only the browser holding that sign-in's cookie; a message already shown stays. */
   function whySignedOut() {
     R.api("GET", "/api/login").then(function (data) {
-      if (data && data.signed_out === "disabled" && error.hidden) { show(R.t("signedOutDisabled")); }
+      if (data && data.signed_out === "disabled" && (error.hidden || ended)) { show(R.t("signedOutDisabled")); }
     }, function () { /* nothing to say */ });
   }
 
   R.applyLabels();
   langLinks();
-  if (params.has("bye")) { show(R.t("loggedOut")); error.classList.add("login-info"); }
-  else { whySignedOut(); }
+  var ended = params.has("ended");
+  if (params.has("bye")) { show(R.t("loggedOut"), true); }
+  else {
+    // Sent here by a console whose sign-in ended: not a fresh visit, so say what happened.
+    if (ended) { show(R.t("sessionEnded"), true); }
+    whySignedOut();
+  }
 })();

@@ -154,7 +154,22 @@
       var records = (data && data.records) || [];
       records.forEach(function (r) { body.appendChild(recordRow(r)); });
       $("records-empty").hidden = records.length > 0;
+      $("records-metrics").textContent = metricsText(data && data.metrics);
     }).catch(R.reportError);
+  }
+
+  /* The figures of every record the filters match (not only the rows shown): how many, how they ended,
+     how long customers waited for a person and were handled, the average rating. */
+  function metricsText(m) {
+    if (!m || !m.handoffs) { return ""; }
+    var parts = [m.handoffs === 1 ? t("mHandoff") : t("mHandoffs", { n: m.handoffs }),
+                 t("mSolved", { n: m.solved, p: Math.round(100 * m.solved / m.handoffs) })];
+    if (m.abandoned) { parts.push(t("mAbandoned", { n: m.abandoned })); }
+    if (m.open) { parts.push(t("mOpen", { n: m.open })); }
+    if (m.median_wait_s != null) { parts.push(t("mWait", { t: R.duration(m.median_wait_s) })); }
+    if (m.median_handle_s != null) { parts.push(t("mHandle", { t: R.duration(m.median_handle_s) })); }
+    if (m.rating_avg != null) { parts.push(t("mRating", { r: m.rating_avg, n: m.rated })); }
+    return parts.join(" · ");
   }
 
   function recordRow(r) {

@@ -422,6 +422,55 @@ async def test_upset_customer_is_escalated_with_the_evidence(redis: aioredis.Red
     assert conv.escalation["context"]["mood_score"] == conv.mood
 
 
+async def test_a_calm_didnt_help_after_an_answer_is_feedback_not_anger(redis: aioredis.Redis, kb_dir: Path) -> None:
+    settings = make_settings(kb_dir)
+    bot = build(redis, settings, MoodDetector.from_dir(settings.mood_dir, settings.mood.threshold))
+    # Alone, as the No button: rephrase or a person, no apology for "the situation", no queue.
+    await bot.say("¿Cuánto cuesta el envío?", key="web:a", lang="es")
+    (sorry,) = await bot.say("no me sirve", key="web:a")
+    assert values(sorry) == ["rephrase", "human"] and (await bot.conv("web:a")).state == "bot"
+    # With the question they meant: that question is answered.
+    await bot.say("How much does shipping cost?", key="web:b", lang="en")
+    (answer,) = await bot.say("that doesn't help, I wanted to know when my order will arrive", key="web:b")
+    assert answer.text.startswith("Orders arrive in 2–4 business days.")
+    assert (await bot.conv("web:b")).state == "bot"
+    noted = await unanswered.read(bot.redis, days=1)
+    assert ("not_helpful", "How much does shipping cost?") in [(n.kind, n.text) for n in noted]
+    # Angrier than that, it is anger.
+    await bot.say("How long does shipping take?", key="web:c", lang="en")
+    await bot.say("that didn't help, USELESS BOT!!!", key="web:c")
+    conv = await bot.conv("web:c")
+    assert conv.state == "queued" and conv.escalation["reasons"][0]["code"] == "upset"
+
+
+async def test_a_message_cut_at_the_limit_asks_for_the_rest_rather_than_counting_a_misunderstanding(
+    bot: Bot,
+) -> None:
+    await bot.say("hello")
+    long = "zzzz qqqq wxyv " * 150  # the question would have come after the cut
+    assert len(long) > 2000
+    (notice,) = await bot.say(long)
+    assert notice.text.startswith("Your message was longer than 2000 characters")
+    conv = await bot.conv()
+    assert conv.misunderstandings == 0 and conv.state == "bot"
+
+
+async def test_asking_for_a_person_in_a_later_handoff_is_not_a_repeated_question(
+    redis: aioredis.Redis, kb_dir: Path
+) -> None:
+    settings = make_settings(kb_dir)
+    bot = build(redis, settings, MoodDetector.from_dir(settings.mood_dir, settings.mood.threshold))
+    await bot.say("quiero hablar con una persona", lang="es")
+    conv = await bot.conv()
+    assert conv.state == "queued"
+    await bot.conversations.set_state(conv.id, "bot")  # a person helped; later the customer is back
+    await bot.say("hola otra vez, el pedido 5531 sigue sin llegar")
+    await bot.say("quiero hablar con una persona")
+    conv = await bot.conv()
+    assert conv.state == "queued"
+    assert [r["code"] for r in conv.escalation["reasons"]] == ["asked_for_person"], conv.escalation["reasons"]
+
+
 async def test_bad_choices_and_attachments_get_a_polite_reply(bot: Bot) -> None:
     await bot.say("How long does shipping take?")
     (gone,) = await bot.choose("faq:no-such-entry")

@@ -2,6 +2,7 @@ import pytest
 
 from bot.intents import (
     Intent,
+    as_request,
     asks,
     asks_for_person,
     chases,
@@ -140,3 +141,21 @@ def test_asking_after_the_bot_and_laughter(text: str, expected: Intent | None) -
 )
 def test_a_question_without_its_question_mark(text: str, expected: bool) -> None:
     assert asks(text) is expected
+
+
+def test_a_person_named_is_asked_for_unless_only_mentioned_or_declined() -> None:
+    assert as_request("pásame con alguien", ("pasame con",)) == ("pasame con",)
+    assert as_request("No, quiero hablar con una persona", ("una persona",)) == ("una persona",)
+    assert as_request("no quiero hablar con un bot", ("no quiero hablar con un bot",)) != ()
+    assert as_request("I don't need an agent, just the price", ("agent",)) == ()
+    assert as_request("no necesito un agente", ("un agente",)) == ()
+    assert as_request("the employee left it at the door yesterday", ("employee",)) == ()
+    assert as_request("employee please", ("employee",)) == ("employee",)
+
+
+@pytest.mark.parametrize(("text", "answer"), [
+    ("no me sirve", Intent.NO), ("no me ha servido", Intent.NO), ("no me ha ayudado", Intent.NO),
+    ("sí, me ha servido", Intent.YES), ("si me sirve", Intent.YES),
+])  # fmt: skip
+def test_did_it_help_answered_with_servir(text: str, answer: Intent) -> None:
+    assert yes_no(text) is answer

@@ -323,6 +323,40 @@ async def test_help_and_files_outside_a_handoff_are_answered(standin: StandIn, s
                          ("location", "40.416800,-3.703800")]
 
 
+async def test_a_photo_with_a_caption_is_read_as_the_customers_words(standin: StandIn, settings: Settings) -> None:
+    async with relevo(settings) as worker:
+        await subscribed(worker.runtime.redis)
+        await say(standin, CHAT, "/start")
+        photo = [{"file_id": "p1", "file_unique_id": "p", "width": 90, "height": 90}]
+        (answer,) = await say(standin, CHAT, photo=photo, caption="How long does shipping take?")
+        assert "2–4 business days" in answer["text"]
+        [entry] = [e for e in await transcript(worker.runtime, f"telegram:{CHAT}") if e.attachments]
+        assert entry.text == "How long does shipping take?"
+        assert [(a.kind, a.ref) for a in entry.attachments] == [("photo", "p1")]
+
+
+async def test_help_speaks_the_conversations_language_and_unknown_commands_get_it(
+    standin: StandIn, settings: Settings
+) -> None:
+    async with relevo(settings) as worker:
+        await subscribed(worker.runtime.redis)
+        # A Spanish phone, an English conversation: /help follows the conversation.
+        await say(standin, CHAT, "How long does shipping take?", count=2, lang="es")
+        (help_text,) = await say(standin, CHAT, "/help", lang="es")
+        assert help_text["text"].startswith("I'm the Tienda Sol virtual assistant."), help_text["text"]
+        # Commands the bot does not have are not questions: no suggestions, no misunderstanding counted.
+        for command in ("/settings", "/menu", "/foo"):
+            (reply,) = await say(standin, CHAT, command, lang="es")
+            assert reply["text"].startswith("I don't know that command.\n\nI'm the Tienda Sol"), reply["text"]
+        conv = await worker.runtime.conversations.get(
+            str(await worker.runtime.conversations.current_id(f"telegram:{CHAT}"))
+        )
+        assert conv is not None and conv.state == "bot" and conv.misunderstandings == 0
+        # Before any conversation, the phone's language.
+        (hola,) = await say(standin, CHAT + 1, "/help", lang="es")
+        assert hola["text"].startswith("Soy el asistente virtual de Tienda Sol.")
+
+
 async def test_edited_messages_and_repeated_updates(standin: StandIn, settings: Settings) -> None:
     async with relevo(settings) as worker:
         await subscribed(worker.runtime.redis)

@@ -12,11 +12,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import aiohttp
 import pytest
 import redis.asyncio as aioredis
 from aiohttp import WSMsgType, web
+from aiohttp.test_utils import make_mocked_request
 
 from bot import unanswered
 from bot.channels import web as web_channel
@@ -24,9 +26,9 @@ from bot.channels.web import origin_allowed, parse_frame
 from bot.messages import Outbound
 from bot.runtime import Runtime
 from bot.sessions import SessionSigner
-from bot.settings import Settings, load_settings
+from bot.settings import ServerSettings, Settings, load_settings
 from bot.web import create_app
-from handoff import keys
+from handoff import auth, keys
 from tests.conftest import CONFIG_DIR, ROOT
 
 SECRET = "test-session-secret-0123456789abcdef"
@@ -582,6 +584,34 @@ async def test_new_sessions_from_one_address_are_limited_and_reconnects_are_not(
             await again.close()
 
 
+async def test_sockets_open_at_once_from_one_address_are_limited(
+    redis: aioredis.Redis, redis_url: str, tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    settings = make_settings(redis_url, tmp_path, sockets_per_address=3)
+    async with serving(settings) as served:
+        talking = [await hello(http, served) for _ in range(2)]
+        silent = await http.ws_connect(served.ws_url)  # no hello yet: it counts as well
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await http.ws_connect(served.ws_url)
+        assert refused.value.status == 429
+        # The customers already talking are unaffected, and a socket closed frees its place.
+        ws, welcome = talking[0]
+        await ws.send_json({"type": "message", "id": "m-1", "text": "hola"})
+        await expect(ws, "ack")
+        await silent.close()
+        for _ in range(50):  # the server notices the close
+            try:
+                again, _ = await hello(http, served, session=welcome["session"])
+                break
+            except aiohttp.WSServerHandshakeError:
+                await asyncio.sleep(0.02)
+        else:
+            raise AssertionError("the closed socket's place was never freed")
+        await again.close()
+        for sock, _ in talking:
+            await sock.close()
+
+
 async def test_origin_outside_the_allowed_list_is_refused(
     redis: aioredis.Redis, redis_url: str, tmp_path: Path, http: aiohttp.ClientSession
 ) -> None:
@@ -610,13 +640,30 @@ async def test_silent_or_flooding_sockets_are_closed_with_1008(
     assert await closing_code(ws) == aiohttp.WSCloseCode.POLICY_VIOLATION
 
 
-def test_origin_rules() -> None:
-    assert origin_allowed(None, "relevo:8080", ())
-    assert origin_allowed("http://relevo:8080", "relevo:8080", ())
-    assert origin_allowed("https://Shop.example/", "relevo:8080", ["https://shop.example"])
-    assert not origin_allowed("http://relevo:8081", "relevo:8080", ())
-    assert not origin_allowed("null", "relevo:8080", ())
-    assert not origin_allowed("http://relevo:8080.evil.example", "relevo:8080", ())
+def test_origin_rules(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(auth, "_warned", set())
+    def allowed(origin: str | None, allowed: tuple[str, ...] = (), proto: str = "", remote: str = "") -> bool:
+        headers = {"Host": "relevo:8080", **({"X-Forwarded-Proto": proto} if proto else {})}
+        request = make_mocked_request("GET", "/ws", headers=headers)
+        server = ServerSettings(allowed_origins=allowed, trusted_proxies=(remote,) if remote else ())
+        with patch.object(type(request), "remote", remote or "198.51.100.7"):
+            return origin_allowed(origin, request, server)
+
+    assert allowed(None)
+    assert allowed("http://relevo:8080")
+    assert allowed("https://Shop.example/", ("https://shop.example",))
+    assert not allowed("http://relevo:8081")
+    assert not allowed("null")
+    assert not allowed("http://relevo:8080.evil.example")
+    # The scheme counts: an HTTPS page of the same name is another origin than this plain-HTTP server ...
+    assert not allowed("https://relevo:8080")
+    assert not allowed("https://relevo:8080")
+    # (said once, with the likely cause: a TLS proxy left out of trusted_proxies)
+    [warning] = [r.getMessage() for r in caplog.records if r.name == "handoff.auth"]
+    assert "list it in server.trusted_proxies" in warning and "198.51.100.7" in warning
+    # ... unless a TLS-terminating proxy of trusted_proxies says the browser came over HTTPS.
+    assert allowed("https://relevo:8080", proto="https", remote="10.0.0.2")
+    assert not allowed("http://relevo:8080", proto="https", remote="10.0.0.2")
 
 
 def test_parse_frame_refuses_non_objects() -> None:

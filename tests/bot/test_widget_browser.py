@@ -247,6 +247,19 @@ def test_queue_position_agent_joining_and_agent_text(page: Any, relevo_url: str,
     assert agent.locator(".relevo-text").inner_text() == hostile
     assert page.locator(".relevo-log img").count() == 0
 
+    # Addresses an agent gives are links a phone can tap; nothing else in the text becomes markup.
+    linked = ("Sigue tu paquete: https://shop.example/track/ES123456. O escribe a soporte@shop.example, "
+              "<a href=javascript:alert(1)>aquí</a> javascript:alert(2)")
+    publish(Outbound("conv", key, "web", "1-2", linked, sender="agent", author="Ana"))
+    last = agent.nth(1)
+    last.wait_for()
+    assert last.locator(".relevo-text").inner_text() == linked
+    links = last.locator("a")
+    assert links.evaluate_all("as => as.map(a => [a.getAttribute('href'), a.textContent, a.rel])") == [
+        ["https://shop.example/track/ES123456", "https://shop.example/track/ES123456", "noopener noreferrer nofollow"],
+        ["mailto:soporte@shop.example", "soporte@shop.example", "noopener noreferrer nofollow"],
+    ]
+
     publish(StatusUpdate("conv", key, "web", "bot"))
     status.wait_for(state="hidden")
     assert page.problems == []
@@ -655,6 +668,44 @@ def test_a_message_typed_while_the_network_stalls_shows_where_it_is_stored(
     assert page.problems == []
 
 
+def test_going_offline_is_said_and_what_was_typed_goes_out_when_back(page: Any, relevo_url: str) -> None:
+    open_chat(page, relevo_url, "en")
+    ask(page, "I want to talk to a person")
+    status = page.locator(".relevo-status")
+    page.wait_for_function("() => /in the queue/.test(document.querySelector('.relevo-status').textContent)")
+    queue_line = status.inner_text()
+    page.context.set_offline(True)
+    # Said at once, not a clock on the message and an old banner.
+    page.get_by_text("No connection. Your messages will be sent when you are back online.").wait_for()
+    ask(page, "still there?")
+    page.locator(".relevo-log .relevo-pending").wait_for()
+    page.wait_for_timeout(1500)  # reconnection attempts meanwhile keep saying why
+    assert status.inner_text() == "No connection. Your messages will be sent when you are back online."
+    page.context.set_offline(False)
+    page.wait_for_function(ALL_DELIVERED, arg=2)
+    # The queue line comes back once connected (here from the welcome's status; after a notice, by itself).
+    page.wait_for_function("t => document.querySelector('.relevo-status').textContent === t", arg=queue_line)
+    assert log_texts(page).count("still there?") == 1
+    assert page.problems == []
+
+
+@pytest.mark.parametrize("relevo_env", [{"RELEVO_SERVER_MESSAGE_BURST": "1",
+                                         "RELEVO_SERVER_MESSAGES_PER_SECOND": "0.2"}])
+def test_the_queue_line_comes_back_after_a_slow_down_notice(page: Any, relevo_url: str, publish: Any) -> None:
+    open_chat(page, relevo_url, "en")
+    key = session_key(page, relevo_url)
+    publish(StatusUpdate("conv", key, "web", "queued", position=2, eta_s=240))
+    line = "You are number 2 in the queue. Estimated wait: 4 min."
+    page.get_by_text(line).wait_for()
+    ask(page, "hello?")
+    ask(page, "anyone?")  # over the rate: "slow down" for a while, then sent
+    page.get_by_text("Too many messages; sending again shortly.").wait_for()
+    # The notice goes; the customer is still told where they stand.
+    page.get_by_text(line).wait_for(timeout=20_000)
+    page.wait_for_function(ALL_DELIVERED, arg=2, timeout=20_000)
+    assert page.problems == []
+
+
 def test_a_queue_position_not_known_is_not_made_up(page: Any, relevo_url: str, publish: Any) -> None:
     open_chat(page, relevo_url, "es")
     key = session_key(page, relevo_url)
@@ -794,4 +845,36 @@ def test_data_color_takes_any_css_colour_and_refuses_the_rest_whole(page: Any, r
     assert accent("#0a7a5c") == "#0a7a5c"
     assert accent("red; background: url(x)") == default
     assert any("data-color" in w and "not a CSS colour" in w for w in warnings), warnings
+    assert page.problems == []
+
+
+def test_a_store_that_cannot_take_a_message_is_said_and_it_goes_later(page: Any, relevo_url: str) -> None:
+    """The server's answer while Redis is down: `unavailable` for the message, every time it is sent."""
+    down = {"on": False}
+
+    def route(ws: Any) -> None:
+        server = ws.connect_to_server()
+        server.on_message(ws.send)
+
+        def to_server(frame: str | bytes) -> None:
+            data = json.loads(frame)
+            if down["on"] and data.get("type") == "message":
+                ws.send(json.dumps({"type": "error", "code": "unavailable", "id": data["id"],
+                                    "message": "the message was not stored; send it again"}))
+                return
+            server.send(frame)
+
+        ws.on_message(to_server)
+
+    page.route_web_socket("**/ws", route)
+    open_chat(page, relevo_url, "en")
+    down["on"] = True
+    ask(page, "How long does shipping take?")
+    said = "We cannot save your message right now; it will be sent as soon as we can."
+    page.get_by_text(said).wait_for()
+    page.locator(".relevo-log .relevo-pending").wait_for()
+    down["on"] = False  # the store is back: the next try is stored, and the line goes
+    page.wait_for_function(ALL_DELIVERED, arg=1)
+    page.get_by_text(said).wait_for(state="detached")
+    bot_messages(page).nth(1).wait_for()
     assert page.problems == []

@@ -174,7 +174,7 @@ def test_a_forwarded_header_from_a_proxy_not_listed_is_logged_once(
 ) -> None:
     from handoff import auth
 
-    monkeypatch.setattr(auth, "_warned_untrusted_proxy", False)
+    monkeypatch.setattr(auth, "_warned", set())
     caplog.set_level(logging.WARNING, logger="handoff.auth")
     assert client_address("10.0.0.9", "", ()) == "10.0.0.9"
     assert not caplog.records  # no header, no proxy: nothing to say
@@ -192,11 +192,17 @@ async def test_csrf_is_required_with_the_cookie(server: Served, http: aiohttp.Cl
     headers = {"X-Relevo-CSRF": "wrong"}
     async with http.post(server.url + "/api/presence", json={"state": "away"}, headers=headers) as r:
         assert r.status == 403
-    headers = {"X-Relevo-CSRF": csrf, "Origin": "http://evil.example"}
+    # Another site, and this server's name over another scheme (a plain-HTTP server here), are other origins.
+    for origin in ("http://evil.example", server.url.replace("http://", "https://")):
+        headers = {"X-Relevo-CSRF": csrf, "Origin": origin}
+        async with http.post(server.url + "/api/presence", json={"state": "away"}, headers=headers) as r:
+            assert r.status == 403
+    headers = {"X-Relevo-CSRF": csrf, "Origin": server.url}
     async with http.post(server.url + "/api/presence", json={"state": "away"}, headers=headers) as r:
-        assert r.status == 403
-    await post(http, server, "/api/presence", csrf, {"state": "away"})
+        assert r.status == 204, await r.text()
     assert await server.service.presence.status("ana") == "away"
+    await post(http, server, "/api/presence", csrf, {"state": "online"})  # no Origin: not a browser page
+    assert await server.service.presence.status("ana") == "online"
 
 
 async def test_bearer_token_needs_no_csrf(server: Served) -> None:
@@ -512,7 +518,14 @@ async def test_floor_records_and_csv(server: Served, http: aiohttp.ClientSession
             async with http.get(server.url + path, params=bad) as r:
                 assert r.status == 400 and (await r.json())["error"] == "bad_request", (path, bad)
     async with http.get(server.url + "/api/records", params={"from": "1970-01-01", "to": "9998-12-31"}) as r:
-        assert [x["conversation_id"] for x in (await r.json())["records"]] == [cid]
+        body = await r.json()
+    assert [x["conversation_id"] for x in body["records"]] == [cid]
+    [row] = body["records"]
+    assert row["claimed_at"] >= row["ts"] and row["ended_at"] >= row["claimed_at"]
+    assert row["wait_s"] == (row["claimed_at"] - row["ts"]) // 1000 and row["handle_s"] is not None
+    metrics = body["metrics"]
+    assert (metrics["handoffs"], metrics["solved"], metrics["open"], metrics["rated"]) == (1, 1, 0, 1)
+    assert metrics["rating_avg"] == 5 and metrics["median_wait_s"] == row["wait_s"]
     async with http.get(server.url + "/api/records.csv") as r:
         assert r.content_type == "text/csv" and r.charset == "utf-8"
         raw = await r.read()
@@ -520,6 +533,8 @@ async def test_floor_records_and_csv(server: Served, http: aiohttp.ClientSession
     assert raw.startswith(b'\xef\xbb\xbf"conversation_id",')
     table = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
     assert table[0][0] == "conversation_id" and len(table) == 2  # one row per handoff, none without an id
+    assert table[0][-4:] == ["claimed_at", "ended_at", "wait_s", "handle_s"]
+    assert table[1][table[0].index("ended_at")].endswith("+00:00")
     comment = table[1][table[0].index("comment")]
     assert comment.startswith("'=")
     async with http.get(server.url + f"/api/records/{cid}") as r:

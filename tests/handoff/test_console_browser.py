@@ -602,6 +602,10 @@ def test_customer_rating_reaches_the_supervisor_records(server: Server, open_pag
     assert "4 of 5" in row.locator(".rating-cell").inner_text(), (
         "the customer's rating never reached the record"
     )
+    # The figures of the records shown: one handoff, solved, its wait and handling, the rating.
+    metrics = sara.locator("#records-metrics").inner_text()
+    assert metrics.startswith("1 handoff · 1 solved (100 %) · median wait for a person "), metrics
+    assert "median handling" in metrics and metrics.endswith("average rating 4 (1 rated)"), metrics
     row.locator(".link-button").first.click()
     sara.locator("#timeline .tl-rated").wait_for()
     assert "4 of 5" in sara.locator("#detail-rating").inner_text()

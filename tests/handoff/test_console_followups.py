@@ -63,6 +63,17 @@ def ana_claims_a_customer(server: Server, open_page: PageFactory) -> tuple[Any, 
     return ana, customer, str(ana.evaluate("() => new URLSearchParams(location.search).get('c')"))
 
 
+def ana_and_a_waiting_customer(server: Server, open_page: PageFactory) -> tuple[Any, Any]:
+    """ana signed in, and an English widget customer who has just asked for a person: (ana, customer)."""
+    server.add_agent("ana", ("general",))
+    ana = open_page()
+    log_in(ana, server.url, "ana")
+    customer = open_page(viewport=PHONE)
+    open_widget(customer, server.url)
+    customer_says(customer, "I want to talk to a person")
+    return ana, customer
+
+
 @pytest.mark.timeout(120)
 def test_a_draft_and_its_conversation_come_back_after_signing_in_again(
     server: Server, open_page: PageFactory
@@ -78,6 +89,8 @@ def test_a_draft_and_its_conversation_come_back_after_signing_in_again(
     with contextlib.suppress(pytest.importorskip("playwright.sync_api").Error):
         ana.locator("#reply-send").click(timeout=5_000)
     ana.wait_for_url(re.compile(r"/login\?next="))
+    # Told what happened, not a bare login form.
+    ana.locator("#login-error.login-info", has_text="Your sign-in has ended. Sign in again to carry on").wait_for()
     assert f"next={quote('/agent?c=' + cid, safe='')}" in ana.url, ana.url
 
     # Signing in brings her back to that conversation with the draft, still a reply, not sent.
@@ -128,6 +141,208 @@ def test_a_draft_of_a_conversation_lost_meanwhile_is_shown_to_copy_then_dropped(
     assert not ana.locator("#reply-text").is_editable() and ana.locator("#actions").is_hidden()
     assert ana.locator("#conv-claim").is_visible()
     assert stored_drafts(ana) == []
+    assert without_refusals(ana.problems) == []
+
+
+@pytest.mark.timeout(150)
+def test_claim_next_closes_the_conversation_on_screen_at_once(server: Server, open_page: PageFactory) -> None:
+    ana, first, first_id = ana_claims_a_customer(server, open_page)
+    ana.locator("#reply-text").fill("half a reply to the first customer")
+    second = open_page(viewport=PHONE, locale="es-ES")
+    open_widget(second, server.url)
+    customer_says(second, ASK_PERSON)
+    ana.locator("#queue-list .item-button").first.wait_for()
+    # A slow link: her claim takes 1.5 s to come back.
+    ana.evaluate("""() => {
+      const fetch0 = window.fetch;
+      window.fetch = (url, init) => String(url).indexOf('/api/claim') >= 0
+        ? new Promise(r => setTimeout(r, 1500)).then(() => fetch0(url, init)) : fetch0(url, init);
+    }""")
+    ana.locator("#claim-next").click()
+    # At once nothing is left to type into: no greeting for the next customer goes to the first one.
+    assert ana.locator("#conv").is_hidden() and not ana.locator("#reply-text").is_visible()
+    ana.locator("#conv-placeholder", has_text="Claiming the next conversation").wait_for()
+    ana.keyboard.type("Hola, soy Ana")
+    ana.keyboard.press("Enter")
+    ana.wait_for_url(lambda url: first_id not in url)
+    ana.locator("#conv .conv-customer").wait_for()
+    assert ana.locator("#reply-text").input_value() == ""
+    ana.locator("#reply-text").fill("Hola, soy Ana")
+    ana.locator("#reply-send").click()
+    second.locator(".relevo-log .relevo-from-agent .relevo-text", has_text="Hola, soy Ana").wait_for()
+    # The first customer's draft is kept for them, and they got nothing.
+    ana.locator(f"#mine-list [data-conversation='{first_id}']").click()
+    ana.wait_for_function(
+        "() => document.getElementById('reply-text').value === 'half a reply to the first customer'"
+    )
+    assert "Hola, soy Ana" not in first.locator("body").inner_text()
+    # Nobody else waiting: Claim next says so and gives her back the conversation she was in, draft and all.
+    ana.locator("#claim-next").click()
+    ana.locator("#flash", has_text="Nobody is waiting.").wait_for()
+    ana.locator("#conv").wait_for()
+    ana.wait_for_function(
+        "() => document.getElementById('reply-text').value === 'half a reply to the first customer'"
+    )
+    assert first_id in ana.url
+    assert without_refusals(ana.problems) == []
+
+
+@pytest.mark.timeout(150)
+def test_a_supervisor_takes_over_a_conversation_from_an_agent_who_went_away(
+    server: Server, open_page: PageFactory
+) -> None:
+    ana, customer, cid = ana_claims_a_customer(server, open_page)
+    ana.locator("#presence").select_option("away")
+    server.add_agent("sara", ("general",), role="supervisor")
+    sara = open_page()
+    log_in(sara, server.url, "sara")
+    sara.goto(f"{server.url}/agent?c={cid}")
+    notice = sara.locator("#conv-supervise")
+    notice.wait_for()
+    assert "Ana has this conversation" in notice.inner_text()  # her display name, not her login
+    assert "with Ana" in sara.locator("#conv-meta").inner_text()
+    assert sara.locator("#conv-viewonly").is_hidden() and not sara.locator("#reply-text").is_enabled()
+    sara.locator("#conv-takeover").click()
+    sara.locator("#flash", has_text="The conversation is yours now.").wait_for()
+    sara.locator("#actions").wait_for()
+    assert notice.is_hidden()
+    customer.locator(".relevo-log .relevo-text", has_text="Sara se ha unido a la conversación.").wait_for()
+    sara.locator("#reply-text").fill("Hola, soy Sara; sigo yo")
+    sara.locator("#reply-send").click()
+    customer.locator(".relevo-log .relevo-from-agent .relevo-text", has_text="sigo yo").wait_for()
+    # Ana's view says it is no longer hers.
+    ana.locator("#conv-lost").wait_for()
+    assert "La persona que te atendía" not in customer.locator(".relevo-log").inner_text()
+    assert without_refusals(sara.problems) == [] and without_refusals(ana.problems) == []
+
+
+@pytest.mark.timeout(150)
+def test_a_conversation_given_to_the_agent_and_a_reply_in_it_are_announced(
+    server: Server, open_page: PageFactory
+) -> None:
+    server.add_agent("ana", ("general",))
+    ana = open_page()
+    log_in(ana, server.url, "ana")
+    ana.evaluate("""() => {
+      window.__beeps = 0; window.__notes = [];
+      RelevoConsole.beep = () => { window.__beeps++; };
+      RelevoConsole.notify = (title, body) => { window.__notes.push(title + ' | ' + body); };
+    }""")
+    customer = open_page(viewport=PHONE)
+    open_widget(customer, server.url)
+    customer_says(customer, "I want to talk to a person")
+    item = ana.locator("#queue-list .item-button").first
+    item.wait_for()
+    cid = str(item.get_attribute("data-conversation"))
+    ana.wait_for_function("() => window.__beeps === 1")  # a new handoff in the queue
+
+    # Given to her without her asking (automatic routing does this): announced, and marked new.
+    assert server.service is not None
+    service = server.service
+
+    async def assign() -> None:
+        agent = await service.directory.get("ana")
+        assert agent is not None
+        await service.claim(agent, cid)
+
+    server.call(assign())
+    ana.locator(f"#mine-list .item-button.is-new[data-conversation='{cid}']").wait_for()
+    ana.wait_for_function("() => window.__notes.some(n => n.indexOf('A conversation was given to you') === 0)")
+    assert ana.evaluate("() => window.__beeps") == 2
+
+    # The customer writes while she is elsewhere: the tab's title counts it, and she is told who wrote.
+    customer_says(customer, "hello? anyone there?")
+    ana.wait_for_function("() => document.title === '(1) Agent console — Relevo'")
+    ana.wait_for_function("() => window.__notes.some(n => / wrote \\| hello\\? anyone there\\?$/.test(n))")
+    ana.locator(f"#mine-list [data-conversation='{cid}']").click()
+    ana.locator("#actions").wait_for()
+    ana.wait_for_function("() => document.title === 'Agent console — Relevo'")
+    # Claimed from the console itself: no announcement of her own claim.
+    beeps = ana.evaluate("() => window.__beeps")
+    other = open_page(viewport=PHONE)
+    open_widget(other, server.url)
+    customer_says(other, "I want to talk to a person")
+    ana.wait_for_function(f"() => window.__beeps === {beeps + 1}")  # the new handoff
+    ana.locator("#claim-next").click()
+    ana.locator("#mine-count", has_text="2").wait_for()
+    ana.wait_for_timeout(500)
+    assert ana.evaluate("() => window.__beeps") == beeps + 1
+    assert not ana.evaluate("() => window.__notes.filter(n => n.indexOf('given to you') >= 0).length > 1")
+    assert without_refusals(ana.problems) == []
+
+
+@pytest.mark.timeout(120)
+def test_the_queue_groups_oldest_wait_moves_on_with_its_cards(server: Server, open_page: PageFactory) -> None:
+    ana, _customer = ana_and_a_waiting_customer(server, open_page)
+    ana.locator("#queue-list .group-wait").wait_for()
+    # The card ticks every 5 s without a new fetch of the queue; the group's header says the same.
+    ana.wait_for_function("""() => {
+      const head = document.querySelector('#queue-list .group-wait').textContent;
+      const card = document.querySelector('#queue-list .item-wait').textContent;
+      return !card.endsWith(' 0 s') && card.endsWith(' ' + head);
+    }""", timeout=20_000)
+
+
+@pytest.mark.timeout(150)
+def test_signing_out_with_conversations_open_gives_them_back_after_asking(
+    server: Server, open_page: PageFactory
+) -> None:
+    ana, customer, cid = ana_claims_a_customer(server, open_page)
+    # Nobody who takes Returns is online (closed too, at some hours): the transfer list says so.
+    returns = ana.locator("#transfer-dept option[value=returns]")
+    ana.wait_for_function("() => /\\((nobody online|closed now)\\)$/.test("
+                          "document.querySelector('#transfer-dept option[value=returns]').textContent)")
+    assert returns.inner_text().startswith("Returns")
+    asked: list[str] = []
+
+    def answer(dialog: Any) -> None:
+        asked.append(dialog.message)
+        dialog.dismiss() if len(asked) == 1 else dialog.accept()
+
+    ana.on("dialog", answer)
+    ana.locator("#logout").click()  # Cancel: still signed in, still hers
+    ana.wait_for_timeout(300)
+    assert asked == ["You have 1 open conversation. Give it back to the front of the queue and sign out, so "
+                     "someone else can answer at once?"]
+    assert "/agent" in ana.url and ana.locator("#mine-count").inner_text() == "1"
+    ana.locator("#logout").click()  # OK: given back at once, then signed out
+    ana.wait_for_url(re.compile(r"/login\?bye"))
+    customer.locator(".relevo-log .relevo-text", has_text="La persona que te atendía ha tenido que dejar").wait_for()
+    assert server.service is not None
+    st = server.call(server.service.queues.state(cid))
+    assert st is not None and st.state == "queued"
+    assert without_refusals(ana.problems) == []
+
+
+@pytest.mark.timeout(150)
+def test_keyboard_focus_on_a_queue_card_survives_a_new_arrival(server: Server, open_page: PageFactory) -> None:
+    ana, _first = ana_and_a_waiting_customer(server, open_page)
+    card = ana.locator("#queue-list .item-button").first
+    card.wait_for()
+    cid = card.get_attribute("data-conversation")
+    card.focus()
+    second = open_page(viewport=PHONE)
+    open_widget(second, server.url)
+    customer_says(second, "I want to talk to a person")
+    ana.locator("#queue-count", has_text="2").wait_for()  # the list was drawn again
+    assert ana.evaluate("() => document.activeElement.getAttribute('data-conversation')") == cid
+
+
+@pytest.mark.timeout(150)
+def test_the_transcript_shows_the_buttons_the_customer_was_offered(server: Server, open_page: PageFactory) -> None:
+    server.add_agent("ana", ("general",))
+    ana = open_page()
+    log_in(ana, server.url, "ana")
+    customer = open_page(viewport=PHONE, locale="es-ES")
+    open_widget(customer, server.url)
+    customer_says(customer, "zzzz qqqq wxyv")  # not understood: "say it otherwise, or talk to a person"
+    customer.locator(".relevo-log .relevo-from-bot button", has_text="Hablar con una persona").wait_for()
+    customer_says(customer, ASK_PERSON)
+    ana.locator("#queue-list .item-button").first.wait_for()
+    ana.locator("#claim-next").click()
+    offered = ana.locator("#transcript .msg-bot .msg-buttons .msg-button", has_text="Hablar con una persona")
+    offered.wait_for()
+    assert offered.evaluate("n => n.tagName") == "LI"  # shown, not pressable by the agent
     assert without_refusals(ana.problems) == []
 
 

@@ -46,7 +46,7 @@ def test_a_disabled_agent_is_signed_out_to_the_login_page_that_says_why(
     disabled = relevo(redis_url, tmp_path, "disable", "ana")
     assert disabled.returncode == 0 and "1 sessions ended" in disabled.stdout, disabled.stderr
     # The open console finds its sign-in gone and goes to the login page, which says why.
-    page.wait_for_url(re.compile(r"/login\?next=%2Fagent$"))
+    page.wait_for_url(re.compile(r"/login\?next=%2Fagent&ended$"))
     page.locator("#login-error", has_text=SIGNED_OUT_EN).wait_for()
     shot(page, "login-signed-out-disabled")
 

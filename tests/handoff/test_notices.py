@@ -9,10 +9,12 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bot.channels.telegram import status_text
+from bot.messages import StatusUpdate
 from handoff import keys
 from handoff.estimate import WaitInfo, paced_wait_s
 from handoff.keys import told_key, wait_key
-from handoff.notify import REFRESH_S, apology_after_s, promised_s
+from handoff.notify import REFRESH_S, apology_after_s, eta_text, promised_s
 from handoff.presence import now_ms
 from tests.handoff import test_service
 from tests.handoff.queue_helpers import route
@@ -97,7 +99,8 @@ async def test_a_customer_asking_again_hears_a_longer_wait_and_one_apology_once_
     sorry = await ask_at(95)  # "less than a minute", 95 s ago: clearly overrun
     assert sorry.startswith("Sorry for the wait") and "estimated wait now: about 2 minutes" in sorry, sorry
     again = await ask_at(150)
-    assert again.startswith("You are still in the queue") and "about 2 minutes" in again  # one apology only
+    # One apology only; 150 s is "about 3 minutes" (halves round up, as the widget's banner rounds them).
+    assert again.startswith("You are still in the queue") and "about 3 minutes" in again
     await ws.close()
 
 
@@ -262,3 +265,12 @@ async def test_the_rating_is_asked_only_for_a_real_conversation(
     awaiting = await server.runtime.redis.hget(keys.conv(cid), "awaiting")
     assert awaiting == ("rating" if outcome == "not_solved" else "")
     await ws.close()
+
+
+def test_a_wait_reads_the_same_in_the_notice_the_status_message_and_the_widget() -> None:
+    # 150 s is "3" everywhere: the widget's Math.round(2.5) is 3, so the server's texts round halves up too.
+    half = StatusUpdate("c", "telegram:1", "telegram", "queued", position=1, eta_s=150)
+    assert eta_text(150, "es") == "unos 3 minutos"
+    assert "unos 3 min" in str(status_text(half, "es"))
+    assert promised_s(150) == 180
+    assert eta_text(149, "en") == "about 2 minutes"

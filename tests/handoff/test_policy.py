@@ -179,6 +179,7 @@ def test_a_keyword_rule_yields_to_its_unless_phrases():
     for text in ("Me doy de baja, sois un desastre", "Quiero cerrar mi cuenta", "I want to close my account"):
         assert [r.detail for r in keyword_reasons(text, None, RULES)] == ["cancellation"], text
     for text in ("¿Cómo me doy de baja de la newsletter?", "darme de baja de los emails",
-                 "unsubscribe me from the newsletter please", "How do I delete my account?",
+                 "unsubscribe me from the newsletter please", "unsubscribe me from emails",
+                 "please unsubscribe me, too many emails", "How do I delete my account?",
                  "¿Cómo elimino mi cuenta?"):
         assert keyword_reasons(text, None, RULES) == [], text

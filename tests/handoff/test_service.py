@@ -375,6 +375,20 @@ def billing_closed() -> HandoffRules:
     return dataclasses.replace(rules, departments={**rules.departments, "billing": closed_now().departments["billing"]})
 
 
+async def test_departments_say_which_are_closed_and_which_have_nobody_online(
+    redis: aioredis.Redis, redis_url: str, tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    async with serving(make_settings(redis_url, tmp_path), billing_closed()) as served:
+        await add_agent(served, "ana", departments=("general", "returns"))
+        await login(http, served)
+        await served.service.heartbeat(await served.service.directory.get("ana"), "online")  # type: ignore[arg-type]
+        async with http.get(served.url + "/api/departments") as r:
+            found = {d["name"]: (d["open"], d["online"]) for d in (await r.json())["departments"]}
+        assert found["billing"] == (False, 0)
+        assert found["general"] == (True, 1) and found["returns"] == (True, 1)
+        assert found["logistics"] == (True, 0)  # open, but nobody there now
+
+
 @pytest.mark.parametrize("move", ["transfer", "escalate"])
 async def test_a_transfer_or_escalation_into_a_closed_queue_says_when_someone_answers(
     redis: aioredis.Redis, redis_url: str, tmp_path: Path, http: aiohttp.ClientSession, move: str
@@ -399,6 +413,12 @@ async def test_a_transfer_or_escalation_into_a_closed_queue_says_when_someone_an
         assert status["position"] == 1 and status["eta_s"] > 86400  # until the opening, two days away
         # Nothing was promised in minutes: no apology falls due when the team opens.
         assert await redis.hget(keys.wait_key(cid), "eta0") == "-1"
+        # A slip in the address is pointed out, not silently ignored; the right one is then kept.
+        await ws.send_json({"type": "message", "id": "c-8", "text": "escribidme a cliente@example,com"})
+        checked = await expect(ws, "message", **{"from": "system"})
+        assert checked["text"] == ("Esa dirección de correo parece incompleta (cliente@example,com): ¿puedes "
+                                   "revisarla y escribirla de nuevo?")
+        assert await redis.hget(keys.conv(cid), "email") is None
         await ws.send_json({"type": "message", "id": "c-9", "text": "escribidme a cliente@example.com"})
         await expect(ws, "message", lambda d: "cliente@example.com" in d["text"], **{"from": "system"})
         assert await redis.hget(keys.conv(cid), "email") == "cliente@example.com"
@@ -454,7 +474,7 @@ async def test_claim_reply_lapse_resolve_and_rating_reach_the_customer(
 
     # The console vanished: its lease lapses and the customer is told they are back in the queue.
     assert await server.service.queues.expire_leases(now=now_ms() + 10 * 60_000) == [cid]
-    await expect(ws, "message", lambda d: "back at the front of the queue" in d["text"])
+    await expect(ws, "message", lambda d: "back in the queue, ahead of those who were waiting" in d["text"])
     await expect(ws, "status", lambda d: d.get("position") == 1, state="queued")
 
     await post(http, server, "/api/claim", csrf, {"conversation_id": cid})
@@ -553,10 +573,6 @@ async def resolved_customer(
     ws = await customer(http, served, lang=lang)
     await ask_for_person(ws, "quiero hablar con una persona" if lang == "es" else "I want to talk to a person")
     cid = await conversation_id(served)
-    # Resolved once the bot's turn that handed it over is done, as a person would (seconds later): that
-    # turn's last writes (awaiting="") would otherwise land after the resolution's awaiting="rating".
-    async with served.runtime.engine._lock(cid):
-        pass
     await served.service.queues.resolve(None, cid, "solved")
     prompt = "¿Qué tal te hemos atendido?" if lang == "es" else "How did we do?"
     await expect(ws, "message", lambda d: d["text"].startswith(prompt))
@@ -608,13 +624,14 @@ async def test_after_the_stars_a_remark_is_the_comment_even_where_the_knowledge_
 
 
 @pytest.mark.parametrize("stars_first", [True, False])
+@pytest.mark.parametrize("goodbye", ["gracias, adiós", "gracias Ana, adiós"])  # thanks by name too
 async def test_a_goodbye_after_the_rating_prompt_ends_the_conversation_and_is_no_comment(
-    server: Served, http: aiohttp.ClientSession, stars_first: bool
+    server: Served, http: aiohttp.ClientSession, stars_first: bool, goodbye: str
 ) -> None:
     ws, cid = await resolved_customer(http, server, lang="es")
     if stars_first:
         await rate(ws, 5, lang="es")
-    await ws.send_json({"type": "message", "id": "c-3", "text": "gracias, adiós"})
+    await ws.send_json({"type": "message", "id": "c-3", "text": goodbye})
     bye = await expect(ws, "message", lambda d: d["from"] in ("bot", "system"))
     assert "buen día" in bye["text"]
     await expect(ws, "status", state="closed")
@@ -676,6 +693,119 @@ async def test_a_typed_rating_counts_as_the_stars(
     await expect(ws, "message", text=RATED_THANKS["es"])
     rating = await server.runtime.redis.hmget(keys.conv(cid), ["rating", "rating_comment"])
     assert rating == ["4", "muy bien, gracias" if first_comment else ""]
+    await ws.close()
+
+
+@pytest.mark.parametrize(("lang", "text"), [
+    ("es", "pásame con alguien"), ("es", "atención al cliente"), ("en", "put me through to customer service"),
+    ("en", "escalate this"), ("es", "tengo prisa ya"),  # the last: a phrase the admin added
+])  # fmt: skip
+async def test_the_rules_files_ways_of_asking_for_a_person_hand_over(
+    redis: aioredis.Redis, redis_url: str, tmp_path: Path, http: aiohttp.ClientSession, lang: str, text: str
+) -> None:
+    raw = (CONFIG_DIR / "handoff.yaml").read_text(encoding="utf-8")
+    assert '  es: ["agente",' in raw
+    path = tmp_path / "handoff.yaml"
+    path.write_text(raw.replace('  es: ["agente",', '  es: ["tengo prisa ya", "agente",'), encoding="utf-8")
+    base = load_rules(path, default_department="general")
+    rules = dataclasses.replace(
+        base, departments={n: dataclasses.replace(d, hours=BusinessHours()) for n, d in base.departments.items()}
+    )
+    async with serving(make_settings(redis_url, tmp_path), rules) as served:
+        ws = await customer(http, served, lang=lang)
+        await ask_for_person(ws, text)
+        cid = await conversation_id(served)
+        st = await served.service.queues.state(cid)
+        assert st is not None and "asked_for_person" in st.reasons
+        await ws.close()
+
+
+async def test_a_person_mentioned_or_declined_is_not_asked_for(server: Served, http: aiohttp.ClientSession) -> None:
+    ws = await customer(http, server)
+    for i, text in enumerate(["the delivery employee left it at the door, where is my parcel?",
+                              "I don't need an agent, just tell me the price of shipping"]):
+        await ws.send_json({"type": "message", "id": f"c-{i}", "text": text})
+        await expect(ws, "message", lambda d: d["from"] == "bot")
+    # Turns of one conversation run one at a time: once this one is answered, those before it are done.
+    await ws.send_json({"type": "message", "id": "c-9", "text": "thanks"})
+    await expect(ws, "message", lambda d: d["from"] == "bot" and "welcome" in d["text"].lower())
+    assert await server.runtime.redis.hlen(keys.STATES) == 0
+    await ws.close()
+
+
+async def test_a_supervisor_takes_over_a_conversation_another_agent_holds(
+    server: Served, http: aiohttp.ClientSession
+) -> None:
+    ws, cid, ana_csrf = await claimed_customer(http, server)
+    await add_agent(server, "sara", role="supervisor", display_name="Sara", capacity=1)
+    await add_agent(server, "bob", display_name="Bob")
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as sara, \
+            aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as bob:
+        sara_csrf, bob_csrf = await login(sara, server, "sara"), await login(bob, server, "bob")
+        path = f"/api/conversations/{cid}/take_over"
+        async with bob.post(server.url + path, headers={"X-Relevo-CSRF": bob_csrf}) as r:
+            assert r.status == 403  # agents do not take conversations from each other
+        await post(sara, server, path, sara_csrf)
+        # Hers now; the customer is told who joined, not that the person helping them left.
+        st = await server.service.queues.state(cid)
+        assert st is not None and (st.state, st.agent) == ("assigned", "sara")
+        joined = await expect(ws, "message", lambda d: d["from"] == "system")
+        assert joined["text"] == "Sara has joined the conversation.", joined
+        # In one step: from Ana to Sara, never back in the queue where another agent could claim it.
+        moves = [(e.event, e.from_, e.to) for e in await audit.history(server.runtime.redis, cid)]
+        assert moves[-1] == ("assigned", "ana", "sara") and "released" not in [m[0] for m in moves], moves
+        async with http.post(server.url + f"/api/conversations/{cid}/reply", json={"text": "still me"},
+                             headers={"X-Relevo-CSRF": ana_csrf}) as r:
+            assert r.status == 409 and (await r.json())["error"] == "not_yours"
+        await post(sara, server, f"/api/conversations/{cid}/reply", sara_csrf, {"text": "Hola, soy Sara"})
+        await expect(ws, "message", text="Hola, soy Sara")
+        # At capacity (1), she cannot take another: it stays with its agent, not put back in the queue.
+        other_ws, other = await customer(http, server), ""
+        await ask_for_person(other_ws)
+        async with asyncio.timeout(10):
+            while not other:
+                other = next((str(k) for k in await server.runtime.redis.hkeys(keys.STATES) if str(k) != cid), "")
+                await asyncio.sleep(0.02)
+        await post(bob, server, "/api/claim", bob_csrf, {"conversation_id": other})
+        async with sara.post(server.url + f"/api/conversations/{other}/take_over",
+                             headers={"X-Relevo-CSRF": sara_csrf}) as r:
+            assert r.status == 409 and (await r.json())["error"] == "full"
+        st = await server.service.queues.state(other)
+        assert st is not None and (st.state, st.agent) == ("assigned", "bob")
+    await ws.close()
+    await other_ws.close()
+
+
+async def test_a_resolution_right_after_the_handoff_keeps_its_rating_prompt(
+    server: Served, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A person (or a second tab of the console) resolving within the bot's own handing-over turn: what the
+    # turn writes after the handoff must not undo the resolution's "rating asked".
+    escalate = server.runtime.engine.escalator.escalate
+    resolved: list[str] = []
+
+    async def escalate_then_resolve(conversation_id: str, *args: Any, **kwargs: Any) -> Any:
+        result = await escalate(conversation_id, *args, **kwargs)
+        await server.service.queues.resolve(None, conversation_id, "solved")
+        resolved.append(conversation_id)
+        # ... and the customer told of it, rating asked, before the turn goes on.
+        await _wait_until(lambda: _is_asked(conversation_id), "the rating asked")
+        return result
+
+    async def _is_asked(conversation_id: str) -> bool:
+        return await server.runtime.redis.hget(keys.conv(conversation_id), "awaiting") == "rating"
+
+    monkeypatch.setattr(server.runtime.engine.escalator, "escalate", escalate_then_resolve)
+    ws = await customer(http, server)
+    await ws.send_json({"type": "message", "id": "c-1", "text": "I want to talk to a person"})
+    await expect(ws, "message", lambda d: d["text"].startswith("How did we do?"))
+    [cid] = resolved
+    async with server.runtime.engine._lock(cid):  # the handing-over turn is over
+        pass
+    assert await server.runtime.redis.hget(keys.conv(cid), "awaiting") == "rating"
+    await ws.send_json({"type": "message", "id": "c-2", "text": "5"})
+    await expect(ws, "message", text=RATED_THANKS["en"])
+    assert await server.runtime.redis.hget(keys.conv(cid), "rating") == "5"
     await ws.close()
 
 

@@ -35,6 +35,22 @@ def test_summary_says_why_what_and_who() -> None:
     assert text.endswith("es, web, 4 msgs, 2 earlier conversations.")
 
 
+def test_wants_is_what_brought_them_back_and_not_the_request_for_a_person() -> None:
+    reasons = [Reason("asked_for_person", "es", ("persona",))]
+    lines = [
+        Line("customer", "quiero hablar con una persona por favor"),
+        Line("customer", "el pedido 5531 llegó roto y quiero otro"),
+        Line("agent", "Te enviamos otro hoy mismo."),
+        Line("customer", "hola otra vez, el pedido 7781 sigue sin llegar"),
+        Line("customer", "quiero hablar con una persona"),
+    ]
+    text = build_summary(lines, reasons, lang="es")
+    assert 'Wants: "hola otra vez, el pedido 7781 sigue sin llegar"' in text, text
+    assert "5531" not in text
+    only = build_summary(lines[:1], reasons, lang="es")
+    assert 'Wants: "quiero hablar con una persona por favor"' in only  # nothing else said: that is all
+
+
 def test_the_most_telling_reason_comes_first_and_length_is_bounded() -> None:
     reasons = [policy.low_confidence(0.2), Reason("keyword_rule", "legal-threat", ("abogado",))]
     text = build_summary([Line("customer", "x " * 1000)], reasons)
