@@ -198,6 +198,10 @@ class Engine:
         inbound = self._bounded(inbound)
         lang = inbound.lang if inbound.lang in ("en", "es") else self.settings.conversation.default_lang
         key = inbound.conversation_key
+        if inbound.kind == "choose" and self._rating(inbound.value) and self.customer_side is not None:
+            late = await self._rating_after_close(inbound)
+            if late is not None:
+                return late
         for _ in range(3):
             # The open conversation this process last saw for the key saves two round trips; if it
             # has been closed since, the append below says so and the next loop asks Redis.
@@ -222,9 +226,25 @@ class Engine:
             self.conversations.forget_open(key)
         raise RuntimeError(f"could not store a message for {inbound.conversation_key}")
 
+    async def _rating_after_close(self, inbound: Inbound) -> Stored | None:
+        """Stars pressed under the rating prompt after the customer's goodbye (Telegram keeps the buttons)
+        rate the conversation that asked for them, closed since, rather than opening a new one with
+        nothing to rate. Taken here, before the press is acknowledged; None if there is none to rate."""
+        key = inbound.conversation_key
+        if self.customer_side is None or self.conversations.known_open(key) or await self.conversations.current_id(key):
+            return None
+        last = await self.conversations.last_id(key)
+        conv = await self.conversations.get(last) if last else None
+        if conv is None or conv.state != "closed":
+            return None
+        async with self._lock(conv.id):
+            if await self.customer_side.rate(conv.id, self._rating(inbound.value)) is None:
+                return None  # its resolution asked for no stars (spam, a duplicate)
+        return Stored(conv.id, "", inbound, extra={"rated_after_close": True})
+
     async def process(self, stored: Stored) -> None:
         """Decide and reply through the Outbox; a no-op for duplicates and for conversations with a person."""
-        if stored.duplicate:
+        if stored.duplicate or stored.extra.get("rated_after_close"):
             return
         async with self._lock(stored.conversation_id):
             if stored.inbound.kind == "start":

@@ -318,18 +318,23 @@ class CustomerNotifier:
 
     async def say(
         self, conv: Conversation, text: str, buttons: tuple[Button, ...] = (), client_id: str = "",
+        after_close: bool = False,
     ) -> str | None:  # fmt: skip
         """A system message: into the transcript first, then out to the customer's channel; a notice
-        with a `client_id` is said once, whoever says it again."""
+        with a `client_id` is said once, whoever says it again. `after_close`: said even when the
+        conversation is closed (then kept in no transcript), for the thanks for a rating given after it."""
         fields = entry_fields("system", text, ts=now_ms(), lang=conv.lang, buttons=buttons)
         appended = await self.conversations.append(conv.id, fields, sender="system", client_id=client_id)
-        if appended.status != "new":
+        message_id = appended.message_id
+        if appended.status == "closed" and after_close:
+            message_id = ""  # a closed transcript takes no more entries; the customer still hears it
+        elif appended.status != "new":
             return None
         await self.outbox.emit(Outbound(
             conversation_id=conv.id, conversation_key=conv.key, channel=cast(Channel, conv.channel),
-            id=appended.message_id, text=text, sender="system", buttons=buttons, lang=conv.lang,
+            id=message_id, text=text, sender="system", buttons=buttons, lang=conv.lang,
         ))  # fmt: skip
-        return appended.message_id
+        return message_id
 
     async def status(
         self, conv: Conversation, state: State, position: int | None = None, eta_s: int | None = None,

@@ -267,9 +267,11 @@ class HandoffService:
             keys.conv(conversation_id), ["rating", "rating_comment", "rating_asked", "awaiting"]
         ))
         conv = await self.conversations.get(conversation_id)
+        # Stars pressed after the customer's goodbye (Telegram keeps the buttons) still rate it.
+        late = conv is not None and conv.state == "closed"
         if rated:
             if conv is not None:
-                await self.notifier.say(conv, say("already_rated", conv.lang))
+                await self.notifier.say(conv, say("already_rated", conv.lang), after_close=late)
             return False
         # `awaiting` too: a conversation resolved before "rating_asked" was kept has only that to tell.
         if asked != "1" and awaiting not in ("rating", "rating_stars"):
@@ -279,11 +281,11 @@ class HandoffService:
         comment = (comment.strip() or earlier or "")[: self.settings.server.max_message_chars]
         await self.conversations.update(
             conversation_id, rating=score, rating_comment=comment,
-            awaiting="" if comment else "rating_comment",
+            awaiting="" if comment or late else "rating_comment",
         )  # fmt: skip
         await audit.record_rating(self.redis, conversation_id, score, comment=comment)
         if conv is not None:
-            await self.notifier.say(conv, say("rated", conv.lang))
+            await self.notifier.say(conv, say("rated", conv.lang), after_close=late)
         return True
 
     async def standing(self, conv: Conversation) -> StatusUpdate | None:

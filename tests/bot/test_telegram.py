@@ -774,6 +774,26 @@ async def test_an_old_rating_button_rates_nothing_after_a_resolution_that_asked_
         assert [m["text"] for m in standin.sent(CHAT)].count("Thank you for your rating!") == 1
 
 
+async def test_the_stars_pressed_after_saying_goodbye_rate_the_conversation_that_asked(
+    standin: StandIn, settings: Settings
+) -> None:
+    async with relevo(settings) as worker:
+        rt = worker.runtime
+        await subscribed(rt.redis)
+        cid = await _queued(standin, rt, CHAT)
+        await _resolve(rt, cid, "solved")
+        prompt = await standin.wait_for(
+            lambda: next((m for m in standin.sent(CHAT) if m["text"].startswith("How did we do?")), None),
+            "the rating prompt")
+        await say(standin, CHAT, "thanks, bye")  # the conversation ends; the stars stay in the chat
+        sent = len(standin.sent(CHAT))
+        await standin.push(press_update(standin, CHAT, prompt, "rate:4"))
+        (thanks,) = await standin.wait_for(lambda: standin.sent(CHAT)[sent:] or None, "the answer to the press")
+        assert thanks["text"] == "Thank you for your rating!"  # no new conversation's greeting before it
+        assert await rt.redis.hget(keys.conv(cid), "rating") == "4"
+        assert await rt.conversations.current_id(f"telegram:{CHAT}") is None
+
+
 # -- webhook mode ---------------------------------------------------------------------------------------
 
 async def test_webhook_mode_checks_the_secret(

@@ -640,6 +640,21 @@ async def test_a_goodbye_after_the_rating_prompt_ends_the_conversation_and_is_no
     await ws.close()
 
 
+async def test_the_stars_pressed_after_the_goodbye_still_rate_the_resolved_conversation(
+    server: Served, http: aiohttp.ClientSession
+) -> None:
+    # "gracias, adiós", then the 4 under the rating prompt a line above: the rating the desk asked for.
+    ws, cid = await resolved_customer(http, server, lang="es")
+    await ws.send_json({"type": "message", "id": "c-3", "text": "gracias, adiós"})
+    await expect(ws, "status", state="closed")
+    await rate(ws, 4, "c-4", lang="es")
+    await ws.send_json({"type": "choose", "id": "c-5", "value": "rate:1"})  # once only
+    await expect(ws, "message", text="Ya has valorado esta conversación. ¡Gracias!")
+    assert await server.runtime.redis.hget(keys.conv(cid), "rating") == "4"
+    assert [e.outcome for e in await audit.history(server.runtime.redis, cid) if e.event == "rated"] == ["4"]
+    await ws.close()
+
+
 async def test_a_comment_that_ends_with_a_goodbye_is_noted_then_the_conversation_ends(
     server: Served, http: aiohttp.ClientSession
 ) -> None:
