@@ -219,6 +219,7 @@ def stars(text: str) -> int | None:
 QUESTION_STARTS = _words(
     """how what when where why which who whom whose can do does did is are am wanna
     puedo puedes podria podrias quiero quisiera queria necesito necesitamos""")
+LEAD_INS = _words("also too just so and oh ok okay well btw y tambien ademas oye pues bueno ah entonces")
 QUESTION_STARTS_ACCENTED = _words("cómo cuándo dónde cuánto cuánta cuántos cuántas cuál cuáles quién quiénes")
 QUESTION_PHRASES = ("i want", "i need", "i would like", "i d like", "i have a question", "por que", "me gustaria",
                     "se puede", "me podrias", "me puedes", "me pueden", "me podeis")
@@ -230,7 +231,8 @@ def asks(text: str) -> bool:
     exclamation ("¡qué rápido!", "how kind!") does not."""
     if "!" in text or "¡" in text:
         return False
-    words = fold(text).split()
+    # "I also need…", "y también quiero…", "ok so how do I…": the words that lead into a request.
+    words = [w for w in fold(text).split() if w not in LEAD_INS]
     if not words:
         return False
     first = _FIRST_WORD.search(text)

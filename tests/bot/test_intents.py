@@ -137,7 +137,10 @@ def test_asking_after_the_bot_and_laughter(text: str, expected: Intent | None) -
      ("cuándo llega mi pedido", True), ("me gustaría cambiar la talla", True), ("se puede pagar con tarjeta", True),
      ("the refund was slow", False), ("la agente fue muy amable", False), ("could be better", False),
      ("can't complain", False), ("como siempre, genial", False), ("qué pena que tardara tanto", False),
-     ("¡qué rápido!", False), ("how kind!", False), ("hay que mejorar los envíos", False), ("", False)],
+     ("¡qué rápido!", False), ("how kind!", False), ("hay que mejorar los envíos", False), ("", False),
+     # Led into: "also", "y también", "ok so" do not hide the request after them; nor make a remark one.
+     ("I also need to change my address", True), ("y también quiero cambiar la dirección", True),
+     ("ok so how do I return it", True), ("also great service", False), ("bueno, todo bien", False)],
 )
 def test_a_question_without_its_question_mark(text: str, expected: bool) -> None:
     assert asks(text) is expected
