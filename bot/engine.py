@@ -441,7 +441,7 @@ class Engine:
             reasons = []
         if reasons and all(r.code == esc.KEYWORD_RULE for r in reasons):
             # "¿Cómo pongo una reclamación?" matches a rule and an entry: the answer, then the person.
-            decision = decision or self.library.decide(text, conv.lang)
+            decision = decision or self._decide(text, conv.lang)
             if decision.action is Action.ANSWER and decision.entry is not None:
                 await self._answer(conv, decision.entry, decision_record(decision), text, also=reasons)
                 return
@@ -458,7 +458,7 @@ class Engine:
             await self._small_talk(conv, talk, greeted_now)
             return
         if decision is None:
-            decision = self.library.decide(text, conv.lang)
+            decision = self._decide(text, conv.lang)
         if decision.action is Action.ANSWER and decision.entry is not None:
             await self._answer(conv, decision.entry, decision_record(decision), text)
         elif decision.action is Action.CLARIFY and decision.suggestions:
@@ -546,6 +546,14 @@ class Engine:
             # client): not the customer's words, so not a question the bot failed to understand either.
             await self._say(conv, "option_gone", buttons=(self._person_button(conv),))
 
+    def _decide(self, text: str, lang: str) -> Decision:
+        """The knowledge base's decision: matched in the conversation's language when the words agree with
+        it; in theirs when they say otherwise, and in both when they say nothing of a language
+        ("reembolso" on an English page, "invoice" on a Spanish one). The reply stays in `lang`."""
+        es, en = lang_scores(text)
+        agrees = es != en and (es > en) == (lang == "es")
+        return self.library.decide(text, lang if agrees else None)
+
     def _new_question(self, text: str, lang: str, invited: bool) -> tuple[bool, Decision | None]:
         """After a resolution: a question, a request for a person, or something the knowledge base answers,
         rather than a comment ("la agente fue muy amable" is one; "quiero hablar con una persona" is not).
@@ -558,7 +566,7 @@ class Engine:
             return True, None
         if invited:
             return intents.asks(text), None
-        decision = self.library.decide(text, lang)
+        decision = self._decide(text, lang)
         return decision.action is Action.ANSWER, decision
 
     @staticmethod
@@ -698,7 +706,7 @@ class Engine:
         """A message instead of a choice among suggestions: unless it names one of them (the customer typed
         their choice), the question they were offered for went unanswered. Returns the bot's decision for
         the message, so that it is not matched twice."""
-        decision = self.library.decide(text, conv.lang)
+        decision = self._decide(text, conv.lang)
         typed = decision.action is Action.ANSWER and decision.entry is not None and decision.entry.id in conv.suggested
         if not typed:
             await self._note_not_chosen(conv)

@@ -558,6 +558,23 @@ def test_language_switches_only_on_clear_evidence() -> None:
     assert pick_lang("es", "how long does my order take to arrive", first=False) == "en"
 
 
+@pytest.mark.parametrize(("lang", "text", "starts"), [
+    ("en", "reembolso", "We check returns within 3 business days"), ("en", "seguimiento", ""),
+    ("es", "invoice", "Cada pedido tiene su factura"), ("es", "tracking number porfa", ""),
+])
+async def test_words_of_no_language_are_matched_in_both_and_answered_in_the_conversations(
+    redis: aioredis.Redis, lang: str, text: str, starts: str
+) -> None:
+    # Nothing in "reembolso" says Spanish (the page says English): matched in both languages, so it is
+    # answered, in English; matched in English only it was "not understood", and two of those hand over.
+    bot = build(redis, make_settings(CONFIG_DIR / "faq"))
+    await bot.engine.open("web:s1", "web", lang)
+    (answer,) = await bot.say(text, lang=lang)
+    assert answer.lang == lang and values(answer) == ["helpful:yes", "helpful:no"], answer.text
+    assert answer.text.startswith(starts)
+    assert (await bot.conv()).misunderstandings == 0
+
+
 async def test_outbox_delivers_through_redis_pubsub(redis: aioredis.Redis) -> None:
     outbox = Outbox(redis)
     received: list[OutEvent] = []
