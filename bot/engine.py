@@ -439,13 +439,17 @@ class Engine:
             if conv.last_question:
                 await self._note_unanswered(conv, "not_helpful", conv.last_question, entry=conv.last_entry)
             reasons = []
-        if reasons and all(r.code == esc.KEYWORD_RULE for r in reasons):
-            # "¿Cómo pongo una reclamación?" matches a rule and an entry: the answer, then the person.
-            decision = decision or self._decide(text, conv.lang)
-            if decision.action is Action.ANSWER and decision.entry is not None:
-                await self._answer(conv, decision.entry, decision_record(decision), text, also=reasons)
-                return
         if reasons:
+            # "¿Cómo pongo una reclamación?" matches a rule and an entry: the answer, then the person. So does a
+            # topic with a team of its own ("me cobraron dos veces", "quiero hablar con el encargado, me llegó
+            # roto"): its answer, then its team's queue rather than the general one.
+            rules_only = all(r.code == esc.KEYWORD_RULE for r in reasons)
+            decision = decision or self._decide(text, conv.lang)
+            entry = decision.entry if decision.action is Action.ANSWER else None
+            if entry is not None and (rules_only or entry.handoff is not None):
+                then = None if rules_only else HANDOFF_TEXTS.get(reasons[0].code)
+                await self._answer(conv, entry, decision_record(decision), text, also=reasons, then_say=then)
+                return
             await self._escalate(conv, reasons, HANDOFF_TEXTS.get(reasons[0].code, "handoff_rule"), text)
             return
         if conv.awaiting == "helpful":
@@ -576,8 +580,10 @@ class Engine:
         return int(digits) if digits in ("1", "2", "3", "4", "5") else 0
 
     async def _answer(self, conv: Conversation, entry: Entry, record: dict[str, Any], question: str,
-                      also: Sequence[Reason] = ()) -> None:
-        """The entry's answer; then a person when its topic (entry handoff) or a keyword rule (`also`) asks."""
+                      also: Sequence[Reason] = (), then_say: str | None = None) -> None:
+        """The entry's answer; then a person when its topic (entry handoff) or a keyword rule (`also`) asks.
+        `then_say`: a text said between the answer and the queue notice (the customer asked for a person,
+        or is upset: they hear that is heard)."""
         answer, _ = entry.answer_in(conv.lang)
         record = {**record, "entry": entry.id}
         handoff = entry.handoff is not None or bool(also)
@@ -601,6 +607,8 @@ class Engine:
         # the third time the customer reads it.
         record = {**record, "escalate": [r.code for r in reasons]}
         await self._send(conv, answer, (), record)
+        if then_say is not None:
+            await self._say(conv, then_say, record={"action": "escalate", "reasons": [r.code for r in reasons]})
         await self._escalate(conv, reasons, None, question if also else "", record=record,
                              department=rule.department if rule else "", tier=rule.tier if rule else 1)
 

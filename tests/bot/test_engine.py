@@ -373,6 +373,24 @@ async def test_entry_with_a_handoff_rule_answers_then_escalates(bot: Bot) -> Non
     assert conv.escalation["context"]["department"] == "returns" and conv.escalation["context"]["tier"] == 2
 
 
+@pytest.mark.parametrize(("text", "reason", "heard"), [
+    ("I want to talk to a person, my parcel arrived broken", "asked_for_person", "I'm passing you"),
+    ("My parcel arrived broken AGAIN!!! This is ridiculous", "upset", "I'm sorry"),
+])
+async def test_asking_for_a_person_or_upset_about_a_topic_with_its_own_team_gets_its_answer_and_its_queue(
+    redis: aioredis.Redis, kb_dir: Path, text: str, reason: str, heard: str
+) -> None:
+    # Not the general queue: the damaged-item entry's guidance, then its team (returns, tier 2).
+    settings = make_settings(kb_dir)
+    bot = build(redis, settings, MoodDetector.from_dir(settings.mood_dir, settings.mood.threshold))
+    *_, answer, handing = await bot.say(text)
+    assert answer.text == "Sorry about that, we will replace it." and answer.buttons == ()
+    assert heard in handing.text
+    conv = await bot.conv()
+    assert conv.state == "queued" and [r["code"] for r in conv.escalation["reasons"]] == [reason, "topic_rule"]
+    assert conv.escalation["context"]["department"] == "returns" and conv.escalation["context"]["tier"] == 2
+
+
 async def test_duplicate_client_id_is_stored_once_and_processed_once(bot: Bot) -> None:
     inbound = Inbound(conversation_key="web:s1", channel="web", text="How long does shipping take?",
                       client_id="c-1")

@@ -473,6 +473,7 @@ def test_anger_aimed_at_someone_weighs_more(mood: MoodDetector, aimed: str, gene
         ("Fraud alert came through for a purchase I did make. Can you unblock my card please", "en"),
         ("Got a text about a parcel held at customs, is that from you or a scam?", "en"),
         ("Still waiting on the replacement card but it's not urgent", "en"),
+        ("me cobraron 2 veces la compra", "es"),  # a report: the billing team's entry answers and hands over
     ],
 )
 def test_calm_support_messages_are_not_upset(mood: MoodDetector, text: str, lang: str) -> None:
@@ -496,6 +497,7 @@ def test_calm_support_messages_are_not_upset(mood: MoodDetector, text: str, lang
         ("What is wrong with you people", "en", "negative"),
         ("You should be ashamed of yourselves", "en", 'negative: "should be ashamed"'),
         ("I'm losing my patience with this company", "en", 'negative: "losing my patience"'),
+        ("worst shop ever. my laptop arrived smashed", "en", 'negative: "worst shop"'),
     ],
 )
 def test_outrage_and_contempt_are_upset(mood: MoodDetector, text: str, lang: str, evidence: str) -> None:

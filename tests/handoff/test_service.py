@@ -716,7 +716,8 @@ async def test_a_typed_rating_counts_as_the_stars(
 
 @pytest.mark.parametrize(("lang", "text"), [
     ("es", "pásame con alguien"), ("es", "atención al cliente"), ("en", "put me through to customer service"),
-    ("en", "escalate this"), ("es", "tengo prisa ya"),  # the last: a phrase the admin added
+    ("en", "escalate this"), ("en", "is there anyone there who is not a robot"),
+    ("es", "tengo prisa ya"),  # the last: a phrase the admin added
 ])  # fmt: skip
 async def test_the_rules_files_ways_of_asking_for_a_person_hand_over(
     redis: aioredis.Redis, redis_url: str, tmp_path: Path, http: aiohttp.ClientSession, lang: str, text: str
