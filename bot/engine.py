@@ -97,7 +97,7 @@ class CustomerSide(Protocol):
 
     def extra_reasons(self, text: str, lang: str | None) -> list[Reason]: ...
 
-    async def customer_message(self, conversation_id: str, text: str) -> str | None: ...
+    async def customer_message(self, conversation_id: str, text: str, waiting: bool = False) -> str | None: ...
 
     async def rate(self, conversation_id: str, score: int, comment: str = "") -> bool | None: ...
 
@@ -387,13 +387,13 @@ class Engine:
                 and await self.customer_side.leave_queue(conv.id)):
             await self._goodbye(conv, {"action": "small_talk", "intent": "bye", "left_queue": True})
             return
-        if text:
-            await self.customer_side.customer_message(conv.id, text)
         # Asking again for a person (the button, /agent, "¿me atiende alguien?") or after the wait ("any
         # update?", "¿hola?") while waiting: tell them where they stand. With an agent, only the button or
         # /agent: the agent answers what they write.
         pressed = inbound.kind == "choose" and inbound.value == HUMAN
-        asked = text and conv.state == "queued" and (intents.requests_person(text) or intents.chases(text))
+        asked = bool(text) and conv.state == "queued" and bool(intents.requests_person(text) or intents.chases(text))
+        if text:
+            await self.customer_side.customer_message(conv.id, text, waiting=conv.state == "queued" and not asked)
         if pressed or asked:
             await self.customer_side.remind(conv.id)
 

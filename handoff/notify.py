@@ -18,7 +18,7 @@ from bot.outbox import Outbox
 from handoff import keys
 from handoff.agents import Agent
 from handoff.conversations import Conversation, Conversations, entry_fields, now_ms
-from handoff.estimate import WaitEstimator, WaitInfo, note_wait
+from handoff.estimate import WAIT_TTL_S, WaitEstimator, WaitInfo, note_wait
 from handoff.keys import WAIT_CHECKS, told_key, wait_key
 from handoff.queues import HandoffQueues, HandoffState
 from handoff.rules import HandoffRules
@@ -103,6 +103,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "{eta}. You can keep writing here: they will read it.",
         "es": "Sigues en la cola para hablar con una persona de nuestro equipo: puesto {position}; espera "
         "estimada: {eta}. Puedes seguir escribiendo aquí: lo leerán.",
+    },
+    "noted_closed": {
+        "en": "Noted: the team will read this when they are back ({when}).",
+        "es": "Anotado: el equipo lo leerá cuando vuelva ({when}).",
     },
     "still_queued_closed": {
         "en": "You are still in the queue: number {position}. Someone will answer {when}. You can keep "
@@ -451,6 +455,24 @@ class CustomerNotifier:
         await self.say(conv, text)
         await self._show_queued(conv, (info.position, self._eta(info, now)))
         return True
+
+    async def note_for_later(self, conversation_id: str, now: int | None = None) -> bool:
+        """A message written while queued out of hours (not a chase, no e-mail address): nobody reads it
+        for hours, so the customer hears once per handoff that it is kept for the team, rather than only
+        seeing it delivered. True when said."""
+        key = wait_key(conversation_id)
+        if await self.redis.hexists(key, "noted"):
+            return False
+        conv = await self.conversations.get(conversation_id)
+        if conv is None or conv.state != "queued":
+            return False
+        now = now_ms() if now is None else now
+        info = await self.wait_info(conversation_id, now)
+        if info.opens_at is None or not await self.redis.hsetnx(key, "noted", now):
+            return False
+        await self.redis.expire(key, WAIT_TTL_S)
+        when = opening_text(info.opens_at, _at(now), conv.lang)
+        return await self.say(conv, say("noted_closed", conv.lang, when=when)) is not None
 
     async def standing(self, conv: Conversation) -> StatusUpdate | None:
         """The customer's status now (place and wait, or who is with them), for a channel that connects

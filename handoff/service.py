@@ -229,11 +229,14 @@ class HandoffService:
 
     # -- the customer's side ---------------------------------------------------------------------
 
-    async def customer_message(self, conversation_id: str, text: str) -> str | None:
-        """A customer message while with a person (the relay path): keeps an e-mail address they leave."""
+    async def customer_message(self, conversation_id: str, text: str, waiting: bool = False) -> str | None:
+        """A customer message while with a person (the relay path): keeps an e-mail address they leave.
+        `waiting`: queued, and not chasing (the engine tells a chaser where they stand): out of hours,
+        the customer hears once per handoff that it is kept for the team."""
         email = find_email(text)
         if email is None:
-            await self._check_email(conversation_id, text)
+            if not await self._check_email(conversation_id, text) and waiting:
+                await self.notifier.note_for_later(conversation_id)
             return None
         conv = await self.conversations.get(conversation_id)
         if conv is None:
@@ -242,15 +245,17 @@ class HandoffService:
         await self.notifier.say(conv, say("email", conv.lang, email=email))
         return email
 
-    async def _check_email(self, conversation_id: str, text: str) -> None:
+    async def _check_email(self, conversation_id: str, text: str) -> bool:
         """An address with a slip, while waiting (the bot asked for one, an agent has not answered): say
-        so, rather than let the customer leave believing we will write to them."""
+        so, rather than let the customer leave believing we will write to them. True when said."""
         almost = find_almost_email(text)
         if almost is None:
-            return
+            return False
         conv = await self.conversations.get(conversation_id)
-        if conv is not None and conv.state == "queued":
-            await self.notifier.say(conv, say("email_check", conv.lang, email=almost))
+        if conv is None or conv.state != "queued":
+            return False
+        await self.notifier.say(conv, say("email_check", conv.lang, email=almost))
+        return True
 
     async def rate(self, conversation_id: str, score: int, comment: str = "") -> bool | None:
         """The customer's 1-5 rating after a resolution: on the conversation and in the audit record. True

@@ -369,6 +369,25 @@ async def test_outside_business_hours_says_when_someone_answers(
         await ws.close()
 
 
+async def test_a_message_written_while_queued_out_of_hours_is_said_to_be_kept_for_the_team_once(
+    redis: aioredis.Redis, redis_url: str, tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    async with serving(make_settings(redis_url, tmp_path), closed_now()) as served:
+        ws = await customer(http, served)
+        await ask_for_person(ws)
+        await expect(ws, "status", lambda d: d.get("position") is not None, state="queued")
+        # Nobody reads it until morning: a delivered tick alone would leave the customer wondering.
+        await ws.send_json({"type": "message", "id": "c-2", "text": "how long does shipping take?"})
+        noted = await expect(ws, "message", **{"from": "system"})
+        assert noted["text"].startswith("Noted: the team will read this when they are back (") and " 09:00" in noted[
+            "text"]
+        await ws.send_json({"type": "message", "id": "c-3", "text": "and do you ship to Portugal?"})
+        await ws.send_json({"type": "message", "id": "c-4", "text": "any update?"})  # a chase: where they stand
+        still = await expect(ws, "message", **{"from": "system"})
+        assert still["text"].startswith("You are still in the queue"), still["text"]  # not "Noted" again
+        await ws.close()
+
+
 def billing_closed() -> HandoffRules:
     """Every department open but Billing, closed whenever the test runs (as in closed_now())."""
     rules = always_open()
