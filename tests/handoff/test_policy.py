@@ -176,10 +176,11 @@ def test_keyword_screen_agrees_with_the_rules_one_by_one():
 
 
 def test_a_keyword_rule_yields_to_its_unless_phrases():
-    for text in ("Me doy de baja, sois un desastre", "Quiero cerrar mi cuenta", "I want to close my account"):
+    for text in ("Me doy de baja, sois un desastre", "Quiero cerrar mi cuenta", "I want to close my account",
+                 "como no lo arregléis hoy me doy de baja"):  # "como" as "if": a threat, not a how-to
         assert [r.detail for r in keyword_reasons(text, None, RULES)] == ["cancellation"], text
     for text in ("¿Cómo me doy de baja de la newsletter?", "darme de baja de los emails",
                  "unsubscribe me from the newsletter please", "unsubscribe me from emails",
                  "please unsubscribe me, too many emails", "How do I delete my account?",
-                 "¿Cómo elimino mi cuenta?"):
+                 "¿Cómo elimino mi cuenta?", "¿cómo me doy de baja?", "¿cómo darme de baja?"):
         assert keyword_reasons(text, None, RULES) == [], text
