@@ -194,3 +194,15 @@ def test_the_shipped_knowledge_base_answers_the_most_common_shop_question(text: 
     lib = Library(CONFIG_DIR / "faq", Thresholds(answer=0.85, clarify=0.21))  # config/relevo.toml's
     decision = lib.decide(text, lang)
     assert decision.action is Action.ANSWER and decision.entry is not None and decision.entry.id == "shipping-time"
+
+
+@pytest.mark.parametrize("text", ["do u ship to canada", "hacen envios a mexico", "¿cuánto tarda el envío a Argentina?"
+                                  ])
+def test_the_shipped_knowledge_base_answers_shipping_to_a_named_country(text: str) -> None:
+    """Not Spain's delivery times, nor "did you mean the Canaries?": the countries it ships to."""
+    from tests.conftest import CONFIG_DIR
+
+    lib = Library(CONFIG_DIR / "faq", Thresholds(answer=0.85, clarify=0.21))
+    decision = lib.decide(text)
+    assert decision.action is Action.ANSWER and decision.entry is not None, decision.match
+    assert decision.entry.id == "international-shipping"
