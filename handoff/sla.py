@@ -8,6 +8,7 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import redis.asyncio as aioredis
@@ -86,9 +87,23 @@ class Sweeper:
         pairs = cast(list[tuple[Any, float]], rows)
         return [(_text(c), int(s)) for c, s in pairs]
 
+    def _reopens_at(self, department: str, now: int) -> int | None:
+        """When a department that is closed now opens (ms); None while it is open (or unknown)."""
+        dept = self.queues.rules.departments.get(department)
+        if dept is None:
+            return None
+        opening = dept.hours.next_opening(datetime.fromtimestamp(now / 1000, UTC))
+        return int(opening.timestamp() * 1000) if opening is not None else None
+
     async def _reply_deadlines(self, now: int, report: SweepReport) -> None:
         for conv, deadline in await self._due(keys.SLA_REPLY, now):
             st = await self.queues.state(conv)
+            reopens = self._reopens_at(st.department, now) if st is not None and st.state == "queued" else None
+            if st is not None and reopens is not None:
+                # Nobody works a closed queue: its clock starts again when the department opens, rather than
+                # a night's waits breaching, and moving up a tier out of sight of the tier that starts at 9.
+                await self.redis.zadd(keys.SLA_REPLY, {conv: reopens + self._target_ms(st.priority, "reply")})
+                continue
             if st is not None and st.state == "queued" and self._at_the_top(st.tier, st.priority):
                 # Nowhere higher to go: recorded once, not again at every new deadline (a night's wait
                 # would pile up hundreds of breaches and badges).
@@ -123,12 +138,21 @@ class Sweeper:
             # Recorded, or no handoff any more: either way this deadline is done.
             await self.redis.zrem(keys.SLA_REPLY, conv)
 
+    def _target_ms(self, priority: str, kind: str) -> int:
+        rules = self.queues.rules
+        prio = next((p for p in rules.priorities if p.name == priority), rules.priorities[0])
+        return (prio.first_reply_s if kind == "reply" else prio.resolution_s) * 1000
+
     def _at_the_top(self, tier: int, priority: str) -> bool:
         return tier >= MAX_TIER and self.queues.rules.raised(priority).name == priority
 
     async def _resolve_deadlines(self, now: int, report: SweepReport) -> None:
         for conv, _ in await self._due(keys.SLA_RESOLVE, now):
             st = await self.queues.state(conv)
+            reopens = self._reopens_at(st.department, now) if st is not None and st.state == "queued" else None
+            if st is not None and reopens is not None:  # still waiting in a closed queue: as for the first reply
+                await self.redis.zadd(keys.SLA_RESOLVE, {conv: reopens + self._target_ms(st.priority, "resolve")})
+                continue
             if st is not None:
                 await audit.append(
                     self.redis,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import redis.asyncio as aioredis
 
 from bot.settings import HandoffSettings
 from handoff.agents import Agent, Role
+from handoff.hours import BusinessHours
 from handoff.policy import Reason, Route
 from handoff.queues import HandoffQueues
 from handoff.rules import HandoffRules, load_rules
@@ -26,6 +28,20 @@ def rules() -> HandoffRules:
 
 def queues(redis: aioredis.Redis, **settings: object) -> HandoffQueues:
     return HandoffQueues(redis, rules(), HandoffSettings(**settings))  # type: ignore[arg-type]
+
+
+def rules_with_hours(hours: BusinessHours) -> HandoffRules:
+    """The rules file with every department open at `hours` (BusinessHours(): always)."""
+    base = rules()
+    departments = {n: dataclasses.replace(d, hours=hours) for n, d in base.departments.items()}
+    return dataclasses.replace(base, departments=departments)
+
+
+def open_queues(redis: aioredis.Redis, hours: BusinessHours | None = None, **settings: object) -> HandoffQueues:
+    """Queues whose departments are open at any hour (or at `hours`): SLA clocks that a test moves by hand
+    must not stop because the fixed "now" falls outside the sample's business hours."""
+    chosen = rules_with_hours(hours if hours is not None else BusinessHours())
+    return HandoffQueues(redis, chosen, HandoffSettings(**settings))  # type: ignore[arg-type]
 
 
 def agent(name: str, *departments: str, tier: int = 1, role: Role = "agent", capacity: int = 3) -> Agent:

@@ -1,16 +1,18 @@
 import asyncio
+from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
 
 from handoff import audit, keys
 from handoff.agents import Agent
+from handoff.hours import BusinessHours, Span
 from handoff.presence import Presence, now_ms
 from handoff.sla import Sweeper, WorkerLease
-from tests.handoff.queue_helpers import MIN, T0, agent, queues, route
+from tests.handoff.queue_helpers import MIN, T0, agent, open_queues, route
 
 
 async def test_a_breached_wait_is_raised_and_escalated_one_tier(redis: aioredis.Redis) -> None:
-    q = queues(redis)
+    q = open_queues(redis)
     sweeper = Sweeper(redis, q)
     await q.enqueue("late", route("billing", 1, "normal"), now=T0)  # first reply due in 600 s
     await q.enqueue("fine", route("billing", 1, "normal"), now=T0 + 5 * MIN)
@@ -29,7 +31,7 @@ async def test_a_breached_wait_is_raised_and_escalated_one_tier(redis: aioredis.
 
 
 async def test_top_tier_breach_still_raises_priority(redis: aioredis.Redis) -> None:
-    q = queues(redis)
+    q = open_queues(redis)
     await q.enqueue("c", route("general", 3, "high"), now=T0)
     await Sweeper(redis, q).sweep_once(now=T0 + 301_000)
     st = await q.state("c")
@@ -37,7 +39,7 @@ async def test_top_tier_breach_still_raises_priority(redis: aioredis.Redis) -> N
 
 
 async def test_a_wait_at_the_top_tier_and_priority_is_recorded_as_breached_once(redis: aioredis.Redis) -> None:
-    q = queues(redis)
+    q = open_queues(redis)
     sweeper = Sweeper(redis, q)
     await q.enqueue("top", route("general", 3, "urgent"), now=T0)
     for minutes in (10, 20, 40, 80):  # a night's wait, swept again and again
@@ -51,7 +53,7 @@ async def test_a_wait_at_the_top_tier_and_priority_is_recorded_as_breached_once(
 
 
 async def test_repeated_breaches_add_the_reason_once(redis: aioredis.Redis) -> None:
-    q = queues(redis)
+    q = open_queues(redis)
     sweeper = Sweeper(redis, q)
     await q.enqueue("slow", route("general", 1, "normal"), now=T0)
     for minutes in (11, 22, 33, 44, 55):
@@ -63,7 +65,7 @@ async def test_repeated_breaches_add_the_reason_once(redis: aioredis.Redis) -> N
 async def test_assigned_without_a_reply_is_recorded_once_and_replied_ones_are_not(
     redis: aioredis.Redis,
 ) -> None:
-    q = queues(redis, claim_lease_s=3600)
+    q = open_queues(redis, claim_lease_s=3600)
     sweeper = Sweeper(redis, q)
     ana = agent("ana")
     await q.enqueue("silent", route(), now=T0)
@@ -84,7 +86,7 @@ async def test_assigned_without_a_reply_is_recorded_once_and_replied_ones_are_no
 
 
 async def test_resolution_target_breach_is_recorded(redis: aioredis.Redis) -> None:
-    q = queues(redis, claim_lease_s=100_000)
+    q = open_queues(redis, claim_lease_s=100_000)
     await q.enqueue("c", route(priority="urgent"), now=T0)  # resolution within 3600 s
     await q.claim(agent("ana"), "c", now=T0)
     await q.first_reply("ana", "c", now=T0 + 1)
@@ -96,7 +98,7 @@ async def test_resolution_target_breach_is_recorded(redis: aioredis.Redis) -> No
 
 
 async def test_sweep_requeues_lapsed_claims(redis: aioredis.Redis) -> None:
-    q = queues(redis, claim_lease_s=30)
+    q = open_queues(redis, claim_lease_s=30)
     await q.enqueue("c", route(), now=T0)
     await q.claim(agent("ana"), "c", now=T0)
     await q.first_reply("ana", "c", now=T0 + 1)
@@ -105,7 +107,7 @@ async def test_sweep_requeues_lapsed_claims(redis: aioredis.Redis) -> None:
 
 
 async def test_auto_routing_runs_in_the_sweep(redis: aioredis.Redis) -> None:
-    q = queues(redis, routing="auto")
+    q = open_queues(redis, routing="auto")
     team = [agent("ana")]
     await Presence(redis, 30).heartbeat("ana", now=T0)
 
@@ -118,7 +120,7 @@ async def test_auto_routing_runs_in_the_sweep(redis: aioredis.Redis) -> None:
 
 
 async def test_only_one_worker_sweeps_at_a_time(redis: aioredis.Redis) -> None:
-    q = queues(redis)
+    q = open_queues(redis)
     one, two = Sweeper(redis, q, token="one"), Sweeper(redis, q, token="two")
     assert await one.tick() is not None
     assert await two.tick() is None
@@ -136,7 +138,7 @@ async def test_a_worker_lease_lapses_when_not_renewed(redis: aioredis.Redis) -> 
 
 
 async def test_run_loop_sweeps_until_stopped_and_lets_go(redis: aioredis.Redis) -> None:
-    q = queues(redis, sweep_interval_s=0.05)
+    q = open_queues(redis, sweep_interval_s=0.05)
     await q.enqueue("old", route(), now=now_ms() - 3600_000)
     stop = asyncio.Event()
     task = asyncio.create_task(Sweeper(redis, q, token="runner").run(stop))
@@ -148,3 +150,20 @@ async def test_run_loop_sweeps_until_stopped_and_lets_go(redis: aioredis.Redis) 
     await task
     assert [e.event for e in await audit.history(redis, "old")] == ["queued", "sla_breach"]
     assert await redis.get(keys.lease(keys.SWEEP_LEASE_NAME)) is None
+
+
+async def test_a_closed_queues_clock_starts_when_the_department_opens(redis: aioredis.Redis) -> None:
+    # T0 is a Friday 08:00 UTC; the department opens at 09:00 UTC: a night's waits are no breaches.
+    friday = datetime.fromtimestamp(T0 / 1000, UTC).weekday()
+    q = open_queues(redis, hours=BusinessHours((Span(friday, 9 * 60, 18 * 60),), timezone="UTC"))
+    await q.enqueue("night", route("billing", 1, "normal"), now=T0 - 10 * MIN)  # first reply due in 600 s
+    report = await Sweeper(redis, q).sweep_once(now=T0 + 1000)
+    assert report.breached == []
+    st = await q.state("night")
+    assert st is not None and (st.queue, st.priority) == (("billing", 1), "normal")
+    opens = T0 + 60 * MIN
+    assert await redis.zscore(keys.SLA_REPLY, "night") == opens + 600_000  # its target, from the opening
+    assert await redis.zscore(keys.SLA_RESOLVE, "night") is not None
+    assert [e for e in await audit.history(redis, "night") if e.event == "sla_breach"] == []
+    report = await Sweeper(redis, q).sweep_once(now=opens + 601_000)  # open, and not answered in time
+    assert report.breached == ["night"]
