@@ -708,11 +708,17 @@ def records_metrics(rows: list[dict[str, Any]]) -> dict[str, Any]:
 async def collect_records(service: HandoffService, f: RecordFilter) -> list[dict[str, Any]]:
     start = f"{f.start}-0" if f.start is not None else "-"
     grouped: dict[str, list[audit.AuditEntry]] = {}
-    for entry in await audit.read(service.redis, start=start, count=AUDIT_READ_MAX):
+    found = await audit.read_latest(service.redis, start=start, count=AUDIT_READ_MAX)
+    for entry in found:
         grouped.setdefault(entry.conversation_id, []).append(entry)
+    # Past the bound, the oldest handoffs read may have lost their start: those rows are left out rather
+    # than shown without their queue, wait or reasons.
+    cut = len(found) >= AUDIT_READ_MAX
     rows = []
     agents = await _agent_names(service, f.agent)
     for cid, handoff in ((c, h) for c, entries in grouped.items() for h in _handoffs(entries)):
+        if cut and handoff[0].event != "queued":
+            continue
         row = summarise(cid, handoff)
         if f.end is not None and row["ts"] > f.end:
             continue
@@ -862,8 +868,9 @@ async def record_detail(request: web.Request) -> web.StreamResponse:
     conversation handed over again after it ended has a row per handoff (`handoffs`, oldest first)."""
     service, cid = _state(request).service, request.match_info["id"]
     wanted = request.query.get("handoff", "")
-    entries = await audit.history(service.redis, cid)
-    if not entries and await service.conversations.get(cid) is None:
+    conv = await service.conversations.get(cid)
+    entries = await audit.history(service.redis, cid, since_ms=conv.created if conv is not None else 0)
+    if not entries and conv is None:
         raise ApiError(404, "not_found", "no such conversation")
     view = await conversation_view(service, cid)
     parts = [h for h in _handoffs(entries) if h]

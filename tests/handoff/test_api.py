@@ -19,7 +19,7 @@ import redis.asyncio as aioredis
 from aiohttp import WSMsgType
 from yarl import URL
 
-from handoff import audit, keys
+from handoff import api, audit, keys
 from handoff.api import API_CSP, ROUTES, STATE, openapi_document, records_csv_text, safe_cell
 from handoff.auth import COOKIE, MAX_ADDRESS_FAILURES, MAX_FAILURES, client_address
 from handoff.presence import now_ms
@@ -573,6 +573,33 @@ async def test_a_conversation_handed_over_again_is_a_new_record_row(
     assert sorted((x["conversation_id"], x["outcome"], x["rating"]) for x in rows) == [
         (cid, "", None), (cid, "solved", 2)
     ]
+    await ws.close()
+
+
+async def test_the_newest_handoff_is_listed_and_opens_however_long_the_audit_stream(
+    server: Served, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A busy desk's stream holds up to a million entries; the bounds are made small here, as if it did.
+    monkeypatch.setattr(api, "AUDIT_READ_MAX", 12)
+    monkeypatch.setattr(audit, "HISTORY_PAGE", 5)
+    redis = server.runtime.redis
+    for n in range(30):  # other conversations' handoffs, before this one
+        await audit.append(redis, f"old{n % 10}", "queued", to="general:1", reasons=["asked_for_person"])
+    await add_agent(server, "ana", role="supervisor")
+    csrf = await login(http, server, "ana")
+    ws, cid = await claimed(http, server, csrf)
+    for n in range(7):  # and some after it started, so its entries span pages
+        await audit.append(redis, f"mid{n}", "queued", to="general:1", reasons=["asked_for_person"])
+    await post(http, server, f"/api/conversations/{cid}/resolve", csrf, {"outcome": "solved"})
+    async with http.get(server.url + "/api/records") as r:
+        rows = (await r.json())["records"]
+    (row,) = [r for r in rows if r["conversation_id"] == cid]
+    assert row["outcome"] == "solved"
+    assert all(r["department"] for r in rows)  # no row cut off from its start
+    async with http.get(server.url + f"/api/records/{cid}?handoff={row['handoff']}") as r:
+        assert r.status == 200
+        events = [e["event"] for e in (await r.json())["timeline"]]
+    assert events[0] == "queued" and events[-1] == "resolved" and "claimed" in events
     await ws.close()
 
 

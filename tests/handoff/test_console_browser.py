@@ -870,8 +870,8 @@ def test_a_supervisor_sees_the_unanswered_questions_and_downloads_their_draft(
     redis = server.service.redis
 
     asked: list[tuple[str, unanswered.Kind]] = [
-        ("do you ship to iceland", "not_understood"), ("Do you ship to Iceland?", "not_understood"),
-        ("do you ship to Iceland, please?", "not_helpful"), (HOSTILE, "not_understood"),
+        ("do you sell gift cards", "not_understood"), ("Do you sell gift cards?", "not_understood"),
+        ("do you sell gift cards, please?", "not_helpful"), (HOSTILE, "not_understood"),
         ("How long does shipping take?", "not_understood"),  # the knowledge base answers it by now
     ]  # fmt: skip
 
@@ -890,13 +890,13 @@ def test_a_supervisor_sees_the_unanswered_questions_and_downloads_their_draft(
     assert "none of the suggestions it offered was chosen" in page.locator(".unanswered-help").inner_text()
     first = rows.first
     assert first.locator(".unanswered-count").inner_text() == "3"
-    assert first.locator(".unanswered-text").inner_text() == "do you ship to Iceland, please?"
+    assert first.locator(".unanswered-text").inner_text() == "do you sell gift cards, please?"
     assert first.locator(".badge").all_inner_texts() == ["answer did not help", "not understood"]
-    # Its wordings open on a click: "do you ship to iceland" is "Do you ship to Iceland?" again.
+    # Its wordings open on a click: "do you sell gift cards" is "Do you sell gift cards?" again.
     examples = first.locator(".unanswered-example")
     assert examples.first.is_hidden()
     first.locator("summary", has_text="2 wordings").click()
-    assert examples.all_inner_texts() == ["do you ship to Iceland, please?", "Do you ship to Iceland?"]
+    assert examples.all_inner_texts() == ["do you sell gift cards, please?", "Do you sell gift cards?"]
     # What the customer typed is shown as they typed it, and nothing of it runs or becomes an element.
     assert rows.nth(1).locator(".unanswered-text").inner_text() == HOSTILE
     assert_inert(page)
@@ -912,7 +912,7 @@ def test_a_supervisor_sees_the_unanswered_questions_and_downloads_their_draft(
         link.click()
     assert download.value.suggested_filename == "relevo-unanswered.yaml"
     draft = yaml.safe_load(Path(download.value.path()).read_text(encoding="utf-8"))
-    assert [e["questions"]["en"][0] for e in draft["entries"]] == ["do you ship to Iceland, please?", HOSTILE]
+    assert [e["questions"]["en"][0] for e in draft["entries"]] == ["do you sell gift cards, please?", HOSTILE]
 
     # On a phone each question is a card it heads, at the card's full width, kinds wrapping under it.
     page.set_viewport_size({"width": 390, "height": 800})

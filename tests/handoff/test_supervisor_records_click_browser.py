@@ -181,7 +181,7 @@ def test_the_floor_shows_every_agent_and_a_long_question_wraps(server: Server, o
 
     async def noted() -> None:
         await unanswered.note(redis, unanswered.Unanswered("not_understood", long_question, "en", now_ms()))
-        await unanswered.note(redis, unanswered.Unanswered("not_understood", "do you ship to iceland", "en", now_ms()))
+        await unanswered.note(redis, unanswered.Unanswered("not_understood", "do you sell gift cards", "en", now_ms()))
 
     server.call(noted())
     page = open_page(viewport=DESKTOP)

@@ -38,14 +38,14 @@ async def noted(redis: aioredis.Redis, *items: Unanswered) -> None:
         await unanswered.note(redis, one)
 
 
-async def iceland_and_warranty(redis: aioredis.Redis) -> None:
+async def gift_cards_and_warranty(redis: aioredis.Redis) -> None:
     """Three wordings of one question in English, one in Spanish, and an answer that did not help."""
     await noted(
         redis,
-        item("do you ship to iceland", best="islands-shipping", confidence=0.2),
-        item("Do you ship to Iceland?"),
-        item("¿Enviáis a Islandia?", "es"),
-        item("do you ship to Iceland, please?"),
+        item("do you sell gift cards", best="islands-shipping", confidence=0.2),
+        item("Do you sell gift cards?"),
+        item("¿Vendéis tarjetas regalo?", "es"),
+        item("do you sell gift cards, please?"),
         # The knowledge base answers it (warranty-period), but that answer did not help: still listed.
         item("how long is my warranty", kind="not_helpful", entry="warranty-period"),
     )
@@ -65,7 +65,7 @@ async def test_a_supervisor_gets_the_questions_grouped_most_asked_first(
     await redis.xadd(keys.UNANSWERED, {"kind": "not_understood", "text": "is there a store in valencia", "lang": "en",
                                        "ts": old_ms}, id=f"{old_ms}-0")  # fmt: skip
     before = now_ms()
-    await iceland_and_warranty(redis)
+    await gift_cards_and_warranty(redis)
     await as_supervisor(server, http)
 
     async with http.get(server.url + "/api/unanswered", params={"days": "7"}) as r:
@@ -76,19 +76,19 @@ async def test_a_supervisor_gets_the_questions_grouped_most_asked_first(
     assert body["days"] == 7 and body["top"] == api.UNANSWERED_TOP
     assert body["noted"] == 5 and body["capped"] is False
     assert [(g["count"], g["text"]) for g in body["groups"]] == [
-        (3, "do you ship to Iceland, please?"),  # the most recent wording stands for its group
+        (3, "do you sell gift cards, please?"),  # the most recent wording stands for its group
         (1, "how long is my warranty"),
-        (1, "¿Enviáis a Islandia?"),
+        (1, "¿Vendéis tarjetas regalo?"),
     ]
-    iceland, warranty, spanish = body["groups"]
-    assert iceland["langs"] == ["en"] and iceland["kinds"] == ["not_understood"]
-    assert iceland["entries"] == ["islands-shipping"]
-    # Its distinct wordings, newest first: "do you ship to iceland" is "Do you ship to Iceland?" again.
-    assert [e["text"] for e in iceland["examples"]] == ["do you ship to Iceland, please?", "Do you ship to Iceland?"]
-    assert all(e["lang"] == "en" for e in iceland["examples"])
-    assert before <= iceland["last_ts"] <= now_ms()
+    gifts, warranty, spanish = body["groups"]
+    assert gifts["langs"] == ["en"] and gifts["kinds"] == ["not_understood"]
+    assert gifts["entries"] == ["islands-shipping"]
+    # Its distinct wordings, newest first: "do you sell gift cards" is "Do you sell gift cards?" again.
+    assert [e["text"] for e in gifts["examples"]] == ["do you sell gift cards, please?", "Do you sell gift cards?"]
+    assert all(e["lang"] == "en" for e in gifts["examples"])
+    assert before <= gifts["last_ts"] <= now_ms()
     assert warranty["kinds"] == ["not_helpful"] and warranty["entries"] == ["warranty-period"]
-    assert spanish["langs"] == ["es"] and spanish["examples"] == [{"text": "¿Enviáis a Islandia?", "lang": "es"}]
+    assert spanish["langs"] == ["es"] and spanish["examples"] == [{"text": "¿Vendéis tarjetas regalo?", "lang": "es"}]
 
     # A month reaches the older question; top keeps the most asked.
     async with http.get(server.url + "/api/unanswered", params={"days": "30"}) as r:
@@ -106,19 +106,19 @@ async def test_only_the_newest_questions_are_grouped_and_the_answer_says_so(
     server: Served, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(api, "UNANSWERED_READ_MAX", 3)
-    await iceland_and_warranty(server.runtime.redis)
+    await gift_cards_and_warranty(server.runtime.redis)
     await as_supervisor(server, http)
     async with http.get(server.url + "/api/unanswered") as r:
         body = await r.json()
     assert body["noted"] == 3 and body["capped"] is True and body["read_max"] == 3
     # The newest three: the warranty, the last Iceland question, the Spanish one.
     assert sorted(g["text"] for g in body["groups"]) == [
-        "do you ship to Iceland, please?", "how long is my warranty", "¿Enviáis a Islandia?",
+        "do you sell gift cards, please?", "how long is my warranty", "¿Vendéis tarjetas regalo?",
     ]  # fmt: skip
 
 
 async def test_nobody_else_may_read_them(server: Served, http: aiohttp.ClientSession) -> None:
-    await iceland_and_warranty(server.runtime.redis)
+    await gift_cards_and_warranty(server.runtime.redis)
     for path in ENDPOINTS:
         async with http.get(server.url + path) as r:
             assert r.status == 401, path
@@ -154,7 +154,7 @@ async def test_bad_days_or_top_are_refused_with_a_message(server: Served, http: 
 async def test_the_draft_downloads_as_a_yaml_file_of_the_grouped_questions(
     server: Served, http: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
-    await iceland_and_warranty(server.runtime.redis)
+    await gift_cards_and_warranty(server.runtime.redis)
     await as_supervisor(server, http)
     async with http.get(server.url + "/api/unanswered.yaml", params={"days": "7"}) as r:
         assert r.status == 200
@@ -167,9 +167,9 @@ async def test_the_draft_downloads_as_a_yaml_file_of_the_grouped_questions(
     # "how long is my warranty" is "How long is the warranty?" of warranty-period once normalised: listed, as
     # that entry's answer did not help, but not drafted (`relevo faq check` would refuse the same question twice).
     assert [e["id"] for e in data["entries"]] == ["new-question-1", "new-question-2"]
-    assert data["entries"][0]["questions"] == {"en": ["do you ship to Iceland, please?", "Do you ship to Iceland?"]}
+    assert data["entries"][0]["questions"] == {"en": ["do you sell gift cards, please?", "Do you sell gift cards?"]}
     assert data["entries"][0]["answer"] == {"en": ""}
-    assert data["entries"][1]["questions"] == {"es": ["¿Enviáis a Islandia?"]}
+    assert data["entries"][1]["questions"] == {"es": ["¿Vendéis tarjetas regalo?"]}
     # Copied into config/faq as it is, it is refused until someone writes the answers.
     (tmp_path / "new.yaml").write_text(text, encoding="utf-8")
     assert load_dir(tmp_path).kb is None
