@@ -15,6 +15,7 @@ from bot.settings import Settings, load_settings
 
 logger = logging.getLogger(__name__)
 
+MIN_PASSWORD_CHARS = 8
 MAX_PASSWORD_CHARS = 200
 T = TypeVar("T")
 
@@ -82,8 +83,9 @@ def read_password(from_stdin: bool) -> str:
         password = getpass.getpass("Password: ")
         if getpass.getpass("Again: ") != password:
             raise ValueError("the passwords do not match")
-    if not password or len(password) > MAX_PASSWORD_CHARS:
-        raise ValueError(f"a password is 1 to {MAX_PASSWORD_CHARS} characters")
+    # These accounts read transcripts and customers' e-mail addresses: no one-letter or blank password.
+    if len(password) < MIN_PASSWORD_CHARS or len(password) > MAX_PASSWORD_CHARS or not password.strip():
+        raise ValueError(f"a password is {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters, not only spaces")
     return password
 
 
@@ -218,11 +220,14 @@ async def _passwd(redis: Any, args: argparse.Namespace) -> int:
         raise LookupError(f"agent '{args.name}' does not exist")
     await directory.set_password(args.name, read_password(args.password_stdin))
     auth = _auth(redis)
-    await auth.end_sessions(args.name)
+    ended = await auth.end_sessions(args.name)
+    # A reset after a leak closes every way in: the API tokens too (`relevo agent token` makes a new one).
+    revoked = await auth.revoke_tokens(args.name)
     # The reset is usually for someone who locked themselves out: the name may sign in at once. An
     # address lockout stays (it may be an attacker's); `relevo agent unlock --address` lifts it.
     lifted = await auth.unlock(name=args.name)
-    print(f"password of {args.name} changed" + (" (login lockout lifted)" if lifted else ""))
+    print(f"password of {args.name} changed ({ended} sessions ended, {revoked} tokens revoked)"
+          + (" (login lockout lifted)" if lifted else ""))
     return 0
 
 

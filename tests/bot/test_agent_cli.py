@@ -49,14 +49,17 @@ def test_add_list_passwd_token_disable(store: redis.Redis, redis_url: str, tmp_p
     assert "s3cret" not in added.stdout + added.stderr
 
     again = relevo(redis_url, tmp_path, "add", "ana", "--departments", "orders", "--tier", "1",
-                   "--password-stdin", stdin="x\n")  # fmt: skip
+                   "--password-stdin", stdin="another pass\n")  # fmt: skip
     assert again.returncode == 1 and "already exists" in again.stderr
 
     listed = relevo(redis_url, tmp_path, "list")
     assert listed.returncode == 0 and "ana\tAna G.\tsupervisor\ttier 2" in listed.stdout
 
+    before = relevo(redis_url, tmp_path, "token", "ana")  # a script's token, from before a leak
+    assert before.returncode == 0 and store.hlen(TOKENS) == 1
     changed = relevo(redis_url, tmp_path, "passwd", "ana", "--password-stdin", stdin="new pass\n")
     assert changed.returncode == 0, changed.stderr
+    assert "1 tokens revoked" in changed.stdout and store.hlen(TOKENS) == 0  # every way in closed
     assert check_password("new pass", str(store.hget(keys.agent("ana"), "password")))
 
     token = relevo(redis_url, tmp_path, "token", "ana")
@@ -108,8 +111,12 @@ def test_bad_input_is_refused(store: redis.Redis, redis_url: str, tmp_path: Path
     empty = relevo(redis_url, tmp_path, "add", "bob", "--departments", "orders", "--tier", "1",
                    "--password-stdin", stdin="\n")  # fmt: skip
     assert empty.returncode == 1 and "password" in empty.stderr
+    for weak in ("x", "seven77", "         "):  # these accounts read transcripts: 8 characters, not blank
+        short = relevo(redis_url, tmp_path, "add", "bob", "--departments", "orders", "--tier", "1",
+                       "--password-stdin", stdin=f"{weak}\n")  # fmt: skip
+        assert short.returncode == 1 and "a password is 8 to 200 characters" in short.stderr, short.stderr
     bad_name = relevo(redis_url, tmp_path, "add", "Bob Smith", "--departments", "orders", "--tier", "1",
-                      "--password-stdin", stdin="pw\n")  # fmt: skip
+                      "--password-stdin", stdin="pw123456\n")  # fmt: skip
     assert bad_name.returncode == 1 and "agent name" in bad_name.stderr
     assert not store.exists(keys.agent("bob"))
     assert relevo(redis_url, tmp_path, "token", "nobody").returncode == 1
@@ -118,7 +125,7 @@ def test_bad_input_is_refused(store: redis.Redis, redis_url: str, tmp_path: Path
 def test_a_department_the_handoff_rules_do_not_have_is_refused(store: redis.Redis, redis_url: str,
                                                                 tmp_path: Path) -> None:  # fmt: skip
     typo = relevo(redis_url, tmp_path, "add", "eve", "--departments", "orders,nowhere", "--tier", "1",
-                  "--password-stdin", stdin="pw12345\n")  # fmt: skip
+                  "--password-stdin", stdin="pw123456\n")  # fmt: skip
     assert typo.returncode == 1
     assert "unknown department 'nowhere' (known in " in typo.stderr
     assert "billing, general" in typo.stderr and "orders" in typo.stderr
@@ -158,7 +165,7 @@ def test_unlock_and_passwd_lift_login_lockouts(store: redis.Redis, redis_url: st
         return not store.exists(keys.lock_key(kind, who), keys.failures_key(kind, who))
 
     added = relevo(redis_url, tmp_path, "add", "cat", "--departments", "general", "--tier", "1",
-                   "--password-stdin", stdin="pw one\n")  # fmt: skip
+                   "--password-stdin", stdin="pw one two\n")  # fmt: skip
     assert added.returncode == 0, added.stderr
     # A name, an address, and names locked at one address (the office's typos lock only the typist there).
     for kind, who in (("name", "cat"), ("ip", "10.0.0.1"), ("name", "ana"), ("ip", "10.0.0.2"),
@@ -171,7 +178,7 @@ def test_unlock_and_passwd_lift_login_lockouts(store: redis.Redis, redis_url: st
     assert gone("ip", "10.0.0.1") and gone("pair", keys.login_pair("dan", "10.0.0.1"))
 
     # A new password lets the name in at once, from every address; an address lockout is not the reset's to lift.
-    changed = relevo(redis_url, tmp_path, "passwd", "cat", "--password-stdin", stdin="pw two\n")
+    changed = relevo(redis_url, tmp_path, "passwd", "cat", "--password-stdin", stdin="pw two three\n")
     assert changed.returncode == 0 and "(login lockout lifted)" in changed.stdout, changed.stdout
     assert gone("name", "cat") and gone("pair", keys.login_pair("cat", "10.0.0.9"))
 

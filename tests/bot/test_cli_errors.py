@@ -82,7 +82,7 @@ def test_a_broken_handoff_rules_file_is_its_file_line_message(broken_rules: Path
     added = subprocess.run(
         [sys.executable, "-m", "bot", "agent", "add", "eve", "--departments", "general", "--tier", "1",
          "--password-stdin", "--config", str(broken_rules), "--data", str(tmp_path)],
-        input="pw12345\n", capture_output=True, text=True, cwd=ROOT, timeout=50,
+        input="pw123456\n", capture_output=True, text=True, cwd=ROOT, timeout=50,
         env={**{k: v for k, v in os.environ.items() if not k.startswith("RELEVO_")}, "REDIS_URL": redis_url},
     )  # fmt: skip
     assert added.returncode == 1
