@@ -596,7 +596,10 @@ async def floor(request: web.Request) -> web.StreamResponse:
         view["conversations"] = [s.conversation_id for s in states if s.agent == agent.name]
         agents.append(view)
     breaches = [b for s in states for b in _overdue(service, s, now)]
-    return web.json_response({"queues": rows, "agents": agents, "breaches": breaches})
+    # An edit that does not load leaves the bot answering from the version before (and every later edit
+    # unread until it is fixed): the supervisor sees it here, not only in the log and /healthz.
+    knowledge = service.library.health()
+    return web.json_response({"queues": rows, "agents": agents, "breaches": breaches, "knowledge_base": knowledge})
 
 
 def _day_ms(text: str, name: str, end: bool = False, zone: tzinfo = UTC) -> int | None:

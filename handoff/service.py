@@ -44,6 +44,8 @@ class Knowledge(Protocol):
     @property
     def kb(self) -> KnowledgeBase: ...
 
+    def health(self) -> dict[str, object]: ...
+
 
 def to_policy(reason: esc.Reason | policy.Reason) -> policy.Reason | None:
     try:

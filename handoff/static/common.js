@@ -81,6 +81,9 @@
       // supervisor
       floor: "Floor", queues: "Queues", length: "Waiting", oldestWait: "Oldest wait", breached: "Breached",
       atRisk: "At risk", agents: "Agents", load: "Load", departments: "Departments", conversations: "Conversations",
+      kbStale: "Knowledge base not reloaded: {error}. The bot still answers from version {version}; " +
+        "later edits wait until this is fixed.",
+      kbEmpty: "No knowledge base loaded: {error}. The bot cannot answer questions until it is fixed.",
       breaches: "SLA breaches", noBreaches: "No SLA breaches.", kind: "Kind", overdue: "Overdue",
       records: "Escalation records", from: "From", to: "To", reason: "Reason", any: "Any", apply: "Apply",
       exportCsv: "Export CSV", when: "When", events: "Events", noRecords: "No records match.",
@@ -179,6 +182,10 @@
       detail_first_reply_overdue: "primera respuesta con retraso", detail_resolution_overdue: "resolución con retraso",
       floor: "Sala", queues: "Colas", length: "En espera", oldestWait: "Espera más larga", breached: "Incumplidos",
       atRisk: "En riesgo", agents: "Agentes", load: "Carga", departments: "Departamentos",
+      kbStale: "La base de conocimiento no se ha recargado: {error}. El bot sigue respondiendo con la " +
+        "versión {version}; los cambios posteriores esperan a que se corrija.",
+      kbEmpty: "No hay base de conocimiento cargada: {error}. El bot no puede responder preguntas hasta " +
+        "que se corrija.",
       conversations: "Conversaciones", breaches: "SLA incumplidos", noBreaches: "Ningún SLA incumplido.",
       kind: "Tipo", overdue: "Retraso", records: "Registro de derivaciones", from: "Desde", to: "Hasta",
       reason: "Motivo", any: "Cualquiera", apply: "Aplicar", exportCsv: "Exportar CSV", when: "Cuándo",

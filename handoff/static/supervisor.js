@@ -55,7 +55,17 @@
     });
   }
 
+  function renderKnowledge(kb) {
+    var box = $("kb-problem");
+    var broken = kb && (kb.faq === "stale" || kb.faq === "empty");
+    box.hidden = !broken;
+    if (!broken) { return; }
+    box.textContent = t(kb.faq === "stale" ? "kbStale" : "kbEmpty",
+                        { error: kb.faq_error || "", version: kb.faq_version || "" });
+  }
+
   function renderFloor(floor) {
+    renderKnowledge(floor.knowledge_base);
     var qbody = R.clear($("queues-table").tBodies[0]);
     // Every department has three tiers: the floor shows the queues with someone in them.
     var busy = (floor.queues || []).filter(function (q) { return q.length || q.breached || q.at_risk; });

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import re
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot import unanswered
+from faq.library import Library
 from handoff.agents import Agent
 from handoff.presence import now_ms
 from tests.handoff import test_console_browser as console
@@ -213,3 +216,34 @@ def test_the_floor_shows_every_agent_and_a_long_question_wraps(server: Server, o
     assert sizes["tableWidth"] <= sizes["uwrapWidth"] and sizes["uwrapScroll"] <= sizes["uwrapWidth"], sizes
     assert sizes["lastRight"] <= DESKTOP["width"] and sizes["page"] <= DESKTOP["width"], sizes
     assert page.problems == [], page.problems
+
+
+def test_a_knowledge_base_edit_that_does_not_load_is_shown_to_the_supervisor(
+    server: Server, open_page: PageFactory, tmp_path: Path
+) -> None:
+    server.add_agent("sara", ("general",), role="supervisor")
+    service = server.service
+    assert service is not None
+    library = service.library
+    assert isinstance(library, Library)
+    # The server's own folder, copied, with one file broken as an admin's slip would break it.
+    broken = tmp_path / "faq"
+    shutil.copytree(library.folder, broken)
+    (broken / "shipping.yaml").write_text('entries:\n  - id: x\n    questions: {en: ["unclosed]\n', encoding="utf-8")
+    original, serving = library.folder, library.kb.version
+    library.folder = broken
+    try:
+        assert library.reload() is False
+        page = open_page()
+        log_in(page, server.url, "sara", "/supervisor")
+        banner = page.locator("#kb-problem")
+        banner.wait_for()
+        text = banner.inner_text()
+        assert text.startswith("Knowledge base not reloaded: ") and "shipping.yaml:4: bad YAML" in text, text
+        assert f"still answers from version {serving}" in text
+    finally:
+        library.folder = original
+        library.reload()
+    page.reload()
+    page.locator("#queues-table").wait_for()
+    page.wait_for_function("document.getElementById('kb-problem').hidden")
