@@ -1286,7 +1286,7 @@ ROUTES: tuple[Route, ...] = (
     _api("GET", "/api/canned", canned, "agent", "canned replies: FAQ answers, best first",
          query=("q", "lang")),
     _api("GET", "/api/departments", departments, "agent", "departments", query=("lang",)),
-    _api("GET", "/api/floor", floor, "supervisor", "queues, agents and SLA breaches"),
+    _api("GET", "/api/floor", floor, "supervisor", "queues, agents, SLA breaches and the knowledge base's state"),
     _api("GET", "/api/records", records, "supervisor", "the escalation record", query=RECORD_QUERY),
     _api("GET", "/api/records.csv", records_csv, "supervisor", "the escalation record as CSV",
          query=RECORD_QUERY),
