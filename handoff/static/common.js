@@ -17,7 +17,7 @@
       // login
       loginTitle: "Sign in", name: "Name", password: "Password", signIn: "Sign in",
       signingIn: "Signing in…", badCredentials: "Wrong name or password.",
-      lockedOut: "Too many attempts. Wait a few minutes before trying again.",
+      lockedOut: "Too many attempts. Try again in {n} minutes, or ask a supervisor to unlock your name.",
       loggedOut: "You are signed out.", fillBoth: "Enter your name and password.",
       sessionEnded: "Your sign-in has ended. Sign in again to carry on: what you were writing is kept.",
       accountDisabled: "This account is disabled; ask a supervisor.",
@@ -120,7 +120,8 @@
       hours: "{n} h {m} min", days: "{n} d", ago: "hace {t}", justNow: "ahora mismo",
       loginTitle: "Iniciar sesión", name: "Nombre", password: "Contraseña", signIn: "Entrar",
       signingIn: "Entrando…", badCredentials: "Nombre o contraseña incorrectos.",
-      lockedOut: "Demasiados intentos. Espera unos minutos antes de volver a probar.",
+      lockedOut: "Demasiados intentos. Vuelve a probar dentro de {n} minutos o pide a un supervisor que " +
+        "desbloquee tu nombre.",
       loggedOut: "Has cerrado la sesión.", fillBoth: "Escribe tu nombre y tu contraseña.",
       sessionEnded: "Tu sesión ha terminado. Vuelve a iniciarla para seguir: lo que estabas escribiendo se conserva.",
       accountDisabled: "Esta cuenta está desactivada; pregunta a un supervisor.",
@@ -623,7 +624,9 @@
         if (response.status === 403 && data.error === "csrf" && unsafe && !retried && path !== "/api/login") {
           return renewCsrf().then(function () { return api(method, path, body, true); });
         }
-        throw new ApiError(response.status, data.error, data.message);
+        var failed = new ApiError(response.status, data.error, data.message);
+        failed.retryAfter = Number(response.headers.get("Retry-After")) || 0; // seconds, on a 429
+        throw failed;
       });
     }, function () {
       throw new ApiError(0, "network", t("errorNetwork"));

@@ -62,7 +62,7 @@
       passwordInput.value = "";
       passwordInput.focus();
       if (err.status === 401) { show(R.t("badCredentials")); }
-      else if (err.status === 429) { show(R.t("lockedOut")); }
+      else if (err.status === 429) { show(R.t("lockedOut", { n: Math.max(1, Math.ceil((err.retryAfter || 900) / 60)) })); }
       else if (err.code === "account_disabled") { show(R.t("accountDisabled")); } // only after the right password
       else { show(R.errorText(err)); }
     });

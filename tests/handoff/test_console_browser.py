@@ -324,6 +324,9 @@ def test_wrong_password_then_lockout(server: Server, open_page: PageFactory) -> 
     page.locator("#login-password").fill(PASSWORD)
     page.locator("#login-submit").click()
     page.locator("#login-error", has_text="Too many attempts").wait_for()
+    # How long, and who can lift it sooner (the server's Retry-After: 15 minutes).
+    assert page.locator("#login-error").inner_text() == (
+        "Too many attempts. Try again in 15 minutes, or ask a supervisor to unlock your name.")
     assert page.url.endswith("/login?next=/agent")
 
 
