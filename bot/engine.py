@@ -670,6 +670,10 @@ class Engine:
             await self._say(conv, name, record=record)
         elif talk is Intent.HOW_ARE_YOU:
             await self._say(conv, "how_are_you", record=record)
+        elif talk is Intent.HELP:
+            # "Tengo un problema con mi pedido": no entry is meant yet, and none is a misunderstanding either.
+            await self._change(conv.id, awaiting="")
+            await self._say(conv, "tell_me", record=record)
         elif talk is Intent.ARE_YOU_A_BOT:
             await self._say(conv, "about_bot", buttons=(self._person_button(conv),), record=record)
         elif not greeted_now:  # a fresh greeting already said hello

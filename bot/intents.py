@@ -24,6 +24,7 @@ class Intent(StrEnum):
     OK = "ok"  # an acknowledgement: "ok", "vale", "perfecto", "got it", 👍
     HOW_ARE_YOU = "how_are_you"  # "how are you?", "¿qué tal estás?"
     ARE_YOU_A_BOT = "are_you_a_bot"  # "are you a bot?", "¿eres un robot?"
+    HELP = "help"  # an opener with nothing to go on yet: "necesito ayuda", "I have a problem with my order"
 
 
 def _words(text: str) -> frozenset[str]:
@@ -150,6 +151,33 @@ ARE_YOU_A_BOT = ("are you a bot", "are you a robot", "are you a machine", "are y
                  "eres un bot", "eres un robot", "eres una maquina", "eres una ia", "es un bot", "esto es un bot",
                  "hablo con un bot", "hablo con una maquina", "hablo con un robot", "estoy hablando con un bot",
                  "estoy hablando con una maquina", "eres real")
+# Openers that say there is something but not what (folded, whole message, after a hello, without
+# "please"): the commonest first lines of a support chat, to be asked about rather than matched.
+HELP_OPENERS = frozenset((
+    "help", "help me", "i need help", "need help", "i need some help", "can you help me", "can you help",
+    "could you help me", "can someone help me", "can anyone help me", "i have a question", "quick question",
+    "a question", "one question", "i have a problem", "i have an issue", "i have a problem with my order",
+    "i have an issue with my order", "problem with my order", "issue with my order", "i need help with my order",
+    "i have a question about my order", "question about my order", "i have a query",
+    "ayuda", "ayudame", "necesito ayuda", "necesito ayuda por favor", "me ayudas", "me puedes ayudar",
+    "me podeis ayudar", "me pueden ayudar", "me podrias ayudar", "puedes ayudarme", "podeis ayudarme",
+    "una pregunta", "tengo una pregunta", "una duda", "tengo una duda", "una consulta", "tengo una consulta",
+    "tengo un problema", "tengo un problema con mi pedido", "tengo un problema con un pedido",
+    "problema con mi pedido", "necesito ayuda con mi pedido", "tengo una pregunta sobre mi pedido",
+    "tengo una duda sobre mi pedido", "consulta sobre mi pedido", "una pregunta sobre mi pedido",
+))
+_COURTESY = frozenset(("please", "pls", "plz", "por", "favor", "porfa", "porfavor", "porfis"))
+_HELLO_TAIL = frozenset(("tardes", "dias", "noches", "there", "morning", "afternoon", "evening"))
+
+
+def opens_without_saying(text: str) -> bool:
+    """The message says the customer needs help but not with what: ask them, do not guess an entry."""
+    words = [w for w in fold(text).split() if w not in _COURTESY]
+    while words and (words[0] in CORE[Intent.HELLO] or words[0] in _HELLO_TAIL):
+        words = words[1:]
+    return " ".join(words) in HELP_OPENERS
+
+
 # Laughter reads as an acknowledgement: "jajaja", "jejeje", "hahaha", "lol", "xd".
 _LAUGH = re.compile(r"(?:(?:ja|je|ji|ha|he|hi)h?){2,}j?|lol|lmao|xd+")
 
@@ -169,6 +197,8 @@ def small_talk(text: str) -> Intent | None:
         return Intent.OK if marks and all(c in ACK_EMOJI for c in marks) else None
     if len(words) > MAX_SMALL_TALK_WORDS:
         return None
+    if opens_without_saying(text):  # "buenas, una pregunta": more than a hello
+        return Intent.HELP
     for intent in (Intent.BYE, Intent.THANKS, Intent.HELLO):
         if CORE[intent].intersection(words):
             # "thanks, bye": every word must be one of the courtesies the message mixes.

@@ -19,6 +19,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Hello again! What can I help you with?",
         "es": "¡Hola de nuevo! ¿En qué puedo ayudarte?",
     },
+    "tell_me": {
+        "en": "Of course. Tell me what happened or what you would like to know, in a sentence or two.",
+        "es": "Claro. Cuéntame qué ha pasado o qué quieres saber, en una o dos frases.",
+    },
     "how_are_you": {
         "en": "I'm well, thank you for asking! What can I help you with?",
         "es": "¡Muy bien, gracias por preguntar! ¿En qué puedo ayudarte?",

@@ -593,6 +593,20 @@ async def test_words_of_no_language_are_matched_in_both_and_answered_in_the_conv
     assert (await bot.conv()).misunderstandings == 0
 
 
+@pytest.mark.parametrize(("lang", "opener", "asked"), [
+    ("es", "tengo un problema con mi pedido", "Claro. Cuéntame qué ha pasado"),
+    ("en", "hi, I have a question", "Of course. Tell me what happened"),
+])
+async def test_an_opener_with_nothing_to_go_on_is_asked_about_not_guessed(
+    bot: Bot, lang: str, opener: str, asked: str
+) -> None:
+    *_, reply = await bot.say(opener, lang=lang)
+    assert reply.text.startswith(asked) and reply.buttons == ()  # no entry guessed from "pedido"
+    *_, again = await bot.say(opener, lang=lang)  # said twice: still no misunderstanding, no handoff
+    assert again.text.startswith(asked) and bot.statuses() == []
+    assert (await bot.conv()).misunderstandings == 0
+
+
 async def test_outbox_delivers_through_redis_pubsub(redis: aioredis.Redis) -> None:
     outbox = Outbox(redis)
     received: list[OutEvent] = []
