@@ -556,7 +556,8 @@ class Engine:
         ("reembolso" on an English page, "invoice" on a Spanish one). The reply stays in `lang`."""
         es, en = lang_scores(text)
         agrees = es != en and (es > en) == (lang == "es")
-        return self.library.decide(text, lang if agrees else None)
+        # "Hola, ¿aceptáis PayPal? Gracias": the hello and the thanks only dilute the question.
+        return self.library.decide(intents.core_question(text), lang if agrees else None)
 
     def _new_question(self, text: str, lang: str, invited: bool) -> tuple[bool, Decision | None]:
         """After a resolution: a question, a request for a person, or something the knowledge base answers,

@@ -178,6 +178,30 @@ def opens_without_saying(text: str) -> bool:
     return " ".join(words) in HELP_OPENERS
 
 
+_AFTER_PUNCTUATION = re.compile(r"(?<=[,.;:!?\n])")
+# Sign-offs a question ends with that small_talk does not read as thanks on their own.
+SIGN_OFFS = frozenset(("muchas gracias de antemano", "gracias de antemano", "gracias por adelantado", "un saludo",
+                       "saludos cordiales", "thanks in advance", "thank you in advance", "many thanks in advance",
+                       "kind regards", "best regards", "regards"))
+
+
+def core_question(text: str) -> str:
+    """The message without the hello it opens with and the thanks it closes with ("Hola, ¿aceptáis
+    PayPal? Gracias de antemano" is "¿aceptáis PayPal?"): for matching, where they only dilute the
+    question. The message itself when nothing else is left."""
+    parts = [p for p in _AFTER_PUNCTUATION.split(text) if p.strip()]
+    while len(parts) > 1 and small_talk(parts[0]) in (Intent.HELLO, Intent.HOW_ARE_YOU):
+        parts = parts[1:]
+    while len(parts) > 1 and (small_talk(parts[-1]) in (Intent.THANKS, Intent.BYE, Intent.OK)
+                              or " ".join(fold(parts[-1]).split()) in SIGN_OFFS):
+        parts = parts[:-1]
+    words = "".join(parts).split()
+    # "hola aceptais paypal", with no comma: the hello words before the question.
+    while len(words) > 2 and (fold(words[0]).strip() in CORE[Intent.HELLO] or fold(words[0]).strip() in _HELLO_TAIL):
+        words = words[1:]
+    return " ".join(words) or text
+
+
 # Laughter reads as an acknowledgement: "jajaja", "jejeje", "hahaha", "lol", "xd".
 _LAUGH = re.compile(r"(?:(?:ja|je|ji|ha|he|hi)h?){2,}j?|lol|lmao|xd+")
 

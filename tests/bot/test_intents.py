@@ -6,6 +6,7 @@ from bot.intents import (
     asks,
     asks_for_person,
     chases,
+    core_question,
     ends_with_goodbye,
     requests_person,
     small_talk,
@@ -129,6 +130,15 @@ def test_a_nudge_about_the_wait(text: str, expected: bool) -> None:
 )
 def test_asking_after_the_bot_and_laughter(text: str, expected: Intent | None) -> None:
     assert small_talk(text) == expected
+
+
+@pytest.mark.parametrize(("text", "core"), [
+    ("hola buenas, cuánto tarda el envío? gracias", "cuánto tarda el envío?"),
+    ("hi there, how long does shipping take? thanks in advance", "how long does shipping take?"),
+    ("hola aceptais paypal", "aceptais paypal"), ("hola", "hola"), ("how long does it take", "how long does it take"),
+])
+def test_the_question_without_its_hello_and_thanks(text: str, core: str) -> None:
+    assert core_question(text) == core
 
 
 @pytest.mark.parametrize(
