@@ -616,11 +616,22 @@ class Engine:
     async def _clarify(self, conv: Conversation, text: str, decision: Decision) -> None:
         buttons = tuple(Button(e.title(conv.lang), FAQ_PREFIX + e.id) for e in decision.suggestions)
         record = decision_record(decision, suggested=[e.id for e in decision.suggestions])
-        # Understood well enough to offer options: the run of misunderstandings is broken. The question and
-        # what was offered for it are kept: the answer chosen answers these words, and should none be
-        # chosen, they are a question the bot could not answer.
-        await self._change(conv.id, awaiting="clarify", misunderstandings=0, last_question=text[: unanswered.MAX_TEXT],
-                           suggested=" ".join(e.id for e in decision.suggestions))
+        # Understood well enough to offer options: the run of misunderstandings is broken, unless the options
+        # before went unchosen too. Round after round of guesses nobody picks is being misunderstood, and
+        # the handoff takes over as after "I didn't understand" twice.
+        run: dict[str, HashValue] = {"misunderstandings": 0}
+        if conv.awaiting == "clarify":
+            count = await self.conversations.count_misunderstanding(conv.id)
+            if count >= self.settings.conversation.misunderstandings_before_handoff:
+                reason = Reason(esc.MISUNDERSTOOD, f"{count + 1} rounds of suggestions, none chosen", (text,))
+                await self._escalate(conv, [reason], "handoff_misunderstood", text,
+                                     record={**record, "misunderstandings": count})
+                return
+            run = {}
+        # The question and what was offered for it are kept: the answer chosen answers these words, and
+        # should none be chosen, they are a question the bot could not answer.
+        await self._change(conv.id, awaiting="clarify", last_question=text[: unanswered.MAX_TEXT],
+                           suggested=" ".join(e.id for e in decision.suggestions), **run)
         await self._send(conv, texts.say("clarify", conv.lang), (*buttons, self._person_button(conv)), record)
 
     async def _not_understood(self, conv: Conversation, text: str, decision: Decision) -> None:

@@ -242,6 +242,28 @@ async def test_clarify_suggests_entries_and_choosing_one_answers_it(
     assert customer[-1].text == "How much does shipping cost?" and customer[-1].value == "faq:shipping-cost"
 
 
+async def test_rounds_of_suggestions_none_chosen_lead_to_a_person(redis: aioredis.Redis, kb_dir: Path) -> None:
+    # Every message is only a guess here: "did you mean" thrice, nothing picked, is being misunderstood.
+    bot = build(redis, make_settings(kb_dir, answer_threshold=1.0, clarify_threshold=0.0))
+    *_, first = await bot.say("shipping price")
+    second, = await bot.say("what about the parcel")
+    assert "faq:shipping-cost" in values(first) + values(second) and bot.statuses() == []
+    assert (await bot.conv()).misunderstandings == 1
+    (handing,) = await bot.say("the delivery thing")
+    assert "person" in handing.text and bot.statuses() == ["queued"]
+    conv = await bot.conv()
+    assert [r["code"] for r in conv.escalation["reasons"]] == ["repeated_misunderstanding"]
+
+
+async def test_a_suggestion_chosen_breaks_the_run(redis: aioredis.Redis, kb_dir: Path) -> None:
+    bot = build(redis, make_settings(kb_dir, answer_threshold=1.0, clarify_threshold=0.0))
+    await bot.say("shipping price")
+    await bot.say("what about the parcel")
+    await bot.choose("faq:shipping-cost")
+    await bot.say("the delivery thing")
+    assert bot.statuses() == [] and (await bot.conv()).misunderstandings == 0
+
+
 async def test_unknown_asks_to_rephrase_and_two_misunderstandings_escalate(bot: Bot) -> None:
     *_, first = await bot.say(UNKNOWN)
     assert "other words" in first.text and values(first) == ["human"]
