@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from yarl import URL
+
 ENV_PREFIX = "RELEVO_"
 # Environment variables that are not settings keys but name where settings live, or that
 # DESIGN.md fixes by their conventional names.
@@ -61,6 +63,14 @@ class ServerSettings:
 class StoreSettings:
     redis_url: str = ""
     data_dir: str = "data"
+
+    def describe(self, data_dir: Path) -> str:
+        """Which store a command reads, for its output: the server's address without its password, or
+        the embedded Redis's folder (a wrong --data starts an empty one)."""
+        if self.redis_url:
+            url = URL(self.redis_url)
+            return str(url.with_user(None)) if url.user or url.password else self.redis_url
+        return f"the embedded Redis in {data_dir.resolve()}"
 
 
 @dataclass(frozen=True)

@@ -184,7 +184,8 @@ async def _list(redis: Any, args: argparse.Namespace) -> int:
     agents = await AgentDirectory(redis).all()
     if not agents:
         # Which store was read: an agent added to another data folder is not known to that server.
-        where = _settings(args).store.redis_url or f"the embedded Redis in {_settings(args).data_dir.resolve()}"
+        settings = _settings(args)
+        where = settings.store.describe(settings.data_dir)
         print(f"no agents yet in {where}: relevo agent add NAME --departments general --tier 1")
     for a in agents:
         state = "disabled" if a.disabled else "active"

@@ -197,7 +197,11 @@ def cmd_unanswered(args: argparse.Namespace) -> int:
         print(json.dumps({"days": args.days, "noted": len(items), "answered_now": answered,
                           "groups": [unanswered.to_dict(g) for g in groups]}, ensure_ascii=False))
         return 0
-    print(f"{len(items)} questions not answered in the last {args.days} days, {len(groups)} groups shown")
+    # Which store was read: a wrong --data starts an empty embedded Redis, and "0" must not read as
+    # "the bot understood everything".
+    where = settings.store.describe(settings.data_dir)
+    print(f"{len(items)} questions not answered in the last {args.days} days, {len(groups)} groups shown "
+          f"(read from {where})")
     if answered:
         print(f"({answered} of them the knowledge base answers by now: left out)")
     for g in groups:

@@ -150,7 +150,7 @@ def test_the_command_lists_recent_questions_grouped(redis_url: str, tmp_path: Pa
     asyncio.run(seed())
     listed = relevo(redis_url, tmp_path)
     assert listed.returncode == 0, listed.stderr
-    assert "4 questions not answered in the last 30 days, 2 groups shown" in listed.stdout
+    assert f"4 questions not answered in the last 30 days, 2 groups shown (read from {redis_url})" in listed.stdout
     assert "(1 of them the knowledge base answers by now: left out)" in listed.stdout
     assert "2x  (not understood; near: islands-shipping)" in listed.stdout
     assert "1x  (answer did not help; near: warranty-period)" in listed.stdout
