@@ -240,7 +240,8 @@ def draft(groups: Sequence[Group], by: str = "`relevo faq unanswered --draft`", 
             "answer": {lang: "" for lang in by_lang},
         })  # fmt: skip
     header = (f"# Drafted by {by}: give each entry a real id, merge or drop\n"
-              "# questions, write the answers, then `relevo faq check` before copying it into config/faq.\n")
+              "# questions, write the answers, then `relevo faq check THIS_FILE` (checked with the knowledge\n"
+              "# base it would join) before copying it into config/faq.\n")
     return header + yaml.safe_dump({"entries": entries}, allow_unicode=True, sort_keys=False, width=100)
 
 

@@ -6,7 +6,7 @@ import difflib
 import hashlib
 import logging
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -392,10 +392,12 @@ def department_problems(entries: Iterable[Entry], departments: Collection[str]) 
     return sorted(problems, key=lambda p: (p.file, p.line))
 
 
-def load_dir(folder: Path, departments: Collection[str] | None = None) -> LoadResult:
+def load_dir(folder: Path, departments: Collection[str] | None = None, extra: Sequence[Path] = ()) -> LoadResult:
     """Load every *.yaml / *.yml file under `folder` (sorted, recursive) into one knowledge base.
 
     With `departments` (those of the handoff rules), a department name outside them is an error too.
+    `extra`: files from elsewhere loaded with them (a draft checked against the knowledge base it would
+    join: a duplicate id or question across the two is found).
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -407,6 +409,8 @@ def load_dir(folder: Path, departments: Collection[str] | None = None) -> LoadRe
         and p.is_file()
         and not any(part.startswith(".") for part in p.relative_to(folder).parts)
     )
+    inside = {p.resolve() for p in files}
+    files += [Path(p) for p in extra if Path(p).resolve() not in inside]
     result = LoadResult(None, files=files)
     if not files:
         result.errors.append(Problem(str(folder), 0, "no knowledge-base files (*.yaml) in this folder"))
@@ -423,8 +427,9 @@ def load_dir(folder: Path, departments: Collection[str] | None = None) -> LoadRe
             result.errors.append(Problem(str(path), 0, f"cannot read file: {exc.strerror}"))
             continue
         # The version hashes the very bytes that were parsed, so a reload never skips a change.
-        digest.update(str(path.relative_to(folder)).encode() + b"\0" + raw + b"\0")
-        result.sources[path.relative_to(folder).as_posix()] = raw
+        name = path.relative_to(folder).as_posix() if path.is_relative_to(folder) else str(path)
+        digest.update(name.encode() + b"\0" + raw + b"\0")
+        result.sources[name] = raw
         got, errors, warnings = load_file(path, raw)
         entries += got
         result.errors += errors

@@ -30,7 +30,9 @@ def register(sub: Any) -> None:
     faq_sub = p.add_subparsers(dest="faq_command", required=True)
 
     check = faq_sub.add_parser("check", help="validate the knowledge-base files")
-    check.add_argument("dir", nargs="?", type=Path, help="folder of YAML files (default: settings faq.dir)")
+    check.add_argument("dir", nargs="?", type=Path,
+                       help="folder of YAML files (default: settings faq.dir), or one file (a draft) to check "
+                            "with that folder")
     check.set_defaults(func=cmd_check)
 
     ask = faq_sub.add_parser("ask", help="show the candidates and the decision for one question")
@@ -117,9 +119,17 @@ def _departments(args: argparse.Namespace) -> tuple[set[str] | None, str]:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    folder = _kb_dir(args, args.dir)
     departments, note = _departments(args)
-    result = load_dir(folder, departments)
+    if args.dir is not None and args.dir.is_file():
+        # A draft, checked with the knowledge base it would join (settings faq.dir): its own problems,
+        # and an id or question the two have both.
+        draft, folder = args.dir, _kb_dir(args, None)
+        result = load_dir(folder, departments, extra=(draft,))
+        folder_label = f"{draft} with {folder}"
+    else:
+        folder = _kb_dir(args, args.dir)
+        result = load_dir(folder, departments)
+        folder_label = str(folder)
     for problem in result.errors:
         print(problem)
     print(note)
@@ -128,9 +138,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         for problem in result.warnings:
             print(f"  {problem}")
     if result.kb is None:
-        print(f"{folder}: {len(result.errors)} error(s)")
+        print(f"{folder_label}: {len(result.errors)} error(s)")
         return 1
-    print(f"{folder}: ok, {len(result.kb)} entries")
+    print(f"{folder_label}: ok, {len(result.kb)} entries")
     return 0
 
 

@@ -163,3 +163,22 @@ def test_eval_refuses_an_expected_id_the_kb_lacks(tmp_path: Path, capsys: pytest
     assert rc == 1 and out == ""
     assert f"{tmp_path / 'cases.csv'}:2: unknown entry id 'shiping-time' (did you mean 'shipping-time'?)" in err
     assert "1 case(s) expect an entry the knowledge base does not have" in err
+
+
+def test_check_a_draft_file_with_the_knowledge_base_it_would_join(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `relevo faq unanswered --draft` says to check the draft file: it is checked with settings faq.dir,
+    # so an id the knowledge base already has is found before the copy stops every reload.
+    config = config_with_rules(tmp_path / "config")
+    (config / "relevo.toml").write_text(f'[faq]\ndir = "{FIXTURES / "kb"}"\n', encoding="utf-8")
+    draft = tmp_path / "draft.yaml"
+    entry = ('  - id: {id}\n    questions: {{en: ["Do you sell gift cards?"]}}\n'
+             '    answer: {{en: "Yes, from 10 euros."}}\n')
+    draft.write_text("entries:\n" + entry.format(id="gift-cards"), encoding="utf-8")
+    assert main(["--config", str(config), "faq", "check", str(draft)]) == 0
+    assert f"{draft} with {FIXTURES / 'kb'}: ok, 7 entries" in capsys.readouterr().out
+    draft.write_text("entries:\n" + entry.format(id="damaged-item"), encoding="utf-8")
+    assert main(["--config", str(config), "faq", "check", str(draft)]) == 1
+    out = capsys.readouterr().out
+    assert f"{draft}:2: duplicate id 'damaged-item'" in out and "shop.yaml" in out, out
