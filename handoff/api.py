@@ -153,8 +153,9 @@ def _session(request: web.Request) -> ConsoleSession:
 # -- input -----------------------------------------------------------------------------------------
 
 
-async def read_json(request: web.Request) -> dict[str, Any]:
-    """The JSON object of the body (at most MAX_BODY bytes); {} when there is none."""
+async def read_json(request: web.Request, fields: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The JSON object of the body (at most MAX_BODY bytes); {} when there is none. With `fields`, any
+    other key is refused: `{"id": …}` for `{"conversation_id": …}` must not claim the next one instead."""
     body = await read_bounded(request, MAX_BODY)
     if body is None:
         raise ApiError(413, "too_large", f"the body is larger than {MAX_BODY} bytes")
@@ -168,6 +169,9 @@ async def read_json(request: web.Request) -> dict[str, Any]:
         raise ApiError(400, "bad_request", "the body is not JSON") from None
     if not isinstance(data, dict):
         raise ApiError(400, "bad_request", "the body must be a JSON object")
+    unknown = sorted(str(k)[:40] for k in data if k not in fields) if fields else []
+    if unknown:
+        raise ApiError(400, "bad_request", f"unknown field '{unknown[0]}' (expected: {', '.join(fields)})")
     return data
 
 
@@ -369,7 +373,7 @@ async def conversation_view(
 
 async def login(request: web.Request) -> web.StreamResponse:
     state = _state(request)
-    data = await read_json(request)
+    data = await read_json(request, ("name", "password"))
     name = _text(data, "name", MAX_NAME_CHARS)
     # As it was set: `relevo agent passwd` keeps spaces at either end, so the login must too.
     password = _text(data, "password", MAX_NAME_CHARS, strip=False)
@@ -437,7 +441,7 @@ async def mine(request: web.Request) -> web.StreamResponse:
 
 async def claim(request: web.Request) -> web.StreamResponse:
     service, agent = _state(request).service, _agent(request)
-    data = await read_json(request)
+    data = await read_json(request, ("conversation_id",))
     wanted = _text(data, "conversation_id", MAX_NAME_CHARS, required=False)
     claimed = await service.claim(agent, wanted or None)
     if claimed is None:
@@ -461,19 +465,19 @@ async def conversation(request: web.Request) -> web.StreamResponse:
 
 
 async def reply(request: web.Request) -> web.StreamResponse:
-    text = _text(await read_json(request), "text", _max_chars(request))
+    text = _text(await read_json(request, ("text",)), "text", _max_chars(request))
     message_id = await _state(request).service.reply(_agent(request), request.match_info["id"], text)
     return web.json_response({"id": message_id})
 
 
 async def note(request: web.Request) -> web.StreamResponse:
     cid = await _viewable(request)
-    text = _text(await read_json(request), "text", _max_chars(request))
+    text = _text(await read_json(request, ("text",)), "text", _max_chars(request))
     return web.json_response({"id": await _state(request).service.note(_agent(request), cid, text)})
 
 
 async def transfer(request: web.Request) -> web.StreamResponse:
-    data = await read_json(request)
+    data = await read_json(request, ("department", "note"))
     department = _text(data, "department", MAX_NAME_CHARS)
     text = _text(data, "note", _max_chars(request), required=False)
     await _state(request).service.transfer(_agent(request), request.match_info["id"], department, text)
@@ -481,7 +485,7 @@ async def transfer(request: web.Request) -> web.StreamResponse:
 
 
 async def escalate(request: web.Request) -> web.StreamResponse:
-    text = _text(await read_json(request), "note", _max_chars(request), required=False)
+    text = _text(await read_json(request, ("note",)), "note", _max_chars(request), required=False)
     await _state(request).service.escalate_tier(_agent(request), request.match_info["id"], text)
     return web.Response(status=204)
 
@@ -504,7 +508,7 @@ async def return_to_bot(request: web.Request) -> web.StreamResponse:
 
 
 async def resolve(request: web.Request) -> web.StreamResponse:
-    data = await read_json(request)
+    data = await read_json(request, ("outcome", "note"))
     outcome = _text(data, "outcome", MAX_NAME_CHARS)
     if outcome not in OUTCOMES:
         raise ApiError(400, "bad_request", f"outcome must be one of {', '.join(OUTCOMES)}")
@@ -514,7 +518,7 @@ async def resolve(request: web.Request) -> web.StreamResponse:
 
 
 async def presence(request: web.Request) -> web.StreamResponse:
-    state = _text(await read_json(request), "state", 20)
+    state = _text(await read_json(request, ("state",)), "state", 20)
     if state not in ("online", "away"):
         raise ApiError(400, "bad_request", "state must be online or away")
     service, agent = _state(request).service, _agent(request)

@@ -328,6 +328,10 @@ async def test_agent_work_routes(server: Served, http: aiohttp.ClientSession) ->
     assert view["state"] == "queued" and view["record"]["reasons"][0]["code"] == "asked_for_person"
     assert any(m["from"] == "customer" for m in view["transcript"])
 
+    # A misnamed field is refused, not read as "the next one": the script meant this conversation.
+    async with http.post(server.url + "/api/claim", json={"id": cid}, headers={"X-Relevo-CSRF": csrf}) as r:
+        refused = await r.json()
+        assert r.status == 400 and refused["message"] == "unknown field 'id' (expected: conversation_id)"
     assert (await post(http, server, "/api/claim", csrf))["conversation_id"] == cid
     async with http.post(server.url + "/api/claim", json={}, headers={"X-Relevo-CSRF": csrf}) as r:
         assert r.status == 409 and (await r.json())["error"] == "empty"
