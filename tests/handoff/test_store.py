@@ -18,6 +18,8 @@ async def test_embedded_redis_keeps_an_append_only_file_and_survives_a_restart(t
         await store.close()
     aof = data / "appendonly.aof"
     assert aof.is_file() and b"XADD" in aof.read_bytes()
+    # Transcripts and password hashes: the folder is its user's alone (redis-server's files are 0644).
+    assert data.stat().st_mode & 0o777 == 0o700
 
     again = await Store.connect("", data)
     try:
