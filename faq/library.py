@@ -87,10 +87,16 @@ class Library:
         return [*self.status.errors, *self.status.warnings]
 
     def health(self) -> dict[str, object]:
-        """For GET /healthz: `faq` is `ok` (the files in use are the files on disk), `stale` (they do
-        not load, an older version answers; `faq_error` says why) or `empty` (nothing loaded)."""
+        """For GET /healthz: `faq` is `ok` (the files in use are the files on disk), `misrouted` (they
+        load, but an entry's handoff names an unknown department; `faq_error` says which), `stale` (they
+        do not load, an older version answers; `faq_error` says why) or `empty` (nothing loaded)."""
         status = self.status
         body: dict[str, object] = {"faq_version": self._loaded.kb.version or None}
+        if status.ok and status.errors:
+            # Loaded, but an entry names a department the handoff rules lack: its handoffs go elsewhere
+            # (`relevo faq check` refuses the file; monitoring must not read "ok").
+            more = f" (and {len(status.errors) - 1} more)" if len(status.errors) > 1 else ""
+            return {"faq": "misrouted", **body, "faq_error": f"{status.errors[0]}{more}"}
         if status.ok:
             return {"faq": "ok", **body}
         errors = [str(e) for e in status.errors] or ["the knowledge base did not load"]

@@ -84,6 +84,7 @@
       kbStale: "Knowledge base not reloaded: {error}. The bot still answers from version {version}; " +
         "later edits wait until this is fixed.",
       kbEmpty: "No knowledge base loaded: {error}. The bot cannot answer questions until it is fixed.",
+      kbMisrouted: "Knowledge base loaded with a routing problem: {error}.",
       breaches: "SLA breaches", noBreaches: "No SLA breaches.", kind: "Kind", overdue: "Overdue",
       records: "Escalation records", from: "From", to: "To", reason: "Reason", any: "Any", apply: "Apply",
       exportCsv: "Export CSV", when: "When", events: "Events", noRecords: "No records match.",
@@ -187,6 +188,7 @@
         "versión {version}; los cambios posteriores esperan a que se corrija.",
       kbEmpty: "No hay base de conocimiento cargada: {error}. El bot no puede responder preguntas hasta " +
         "que se corrija.",
+      kbMisrouted: "Base de conocimiento cargada con un problema de enrutamiento: {error}.",
       conversations: "Conversaciones", breaches: "SLA incumplidos", noBreaches: "Ningún SLA incumplido.",
       kind: "Tipo", overdue: "Retraso", records: "Registro de derivaciones", from: "Desde", to: "Hasta",
       reason: "Motivo", any: "Cualquiera", apply: "Aplicar", exportCsv: "Exportar CSV", when: "Cuándo",

@@ -57,11 +57,10 @@
 
   function renderKnowledge(kb) {
     var box = $("kb-problem");
-    var broken = kb && (kb.faq === "stale" || kb.faq === "empty");
-    box.hidden = !broken;
-    if (!broken) { return; }
-    box.textContent = t(kb.faq === "stale" ? "kbStale" : "kbEmpty",
-                        { error: kb.faq_error || "", version: kb.faq_version || "" });
+    var key = kb && { stale: "kbStale", empty: "kbEmpty", misrouted: "kbMisrouted" }[kb.faq];
+    box.hidden = !key;
+    if (!key) { return; }
+    box.textContent = t(key, { error: kb.faq_error || "", version: kb.faq_version || "" });
   }
 
   function renderFloor(floor) {

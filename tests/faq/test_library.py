@@ -147,6 +147,10 @@ def test_unknown_handoff_department_is_logged_and_falls_back_to_the_file_default
         "logistics, returns; until it is fixed these handoffs go to 'logistics'"
     ]
     assert lib.status.ok and [p.line for p in lib.status.errors] == [13]
+    # Monitoring (/healthz) and the supervisor page see it too, not only the log.
+    health = lib.health()
+    assert health["faq"] == "misrouted" and "shop.yaml:13: unknown handoff department 'biling'" in str(
+        health["faq_error"])
     caplog.clear()
     assert lib.reload() is False
     assert kb_log(caplog, logging.ERROR) == []  # a no-op reload does not repeat it
