@@ -107,7 +107,8 @@ def _stop_embedded(server: Any) -> None:
                 break
             time.sleep(STOP_WAIT_S / STOP_WAIT_STEPS)
         else:
-            logger.warning("store: other clients still use the embedded Redis; leaving it running")
+            # The usual case for a `relevo agent …` command while `relevo serve` runs: nothing is wrong.
+            logger.info("store: the embedded Redis is still in use (by relevo serve?); leaving it running")
         server._cleanup()
     except Exception:
         logger.exception("store: stopping the embedded Redis failed")
