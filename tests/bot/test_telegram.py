@@ -744,17 +744,23 @@ async def _resolve(rt: Runtime, cid: str, outcome: str) -> None:
     await rt.handoff.notifier.handle({"event": "resolved", "conv": cid, "outcome": outcome, "ts": now_ms()})
 
 
+async def _resolved_with_prompt(standin: StandIn, rt: Runtime) -> tuple[str, dict[str, Any]]:
+    """A handoff of CHAT resolved as solved: (its conversation id, the rating prompt's message)."""
+    cid = await _queued(standin, rt, CHAT)
+    await _resolve(rt, cid, "solved")
+    prompt = await standin.wait_for(
+        lambda: next((m for m in standin.sent(CHAT) if m["text"].startswith("How did we do?")), None),
+        "the rating prompt")
+    return cid, prompt
+
+
 async def test_an_old_rating_button_rates_nothing_after_a_resolution_that_asked_for_none(
     standin: StandIn, settings: Settings
 ) -> None:
     async with relevo(settings) as worker:
         rt = worker.runtime
         await subscribed(rt.redis)
-        first = await _queued(standin, rt, CHAT)
-        await _resolve(rt, first, "solved")
-        prompt = await standin.wait_for(
-            lambda: next((m for m in standin.sent(CHAT) if m["text"].startswith("How did we do?")), None),
-            "the rating prompt")
+        first, prompt = await _resolved_with_prompt(standin, rt)
         await standin.push(press_update(standin, CHAT, prompt, "rate:5"))
         await standin.wait_for(lambda: standin.sent(CHAT)[-1]["text"] == "Thank you for your rating!", "the thanks")
         await say(standin, CHAT, "thanks, bye")
@@ -780,11 +786,7 @@ async def test_the_stars_pressed_after_saying_goodbye_rate_the_conversation_that
     async with relevo(settings) as worker:
         rt = worker.runtime
         await subscribed(rt.redis)
-        cid = await _queued(standin, rt, CHAT)
-        await _resolve(rt, cid, "solved")
-        prompt = await standin.wait_for(
-            lambda: next((m for m in standin.sent(CHAT) if m["text"].startswith("How did we do?")), None),
-            "the rating prompt")
+        cid, prompt = await _resolved_with_prompt(standin, rt)
         await say(standin, CHAT, "thanks, bye")  # the conversation ends; the stars stay in the chat
         sent = len(standin.sent(CHAT))
         await standin.push(press_update(standin, CHAT, prompt, "rate:4"))
