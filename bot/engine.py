@@ -17,6 +17,7 @@ from bot.messages import RATE_PREFIX, Attachment, Button, Channel, Inbound, Outb
 from bot.mood.lexicon import GROUP_LABELS
 from bot.outbox import Outbox
 from bot.settings import Settings
+from bot.stats import BotStats, Counted
 from faq.lang import lang_scores
 from faq.model import Action, Decision, Entry, KnowledgeBase
 from handoff import escalation as esc
@@ -170,6 +171,7 @@ class Engine:
         escalator: Escalator,
         mood: Mood | None = None,
         customer_side: CustomerSide | None = None,
+        stats: BotStats | None = None,
     ) -> None:
         self.settings = settings
         self.conversations = conversations
@@ -178,6 +180,7 @@ class Engine:
         self.escalator = escalator
         self.mood = mood
         self.customer_side = customer_side
+        self.stats = stats
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         # Turns in progress, by conversation id. A turn's record changes ride along with its reply's
         # transcript write (one round trip), or are written when the turn ends.
@@ -225,6 +228,10 @@ class Engine:
             # Closed between finding and writing (idle sweep, goodbye): the next loop opens a new one.
             self.conversations.forget_open(key)
         raise RuntimeError(f"could not store a message for {inbound.conversation_key}")
+
+    def _count(self, name: Counted) -> None:
+        if self.stats is not None:
+            self.stats.count(name)
 
     async def _rating_after_close(self, inbound: Inbound) -> Stored | None:
         """Stars pressed under the rating prompt after the customer's goodbye (Telegram keeps the buttons)
@@ -356,6 +363,8 @@ class Engine:
     # -- one customer turn --------------------------------------------------------------------
 
     async def _respond(self, conv: Conversation, inbound: Inbound) -> None:
+        if conv.customer_messages == 1:  # a widget opened and left unwritten is no conversation
+            self._count("conversations")
         text = inbound.text.strip()
         # A typed rating ("5 de 5", "4 out of 5") is no evidence of a language: numbers and a stock phrase.
         if text and not (conv.awaiting in RATING_ASKED and intents.stars(text) is not None):
@@ -587,6 +596,7 @@ class Engine:
         or is upset: they hear that is heard)."""
         answer, _ = entry.answer_in(conv.lang)
         record = {**record, "entry": entry.id}
+        self._count("answered")
         handoff = entry.handoff is not None or bool(also)
         # The question is kept with the answer: should it not help, it is one the bot could not answer.
         # Suggestions offered for other words no longer stand for this question (see _choose).
@@ -628,6 +638,7 @@ class Engine:
                                      record={**record, "misunderstandings": count})
                 return
             run = {}
+        self._count("clarified")
         # The question and what was offered for it are kept: the answer chosen answers these words, and
         # should none be chosen, they are a question the bot could not answer.
         await self._change(conv.id, awaiting="clarify", last_question=text[: unanswered.MAX_TEXT],
@@ -642,6 +653,7 @@ class Engine:
             await self._change(conv.id, awaiting="")
             return
         best = decision.match.best
+        self._count("not_understood")
         await self._note_unanswered(conv, "not_understood", text, best=best.entry_id if best else "",
                                     confidence=decision.match.confidence)
         count = await self.conversations.count_misunderstanding(conv.id)
@@ -655,6 +667,7 @@ class Engine:
 
     async def _helpful(self, conv: Conversation, helped: bool) -> None:
         record = {"action": "feedback", "helpful": helped, "entry": conv.last_entry}
+        self._count("helpful_yes" if helped else "helpful_no")
         await self._change(conv.id, awaiting="")
         if helped:
             await self._change(conv.id, misunderstandings=0)
@@ -707,6 +720,7 @@ class Engine:
     ) -> None:
         """Hand over to a person. `text_name`: what the bot says first, so the customer reads "a person will
         take over" before the queue position; None after an answer that already leads to it."""
+        self._count("handed_over")
         if text_name is not None:
             record = {**(record or {}), "action": "escalate", "reasons": [r.code for r in reasons]}
             await self._say(conv, text_name, record=record)

@@ -16,6 +16,7 @@ from bot.idle import IdleSweeper
 from bot.mood import MoodConfigError, MoodDetector
 from bot.outbox import Outbox
 from bot.settings import Settings
+from bot.stats import BotStats
 from faq.library import Library
 from faq.policy import Thresholds
 from handoff.conversations import Conversations
@@ -44,8 +45,9 @@ class Runtime:
         self.outbox = Outbox(self.redis)
         self.handoff = HandoffService(settings, self.redis, self.conversations, self.outbox, library, rules)
         self.escalator = self.handoff
+        self.stats = BotStats(self.redis)
         self.engine = Engine(settings, self.conversations, library, self.outbox, self.handoff, mood,
-                             customer_side=self.handoff)
+                             customer_side=self.handoff, stats=self.stats)
         self.idle = IdleSweeper(self.redis, self.conversations, self.engine,
                                 settings.conversation.idle_close_minutes)
         self._tasks: list[asyncio.Task[None]] = []
@@ -84,6 +86,7 @@ class Runtime:
         if self.settings.faq.reload:
             self._spawn(self.library.watch(self._kb_stop), "faq-watch")
         self._spawn(self.idle.run(), "idle-sweeper")
+        self._spawn(self.stats.run(self._kb_stop), "bot-figures")
         await self.handoff.start()
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
@@ -100,6 +103,10 @@ class Runtime:
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=STOP_TIMEOUT_S)
         self._tasks.clear()
+        try:
+            await self.stats.flush()  # the figures of the last few seconds
+        except Exception:
+            logger.warning("bot figures: the last ones could not be added to Redis", exc_info=True)
         await self.store.close()
 
     async def __aenter__(self) -> Runtime:

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import WSMsgType, web
 
+from bot import stats as bot_stats
 from bot import unanswered as unanswered_kb
 from bot.bodies import read_bounded
 from bot.messages import well_formed
@@ -764,6 +765,21 @@ async def _agent_names(service: HandoffService, wanted: str) -> frozenset[str]:
     return frozenset(found | {wanted})
 
 
+async def bot_figures(request: web.Request) -> web.StreamResponse:
+    """The bot's own figures over a period of UTC days (default: the last 30): conversations, answers,
+    "did this help?", not understood, handed to a person, and the shares contained and found helpful."""
+    today = datetime.now(UTC).date()
+    first_ms = _day_ms(request.query.get("from", ""), "from")
+    last_ms = _day_ms(request.query.get("to", ""), "to")
+    last = datetime.fromtimestamp(last_ms / 1000, UTC).date() if last_ms is not None else today
+    first = datetime.fromtimestamp(first_ms / 1000, UTC).date() if first_ms is not None else last - timedelta(days=29)
+    try:
+        found = await bot_stats.read(_state(request).service.redis, first, last)
+    except ValueError as exc:
+        raise ApiError(400, "bad_request", str(exc)) from None
+    return web.json_response(found)
+
+
 async def records(request: web.Request) -> web.StreamResponse:
     f = RecordFilter.from_query(request.query)
     found = await collect_records(_state(request).service, f)
@@ -1292,6 +1308,10 @@ ROUTES: tuple[Route, ...] = (
     _api("GET", "/api/departments", departments, "agent", "departments", query=("lang",)),
     _api("GET", "/api/floor", floor, "supervisor", "queues, agents, SLA breaches and the knowledge base's state"),
     _api("GET", "/api/records", records, "supervisor", "the escalation record", query=RECORD_QUERY),
+    _api("GET", "/api/bot_figures", bot_figures, "supervisor",
+         "the bot's figures over UTC days from..to (default the last 30): conversations, answered, clarified, "
+         "not_understood, helpful_yes/no, handed_over, contained_rate, helpful_rate", query=("from", "to"),
+         responses={"200": "OK", "400": "a bad date, the end before the start, or over 400 days"}),
     _api("GET", "/api/records.csv", records_csv, "supervisor", "the escalation record as CSV",
          query=RECORD_QUERY),
     _api("GET", "/api/records/{id}", record_detail, "supervisor",

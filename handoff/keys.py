@@ -107,6 +107,11 @@ def agent(name: str) -> str:
     return f"{PREFIX}:agent:{name}"
 
 
+def bot_stats(day: str) -> str:
+    """Hash: the bot's counts of one UTC day (YYYY-MM-DD): conversations, answers, handoffs (bot/stats.py)."""
+    return f"{PREFIX}:stats:bot:{day}"
+
+
 def handled(department: str) -> str:
     """List: the latest handling times (seconds) of a department, newest first, capped."""
     return f"{PREFIX}:{TAG}:handled:{department}"

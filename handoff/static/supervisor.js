@@ -164,7 +164,31 @@
       records.forEach(function (r) { body.appendChild(recordRow(r)); });
       $("records-empty").hidden = records.length > 0;
       $("records-metrics").textContent = metricsText(data && data.metrics);
+    }).catch(R.reportError).then(function () { return loadBotFigures(q); });
+  }
+
+  /* What the bot did over the same days (UTC days: the figures are kept per day): conversations, how
+     many it finished without a person, "did this help?" answered yes. */
+  function loadBotFigures(q) {
+    var b = new URLSearchParams();
+    ["from", "to"].forEach(function (name) { if (q.get(name)) { b.set(name, q.get(name)); } });
+    var qs = b.toString();
+    return R.api("GET", "/api/bot_figures" + (qs ? "?" + qs : "")).then(function (f) {
+      $("bot-metrics").textContent = botText(f);
     }).catch(R.reportError);
+  }
+
+  function botText(f) {
+    if (!f || !f.conversations) { return ""; }
+    var parts = [t("bConversations", { n: f.conversations }),
+                 t("bContained", { p: Math.round(100 * (f.contained_rate || 0)) }),
+                 t("bAnswered", { n: f.answered })];
+    if (f.helpful_rate != null) {
+      parts.push(t("bHelpful", { p: Math.round(100 * f.helpful_rate), n: f.helpful_yes + f.helpful_no }));
+    }
+    parts.push(t("bNotUnderstood", { n: f.not_understood }));
+    parts.push(t("bHandedOver", { n: f.handed_over }));
+    return parts.join(" · ");
   }
 
   /* The figures of every record the filters match (not only the rows shown): how many, how they ended,

@@ -580,6 +580,33 @@ async def test_a_conversation_handed_over_again_is_a_new_record_row(
     await ws.close()
 
 
+async def test_the_bot_figures_count_what_the_bot_did(server: Served, http: aiohttp.ClientSession) -> None:
+    ws = await customer(http, server)
+    await ws.send_json({"type": "message", "id": "c-a", "text": "How long does shipping take?"})
+    await expect(ws, "message", lambda d: "Did this help?" in d["text"])
+    await ws.send_json({"type": "choose", "id": "c-b", "value": "helpful:yes"})
+    await expect(ws, "message", **{"from": "bot"})
+    await ask_for_person(ws)
+    await expect(ws, "status", state="queued")  # the bot's turn is over
+    await ws.close()
+    await server.runtime.stats.flush()  # a serving worker does this every few seconds
+    await add_agent(server, "sam", role="supervisor")
+    await login(http, server, "sam")
+    async with http.get(server.url + "/api/bot_figures") as r:
+        assert r.status == 200
+        figures = await r.json()
+    assert (figures["conversations"], figures["answered"], figures["helpful_yes"], figures["handed_over"]) == (
+        1, 1, 1, 1)
+    assert figures["contained_rate"] == 0.0 and figures["helpful_rate"] == 1.0 and figures["days"] == 30
+    async with http.get(server.url + "/api/bot_figures?from=2026-02-01&to=2026-01-01") as r:
+        assert r.status == 400 and "ends before it starts" in (await r.json())["message"]
+    await add_agent(server, "tom")
+    async with _fresh() as other:
+        await login(other, server, "tom")
+        async with other.get(server.url + "/api/bot_figures") as r:
+            assert r.status == 403  # a manager's figures
+
+
 async def test_the_newest_handoff_is_listed_and_opens_however_long_the_audit_stream(
     server: Served, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:

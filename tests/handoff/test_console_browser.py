@@ -61,6 +61,7 @@ class Server:
         self.settings = settings
         self.url = ""
         self.service: HandoffService | None = None
+        self.runtime: Runtime | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self._ready = threading.Event()
         self._stop: asyncio.Event | None = None
@@ -94,7 +95,7 @@ class Server:
     async def _main(self) -> None:
         self.loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        runtime = await Runtime.start(self.settings, background=False)
+        runtime = self.runtime = await Runtime.start(self.settings, background=False)
         service = self.service = runtime.handoff
         app = create_app(runtime)
         runner = web.AppRunner(app)
@@ -609,6 +610,15 @@ def test_customer_rating_reaches_the_supervisor_records(server: Server, open_pag
     metrics = sara.locator("#records-metrics").inner_text()
     assert metrics.startswith("1 handoff · 1 solved (100 %) · median wait for a person "), metrics
     assert "median handling" in metrics and metrics.endswith("average rating 4 (1 rated)"), metrics
+    # And what the bot did over the same days (the figures a serving worker adds every few seconds).
+    assert server.runtime is not None
+    server.call(server.runtime.stats.flush())
+    sara.locator("#filters button[type=submit]").click()
+    bot_line = sara.locator("#bot-metrics")
+    bot_line.filter(has_text="handed to a person").wait_for()
+    shown = bot_line.inner_text()
+    assert re.fullmatch(r"Bot: \d+ conversations · \d+ % finished without a person · \d+ answers · .*"
+                        r"\d+ not understood · [1-9]\d* handed to a person", shown), shown
     row.locator(".link-button").first.click()
     sara.locator("#timeline .tl-rated").wait_for()
     assert "4 of 5" in sara.locator("#detail-rating").inner_text()
