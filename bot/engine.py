@@ -467,6 +467,16 @@ class Engine:
                 await self._helpful(conv, answer is Intent.YES)
                 return
         talk = intents.small_talk(text)
+        answer = intents.yes_no(text) if talk is None else None
+        if answer is not None:
+            # A bare "no" to "anything else?" is the end of the customer's questions (the conversation
+            # stays theirs to close); any other bare "sí" or "no" has nothing to match, and is no
+            # misunderstanding.
+            done = answer is Intent.NO and conv.awaiting == "more"
+            await self._change(conv.id, awaiting="")
+            await self._say(conv, "nothing_else" if done else "ack_open",
+                            record={"action": "small_talk", "intent": answer.value})
+            return
         if talk is not None:
             await self._small_talk(conv, talk, greeted_now)
             return
@@ -670,7 +680,7 @@ class Engine:
         self._count("helpful_yes" if helped else "helpful_no")
         await self._change(conv.id, awaiting="")
         if helped:
-            await self._change(conv.id, misunderstandings=0)
+            await self._change(conv.id, misunderstandings=0, awaiting="more")  # "glad" asks "anything else?"
             await self._say(conv, "glad", record=record)
             return
         # A wrong answer counts as a misunderstanding: one more and a person takes over.
@@ -692,6 +702,8 @@ class Engine:
             # "Great! Anything else?" agrees with an answer that helped; with none, "ok" just hands back.
             agreed = conv.last_entry and not conv.misunderstandings
             name = "thanks" if talk is Intent.THANKS else "ack" if agreed else "ack_open"
+            if name != "ack_open":
+                await self._change(conv.id, awaiting="more")  # both ask "anything else?"
             await self._say(conv, name, record=record)
         elif talk is Intent.HOW_ARE_YOU:
             await self._say(conv, "how_are_you", record=record)

@@ -51,6 +51,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Okay. Tell me what you need and I'll do my best to help.",
         "es": "De acuerdo. Cuéntame qué necesitas y haré lo posible por ayudarte.",
     },
+    "nothing_else": {  # "no" to "anything else?"
+        "en": "All right. If you need anything else, just write here.",
+        "es": "De acuerdo. Si necesitas algo más, escríbeme aquí cuando quieras.",
+    },
     "thanks": {
         "en": "You're welcome! Is there anything else I can help you with?",
         "es": "¡De nada! ¿Hay algo más en lo que pueda ayudarte?",

@@ -543,7 +543,7 @@ async def test_an_old_did_it_help_button_is_no_longer_an_answer(bot: Bot) -> Non
     (late,) = await bot.choose("helpful:no")
     assert "no longer available" in late.text
     conv = await bot.conv()
-    assert conv.awaiting == "" and conv.misunderstandings == 0
+    assert conv.awaiting == "more" and conv.misunderstandings == 0  # still the Yes's "anything else?"
 
 
 @pytest.mark.parametrize(
@@ -628,6 +628,22 @@ async def test_a_hello_and_a_thanks_around_a_question_do_not_dilute_it(
     assert values(answer) == ["helpful:yes", "helpful:no"], answer.text
     assert (await bot.conv()).last_entry == entry
     assert (await bot.conv()).last_question == text  # the customer's own words, for the unanswered list
+
+
+async def test_a_bare_no_to_anything_else_ends_the_questions_and_a_bare_yes_or_no_is_no_question(
+    bot: Bot
+) -> None:
+    *_, first = await bot.say("no")  # a first message: nothing to match
+    assert first.text.startswith("Okay. Tell me what you need") and first.buttons == ()
+    await bot.say("How long does shipping take?")
+    (glad,) = await bot.choose("helpful:yes")
+    assert glad.text.endswith("Anything else I can do for you?")
+    (done,) = await bot.say("no")
+    assert done.text == "All right. If you need anything else, just write here."
+    (again,) = await bot.say("no")  # nothing was asked this time
+    assert again.text.startswith("Okay. Tell me what you need")
+    conv = await bot.conv()
+    assert conv.misunderstandings == 0 and conv.state == "bot" and bot.statuses() == []
 
 
 @pytest.mark.parametrize(("lang", "opener", "asked"), [
