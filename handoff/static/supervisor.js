@@ -226,7 +226,16 @@
     tr.appendChild(reasons);
     tr.appendChild(agentsCell(r));
     tr.appendChild(cell(r.outcome ? R.outcomeLabel(r.outcome) : ""));
-    tr.appendChild(cell(ratingText(r.rating), "num rating-cell"));
+    var rated = cell(ratingText(r.rating), "num rating-cell");
+    if (r.comment) {
+      // What the customer wrote with (or instead of) the stars, as text, cut for the table; the record
+      // itself shows it whole.
+      var said = String(r.comment);
+      var note = el("span", "rating-comment", "“" + (said.length > 80 ? said.slice(0, 79) + "…" : said) + "”");
+      note.title = said;
+      rated.appendChild(note);
+    }
+    tr.appendChild(rated);
     tr.appendChild(cell(r.events != null ? String(r.events) : "", "num"));
     // A click anywhere on the row opens the record: a reason badge or an agent's name too, not only the
     // cell around them. The "When" button opens it on its own (and is the way in from the keyboard);

@@ -593,6 +593,10 @@ def test_customer_rating_reaches_the_supervisor_records(server: Server, open_pag
     four = customer.locator(".relevo-log .relevo-choice", has_text=re.compile(r"^\s*★ 4\s*$")).last
     four.wait_for()
     four.click()
+    customer.locator(".relevo-log .relevo-text", has_text="¡Gracias por tu valoración!").wait_for()
+    comment = "<b>muy rápida</b>, de diez"
+    customer_says(customer, comment)
+    customer.locator(".relevo-log .relevo-text", has_text="hemos anotado tu comentario").wait_for()
 
     sara = open_page()
     log_in(sara, server.url, "sara", "/supervisor")
@@ -606,6 +610,14 @@ def test_customer_rating_reaches_the_supervisor_records(server: Server, open_pag
     assert "4 of 5" in row.locator(".rating-cell").inner_text(), (
         "the customer's rating never reached the record"
     )
+    # The customer's comment, with the stars in the list, as text (the record shows it whole too).
+    shown_comment = row.locator(".rating-comment")
+    for _ in range(20):  # noted after the stars: ask again until the row has it
+        if shown_comment.count():
+            break
+        sara.wait_for_timeout(250)
+        sara.locator("#filters button[type=submit]").click()
+    assert shown_comment.inner_text() == f"“{comment}”" and row.locator(".rating-cell b").count() == 0
     # The figures of the records shown: one handoff, solved, its wait and handling, the rating.
     metrics = sara.locator("#records-metrics").inner_text()
     assert metrics.startswith("1 handoff · 1 solved (100 %) · median wait for a person "), metrics
@@ -620,14 +632,16 @@ def test_customer_rating_reaches_the_supervisor_records(server: Server, open_pag
     assert re.fullmatch(r"Bot: \d+ conversations · \d+ % finished without a person · \d+ answers · .*"
                         r"\d+ not understood · [1-9]\d* handed to a person", shown), shown
     row.locator(".link-button").first.click()
-    sara.locator("#timeline .tl-rated").wait_for()
+    rated = sara.locator("#timeline .tl-rated")
+    rated.nth(1).wait_for()  # the stars, then the comment, as text
+    assert "4 of 5" in rated.nth(0).inner_text() and comment in rated.nth(1).inner_text()
     assert "4 of 5" in sara.locator("#detail-rating").inner_text()
     # The customer's own line reads the same as the press and after a reload.
     said = ".relevo-log .relevo-from-customer .relevo-text"
-    assert customer.locator(said).last.inner_text() == "★ 4"
+    assert customer.locator(said, has_text="★").last.inner_text() == "★ 4"
     customer.reload()
     customer.locator(said, has_text="★").last.wait_for()
-    assert customer.locator(said).last.inner_text() == "★ 4"
+    assert customer.locator(said, has_text="★").last.inner_text() == "★ 4"
     for page in (ana, customer, sara):
         assert page.problems == [], page.problems
 
