@@ -201,7 +201,7 @@ class Engine:
         inbound = self._bounded(inbound)
         lang = inbound.lang if inbound.lang in ("en", "es") else self.settings.conversation.default_lang
         key = inbound.conversation_key
-        if inbound.kind == "choose" and self._rating(inbound.value) and self.customer_side is not None:
+        if inbound.kind == "choose" and self._rating(inbound.value):
             late = await self._rating_after_close(inbound)
             if late is not None:
                 return late
@@ -238,8 +238,9 @@ class Engine:
         rate the conversation that asked for them, closed since, rather than opening a new one with
         nothing to rate. Taken here, before the press is acknowledged; None if there is none to rate."""
         key = inbound.conversation_key
-        if self.customer_side is None or self.conversations.known_open(key) or await self.conversations.current_id(key):
+        if self.customer_side is None or self.conversations.known_open(key):
             return None
+        # The open conversation if there is one (then not closed: the press is its own), else the last.
         last = await self.conversations.last_id(key)
         conv = await self.conversations.get(last) if last else None
         if conv is None or conv.state != "closed":
@@ -319,9 +320,7 @@ class Engine:
 
     async def language(self, conversation_key: str) -> str | None:
         """The language the customer's conversation is in; None before there is one."""
-        cid = await self.conversations.current_id(conversation_key) or await self.conversations.last_id(
-            conversation_key
-        )
+        cid = await self.conversations.last_id(conversation_key)  # the open one, else the last
         conv = await self.conversations.get(cid) if cid else None
         return conv.lang if conv else None
 
@@ -678,11 +677,11 @@ class Engine:
     async def _helpful(self, conv: Conversation, helped: bool) -> None:
         record = {"action": "feedback", "helpful": helped, "entry": conv.last_entry}
         self._count("helpful_yes" if helped else "helpful_no")
-        await self._change(conv.id, awaiting="")
         if helped:
             await self._change(conv.id, misunderstandings=0, awaiting="more")  # "glad" asks "anything else?"
             await self._say(conv, "glad", record=record)
             return
+        await self._change(conv.id, awaiting="")
         # A wrong answer counts as a misunderstanding: one more and a person takes over.
         await self.conversations.count_misunderstanding(conv.id)
         if conv.last_question:  # the customer's words; unknown for an old suggestion button (see _choose)
@@ -697,13 +696,12 @@ class Engine:
         elif talk is Intent.OK and conv.awaiting == "helpful":
             await self._helpful(conv, True)  # "ok", "perfecto", 👍 to "Did this help?"
         elif talk in (Intent.THANKS, Intent.OK):
-            # Neither is a misunderstanding: "ok" after an answer must not count towards a handoff.
-            await self._change(conv.id, misunderstandings=0, awaiting="")
             # "Great! Anything else?" agrees with an answer that helped; with none, "ok" just hands back.
             agreed = conv.last_entry and not conv.misunderstandings
             name = "thanks" if talk is Intent.THANKS else "ack" if agreed else "ack_open"
-            if name != "ack_open":
-                await self._change(conv.id, awaiting="more")  # both ask "anything else?"
+            # Neither is a misunderstanding: "ok" after an answer must not count towards a handoff. "thanks"
+            # and "ack" ask "anything else?".
+            await self._change(conv.id, misunderstandings=0, awaiting="" if name == "ack_open" else "more")
             await self._say(conv, name, record=record)
         elif talk is Intent.HOW_ARE_YOU:
             await self._say(conv, "how_are_you", record=record)

@@ -167,13 +167,14 @@ HELP_OPENERS = frozenset((
     "tengo una duda sobre mi pedido", "consulta sobre mi pedido", "una pregunta sobre mi pedido",
 ))
 _COURTESY = frozenset(("please", "pls", "plz", "por", "favor", "porfa", "porfavor", "porfis"))
-_HELLO_TAIL = frozenset(("tardes", "dias", "noches", "there", "morning", "afternoon", "evening"))
+# A hello before what the message says: "buenas tardes", "hi there", "good morning".
+_HELLO_WORDS = CORE[Intent.HELLO] | {"tardes", "dias", "noches", "there", "morning", "afternoon", "evening"}
 
 
 def opens_without_saying(text: str) -> bool:
     """The message says the customer needs help but not with what: ask them, do not guess an entry."""
     words = [w for w in fold(text).split() if w not in _COURTESY]
-    while words and (words[0] in CORE[Intent.HELLO] or words[0] in _HELLO_TAIL):
+    while words and words[0] in _HELLO_WORDS:
         words = words[1:]
     return " ".join(words) in HELP_OPENERS
 
@@ -197,7 +198,7 @@ def core_question(text: str) -> str:
         parts = parts[:-1]
     words = "".join(parts).split()
     # "hola aceptais paypal", with no comma: the hello words before the question.
-    while len(words) > 2 and (fold(words[0]).strip() in CORE[Intent.HELLO] or fold(words[0]).strip() in _HELLO_TAIL):
+    while len(words) > 2 and fold(words[0]).strip() in _HELLO_WORDS:
         words = words[1:]
     return " ".join(words) or text
 

@@ -607,7 +607,7 @@ async def floor(request: web.Request) -> web.StreamResponse:
     return web.json_response({"queues": rows, "agents": agents, "breaches": breaches, "knowledge_base": knowledge})
 
 
-def _day_ms(text: str, name: str, end: bool = False, zone: tzinfo = UTC) -> int | None:
+def _day(text: str, name: str) -> date | None:
     if not text:
         return None
     try:
@@ -618,6 +618,13 @@ def _day_ms(text: str, name: str, end: bool = False, zone: tzinfo = UTC) -> int 
     # datetime; outside, the answer would be a 500, not "no records".
     if not 1970 <= day.year <= 9998:
         raise ApiError(400, "bad_request", f"'{name}' must be a date between 1970-01-01 and 9998-12-31")
+    return day
+
+
+def _day_ms(text: str, name: str, end: bool = False, zone: tzinfo = UTC) -> int | None:
+    day = _day(text, name)
+    if day is None:
+        return None
     start = datetime(day.year, day.month, day.day, tzinfo=zone) + (timedelta(days=1) if end else timedelta())
     return max(0, int(start.timestamp() * 1000) - (1 if end else 0))
 
@@ -768,11 +775,9 @@ async def _agent_names(service: HandoffService, wanted: str) -> frozenset[str]:
 async def bot_figures(request: web.Request) -> web.StreamResponse:
     """The bot's own figures over a period of UTC days (default: the last 30): conversations, answers,
     "did this help?", not understood, handed to a person, and the shares contained and found helpful."""
-    today = datetime.now(UTC).date()
-    first_ms = _day_ms(request.query.get("from", ""), "from")
-    last_ms = _day_ms(request.query.get("to", ""), "to")
-    last = datetime.fromtimestamp(last_ms / 1000, UTC).date() if last_ms is not None else today
-    first = datetime.fromtimestamp(first_ms / 1000, UTC).date() if first_ms is not None else last - timedelta(days=29)
+    first = _day(request.query.get("from", ""), "from")
+    last = _day(request.query.get("to", ""), "to") or datetime.now(UTC).date()
+    first = first or last - timedelta(days=29)
     try:
         found = await bot_stats.read(_state(request).service.redis, first, last)
     except ValueError as exc:

@@ -107,44 +107,42 @@ async def record_rating(
     )
 
 
+def _entries(rows: Any, conversation_id: str | None = None) -> list[AuditEntry]:
+    """Stream rows as entries, oldest first as given; with `conversation_id`, only that conversation's
+    (filtered before an entry is built: a scan skips most rows)."""
+    out = []
+    for entry_id, fields in rows or []:
+        decoded = {_text(k): _text(v) for k, v in (fields or {}).items()}
+        if conversation_id is None or decoded.get("conv") == conversation_id:
+            out.append(AuditEntry.from_fields(_text(entry_id), decoded))
+    return out
+
+
 async def read(
     redis: aioredis.Redis, start: str = "-", count: int = 1000, conversation_id: str | None = None
 ) -> list[AuditEntry]:
     """Entries oldest first from `start` (a stream id, "-" = the start), optionally of one conversation."""
-    rows = await redis.xrange(keys.AUDIT, min=start, count=count)
-    out = []
-    for entry_id, fields in rows or []:
-        decoded = {_text(k): _text(v) for k, v in (fields or {}).items()}
-        entry = AuditEntry.from_fields(_text(entry_id), decoded)
-        if conversation_id is None or entry.conversation_id == conversation_id:
-            out.append(entry)
-    return out
+    return _entries(await redis.xrange(keys.AUDIT, min=start, count=count), conversation_id)
 
 
 async def read_latest(redis: aioredis.Redis, start: str = "-", count: int = 1000) -> list[AuditEntry]:
     """The newest `count` entries from `start` on, oldest first: a bounded read that drops the oldest,
     never the newest (a records page must show today's handoffs however long the stream)."""
-    rows = await redis.xrevrange(keys.AUDIT, max="+", min=start, count=count)
-    return [AuditEntry.from_fields(_text(i), {_text(k): _text(v) for k, v in (f or {}).items()})
-            for i, f in reversed(rows or [])]
+    return _entries(reversed(await redis.xrevrange(keys.AUDIT, max="+", min=start, count=count) or []))
 
 
 HISTORY_PAGE = 10_000
-HISTORY_SCAN_MAX = 1_000_000  # keys.AUDIT_MAXLEN: the whole stream at worst
 
 
 async def history(redis: aioredis.Redis, conversation_id: str, since_ms: int = 0) -> list[AuditEntry]:
     """Every entry of one conversation (for the console's record view and tests): the stream is read in
     pages from `since_ms` (the conversation's creation: nothing of it is older), not only its oldest
-    page, which a busy desk fills with other conversations within days."""
+    page, which a busy desk fills with other conversations within days; the whole stream at worst."""
     out: list[AuditEntry] = []
     start, scanned = f"{since_ms}-0" if since_ms else "-", 0
-    while scanned < HISTORY_SCAN_MAX:
+    while scanned < keys.AUDIT_MAXLEN:
         rows = list(await redis.xrange(keys.AUDIT, min=start, count=HISTORY_PAGE) or [])
-        for entry_id, fields in rows:
-            decoded = {_text(k): _text(v) for k, v in (fields or {}).items()}
-            if decoded.get("conv") == conversation_id:
-                out.append(AuditEntry.from_fields(_text(entry_id), decoded))
+        out += _entries(rows, conversation_id)
         if len(rows) < HISTORY_PAGE:
             break
         scanned += len(rows)

@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 from handoff import audit, keys, lua
 from handoff.agents import Agent
 from handoff.presence import now_ms
-from handoff.queues import HandoffQueues, QueueError
+from handoff.queues import HandoffQueues, HandoffState, QueueError
 from handoff.rules import MAX_TIER
 
 logger = logging.getLogger(__name__)
@@ -87,22 +87,26 @@ class Sweeper:
         pairs = cast(list[tuple[Any, float]], rows)
         return [(_text(c), int(s)) for c, s in pairs]
 
-    def _reopens_at(self, department: str, now: int) -> int | None:
-        """When a department that is closed now opens (ms); None while it is open (or unknown)."""
-        dept = self.queues.rules.departments.get(department)
-        if dept is None:
-            return None
-        opening = dept.hours.next_opening(datetime.fromtimestamp(now / 1000, UTC))
-        return int(opening.timestamp() * 1000) if opening is not None else None
+    async def _deferred(self, key: str, conv: str, st: HandoffState | None, now: int) -> bool:
+        """Nobody works a closed queue: a wait's deadline (`key`: SLA_REPLY or SLA_RESOLVE) that falls due
+        while its department is closed is set again to the opening plus its target, rather than a night's
+        waits breaching and moving up a tier out of sight of the tier that starts at 9. True if so."""
+        if st is None or st.state != "queued":
+            return False
+        rules = self.queues.rules
+        dept = rules.departments.get(st.department)
+        opening = dept.hours.next_opening(datetime.fromtimestamp(now / 1000, UTC)) if dept is not None else None
+        if opening is None:
+            return False
+        prio = next((p for p in rules.priorities if p.name == st.priority), rules.priorities[0])
+        target_s = prio.first_reply_s if key == keys.SLA_REPLY else prio.resolution_s
+        await self.redis.zadd(key, {conv: int(opening.timestamp() * 1000) + target_s * 1000})
+        return True
 
     async def _reply_deadlines(self, now: int, report: SweepReport) -> None:
         for conv, deadline in await self._due(keys.SLA_REPLY, now):
             st = await self.queues.state(conv)
-            reopens = self._reopens_at(st.department, now) if st is not None and st.state == "queued" else None
-            if st is not None and reopens is not None:
-                # Nobody works a closed queue: its clock starts again when the department opens, rather than
-                # a night's waits breaching, and moving up a tier out of sight of the tier that starts at 9.
-                await self.redis.zadd(keys.SLA_REPLY, {conv: reopens + self._target_ms(st.priority, "reply")})
+            if await self._deferred(keys.SLA_REPLY, conv, st, now):
                 continue
             if st is not None and st.state == "queued" and self._at_the_top(st.tier, st.priority):
                 # Nowhere higher to go: recorded once, not again at every new deadline (a night's wait
@@ -138,20 +142,13 @@ class Sweeper:
             # Recorded, or no handoff any more: either way this deadline is done.
             await self.redis.zrem(keys.SLA_REPLY, conv)
 
-    def _target_ms(self, priority: str, kind: str) -> int:
-        rules = self.queues.rules
-        prio = next((p for p in rules.priorities if p.name == priority), rules.priorities[0])
-        return (prio.first_reply_s if kind == "reply" else prio.resolution_s) * 1000
-
     def _at_the_top(self, tier: int, priority: str) -> bool:
         return tier >= MAX_TIER and self.queues.rules.raised(priority).name == priority
 
     async def _resolve_deadlines(self, now: int, report: SweepReport) -> None:
         for conv, _ in await self._due(keys.SLA_RESOLVE, now):
             st = await self.queues.state(conv)
-            reopens = self._reopens_at(st.department, now) if st is not None and st.state == "queued" else None
-            if st is not None and reopens is not None:  # still waiting in a closed queue: as for the first reply
-                await self.redis.zadd(keys.SLA_RESOLVE, {conv: reopens + self._target_ms(st.priority, "resolve")})
+            if await self._deferred(keys.SLA_RESOLVE, conv, st, now):
                 continue
             if st is not None:
                 await audit.append(
