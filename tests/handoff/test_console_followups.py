@@ -74,6 +74,18 @@ def ana_and_a_waiting_customer(server: Server, open_page: PageFactory) -> tuple[
     return ana, customer
 
 
+
+def on_the_login_page(page: Any) -> None:
+    """Wait until the console has gone to the login page (with its `next`). Two navigations at once (the
+    console's own check of its sign-in and the test's) may abort the wait itself ("frame was detached"):
+    it waits again, and the page must be there in the end."""
+    aborted = pytest.importorskip("playwright.sync_api").Error
+    for _ in range(3):
+        with contextlib.suppress(aborted):
+            page.wait_for_url(re.compile(r"/login\?next="))
+            break
+    assert re.search(r"/login\?next=", page.url), page.url
+
 @pytest.mark.timeout(120)
 def test_a_draft_and_its_conversation_come_back_after_signing_in_again(
     server: Server, open_page: PageFactory
@@ -88,7 +100,7 @@ def test_a_draft_and_its_conversation_come_back_after_signing_in_again(
     # itself out): then the press finds no page to press on. Either way she lands on the login page.
     with contextlib.suppress(pytest.importorskip("playwright.sync_api").Error):
         ana.locator("#reply-send").click(timeout=5_000)
-    ana.wait_for_url(re.compile(r"/login\?next="))
+    on_the_login_page(ana)
     # Told what happened, not a bare login form.
     ana.locator("#login-error.login-info", has_text="Your sign-in has ended. Sign in again to carry on").wait_for()
     assert f"next={quote('/agent?c=' + cid, safe='')}" in ana.url, ana.url
@@ -128,14 +140,9 @@ def test_a_draft_of_a_conversation_lost_meanwhile_is_shown_to_copy_then_dropped(
     server.call(server.service.queues.expire_leases(now_ms() + 3_600_000))
     # Her console checks its sign-in every few seconds and may be on its way to the login page already,
     # which aborts this navigation; either way she lands there, sent back to this conversation.
-    aborted = pytest.importorskip("playwright.sync_api").Error
-    with contextlib.suppress(aborted):
+    with contextlib.suppress(pytest.importorskip("playwright.sync_api").Error):
         ana.goto(f"{server.url}/agent?c={cid}")
-    for _ in range(3):  # the two navigations may also abort the wait itself ("frame was detached")
-        with contextlib.suppress(aborted):
-            ana.wait_for_url(re.compile(r"/login\?next="))
-            break
-    assert re.search(r"/login\?next=", ana.url), ana.url
+    on_the_login_page(ana)
     sign_in_here(ana, "ana")
 
     # Not hers any more: the draft is there to copy, read-only and still a note, and no longer kept.
