@@ -705,6 +705,8 @@ class Engine:
             await self._say(conv, name, record=record)
         elif talk is Intent.HOW_ARE_YOU:
             await self._say(conv, "how_are_you", record=record)
+        elif talk is Intent.ARE_YOU_THERE:
+            await self._say(conv, "here", record=record)
         elif talk is Intent.HELP:
             # "Tengo un problema con mi pedido": no entry is meant yet, and none is a misunderstanding either.
             await self._change(conv.id, awaiting="")

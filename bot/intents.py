@@ -24,6 +24,7 @@ class Intent(StrEnum):
     OK = "ok"  # an acknowledgement: "ok", "vale", "perfecto", "got it", 👍
     HOW_ARE_YOU = "how_are_you"  # "how are you?", "¿qué tal estás?"
     ARE_YOU_A_BOT = "are_you_a_bot"  # "are you a bot?", "¿eres un robot?"
+    ARE_YOU_THERE = "are_you_there"  # "anyone there?", "¿hay alguien ahí?" to the bot
     HELP = "help"  # an opener with nothing to go on yet: "necesito ayuda", "I have a problem with my order"
 
 
@@ -151,6 +152,10 @@ ARE_YOU_A_BOT = ("are you a bot", "are you a robot", "are you a machine", "are y
                  "eres un bot", "eres un robot", "eres una maquina", "eres una ia", "es un bot", "esto es un bot",
                  "hablo con un bot", "hablo con una maquina", "hablo con un robot", "estoy hablando con un bot",
                  "estoy hablando con una maquina", "eres real")
+ARE_YOU_THERE = ("anyone there", "anybody there", "is anyone there", "is anybody there", "is someone there",
+                 "is somebody there", "someone there", "are you there", "you there", "anyone", "anybody",
+                 "hay alguien", "hay alguien ahi", "alguien ahi", "hay alguien por ahi", "alguien por ahi",
+                 "estas ahi", "estais ahi", "sigues ahi", "seguis ahi", "hay alguien ahi atendiendo")
 # Openers that say there is something but not what (folded, whole message, after a hello, without
 # "please"): the commonest first lines of a support chat, to be asked about rather than matched.
 HELP_OPENERS = frozenset((
@@ -208,7 +213,7 @@ _LAUGH = re.compile(r"(?:(?:ja|je|ji|ha|he|hi)h?){2,}j?|lol|lmao|xd+")
 
 
 def small_talk(text: str) -> Intent | None:
-    """THANKS, BYE, HELLO, OK, HOW_ARE_YOU or ARE_YOU_A_BOT when that is all the message says (goodbye wins
+    """THANKS, BYE, HELLO, OK, HOW_ARE_YOU, ARE_YOU_A_BOT or ARE_YOU_THERE when that is all the message says (goodbye wins
     over thanks)."""
     words = ["ok" if _LAUGH.fullmatch(w) else w for w in fold(text).split()]
     rest = " ".join(words[1:] if words and words[0] in CORE[Intent.HELLO] else words)
@@ -216,6 +221,8 @@ def small_talk(text: str) -> Intent | None:
         return Intent.HOW_ARE_YOU
     if rest in ARE_YOU_A_BOT:
         return Intent.ARE_YOU_A_BOT
+    if rest in ARE_YOU_THERE:
+        return Intent.ARE_YOU_THERE
     if not words:
         # Folding drops emoji: "👍" alone, or with a skin tone, is an acknowledgement.
         marks = [c for c in text if not c.isspace() and c not in EMOJI_MARKS]

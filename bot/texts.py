@@ -27,6 +27,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "I'm well, thank you for asking! What can I help you with?",
         "es": "¡Muy bien, gracias por preguntar! ¿En qué puedo ayudarte?",
     },
+    "here": {  # "anyone there?" while talking to the bot
+        "en": "Yes, I'm here! What can I help you with?",
+        "es": "¡Sí, aquí estoy! ¿En qué puedo ayudarte?",
+    },
     "about_bot": {
         "en": "Yes, I'm {business}'s virtual assistant. I answer the common questions straight away, and "
               "whenever you prefer, I pass you to a person from our team.",

@@ -88,6 +88,9 @@ class Match:
     lang: str
     confidence: float  # in [0, 1]; the policy compares it with the thresholds
     candidates: tuple[Candidate, ...] = ()
+    # False when the question shares next to nothing with the knowledge base ("tell me a joke", "what's
+    # the weather in Madrid?"): its candidates are noise, not suggestions.
+    related: bool = True
 
     @property
     def best(self) -> Candidate | None:

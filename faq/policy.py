@@ -28,15 +28,15 @@ class Thresholds:
 
 
 def decide(match: Match, kb: KnowledgeBase, thresholds: Thresholds) -> Decision:
-    """ANSWER at or above `answer`; CLARIFY with the top entries at or above `clarify` or on a close
-    call between two entries; else UNKNOWN."""
+    """ANSWER at or above `answer`; CLARIFY with the top entries at or above `clarify` (when the question
+    is related to the knowledge base at all) or on a close call between two entries; else UNKNOWN."""
     by_id = kb.by_id
     best = match.best
     if best is not None and best.entry_id in by_id and match.confidence >= thresholds.answer:
         return Decision(Action.ANSWER, match, entry=by_id[best.entry_id])
     known = [c for c in match.candidates if c.entry_id in by_id]
     tie = len(known) >= 2 and known[1].score >= TIE_SECOND and known[0].score + known[1].score >= TIE_MASS
-    if known and (match.confidence >= thresholds.clarify or tie):
+    if known and ((match.confidence >= thresholds.clarify and match.related) or tie):
         floor = known[0].score * SUGGESTION_SHARE
         suggestions = tuple(by_id[c.entry_id] for c in known if c.score >= floor)
         suggestions = suggestions[: max(thresholds.max_suggestions, 0)]

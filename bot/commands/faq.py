@@ -151,7 +151,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
         return 1
     match = Matcher(kb).match(args.text, args.lang, limit=5)
     decision = decide(match, kb, thresholds)
-    print(f"language: {match.lang}   confidence: {match.confidence:.3f}")
+    related = "" if match.related else "   (unrelated to the knowledge base: no suggestions)"
+    print(f"language: {match.lang}   confidence: {match.confidence:.3f}{related}")
     for rank, c in enumerate(match.candidates, 1):
         print(f"  {rank}. {c.entry_id}  score {c.score:.3f}  ~ {c.question!r}")
     action = decision.action.value

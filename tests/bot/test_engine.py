@@ -249,7 +249,7 @@ async def test_rounds_of_suggestions_none_chosen_lead_to_a_person(redis: aioredi
     second, = await bot.say("what about the parcel")
     assert "faq:shipping-cost" in values(first) + values(second) and bot.statuses() == []
     assert (await bot.conv()).misunderstandings == 1
-    (handing,) = await bot.say("the delivery thing")
+    (handing,) = await bot.say("the shipping thing")
     assert "person" in handing.text and bot.statuses() == ["queued"]
     conv = await bot.conv()
     assert [r["code"] for r in conv.escalation["reasons"]] == ["repeated_misunderstanding"]
@@ -260,7 +260,7 @@ async def test_a_suggestion_chosen_breaks_the_run(redis: aioredis.Redis, kb_dir:
     await bot.say("shipping price")
     await bot.say("what about the parcel")
     await bot.choose("faq:shipping-cost")
-    await bot.say("the delivery thing")
+    await bot.say("the shipping thing")
     assert bot.statuses() == [] and (await bot.conv()).misunderstandings == 0
 
 
@@ -318,6 +318,8 @@ async def test_talk_to_a_person_button_escalates(bot: Bot) -> None:
     ("hola", "es", "Cuéntame qué necesitas"),
     ("¿qué tal estás?", "es", "Muy bien, gracias"),
     ("jajaja", "es", "Cuéntame qué necesitas"),  # nothing answered yet: no "anything else?"
+    ("¿hay alguien ahí?", "es", "Sí, aquí estoy"),  # not "did you mean: my account was hacked" ("alguien")
+    ("anyone there??", "en", "Yes, I'm here"),
 ])
 async def test_small_talk(bot: Bot, text: str, lang: str, expected: str) -> None:
     await bot.engine.open("web:s1", "web", lang)

@@ -126,6 +126,8 @@ def test_a_nudge_about_the_wait(text: str, expected: bool) -> None:
     [("are you a bot?", Intent.ARE_YOU_A_BOT), ("¿Eres un robot?", Intent.ARE_YOU_A_BOT),
      ("hola, ¿qué tal?", Intent.HOW_ARE_YOU), ("how are you?", Intent.HOW_ARE_YOU), ("jajaja", Intent.OK),
      ("lol", Intent.OK), ("hola otra vez", Intent.HELLO), ("hola, sigo aquí", Intent.HELLO),
+     ("¿hay alguien ahí?", Intent.ARE_YOU_THERE), ("hola? estás ahí?", Intent.ARE_YOU_THERE),
+     ("is anybody there", Intent.ARE_YOU_THERE), ("hay alguien que me pueda ayudar con un pedido", None),
      ("qué tal el envío a Canarias", None), ("is this a bot that can refund me", None)],
 )
 def test_asking_after_the_bot_and_laughter(text: str, expected: Intent | None) -> None:

@@ -1,5 +1,10 @@
 """Tests for faq.policy: the three confidence bands."""
 
+from pathlib import Path
+
+import pytest
+
+from faq.loader import load_dir
 from faq.matcher import Matcher
 from faq.model import Action, Candidate, KnowledgeBase, Match
 from faq.policy import Thresholds, decide
@@ -58,3 +63,48 @@ def test_a_close_call_between_two_entries_offers_both(kb: KnowledgeBase) -> None
     assert close.action is Action.CLARIFY and [e.id for e in close.suggestions] == ["refund", "shipping-time"]
     spread = (Candidate("refund", 0.40), Candidate("shipping-time", 0.20), Candidate("store-hours", 0.2))
     assert decide(Match("x", "en", 0.16, spread), kb, T).action is Action.UNKNOWN
+
+
+def test_a_question_unrelated_to_the_knowledge_base_gets_no_suggestions(kb: KnowledgeBase) -> None:
+    cands = (Candidate("refund", 0.6), Candidate("shipping-time", 0.2))
+    assert decide(Match("x", "en", 0.5, cands, related=False), kb, T).action is Action.UNKNOWN
+    # A close call between two entries is no noise: both are offered.
+    close = (Candidate("refund", 0.46), Candidate("shipping-time", 0.40))
+    assert decide(Match("x", "en", 0.16, close, related=False), kb, T).action is Action.CLARIFY
+
+
+SHOP = Path(__file__).resolve().parents[2] / "config" / "faq"
+
+
+@pytest.fixture(scope="module")
+def shop() -> tuple[KnowledgeBase, Matcher]:
+    loaded = load_dir(SHOP)
+    assert loaded.kb is not None
+    return loaded.kb, Matcher(loaded.kb)
+
+
+@pytest.mark.parametrize("text", [
+    "who won the champions league", "¿cuál es el sentido de la vida?", "which laptop is best for gaming",
+    "¿cuál es vuestro horario de atención?", "quien gano el partido del madrid",
+])
+def test_off_topic_questions_to_the_shop_are_not_met_with_random_suggestions(
+    shop: tuple[KnowledgeBase, Matcher], text: str
+) -> None:
+    kb, matcher = shop
+    match = matcher.match(text)
+    # Over the clarify threshold, so without the relatedness check these were "did you mean" noise.
+    assert match.confidence >= 0.21 and not match.related
+    assert decide(match, kb, Thresholds(answer=0.85, clarify=0.21)).action is Action.UNKNOWN
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("still waiting for my refudn", "refund-time"), ("havent received any email after ordering", None),
+    ("shipping?", "shipping-cost"),
+])
+def test_vague_or_misspelt_shop_questions_still_get_suggestions(
+    shop: tuple[KnowledgeBase, Matcher], text: str, expected: str | None
+) -> None:
+    kb, matcher = shop
+    decision = decide(matcher.match(text), kb, Thresholds(answer=0.85, clarify=0.21))
+    assert decision.action is Action.CLARIFY and decision.match.related
+    assert expected is None or expected in [e.id for e in decision.suggestions]
