@@ -213,8 +213,8 @@ _LAUGH = re.compile(r"(?:(?:ja|je|ji|ha|he|hi)h?){2,}j?|lol|lmao|xd+")
 
 
 def small_talk(text: str) -> Intent | None:
-    """THANKS, BYE, HELLO, OK, HOW_ARE_YOU, ARE_YOU_A_BOT or ARE_YOU_THERE when that is all the message says (goodbye wins
-    over thanks)."""
+    """THANKS, BYE, HELLO, OK, HOW_ARE_YOU, ARE_YOU_A_BOT or ARE_YOU_THERE when that is all the message says
+    (goodbye wins over thanks)."""
     words = ["ok" if _LAUGH.fullmatch(w) else w for w in fold(text).split()]
     rest = " ".join(words[1:] if words and words[0] in CORE[Intent.HELLO] else words)
     if rest in HOW_ARE_YOU:
