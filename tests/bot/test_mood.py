@@ -47,12 +47,34 @@ def _has(reading: MoodReading, fragment: str) -> bool:
         ("I'll report you", "en", "threat to complain"),
         ("joder, otra vez", "es", 'profanity: "joder"'),
         ("what the fuck is this", "en", "what the fuck"),
+        ("Treated like dirt by your staff again", "en", 'negative: "Treated like dirt"'),
+        ("Honestly this gets on my nerves", "en", 'negative: "gets on my nerves"'),
+        ("You people have no shame", "en", 'negative: "have no shame"'),
     ],
 )
 def test_vocabulary_raises_the_score(mood: MoodDetector, text: str, lang: str, evidence: str) -> None:
     reading = mood.score(text, lang)
     assert reading.score >= 0.4, reading
     assert _has(reading, evidence), reading.evidence
+
+
+def test_contempt_intensifiers_strengthen_a_term(mood: MoodDetector) -> None:
+    # "downright", "sheer", "biggest"...: emphasis of contempt, like "utterly" or "absolute".
+    plain = mood.score("that was disgraceful", "en").score
+    assert mood.score("that was downright disgraceful", "en").score > plain
+    assert mood.score("the biggest cheat", "en").score > mood.score("the cheat", "en").score
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Once you learn to read, you will be forever free.",
+        "I'd like to shamelessly promote my new book",
+        "I hated maths when I was a student",
+    ],
+)
+def test_literal_uses_of_contempt_words_do_not_flag(mood: MoodDetector, text: str) -> None:
+    assert not mood.score(text, "en").upset
 
 
 @pytest.mark.parametrize(
