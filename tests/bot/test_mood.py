@@ -891,3 +891,20 @@ def test_a_count_restated_alone_insists(mood: MoodDetector, text: str, lang: str
 )
 def test_a_number_word_alone_is_not_insisting(mood: MoodDetector, text: str, lang: str) -> None:
     assert not any(e.startswith("insisting") for e in mood.assess(text, lang).evidence)
+
+
+@pytest.mark.parametrize(
+    ("calm", "angry", "lang"),
+    [
+        ("I want to close my account", "This is a joke. I want to close my account", "en"),
+        ("Please cancel my account", "cancel my account. now. done with this", "en"),
+        ("Quiero cerrar mi cuenta", "Qué vergüenza, quiero cerrar mi cuenta", "es"),
+    ],
+)
+def test_a_plain_request_to_leave_is_evidence_but_not_upset_alone(
+    mood: MoodDetector, calm: str, angry: str, lang: str
+) -> None:
+    # The handoff rules send the request to a person; the agent must not be told the customer is angry.
+    reading = mood.assess(calm, lang)
+    assert any(e.startswith("threat to leave") for e in reading.evidence) and not reading.upset, reading
+    assert mood.assess(angry, lang).upset
