@@ -481,7 +481,10 @@ class Engine:
             return
         if decision is None:
             decision = self._decide(text, conv.lang)
-        if decision.action is Action.ANSWER and decision.entry is not None:
+        both = self._two_questions(text, decision)
+        if both is not None:
+            await self._answer_both(conv, both, decision, text)
+        elif decision.action is Action.ANSWER and decision.entry is not None:
             await self._answer(conv, decision.entry, decision_record(decision), text)
         elif decision.action is Action.CLARIFY and decision.suggestions:
             await self._clarify(conv, text, decision)
@@ -576,6 +579,32 @@ class Engine:
         agrees = es != en and (es > en) == (lang == "es")
         # "Hola, ¿aceptáis PayPal? Gracias": the hello and the thanks only dilute the question.
         return self.library.decide(intents.core_question(text), lang if agrees else None)
+
+    def _two_questions(self, text: str, decision: Decision) -> tuple[Entry, Entry] | None:
+        """The two entries of a message that asks two questions ("¿cuánto cuesta el envío y cuánto tarda?"):
+        the two the bot was torn between, each the best match of one of the questions, in their order.
+        None when that is not so, or when either leads to a person (that path takes one topic)."""
+        if decision.action is not Action.CLARIFY or len(decision.suggestions) < 2:
+            return None
+        pair = {e.id: e for e in decision.suggestions[:2]}
+        if any(e.handoff is not None for e in pair.values()):
+            return None
+        order: list[Entry] = []
+        for question in intents.questions_in(text):
+            best = self.library.decide(question, decision.match.lang).match.best
+            entry = pair.get(best.entry_id) if best is not None else None
+            if entry is not None and all(e.id != entry.id for e in order):
+                order.append(entry)
+        return (order[0], order[1]) if len(order) == 2 else None
+
+    async def _answer_both(self, conv: Conversation, both: tuple[Entry, Entry], decision: Decision,
+                           text: str) -> None:
+        """One answer after the other; "Did this help?" comes once, with the second."""
+        first, second = both
+        answer, _ = first.answer_in(conv.lang)
+        record = decision_record(decision, action="answer", via="two_questions")
+        await self._send(conv, answer, (), {**record, "entry": first.id})
+        await self._answer(conv, second, record, text)
 
     def _new_question(self, text: str, lang: str, invited: bool) -> tuple[bool, Decision | None]:
         """After a resolution: a question, a request for a person, or something the knowledge base answers,

@@ -208,6 +208,29 @@ def core_question(text: str) -> str:
     return " ".join(words) or text
 
 
+# Two questions in one message are joined by "and": "¿cuánto cuesta el envío y cuánto tarda?".
+_AND = re.compile(r"\s(?:y|e|and)\s", re.IGNORECASE)
+# A clause opening like one of these asks (unaccented forms too: customers drop the accents).
+_CLAUSE_QUESTION = _words("cuanto cuanta cuantos cuantas cuando donde cual cuales como que quien")
+# After the first question, "and if/whether …" asks again: "… y si me la traéis a Mallorca".
+_CLAUSE_AGAIN = _words("si if whether also tambien ademas")
+
+
+def questions_in(text: str) -> list[str]:
+    """The questions a message asks when it joins two or more with "and", each a question of its own
+    ("can I cancel my order and also change the address?"); else []. "I ordered my card and it isn't
+    here yet" tells one story: its second clause does not ask."""
+    clauses = [c.strip(" ,.;:¿?¡!") for c in _AND.split(core_question(text))]
+    clauses = [c for c in clauses if len(c.split()) >= 2]
+    if len(clauses) < 2:
+        return []
+    for i, clause in enumerate(clauses):
+        first = fold(clause).split()[0]
+        if not (asks(clause) or first in _CLAUSE_QUESTION or (i > 0 and first in _CLAUSE_AGAIN)):
+            return []
+    return clauses
+
+
 # Laughter reads as an acknowledgement: "jajaja", "jejeje", "hahaha", "lol", "xd".
 _LAUGH = re.compile(r"(?:(?:ja|je|ji|ha|he|hi)h?){2,}j?|lol|lmao|xd+")
 

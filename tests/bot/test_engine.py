@@ -242,6 +242,29 @@ async def test_clarify_suggests_entries_and_choosing_one_answers_it(
     assert customer[-1].text == "How much does shipping cost?" and customer[-1].value == "faq:shipping-cost"
 
 
+@pytest.mark.parametrize(("text", "lang", "first", "second"), [
+    ("¿cuánto cuesta el envío y cuánto tarda?", "es", "gratis a partir de 50", "2 a 4 días"),
+    ("how long does shipping take and how much does it cost?", "en", "2–4 business days", "free over 50"),
+])
+async def test_two_questions_joined_by_and_get_both_answers(
+    bot: Bot, text: str, lang: str, first: str, second: str
+) -> None:
+    await bot.engine.open("web:s1", "web", lang)
+    one, two = await bot.say(text)
+    assert first in one.text and one.buttons == ()
+    assert second in two.text and values(two) == ["helpful:yes", "helpful:no"]
+    conv = await bot.conv()
+    assert conv.awaiting == "helpful" and conv.misunderstandings == 0
+    (sorry,) = await bot.say("no")  # "Did this help?" is about the second answer
+    assert sorry.buttons and (await bot.conv()).last_entry == ("shipping-time" if lang == "es" else "shipping-cost")
+
+
+async def test_one_story_told_with_and_is_not_two_questions(bot: Bot) -> None:
+    await bot.engine.open("web:s1", "web", "en")
+    replies = await bot.say("I asked about shipping and they said it takes long")
+    assert len(replies) == 1
+
+
 async def test_rounds_of_suggestions_none_chosen_lead_to_a_person(redis: aioredis.Redis, kb_dir: Path) -> None:
     # Every message is only a guess here: "did you mean" thrice, nothing picked, is being misunderstood.
     bot = build(redis, make_settings(kb_dir, answer_threshold=1.0, clarify_threshold=0.0))

@@ -8,6 +8,7 @@ from bot.intents import (
     chases,
     core_question,
     ends_with_goodbye,
+    questions_in,
     requests_person,
     small_talk,
     stars,
@@ -185,3 +186,16 @@ def test_a_person_named_is_asked_for_unless_only_mentioned_or_declined() -> None
 ])  # fmt: skip
 def test_did_it_help_answered_with_servir(text: str, answer: Intent) -> None:
     assert yes_no(text) is answer
+
+
+@pytest.mark.parametrize(("text", "questions"), [
+    ("cuanto cuesta el envio y cuanto tarda?", ["cuanto cuesta el envio", "cuanto tarda"]),
+    ("can i cancel my order and also change the delivery address?",
+     ["can i cancel my order", "also change the delivery address"]),
+    ("buenas tardes, quisiera saber si puedo pagar a plazos y si me la traéis a Mallorca",
+     ["quisiera saber si puedo pagar a plazos", "si me la traéis a Mallorca"]),
+    ("I ordered my card and it isn't here yet", []),  # one story
+    ("¿Cuánto cuesta el envío?", []),
+])
+def test_the_questions_a_message_joins_with_and(text: str, questions: list[str]) -> None:
+    assert questions_in(text) == questions
