@@ -607,6 +607,8 @@
      A 403 "csrf" means the cookie now belongs to a newer sign-in (another tab logged in again): the
      token is fetched again and the request sent once more. */
   function api(method, path, body, retried) {
+    // Signed out: a poll or heartbeat due meanwhile would only earn a 401 before the page leaves.
+    if (leaving) { return new Promise(function () {}); }
     var headers = { "Accept": "application/json" };
     var init = { method: method, credentials: "same-origin", headers: headers, cache: "no-store" };
     var unsafe = method !== "GET" && method !== "HEAD";
@@ -680,8 +682,12 @@
   }
 
   /* To the login page with its "You are signed out." (?bye), in the same language. */
+  var leaving = false;
+
   function logout() {
-    return api("POST", "/api/logout").catch(function () { return null; }).then(function () {
+    var out = api("POST", "/api/logout");
+    leaving = true;
+    return out.catch(function () { return null; }).then(function () {
       location.assign(withLang("/login?bye"));
     });
   }
@@ -703,7 +709,7 @@
 
   Live.prototype.connect = function () {
     var self = this;
-    if (self.stopped) { return; }
+    if (self.stopped || leaving) { return; }
     if (self.ws && (self.ws.readyState === WebSocket.OPEN || self.ws.readyState === WebSocket.CONNECTING)) { return; }
     clearTimeout(self.timer);
     self.timer = null;
