@@ -25,6 +25,10 @@ ROLES: tuple[Role, ...] = ("agent", "supervisor", "admin")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 MAX_TIER = 3
 MAX_CAPACITY = 100
+MAX_DISPLAY_NAME_CHARS = 100
+# These accounts read transcripts and customers' e-mail addresses: no one-letter or blank password.
+MIN_PASSWORD_CHARS = 8
+MAX_PASSWORD_CHARS = 200
 # scrypt cost: about 50 ms and 16 MiB per check on a small server; raise N as hardware allows.
 SCRYPT_N, SCRYPT_R, SCRYPT_P, SCRYPT_LEN = 2**14, 8, 1, 32
 # scrypt runs in worker threads, so the event loop serves sockets meanwhile; at most this many at once
@@ -45,6 +49,22 @@ def _decoded(data: Mapping[Any, Any]) -> dict[str, str]:
 
 class AgentError(ValueError):
     """An agent record is invalid, or the agent exists / does not exist as the call requires."""
+
+
+class AgentExists(AgentError):
+    """An agent of that name is already there."""
+
+
+class NoSuchAgent(AgentError):
+    """No agent of that name."""
+
+
+def check_new_password(password: str) -> str:
+    """The password if it may be set (`relevo agent add|passwd`, the admin page, a self change); else
+    AgentError saying why. Kept as typed: spaces at either end are part of it, as at login."""
+    if len(password) < MIN_PASSWORD_CHARS or len(password) > MAX_PASSWORD_CHARS or not password.strip():
+        raise AgentError(f"a password is {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters, not only spaces")
+    return password
 
 
 def hash_password(password: str) -> str:
@@ -161,7 +181,7 @@ class AgentDirectory:
         hashed = await self._hashed(lambda: hash_password(password))
         record: dict[Any, Any] = {**agent.to_hash(), "password": hashed}
         if not await self.redis.hsetnx(keys.agent(agent.name), "name", agent.name):
-            raise AgentError(f"agent '{agent.name}' already exists")
+            raise AgentExists(f"agent '{agent.name}' already exists")
         await self.redis.hset(keys.agent(agent.name), mapping=record)
         await self.redis.sadd(keys.AGENTS, agent.name)
         logger.info(
@@ -176,7 +196,7 @@ class AgentDirectory:
     async def update(self, agent: Agent) -> Agent:
         """Replace an agent's record, keeping its password."""
         if not await self.redis.exists(keys.agent(agent.name)):
-            raise AgentError(f"agent '{agent.name}' does not exist")
+            raise NoSuchAgent(f"agent '{agent.name}' does not exist")
         fields: dict[Any, Any] = dict(agent.to_hash())
         await self.redis.hset(keys.agent(agent.name), mapping=fields)
         return agent
@@ -185,15 +205,26 @@ class AgentDirectory:
         if not password:
             raise AgentError(f"agent '{name}': a password is required")
         if not await self.redis.exists(keys.agent(name)):
-            raise AgentError(f"agent '{name}' does not exist")
+            raise NoSuchAgent(f"agent '{name}' does not exist")
         hashed = await self._hashed(lambda: hash_password(password))
         await self.redis.hset(keys.agent(name), "password", hashed)
 
     async def disable(self, name: str, disabled: bool = True) -> Agent:
         agent = await self.get(name)
         if agent is None:
-            raise AgentError(f"agent '{name}' does not exist")
+            raise NoSuchAgent(f"agent '{name}' does not exist")
         return await self.update(replace(agent, disabled=disabled))
+
+    async def delete(self, name: str) -> bool:
+        """Remove the record and the name from the directory; False when there was none. What the agent
+        did stays in the audit stream and the records, which keep the name as text."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(keys.agent(name))
+        pipe.srem(keys.AGENTS, name)
+        removed, _ = await pipe.execute()
+        if removed:
+            logger.info("agent %s deleted", name)
+        return bool(removed)
 
     async def get(self, name: str) -> Agent | None:
         data = _decoded(await self.redis.hgetall(keys.agent(name)))

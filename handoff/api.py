@@ -13,7 +13,7 @@ import json
 import logging
 import re
 import statistics
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from importlib import resources
@@ -29,7 +29,22 @@ from bot.bodies import read_bounded
 from bot.messages import well_formed
 from bot.sessions import load_secret
 from handoff import audit, keys, openapi
-from handoff.agents import Agent, Role
+from handoff.accounts import AgentAdmin, AgentInUse, SignedOut, check_departments
+from handoff.agents import (
+    MAX_CAPACITY,
+    MAX_DISPLAY_NAME_CHARS,
+    MAX_PASSWORD_CHARS,
+    MAX_TIER,
+    MIN_PASSWORD_CHARS,
+    NAME_RE,
+    ROLES,
+    Agent,
+    AgentError,
+    AgentExists,
+    NoSuchAgent,
+    Role,
+    check_new_password,
+)
 from handoff.auth import (
     COOKIE,
     CSRF_HEADER,
@@ -85,7 +100,7 @@ PAGE_CSP = (
     "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors 'none'"
 )
-PAGES = {"/login": "login.html", "/agent": "agent.html", "/supervisor": "supervisor.html"}
+PAGES = {"/login": "login.html", "/agent": "agent.html", "/supervisor": "supervisor.html", "/admin": "admin.html"}
 ASSET_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,100}\.(js|css|svg|png|ico|woff2|json)$")
 ASSET_TYPES = {
     "js": "text/javascript", "css": "text/css", "svg": "image/svg+xml", "png": "image/png",
@@ -423,6 +438,192 @@ async def me(request: web.Request) -> web.StreamResponse:
     # The console sizes its reply box from max_message_chars: a longer reply would only be refused.
     return web.json_response({"agent": view, "csrf": _session(request).csrf, "presence": view["presence"],
                               "max_message_chars": _max_chars(request)})
+
+
+# -- agents: one's own password, and the admin page's agent management ---------------------------------
+
+NEW_AGENT_FIELDS = ("name", "display_name", "role", "departments", "tier", "capacity", "password")
+CHANGE_AGENT_FIELDS = ("display_name", "role", "departments", "tier", "capacity", "disabled")
+
+
+def _admin(request: web.Request) -> AgentAdmin:
+    state = _state(request)
+    return AgentAdmin(state.auth, state.service.queues)
+
+
+def admin_agent_json(agent: Agent, load: int = 0) -> dict[str, Any]:
+    """An agent as the admin page edits it: display_name as stored ("" = customers see the login name),
+    never the password hash."""
+    return {
+        "name": agent.name, "display_name": agent.display_name, "label": agent.label, "role": agent.role,
+        "departments": list(agent.departments), "tier": agent.tier, "capacity": agent.capacity,
+        "disabled": agent.disabled, "load": load,
+    }  # fmt: skip
+
+
+def signed_out_json(out: SignedOut) -> dict[str, Any]:
+    return {"sessions_ended": out.sessions, "tokens_revoked": out.tokens, "lockout_lifted": out.lockout_lifted}
+
+
+@contextlib.contextmanager
+def _agent_errors() -> Iterator[None]:
+    """handoff.accounts' refusals as answers: its messages already say what to do."""
+    try:
+        yield
+    except NoSuchAgent as exc:
+        raise ApiError(404, "no_such_agent", str(exc)) from None
+    except AgentExists as exc:
+        raise ApiError(409, "agent_exists", str(exc)) from None
+    except AgentInUse as exc:
+        raise ApiError(409, "agent_in_use", str(exc)) from None
+    except AgentError as exc:
+        raise ApiError(400, "bad_request", str(exc)) from None
+
+
+def _agent_name(request: web.Request) -> str:
+    """The {name} of the path, if it can be an agent's (it becomes part of a Redis key)."""
+    name = request.match_info["name"]
+    if not NAME_RE.match(name):
+        raise ApiError(404, "no_such_agent", f"agent '{name[:64]}' does not exist")
+    return name
+
+
+def _password(data: dict[str, Any], name: str) -> str:
+    """A password field as typed (spaces at either end kept, as at login and `relevo agent passwd`)."""
+    value = data.get(name)
+    if value is None or value == "":
+        raise ApiError(400, "bad_request", f"'{name}' is required")
+    if not isinstance(value, str):
+        raise ApiError(400, "bad_request", f"'{name}' must be text")
+    return well_formed(value)
+
+
+def _whole_number(data: dict[str, Any], name: str) -> int:
+    value = data[name]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ApiError(400, "bad_request", f"'{name}' must be a whole number")
+    return value
+
+
+def _departments(service: HandoffService, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(d, str) for d in value):
+        raise ApiError(400, "bad_request", "'departments' must be a list of department names")
+    departments = tuple(dict.fromkeys(d.strip() for d in value if d.strip()))
+    with _agent_errors():
+        check_departments(departments, service.rules.departments)
+    return departments
+
+
+def _agent_fields(service: HandoffService, data: dict[str, Any]) -> dict[str, Any]:
+    """The agent's settings given in the body, checked as to their type; handoff.agents.Agent checks the
+    values (role, tier and capacity ranges) when the record is built."""
+    fields: dict[str, Any] = {}
+    if "display_name" in data:
+        fields["display_name"] = _text(data, "display_name", MAX_DISPLAY_NAME_CHARS, required=False)
+    if "role" in data:
+        fields["role"] = _text(data, "role", MAX_NAME_CHARS)
+    if "departments" in data:
+        fields["departments"] = _departments(service, data["departments"])
+    for name in ("tier", "capacity"):
+        if name in data:
+            fields[name] = _whole_number(data, name)
+    return fields
+
+
+async def _admin_view(service: HandoffService, agent: Agent) -> dict[str, Any]:
+    return admin_agent_json(agent, await service.queues.load(agent.name))
+
+
+async def agents_list(request: web.Request) -> web.StreamResponse:
+    service = _state(request).service
+    agents = [await _admin_view(service, a) for a in await service.directory.all()]
+    return web.json_response({"agents": agents, "roles": list(ROLES)})
+
+
+async def agent_add(request: web.Request) -> web.StreamResponse:
+    service = _state(request).service
+    data = await read_json(request, NEW_AGENT_FIELDS)
+    name = _text(data, "name", MAX_NAME_CHARS)
+    password = _password(data, "password")
+    missing = [f for f in ("departments", "tier") if f not in data]
+    if missing:
+        raise ApiError(400, "bad_request", f"'{missing[0]}' is required")
+    fields = _agent_fields(service, data)
+    with _agent_errors():
+        agent = await _admin(request).add(Agent(name, **fields), password)
+    service.forget_agents()
+    return web.json_response({"agent": admin_agent_json(agent)}, status=201)
+
+
+async def agent_change(request: web.Request) -> web.StreamResponse:
+    service, me = _state(request).service, _agent(request)
+    name = _agent_name(request)
+    data = await read_json(request, CHANGE_AGENT_FIELDS)
+    changes = _agent_fields(service, data)
+    disabled = data.get("disabled")
+    if disabled is not None and not isinstance(disabled, bool):
+        raise ApiError(400, "bad_request", "'disabled' must be true or false")
+    if not changes and disabled is None:
+        raise ApiError(400, "bad_request", f"nothing to change: give one of {', '.join(CHANGE_AGENT_FIELDS)}")
+    # Nobody locks the desk out by accident: another admin has to do it.
+    if name == me.name and disabled:
+        raise ApiError(400, "not_yourself", "you cannot disable yourself; another admin can")
+    if name == me.name and changes.get("role", "admin") != "admin":
+        raise ApiError(400, "not_yourself", "you cannot take the admin role from yourself; another admin can")
+    admin, out = _admin(request), SignedOut()
+    with _agent_errors():
+        await admin.change(name, **changes)  # first: a bad value refuses the whole request
+        if disabled:
+            out = await admin.disable(name)
+        elif disabled is False:
+            await admin.enable(name)
+        agent = await admin.get(name)
+    service.forget_agents()
+    return web.json_response({"agent": await _admin_view(service, agent), **signed_out_json(out)})
+
+
+async def agent_password(request: web.Request) -> web.StreamResponse:
+    name = _agent_name(request)
+    password = _password(await read_json(request, ("password",)), "password")
+    # An admin setting their own here stays signed in in this browser, as with /api/me/password.
+    keep = _session(request).id if name == _agent(request).name else ""
+    with _agent_errors():
+        out = await _admin(request).set_password(name, password, keep=keep, lift_lockout=True)
+    return web.json_response(signed_out_json(out))
+
+
+async def agent_delete(request: web.Request) -> web.StreamResponse:
+    name = _agent_name(request)
+    if name == _agent(request).name:
+        raise ApiError(400, "not_yourself", "you cannot delete yourself; another admin can")
+    with _agent_errors():
+        await _admin(request).delete(name)
+    _state(request).service.forget_agents()
+    return web.Response(status=204)
+
+
+async def my_password(request: web.Request) -> web.StreamResponse:
+    """The agent's own new password, given the current one. This browser stays signed in (its session is
+    kept, so its cookie and CSRF token stay valid); every other session and every API token ends."""
+    state, me, session = _state(request), _agent(request), _session(request)
+    data = await read_json(request, ("current", "new"))
+    current, new = _password(data, "current"), _password(data, "new")
+    with _agent_errors():
+        check_new_password(new)  # before the current one is checked: a short new one costs no attempt
+    address = client_address(
+        request.remote, request.headers.get("X-Forwarded-For", ""), state.service.settings.server.trusted_proxies
+    )
+    try:
+        right = await state.auth.confirm_password(me.name, current, address)
+    except LockedOut:
+        response = error_response(429, "locked", "too many wrong passwords; try again in 15 minutes")
+        response.headers["Retry-After"] = "900"
+        return response
+    if not right:
+        raise ApiError(403, "wrong_password", "the current password is wrong")
+    with _agent_errors():
+        out = await _admin(request).set_password(me.name, new, keep=session.id)
+    return web.json_response(signed_out_json(out))
 
 
 # -- work routes -------------------------------------------------------------------------------------
@@ -1266,10 +1467,26 @@ RECORD_QUERY = ("from", "to", "tz", "department", "tier", "reason", "agent", "ou
 UNANSWERED_QUERY = ("days", "top")
 UNANSWERED_RESPONSES = {"200": "OK", "400": "days or top not a whole number in range"}
 NO_CONTENT = {"204": "done", "409": "refused by the queue"}
+AGENT = "/api/agents/{name}"
+_AGENT_PROPS: dict[str, Any] = {
+    "display_name": {"type": "string", "maxLength": MAX_DISPLAY_NAME_CHARS},
+    "role": {"type": "string", "enum": list(ROLES)},
+    "departments": {"type": "array", "items": {"type": "string"}},
+    "tier": {"type": "integer", "minimum": 1, "maximum": MAX_TIER},
+    "capacity": {"type": "integer", "minimum": 1, "maximum": MAX_CAPACITY},
+}
+PASSWORD_SCHEMA = {"type": "string", "minLength": MIN_PASSWORD_CHARS, "maxLength": MAX_PASSWORD_CHARS}
+AGENT_BODY = {
+    "type": "object", "required": ["name", "departments", "tier", "password"],
+    "properties": {"name": {"type": "string", "pattern": NAME_RE.pattern}, **_AGENT_PROPS,
+                   "password": PASSWORD_SCHEMA},
+}  # fmt: skip
+CHANGE_AGENT_BODY = {"type": "object", "properties": {**_AGENT_PROPS, "disabled": {"type": "boolean"}}}
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/login", page("login.html"), None, "page", Doc("login page")),
     Route("GET", "/agent", page("agent.html"), "agent", "page", Doc("agent console")),
     Route("GET", "/supervisor", page("supervisor.html"), "supervisor", "page", Doc("supervisor view")),
+    Route("GET", "/admin", page("admin.html"), "admin", "page", Doc("agent administration")),
     Route("GET", "/console/{name}", asset, None, "asset", Doc("console scripts and styles")),
     _api("POST", "/api/login", login, None, "log in; sets the session cookie",
          {"type": "object", "required": ["name", "password"],
@@ -1329,6 +1546,32 @@ ROUTES: tuple[Route, ...] = (
     _api("GET", "/api/unanswered.yaml", unanswered_yaml, "supervisor",
          "a draft knowledge-base file (YAML) of those questions, answers left empty",
          query=UNANSWERED_QUERY, responses=UNANSWERED_RESPONSES),
+    _api("POST", "/api/me/password", my_password, "agent",
+         "change my password: signs out my other sessions and revokes my API tokens; this one stays",
+         {"type": "object", "required": ["current", "new"],
+          "properties": {"current": {"type": "string"}, "new": PASSWORD_SCHEMA}},
+         responses={"200": "changed: sessions_ended, tokens_revoked", "400": "the new password is too short or long",
+                    "403": "the current password is wrong (counted as a failed login)", "429": "locked out"}),
+    _api("GET", "/api/agents", agents_list, "admin",
+         "every agent: name, display_name, role, departments, tier, capacity, disabled, load (no password)"),
+    _api("POST", "/api/agents", agent_add, "admin", "add an agent", AGENT_BODY,
+         responses={"201": "added", "400": "a bad name, department, tier, role, capacity or password",
+                    "409": "an agent of that name exists"}),
+    _api("POST", AGENT, agent_change, "admin",
+         "change an agent; disabled: true signs them out everywhere and revokes their API tokens",
+         CHANGE_AGENT_BODY,
+         responses={"200": "changed", "400": "a bad value, or disabling or demoting yourself",
+                    "404": "no such agent"}),
+    _api("DELETE", AGENT, agent_delete, "admin",
+         "delete a disabled agent who holds no conversation; the records keep their name",
+         responses={"204": "deleted", "400": "deleting yourself", "404": "no such agent",
+                    "409": "still enabled, or still holding conversations"}),
+    _api("POST", AGENT + "/password", agent_password, "admin",
+         "set an agent's password: signs them out everywhere, revokes their API tokens, lifts their name's lockout",
+         {"type": "object", "required": ["password"],
+          "properties": {"password": PASSWORD_SCHEMA}},
+         responses={"200": "set: sessions_ended, tokens_revoked, lockout_lifted", "400": "too short or long",
+                    "404": "no such agent"}),
     _api("GET", "/api/openapi.json", openapi_json, "agent", "this document"),
     Route("GET", "/api/ws", live, "agent", "ws",
           Doc("live events (WebSocket)", responses={"101": "upgraded"})),
@@ -1351,11 +1594,15 @@ async def authenticate(request: web.Request) -> ConsoleSession | None:
 LANG_COOKIE = "relevo_lang"
 CONSOLE_LANGS = ("en", "es")
 REFUSED_TEXTS = {
-    "en": {"title": "Not for your role", "body": "Your role may not open this page. It is for supervisors.",
+    "en": {"title": "Not for your role", "body": "Your role may not open this page. It is for {who}.",
            "back": "Back to the agent console"},
-    "es": {"title": "No es para tu rol", "body": "Tu rol no puede abrir esta página. Es para supervisores.",
+    "es": {"title": "No es para tu rol", "body": "Tu rol no puede abrir esta página. Es para {who}.",
            "back": "Volver a la consola de agente"},
 }  # fmt: skip
+REFUSED_WHO = {
+    "en": {"supervisor": "supervisors", "admin": "admins"},
+    "es": {"supervisor": "supervisores", "admin": "administradores"},
+}
 REFUSED_PAGE = """<!doctype html>
 <html lang="{lang}">
 <head>
@@ -1397,9 +1644,10 @@ def console_lang(request: web.Request) -> str:
     return min(ranked)[2] if ranked else "en"
 
 
-def refused_page(request: web.Request) -> web.Response:
+def refused_page(request: web.Request, role: Role = "supervisor") -> web.Response:
     lang = console_lang(request)
-    texts = REFUSED_TEXTS[lang]
+    who = REFUSED_WHO[lang].get(role, REFUSED_WHO[lang]["supervisor"])
+    texts = {**REFUSED_TEXTS[lang], "body": REFUSED_TEXTS[lang]["body"].format(who=who)}
     back = "/agent?lang=" + lang if request.query.get("lang", "")[:2].lower() == lang else "/agent"
     body = REFUSED_PAGE.format(
         lang=lang, back_href=html.escape(back), **{k: html.escape(v) for k, v in texts.items()}
@@ -1415,7 +1663,7 @@ def _refuse(route: Route, request: web.Request, status: int) -> web.StreamRespon
         if status == 401:
             # With its query: /agent?c=<id> reopens the conversation after signing in again.
             raise web.HTTPFound(f"/login?next={quote(request.path_qs, safe='/')}")
-        return refused_page(request)
+        return refused_page(request, route.role or "supervisor")
     return error_response(status, "unauthenticated" if status == 401 else "forbidden")
 
 

@@ -349,21 +349,40 @@ class ConsoleAuth:
         await self.redis.delete(session_key(session.id))
         await self.redis.srem(agent_sessions_key(session.agent), session.id)
 
-    async def end_sessions(self, name: str) -> int:
-        """Sign an agent out everywhere (disabled, new password).
+    async def end_sessions(self, name: str, keep: str = "") -> int:
+        """Sign an agent out everywhere (disabled, new password), but for the session `keep` (the
+        browser that changed its own password stays signed in).
 
         Each ended session leaves whose it was (keys.ended_session_key, for the session's lifetime), so
         the login page that console lands on can say "this account is disabled" (signed_out_reason).
         """
-        ids = cast(set[str], await self.redis.smembers(agent_sessions_key(name)))
+        ids = cast(set[str], await self.redis.smembers(agent_sessions_key(name))) - {keep}
         pipe = self.redis.pipeline(transaction=True)
         for i in ids:
             pipe.set(ended_session_key(i), name, ex=self.ttl_s)
         if ids:
             pipe.delete(*(session_key(i) for i in ids))
-        pipe.delete(agent_sessions_key(name))
+            pipe.srem(agent_sessions_key(name), *ids)
+        if not keep:
+            pipe.delete(agent_sessions_key(name))
         await pipe.execute()
         return len(ids)
+
+    async def confirm_password(self, name: str, password: str, address: str) -> bool:
+        """Whether `password` is the agent's own (a password change asks for the current one), counted
+        as a login is: a wrong one is a failed login of that name at that address, so a console left
+        open is no way round the lockout. LockedOut while a lockout is in force."""
+        name = name.strip().lower()[:64]
+        address = address[:64] or "unknown"
+        counts = await self._reserved(name, address)
+        if counts is None:
+            raise LockedOut(name)
+        if await self.directory.check(name, password) is None:
+            await self._failed(name, address, counts)
+            return False
+        counted = [failures_key(kind, who) for kind, who in self._counted(name, address)]
+        await self._release(keys=counted)
+        return True
 
     async def signed_out_reason(self, cookie: str) -> str | None:
         """Why the sign-in this browser's cookie held no longer works, when the login page may say so:

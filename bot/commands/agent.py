@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import getpass
 import logging
 import sys
@@ -15,8 +14,6 @@ from bot.settings import Settings, load_settings
 
 logger = logging.getLogger(__name__)
 
-MIN_PASSWORD_CHARS = 8
-MAX_PASSWORD_CHARS = 200
 T = TypeVar("T")
 
 
@@ -83,10 +80,9 @@ def read_password(from_stdin: bool) -> str:
         password = getpass.getpass("Password: ")
         if getpass.getpass("Again: ") != password:
             raise ValueError("the passwords do not match")
-    # These accounts read transcripts and customers' e-mail addresses: no one-letter or blank password.
-    if len(password) < MIN_PASSWORD_CHARS or len(password) > MAX_PASSWORD_CHARS or not password.strip():
-        raise ValueError(f"a password is {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters, not only spaces")
-    return password
+    from handoff.agents import check_new_password
+
+    return check_new_password(password)  # the rule of the admin page too
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -125,17 +121,23 @@ def _auth(redis: Any) -> Any:
     return ConsoleAuth(redis, b"relevo-cli-no-cookies-here", AgentDirectory(redis))
 
 
+def _admin(redis: Any) -> Any:
+    from handoff.accounts import AgentAdmin
+
+    return AgentAdmin(_auth(redis))  # the admin page's implementation (handoff/accounts.py)
+
+
 async def _add(redis: Any, args: argparse.Namespace) -> int:
-    from handoff.agents import Agent, AgentDirectory
+    from handoff.agents import Agent
 
     departments = tuple(d.strip() for d in args.departments.split(",") if d.strip())
     _check_departments(_settings(args), departments)
     agent = Agent(args.name, departments, tier=args.tier, role=args.role, capacity=args.capacity,
                   display_name=args.display_name.strip()[:100])  # fmt: skip
-    directory = AgentDirectory(redis)
-    if await directory.get(agent.name) is not None:
+    admin = _admin(redis)
+    if await admin.directory.get(agent.name) is not None:
         raise ValueError(f"agent '{agent.name}' already exists")
-    await directory.add(agent, read_password(args.password_stdin))
+    await admin.add(agent, read_password(args.password_stdin))
     print(f"added {agent.name} ({agent.role}, tier {agent.tier}, {','.join(agent.departments)})")
     return 0
 
@@ -154,12 +156,9 @@ async def _set(redis: Any, args: argparse.Namespace) -> int:
     changes.update({k: getattr(args, k) for k in ("tier", "role", "capacity") if getattr(args, k) is not None})
     if not changes:
         raise ValueError("nothing to change: give --display-name, --departments, --tier, --role or --capacity")
-    directory = AgentDirectory(redis)
-    agent = await directory.get(args.name)
-    if agent is None:
+    if await AgentDirectory(redis).get(args.name) is None:
         raise LookupError(f"agent '{args.name}' does not exist")
-    # Through the constructor again, so a bad value (a capacity of 0, no departments) is refused as at add.
-    changed = await directory.update(dataclasses.replace(agent, **changes))
+    changed = await _admin(redis).change(args.name, **changes)
     print(f"changed {changed.name}: {changed.label}, {changed.role}, tier {changed.tier}, "
           f"{','.join(changed.departments)}, capacity {changed.capacity}")  # fmt: skip
     return 0
@@ -167,15 +166,13 @@ async def _set(redis: Any, args: argparse.Namespace) -> int:
 
 def _check_departments(settings: Settings, departments: tuple[str, ...]) -> None:
     """Only departments of the handoff rules: an agent of any other sees no queue, and nothing says why."""
+    from handoff.accounts import check_departments
     from handoff.rules import load_rules
 
     hs = settings.handoff
     # A broken rules file is a RulesError (`file:line: message`, reported by bot/cli.py): serve would not start either.
     known = load_rules(settings.handoff_rules, hs.timezone, hs.default_department).departments
-    unknown = [d for d in departments if d not in known]
-    if unknown:
-        raise ValueError(f"unknown department{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
-                         f"(known in {settings.handoff_rules}: {', '.join(sorted(known))})")  # fmt: skip
+    check_departments(departments, known, str(settings.handoff_rules))
 
 
 async def _list(redis: Any, args: argparse.Namespace) -> int:
@@ -195,20 +192,13 @@ async def _list(redis: Any, args: argparse.Namespace) -> int:
 
 
 async def _disable(redis: Any, args: argparse.Namespace) -> int:
-    from handoff.agents import AgentDirectory
-
-    await AgentDirectory(redis).disable(args.name)
-    ended = await _auth(redis).end_sessions(args.name)
-    revoked = await _auth(redis).revoke_tokens(args.name)
-    print(f"disabled {args.name} ({ended} sessions ended, {revoked} tokens revoked)")
+    out = await _admin(redis).disable(args.name)
+    print(f"disabled {args.name} ({out.sessions} sessions ended, {out.tokens} tokens revoked)")
     return 0
 
 
 async def _enable(redis: Any, args: argparse.Namespace) -> int:
-    from handoff.agents import AgentDirectory
-
-    await AgentDirectory(redis).disable(args.name, False)
-    # Tokens revoked at disable stay revoked: a script gets a new one with `relevo agent token`.
+    await _admin(redis).enable(args.name)
     print(f"enabled {args.name}: they can log in again with their password")
     return 0
 
@@ -216,19 +206,12 @@ async def _enable(redis: Any, args: argparse.Namespace) -> int:
 async def _passwd(redis: Any, args: argparse.Namespace) -> int:
     from handoff.agents import AgentDirectory
 
-    directory = AgentDirectory(redis)
-    if await directory.get(args.name) is None:
+    if await AgentDirectory(redis).get(args.name) is None:
         raise LookupError(f"agent '{args.name}' does not exist")
-    await directory.set_password(args.name, read_password(args.password_stdin))
-    auth = _auth(redis)
-    ended = await auth.end_sessions(args.name)
-    # A reset after a leak closes every way in: the API tokens too (`relevo agent token` makes a new one).
-    revoked = await auth.revoke_tokens(args.name)
-    # The reset is usually for someone who locked themselves out: the name may sign in at once. An
-    # address lockout stays (it may be an attacker's); `relevo agent unlock --address` lifts it.
-    lifted = await auth.unlock(name=args.name)
-    print(f"password of {args.name} changed ({ended} sessions ended, {revoked} tokens revoked)"
-          + (" (login lockout lifted)" if lifted else ""))
+    # Closes every way in (sessions, API tokens) and lifts the name's lockout, as the admin page does.
+    out = await _admin(redis).set_password(args.name, read_password(args.password_stdin), lift_lockout=True)
+    print(f"password of {args.name} changed ({out.sessions} sessions ended, {out.tokens} tokens revoked)"
+          + (" (login lockout lifted)" if out.lockout_lifted else ""))
     return 0
 
 

@@ -912,6 +912,7 @@
     $("conv-close").addEventListener("click", closeConversation);
     // Leaving on purpose: the drafts go with the sign-in.
     $("logout").addEventListener("click", signOut);
+    R.wireOwnPassword("change-password");
     $("mode-reply").addEventListener("click", function () { setMode("reply"); saveDraft(); $("reply-text").focus(); });
     $("mode-note").addEventListener("click", function () { setMode("note"); saveDraft(); $("reply-text").focus(); });
     $("reply-form").addEventListener("submit", function (ev) { ev.preventDefault(); sendReply(); });

@@ -113,7 +113,31 @@
       unansweredAnsweredNow: "Left out: {n} the knowledge base answers by now.",
       wording1: "1 wording", wordings: "{n} wordings", nearEntries: "Closest FAQ entries: {list}",
       kind_not_understood: "not understood", kind_not_helpful: "answer did not help",
-      kind_not_chosen: "suggested, none chosen"
+      kind_not_chosen: "suggested, none chosen",
+      // one's own password (every page), and the admin page's agents
+      changePassword: "Change password", currentPassword: "Current password", newPassword: "New password",
+      newPasswordAgain: "New password again", passwordRule: "8 to 200 characters.", cancel: "Cancel",
+      passwordsDiffer: "The two new passwords are not the same.", fillAll: "Fill in every field.",
+      done_ownPassword: "Password changed. Your other sessions were signed out.",
+      err_wrong_password: "The current password is wrong.",
+      err_locked: "Too many wrong passwords. Try again in 15 minutes, or ask an admin to set a new one.",
+      adminView: "Agent administration", manageAgents: "Manage agents", addAgent: "Add agent",
+      loginName: "Login name", loginNameHelp: "Lower-case letters, digits, '-', '_', '.'; it cannot be changed later.",
+      displayName: "Display name", displayNameHelp: "The name customers see; empty: the login name.",
+      role: "Role", role_agent: "Agent", role_supervisor: "Supervisor", role_admin: "Admin",
+      capacityLabel: "Capacity", status: "Status", active: "active", save: "Save", disable: "Disable",
+      enable: "Enable", setPassword: "Set password", deleteAgent: "Delete", you: "you", noAgents: "No agents yet.",
+      passwordFor: "New password for {name}", firstPassword: "Password",
+      confirmDisable: "Disable {name}? They are signed out everywhere at once and their API tokens stop working.",
+      confirmDelete: "Delete {name}? The records keep the name; the account cannot be brought back.",
+      done_added: "Added {name}.", done_saved: "Saved {name}.", nothingChanged: "Nothing to save.",
+      done_disabled: "{name} is disabled: {sessions} sessions ended, {tokens} API tokens revoked.",
+      done_enabled: "{name} can sign in again with their password.",
+      done_password: "New password set for {name}: {sessions} sessions ended, {tokens} API tokens revoked.",
+      done_deleted: "{name} deleted.",
+      err_agent_exists: "There is already an agent with that login name.",
+      err_no_such_agent: "That agent does not exist any more; reload the page.",
+      err_not_yourself: "You cannot do that to your own account; another admin can."
     },
     es: {
       brand: "Relevo", loading: "Cargando…", logout: "Cerrar sesión", online: "Disponible", away: "Ausente",
@@ -219,7 +243,30 @@
       unansweredAnsweredNow: "Omitidas: {n} que la base de conocimiento ya responde.",
       wording1: "1 redacción", wordings: "{n} redacciones", nearEntries: "Entradas de FAQ más cercanas: {list}",
       kind_not_understood: "no entendida", kind_not_helpful: "la respuesta no sirvió",
-      kind_not_chosen: "sugerencias, ninguna elegida"
+      kind_not_chosen: "sugerencias, ninguna elegida",
+      changePassword: "Cambiar contraseña", currentPassword: "Contraseña actual", newPassword: "Contraseña nueva",
+      newPasswordAgain: "Repite la contraseña nueva", passwordRule: "De 8 a 200 caracteres.", cancel: "Cancelar",
+      passwordsDiffer: "Las dos contraseñas nuevas no coinciden.", fillAll: "Rellena todos los campos.",
+      done_ownPassword: "Contraseña cambiada. Se han cerrado tus otras sesiones.",
+      err_wrong_password: "La contraseña actual no es correcta.",
+      err_locked: "Demasiadas contraseñas incorrectas. Vuelve a probar dentro de 15 minutos o pide a un administrador que te ponga una nueva.",
+      adminView: "Administración de agentes", manageAgents: "Gestionar agentes", addAgent: "Añadir agente",
+      loginName: "Nombre de acceso", loginNameHelp: "Minúsculas, dígitos, '-', '_', '.'; no se puede cambiar después.",
+      displayName: "Nombre visible", displayNameHelp: "El nombre que ven los clientes; vacío: el nombre de acceso.",
+      role: "Rol", role_agent: "Agente", role_supervisor: "Supervisor", role_admin: "Administrador",
+      capacityLabel: "Capacidad", status: "Estado", active: "activo", save: "Guardar", disable: "Desactivar",
+      enable: "Activar", setPassword: "Poner contraseña", deleteAgent: "Borrar", you: "tú", noAgents: "Aún no hay agentes.",
+      passwordFor: "Contraseña nueva para {name}", firstPassword: "Contraseña",
+      confirmDisable: "¿Desactivar a {name}? Se cierran sus sesiones en todas partes y sus tokens de API dejan de funcionar.",
+      confirmDelete: "¿Borrar a {name}? Los registros conservan el nombre; la cuenta no se puede recuperar.",
+      done_added: "{name} añadido.", done_saved: "{name} guardado.", nothingChanged: "No hay nada que guardar.",
+      done_disabled: "{name} desactivado: {sessions} sesiones cerradas, {tokens} tokens de API revocados.",
+      done_enabled: "{name} puede volver a entrar con su contraseña.",
+      done_password: "Contraseña nueva para {name}: {sessions} sesiones cerradas, {tokens} tokens de API revocados.",
+      done_deleted: "{name} borrado.",
+      err_agent_exists: "Ya hay un agente con ese nombre de acceso.",
+      err_no_such_agent: "Ese agente ya no existe; recarga la página.",
+      err_not_yourself: "No puedes hacerle eso a tu propia cuenta; otro administrador sí puede."
     }
   };
 
@@ -930,6 +977,78 @@
     return /^\/(?![\/\\])[^\s]*$/.test(next) ? next : fallback;
   }
 
+  // -- passwords: one's own (every page), and the admin setting someone's ---------------------------
+
+  function passwordField(labelKey, autocomplete) {
+    var label = el("label", "pw-field");
+    label.appendChild(el("span", null, t(labelKey)));
+    var input = el("input");
+    input.type = "password";
+    input.required = true;
+    input.maxLength = 200;
+    input.autocomplete = autocomplete;
+    label.appendChild(input);
+    return { label: label, input: input };
+  }
+
+  /* A modal <dialog> asking for passwords: `fields` are [labelKey, autocomplete] pairs; the last two must
+     match. `send(values)` returns the request's promise; the dialog closes once it succeeds. */
+  function passwordDialog(title, fields, send, submitKey) {
+    var dialog = el("dialog", "pw-dialog");
+    var form = el("form", "pw-form");
+    form.noValidate = true;
+    form.appendChild(el("h2", null, title));
+    var inputs = fields.map(function (f) {
+      var field = passwordField(f[0], f[1]);
+      form.appendChild(field.label);
+      return field.input;
+    });
+    form.appendChild(el("p", "muted pw-rule", t("passwordRule")));
+    var error = el("p", "login-error pw-error");
+    error.setAttribute("role", "alert");
+    error.hidden = true;
+    form.appendChild(error);
+    var row = el("div", "pw-buttons");
+    row.appendChild(button(t("cancel"), "btn", function () { dialog.close(); }));
+    var submit = el("button", "btn btn-primary pw-submit", t(submitKey || "changePassword"));
+    submit.type = "submit";
+    row.appendChild(submit);
+    form.appendChild(row);
+    dialog.appendChild(form);
+    dialog.addEventListener("close", function () { dialog.remove(); });
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var values = inputs.map(function (i) { return i.value; });
+      function fail(text) { error.textContent = text; error.hidden = false; }
+      if (values.some(function (v) { return !v; })) { return fail(t("fillAll")); }
+      if (values[values.length - 1] !== values[values.length - 2]) { return fail(t("passwordsDiffer")); }
+      submit.disabled = true;
+      error.hidden = true;
+      send(values).then(function () { dialog.close(); }, function (err) { fail(errorText(err)); })
+        .then(function () { submit.disabled = false; });
+    });
+    document.body.appendChild(dialog);
+    dialog.showModal();
+    inputs[0].focus();
+    return dialog;
+  }
+
+  /* The "Change password" button of a page: the agent's own, given the current one. This browser stays
+     signed in; their other sessions and API tokens end (POST /api/me/password). */
+  function wireOwnPassword(buttonId) {
+    var b = document.getElementById(buttonId);
+    if (!b) { return; }
+    b.addEventListener("click", function () {
+      var dialog = passwordDialog(t("changePassword"), [["currentPassword", "current-password"],
+        ["newPassword", "new-password"], ["newPasswordAgain", "new-password"]], function (values) {
+        return api("POST", "/api/me/password", { current: values[0], "new": values[1] }).then(function () {
+          flash(t("done_ownPassword"), "ok");
+        });
+      });
+      dialog.id = "own-password";
+    });
+  }
+
   window.RelevoConsole = {
     lang: lang, t: t, fmt: fmt, reasonLabel: reasonLabel, outcomeLabel: outcomeLabel, eventLabel: eventLabel,
     has: function (key) { return TEXTS.en[key] != null; },
@@ -941,6 +1060,7 @@
     toMs: toMs, duration: duration, relative: relative, clock: clock, isoTitle: isoTitle,
     api: api, ApiError: ApiError, errorText: errorText, reportError: reportError, me: me, logout: logout,
     loginUrl: loginUrl, live: live, beep: beep, askNotify: askNotify, notify: notify, canNotify: canNotify,
-    safeNext: safeNext, messageNode: messageNode, noteNode: noteNode, customerLabel: customerLabel
+    safeNext: safeNext, messageNode: messageNode, noteNode: noteNode, customerLabel: customerLabel,
+    passwordDialog: passwordDialog, wireOwnPassword: wireOwnPassword
   };
 })();

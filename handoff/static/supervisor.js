@@ -569,11 +569,13 @@
   function start() {
     R.applyLabels();
     $("logout").addEventListener("click", R.logout);
+    R.wireOwnPassword("change-password");
     $("detail-close").addEventListener("click", closeDetail);
     $("filters").addEventListener("submit", function (ev) { ev.preventDefault(); loadRecords(); });
     R.me().then(function (data) {
       state.me = data.agent || {};
       $("me-name").textContent = state.me.display_name || state.me.name || "";
+      $("to-admin").hidden = state.me.role !== "admin"; // the page itself refuses anyone else
       return R.api("GET", "/api/departments?lang=" + R.lang).then(function (d) {
         state.departments = (d && d.departments) || [];
       }, R.reportError);

@@ -224,7 +224,7 @@ async def test_bearer_token_needs_no_csrf(server: Served) -> None:
 async def test_every_route_refuses_strangers_and_wrong_roles(
     server: Served, http: aiohttp.ClientSession
 ) -> None:
-    assert {r.path for r in AGENT_ROUTES} >= {"/agent", "/supervisor", "/api/floor", "/api/ws"}
+    assert {r.path for r in AGENT_ROUTES} >= {"/agent", "/supervisor", "/admin", "/api/floor", "/api/agents", "/api/ws"}
     async with _fresh() as stranger:
         for route in AGENT_ROUTES:
             url = server.url + _concrete(route.path)
@@ -235,12 +235,16 @@ async def test_every_route_refuses_strangers_and_wrong_roles(
                 else:
                     assert r.status == 401, f"{route.method} {route.path}: {r.status}"
     await add_agent(server, "ana")
-    csrf = await login(http, server)
-    for route in [r for r in AGENT_ROUTES if r.role == "supervisor"]:
-        async with http.request(route.method, server.url + _concrete(route.path), allow_redirects=False,
-                                headers={"X-Relevo-CSRF": csrf}) as r:  # fmt: skip
-            assert r.status == 403, route.path
-            assert r.headers["X-Frame-Options"] == "DENY"
+    await add_agent(server, "sam", role="supervisor")
+    # Each role is refused every route that needs a higher one (an admin's, too, to a supervisor).
+    for name, above in (("ana", ("supervisor", "admin")), ("sam", ("admin",))):
+        async with _fresh() as session:
+            csrf = await login(session, server, name)
+            for route in [r for r in AGENT_ROUTES if r.role in above]:
+                async with session.request(route.method, server.url + _concrete(route.path), allow_redirects=False,
+                                           headers={"X-Relevo-CSRF": csrf}, json={}) as r:  # fmt: skip
+                    assert r.status == 403, f"{name}: {route.method} {route.path}"
+                    assert r.headers["X-Frame-Options"] == "DENY"
 
 
 async def test_pages_and_security_headers(server: Served, http: aiohttp.ClientSession) -> None:
