@@ -48,6 +48,7 @@ from handoff.agents import (
 from handoff.auth import (
     COOKIE,
     CSRF_HEADER,
+    LOCKOUT_S,
     AccountDisabled,
     ConsoleAuth,
     ConsoleSession,
@@ -387,6 +388,18 @@ async def conversation_view(
 # -- auth routes -------------------------------------------------------------------------------------
 
 
+def _client_address(request: web.Request) -> str:
+    """Who the failures of a password are counted against (the proxy's client, when it is trusted)."""
+    trusted = _state(request).service.settings.server.trusted_proxies
+    return client_address(request.remote, request.headers.get("X-Forwarded-For", ""), trusted)
+
+
+def _locked_out(message: str) -> web.Response:
+    response = error_response(429, "locked", message)
+    response.headers["Retry-After"] = str(LOCKOUT_S)
+    return response
+
+
 async def login(request: web.Request) -> web.StreamResponse:
     state = _state(request)
     data = await read_json(request, ("name", "password"))
@@ -394,14 +407,9 @@ async def login(request: web.Request) -> web.StreamResponse:
     # As it was set: `relevo agent passwd` keeps spaces at either end, so the login must too.
     password = _text(data, "password", MAX_NAME_CHARS, strip=False)
     try:
-        address = client_address(
-            request.remote, request.headers.get("X-Forwarded-For", ""), state.service.settings.server.trusted_proxies
-        )
-        found = await state.auth.login(name, password, address)
+        found = await state.auth.login(name, password, _client_address(request))
     except LockedOut:
-        response = error_response(429, "locked", "too many failed logins; try again in 15 minutes")
-        response.headers["Retry-After"] = "900"
-        return response
+        return _locked_out("too many failed logins; try again in 15 minutes")
     except AccountDisabled:
         # Only after the right password: a wrong one gets the same 401 whether the account exists or not.
         return error_response(403, "account_disabled", "this account is disabled; ask a supervisor")
@@ -610,15 +618,10 @@ async def my_password(request: web.Request) -> web.StreamResponse:
     current, new = _password(data, "current"), _password(data, "new")
     with _agent_errors():
         check_new_password(new)  # before the current one is checked: a short new one costs no attempt
-    address = client_address(
-        request.remote, request.headers.get("X-Forwarded-For", ""), state.service.settings.server.trusted_proxies
-    )
     try:
-        right = await state.auth.confirm_password(me.name, current, address)
+        right = await state.auth.confirm_password(me.name, current, _client_address(request))
     except LockedOut:
-        response = error_response(429, "locked", "too many wrong passwords; try again in 15 minutes")
-        response.headers["Retry-After"] = "900"
-        return response
+        return _locked_out("too many wrong passwords; try again in 15 minutes")
     if not right:
         raise ApiError(403, "wrong_password", "the current password is wrong")
     with _agent_errors():

@@ -288,9 +288,10 @@ class ConsoleAuth:
             logger.warning("console login lockouts lifted: %d (%s)", lifted, wanted or "all")
         return lifted
 
-    async def login(self, name: str, password: str, address: str) -> tuple[Agent, ConsoleSession] | None:
-        """The agent and a new session, None for bad credentials; LockedOut after too many failures;
-        AccountDisabled for the right password of a disabled agent."""
+    async def _attempt(self, name: str, password: str, address: str) -> tuple[str, str, Agent | None]:
+        """One counted password attempt, of a login or of a password change: the name and address as
+        counted, and the agent when the password is right (else it is counted as a failure). LockedOut
+        while a lockout is in force."""
         name = name.strip().lower()[:64]
         address = address[:64] or "unknown"
         counts = await self._reserved(name, address)
@@ -300,6 +301,13 @@ class ConsoleAuth:
         agent = await self.directory.check(name, password) if NAME_RE.match(name) else None
         if agent is None:
             await self._failed(name, address, counts)
+        return name, address, agent
+
+    async def login(self, name: str, password: str, address: str) -> tuple[Agent, ConsoleSession] | None:
+        """The agent and a new session, None for bad credentials; LockedOut after too many failures;
+        AccountDisabled for the right password of a disabled agent."""
+        name, address, agent = await self._attempt(name, password, address)
+        if agent is None:
             return None
         own = [failures_key("pair", login_pair(name, address)), failures_key("name", name)]
         if agent.disabled:
@@ -372,13 +380,8 @@ class ConsoleAuth:
         """Whether `password` is the agent's own (a password change asks for the current one), counted
         as a login is: a wrong one is a failed login of that name at that address, so a console left
         open is no way round the lockout. LockedOut while a lockout is in force."""
-        name = name.strip().lower()[:64]
-        address = address[:64] or "unknown"
-        counts = await self._reserved(name, address)
-        if counts is None:
-            raise LockedOut(name)
-        if await self.directory.check(name, password) is None:
-            await self._failed(name, address, counts)
+        name, address, agent = await self._attempt(name, password, address)
+        if agent is None:
             return False
         counted = [failures_key(kind, who) for kind, who in self._counted(name, address)]
         await self._release(keys=counted)
