@@ -2,9 +2,8 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from redis.asyncio import BlockingConnectionPool
 
-from handoff.store import MAX_CONNECTIONS, Store, StoreError
+from handoff.store import MAX_CONNECTIONS, QueueingPool, Store, StoreError
 
 
 async def test_embedded_redis_keeps_an_append_only_file_and_survives_a_restart(tmp_path: Path) -> None:
@@ -46,10 +45,35 @@ async def test_connects_to_the_given_url(redis_url: str, tmp_path: Path) -> None
 async def test_more_concurrent_commands_than_connections_wait_for_one(redis_url: str, tmp_path: Path) -> None:
     async with await Store.connect(redis_url, tmp_path / "unused") as store:
         pool = store.redis.connection_pool
-        assert isinstance(pool, BlockingConnectionPool) and pool.max_connections == MAX_CONNECTIONS
+        assert isinstance(pool, QueueingPool) and pool.max_connections == MAX_CONNECTIONS
         # Each BLPOP holds its connection until it times out: the ones past the limit must wait their
         # turn instead of failing with "Too many connections".
         many = MAX_CONNECTIONS + 40
         waits = [store.redis.blpop([f"relevo:test:none:{i}"], timeout=0.1) for i in range(many)]
         assert await asyncio.gather(*waits) == [None] * many
         assert len(pool._in_use_connections) + len(pool._available_connections) <= MAX_CONNECTIONS
+
+
+async def test_a_command_waits_for_a_connection_only_up_to_the_pool_timeout(redis_url: str) -> None:
+    import redis.asyncio as aioredis
+
+    pool = QueueingPool.from_url(redis_url, decode_responses=True, max_connections=1, timeout=0.2)
+    client = aioredis.Redis.from_pool(pool)
+    try:
+        held = await pool.get_connection()
+        with pytest.raises(aioredis.ConnectionError, match="No connection available"):
+            await client.ping()
+        waiting = asyncio.create_task(client.ping())
+        await asyncio.sleep(0.05)
+        assert not waiting.done()  # queued behind the held connection, not failed
+        await pool.release(held)
+        assert await waiting is True
+        with pytest.raises(KeyError):  # redis-py refuses a stray second release; it frees no second slot
+            await pool.release(held)
+        assert len(pool._in_use_connections) + len(pool._available_connections) == 1
+        first = await pool.get_connection()
+        with pytest.raises(aioredis.ConnectionError):
+            await client.ping()
+        await pool.release(first)
+    finally:
+        await client.aclose()
