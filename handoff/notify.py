@@ -581,7 +581,11 @@ class CustomerNotifier:
     async def refresh_queue(self, queue_name: str) -> None:
         department, _, tier = queue_name.partition(":")
         for conv in await self.queues.waiting(department, int(tier), REFRESH_DEPTH):
-            await self.refresh(conv)
+            # One already due for a trailing refresh gets it within REFRESH_S, showing the standing as
+            # of then: asking Redis for its refresh slot again is a round trip per queued customer per
+            # queue event, for nothing (the slot is held, or the trail is about to take it).
+            if conv not in self._pending:
+                await self.refresh(conv)
 
     # -- events ----------------------------------------------------------------------------------------
 
