@@ -236,29 +236,34 @@ class _Space:
             content_missing = [c for s, c in content.items() if s >= known]
         else:
             content_seen, content_missing = list(content.items()), []
-        blocks = (  # (seen columns, their counts, counts of the unseen features)
-            (pos[ngram_seen], ngram_counts[ngram_seen], ngram_counts[~ngram_seen].tolist()),
-            (
-                self.content_from + np.array([s for s, _ in content_seen], np.int64),
-                np.array([c for _, c in content_seen], np.float64),
-                content_missing,
-            ),
-            (chars, char_counts, list(Counter(unseen_grams).values()) if unseen_grams else []),
+        ngram_cols = pos[ngram_seen]
+        # The three blocks' seen features in one array each (numpy's per-call cost is most of a
+        # question's time), then one weight per feature and one norm per block.
+        cols = np.concatenate([ngram_cols, np.array([self.content_from + s for s, _ in content_seen], np.int64), chars])
+        counts = np.concatenate(
+            [ngram_counts[ngram_seen], np.array([c for _, c in content_seen], np.float64), char_counts]
         )
-        cols: list[np.ndarray] = []
-        vals: list[np.ndarray] = []
+        lengths = (len(ngram_cols), len(content_seen), len(chars))
+        weights = (1.0 + np.log(counts)) * self.idf[cols]
+        seen_norm2 = np.bincount(np.repeat(_BLOCKS, lengths), weights * weights, minlength=3).tolist()
+        missing = (
+            ngram_counts[~ngram_seen].tolist(),
+            content_missing,
+            list(Counter(unseen_grams).values()) if unseen_grams else [],
+        )
+        scales = [0.0, 0.0, 0.0]
         total_w2 = 0.0
-        for (block_cols, counts, missing), w in zip(blocks, BLOCK_WEIGHTS, strict=True):
-            weights = (1.0 + np.log(counts)) * self.idf[block_cols]
-            missing_norm2 = sum((1.0 + math.log(c)) ** 2 for c in missing) * self.unseen_idf**2 if missing else 0.0
-            norm2 = float(weights @ weights) + missing_norm2
+        for b, (seen2, gone, w) in enumerate(zip(seen_norm2, missing, BLOCK_WEIGHTS, strict=True)):
+            norm2 = seen2 + (sum((1.0 + math.log(c)) ** 2 for c in gone) * self.unseen_idf**2 if gone else 0.0)
             if norm2 > 0:
-                cols.append(block_cols)
-                vals.append(weights * (w / math.sqrt(norm2)))
+                scales[b] = w / math.sqrt(norm2)
                 total_w2 += w * w
-        if not cols:
+        if not total_w2:
             return np.zeros(0, np.int64), np.zeros(0)
-        return np.concatenate(cols), np.concatenate(vals) / math.sqrt(total_w2)
+        return cols, weights * np.repeat(np.array(scales) / math.sqrt(total_w2), lengths)
+
+
+_BLOCKS = np.arange(3)
 
 
 def _count_sorted(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
