@@ -14,7 +14,7 @@ import logging
 import re
 import statistics
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from importlib import resources
 from typing import Any, Protocol, cast
@@ -93,6 +93,7 @@ WS_SEND_QUEUE = 500
 # revoked token): what an agent may no longer read stops reaching them within this time.
 SESSION_CHECK_S = 10.0
 SIGNED_OUT = 4401  # close code of a console socket whose sign-in ended
+RIGHTS_CHANGED = 4409  # close code of a console socket whose agent's role, tier or departments changed
 XREAD_BLOCK_MS = 1000
 AT_RISK_SHARE = 0.25  # the last quarter of a first-reply target counts as "at risk"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -1182,7 +1183,7 @@ class AgentSocket:
     ws: web.WebSocketResponse
     agent: Agent
     queue: asyncio.Queue[str]
-    signed_in: Callable[[], Awaitable[bool]] = field(default=lambda: _always())
+    current: Callable[[], Awaitable[Agent | None]]  # the agent as now; None once signed out or disabled
 
     def send(self, frame: dict[str, Any]) -> bool:
         try:
@@ -1199,10 +1200,6 @@ class AgentSocket:
             return a.may_take(str(event.get("department", "")), int(event.get("tier") or 0))
         except (TypeError, ValueError):
             return False
-
-
-async def _always() -> bool:
-    return True
 
 
 def _conv_of_stream(stream: str) -> str:
@@ -1350,7 +1347,7 @@ async def live(request: web.Request) -> web.StreamResponse:
     if not same_origin(request.headers.get("Origin"), request, state.auth.trusted_proxies):
         raise ApiError(403, "forbidden", "origin not allowed")
     ws = web.WebSocketResponse(heartbeat=WS_HEARTBEAT_S, max_msg_size=MAX_BODY)
-    sock = AgentSocket(ws, agent, asyncio.Queue(WS_SEND_QUEUE), signed_in=lambda: _signed_in(request))
+    sock = AgentSocket(ws, agent, asyncio.Queue(WS_SEND_QUEUE), current=lambda: _current_agent(request))
     state.hub.add(sock)
     tasks: list[asyncio.Task[None]] = []
     try:
@@ -1374,28 +1371,40 @@ async def live(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-async def _signed_in(request: web.Request) -> bool:
-    """Whether the socket's cookie or token still signs in an enabled agent."""
+async def _current_agent(request: web.Request) -> Agent | None:
+    """The agent the socket's cookie or token signs in now (None: signed out, disabled or deleted)."""
     session = await authenticate(request)
-    return session is not None and await _state(request).auth.agent_of(session) is not None
+    return None if session is None else await _state(request).auth.agent_of(session)
+
+
+def _rights(agent: Agent) -> tuple[str, int, tuple[str, ...]]:
+    """What decides which events and conversations a console socket is sent (AgentSocket.sees)."""
+    return agent.role, agent.tier, agent.departments
 
 
 async def _check_sign_in(sock: AgentSocket) -> None:
     while not sock.ws.closed:
         await asyncio.sleep(SESSION_CHECK_S)
-        await _close_if_signed_out(sock)
+        await _close_if_access_changed(sock)
 
 
-async def _close_if_signed_out(sock: AgentSocket) -> bool:
+async def _close_if_access_changed(sock: AgentSocket) -> bool:
     try:
-        ok = await sock.signed_in()
+        agent = await sock.current()
     except Exception:
         logger.exception("console: could not check the sign-in of %s", sock.agent.name)
         return False  # the store is away: keep the socket; the next check decides
-    if not ok:
+    if agent is None:
         logger.info("console socket of %s closed: signed out", sock.agent.name)
         await sock.ws.close(code=SIGNED_OUT, message=b"signed out")
-    return not ok
+        return True
+    if _rights(agent) != _rights(sock.agent):
+        # The socket's events and watches were chosen by the old rights: a supervisor made an agent
+        # must stop seeing every queue now, not at their next login. The console reloads its page.
+        logger.info("console socket of %s closed: their role, tier or departments changed", agent.name)
+        await sock.ws.close(code=RIGHTS_CHANGED, message=b"access changed")
+        return True
+    return False
 
 
 async def _write(sock: AgentSocket) -> None:
@@ -1417,7 +1426,7 @@ async def _client_frame(state: ApiState, sock: AgentSocket, raw: str) -> None:
         return
     kind = frame.get("type")
     if kind == "heartbeat":
-        if await _close_if_signed_out(sock):
+        if await _close_if_access_changed(sock):
             return  # a disabled or signed-out agent renews no presence and no claim
         presence_state = await state.service.heartbeat(sock.agent)
         sock.send({"type": "heartbeat", "presence": presence_state})

@@ -784,6 +784,12 @@
       self.ws = null;
       clearInterval(self.beat);
       if (self.handlers.onState) { self.handlers.onState(false); }
+      if (ev.code === 4409 && !leaving) {
+        // A supervisor changed this agent's role, tier or departments: the page shows what the new
+        // rights allow once it loads again.
+        location.reload();
+        return;
+      }
       if (ev.code === 4401 || ev.code === 1008) {
         // The server says the session is gone: check, which sends us to the login page if so.
         me().then(function () { self.schedule(); }, function () { self.schedule(); });

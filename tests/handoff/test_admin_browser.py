@@ -105,3 +105,28 @@ def test_an_admin_adds_an_agent_who_signs_in_and_their_markup_name_stays_text(
     eve.wait_for_url(re.compile(r"/login\?next="))
     assert eve_dialogs == []  # never an alert(1)
     assert without_refusals(admin.problems) == [] and without_refusals(eve.problems) == []
+
+
+@pytest.mark.timeout(120)
+def test_a_supervisor_made_an_agent_loses_the_supervisor_view_under_an_open_page(
+    server: Server, open_page: PageFactory
+) -> None:
+    server.add_agent("ada", ("general",), role="admin", display_name="Ada")
+    server.add_agent("sue", ("general",), role="supervisor", display_name="Sue")
+    sue = open_page()
+    sign_in_at(sue, server.url, "sue", console.PASSWORD, "/supervisor")
+    sue.locator("#conn", has_text="Live").wait_for()
+
+    admin = open_page()
+    sign_in_at(admin, server.url, "ada", console.PASSWORD, "/admin")
+    row = admin.locator('#admin-agents tr[data-name="sue"]')
+    row.locator("select").first.select_option("agent")
+    row.locator(".admin-save").click()
+    admin.locator("#flash", has_text="Saved sue.").wait_for()
+
+    # Within one sign-in check (10 s) her socket closes with 4409 and the page loads again: refused now.
+    sue.get_by_role("heading", name="Not for your role").wait_for(timeout=30_000)
+    assert sue.url.endswith("/supervisor")
+    sue.get_by_role("link", name="Back to the agent console").click()
+    sue.wait_for_url(re.compile(r"/agent$"))
+    sue.locator("#conn", has_text="Live").wait_for()

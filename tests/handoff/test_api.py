@@ -940,6 +940,38 @@ async def test_live_socket_closes_when_the_sign_in_ends(
         assert msg.type == WSMsgType.CLOSE and msg.data == 4401
 
 
+async def test_live_socket_follows_a_change_of_role_at_once(server: Served, http: aiohttp.ClientSession) -> None:
+    """A supervisor made an agent of another department stops seeing the general queue on the open
+    socket: it closes with 4409 (the console reloads), and the next one is chosen by the new rights."""
+    sam = await add_agent(server, "sam", role="supervisor", departments=("billing",))
+    await add_agent(server, "boss", role="supervisor")
+    await login(http, server, "sam")
+    live = await http.ws_connect(server.api_ws_url)
+    first = await customer(http, server)
+    await ask_for_person(first)
+    await _live(live, lambda d: d["type"] == "queue" and d["event"] == "queued")  # a supervisor sees it
+
+    await server.service.directory.update(dataclasses.replace(sam, role="agent"))
+    await live.send_json({"type": "heartbeat"})
+    msg = await live.receive(timeout=10)
+    assert msg.type == WSMsgType.CLOSE and msg.data == api.RIGHTS_CHANGED
+
+    again = await http.ws_connect(server.api_ws_url)
+    async with _fresh() as other:
+        await login(other, server, "boss")
+        boss = await other.ws_connect(server.api_ws_url)
+        second = await customer(http, server)
+        await ask_for_person(second)
+        await _live(boss, lambda d: d["type"] == "queue" and d["event"] == "queued")
+        await boss.close()
+    # Fanned out to boss's socket, so sam's would have it by now: an agent of billing gets nothing.
+    await again.send_json({"type": "heartbeat"})
+    seen = await _frames_until(again, "heartbeat")
+    assert not [d for d in seen if d["type"] == "queue"], seen
+    for ws in (again, first, second):
+        await ws.close()
+
+
 async def _frames_until(ws: aiohttp.ClientWebSocketResponse, kind: str) -> list[dict[str, Any]]:
     seen: list[dict[str, Any]] = []
     while not seen or seen[-1]["type"] != kind:
