@@ -5,14 +5,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import count, pairwise
+from operator import attrgetter
 from pathlib import Path
 from typing import NamedTuple
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from bot.mood.lexicon import (
     GROUP_LABELS,
@@ -98,9 +100,23 @@ class MoodDetector:
         self.threshold = threshold
         self.default_lang = default_lang if default_lang in languages else next(iter(languages))
         self._recent: OrderedDict[bytes, _Seen] = OrderedDict()
+        # text -> _key(text) of the texts met lately (see _key_of), the oldest dropped first.
+        self._keys: OrderedDict[str, bytes] = OrderedDict()
         # Every emoji is one character (the loader keeps the first): a set finds them far faster than
         # a pattern of the message.
         self._emoji_chars = frozenset([*signals.emoji, *signals.calm_emoji, *signals.irony_emoji])
+        # No emoji below the first of them: most non-ASCII messages (accents, '¿') have no character from
+        # there up, and a pattern of that range tells so faster than the set.
+        self._any_emoji = (
+            re.compile(f"[{re.escape(min(self._emoji_chars))}-\U0010ffff]") if self._emoji_chars else None
+        )
+        # Settings every message looks at, read once: Signals.__getitem__ is a Python call.
+        self._history_limit = int(signals["conversation_messages"])
+        self._negation_window = int(signals["negation_window"])
+        self._intensifier_window = int(signals["intensifier_window"])
+        self._count_again_weight = signals["count_again_weight"]
+        self._shouting_min_words = signals["shouting_min_words"]
+        self._repeat_limit = 100.0 * signals["repeated_question_similarity"]
 
     @classmethod
     def from_dir(cls, folder: Path, threshold: float = 0.5, default_lang: str = "en") -> MoodDetector:
@@ -122,19 +138,31 @@ class MoodDetector:
     ) -> MoodReading:
         """This message in its conversation: history is the customer's earlier messages, oldest first."""
         code, hits, words = self._read(text, lang, after_bot_answer)
-        self._remember(_key(text), _Seen(combine([h.weight for h in hits]), words))
+        score = combine([h.weight for h in hits])
+        self._remember(self._key_of(text), _Seen(score, words))
         # Each earlier message is looked up once, for both the repeat check and the conversation score.
-        earlier = [self._seen(e, lang) for e in history[-int(self.signals["conversation_messages"]) :]]
+        # As read on its turn, from memory: the loop of _seen() without a call per message.
+        earlier: list[_Seen] = []
+        keys, recent = self._keys, self._recent
+        for e in history[-self._history_limit :]:
+            key = keys.get(e) or self._key_of(e)
+            seen = recent.get(key)
+            if seen is None:
+                seen = self._seen(e, lang)
+            else:
+                recent.move_to_end(key)
+            earlier.append(seen)
         repeat = self._repeated(text, words, earlier)
         if repeat:
             hits.append(repeat)
-        score = combine([h.weight for h in hits])
+            score = combine([h.weight for h in hits])
         conversation = self._conversation(score, earlier)
-        evidence = tuple(dict.fromkeys(h.evidence for h in sorted(hits, key=lambda h: -h.weight)))
+        if len(hits) > 1:
+            hits.sort(key=_by_weight, reverse=True)  # stable: of equal weights, the first found first
         return MoodReading(
             score=round(score, 4),
             conversation=round(conversation, 4),
-            evidence=evidence,
+            evidence=tuple(dict.fromkeys(map(_evidence_of, hits))),
             upset=conversation >= self.threshold,
             lang=code,
         )
@@ -171,7 +199,8 @@ class MoodDetector:
                 if s > best[0]:
                     best = (s, c, found, factor)
             _, code, hits, calm = best
-        hits = shared + hits
+        if shared:
+            hits = shared + hits
         plain = [h for h in hits if not h.irony]
         if len(plain) < len(hits):
             if any(h.complaint and h.weight >= self.signals["irony_needs"] for h in plain):
@@ -189,7 +218,7 @@ class MoodDetector:
     ) -> tuple[list[_Hit], float]:
         """Lexicon hits, and the factor (<= 1) that praise or laughter in the message puts on every signal."""
         spelled = lg.spellings.get
-        words = [spelled(w, w) for w in tokens.words]
+        words = list(map(spelled, tokens.words, tokens.words))
         # Most messages have no elongated word, so no alternative spelling to look at.
         plain = tokens.alts.count(None) == len(words)
         alts = tokens.alts if plain else tuple(spelled(a, a) if a else None for a in tokens.alts)
@@ -198,19 +227,42 @@ class MoodDetector:
         hits: list[_Hit] = []
         seen: set[str] = set()
         calm = 1.0
-        # Most words start no term: those the language already knows as such are skipped in one pass.
+        # Most words start no term: those the language already knows as such are skipped in one pass,
+        # which keeps what the others start (None: not known yet, or a word with an alternative).
         known = lg.candidates
-        hot = [i for i, w in enumerate(words) if alts[i] is not None or known.get(w) is not _NO_CANDIDATES]
+        hot: list[tuple[int, Candidates | None]]
+        if plain:
+            # Of the words that only start phrases ("the", "de"), most are not followed by a second word
+            # of one: those are left out here too, the next word taken whatever its clause.
+            nexts = words[1:]
+            nexts.append("")
+            hot = [
+                (i, c)
+                for i, c, after in zip(count(), map(known.get, words), nexts)
+                if c is not _NO_CANDIDATES and (c is None or c[0] or after in c[1])
+            ]
+        else:
+            hot = [(i, None) for i, w in enumerate(words) if alts[i] is not None or known.get(w) is not _NO_CANDIDATES]
         question = "?" in text
+        clauses = tokens.clauses
+        last = len(words) - 1
         done = 0  # words before this are inside a term already found
-        for i in hot:
+        for i, candidates in hot:
             if i < done:
                 continue
-            candidates = _candidates(lg, words[i], alts[i])
-            if candidates is _NO_CANDIDATES:
+            if candidates is None:
+                candidates = _candidates(lg, words[i], alts[i])
+                if candidates is _NO_CANDIDATES:
+                    continue
+            # Most words that start a phrase ("the", "de") are not followed by its second word: then
+            # they start nothing here, and that is told before looking for the best term.
+            if not candidates[0] and not (
+                i < last and clauses[i + 1] == clauses[i]
+                and (words[i + 1] in candidates[1] or alts[i + 1] in candidates[1])
+            ):
                 continue
             # Clause numbers only grow along the message: the clause ends where the next one starts.
-            found = _best_term(candidates, words, alts, bisect_right(tokens.clauses, tokens.clauses[i]), i)
+            found = _best_term(candidates, words, alts, bisect_right(clauses, clauses[i]), i)
             if found is None:
                 continue
             term, end = found
@@ -224,10 +276,10 @@ class MoodDetector:
                     seen.add(term.text)
                     hits.append(_Hit(hit, label, term.group == "irony", term.group in _COMPLAINTS))
             done = end
-        # Most messages have no digit or no count written out: two cheap looks before the walk.
+        # Most messages have no count written out or no digit: two cheap looks before the walk.
         if (
-            lg.numbers and self.signals["count_again_weight"] > 0 and _DIGIT.search(text)
-            and not lg.numbers.keys().isdisjoint(words)
+            lg.numbers and self._count_again_weight > 0 and not lg.numbers.keys().isdisjoint(words)
+            and _DIGIT.search(text)
         ):
             again = self._count_again(lg, text, tokens, words)
             if again:
@@ -253,40 +305,46 @@ class MoodDetector:
         question: bool,
     ) -> tuple[float, int]:
         """The term's weight at words[i] after negation and intensifiers, and where its evidence starts."""
+        group = term.group
         clause = clauses[i]
-        window = int(self.signals["negation_window"])
-        negator = next(
-            (
-                j
-                for j in range(max(0, i - window), i)
-                if clauses[j] == clause and lg.is_negator(words[j]) and words[j + 1] not in lg.not_negating
-            ),
-            -1,
-        )
-        if term.group == "positive":  # only a negated positive counts, shown with its negation
-            weight, i = (term.weight, negator) if negator >= 0 else (0.0, i)
-        elif term.group in _NOT_NEGATED:
+        start = bisect_left(clauses, clause)  # the first word of the clause: windows stop there
+        negator = -1
+        negators, suffixes = lg.negators, lg.negator_suffixes  # lg.is_negator(), without a call per word
+        for j in range(max(start, i - self._negation_window), i):
+            w = words[j]
+            if (w in negators or w.endswith(suffixes)) and words[j + 1] not in lg.not_negating:
+                negator = j
+                break
+        if group == "positive":  # only a negated positive counts, shown with its negation
+            if negator < 0:
+                return 0.0, i  # most positive words: "help", "working"
+            weight, i = term.weight, negator
+        elif group in _NOT_NEGATED:
             weight = term.weight
         else:
             weight = 0.0 if negator >= 0 else term.weight
-        if term.group in _ASKABLE:
-            opener = words[clauses.index(clause)]
+        if group in _ASKABLE:
+            opener = words[start]
             if opener in lg.asking or (question and opener in lg.conditional):
                 # "¿Cómo me doy de baja?", "where can I file a complaint?", "si me doy de baja, ¿pierdo
                 # los puntos?": a question the FAQ answers
                 weight = 0.0
-        if term.group == "dissatisfaction" and not after:
+        if group == "dissatisfaction" and not after:
             weight *= self.signals["dissatisfaction_without_answer"]
-        reach = int(self.signals["intensifier_window"])
-        near = [lg.intensifiers.get(words[j], 1.0) for j in range(max(0, i - reach), i) if clauses[j] == clause]
-        # The strongest intensifier, softened by the softest downtoner: "a bit disappointed", "un poco harto".
-        factor = max([1.0, *near]) * min([1.0, *near])
-        if term.group in _AIMED and lg.targets and _in_clause(lg.targets, words, clauses, i):
+        if weight <= 0:  # nothing to strengthen or soften
+            return 0.0, i
+        factor = 1.0
+        window = words[max(start, i - self._intensifier_window) : i]
+        if not lg.intensifiers.keys().isdisjoint(window):
+            near = [lg.intensifiers.get(w, 1.0) for w in window]
+            # The strongest intensifier, softened by the softest downtoner: "a bit disappointed", "un poco harto".
+            factor = max([1.0, *near]) * min([1.0, *near])
+        if group in _AIMED and lg.targets and not lg.targets.isdisjoint(words[start : bisect_right(clauses, clause)]):
             factor *= self.signals["target_factor"]
-        if lg.reporters and _before_in_clause(lg.reporters, words, clauses, i):
+        if lg.reporters and _reported(lg, words[start:i]):
             # "my dad is furious about the bill", "mi jefe dice que sois unos inútiles": told, not felt
             factor *= self.signals["reported_factor"]
-        return (1.0 - (1.0 - weight) ** factor if weight > 0 else 0.0), i
+        return 1.0 - (1.0 - weight) ** factor, i
 
     # --- signals that do not depend on the language ---------------------------------------------
 
@@ -295,7 +353,7 @@ class MoodDetector:
         sig = self.signals
         calm = 1.0
         hits: list[_Hit] = []
-        if len(_CAPS3.findall(text)) >= sig["shouting_min_words"] and self._shouting(text, tokens):
+        if len(_CAPS3.findall(text)) >= self._shouting_min_words and self._shouting(text, tokens):
             hits.append(_Hit(sig["shouting_weight"], "shouting (capitals)"))
         punct = self._punctuation(text)
         if punct:
@@ -303,7 +361,7 @@ class MoodDetector:
         if tokens.elongated:
             s, e = tokens.spans[tokens.elongated[0]]
             hits.append(_Hit(sig["elongation_weight"], f'elongation: "{text[s:e]}"'))
-        if (sig.emoji or sig.calm_emoji or sig.irony_emoji) and not text.isascii():
+        if self._any_emoji is not None and not text.isascii() and self._any_emoji.search(text):
             found, calm = self._emoji(text)
             hits.extend(found)
         return hits, calm
@@ -320,7 +378,10 @@ class MoodDetector:
         )
 
     def _punctuation(self, text: str) -> _Hit | None:
-        if text.count("!") + text.count("?") + text.count("¡") + text.count("¿") < 2:
+        marks = text.count("!") + text.count("?")
+        if not text.isascii():
+            marks += text.count("¡") + text.count("¿")
+        if marks < 2:
             return None  # most messages: a run needs two marks; counting them is cheaper than the pattern
         best: _Hit | None = None
         for m in _PUNCT_RUN.finditer(text):
@@ -361,25 +422,28 @@ class MoodDetector:
         """The customer asks again what they asked before: the bot's answer did not help."""
         if not earlier or mine.count(" ") < 2:  # "hola", "sí", "ok" repeat without meaning anything
             return None
-        limit = 100.0 * self.signals["repeated_question_similarity"]
-        for seen in reversed(earlier):
-            if fuzz.ratio(mine, seen.words) >= limit:
-                shown = text.strip()[:60]
-                return _Hit(self.signals["repeated_question_weight"], f'repeated question: "{shown}"')
+        # Any earlier message as similar will do: the most similar, found in one call (the same
+        # fuzz.ratio scores as one call per message, which cost twice as much for a long conversation).
+        best = process.extractOne(mine, list(map(_words_of, earlier)), scorer=fuzz.ratio, processor=None)
+        if best is not None and best[1] >= self._repeat_limit:
+            shown = text.strip()[:60]
+            return _Hit(self.signals["repeated_question_weight"], f'repeated question: "{shown}"')
         return None
 
     def _conversation(self, score: float, earlier: Sequence[_Seen]) -> float:
         """Noisy-OR of the recent messages, each older one damped by the decay: anger adds up, then fades."""
-        decay = self.signals["conversation_decay"]
         rest = 1.0 - score
-        for age, seen in enumerate(reversed(earlier), start=1):
-            rest *= 1.0 - seen.score * decay**age
+        if any(map(_score_of, earlier)):
+            decay = self.signals["conversation_decay"]
+            for age, seen in enumerate(reversed(earlier), start=1):
+                if seen.score:  # a calm message leaves the rest as it is (1 - 0 * decay**age is 1)
+                    rest *= 1.0 - seen.score * decay**age
         return 1.0 - rest
 
     def _seen(self, text: str, lang: str | None) -> _Seen:
         """An earlier message as read on its turn; one not remembered (a restart) is read again, as
         if it had not followed an answer."""
-        key = _key(text)
+        key = self._key_of(text)
         seen = self._recent.get(key)
         if seen is None:
             _, hits, words = self._read(text, lang, False)
@@ -389,11 +453,30 @@ class MoodDetector:
             self._recent.move_to_end(key)
         return seen
 
+    def _key_of(self, text: str) -> bytes:
+        """_key(text), found again for a text seen lately: the earlier messages of a conversation come
+        back on each of its turns, and the digest costs more than the look-up."""
+        key = self._keys.get(text)
+        if key is None:
+            key = _key(text)
+            # Bounded as _recent is: _RECENT_LIMIT texts of _REPEAT_CHARS at most, a few MB of chat messages.
+            if len(text) <= _REPEAT_CHARS:
+                if len(self._keys) >= _RECENT_LIMIT:
+                    self._keys.popitem(last=False)
+                self._keys[text] = key
+        return key
+
     def _remember(self, key: bytes, seen: _Seen) -> None:
         self._recent[key] = seen
         self._recent.move_to_end(key)
         if len(self._recent) > _RECENT_LIMIT:
             self._recent.popitem(last=False)
+
+
+_by_weight = attrgetter("weight")
+_score_of = attrgetter("score")
+_words_of = attrgetter("words")
+_evidence_of = attrgetter("evidence")
 
 
 def _key(text: str) -> bytes:
@@ -411,17 +494,19 @@ def _best_term(
     after = words[i + 1] if i + 1 < end_of_clause else None
     # Most phrases fail on their second word ("no me ...", "the worst"): only those whose second word
     # is the next word (or a '...' gap or 'prefix*') are tried.
-    terms = always
+    found: tuple[Term, ...] = ()
     if after is not None and by_second:
         found = by_second.get(after, ())
         after_alt = alts[i + 1]
         if after_alt is not None and after_alt != after:
             found = found + by_second.get(after_alt, ())
-        if found:
-            terms = always + found
     best: tuple[Term, int] | None = None
-    for term in terms:  # each already matches words[i]
+    for term in always:  # each already matches words[i]
         end = i + 1 if len(term.pattern) == 1 else _match(term.pattern, 1, words, alts, i + 1, end_of_clause)
+        if end > 0 and (best is None or end > best[1] or (end == best[1] and _precedes(term, best[0]))):
+            best = (term, end)
+    for term in found:  # each already matches words[i] and the next word
+        end = i + 2 if len(term.pattern) == 2 else _match(term.pattern, 2, words, alts, i + 2, end_of_clause)
         if end > 0 and (best is None or end > best[1] or (end == best[1] and _precedes(term, best[0]))):
             best = (term, end)
     return best
@@ -432,28 +517,13 @@ def _precedes(a: Term, b: Term) -> bool:
     return (-len(a.pattern), a.pattern.count("...")) < (-len(b.pattern), b.pattern.count("..."))
 
 
-def _in_clause(wanted: frozenset[str], words: list[str], clauses: Sequence[int], i: int) -> bool:
-    """Whether a word of wanted appears in the clause of words[i]."""
-    clause = clauses[i]
-    j = i
-    while j > 0 and clauses[j - 1] == clause:
-        j -= 1
-    while j < len(words) and clauses[j] == clause:
-        if words[j] in wanted:
-            return True
-        j += 1
-    return False
-
-
-def _before_in_clause(wanted: frozenset[str], words: list[str], clauses: Sequence[int], i: int) -> bool:
-    """Whether a word or two-word phrase of wanted comes before words[i] in its clause."""
-    clause = clauses[i]
-    j = i - 1
-    while j >= 0 and clauses[j] == clause:
-        if words[j] in wanted or (j > 0 and clauses[j - 1] == clause and f"{words[j - 1]} {words[j]}" in wanted):
-            return True
-        j -= 1
-    return False
+def _reported(lg: Language, before: list[str]) -> bool:
+    """Whether a reporter, a word or two-word phrase ("my dad"), is among the words before a term."""
+    if not lg.reporters.isdisjoint(before):
+        return True
+    if lg.reporter_starts.isdisjoint(before[:-1]):  # most clauses: no phrase to put together
+        return False
+    return any(f"{a} {b}" in lg.reporters for a, b in pairwise(before))
 
 
 def _candidates(lg: Language, word: str, alt: str | None) -> Candidates:
@@ -487,21 +557,30 @@ def _match(
     pattern: tuple[str, ...], k: int, words: list[str], alts: Sequence[str | None], j: int, stop: int
 ) -> int:
     """End index of pattern[k:] matched from words[j] without reaching words[stop], or -1."""
-    if k == len(pattern):
-        return j
-    p = pattern[k]
-    if p == "...":
-        for skip in range(_GAP + 1):
-            end = _match(pattern, k + 1, words, alts, j + skip, stop)
-            if end > 0:
-                return end
-        return -1
-    if j >= stop:
-        return -1
-    if _word_matches(p, words[j]) or (alts[j] is not None and _word_matches(p, alts[j] or "")):
-        return _match(pattern, k + 1, words, alts, j + 1, stop)
-    return -1
-
-
-def _word_matches(p: str, w: str) -> bool:
-    return w.startswith(p[:-1]) if p.endswith("*") else w == p
+    # Word by word; only a '...' gap, which may skip 0 to _GAP words, tries the rest in several places.
+    while k < len(pattern):
+        p = pattern[k]
+        if p == "...":
+            after = pattern[k + 1]  # a word: a gap is never last
+            plain = after != "..." and after[-1] != "*"
+            for skip in range(_GAP + 1):
+                at = j + skip
+                # Most places do not have the word after the gap: told without trying the rest there.
+                if plain and (at >= stop or (words[at] != after and alts[at] != after)):
+                    continue
+                end = _match(pattern, k + 1, words, alts, at, stop)
+                if end > 0:
+                    return end
+            return -1
+        if j >= stop:
+            return -1
+        alt = alts[j]
+        if p[-1] == "*":
+            stem = p[:-1]
+            if not (words[j].startswith(stem) or (alt is not None and alt.startswith(stem))):
+                return -1
+        elif words[j] != p and alt != p:
+            return -1
+        k += 1
+        j += 1
+    return j

@@ -93,6 +93,7 @@ class Language:
     conditional: frozenset[str] = frozenset()
     # "my dad", "mi jefe": before a term in its clause, the feeling is someone else's
     reporters: frozenset[str] = frozenset()
+    reporter_starts: frozenset[str] = frozenset()  # first words of the two-word reporters: "my", "mi"
     # "nueve": 9, "four": 4: a count written out again on its own ("hace 9 días. Nueve.") insists on it
     numbers: dict[str, int] = field(default_factory=dict)
     intensifiers: dict[str, float] = field(default_factory=dict)
@@ -113,6 +114,7 @@ class Language:
 
     def finish(self) -> None:
         self.prefix_lengths = tuple(sorted({len(p) for p in self.prefix}))
+        self.reporter_starts = frozenset(r.split(" ", 1)[0] for r in self.reporters if " " in r)
         for terms in (*self.exact.values(), *self.prefix.values()):
             for t in terms:
                 if len(t.pattern) == 1 and t.group in _MASKABLE and t.weight > 0:
@@ -143,7 +145,7 @@ class Language:
         return found
 
     def is_negator(self, word: str) -> bool:
-        return word in self.negators or any(word.endswith(s) for s in self.negator_suffixes)
+        return word in self.negators or word.endswith(self.negator_suffixes)
 
 
 def _mask_pattern(word: str, loose: bool) -> str:

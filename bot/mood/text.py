@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterator, Sequence
+from typing import NamedTuple, overload
 
 # Accents fold one character to one character, so spans in the folded text are spans in the original.
 _ACCENTED = "áàâäãåéèêëíìîïóòôöõúùûüñçýÿ’‘´`"
@@ -20,8 +22,10 @@ _TOKEN = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*|[.!?;:,\n()]+|[¡¿]")
 _TOKEN_OR_MASKED = re.compile(
     r"[^\W\d_]+[*$]+[^\W\d_]*(?:[*$]+[^\W\d_]*)*|[^\W\d_]{1,4}[@!0134]+[^\W\d_]+|" + _TOKEN.pattern
 )
-_HAS_MASK = re.compile(r"[^\W\d_](?:[*$]|[@!0134][^\W\d_])")
-_MASK_CHARS = re.compile(r"[*$@!0134]")  # no mask without one of these: a much cheaper first look
+# Whether a message has a masked word: a letter, then '*' or '$', or one of '@ ! 0 1 3 4' and a letter. Written
+# from the mask character, which the search looks for first: most messages have none, and '!' or a
+# digit in the others is seldom right after a letter.
+_HAS_MASK = re.compile(r"[*$@!0134](?<=[^\W\d_].)(?:(?<=[*$])|(?=[^\W\d_]))")
 # Folded ASCII text has no letters but a-z: these say what _TOKEN and _RUN3 say, several times faster
 # than their Unicode classes.
 _TOKEN_ASCII = re.compile(r"[a-z]+(?:'[a-z]+)*|[.!?;:,\n()]+")
@@ -29,7 +33,15 @@ _RUN3_ASCII = re.compile(r"([a-z])\1\1")
 # Words inside a #CamelCase hashtag: "#CantSeeShit" -> cant, see, shit.
 _CAMEL = re.compile(r"[A-ZÀ-ÖØ-Þ]+(?![a-zß-ÿ])|[A-ZÀ-ÖØ-Þ]?[a-zß-ÿ]+")
 _RUN3 = re.compile(r"([^\W\d_])\1{2,}")
+# Folded text has no capitals, and few letters but a-z once accents are folded: a run of a-z, or any
+# three of one non-ASCII character (the search skips ASCII text fast) with _RUN3 to tell if it is one of
+# letters ("😂😂😂" is not). Together they say what _RUN3 says, faster than its Unicode class.
+_RUN3_OTHER = re.compile(r"([^\x00-\x7f])\1\1")
 _BREAK_CHARS = frozenset(".!?;:,\n()¡¿")
+# _TOKEN and _TOKEN_ASCII with the word as a group: findall() gives each word, and '' for punctuation,
+# without a match object each.
+_WORD_OR_BREAK = re.compile(r"([^\W\d_]+(?:'[^\W\d_]+)*)|[.!?;:,\n()]+|[¡¿]")
+_WORD_OR_BREAK_ASCII = re.compile(r"([a-z]+(?:'[a-z]+)*)|[.!?;:,\n()]+")
 
 
 def fold(text: str) -> str:
@@ -53,14 +65,53 @@ def strip_noise(text: str) -> str:
     return _NOISE.sub(lambda m: " " * len(m.group()), text)
 
 
-@dataclass(frozen=True)
-class Tokens:
+class _Spans(Sequence[tuple[int, int]]):
+    """The spans of a message's words, found when asked for: most messages show no evidence.
+
+    For words as tokenize() finds them when it keeps every token as written: there is no letter
+    between two words, so each word starts where the text next has it.
+    """
+
+    __slots__ = ("_at", "_folded", "_found", "_words")
+
+    def __init__(self, folded: str, words: tuple[str, ...]) -> None:
+        self._folded = folded
+        self._words = words
+        self._found: list[tuple[int, int]] = []
+        self._at = 0  # where the last span found ends
+
+    def __len__(self) -> int:
+        return len(self._words)
+
+    @overload
+    def __getitem__(self, i: int) -> tuple[int, int]: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[tuple[int, int]]: ...
+
+    def __getitem__(self, i: int | slice) -> tuple[int, int] | Sequence[tuple[int, int]]:
+        found = self._found
+        wanted = i + 1 if isinstance(i, int) and i >= 0 else len(self._words)
+        if len(found) < wanted:
+            folded, at = self._folded, self._at
+            for word in self._words[len(found) : wanted]:
+                start = folded.find(word, at)
+                at = start + len(word)
+                found.append((start, at))
+            self._at = at
+        return found[i]
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return iter(self[:])
+
+
+class Tokens(NamedTuple):  # not a frozen dataclass: every message makes one, and this costs a third
     """The words of a message, each with its folded forms, clause number and span in the original."""
 
     words: tuple[str, ...]
     alts: tuple[str | None, ...]  # elongation collapsed to one letter ("noooo" -> "no"), else None
-    clauses: tuple[int, ...]
-    spans: tuple[tuple[int, int], ...]
+    clauses: tuple[int, ...]  # only told apart and in order: not a count of clauses
+    spans: Sequence[tuple[int, int]]
     elongated: tuple[int, ...]  # indexes of words written with a letter three times or more
     hashtags: frozenset[int]  # indexes of #hashtag words: names, so not shouting nor elongation
     masked: frozenset[int] = frozenset()  # indexes of masked words ("f*ck"): the lexicon unmasks them
@@ -71,6 +122,101 @@ def tokenize(folded: str, original: str | None = None) -> Tokens:
 
     Given the original text too, a #CamelCase hashtag is read as its words ("#FedUp" -> fed, up).
     """
+    plain = folded.isascii()
+    check_runs = _RUN3_ASCII.search(folded) is not None or (
+        not plain and _RUN3_OTHER.search(folded) is not None and _RUN3.search(folded) is not None
+    )
+    check_masks = _HAS_MASK.search(folded) is not None
+    if check_runs or check_masks:
+        return _tokenize_each(folded, original, plain, check_runs, check_masks)
+    if "#" in folded:
+        return _tokenize_tagged(folded, original, plain)
+    # Most messages: every token is kept as it is written, and none is a hashtag. The words and their
+    # clauses, in one pass that makes no match object; their spans only when asked for.
+    words: list[str] = []
+    clauses: list[int] = []
+    clause = 0
+    for word in (_WORD_OR_BREAK_ASCII if plain else _WORD_OR_BREAK).findall(folded):
+        if word:
+            words.append(word)
+            clauses.append(clause)
+        else:
+            clause += 1
+    found = tuple(words)
+    return Tokens(found, (None,) * len(found), tuple(clauses), _Spans(folded, found), (), frozenset())
+
+
+def _tokenize_tagged(folded: str, original: str | None, plain: bool) -> Tokens:
+    """tokenize() for a message with a '#': every token kept as written but #CamelCase hashtags.
+
+    A clause is numbered by where its punctuation is (-1 for the first): only told apart and in order,
+    these numbers leave room for the clauses of hashtags (see _read_tags).
+    """
+    words: list[str] = []
+    clauses: list[int] = []
+    spans: list[tuple[int, int]] = []
+    clause = -1
+    for m in (_TOKEN_ASCII if plain else _TOKEN).finditer(folded):
+        tok = m.group()
+        if tok[0] in _BREAK_CHARS:
+            clause = m.start()
+        else:
+            words.append(tok)
+            clauses.append(clause)
+            spans.append(m.span())
+    tags = _tag_words(folded, spans)
+    hashtags = _read_tags(folded, original, words, clauses, spans, tags) if tags else frozenset()
+    return Tokens(tuple(words), (None,) * len(words), tuple(clauses), tuple(spans), (), hashtags)
+
+
+def _tag_words(folded: str, spans: list[tuple[int, int]]) -> list[int]:
+    """Indexes of the words right after a '#', in order."""
+    tags = []
+    at = folded.find("#")
+    while at >= 0:
+        i = bisect_left(spans, (at + 1,))
+        if i < len(spans) and spans[i][0] == at + 1:
+            tags.append(i)
+        at = folded.find("#", at + 1)
+    return tags
+
+
+def _read_tags(
+    folded: str,
+    original: str | None,
+    words: list[str],
+    clauses: list[int],
+    spans: list[tuple[int, int]],
+    tags: list[int],
+) -> frozenset[int]:
+    """Read each #CamelCase hashtag as its words, in place; the indexes of the hashtags' words.
+
+    As _tokenize_each does, its words are a clause of their own ("sin paquete #QueVergüenza" is not a
+    negated shame) and the words after it in its clause another: numbered where the hashtag starts and
+    where it ends, between the number of its clause (where its punctuation is) and the next one's.
+    """
+    hashtags: set[int] = set()
+    added = 0  # words the hashtags before added
+    for i in tags:
+        i += added
+        parts = _camel_parts(original, *spans[i]) if original is not None else []
+        n = len(parts)
+        if n <= 1:
+            hashtags.add(i)
+            continue
+        start, end = spans[i]
+        rest = bisect_right(clauses, clauses[i], i) + n - 1  # where its clause ends, once split
+        words[i : i + 1] = [folded[s:e] for s, e in parts]
+        spans[i : i + 1] = parts
+        clauses[i : i + 1] = [start] * n
+        clauses[i + n : rest] = [end] * (rest - i - n)
+        hashtags.update(range(i, i + n))
+        added += n - 1
+    return frozenset(hashtags)
+
+
+def _tokenize_each(folded: str, original: str | None, plain: bool, check_runs: bool, check_masks: bool) -> Tokens:
+    """tokenize() one token at a time, for a message with a stretched or masked word to rewrite."""
     words: list[str] = []
     alts: list[str | None] = []
     clauses: list[int] = []
@@ -79,11 +225,7 @@ def tokenize(folded: str, original: str | None = None) -> Tokens:
     hashtags: set[int] = set()
     masked: set[int] = set()
     clause = 0
-    # Most messages have none of these: skip the per-word checks for them (this loop is the hot path).
-    plain = folded.isascii()
-    check_runs = (_RUN3_ASCII if plain else _RUN3).search(folded) is not None
     check_tags = "#" in folded
-    check_masks = _MASK_CHARS.search(folded) is not None and _HAS_MASK.search(folded) is not None
     pattern = _TOKEN_OR_MASKED if check_masks else _TOKEN_ASCII if plain else _TOKEN
     for m in pattern.finditer(folded):
         tok = m.group()
@@ -134,7 +276,7 @@ def _camel_parts(original: str, start: int, end: int) -> list[tuple[int, int]]:
     tag = original[start:end]
     if tag.islower() or tag.isupper():
         return []
-    return [(start + m.start(), start + m.end()) for m in _CAMEL.finditer(tag)]
+    return [m.span() for m in _CAMEL.finditer(original, start, end)]
 
 
 def term_tokens(term: str) -> list[str]:
