@@ -141,17 +141,7 @@ class MoodDetector:
         score = combine([h.weight for h in hits])
         self._remember(self._key_of(text), _Seen(score, words))
         # Each earlier message is looked up once, for both the repeat check and the conversation score.
-        # As read on its turn, from memory: the loop of _seen() without a call per message.
-        earlier: list[_Seen] = []
-        keys, recent = self._keys, self._recent
-        for e in history[-self._history_limit :]:
-            key = keys.get(e) or self._key_of(e)
-            seen = recent.get(key)
-            if seen is None:
-                seen = self._seen(e, lang)
-            else:
-                recent.move_to_end(key)
-            earlier.append(seen)
+        earlier = [self._seen(e, lang) for e in history[-self._history_limit :]]
         repeat = self._repeated(text, words, earlier)
         if repeat:
             hits.append(repeat)
@@ -308,13 +298,14 @@ class MoodDetector:
         group = term.group
         clause = clauses[i]
         start = bisect_left(clauses, clause)  # the first word of the clause: windows stop there
-        negator = -1
-        negators, suffixes = lg.negators, lg.negator_suffixes  # lg.is_negator(), without a call per word
-        for j in range(max(start, i - self._negation_window), i):
-            w = words[j]
-            if (w in negators or w.endswith(suffixes)) and words[j + 1] not in lg.not_negating:
-                negator = j
-                break
+        negator = next(
+            (
+                j
+                for j in range(max(start, i - self._negation_window), i)
+                if lg.is_negator(words[j]) and words[j + 1] not in lg.not_negating
+            ),
+            -1,
+        )
         if group == "positive":  # only a negated positive counts, shown with its negation
             if negator < 0:
                 return 0.0, i  # most positive words: "help", "working"
@@ -501,14 +492,13 @@ def _best_term(
         if after_alt is not None and after_alt != after:
             found = found + by_second.get(after_alt, ())
     best: tuple[Term, int] | None = None
-    for term in always:  # each already matches words[i]
-        end = i + 1 if len(term.pattern) == 1 else _match(term.pattern, 1, words, alts, i + 1, end_of_clause)
-        if end > 0 and (best is None or end > best[1] or (end == best[1] and _precedes(term, best[0]))):
-            best = (term, end)
-    for term in found:  # each already matches words[i] and the next word
-        end = i + 2 if len(term.pattern) == 2 else _match(term.pattern, 2, words, alts, i + 2, end_of_clause)
-        if end > 0 and (best is None or end > best[1] or (end == best[1] and _precedes(term, best[0]))):
-            best = (term, end)
+    # `always` match words[i]; `found` match words[i] and the next word: each is matched on from there.
+    for matched, terms in ((1, always), (2, found)):
+        for term in terms:
+            end = (i + matched if len(term.pattern) == matched
+                   else _match(term.pattern, matched, words, alts, i + matched, end_of_clause))
+            if end > 0 and (best is None or end > best[1] or (end == best[1] and _precedes(term, best[0]))):
+                best = (term, end)
     return best
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Sequence
 from typing import NamedTuple, overload
 
@@ -127,10 +126,8 @@ def tokenize(folded: str, original: str | None = None) -> Tokens:
         not plain and _RUN3_OTHER.search(folded) is not None and _RUN3.search(folded) is not None
     )
     check_masks = _HAS_MASK.search(folded) is not None
-    if check_runs or check_masks:
+    if check_runs or check_masks or "#" in folded:
         return _tokenize_each(folded, original, plain, check_runs, check_masks)
-    if "#" in folded:
-        return _tokenize_tagged(folded, original, plain)
     # Most messages: every token is kept as it is written, and none is a hashtag. The words and their
     # clauses, in one pass that makes no match object; their spans only when asked for.
     words: list[str] = []
@@ -146,77 +143,9 @@ def tokenize(folded: str, original: str | None = None) -> Tokens:
     return Tokens(found, (None,) * len(found), tuple(clauses), _Spans(folded, found), (), frozenset())
 
 
-def _tokenize_tagged(folded: str, original: str | None, plain: bool) -> Tokens:
-    """tokenize() for a message with a '#': every token kept as written but #CamelCase hashtags.
-
-    A clause is numbered by where its punctuation is (-1 for the first): only told apart and in order,
-    these numbers leave room for the clauses of hashtags (see _read_tags).
-    """
-    words: list[str] = []
-    clauses: list[int] = []
-    spans: list[tuple[int, int]] = []
-    clause = -1
-    for m in (_TOKEN_ASCII if plain else _TOKEN).finditer(folded):
-        tok = m.group()
-        if tok[0] in _BREAK_CHARS:
-            clause = m.start()
-        else:
-            words.append(tok)
-            clauses.append(clause)
-            spans.append(m.span())
-    tags = _tag_words(folded, spans)
-    hashtags = _read_tags(folded, original, words, clauses, spans, tags) if tags else frozenset()
-    return Tokens(tuple(words), (None,) * len(words), tuple(clauses), tuple(spans), (), hashtags)
-
-
-def _tag_words(folded: str, spans: list[tuple[int, int]]) -> list[int]:
-    """Indexes of the words right after a '#', in order."""
-    tags = []
-    at = folded.find("#")
-    while at >= 0:
-        i = bisect_left(spans, (at + 1,))
-        if i < len(spans) and spans[i][0] == at + 1:
-            tags.append(i)
-        at = folded.find("#", at + 1)
-    return tags
-
-
-def _read_tags(
-    folded: str,
-    original: str | None,
-    words: list[str],
-    clauses: list[int],
-    spans: list[tuple[int, int]],
-    tags: list[int],
-) -> frozenset[int]:
-    """Read each #CamelCase hashtag as its words, in place; the indexes of the hashtags' words.
-
-    As _tokenize_each does, its words are a clause of their own ("sin paquete #QueVergüenza" is not a
-    negated shame) and the words after it in its clause another: numbered where the hashtag starts and
-    where it ends, between the number of its clause (where its punctuation is) and the next one's.
-    """
-    hashtags: set[int] = set()
-    added = 0  # words the hashtags before added
-    for i in tags:
-        i += added
-        parts = _camel_parts(original, *spans[i]) if original is not None else []
-        n = len(parts)
-        if n <= 1:
-            hashtags.add(i)
-            continue
-        start, end = spans[i]
-        rest = bisect_right(clauses, clauses[i], i) + n - 1  # where its clause ends, once split
-        words[i : i + 1] = [folded[s:e] for s, e in parts]
-        spans[i : i + 1] = parts
-        clauses[i : i + 1] = [start] * n
-        clauses[i + n : rest] = [end] * (rest - i - n)
-        hashtags.update(range(i, i + n))
-        added += n - 1
-    return frozenset(hashtags)
-
-
 def _tokenize_each(folded: str, original: str | None, plain: bool, check_runs: bool, check_masks: bool) -> Tokens:
-    """tokenize() one token at a time, for a message with a stretched or masked word to rewrite."""
+    """tokenize() one token at a time, for a message with a stretched or masked word to rewrite, or a
+    #CamelCase hashtag to read as its words."""
     words: list[str] = []
     alts: list[str | None] = []
     clauses: list[int] = []
