@@ -395,8 +395,9 @@ def _client_address(request: web.Request) -> str:
     return client_address(request.remote, request.headers.get("X-Forwarded-For", ""), trusted)
 
 
-def _locked_out(message: str) -> web.Response:
-    response = error_response(429, "locked", message)
+def _locked_out(what: str) -> web.Response:
+    """429 for `what` ("too many failed logins"), saying when to try again, in words and in Retry-After."""
+    response = error_response(429, "locked", f"{what}; try again in {LOCKOUT_S // 60} minutes")
     response.headers["Retry-After"] = str(LOCKOUT_S)
     return response
 
@@ -410,7 +411,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     try:
         found = await state.auth.login(name, password, _client_address(request))
     except LockedOut:
-        return _locked_out("too many failed logins; try again in 15 minutes")
+        return _locked_out("too many failed logins")
     except AccountDisabled:
         # Only after the right password: a wrong one gets the same 401 whether the account exists or not.
         return error_response(403, "account_disabled", "this account is disabled; ask a supervisor")
@@ -622,7 +623,7 @@ async def my_password(request: web.Request) -> web.StreamResponse:
     try:
         right = await state.auth.confirm_password(me.name, current, _client_address(request))
     except LockedOut:
-        return _locked_out("too many wrong passwords; try again in 15 minutes")
+        return _locked_out("too many wrong passwords")
     if not right:
         raise ApiError(403, "wrong_password", "the current password is wrong")
     with _agent_errors():

@@ -39,6 +39,13 @@ async def signed_in(session: aiohttp.ClientSession, served: Served) -> bool:
         return r.status == 200
 
 
+async def token_status(served: Served, token: str) -> int:
+    """The status of GET /api/me for a script holding `token`."""
+    bearer = {"Authorization": f"Bearer {token}"}
+    async with _fresh() as script, script.get(served.url + "/api/me", headers=bearer) as r:
+        return r.status
+
+
 async def as_admin(served: Served, http: aiohttp.ClientSession, name: str = "ada") -> str:
     await add_agent(served, name, role="admin")
     return await login(http, served, name)
@@ -192,9 +199,7 @@ async def test_disabling_signs_the_agent_out_everywhere_and_revokes_their_tokens
         assert status == 200 and done["agent"]["disabled"] is True
         assert (done["sessions_ended"], done["tokens_revoked"]) == (2, 1)
         assert not await signed_in(ana, server) and not await signed_in(ana_phone, server)
-        async with _fresh() as script, script.get(server.url + "/api/me",
-                                                  headers={"Authorization": f"Bearer {token}"}) as r:  # fmt: skip
-            assert r.status == 401
+        assert await token_status(server, token) == 401
         async with ana.post(server.url + "/api/login", json={"name": "ana", "password": PASSWORD}) as r:
             assert r.status == 403 and (await r.json())["error"] == "account_disabled"
         # The login page of that console can say why (as after `relevo agent disable`).
@@ -204,9 +209,7 @@ async def test_disabling_signs_the_agent_out_everywhere_and_revokes_their_tokens
         status, done = await call(http, server, "POST", "/api/agents/ana", csrf, {"disabled": False})
         assert status == 200 and done["agent"]["disabled"] is False
         await login(ana, server, "ana")  # the same password again
-    async with _fresh() as script, script.get(server.url + "/api/me",
-                                              headers={"Authorization": f"Bearer {token}"}) as r:  # fmt: skip
-        assert r.status == 401  # a revoked token stays revoked
+    assert await token_status(server, token) == 401  # a revoked token stays revoked
 
 
 async def test_a_new_password_from_the_admin_signs_the_agent_out_and_lifts_their_lockout(
