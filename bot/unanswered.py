@@ -4,8 +4,8 @@ The engine notes each message it did not understand, each answer a customer said
 customer's own words, also when the answer was a suggestion they chose), and each question whose suggestions
 the customer passed over (asked for a person, wrote something else or left instead of choosing one);
 `relevo faq unanswered` groups them by wording and prints them, or a knowledge-base file to start
-from; the supervisor view shows the same (handoff/api.py, /api/unanswered). Both leave out what the knowledge
-base answers by now (`still_open`). Bounded: the newest MAX_KEPT are kept.
+from; the supervisor view shows the same (handoff/api/unanswered.py, /api/unanswered). Both leave out what the
+knowledge base answers by now (`still_open`). Bounded: the newest MAX_KEPT are kept.
 """
 
 from __future__ import annotations

@@ -291,7 +291,7 @@
     es: { solved: "Resuelto", not_solved: "No resuelto", duplicate: "Duplicado", spam: "Spam", other: "Otro" }
   };
 
-  /* A record may also end without a resolution (handoff/api.py summarise): these are filters, not choices. */
+  /* A record may also end without a resolution (handoff/api/handoffs.py summarise): these are filters, not choices. */
   var RECORD_ENDINGS = {
     en: { returned_to_bot: "Returned to the bot", abandoned: "Abandoned", resolved: "Resolved" },
     es: { returned_to_bot: "Devuelta al bot", abandoned: "Abandonada", resolved: "Resuelta" }
@@ -402,7 +402,7 @@
   var MAX_BACKOFF_MS = 30000;
 
   var LANG_KEY = "relevo.console.lang";
-  var LANG_COOKIE = "relevo_lang"; // handoff/api.py LANG_COOKIE
+  var LANG_COOKIE = "relevo_lang"; // handoff/api/refused.py LANG_COOKIE
 
   function storedLang() {
     try { return localStorage.getItem(LANG_KEY) || ""; } catch (e) { return ""; } // storage may be off

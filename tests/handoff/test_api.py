@@ -615,7 +615,7 @@ async def test_the_newest_handoff_is_listed_and_opens_however_long_the_audit_str
     server: Served, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A busy desk's stream holds up to a million entries; the bounds are made small here, as if it did.
-    monkeypatch.setattr(api, "AUDIT_READ_MAX", 12)
+    monkeypatch.setattr("handoff.api.records.AUDIT_READ_MAX", 12)
     monkeypatch.setattr(audit, "HISTORY_PAGE", 5)
     redis = server.runtime.redis
     for n in range(30):  # other conversations' handoffs, before this one
@@ -931,7 +931,7 @@ async def test_live_socket_closes_when_the_sign_in_ends(
     assert msg.type == WSMsgType.CLOSE and msg.data == 4401
 
     # A script that sends nothing is cut off too, once its token is revoked.
-    monkeypatch.setattr("handoff.api.SESSION_CHECK_S", 0.2)
+    monkeypatch.setattr("handoff.api.live.SESSION_CHECK_S", 0.2)
     token = await server.app[STATE].auth.new_token("bob")
     async with _fresh() as script:
         quiet = await script.ws_connect(server.api_ws_url, headers={"Authorization": f"Bearer {token}"})

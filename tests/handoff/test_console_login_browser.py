@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from handoff import api
 from tests.bot.test_agent_cli import relevo
 from tests.handoff import test_console_browser as console
 from tests.handoff.test_console_browser import DESKTOP, PASSWORD, PageFactory, Server, log_in, shot, sign_in_here
@@ -38,7 +37,7 @@ def error_text(page: Any) -> str:
 def test_a_disabled_agent_is_signed_out_to_the_login_page_that_says_why(
     server: Server, open_page: PageFactory, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(api, "SESSION_CHECK_S", 1.0)  # the console socket notices within a second
+    monkeypatch.setattr("handoff.api.live.SESSION_CHECK_S", 1.0)  # the console socket notices within a second
     server.add_agent("ana", ("general",))
     page = open_page()
     log_in(page, server.url, "ana")

@@ -105,7 +105,7 @@ async def test_a_supervisor_gets_the_questions_grouped_most_asked_first(
 async def test_only_the_newest_questions_are_grouped_and_the_answer_says_so(
     server: Served, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(api, "UNANSWERED_READ_MAX", 3)
+    monkeypatch.setattr("handoff.api.unanswered.UNANSWERED_READ_MAX", 3)
     await gift_cards_and_warranty(server.runtime.redis)
     await as_supervisor(server, http)
     async with http.get(server.url + "/api/unanswered") as r:

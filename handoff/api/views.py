@@ -1,0 +1,195 @@
+"""The JSON views of agents, queues, transcripts, handoff records and conversations."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from handoff import audit, keys
+from handoff.agents import Agent
+from handoff.api.errors import ApiError
+from handoff.api.handoffs import split_handoffs, summarise
+from handoff.conversations import LogEntry
+from handoff.queues import HandoffState
+from handoff.record import HandoffRecord, load_record
+from handoff.service import HandoffService
+from handoff.summary import issue
+
+QUEUE_LIMIT = 200
+# How far into the audit stream, from an earlier conversation's handoff, its ending is looked for: a
+# bounded read per conversation instead of a scan of the whole stream at every open.
+EARLIER_AUDIT_WINDOW = 2_000
+TRANSCRIPT_LIMIT = 500
+AT_RISK_SHARE = 0.25  # the last quarter of a first-reply target counts as "at risk"
+
+
+def agent_json(agent: Agent, load: int = 0, presence: str = "offline") -> dict[str, Any]:
+    return {
+        "name": agent.name, "display_name": agent.label, "departments": list(agent.departments),
+        "tier": agent.tier, "role": agent.role, "capacity": agent.capacity, "load": load,
+        "presence": presence,
+    }  # fmt: skip
+
+
+async def agent_view(service: HandoffService, agent: Agent) -> dict[str, Any]:
+    load = await service.queues.load(agent.name)
+    return agent_json(agent, load, await service.presence.status(agent.name))
+
+
+def deadline_of(service: HandoffService, st: HandoffState) -> tuple[int, int]:
+    """(first-reply deadline ms, its length ms) of a handoff; 0 when the first reply came."""
+    prio = service.rules.priority(st.priority)
+    span = prio.first_reply_s * 1000
+    return (0 if st.first_reply_at else st.queued_at + span), span
+
+
+async def states_of(service: HandoffService, ids: list[str]) -> list[HandoffState]:
+    if not ids:
+        return []
+    raw = await service.redis.hmget(keys.STATES, ids)
+    return [HandoffState.from_json(str(r)) for r in raw if r]
+
+
+async def queue_items(service: HandoffService, states: list[HandoffState], now: int) -> list[dict[str, Any]]:
+    """QueueItem views of handoff states (customer, summary and SLA risk included)."""
+    if not states:
+        return []
+    pipe = service.redis.pipeline(transaction=False)
+    for st in states:
+        pipe.hmget(keys.conv(st.conversation_id), ["customer", "key"])
+        pipe.get(keys.handoff_record(st.conversation_id))
+    found = await pipe.execute()
+    items = []
+    for i, st in enumerate(states):
+        customer, key = found[2 * i] or ("", "")
+        raw = found[2 * i + 1]
+        record = HandoffRecord.from_json(raw) if raw else None
+        deadline, span = deadline_of(service, st)
+        items.append({
+            "conversation_id": st.conversation_id, "customer": customer or key or "", "channel": st.channel,
+            "lang": st.lang, "waited_s": max(0, (now - st.queued_at) // 1000), "priority": st.priority,
+            "department": st.department, "tier": st.tier, "reasons": list(st.reasons),
+            "summary": record.summary if record else "", "summary_parts": summary_parts(record) if record else None,
+            "sla_at_risk": bool(deadline) and now >= deadline - span * AT_RISK_SHARE,
+            "state": st.state, "agent": st.agent or None,
+        })  # fmt: skip
+    return items
+
+
+async def queue_view(service: HandoffService, department: str, tier: int, now: int) -> dict[str, Any]:
+    ids = await service.queues.waiting(department, tier, QUEUE_LIMIT)
+    items = await queue_items(service, await states_of(service, ids), now)
+    return {
+        "department": department, "tier": tier, "length": await service.queues.length(department, tier),
+        "oldest_wait_s": max((i["waited_s"] for i in items), default=0), "items": items,
+    }  # fmt: skip
+
+
+def transcript_item(entry: LogEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id, "from": entry.sender, "text": entry.text, "ts": entry.ts, "author": entry.author,
+        "kind": entry.kind,
+        "attachments": [{"kind": a.kind, "caption": a.caption, "ref": a.ref} for a in entry.attachments],
+        # What the customer was offered to press ("Did you mean…?" and its suggestions, "Talk to a person").
+        "buttons": [b.label for b in entry.buttons],
+    }  # fmt: skip
+
+
+def summary_parts(record: HandoffRecord) -> dict[str, Any]:
+    """What the record's summary says, in pieces: a console in another language than the server's English
+    sentence says it with its own words around the customer's, which it shows as they are (as
+    handoff.summary.build_summary picks them: the first substantive message, the last one)."""
+    first, last = issue(record.transcript)
+    return {
+        "reasons": [r.to_dict() for r in record.reasons], "mood_score": record.mood_score,
+        "mood_words": list(record.mood_words), "wants": first, "last": last,
+        "tried": [[c.entry_id, c.score] for c in record.candidates[:2]], "lang": record.lang,
+        "channel": record.channel, "messages": sum(1 for ln in record.transcript if ln.sender == "customer"),
+        "earlier": len(record.earlier),
+    }  # fmt: skip
+
+
+def record_json(record: HandoffRecord | None) -> dict[str, Any] | None:
+    if record is None:
+        return None
+    return {**json.loads(record.to_json()), "summary_parts": summary_parts(record)}
+
+
+async def may_view(service: HandoffService, agent: Agent, conversation_id: str) -> bool:
+    """While handed over: its holder, or while it waits the agents who may take it. Once it ended: who
+    held it last and the agents of the queue it ended in, not of the one it was first queued in (an
+    escalated or transferred conversation's later notes are not for the first tier or department)."""
+    if agent.sees_all:
+        return True
+    st = await service.queues.state(conversation_id) or await service.queues.ended(conversation_id)
+    if st is None:
+        return False  # never handed over (or its record is gone): nothing of it is any agent's
+    if st.state == "assigned":
+        return st.agent == agent.name
+    return st.agent == agent.name or agent.may_take(*st.queue)
+
+
+async def earlier_view(
+    service: HandoffService, record: HandoffRecord | None, agent: Agent | None
+) -> list[dict[str, Any]]:
+    """The customer's earlier conversations that this agent may open, newest first, each with its date,
+    queue, reasons and how it ended. One the agent may not open is left out: its id would only lead to a
+    refusal (and says nothing to the agent anyway). Without an agent (the supervisor's record view) all."""
+    if record is None:
+        return []
+    ids = [c for c in record.earlier if c and c != record.conversation_id]
+    allowed = [c for c in ids if agent is None or await may_view(service, agent, c)]
+    if not allowed:
+        return []
+    records = [await load_record(service.redis, c) for c in allowed]
+    found = [r for r in records if r is not None]  # a record past its TTL has nothing to show
+    out = []
+    for r in found:
+        entries = await audit.read(service.redis, start=f"{r.created_at}-0", count=EARLIER_AUDIT_WINDOW,
+                                   conversation_id=r.conversation_id)  # fmt: skip
+        ending = summarise(r.conversation_id, split_handoffs(entries)[0]) if entries else None
+        out.append({
+            "conversation_id": r.conversation_id, "ts": r.created_at, "department": r.department, "tier": r.tier,
+            "reasons": [x.code for x in r.reasons], "outcome": ending["outcome"] if ending else "",
+        })  # fmt: skip
+    out.sort(key=lambda e: e["ts"], reverse=True)
+    return out
+
+
+async def conversation_view(
+    service: HandoffService, conversation_id: str, agent: Agent | None = None
+) -> dict[str, Any]:
+    """The conversation as `agent` may see it (None: as a supervisor sees it)."""
+    conv = await service.conversations.get(conversation_id)
+    if conv is None:
+        raise ApiError(404, "not_found", "no such conversation")
+    st = await service.queues.state(conversation_id)
+    record = await load_record(service.redis, conversation_id)
+    rating_raw = await service.redis.hmget(
+        keys.conv(conversation_id), ["rating", "rating_comment", "email", "unreachable"]
+    )
+    rating = (
+        {"score": int(rating_raw[0]) if rating_raw[0] else None, "comment": rating_raw[1] or ""}
+        if rating_raw[0] or rating_raw[1] else None
+    )
+    log = await service.conversations.log(conversation_id, TRANSCRIPT_LIMIT)
+    earlier = await earlier_view(service, record, agent)
+    shown = record_json(record)
+    if shown is not None:
+        shown["earlier"] = [e["conversation_id"] for e in earlier]
+        shown["summary_parts"]["earlier"] = len(earlier)
+    return {
+        "conversation_id": conv.id, "state": conv.state,
+        "department": st.department if st else (record.department if record else ""),
+        "tier": st.tier if st else (record.tier if record else 0),
+        "priority": st.priority if st else (record.priority if record else ""),
+        "agent": (st.agent or None) if st else None,
+        # Who customers see: an agent's display name (the console says "with Ben", not "with ben").
+        "agent_display": await service.display_name(st.agent) if st and st.agent else None,
+        "lang": conv.lang, "channel": conv.channel,
+        "customer": conv.customer or conv.key, "email": rating_raw[2] or "",
+        # The customer blocked the bot (Telegram): replies are stored but cannot reach them.
+        "unreachable": bool(rating_raw[3]),
+        "record": shown, "earlier": earlier, "transcript": [transcript_item(e) for e in log],
+        "notes": await service.notes(conversation_id), "rating": rating,
+    }  # fmt: skip
