@@ -37,6 +37,11 @@ RECENT_IDS = 20
 MAX_TURNS_IN_FLIGHT = 48
 # Rejected frames in a row before a flooding client is disconnected.
 MAX_STRIKES = 50
+# Close code of a widget socket from a page whose origin is not allowed (application range 4000-4999):
+# the widget stops retrying and says chat is not available on that page.
+ORIGIN_REFUSED = 4403
+# Origins whose refusal was logged as a warning (the admin's fix named once); later ones go to INFO.
+MAX_WARNED_ORIGINS = 100
 
 
 class ConversationEngine(Protocol):
@@ -189,6 +194,7 @@ class WebChannel:
         self._per_address: dict[str, int] = {}  # sockets open, hello or not
         self._all: set[web.WebSocketResponse] = set()
         self._turns = asyncio.Semaphore(MAX_TURNS_IN_FLIGHT)
+        self._warned_origins: set[str | None] = set()
         server = settings.server
         # Worst case a character is twelve bytes of JSON (an emoji escaped as "\\ud83d\\ude00"): a message
         # within max_message_chars always fits; frames above this are closed with 1009.
@@ -201,8 +207,7 @@ class WebChannel:
         server = self.settings.server
         origin = request.headers.get("Origin")
         if not origin_allowed(origin, request, server):
-            logger.info("refused widget socket from origin %r", origin)
-            raise web.HTTPForbidden(text="origin not allowed")
+            return await self._refuse_origin(request, origin)
         address = client_address(request.remote, request.headers.get("X-Forwarded-For", ""),
                                  server.trusted_proxies)
         # Each socket holds memory and, until its hello, a 15 s wait: one address opening hundreds would
@@ -221,6 +226,22 @@ class WebChannel:
             left = self._per_address.pop(address) - 1
             if left:
                 self._per_address[address] = left
+        return ws
+
+    async def _refuse_origin(self, request: web.Request, origin: str | None) -> web.StreamResponse:
+        """A page Relevo does not serve: a browser cannot read an HTTP 403 on a WebSocket (the widget would
+        only see the socket fail and retry for ever), so the socket is opened to say why and closed."""
+        if origin not in self._warned_origins and len(self._warned_origins) < MAX_WARNED_ORIGINS:
+            self._warned_origins.add(origin)
+            logger.warning("refused widget socket from origin %r: to put the widget on that page, add %r to "
+                           "server.allowed_origins", origin, (origin or "").rstrip("/"))
+        else:
+            logger.info("refused widget socket from origin %r", origin)
+        ws = web.WebSocketResponse(timeout=CLOSE_TIMEOUT_S, autoping=False, compress=False, max_msg_size=1024)
+        await ws.prepare(request)
+        with contextlib.suppress(Exception):
+            await ws.send_str(error_frame("origin_not_allowed", "chat is not enabled on this site"))
+            await ws.close(code=ORIGIN_REFUSED, message=b"origin not allowed")
         return ws
 
     async def _run(self, ws: web.WebSocketResponse, address: str) -> None:

@@ -23,6 +23,7 @@
       delivered: "Delivered", sending: "Sending", failed: "Not sent — tap to retry",
       tooLong: "Message too long (max {n} characters).", slowDown: "Too many messages; sending again shortly.",
       newSession: "Your previous session expired; a new conversation started.",
+      notHere: "Chat is not available on this page. Please contact us another way.",
       unreadOne: "{n} new message", unreadMany: "{n} new messages", unreadLabel: "{open} ({unread})",
       you: "You", assistant: "Assistant", agent: "Agent", notice: "Notice", said: "{who}:",
       typingNow: "Assistant is typing", newConversation: "New conversation",
@@ -47,6 +48,7 @@
       tooLong: "Mensaje demasiado largo (máximo {n} caracteres).",
       slowDown: "Demasiados mensajes; se reenviará en breve.",
       newSession: "Tu sesión anterior caducó; empieza una conversación nueva.",
+      notHere: "El chat no está disponible en esta página. Contáctanos por otra vía.",
       unreadOne: "{n} mensaje nuevo", unreadMany: "{n} mensajes nuevos", unreadLabel: "{open} ({unread})",
       you: "Tú", assistant: "Asistente", agent: "Agente", notice: "Aviso", said: "{who}:",
       typingNow: "El asistente está escribiendo", newConversation: "Nueva conversación",
@@ -67,6 +69,7 @@
   var NOTICE_MS = 10000; // how long a notice (expired session, too long) stays without anything newer
   var AT_BOTTOM_PX = 30;
   var LIMIT_SAY_MS = 1000; // the count is read out once the customer pauses, not on every key
+  var ORIGIN_REFUSED = 4403; // close code: this page's origin is not in server.allowed_origins
 
   var ws = null;
   var attempt = 0;
@@ -85,6 +88,7 @@
   var pending = loadPending();
   var inflight = null; // client id of the one message sent on this socket and not yet acked or refused
   var retryTimer = null; // set while the server asked us to wait (rate_limited, unavailable)
+  var refused = false; // this page may not use the chat (origin_not_allowed): nothing more is tried
   var els = {};
   // Tabs of this site share the session but each has its own socket, and the server sends a customer
   // message back to no socket: the tab that sent it tells the others once it is stored.
@@ -518,6 +522,7 @@
   var VISIBLE = /[^\s\p{Cc}\p{Cf}\p{Cs}\p{Zs}\p{Zl}\p{Zp}\u00AD\u034F\u061C\u115F\u1160\u17B4\u17B5\u180B-\u180F\u200B-\u200F\u202A-\u202E\u2060-\u206F\u2800\u3164\uFE00-\uFE0F\uFEFF\uFFA0\uFFF0-\uFFF8\u{1BCA0}-\u{1BCA3}\u{1D173}-\u{1D17A}\u{E0000}-\u{E0FFF}]/u;
 
   function submit() {
+    if (refused) { return; }
     var text = wellFormed(els.input.value);
     if (!VISIBLE.test(text)) { return; }
     // Too long: not sent and not cut; the text stays in the box and the line above it says why.
@@ -611,6 +616,7 @@
     if (!id && inflight && ws && ws.relevoReady && frame.code !== "bad_session") { id = inflight; }
     var p = id ? pending[id] : null;
     if (p && id === inflight) { inflight = null; }
+    if (frame.code === "origin_not_allowed") { refuse(); return; }
     if (frame.code === "bad_session") {
       store("session", null);
       // A notice: the "status: bot" of the new conversation must not wipe the explanation at once.
@@ -747,7 +753,20 @@
 
   // -- connection ----------------------------------------------------------------------------------
 
+  /* This page's address is not one Relevo serves (server.allowed_origins): no retry can succeed, so
+     none is made, and the customer is told rather than left typing into a chat that never answers. */
+  function refuse() {
+    refused = true;
+    clearTimeout(reconnectTimer);
+    reconnectTimer = null;
+    showTyping(false);
+    els.input.disabled = true;
+    els.send.disabled = true;
+    setStatus(T.notHere, "ended");
+  }
+
   function connect() {
+    if (refused) { return; }
     if (ws && (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING)) { return; }
     clearTimeout(reconnectTimer);
     reconnectTimer = null;
@@ -761,11 +780,14 @@
       socket.send(JSON.stringify({ type: "hello", session: load("session"), lang: lang }));
     });
     socket.addEventListener("message", onFrame);
-    socket.addEventListener("close", function () { if (ws === socket) { drop(); } });
+    socket.addEventListener("close", function (ev) {
+      if (ev.code === ORIGIN_REFUSED) { refuse(); }
+      if (ws === socket) { drop(); }
+    });
   }
 
   function scheduleReconnect() {
-    if (reconnectTimer) { return; }
+    if (reconnectTimer || refused) { return; }
     // Exponential backoff with jitter, so a restarted server is not hit by every widget at once.
     var delay = Math.min(30000, 500 * Math.pow(2, attempt)) * (0.5 + Math.random() / 2);
     attempt += 1;

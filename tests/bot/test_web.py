@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 import sys
@@ -613,13 +614,23 @@ async def test_sockets_open_at_once_from_one_address_are_limited(
 
 
 async def test_origin_outside_the_allowed_list_is_refused(
-    redis: aioredis.Redis, redis_url: str, tmp_path: Path, http: aiohttp.ClientSession
+    redis: aioredis.Redis, redis_url: str, tmp_path: Path, http: aiohttp.ClientSession,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     settings = make_settings(redis_url, tmp_path, allowed_origins=["https://shop.example"])
+    caplog.set_level(logging.INFO, logger="bot.channels.web")
     async with serving(settings) as served:
-        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
-            await http.ws_connect(served.ws_url, origin="https://evil.example")
-        assert refused.value.status == 403
+        for _ in range(2):
+            # A browser cannot read the status of a refused upgrade: the socket opens to say why, then closes.
+            refused = await http.ws_connect(served.ws_url, origin="https://evil.example/")
+            assert await expect(refused, "error") == {
+                "type": "error", "code": "origin_not_allowed", "message": "chat is not enabled on this site"
+            }
+            assert await closing_code(refused) == web_channel.ORIGIN_REFUSED
+        # The admin is told the fix once per origin, not once per visitor and retry.
+        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert warnings == ["refused widget socket from origin 'https://evil.example/': to put the widget on "
+                            "that page, add 'https://evil.example' to server.allowed_origins"]
         for origin in ("https://shop.example", served.url):
             ws = await http.ws_connect(served.ws_url, origin=origin)
             await ws.send_json({"type": "hello", "session": None, "lang": "en"})

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -848,6 +850,47 @@ def test_data_color_takes_any_css_colour_and_refuses_the_rest_whole(page: Any, r
     assert accent("#0a7a5c") == "#0a7a5c"
     assert accent("red; background: url(x)") == default
     assert any("data-color" in w and "not a CSS colour" in w for w in warnings), warnings
+    assert page.problems == []
+
+
+@pytest.fixture
+def shop_page(relevo_url: str) -> Iterator[str]:
+    """A shop's page with the widget, served from another origin of 127.0.0.1 (its own port), which
+    nobody added to server.allowed_origins."""
+    body = f'<!doctype html><title>shop</title><script src="{relevo_url}/widget.js" data-lang="en"></script>'.encode()
+
+    class Shop(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the signature http.server calls
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Shop)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/shop"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_page_whose_origin_is_not_allowed_is_told_so_and_the_widget_stops_trying(page: Any, shop_page: str) -> None:
+    # A browser cannot read the HTTP status of a refused WebSocket: without a word from the server the
+    # widget would say "Reconnecting..." for ever and keep the customer's message pending.
+    sockets: list[str] = []
+    page.on("websocket", lambda ws: sockets.append(ws.url))
+    page.goto(shop_page)
+    page.get_by_role("button", name="Chat with us").click()
+    page.locator(".relevo-status").get_by_text("Chat is not available on this page").wait_for()
+    assert page.locator(".relevo-input").is_disabled() and page.locator(".relevo-send").is_disabled()
+    page.wait_for_timeout(3000)  # the first retry would come within 0.5 s, the third within 3 s
+    assert len(sockets) == 1, sockets
     assert page.problems == []
 
 
