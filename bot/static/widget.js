@@ -95,8 +95,53 @@
   var tabs = typeof BroadcastChannel === "function" ? new BroadcastChannel(storeKey + "tabs") : null;
 
   function pickLang(asked) {
-    var code = String(asked || navigator.language || "en").slice(0, 2).toLowerCase();
-    return TEXTS[code] ? code : "en";
+    var browser = String(navigator.language || "en").slice(0, 2).toLowerCase();
+    if (!TEXTS[browser]) { browser = "en"; }
+    if (!asked) { return browser; }
+    var code = String(asked).slice(0, 2).toLowerCase();
+    if (TEXTS[code]) { return code; }
+    warn("data-lang " + JSON.stringify(asked) + " is not one of " + Object.keys(TEXTS).join(", ") +
+         "; using the browser's language (" + browser + ")");
+    return browser;
+  }
+
+  function warn(text) {
+    if (window.console) { console.warn("Relevo widget: " + text); }
+  }
+
+  /* White text on the accent unless a light brand colour (gold, pastel) leaves it unreadable: then the
+     darker text, and where the accent is text or a border on white (buttons), a darker shade of it, so
+     each reads at the WCAG contrast of 4.5:1 where it can. */
+  var DARK = [27, 31, 35]; // --relevo-fg
+  function fitColours(root, color) {
+    var probe = document.createElement("span");
+    probe.style.color = color;
+    (document.body || document.documentElement).appendChild(probe);
+    var rgb = /^rgba?\(([\d.]+),\s*([\d.]+),\s*([\d.]+)(?:,\s*([\d.]+))?\)$/.exec(getComputedStyle(probe).color);
+    probe.remove();
+    if (!rgb || (rgb[4] !== undefined && Number(rgb[4]) < 1)) { return; } // a colour space or see-through: as given
+    var accent = [Number(rgb[1]), Number(rgb[2]), Number(rgb[3])];
+    var onWhite = contrast(accent, [255, 255, 255]);
+    if (onWhite >= 4.5) { return; }
+    if (contrast(accent, DARK) > onWhite) { root.style.setProperty("--relevo-on-color", "rgb(" + DARK.join(",") + ")"); }
+    var ink = accent;
+    for (var k = 0.95; k > 0 && contrast(ink, [255, 255, 255]) < 4.5; k -= 0.05) {
+      ink = accent.map(function (v) { return Math.round(v * k); });
+    }
+    root.style.setProperty("--relevo-ink", "rgb(" + ink.join(",") + ")");
+  }
+
+  function contrast(a, b) {
+    var la = luminance(a), lb = luminance(b);
+    return (Math.max(la, lb) + 0.05) / (Math.min(la, lb) + 0.05);
+  }
+
+  function luminance(rgb) {
+    var c = rgb.map(function (v) {
+      v /= 255;
+      return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+    });
+    return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
   }
 
   function fmt(template, values) {
@@ -188,9 +233,13 @@
     if (data.color) {
       if (window.CSS && CSS.supports && CSS.supports("color", data.color)) {
         root.style.setProperty("--relevo-color", data.color);
-      } else if (window.console) {
-        console.warn("Relevo widget: data-color " + JSON.stringify(data.color) + " is not a CSS colour; using the default");
+        fitColours(root, data.color);
+      } else {
+        warn("data-color " + JSON.stringify(data.color) + " is not a CSS colour; using the default");
       }
+    }
+    if (data.position && data.position !== "left" && data.position !== "right") {
+      warn("data-position " + JSON.stringify(data.position) + " is not left or right; using right");
     }
 
     var launcher = els.launcher = el("button", "relevo-launcher", "💬");

@@ -850,6 +850,13 @@ def test_data_color_takes_any_css_colour_and_refuses_the_rest_whole(page: Any, r
     assert accent("#0a7a5c") == "#0a7a5c"
     assert accent("red; background: url(x)") == default
     assert any("data-color" in w and "not a CSS colour" in w for w in warnings), warnings
+    # The other two attributes: a value the widget does not know is said, with what is used instead.
+    host = '<!doctype html><title>shop</title><script src="/widget.js" data-lang="fr" data-position="middle"></script>'
+    page.route(f"{relevo_url}/attrs", lambda route: route.fulfill(body=host, content_type="text/html"))
+    page.goto(f"{relevo_url}/attrs")
+    page.get_by_role("button", name="Chatea con nosotros").wait_for()  # the browser's language (es-ES)
+    assert "Relevo widget: data-lang \"fr\" is not one of en, es; using the browser's language (es)" in warnings
+    assert "Relevo widget: data-position \"middle\" is not left or right; using right" in warnings
     assert page.problems == []
 
 
@@ -892,6 +899,52 @@ def test_a_page_whose_origin_is_not_allowed_is_told_so_and_the_widget_stops_tryi
     page.wait_for_timeout(3000)  # the first retry would come within 0.5 s, the third within 3 s
     assert len(sockets) == 1, sockets
     assert page.problems == []
+
+
+def test_a_light_brand_colour_gets_dark_text_and_readable_buttons(page: Any, relevo_url: str) -> None:
+    # WCAG contrast of two "rgb(r, g, b)" colours, as the widget computes it.
+    contrast = """([a, b]) => {
+        const lum = (s) => { const [r, g, b] = s.match(/[\\d.]+/g).slice(0, 3).map((v) => {
+            v = v / 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); });
+            return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+        const [x, y] = [lum(a), lum(b)];
+        return (Math.max(x, y) + 0.05) / (Math.min(x, y) + 0.05);
+    }"""
+
+    def colours(color: str) -> dict[str, float]:
+        host = f'<!doctype html><title>shop</title><script src="/widget.js" data-lang="en" data-color="{color}"></script>'
+        page.route(f"{relevo_url}/brand", lambda route: route.fulfill(body=host, content_type="text/html"))
+        page.goto(f"{relevo_url}/brand")
+        page.evaluate("localStorage.clear()")  # the last colour's open panel and pending message
+        page.reload()
+        page.get_by_role("button", name="Chat with us").click()
+        page.unroute(f"{relevo_url}/brand")
+        # A page the browser fulfils itself may not open a socket to 127.0.0.1 (Chromium's local network
+        # checks): the customer's bubble is the pending one, the bot's buttons a row as the widget draws it.
+        page.locator(".relevo-input").fill("How much does shipping cost?")
+        page.get_by_role("button", name="Send").click()
+        page.locator(".relevo-from-customer").first.wait_for()
+        page.evaluate("""() => {
+            const row = document.createElement("div"); row.className = "relevo-buttons";
+            const button = document.createElement("button"); button.className = "relevo-choice";
+            button.textContent = "Yes"; row.appendChild(button);
+            document.querySelector(".relevo-log").appendChild(row);
+        }""")
+        got = page.evaluate("""() => {
+            const pair = (sel) => { const s = getComputedStyle(document.querySelector(sel));
+                                    return [s.color, s.backgroundColor]; };
+            return { header: pair(".relevo-header"), mine: pair(".relevo-from-customer"),
+                     send: pair(".relevo-send"), button: pair(".relevo-buttons button") };
+        }""")
+        return {name: float(page.evaluate(contrast, pair)) for name, pair in got.items()}
+
+    for light in ("#ffd54f", "pink", "rgb(135, 206, 250)"):
+        assert min(colours(light).values()) >= 4.5, (light, colours(light))
+    # The shipped accent keeps its white text and its own colour on the buttons.
+    default = colours("#0a7a5c")
+    assert min(default.values()) >= 4.5, default
+    assert page.locator(".relevo-header").evaluate("e => getComputedStyle(e).color") == "rgb(255, 255, 255)"
+    assert [p for p in page.problems if "LOCAL_NETWORK_ACCESS" not in p] == []
 
 
 def test_a_store_that_cannot_take_a_message_is_said_and_it_goes_later(page: Any, relevo_url: str) -> None:
