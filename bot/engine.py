@@ -448,13 +448,14 @@ class Engine:
                 await self._note_unanswered(conv, "not_helpful", conv.last_question, entry=conv.last_entry)
             reasons = []
         if reasons:
-            # "¿Cómo pongo una reclamación?" matches a rule and an entry: the answer, then the person. So does a
-            # topic with a team of its own ("me cobraron dos veces", "quiero hablar con el encargado, me llegó
-            # roto"): its answer, then its team's queue rather than the general one.
+            # A question the knowledge base answers is answered, then the person takes over: "¿Cómo pongo una
+            # reclamación?" (a rule and an entry), "wtf where is my order" (upset, and the tracking steps
+            # help while they wait), "quiero hablar con el encargado, me llegó roto" (the topic's own team's
+            # queue rather than the general one). Not the answer they just had: it is what upset them.
             rules_only = all(r.code == esc.KEYWORD_RULE for r in reasons)
             decision = decision or self._decide(text, conv.lang)
             entry = decision.entry if decision.action is Action.ANSWER else None
-            if entry is not None and (rules_only or entry.handoff is not None):
+            if entry is not None and (rules_only or entry.handoff is not None or entry.id != conv.last_entry):
                 then = None if rules_only else HANDOFF_TEXTS.get(reasons[0].code)
                 await self._answer(conv, entry, decision_record(decision), text, also=reasons, then_say=then)
                 return

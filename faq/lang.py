@@ -167,15 +167,25 @@ _EN = frozenset(
         "charged",
     ]
 )
-_ES_CHARS = re.compile(r"[ñáéíóúü¿¡]", re.IGNORECASE)
+_ES_MARKS = re.compile(r"[¿¡]")
+_ES_LETTER_WORD = re.compile(r"\w*[ñáéíóúü]\w*", re.IGNORECASE)
 
 
 def lang_scores(text: str) -> tuple[float, float]:
-    """(Spanish votes, English votes)."""
+    """(Spanish votes, English votes).
+
+    A word with a Spanish-only letter ("pequeño", "aplicación") votes once, like a Spanish word of the
+    list, and once in all ("qué" is the list's "que"), not once per letter: one accented word in an English
+    message ("my parcel arrived broken, ¿qué hago?") makes it mixed, not Spanish. An opening ¿ or ¡ votes
+    only when nothing else does ("¿ok?"): otherwise the Spanish words after it have voted already.
+    """
     words = fold(text).split()
     es = sum(1.0 for w in words if w in _ES)
     en = sum(1.0 for w in words if w in _EN)
-    es += 1.5 * len(_ES_CHARS.findall(text))
+    if not text.isascii():
+        es += sum(1.0 for w in _ES_LETTER_WORD.findall(text) if fold(w) not in _ES)
+        if not es and _ES_MARKS.search(text):
+            es = 1.0
     return es, en
 
 

@@ -438,6 +438,33 @@ async def test_asking_for_a_person_or_upset_about_a_topic_with_its_own_team_gets
     assert conv.escalation["context"]["department"] == "returns" and conv.escalation["context"]["tier"] == 2
 
 
+@pytest.mark.parametrize(("text", "reason", "heard"), [
+    ("When will my order arrive?? This is ridiculous!!!", "upset", "I'm sorry"),
+    ("human please, when will my order arrive?", "asked_for_person", "I'm passing you"),
+])
+async def test_upset_or_asking_for_a_person_with_a_question_the_bot_answers_gets_the_answer_then_the_queue(
+    redis: aioredis.Redis, kb_dir: Path, text: str, reason: str, heard: str
+) -> None:
+    # Before, the answer was held back and the customer only queued: waiting, without what the bot knew.
+    settings = make_settings(kb_dir)
+    bot = build(redis, settings, MoodDetector.from_dir(settings.mood_dir, settings.mood.threshold))
+    *_, answer, handing = await bot.say(text)
+    assert answer.text == "Orders arrive in 2–4 business days." and answer.buttons == ()
+    assert heard in handing.text
+    conv = await bot.conv()
+    assert conv.state == "queued" and [r["code"] for r in conv.escalation["reasons"]] == [reason]
+
+
+async def test_upset_at_an_answer_is_not_given_the_same_answer_again(redis: aioredis.Redis, kb_dir: Path) -> None:
+    settings = make_settings(kb_dir)
+    bot = build(redis, settings, MoodDetector.from_dir(settings.mood_dir, settings.mood.threshold))
+    *_, answer = await bot.say("When will my order arrive?")
+    assert answer.text.startswith("Orders arrive in 2–4 business days.")
+    replies = await bot.say("WHEN WILL MY ORDER ARRIVE?? This is ridiculous!!!")
+    assert not any(r.text.startswith("Orders arrive") for r in replies), [r.text for r in replies]
+    assert (await bot.conv()).state == "queued"
+
+
 async def test_duplicate_client_id_is_stored_once_and_processed_once(bot: Bot) -> None:
     inbound = Inbound(conversation_key="web:s1", channel="web", text="How long does shipping take?",
                       client_id="c-1")
@@ -638,6 +665,17 @@ async def test_words_of_no_language_are_matched_in_both_and_answered_in_the_conv
     assert answer.lang == lang and values(answer) == ["helpful:yes", "helpful:no"], answer.text
     assert answer.text.startswith(starts)
     assert (await bot.conv()).misunderstandings == 0
+
+
+@pytest.mark.parametrize("text", ["my parcel arrived broken, qué hago?", "My parcel arrived broken, ¿qué hago?"])
+async def test_one_spanish_word_in_an_english_message_keeps_it_english(redis: aioredis.Redis, text: str) -> None:
+    # Each accented letter used to outvote an English word: the message went Spanish, matched only in
+    # Spanish, and the customer got "Perdona, no te he entendido" instead of the damaged-item answer.
+    bot = build(redis, make_settings(CONFIG_DIR / "faq"))
+    await bot.engine.open("web:s1", "web", "en")
+    answer, *_ = await bot.say(text, lang="en")
+    assert answer.lang == "en" and answer.text.startswith("We're very sorry your order arrived damaged"), answer.text
+    assert (await bot.conv()).lang == "en"
 
 
 @pytest.mark.parametrize(("lang", "text", "entry"), [
