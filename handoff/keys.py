@@ -210,7 +210,7 @@ def delivery_owner(chat_id: int) -> str:
 
 
 # String with a TTL: the last of this Telegram chat's events its delivering worker was done with (see
-# bot.channels.telegram.event_mark); a worker taking the chat over sends what came after it.
+# bot.channels.telegram.delivery.event_mark); a worker taking the chat over sends what came after it.
 def delivery_mark(chat_id: int) -> str:
     return f"{PREFIX}:tg:mark:{{{chat_id}}}"
 

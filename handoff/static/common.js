@@ -302,7 +302,7 @@
     es: { bot: "con el bot", queued: "en cola", assigned: "asignada", resolved: "resuelta", closed: "cerrada" }
   };
 
-  /* What a customer may send besides text (bot/channels/telegram.py ATTACHMENT_KINDS). */
+  /* What a customer may send besides text (bot/channels/telegram/inbound.py ATTACHMENT_KINDS). */
   var ATTACHMENT_KINDS = {
     en: {
       animation: "GIF", photo: "Photo", video: "Video", video_note: "Video message", voice: "Voice message",

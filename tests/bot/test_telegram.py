@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import importlib
 import json
 import logging
+import pkgutil
 import random
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -23,6 +25,7 @@ from aiohttp import web
 from redis.exceptions import ConnectionError as RedisConnectionError
 from telegram import Update
 
+import bot.channels.telegram as telegram_package
 from bot import unanswered
 from bot.channels.telegram import (
     PENDING,
@@ -483,6 +486,26 @@ async def test_a_wrong_token_never_shows_in_errors_or_logs(
     assert wrong not in str(raised.value)
     assert raised.value.__cause__ is None and raised.value.__context__ is None
     assert standin.unauthorized == 1 and wrong not in caplog.text
+
+
+async def test_the_token_is_redacted_in_what_the_channel_itself_logs(
+    standin: StandIn, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    # Every logger of the channel package's modules: a logger's filter does not see its children's records.
+    modules = [importlib.import_module(f"{telegram_package.__name__}.{m.name}")
+               for m in pkgutil.iter_modules(telegram_package.__path__)]
+    loggers = {m.logger for m in modules if isinstance(getattr(m, "logger", None), logging.Logger)}
+    assert loggers
+    async with relevo(settings):
+        for log in loggers:
+            log.warning("telegram: a line from %s with the token %s in it", log.name, TOKEN)
+        assert keyboard((Button("too long", TOKEN + "x" * 64),)) is None  # logs the value it leaves out
+    assert TOKEN not in caplog.text
+    redacted = [(r.name, r.getMessage()) for r in caplog.records if "<TELEGRAM_BOT_TOKEN>" in r.getMessage()]
+    for log in loggers:
+        assert (log.name, f"telegram: a line from {log.name} with the token <TELEGRAM_BOT_TOKEN> in it") in redacted
+    assert any("left out: '<TELEGRAM_BOT_TOKEN>xx" in message for _, message in redacted)
 
 
 async def test_a_chat_with_a_parked_message_keeps_its_order_and_others_go_on(

@@ -1,48 +1,46 @@
-"""The Telegram channel: PTB updates -> Inbound, Outbound / StatusUpdate -> Bot API calls, nothing more."""
+"""The TelegramChannel: feeds updates to the engine and delivers its events to Telegram chats."""
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import dataclasses
-import datetime as dt
 import json
 import logging
-import os
-import re
 import time
 import uuid
-import warnings
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
-from telegram import (
-    Bot,
-    CallbackQuery,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    Message,
-    Update,
-)
-from telegram.constants import InlineKeyboardButtonLimit, MessageLimit
+from telegram import Bot, CallbackQuery, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 
-from bot.messages import (
-    Attachment,
-    Button,
-    Inbound,
-    Outbound,
-    OutEvent,
-    StatusUpdate,
-    Stored,
-    eta_minutes,
-    event_from_json,
-    has_visible_text,
+from bot.channels.telegram.delivery import (
+    DISOWN_LUA,
+    HELD_PER_CHAT,
+    MARK_TTL_S,
+    NEXT_LUA,
+    OWN_LUA,
+    OWNED_BY_OTHER,
+    PARK_LUA,
+    RETRY_LUA,
+    TAKE_LUA,
+    TAKEN_OVER,
+    TAKEOVER_SLACK_S,
+    Deferred,
+    Progress,
+    Retries,
+    done_with,
+    event_mark,
+    parked_item,
+    retry_after_s,
 )
+from bot.channels.telegram.inbound import Translated, chat_of, conversation_key, translate
+from bot.channels.telegram.render import chunks, keyboard, message_text, states_position, status_text
+from bot.channels.telegram.texts import say
+from bot.messages import Inbound, Outbound, OutEvent, StatusUpdate, Stored, event_from_json
 from bot.settings import Settings
 from handoff import keys
 from handoff.conversations import now_ms
@@ -51,67 +49,16 @@ from handoff.keys import delivery_mark, delivery_owner, status_message, update_s
 from handoff.keys import telegram_parked as parked_key
 from handoff.keys import telegram_shown as shown_key
 
-logger = logging.getLogger(__name__)
-
-# PTB 22 warns on every flood-limit error unless opted in to its v23 time periods (timedelta), which
-# this module reads either way; an operator's own setting wins.
-os.environ.setdefault("PTB_TIMEDELTA", "true")
+# One logger for the whole channel, named as before the split: bot.telegram_setup.TOKEN_LOGGERS names it
+# (the bot token is redacted in its records), and operators' logging configuration may too.
+logger = logging.getLogger("bot.channels.telegram")
 
 # Field on the conversation hash (keys.conv): when the customer blocked the bot (ms); cleared when they write.
 UNREACHABLE_FIELD = "unreachable"
-# ---------------------------------------------------------------------------------------------------
-
-KEY_PREFIX = "telegram:"
-LANGS = frozenset({"en", "es"})
 UPDATE_SEEN_TTL_S = 2 * 24 * 3600  # Telegram keeps an undelivered update for 24 hours
 STATUS_TTL_S = 7 * 24 * 3600
-# OWN_LUA's verdicts.
-OWNED_BY_OTHER, OWNED, TAKEN_OVER = 0, 1, 2
-HELD_PER_CHAT = 200  # another worker's recent events kept per chat, in case it dies before sending them
-TAKEOVER_SLACK_S = 0.2  # past the other worker's lease, before looking whether it is gone
-MARK_TTL_S = 24 * 3600
-MAX_TEXT = int(MessageLimit.MAX_TEXT_LENGTH)
-MAX_CALLBACK_BYTES = int(InlineKeyboardButtonLimit.MAX_CALLBACK_DATA)
-# Content a customer can send that is not text; the first one a message has names its kind.
-ATTACHMENT_KINDS = ("animation", "photo", "video", "video_note", "voice", "audio", "document", "sticker",
-                    "venue", "location", "contact", "poll", "dice", "story")
-AGENT_COMMAND_VALUE = "human"  # bot.engine.HUMAN: the "talk to a person" button
-
-TEXTS: dict[str, dict[str, str]] = {
-    "unknown_command": {"en": "I don't know that command.", "es": "No conozco esa orden."},
-    "help": {
-        "en": "I'm the {business} virtual assistant. Write your question in your own words and I'll "
-              "answer it or suggest options to choose from. I can only read text; for photos or files, "
-              "ask for a person.\n\n/agent – talk to a person from our team\n/help – this message",
-        "es": "Soy el asistente virtual de {business}. Escribe tu pregunta con tus palabras y te "
-              "responderé o te sugeriré opciones. Solo puedo leer texto; para fotos o archivos, pide "
-              "hablar con una persona.\n\n/agent – hablar con una persona de nuestro equipo\n"
-              "/help – este mensaje",
-    },
-    "queued": {
-        "en": "You're in the queue for a person from our team.",
-        "es": "Estás en la cola para hablar con una persona de nuestro equipo.",
-    },
-    "queued_at": {
-        "en": "You're number {position} in the queue for a person from our team.",
-        "es": "Eres el número {position} en la cola para hablar con una persona de nuestro equipo.",
-    },
-    "eta": {"en": " Estimated wait: about {minutes} min.", "es": " Espera estimada: unos {minutes} min."},
-    "eta_hours": {"en": " Estimated wait: about {h} h {m} min.", "es": " Espera estimada: unas {h} h {m} min."},
-    # What the status message says once the wait is over (a person took over, back to the bot,
-    # resolved): it stays in the chat, so it must stay true. Who joined is the handoff's own notice.
-    "left_queue": {
-        "en": "You're no longer waiting in the queue.",
-        "es": "Ya no estás esperando en la cola.",
-    },
-}
 
 T = TypeVar("T")
-
-
-def say(name: str, lang: str, **values: object) -> str:
-    forms = TEXTS[name]
-    return forms.get(lang, forms["en"]).format(**values)
 
 
 class ConversationEngine(Protocol):
@@ -122,320 +69,12 @@ class ConversationEngine(Protocol):
     async def language(self, conversation_key: str) -> str | None: ...
 
 
-# -- Telegram -> Inbound ------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Translated:
-    """One update, translated: an Inbound for the engine, or a /help to answer here."""
-
-    inbound: Inbound | None = None
-    help_chat: int | None = None
-    lang: str | None = None
-    unknown_command: bool = False  # the /help is the answer to a command this bot does not have
-
-
-def conversation_key(chat_id: int) -> str:
-    return f"{KEY_PREFIX}{chat_id}"
-
-
-def chat_of(key: str) -> int | None:
-    if not key.startswith(KEY_PREFIX):
-        return None
-    try:
-        return int(key[len(KEY_PREFIX) :])
-    except ValueError:
-        return None
-
-
-def event_mark(event: OutEvent) -> str:
-    """What names an event among a chat's: a message by its transcript id, a status by what it says."""
-    if isinstance(event, Outbound):
-        return event.id
-    return f"{event.conversation_id}:{event.state}:{event.position}:{event.eta_s}:{event.agent}"
-
-
-def _done_with(events: list[OutEvent], mark: str) -> int:
-    """How many of the events the worker that marked `mark` was done with: up to its last one so named
-    (a status can repeat), none if it is not among them."""
-    marks = [event_mark(e) for e in events]
-    return len(marks) - marks[::-1].index(mark) if mark in marks else 0
-
-
-def lang_of(language_code: str | None) -> str | None:
-    """Telegram's IETF tag ("es-AR") as a language Relevo speaks, or None."""
-    code = (language_code or "").split("-")[0].lower()
-    return code if code in LANGS else None
-
-
-def command_of(text: str, bot_username: str) -> str | None:
-    """"/start", "/start@this_bot payload" -> "start"; None for text and for other bots' commands."""
-    if not text.startswith("/"):
-        return None
-    name, _, target = text.split(maxsplit=1)[0][1:].partition("@")
-    if target and target.lower() != bot_username.lower():
-        return None
-    return name.lower() or None
-
-
-def attachments_of(message: Message) -> tuple[Attachment, ...]:
-    """What the message carries besides text: kind, a caption for the agent, the file id."""
-    for kind in ATTACHMENT_KINDS:
-        item = getattr(message, kind, None)
-        if item:
-            return (Attachment(kind, _caption(message, kind, item), _file_id(item)),)
-    return ()
-
-
-def _caption(message: Message, kind: str, item: object) -> str:
-    if message.caption and has_visible_text(message.caption):
-        return message.caption
-    if message.location is not None and kind == "location":
-        return f"{message.location.latitude:.6f},{message.location.longitude:.6f}"
-    if message.venue is not None and kind == "venue":
-        return f"{message.venue.title}, {message.venue.address}"
-    if message.contact is not None and kind == "contact":
-        c = message.contact
-        return " ".join(p for p in (c.first_name, c.last_name or "", c.phone_number) if p)
-    if message.sticker is not None and kind == "sticker":
-        return message.sticker.emoji or ""
-    if message.poll is not None and kind == "poll":
-        return message.poll.question
-    if message.document is not None and kind == "document":
-        return message.document.file_name or ""
-    return ""
-
-
-def _file_id(item: object) -> str:
-    if isinstance(item, tuple | list):  # photo: sizes, smallest first
-        item = item[-1] if item else None
-    return str(getattr(item, "file_id", "") or "")
-
-
-def translate(update: Update, *, allow_groups: bool, bot_username: str) -> Translated | None:
-    """The update as something Relevo acts on, or None for what it ignores (groups, service messages)."""
-    if update.callback_query is not None:
-        return _translate_press(update.callback_query, allow_groups)
-    message = update.message or update.edited_message
-    if message is None or not _chat_allowed(message.chat.type, allow_groups):
-        return None
-    user = message.from_user
-    lang = lang_of(user.language_code if user else None)
-    key = conversation_key(message.chat.id)
-    customer = user.full_name if user else ""
-    edited = message.edit_date is not None and update.edited_message is not None
-    client_id = f"m{message.message_id}" + (f"e{_epoch(message.edit_date)}" if edited else "")
-    base = Inbound(conversation_key=key, channel="telegram", client_id=client_id, lang=lang,
-                   customer=customer)
-    text = message.text or ""
-    command = None if edited else command_of(text, bot_username)
-    if command == "start":
-        return Translated(Inbound(conversation_key=key, channel="telegram", kind="start", lang=lang,
-                                  customer=customer))
-    if command == "help":
-        return Translated(help_chat=message.chat.id, lang=lang)
-    if command == "agent":
-        return Translated(_replace(base, kind="choose", value=AGENT_COMMAND_VALUE, text=text))
-    if command is not None:  # "/settings", "/menu": not a question (nor a misunderstanding) but a command
-        return Translated(help_chat=message.chat.id, lang=lang, unknown_command=True)
-    if text:
-        if not has_visible_text(text):
-            # Only zero-width or control characters: nothing to read, answer or count as a question the
-            # bot did not understand (the widget refuses the same text).
-            return None
-        return Translated(_replace(base, text=text))
-    attachments = attachments_of(message)
-    if attachments:
-        # A caption is the customer's words ("me llegó roto el paquete, ¿qué hago?" under the photo of it):
-        # the text of the message, the file with it. Without one, the bot says what it can read.
-        caption = message.caption or ""
-        said = caption if has_visible_text(caption) else ""
-        return Translated(_replace(base, text=said, attachments=attachments))
-    return None
-
-
-def _translate_press(query: CallbackQuery, allow_groups: bool) -> Translated | None:
-    message = query.message
-    chat_id = message.chat.id if message is not None else query.from_user.id
-    chat_type = message.chat.type if message is not None else "private"
-    if not query.data or not _chat_allowed(chat_type, allow_groups):
-        return None
-    label = ""
-    if isinstance(message, Message) and message.reply_markup is not None:
-        label = next((b.text for row in message.reply_markup.inline_keyboard for b in row
-                      if b.callback_data == query.data), "")
-    user = query.from_user
-    return Translated(Inbound(
-        conversation_key=conversation_key(chat_id), channel="telegram", kind="choose", value=query.data,
-        text=label, client_id=f"q{query.id}", lang=lang_of(user.language_code), customer=user.full_name,
-    ))
-
-
-def _chat_allowed(chat_type: str, allow_groups: bool) -> bool:
-    return chat_type == "private" or (allow_groups and chat_type in ("group", "supergroup"))
-
-
-def _epoch(when: dt.datetime | None) -> int:
-    return int(when.timestamp()) if when else 0
-
-
-def _replace(inbound: Inbound, **changes: object) -> Inbound:
-    return dataclasses.replace(inbound, **changes)  # type: ignore[arg-type]
-
-
-# -- Outbound -> Telegram -----------------------------------------------------------------------------
-
-def keyboard(buttons: tuple[Button, ...]) -> InlineKeyboardMarkup | None:
-    """One button a row (FAQ titles are long); a value Telegram cannot carry is left out, loudly."""
-    rows = []
-    for b in buttons:
-        if len(b.value.encode("utf-8")) > MAX_CALLBACK_BYTES:
-            logger.warning("telegram: button value longer than %d bytes left out: %r", MAX_CALLBACK_BYTES,
-                           b.value[:80])
-            continue
-        rows.append([InlineKeyboardButton(b.label, callback_data=b.value)])
-    return InlineKeyboardMarkup(rows) if rows else None
-
-
-def message_text(event: Outbound) -> str:
-    if event.sender == "agent" and event.author:
-        return f"{event.author}: {event.text}"
-    return event.text
-
-
-def chunks(text: str, limit: int = MAX_TEXT) -> list[str]:
-    """Text cut to Telegram's message size, at a line break or space when there is one."""
-    parts: list[str] = []
-    while len(text) > limit:
-        cut = max(text.rfind("\n", 0, limit), text.rfind(" ", 0, limit))
-        cut = cut if cut > limit // 2 else limit
-        parts.append(text[:cut])
-        text = text[cut:].lstrip()
-    return [*parts, text or " "]
-
-
-def status_text(status: StatusUpdate, lang: str) -> str | None:
-    """The status message's text; None for states that end the status message (assigned, bot, resolved,
-    closed)."""
-    if status.state == "queued":
-        text = (say("queued_at", lang, position=status.position) if status.position
-                else say("queued", lang))
-        minutes = max(1, eta_minutes(status.eta_s)) if status.eta_s else 0
-        if minutes >= 90:  # out of hours the wait runs to the next opening: "8 h 16 min", not "496 min"
-            text += say("eta_hours", lang, h=minutes // 60, m=minutes % 60)
-        elif minutes:
-            text += say("eta", lang, minutes=minutes)
-        return text
-    return None
-
-
-def states_position(text: str, position: int | None) -> bool:
-    """Whether a notice's text gives this place in the queue ("You are number 2 in the queue; …")."""
-    return position is not None and re.search(rf"(?<!\w){position}(?!\w)", text) is not None
-
-
-def retry_after_s(exc: RetryAfter) -> float:
-    # PTB 22 warns on reading retry_after as an int; read it either way without the warning.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        value = exc.retry_after
-    return value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
-
-
 def _json(raw: str | None) -> dict[str, Any]:
     try:
         value = json.loads(raw) if raw else {}
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
-
-
-class Deferred(Exception):
-    """Telegram held the message back (flood limit, network): try again after `delay_s`."""
-
-    def __init__(self, delay_s: float) -> None:
-        super().__init__(f"deferred for {delay_s:.1f} s")
-        self.delay_s = delay_s
-
-
-@dataclass(frozen=True)
-class Retries:
-    """How hard one delivery tries before the message is parked for a later attempt."""
-
-    flood_attempts: int = 3
-    max_flood_wait_s: float = 60.0
-    network_attempts: int = 3
-    backoff_s: float = 0.5
-    park_s: float = 30.0
-    max_parks: int = 100  # about a day at park_s and above: then the transcript is all that is left
-    pending_poll_s: float = 2.0
-    # How long a worker stays the one that delivers a chat's messages after it last took one: longer
-    # than a send takes (so the next message does not overtake it through another worker). Should the
-    # worker die, another one takes the chat over this long after, with what the dead one had not sent.
-    owner_lease_s: float = 15.0
-    # A worker sending a chat's parked messages holds the chat this long past each message; should it
-    # vanish, another worker takes the chat over then.
-    drain_lease_s: float = 120.0
-
-
-@dataclass
-class Progress:
-    """How many parts of a long message Telegram has taken (a retry sends only the rest)."""
-
-    parts: int = 0
-
-
-def parked_item(event: OutEvent, tries: int, parts: int) -> str:
-    return json.dumps({"event": event.to_json(), "tries": tries, "parts": parts})
-
-
-# KEYS[1] PENDING, KEYS[2] parked_key(chat); ARGV[1] chat id, ARGV[2] item, ARGV[3] when to try the
-# chat (ms) if it is not scheduled yet, ARGV[4] "1" = park only behind parked ones. Returns how many
-# items the chat has parked now, 0 if nothing was parked.
-PARK_LUA = """
-if ARGV[4] == '1' and redis.call('LLEN', KEYS[2]) == 0 then return 0 end
-local n = redis.call('RPUSH', KEYS[2], ARGV[2])
-redis.call('ZADD', KEYS[1], 'NX', ARGV[3], ARGV[1])
-return n
-"""
-# KEYS[1] PENDING; ARGV[1] chat id, ARGV[2] now (ms), ARGV[3] lease end (ms). Returns 1 to the one
-# caller that takes the due chat; the chat stays scheduled at the lease end in case the taker vanishes.
-TAKE_LUA = """
-local due = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if due and tonumber(due) <= tonumber(ARGV[2]) then
-  redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
-  return 1
-end
-return 0
-"""
-# KEYS[1] PENDING, KEYS[2] parked_key(chat); ARGV[1] chat id, ARGV[2] lease end (ms). Drops the
-# chat's first item (done with); returns how many are left, unscheduling a chat with none.
-NEXT_LUA = """
-redis.call('LPOP', KEYS[2])
-local n = redis.call('LLEN', KEYS[2])
-if n == 0 then redis.call('ZREM', KEYS[1], ARGV[1]) else redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1]) end
-return n
-"""
-# KEYS[1] delivery_owner(chat), KEYS[2] delivery_mark(chat); ARGV[1] this worker, ARGV[2] lease (ms).
-# {1, ''}: this worker delivers the chat's messages, its lease renewed. {2, mark}: it does from now on,
-# the chat was nobody's (mark: the last event the worker before was done with). {0, ms}: another worker
-# does, for ms more unless it renews.
-OWN_LUA = """
-local owner = redis.call('GET', KEYS[1])
-if owner and owner ~= ARGV[1] then return {0, redis.call('PTTL', KEYS[1])} end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-if owner then return {1, ''} end
-return {2, redis.call('GET', KEYS[2]) or ''}
-"""
-# KEYS[1] delivery_owner(chat); ARGV[1] this worker. Gives the chat up, if it is still this worker's.
-DISOWN_LUA = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-"""
-# KEYS[1] PENDING, KEYS[2] parked_key(chat); ARGV[1] chat id, ARGV[2] the first item with its tries
-# counted, ARGV[3] when to try again (ms). The first item failed again: it stays first. Returns nothing.
-RETRY_LUA = """
-if redis.call('LLEN', KEYS[2]) > 0 then redis.call('LSET', KEYS[2], 0, ARGV[2]) end
-redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
-"""
 
 
 class TelegramChannel:
@@ -640,7 +279,7 @@ class TelegramChannel:
             held = self._held.get(chat_id)
             if held is None or self.closing:
                 return
-            for _ in range(_done_with(list(held), mark or "")):
+            for _ in range(done_with(list(held), mark or "")):
                 held.popleft()
             if not held:
                 del self._held[chat_id]
@@ -671,7 +310,7 @@ class TelegramChannel:
         check = self._checks.pop(chat_id, None)
         if check is not None:
             check.cancel()
-        return held[_done_with(held, mark):]
+        return held[done_with(held, mark):]
 
     async def keep_leases(self) -> None:
         """Renew the chats this worker is still sending to (a flood wait can outlast a lease), so no other
