@@ -40,7 +40,8 @@ async def login(request: web.Request) -> web.StreamResponse:
     if found is None:
         return error_response(401, "unauthenticated", "wrong name or password")
     agent, session = found
-    await state.service.heartbeat(agent, "online")
+    # Signing in is not being available: the agent console's heartbeat says that (a supervisor who only
+    # watches the floor must not be routed conversations, nor counted in the wait customers are told).
     response = web.json_response({"agent": await agent_view(state.service, agent), "csrf": session.csrf})
     response.set_cookie(
         COOKIE, state.auth.cookie_value(session.id), httponly=True, samesite="Strict", path="/",

@@ -742,7 +742,9 @@
   // -- the live socket -------------------------------------------------------------------------------
 
   /* /api/ws with a heartbeat every 10 s, reconnecting with backoff and jitter. `onOpen(reconnected)`
-     is where the page re-fetches its state: frames sent while it was away are not replayed. */
+     is where the page re-fetches its state: frames sent while it was away are not replayed. A heartbeat
+     says "at my console": it makes the agent online (wait estimates, automatic routing) and keeps their
+     claims; a page that only watches (`present: false`, the supervisor floor) sends none. */
   function Live(handlers) {
     this.handlers = handlers;
     this.ws = null;
@@ -768,9 +770,11 @@
       self.opened = true;
       self.attempt = 0;
       if (self.watching) { self.send({ type: "watch", conversation_id: self.watching }); }
-      self.send({ type: "heartbeat" });
       clearInterval(self.beat);
-      self.beat = setInterval(function () { self.send({ type: "heartbeat" }); }, HEARTBEAT_MS);
+      if (self.handlers.present !== false) {
+        self.send({ type: "heartbeat" });
+        self.beat = setInterval(function () { self.send({ type: "heartbeat" }); }, HEARTBEAT_MS);
+      }
       if (self.handlers.onState) { self.handlers.onState(true); }
       if (self.handlers.onOpen) { self.handlers.onOpen(again); }
     });

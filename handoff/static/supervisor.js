@@ -584,6 +584,8 @@
       fillUnanswered();
       loadUnanswered();
       state.live = R.live({
+        // Watching the floor is not being available for customers: only the agent console is.
+        present: false,
         onFrame: onFrame,
         onState: onLiveState,
         onOpen: function () { refreshFloor(); }

@@ -889,6 +889,27 @@ def test_an_agent_sent_to_the_supervisor_view_lands_on_the_console(server: Serve
     page.locator("#conn", has_text="En directo").wait_for()
 
 
+def test_the_supervisor_floor_alone_does_not_make_its_reader_available(server: Server, open_page: PageFactory) -> None:
+    # Online is what wait estimates and automatic routing count: a supervisor only watching the floor
+    # was given conversations they never saw, and kept their claims without being there.
+    server.add_agent("sara", ("general",), role="supervisor")
+    page = open_page()
+    page.goto(server.url + "/login?next=/supervisor")
+    sign_in_here(page, "sara")
+    page.wait_for_url(re.compile(r"/supervisor$"))
+    page.locator("#conn", has_text="Live").wait_for()
+    page.wait_for_timeout(1500)  # the console's first heartbeat goes as soon as its socket opens
+    assert page.evaluate("async () => (await (await fetch('/api/me')).json()).presence") == "offline"
+    # The agent console in another tab is being there.
+    console = page.context.new_page()
+    console.goto(server.url + "/agent")
+    console.locator("#conn", has_text="Live").wait_for()
+    page.wait_for_function(
+        "async () => (await (await fetch('/api/me')).json()).presence === 'online'", polling=200
+    )
+    assert page.problems == []
+
+
 def test_a_supervisor_sees_the_unanswered_questions_and_downloads_their_draft(
     server: Server, open_page: PageFactory
 ) -> None:
