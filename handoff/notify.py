@@ -527,8 +527,10 @@ class CustomerNotifier:
         """Whether this customer is owed the (one) apology now, taking it if so (the first wait told has
         clearly run out, or the estimate has grown well past it); and when to look at this wait again by
         itself: when the wait told now runs out, or earlier when the apology falls due. Nothing of either
-        out of hours or with nobody online (no wait in minutes is promised then)."""
-        if info.eta_s is None or info.opens_at is not None:
+        out of hours (the opening time is what was told). With nobody online no new wait in minutes is
+        promised, but one told before still runs out: the apology then says "as soon as someone is free"
+        rather than leave the customer with a promise nobody is keeping."""
+        if info.opens_at is not None:
             await self.redis.zrem(WAIT_CHECKS, conversation_id)
             return False
         first_raw, told_raw, apologised = await self.redis.hmget(
@@ -538,6 +540,15 @@ class CustomerNotifier:
         told_at = int(told_raw) if told_raw not in (None, "") else None
         # When the first wait told counts as clearly overrun (ms); None when none was promised.
         overrun_at = told_at + apology_after_s(first) * 1000 if first >= 0 and told_at is not None else None
+        if info.eta_s is None:
+            if overrun_at is None or apologised:
+                await self.redis.zrem(WAIT_CHECKS, conversation_id)
+                return False
+            if now < overrun_at:
+                await self.redis.zadd(WAIT_CHECKS, {conversation_id: int(overrun_at)})
+                return False
+            await self.redis.zrem(WAIT_CHECKS, conversation_id)
+            return bool(await self.redis.hsetnx(wait_key(conversation_id), "apologised_at", now))
         due = False
         if first >= 0 and not apologised:
             overrun = overrun_at is not None and now >= overrun_at

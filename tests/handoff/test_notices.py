@@ -117,6 +117,28 @@ async def test_the_apology_comes_when_the_first_promise_is_clearly_overrun_even_
     await ws.close()
 
 
+async def test_a_wait_promised_before_everyone_went_offline_still_gets_its_apology(
+    server: Served, http: aiohttp.ClientSession
+) -> None:
+    # Told "less than a minute", then nobody is online: before, the customer heard nothing more.
+    ws, cid = await waiting_with_an_idle_agent(http, server, now_ms())
+    redis = server.runtime.redis
+    told_at = int(await redis.hget(wait_key(cid), "told_at") or 0)
+    at = told_at + 61_000  # ana's heartbeat is older than the presence TTL by now: offline
+    assert await server.service.presence.status("ana", now=at) == "offline"
+    await server.service.sweeper.sweep_once(now=at)
+    revised = await expect(ws, "status", state="queued")
+    assert revised["position"] == 1 and revised.get("eta_s") is None
+    assert await redis.zscore(keys.WAIT_CHECKS, cid) == told_at + 90_000  # when the promise is clearly overrun
+    at = told_at + 91_000
+    await server.service.sweeper.sweep_once(now=at)
+    sorry = await expect(ws, "message", **{"from": "system"})
+    assert sorry["text"] == ("Sorry for the wait: it is taking longer than we expected. You are number 1; "
+                             "estimated wait now: as soon as someone is free.")
+    assert await redis.zscore(keys.WAIT_CHECKS, cid) is None  # once: nothing more is promised
+    await ws.close()
+
+
 async def test_the_sweep_revises_a_wait_that_ran_out_without_the_customer_asking(
     server: Served, http: aiohttp.ClientSession
 ) -> None:
