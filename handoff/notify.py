@@ -48,6 +48,9 @@ WAIT_CHECK_BATCH = 100
 # Outcomes that are not a customer's conversation to rate: spam (nobody to ask), and a duplicate (the
 # customer rates the conversation that goes on).
 NOT_RATED = frozenset({"spam", "duplicate"})
+# The transcript kind of what closes a handoff for the customer (the rating question, the thanks for the
+# stars or the comment): what they write up to it is about the help they had, not why they come back.
+RATING_KIND = "rating"
 # Transcript entries read back to see whether the agent wrote before the joined notice could be said.
 JOIN_LOOKBACK = 20
 QUEUE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*:[0-9]$")
@@ -322,12 +325,13 @@ class CustomerNotifier:
 
     async def say(
         self, conv: Conversation, text: str, buttons: tuple[Button, ...] = (), client_id: str = "",
-        after_close: bool = False,
+        after_close: bool = False, kind: str = "message",
     ) -> str | None:  # fmt: skip
         """A system message: into the transcript first, then out to the customer's channel; a notice
         with a `client_id` is said once, whoever says it again. `after_close`: said even when the
-        conversation is closed (then kept in no transcript), for the thanks for a rating given after it."""
-        fields = entry_fields("system", text, ts=now_ms(), lang=conv.lang, buttons=buttons)
+        conversation is closed (then kept in no transcript), for the thanks for a rating given after it.
+        `kind`: RATING_KIND for what closes a handoff (the rating question and the thanks for it)."""
+        fields = entry_fields("system", text, ts=now_ms(), kind=kind, lang=conv.lang, buttons=buttons)
         appended = await self.conversations.append(conv.id, fields, sender="system", client_id=client_id)
         message_id = appended.message_id
         if appended.status == "closed" and after_close:
@@ -752,9 +756,9 @@ class CustomerNotifier:
         await self.conversations.update(conv.id, awaiting="rating" if asked else "", rating_asked="1" if asked else "")
         await self.status(conv, "resolved")
         if outcome == "duplicate":
-            await self.say(conv, say("duplicate", conv.lang))
+            await self.say(conv, say("duplicate", conv.lang), kind=RATING_KIND)
         elif outcome not in NOT_RATED:
-            await self.say(conv, say("rate", conv.lang), RATING_BUTTONS)
+            await self.say(conv, say("rate", conv.lang), RATING_BUTTONS, kind=RATING_KIND)
 
     async def _returned(self, conv: Conversation, event: dict[str, Any]) -> None:
         await self.conversations.set_state(conv.id, "bot")

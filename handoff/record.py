@@ -78,7 +78,7 @@ def build_record(
     created_at: int = 0,
 ) -> HandoffRecord:
     """The record for one handoff, with its summary; transcript lines bounded in number and length."""
-    kept = tuple(Line(ln.sender, ln.text[:MAX_LINE_CHARS]) for ln in list(lines)[-MAX_LINES:])
+    kept = tuple(Line(ln.sender, ln.text[:MAX_LINE_CHARS], ln.ends_handoff) for ln in list(lines)[-MAX_LINES:])
     summary = build_summary(
         lines,
         route.reasons,

@@ -11,7 +11,7 @@ from typing import Any, Protocol, cast
 
 import redis.asyncio as aioredis
 
-from bot.messages import Channel, Outbound, StatusUpdate
+from bot.messages import RATE_PREFIX, Channel, Outbound, StatusUpdate
 from bot.outbox import Outbox
 from bot.settings import Settings
 from faq.model import Entry, KnowledgeBase
@@ -21,7 +21,7 @@ from handoff.agents import Agent, AgentDirectory
 from handoff.conversations import Conversation, Conversations, LogEntry, entry_fields, now_ms
 from handoff.estimate import WaitEstimator
 from handoff.keys import handoffs_key, notes_key
-from handoff.notify import RATING_BUTTONS, CustomerNotifier, find_almost_email, find_email, say
+from handoff.notify import RATING_BUTTONS, RATING_KIND, CustomerNotifier, find_almost_email, find_email, say
 from handoff.presence import Presence
 from handoff.queues import HandoffQueues, HandoffState, QueueError
 from handoff.record import MAX_LINES, CandidateScore, build_record, save_record
@@ -55,11 +55,25 @@ def to_policy(reason: esc.Reason | policy.Reason) -> policy.Reason | None:
         return None
 
 
+def ends_handoff(entry: LogEntry) -> bool:
+    """What closed an earlier handoff of this conversation for the customer: the rating question, the
+    thanks for the stars or the comment (and, in transcripts from before RATING_KIND, the stars' buttons)."""
+    return entry.sender == "system" and (
+        entry.kind == RATING_KIND or any(b.value.startswith(RATE_PREFIX) for b in entry.buttons)
+    )
+
+
+def since_a_person(log: Sequence[LogEntry]) -> int:
+    """Where this handoff's story starts: after the last line of a person, or of an earlier handoff's end."""
+    return next((i + 1 for i in range(len(log) - 1, -1, -1) if log[i].sender == "agent" or ends_handoff(log[i])), 0)
+
+
 def candidates_from(log: Sequence[LogEntry], given: Sequence[dict[str, Any]]) -> list[CandidateScore]:
-    """The FAQ candidates the bot considered: the escalation's own, else the latest stored decision's."""
+    """The FAQ candidates the bot considered: the escalation's own, else the latest stored decision's since
+    a person last had the conversation (an earlier handoff's are about what was solved then)."""
     rows: Sequence[Any] = given
     if not rows:
-        for entry in reversed(log):
+        for entry in reversed(log[since_a_person(log):]):
             found = (entry.decision or {}).get("candidates")
             if found:
                 rows = found
@@ -204,7 +218,7 @@ class HandoffService:
         log = await self.conversations.log(conversation_id, MAX_LINES)
         mood_words = [w for r in found if r.code == "upset" for w in r.evidence]
         record = build_record(
-            conversation_id, route, [Line(e.sender, e.text) for e in log if e.text],
+            conversation_id, route, [Line(e.sender, e.text, ends_handoff(e)) for e in log if e.text],
             channel=context.channel, lang=context.lang, mood_score=context.mood_score,
             mood_words=mood_words, candidates=candidates_from(log, context.candidates),
             earlier=await self._earlier(context.conversation_key, conversation_id, now),
@@ -278,7 +292,7 @@ class HandoffService:
         late = conv is not None and conv.state == "closed"
         if rated:
             if conv is not None:
-                await self.notifier.say(conv, say("already_rated", conv.lang), after_close=late)
+                await self.notifier.say(conv, say("already_rated", conv.lang), after_close=late, kind=RATING_KIND)
             return False
         # `awaiting` too: a conversation resolved before "rating_asked" was kept has only that to tell.
         if asked != "1" and awaiting not in ("rating", "rating_stars"):
@@ -292,7 +306,7 @@ class HandoffService:
         )  # fmt: skip
         await audit.record_rating(self.redis, conversation_id, score, comment=comment)
         if conv is not None:
-            await self.notifier.say(conv, say("rated", conv.lang), after_close=late)
+            await self.notifier.say(conv, say("rated", conv.lang), after_close=late, kind=RATING_KIND)
         return True
 
     async def standing(self, conv: Conversation) -> StatusUpdate | None:
@@ -326,9 +340,9 @@ class HandoffService:
         await audit.record_rating(self.redis, conversation_id, int(rated) if rated else 0, comment=text)
         conv = await self.conversations.get(conversation_id)
         if conv is not None and rated:
-            await self.notifier.say(conv, say("commented", conv.lang))
+            await self.notifier.say(conv, say("commented", conv.lang), kind=RATING_KIND)
         elif conv is not None:  # the stars' buttons again: the prompt's are no longer the newest message
-            await self.notifier.say(conv, say("commented_rate", conv.lang), RATING_BUTTONS)
+            await self.notifier.say(conv, say("commented_rate", conv.lang), RATING_BUTTONS, kind=RATING_KIND)
         return True
 
     # -- the agents' side ------------------------------------------------------------------------

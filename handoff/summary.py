@@ -46,6 +46,9 @@ class Line:
 
     sender: str  # customer | bot | agent | system
     text: str
+    # The notice that closed an earlier handoff (the resolution's rating question): what the customer
+    # wrote after it (thanks, stars, a comment) is about the help they had, not why they are back.
+    ends_handoff: bool = False
 
 
 def _quote(text: str) -> str:
@@ -76,8 +79,11 @@ def _reason_part(reasons: Sequence[Reason], mood_score: float | None, mood_words
 
 def issue(lines: Sequence[Line]) -> tuple[str, str]:
     """(the first substantive thing the customer said, the last thing they said), since a person last
-    wrote to them: a second handoff is about what brought them back, not what a person already solved."""
-    since = next((i + 1 for i in range(len(lines) - 1, -1, -1) if lines[i].sender == "agent"), 0)
+    wrote to them or an earlier handoff ended: a second handoff is about what brought them back, not
+    what a person already solved (nor the "thank you so much!" and the comment after it)."""
+    since = next(
+        (i + 1 for i in range(len(lines) - 1, -1, -1) if lines[i].sender == "agent" or lines[i].ends_handoff), 0
+    )
     said = [ln.text.strip() for ln in lines[since:] if ln.sender == "customer" and ln.text.strip()]
     if not said:
         return "", ""

@@ -1,8 +1,12 @@
 import redis.asyncio as aioredis
 
+from bot.messages import RATE_PREFIX, Button
 from handoff import policy
+from handoff.conversations import LogEntry
+from handoff.notify import RATING_KIND
 from handoff.policy import Reason, route
 from handoff.record import CandidateScore, HandoffRecord, build_record, load_record, save_record
+from handoff.service import candidates_from, ends_handoff
 from handoff.summary import MAX_SUMMARY_CHARS, Line, build_summary
 from tests.handoff.queue_helpers import rules
 
@@ -49,6 +53,35 @@ def test_wants_is_what_brought_them_back_and_not_the_request_for_a_person() -> N
     assert "5531" not in text
     only = build_summary(lines[:1], reasons, lang="es")
     assert 'Wants: "quiero hablar con una persona por favor"' in only  # nothing else said: that is all
+
+
+def test_a_customer_back_after_a_resolution_wants_what_they_say_now_not_their_thanks() -> None:
+    # The agent's last line came before the customer's thanks and the rating comment: counted from it,
+    # the new handoff "wanted" "Great, thank you so much!" and showed the old bot candidates.
+    reasons = [Reason("asked_for_person", "en", ("person",))]
+    lines = [
+        Line("customer", "Hi, where is my order 12345? It was supposed to arrive last week"),
+        Line("agent", "It is on its way, tracking number 1Z999."),
+        Line("customer", "Great, thank you so much!"),
+        Line("system", "How did we do? Choose from 1 (bad) to 5 (great).", ends_handoff=True),
+        Line("customer", "Lena was quick, but the first agent made me wait"),
+        Line("system", "Thank you, we have noted your comment.", ends_handoff=True),
+        Line("customer", "Hi again, I need a person about my refund for order 777 please"),
+    ]
+    text = build_summary(lines, reasons, lang="en")
+    assert 'Wants: "Hi again, I need a person about my refund for order 777 please"' in text, text
+    assert "thank you" not in text and "Lena" not in text
+    log = [
+        LogEntry("1", "bot", "Did you mean…", 1, decision={"candidates": [{"entry_id": "track-order", "score": 0.4}]}),
+        LogEntry("2", "agent", "It is on its way.", 2),
+        LogEntry("3", "system", "How did we do?", 3, buttons=(Button("★ 5", RATE_PREFIX + "5"),)),
+        LogEntry("4", "customer", "the agent was great", 4),
+        LogEntry("5", "system", "Thank you, we have noted your comment.", 5, kind=RATING_KIND),
+        LogEntry("6", "customer", "I need a person about my refund", 6),
+    ]
+    assert [ends_handoff(e) for e in log] == [False, False, True, False, True, False]
+    assert candidates_from(log, []) == []  # the first handoff's, not this one's
+    assert [c.entry_id for c in candidates_from(log[:1], [])] == ["track-order"]
 
 
 def test_the_most_telling_reason_comes_first_and_length_is_bounded() -> None:
