@@ -19,7 +19,8 @@ def summarise(conversation_id: str, entries: list[audit.AuditEntry]) -> dict[str
                 department, tier = side.rsplit(":", 1)[0], int(side.rsplit(":", 1)[1])
                 break
         if e.event in ("claimed", "assigned") and e.to:
-            agents.append(e.to)
+            if not agents or agents[-1] != e.to:  # claimed again after a lapse: still one hand
+                agents.append(e.to)
             claimed_at = claimed_at or e.ts
         if e.event in ENDS:
             ended_at = e.ts

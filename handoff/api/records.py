@@ -131,12 +131,13 @@ async def collect_records(service: HandoffService, f: RecordFilter) -> list[dict
 
 
 async def _agent_names(service: HandoffService, wanted: str) -> frozenset[str]:
-    """Login names an agent filter means: "Tom", "tom" and the display name "Tom Ruiz" all find tom. A
+    """Login names an agent filter means: "Tom", "tom", "Ruiz" and the display name "Tom Ruiz" all find tom. A
     row matches when any of these had the conversation at some point (its "agents"), not only the last."""
     wanted = wanted.strip().casefold()
     if not wanted:
         return frozenset()
-    found = {a.name for a in await service.directory.all() if wanted in (a.name.casefold(), a.label.casefold())}
+    # Part of a name is enough ("Lena" for "Lena Lead", "bil" for bill): the box is typed, not picked.
+    found = {a.name for a in await service.directory.all() if wanted in f"{a.name}\n{a.label}".casefold()}
     return frozenset(found | {wanted})
 
 
@@ -188,8 +189,7 @@ def records_csv_text(rows: list[dict[str, Any]]) -> str:
     writer = csv.writer(out, quoting=csv.QUOTE_ALL)
     writer.writerow(CSV_COLUMNS)
     for row in rows:
-        agents = [a for i, a in enumerate(row["agents"]) if not i or a != row["agents"][i - 1]]
-        values = {**row, "ts": _iso(row["ts"]), "reasons": ";".join(row["reasons"]), "agents": ";".join(agents),
+        values = {**row, "ts": _iso(row["ts"]), "reasons": ";".join(row["reasons"]), "agents": ";".join(row["agents"]),
                   "claimed_at": _iso(row.get("claimed_at")), "ended_at": _iso(row.get("ended_at"))}
         writer.writerow([safe_cell(values.get(c)) for c in CSV_COLUMNS])
     # The byte order mark tells Excel the file is UTF-8 (without it, "Facturación" opens as mojibake).

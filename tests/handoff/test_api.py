@@ -773,12 +773,15 @@ async def test_refusals_say_what_could_not_be_done_and_why(server: Served, http:
 async def test_the_agent_filter_finds_everyone_who_had_it_and_the_export_says_so(
     server: Served, http: aiohttp.ClientSession
 ) -> None:
-    await add_agent(server, "ana", departments=("general",))
+    await add_agent(server, "ana", departments=("general",), display_name="Ana Ruiz")
     await add_agent(server, "bob", departments=("billing",))
     await add_agent(server, "sam", role="supervisor")
     cid = await _queued(server, http)
     async with _fresh() as ana:
         csrf = await login(ana, server, "ana")
+        await post(ana, server, "/api/claim", csrf)
+        # Given back and claimed again: still one agent in the row, not ["ana", "ana"].
+        await post(ana, server, f"/api/conversations/{cid}/release", csrf)
         await post(ana, server, "/api/claim", csrf)
         await post(ana, server, f"/api/conversations/{cid}/transfer", csrf, {"department": "billing"})
     async with _fresh() as bob:
@@ -786,10 +789,13 @@ async def test_the_agent_filter_finds_everyone_who_had_it_and_the_export_says_so
         await post(bob, server, "/api/claim", csrf)
         await post(bob, server, f"/api/conversations/{cid}/resolve", csrf, {"outcome": "solved"})
     await login(http, server, "sam")
-    for name in ("ANA", "bob"):
+    # Part of a login or display name is enough: the box is typed, not picked from a list.
+    for name in ("ANA", "bob", "Ruiz", "bo"):
         async with http.get(server.url + "/api/records", params={"agent": name}) as r:
             rows = (await r.json())["records"]
         assert [(x["agent"], x["agents"]) for x in rows] == [("bob", ["ana", "bob"])], name
+    async with http.get(server.url + "/api/records", params={"agent": "zed"}) as r:
+        assert (await r.json())["records"] == []
     async with http.get(server.url + "/api/records.csv", params={"agent": "ana"}) as r:
         table = list(csv.DictReader(io.StringIO((await r.read()).decode("utf-8-sig"))))
     assert [(x["agent"], x["agents"]) for x in table] == [("bob", "ana;bob")]
