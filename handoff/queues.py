@@ -525,6 +525,10 @@ class HandoffQueues:
         """Conversations whose claim lease lapsed go back to the FRONT of their queue (event lease_lapsed)."""
         now = now_ms() if now is None else now
         lapsed = [_str(c) for c in await self.redis.zrangebyscore(keys.LEASES, "-inf", now, start=0, num=limit)]
+        # Each goes ahead of the queue's head: the one that should come first among those lapsing together
+        # (the highest priority, then the oldest, as the queue orders them) goes back last.
+        states = {c: st for c in lapsed if (st := await self.state(c)) is not None}
+        lapsed.sort(key=lambda c: -(states[c].queued_at - states[c].points * self.point_ms) if c in states else 0)
         requeued = []
         for conv in lapsed:
             try:

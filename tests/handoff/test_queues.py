@@ -151,6 +151,20 @@ async def test_a_lapsed_lease_goes_back_to_the_front_and_a_renewed_one_stays(red
     assert len(lapses) == 1 and lapses[0].actor == "system"
 
 
+async def test_claims_lapsing_together_come_back_in_the_queues_own_order(redis: aioredis.Redis) -> None:
+    # Each went ahead of the head in turn, so the last one moved came first: a NORMAL conversation
+    # back in front of the HIGH one its agent had claimed before it.
+    q = queues(redis, claim_lease_s=30)
+    await q.enqueue("high", route(priority="high"), now=T0)
+    await q.enqueue("normal", route(), now=T0 + 1)
+    await q.enqueue("waiting", route(priority="urgent"), now=T0 + 2)
+    ana = agent("ana", capacity=3)
+    await q.claim(ana, "high", now=T0 + 10)
+    await q.claim(ana, "normal", now=T0 + 20)
+    assert sorted(await q.expire_leases(now=T0 + 60_000)) == ["high", "normal"]
+    assert await q.waiting("general", 1) == ["high", "normal", "waiting"]
+
+
 async def test_give_back_puts_it_at_the_front(redis: aioredis.Redis) -> None:
     q = queues(redis)
     for i in range(3):
