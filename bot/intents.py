@@ -170,6 +170,11 @@ HELP_OPENERS = frozenset((
     "tengo un problema", "tengo un problema con mi pedido", "tengo un problema con un pedido",
     "problema con mi pedido", "necesito ayuda con mi pedido", "tengo una pregunta sobre mi pedido",
     "tengo una duda sobre mi pedido", "consulta sobre mi pedido", "una pregunta sobre mi pedido",
+    # After an answer: there is more, not yet what ("otra cosa" is not an entry to guess at).
+    "something else", "another thing", "one more thing", "another question", "one more question",
+    "i have another question", "i have one more question", "i have something else", "i need something else",
+    "otra cosa", "una cosa mas", "otra pregunta", "otra duda", "otra consulta", "tengo otra pregunta",
+    "tengo otra duda", "tengo otra consulta", "tengo otra cosa", "necesito otra cosa", "una ultima pregunta",
 ))
 _COURTESY = frozenset(("please", "pls", "plz", "por", "favor", "porfa", "porfavor", "porfis"))
 # A hello before what the message says: "buenas tardes", "hi there", "good morning".

@@ -149,7 +149,9 @@ def test_the_question_without_its_hello_and_thanks(text: str, core: str) -> None
     [("help", Intent.HELP), ("necesito ayuda", Intent.HELP), ("tengo un problema con mi pedido", Intent.HELP),
      ("I have a problem with my order", Intent.HELP), ("buenas tardes, una pregunta por favor", Intent.HELP),
      ("hola necesito ayuda", Intent.HELP), ("tengo un problema con mi pedido, no ha llegado", None),
-     ("I need help with my return", None), ("hola", Intent.HELLO)],
+     ("I need help with my return", None), ("hola", Intent.HELLO),
+     # After an answer: "otra cosa" was matched and offered "Me han hackeado la cuenta".
+     ("otra cosa", Intent.HELP), ("something else please", Intent.HELP), ("tengo otra duda", Intent.HELP)],
 )
 def test_an_opener_that_says_there_is_something_but_not_what(text: str, expected: Intent | None) -> None:
     assert small_talk(text) == expected
