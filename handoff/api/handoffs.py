@@ -9,7 +9,8 @@ from handoff import audit
 
 def summarise(conversation_id: str, entries: list[audit.AuditEntry]) -> dict[str, Any]:
     """One row of the escalation record: where it went, who had it, how it ended, the rating."""
-    department, tier, agents, reasons = "", 0, [], []
+    department, tier, reasons = "", 0, []
+    agents: list[str] = []
     outcome, rating, comment = "", None, ""
     claimed_at: int | None = None
     ended_at: int | None = None
