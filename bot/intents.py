@@ -213,8 +213,9 @@ def core_question(text: str) -> str:
     return " ".join(words) or text
 
 
-# Two questions in one message are joined by "and": "¿cuánto cuesta el envío y cuánto tarda?".
-_AND = re.compile(r"\s(?:y|e|and)\s", re.IGNORECASE)
+# Two questions in one message are joined by "and": "¿cuánto cuesta el envío y cuánto tarda?", also
+# when each has its own marks: "¿cuánto cuesta el envío? ¿y cuánto tarda?".
+_AND = re.compile(r"\s[¿¡]?(?:y|e|and)\s", re.IGNORECASE)
 # A clause opening like one of these asks (unaccented forms too: customers drop the accents).
 _CLAUSE_QUESTION = _words("cuanto cuanta cuantos cuantas cuando donde cual cuales como que quien")
 # After the first question, "and if/whether …" asks again: "… y si me la traéis a Mallorca".

@@ -244,6 +244,7 @@ async def test_clarify_suggests_entries_and_choosing_one_answers_it(
 
 @pytest.mark.parametrize(("text", "lang", "first", "second"), [
     ("¿cuánto cuesta el envío y cuánto tarda?", "es", "gratis a partir de 50", "2 a 4 días"),
+    ("¿cuánto cuesta el envío? ¿y cuánto tarda?", "es", "gratis a partir de 50", "2 a 4 días"),
     ("how long does shipping take and how much does it cost?", "en", "2–4 business days", "free over 50"),
 ])
 async def test_two_questions_joined_by_and_get_both_answers(

@@ -192,6 +192,7 @@ def test_did_it_help_answered_with_servir(text: str, answer: Intent) -> None:
 
 @pytest.mark.parametrize(("text", "questions"), [
     ("cuanto cuesta el envio y cuanto tarda?", ["cuanto cuesta el envio", "cuanto tarda"]),
+    ("¿cuánto cuesta el envío? ¿y cuánto tarda?", ["cuánto cuesta el envío", "cuánto tarda"]),
     ("can i cancel my order and also change the delivery address?",
      ["can i cancel my order", "also change the delivery address"]),
     ("buenas tardes, quisiera saber si puedo pagar a plazos y si me la traéis a Mallorca",
