@@ -31,6 +31,10 @@ MAX_TEXT_CHARS = 4_000
 # A file that loads to nothing is far more often a truncated save or a bad redirect than a wish to
 # drop its entries, so it is refused like any broken edit; deleting the file is how entries go.
 NO_ENTRIES_HINT = "to remove this file's entries, delete the file"
+# What a knowledge-base admin can act on, in place of PyYAML's words for the common slips.
+COLON_HINT = "a ':' inside a text: put the text in quotes"
+INDENT_HINT = "the indentation does not match the lines above"
+TAB_INDENT_HINT = "tabs are not allowed for indentation, use spaces"
 
 
 @dataclass
@@ -55,6 +59,8 @@ class _Report:
         self.file = file
         self.errors: list[Problem] = []
         self.warnings: list[Problem] = []
+        # (entry's line, language, question) -> the question's own line: where a clash is reported.
+        self.question_lines: dict[tuple[int, str, str], int] = {}
 
     def error(self, node: yaml.Node | None, message: str) -> None:
         self.errors.append(Problem(self.file, _line(node), message))
@@ -98,7 +104,11 @@ def _text(rep: _Report, node: yaml.Node, what: str) -> str | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str):
-        rep.error(node, f"{what} must be text")
+        if isinstance(node, yaml.MappingNode) and len(node.value) == 1:
+            # `- Hours: 9 to 5`, `[a, Hours: 9 to 5]`: YAML read a name and a value, not a text.
+            rep.error(node, f"{what} must be text ({COLON_HINT})")
+        else:
+            rep.error(node, f"{what} must be text")
         return None
     value = value.strip()
     if not value:
@@ -120,7 +130,7 @@ def _lang_key(rep: _Report, key_node: yaml.Node, what: str) -> str | None:
     return lang
 
 
-def _questions(rep: _Report, node: yaml.Node, entry_id: str) -> dict[str, tuple[str, ...]]:
+def _questions(rep: _Report, node: yaml.Node, entry_id: str, entry_line: int) -> dict[str, tuple[str, ...]]:
     if not isinstance(node, yaml.MappingNode):
         rep.error(node, f"entry '{entry_id}': questions must map a language to a list of questions")
         return {}
@@ -133,6 +143,9 @@ def _questions(rep: _Report, node: yaml.Node, entry_id: str) -> dict[str, tuple[
             rep.error(value_node, f"entry '{entry_id}': questions.{lang} must be a list of questions")
             continue
         texts = [_text(rep, q, f"entry '{entry_id}': a question in {lang}") for q in value_node.value]
+        for text, q in zip(texts, value_node.value, strict=True):
+            if text:
+                rep.question_lines.setdefault((entry_line, lang, text), _line(q))
         kept = tuple(t for t in texts if t)
         if not value_node.value:
             rep.error(value_node, f"entry '{entry_id}': questions.{lang} is empty")
@@ -207,7 +220,7 @@ def _entry(
     if "department" in keys:
         department = _text(rep, keys["department"], f"entry '{entry_id}': department")
         department_line = _line(keys["department"])
-    questions = _questions(rep, keys["questions"], entry_id) if "questions" in keys else {}
+    questions = _questions(rep, keys["questions"], entry_id, _line(node)) if "questions" in keys else {}
     answers = _answers(rep, keys["answer"], entry_id) if "answer" in keys else {}
     if "questions" not in keys:
         rep.error(node, f"entry '{entry_id}' has no questions")
@@ -233,8 +246,12 @@ def _entry(
     )
 
 
-def load_file(path: Path, raw: bytes | None = None) -> tuple[list[Entry], list[Problem], list[Problem]]:
-    """Entries of one file and its problems (errors, warnings); entries are only usable without errors."""
+def load_file(
+    path: Path, raw: bytes | None = None, question_lines: dict[tuple[str, int, str, str], int] | None = None
+) -> tuple[list[Entry], list[Problem], list[Problem]]:
+    """Entries of one file and its problems (errors, warnings); entries are only usable without errors.
+
+    `question_lines` is filled with (file, entry's line, language, question) -> the question's line."""
     rep = _Report(str(path))
     if raw is None:
         try:
@@ -254,13 +271,24 @@ def load_file(path: Path, raw: bytes | None = None) -> tuple[list[Entry], list[P
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
-        rep.errors.append(Problem(rep.file, line, f"bad YAML: {exc.problem or exc.context}"))
+        line, message = yaml_problem(text, exc)
+        rep.errors.append(Problem(rep.file, line, f"bad YAML: {message}"))
         return [], rep.errors, rep.warnings
     except yaml.YAMLError as exc:
         rep.error(None, f"bad YAML: {exc}")
         return [], rep.errors, rep.warnings
+    try:
+        loaded = _validate(rep, root)
+    except yaml.MarkedYAMLError as exc:
+        # A tag the safe loader does not know ("en: !Hola"): met when a value is read, not when parsed.
+        line, message = yaml_problem(text, exc)
+        return [], [*rep.errors, Problem(rep.file, line, f"bad YAML: {message}")], rep.warnings
+    if question_lines is not None:
+        question_lines.update({(rep.file, *key): line for key, line in rep.question_lines.items()})
+    return loaded
+
+
+def _validate(rep: _Report, root: yaml.Node | None) -> tuple[list[Entry], list[Problem], list[Problem]]:
     if root is None:
         rep.error(None, f"file is empty (nothing but blank lines or comments); {NO_ENTRIES_HINT}")
         return [], rep.errors, rep.warnings
@@ -289,14 +317,22 @@ def load_file(path: Path, raw: bytes | None = None) -> tuple[list[Entry], list[P
 
 
 def _cross_checks(
-    entries: list[Entry], changed: dict[str, int] | None = None
+    entries: list[Entry],
+    changed: dict[str, int] | None = None,
+    question_lines: dict[tuple[str, int, str, str], int] | None = None,
 ) -> tuple[list[Problem], list[Problem]]:
     """Problems only visible across entries and files: duplicate ids, conflicting questions.
 
     `changed` (file -> modification time, ns) decides which of two clashing entries of different files
     is reported: the one of the file changed last, which is most likely the one the admin just edited,
     not the untouched file that happens to sort after it. Without it, or on a tie, the file order decides.
+    A question's problem is reported at the question's own line (`question_lines`), else at its entry's.
     """
+    lines = question_lines or {}
+
+    def at(e: Entry, lang: str, q: str) -> int:
+        return lines.get((e.source, e.line, lang, q), e.line)
+
     errors: list[Problem] = []
     warnings: list[Problem] = []
     if changed:
@@ -319,7 +355,7 @@ def _cross_checks(
                     warnings.append(
                         Problem(
                             e.source,
-                            e.line,
+                            at(e, lang, q),
                             f"entry '{e.id}': question '{q}' has no words to match on",
                             "warning",
                         )
@@ -329,19 +365,20 @@ def _cross_checks(
                 if seen is None:
                     owner[(lang, norm)] = (e, q)
                 elif seen[0].id != e.id:
+                    seen_line = at(seen[0], lang, seen[1])
                     errors.append(
                         Problem(
                             e.source,
-                            e.line,
+                            at(e, lang, q),
                             f"entry '{e.id}': question '{q}' is the same as '{seen[1]}' of entry '{seen[0].id}' "
-                            f"({seen[0].source}:{seen[0].line}) once normalised; the bot cannot tell them apart",
+                            f"({seen[0].source}:{seen_line}) once normalised; the bot cannot tell them apart",
                         )
                     )
                 elif seen[1] != q:
                     warnings.append(
                         Problem(
                             e.source,
-                            e.line,
+                            at(e, lang, q),
                             f"entry '{e.id}': questions '{seen[1]}' and '{q}' are the same once normalised",
                             "warning",
                         )
@@ -417,6 +454,7 @@ def load_dir(folder: Path, departments: Collection[str] | None = None, extra: Se
         return result
     entries: list[Entry] = []
     changed: dict[str, int] = {}
+    question_lines: dict[tuple[str, int, str, str], int] = {}
     digest = hashlib.sha256()
     for path in files:
         try:
@@ -430,11 +468,11 @@ def load_dir(folder: Path, departments: Collection[str] | None = None, extra: Se
         name = path.relative_to(folder).as_posix() if path.is_relative_to(folder) else str(path)
         digest.update(name.encode() + b"\0" + raw + b"\0")
         result.sources[name] = raw
-        got, errors, warnings = load_file(path, raw)
+        got, errors, warnings = load_file(path, raw, question_lines)
         entries += got
         result.errors += errors
         result.warnings += warnings
-    errors, warnings = _cross_checks(entries, changed)
+    errors, warnings = _cross_checks(entries, changed, question_lines)
     result.errors += errors
     result.warnings += warnings
     if departments is not None:
@@ -444,3 +482,125 @@ def load_dir(folder: Path, departments: Collection[str] | None = None, extra: Se
     if not result.errors:
         result.kb = KnowledgeBase(entries=tuple(entries), version=digest.hexdigest()[:16])
     return result
+
+
+# -- YAML mistakes in words an admin can act on ------------------------------------------------------
+
+_LEAD_RE = re.compile(r"^[ ]*(?:-[ ]+)*")  # a line's indentation, a list item's dash included
+_KEY_RE = re.compile(r"^[\w.-]+$")
+_NO_SPACE_RE = re.compile(r"^[ ]*(?:-[ ]+)*[\w.-]+:[^\s]")  # `en:"text"`
+NO_SPACE_HINT = "put a space after the ':' that ends a name"
+# Lines a quote left open swallows: a list item or a `name: value` line.
+_STRUCTURE_RE = re.compile(r"\n[ \t]*(?:- |[\w.-]+:(?:\s|$))")
+
+
+def yaml_problem(text: str, exc: yaml.MarkedYAMLError) -> tuple[int, str]:
+    """(line, message) for a file PyYAML refuses: the line where the mistake most likely is, and
+    what to do about it in plain words for the common slips; PyYAML's own words for the rest."""
+    lines = text.splitlines()
+    problem, context = exc.problem or "", exc.context or ""
+    pm, cm = exc.problem_mark, exc.context_mark
+    mark = pm or cm
+    if mark is None:
+        return 1, problem or context or str(exc)
+
+    def line_of(m: yaml.Mark) -> str:
+        return lines[m.line] if 0 <= m.line < len(lines) else ""
+
+    if pm is not None and not problem.startswith("found unexpected end of stream"):
+        opened = _open_quote(text, pm)
+        if opened is not None:
+            return opened.line + 1, _quote_hint(text[opened.index])
+    if ("'\\t'" in problem or " tab " in problem) and pm is not None:
+        before = line_of(pm)[: pm.column]
+        return pm.line + 1, TAB_INDENT_HINT if not before.strip() else "a tab here: use spaces instead"
+    if context.startswith("while scanning a quoted scalar") and cm is not None:
+        return cm.line + 1, _quote_hint(text[cm.index])
+    if problem.startswith("found unknown escape character") and pm is not None:
+        return pm.line + 1, "a '\\' inside a text in double quotes: write it as '\\\\', or quote the text with ' '"
+    if pm is not None and (
+        "cannot start any token" in problem
+        or problem.startswith("found undefined alias")
+        or problem.startswith("could not determine a constructor for the tag")
+    ):
+        return pm.line + 1, f"a text cannot start with '{text[pm.index]}': put the text in quotes"
+    if context.startswith(("while scanning an alias", "while scanning an anchor", "while parsing a tag")) and cm:
+        return cm.line + 1, f"a text cannot start with '{text[cm.index]}': put the text in quotes"
+    if problem == "mapping values are not allowed here" and pm is not None:
+        before = _LEAD_RE.sub("", line_of(pm)[: pm.column]).strip()
+        if not _KEY_RE.match(before):
+            return pm.line + 1, COLON_HINT
+        # A name read as more of the text above: that text's `en:"..."` lacks its space, or this
+        # line is deeper than its neighbours (`en: text` / ` es: ...`).
+        above = next((n for n in range(pm.line - 1, -1, -1) if lines[n].strip()), None)
+        if above is not None and _NO_SPACE_RE.match(lines[above]):
+            return above + 1, NO_SPACE_HINT
+        return pm.line + 1, INDENT_HINT
+    if context.startswith("while scanning a simple key") and cm is not None:
+        if _NO_SPACE_RE.match(line_of(cm)):
+            return cm.line + 1, NO_SPACE_HINT
+        return cm.line + 1, (
+            "this line is not 'name: value' nor a list item: if it goes on from the text above, "
+            "indent it further or put that whole text in quotes"
+        )
+    if context.startswith(("while parsing a flow sequence", "while parsing a flow mapping")) and pm and cm:
+        if cm.line != pm.line:
+            return cm.line + 1, f"a '{text[cm.index]}' that opens here is not closed"
+        if problem.endswith("but got '?'"):
+            return pm.line + 1, COLON_HINT
+        return pm.line + 1, "a ',' is missing between two items, or a quote inside a text ends it early"
+    if problem.startswith("expected <block end>") and pm is not None:
+        found = problem.rsplit("found ", 1)[-1]
+        here = line_of(pm)
+        if found == "'<scalar>'":
+            return pm.line + 1, (
+                "text after the closing quote: put the whole text in quotes, "
+                "and write a quote inside it as \\\" (or quote the text with ' ')"
+            )
+        if found == "'?'" and re.match(r"^[ ]*-[^\s-]", here):
+            return pm.line + 1, "a '-' that starts a list item needs a space after it"
+        return _indent_line(lines, pm, cm) + 1, INDENT_HINT
+    return mark.line + 1, problem or context
+
+
+def _quote_hint(quote: str) -> str:
+    quote = quote if quote in "\"'" else '"'
+    return f"a quote ({quote}) that opens here is not closed"
+
+
+def _open_quote(text: str, problem: yaml.Mark) -> yaml.Mark | None:
+    """Where a quote left open begins, when that is why PyYAML stumbles at `problem`: the last quoted
+    text before it runs over several lines, swallowing lines that look like YAML of their own."""
+    quoted: yaml.ScalarToken | None = None
+    try:
+        for token in yaml.scan(text, Loader=yaml.SafeLoader):
+            if token.start_mark.index >= problem.index:
+                break
+            if isinstance(token, yaml.ScalarToken) and token.style in ('"', "'"):
+                quoted = token
+    except yaml.YAMLError:
+        pass
+    if quoted is None or quoted.start_mark.line == quoted.end_mark.line:
+        return None
+    if quoted.end_mark.line != problem.line:
+        return None
+    swallowed = text[quoted.start_mark.index : quoted.end_mark.index]
+    return quoted.start_mark if _STRUCTURE_RE.search(swallowed) else None
+
+
+def _indent_line(lines: list[str], problem: yaml.Mark, context: yaml.Mark | None) -> int:
+    """Of the line PyYAML stopped at and the first line of the block it was reading, the one whose
+    indentation the file uses least: the odd one out is the one that was mistyped. In
+    `answer:` / ` en: ...` (5 spaces) / `  es: ...` (6), PyYAML stops at `es`, but `en` is off."""
+    if context is None or context.line == problem.line or not 0 <= context.line < len(lines):
+        return problem.line
+
+    def depth(line: str) -> int:
+        return len(_LEAD_RE.match(line).group(0))  # type: ignore[union-attr]
+
+    used: dict[int, int] = {}
+    for line in lines:
+        if line.strip() and not line.lstrip().startswith("#"):
+            used[depth(line)] = used.get(depth(line), 0) + 1
+    here, there = depth(lines[problem.line]) if problem.line < len(lines) else 0, depth(lines[context.line])
+    return context.line if used.get(there, 0) < used.get(here, 0) else problem.line

@@ -7,16 +7,19 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from bot import unanswered
+from bot.runtime import FAQ_LAST_GOOD_DIR
 from bot.settings import Settings, load_settings
+from faq import last_good
 from faq.evaluate import CasesError, evaluate, read_cases
 from faq.library import Library
-from faq.loader import load_dir
+from faq.loader import LoadResult, load_dir, load_file
 from faq.matcher import Matcher
 from faq.model import Action, KnowledgeBase
 from faq.policy import Thresholds, decide
@@ -39,6 +42,10 @@ def register(sub: Any) -> None:
     ask.add_argument("text")
     ask.add_argument("--lang", choices=("es", "en"), help="customer's language (default: detect)")
     ask.add_argument("--kb", type=Path, help="knowledge-base folder (default: settings faq.dir)")
+    # While the folder has errors, the server answers from the last good copy it keeps there.
+    ask.add_argument("--data", metavar="DIR", default=argparse.SUPPRESS,
+                     help="data folder whose last good knowledge base is used while the folder has errors "
+                          "(default: store.data_dir)")
     _threshold_flags(ask)
     ask.set_defaults(func=cmd_ask)
 
@@ -104,9 +111,9 @@ def _load(folder: Path) -> KnowledgeBase | None:
 
 
 def _departments(args: argparse.Namespace) -> tuple[set[str] | None, str]:
-    """The departments of the handoff rules file the server would use, and a note when they cannot
-    be had (the knowledge base is then checked without them, as before)."""
-    settings = load_settings(args.config)
+    """The departments of the handoff rules file the server would use, and a note naming that file or
+    saying why there are none (the knowledge base is then checked without them, as before)."""
+    settings, beside = _rules_settings(args)
     path = settings.handoff_rules
     if not path.is_file():
         return None, f"departments not checked: no handoff rules file at {path}"
@@ -115,7 +122,30 @@ def _departments(args: argparse.Namespace) -> tuple[set[str] | None, str]:
     except RulesError as exc:
         first = exc.problems[0] if exc.problems else path
         return None, f"departments not checked: {path} does not load ({first}); the server will not start"
-    return set(rules.departments), f"departments checked against {path}"
+    found = f" (found next to {args.dir}; --config to use another)" if beside else ""
+    return set(rules.departments), f"departments checked against {path}{found}"
+
+
+def _rules_settings(args: argparse.Namespace) -> tuple[Settings, bool]:
+    """The settings whose handoff rules a check uses, and whether they are those of the folder next to
+    the knowledge base checked. `relevo faq check cfg/faq`, without --config (nor RELEVO_CONFIG), checks
+    against cfg/ as `--config cfg` would: the rules that go with that knowledge base, not ./config's."""
+    settings = load_settings(args.config)
+    folder: Path | None = args.dir
+    if args.config is not None or os.environ.get("RELEVO_CONFIG") or folder is None or not folder.is_dir():
+        return settings, False
+    beside = folder.resolve().parent
+    if (beside / "relevo.toml").is_file():
+        there = load_settings(beside)
+    elif (beside / "handoff.yaml").is_file():
+        there = Settings(config_dir=beside)  # a config folder without relevo.toml: the defaults
+    else:
+        return settings, False
+    if there.faq_dir.resolve() != folder.resolve() or not there.handoff_rules.is_file():
+        return settings, False
+    if there.handoff_rules.resolve() == settings.handoff_rules.resolve():
+        return settings, False  # ./config/faq itself: nothing found that the default would not use
+    return there, True
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -146,9 +176,13 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_ask(args: argparse.Namespace) -> int:
     thresholds = _thresholds(args)
-    kb = _load(_kb_dir(args, args.kb))
+    folder = _kb_dir(args, args.kb)
+    result = load_dir(folder)
+    kb = result.kb
     if kb is None:
-        return 1
+        kb = _kb_despite_errors(args, folder, result)
+        if kb is None:
+            return 1
     match = Matcher(kb).match(args.text, args.lang, limit=5)
     decision = decide(match, kb, thresholds)
     related = "" if match.related else "   (unrelated to the knowledge base: no suggestions)"
@@ -168,6 +202,33 @@ def cmd_ask(args: argparse.Namespace) -> int:
         print(f"decision: {action}")
     print(f"(answer >= {thresholds.answer}, clarify >= {thresholds.clarify})")
     return 0
+
+
+def _kb_despite_errors(args: argparse.Namespace, folder: Path, result: LoadResult) -> KnowledgeBase | None:
+    """What answers while `folder` has errors, said on stderr with the errors: the last good copy the
+    server keeps in the data folder (what a running server answers from), else the files of the
+    folder that load on their own; None (and why) when there is neither."""
+    for problem in result.errors:
+        print(problem, file=sys.stderr)
+    head = f"relevo faq: note: {folder} has {len(result.errors)} error(s) (see `relevo faq check`)"
+    data = getattr(args, "data", None)
+    root = (Path(data) if data else load_settings(args.config).data_dir) / FAQ_LAST_GOOD_DIR
+    for copy in last_good.copies(root):
+        good = load_dir(copy.path)
+        if good.kb is not None:
+            print(f"{head}; answering from the last good copy, saved {copy.saved} in {copy.path}, as the server "
+                  "does until they are fixed", file=sys.stderr)  # fmt: skip
+            return good.kb
+    broken = {p.file for p in result.errors}
+    usable = [f for f in result.files if str(f) not in broken]
+    entries = [e for f in usable for e in load_file(f)[0]]
+    if not entries:
+        print(f"{head}; no file of it loads, and no last good copy is in {root}", file=sys.stderr)
+        return None
+    left_out = ", ".join(sorted(str(Path(f).name) for f in broken if Path(f) != folder))
+    print(f"{head}; no last good copy in {root}, so answering from the {len(usable)} file(s) that load, "
+          f"without {left_out}: the server may answer otherwise", file=sys.stderr)  # fmt: skip
+    return KnowledgeBase(entries=tuple(entries), version="partial")
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -211,8 +272,9 @@ def cmd_unanswered(args: argparse.Namespace) -> int:
     # Which store was read: a wrong --data starts an empty embedded Redis, and "0" must not read as
     # "the bot understood everything".
     where = settings.store.describe(settings.data_dir)
-    print(f"{len(items)} questions not answered in the last {args.days} days, {len(groups)} groups shown "
-          f"(read from {where})")
+    period = "day" if args.days == 1 else f"{args.days} days"
+    print(f"{_count(len(items), 'question')} not answered in the last {period}, {_count(len(groups), 'group')} "
+          f"shown (read from {where})")
     if answered:
         print(f"({answered} of them the knowledge base answers by now: left out)")
     for g in groups:
@@ -222,6 +284,10 @@ def cmd_unanswered(args: argparse.Namespace) -> int:
         for text, lang in unanswered.examples(g):
             print(f"      [{lang}] {text}")
     return 0
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 async def _read_unanswered(settings: Settings, days: int) -> list[unanswered.Unanswered]:

@@ -18,6 +18,7 @@
       inQueue: "You are in the queue. Estimated wait: {wait}.",
       inQueueNoWait: "You are in the queue. Estimated wait: as soon as someone is free.",
       assigned: "{agent} joined the conversation.", assignedAnon: "An agent joined the conversation.",
+      chatting: "Chatting with {agent}", chattingAnon: "Chatting with an agent",
       resolved: "This conversation is resolved.", closed: "This conversation is closed.",
       minutes: "{n} min", hours: "{h} h {m} min", lessMinute: "less than a minute",
       delivered: "Delivered", sending: "Sending", failed: "Not sent — tap to retry",
@@ -42,6 +43,7 @@
       inQueue: "Estás en la cola. Espera estimada: {wait}.",
       inQueueNoWait: "Estás en la cola. Espera estimada: en cuanto alguien quede libre.",
       assigned: "{agent} se ha unido a la conversación.", assignedAnon: "Un agente se ha unido a la conversación.",
+      chatting: "Hablando con {agent}", chattingAnon: "Hablando con un agente",
       resolved: "Esta conversación está resuelta.", closed: "Esta conversación está cerrada.",
       minutes: "{n} min", hours: "{h} h {m} min", lessMinute: "menos de un minuto",
       delivered: "Entregado", sending: "Enviando", failed: "No enviado — toca para reintentar",
@@ -70,6 +72,8 @@
   var AT_BOTTOM_PX = 30;
   var LIMIT_SAY_MS = 1000; // the count is read out once the customer pauses, not on every key
   var ORIGIN_REFUSED = 4403; // close code: this page's origin is not in server.allowed_origins
+  // The phone layout of widget.css (its @media): there the open panel covers the page, so it is modal.
+  var FULL_SCREEN = "(max-width: 480px)";
 
   var ws = null;
   var attempt = 0;
@@ -80,7 +84,8 @@
   var state = "bot";
   var unread = 0; // messages that came in while the panel was closed
   var banner = ""; // what the status line says: "" | "offline" | "state" | "ended" | "notice"
-  var standing = null; // the state line under a notice: {text, kind}
+  var standing = null; // the state line under a notice: {text, kind, quiet}
+  var agentName = null; // while a person has the conversation: their name as the "assigned" status gave it
   var ackTimer = null; // a message in flight too long: the connection has stalled
   var noticeTimer = null;
   // Client id -> {id, type, text, value, label}, in the order typed (ids are never integer-like, so
@@ -90,6 +95,7 @@
   var retryTimer = null; // set while the server asked us to wait (rate_limited, unavailable)
   var refused = false; // this page may not use the chat (origin_not_allowed): nothing more is tried
   var els = {};
+  var fullScreen = window.matchMedia ? window.matchMedia(FULL_SCREEN) : null;
   // Tabs of this site share the session but each has its own socket, and the server sends a customer
   // message back to no socket: the tab that sent it tells the others once it is stored.
   var tabs = typeof BroadcastChannel === "function" ? new BroadcastChannel(storeKey + "tabs") : null;
@@ -255,6 +261,7 @@
     panel.setAttribute("aria-label", data.title || T.title);
     panel.addEventListener("keydown", function (ev) {
       if (ev.key === "Escape" && !ev.isComposing) { ev.preventDefault(); setOpen(false); }
+      if (ev.key === "Tab" && isModal()) { keepFocusIn(ev); }
     });
     var header = el("div", "relevo-header");
     els.title = header.appendChild(el("h2", "relevo-title", data.title || T.title));
@@ -315,13 +322,55 @@
     // Whatever adds or removes a message (live, history, another tab, a retry), only the newest
     // message's buttons stay usable: an old answer's choices no longer fit the conversation.
     new MutationObserver(updateChoices).observe(els.log, { childList: true });
+    if (fullScreen) {
+      // A phone turned, a window resized: modal only while the panel covers the page.
+      if (fullScreen.addEventListener) { fullScreen.addEventListener("change", updateModal); }
+      else if (fullScreen.addListener) { fullScreen.addListener(updateModal); }
+    }
+    document.addEventListener("focusin", focusBack);
   }
 
   function isOpen() { return els.root.classList.contains("relevo-open"); }
 
+  /* On a phone the open panel covers the whole page: it is a modal dialog then, and Tab / Shift+Tab go
+     round its own controls instead of on to the page hidden behind it. In the corner of a wider screen
+     it is not: the page stays usable beside it. */
+  function isModal() { return isOpen() && !!fullScreen && fullScreen.matches; }
+
+  function updateModal() {
+    if (isModal()) { els.panel.setAttribute("aria-modal", "true"); }
+    else { els.panel.removeAttribute("aria-modal"); }
+  }
+
+  function focusables() {
+    var all = els.panel.querySelectorAll("button, textarea, input, select, a[href], [tabindex]");
+    return Array.prototype.filter.call(all, function (n) {
+      return !n.disabled && n.tabIndex >= 0 && n.getClientRects().length > 0;
+    });
+  }
+
+  function keepFocusIn(ev) {
+    var items = focusables();
+    if (!items.length) { ev.preventDefault(); return; }
+    var first = items[0], last = items[items.length - 1], at = document.activeElement;
+    var inside = els.panel.contains(at);
+    if (ev.shiftKey && (at === first || !inside)) { ev.preventDefault(); last.focus(); }
+    else if (!ev.shiftKey && (at === last || !inside)) { ev.preventDefault(); first.focus(); }
+  }
+
+  // Focus sent out of the modal panel some other way (a script of the page, a click that lands outside):
+  // back to the text box.
+  function focusBack(ev) {
+    if (!isModal() || els.root.contains(ev.target)) { return; }
+    var items = focusables();
+    var target = items.indexOf(els.input) >= 0 ? els.input : items[0];
+    if (target) { target.focus(); }
+  }
+
   function setOpen(open) {
     els.root.classList.toggle("relevo-open", open);
     store("open", open ? "1" : null);
+    updateModal();
     if (open) {
       setUnread(0);
       connect();
@@ -338,11 +387,17 @@
     return els.log.scrollHeight - els.log.scrollTop - els.log.clientHeight < AT_BOTTOM_PX;
   }
 
-  // `kind` says what the line is about, so each event clears only what it makes out of date.
-  function setStatus(text, kind) {
+  /* `kind` says what the line is about, so each event clears only what it makes out of date. `quiet`:
+     a reminder, not news ("Chatting with Ana" once Ana has written): small, not announced (the log
+     says who joined, and each of the agent's messages is read with their name). */
+  function setStatus(text, kind, quiet) {
     var stick = atBottom(); // the line takes height from the log: keep the newest message in view
-    if (kind === "state" || kind === "ended") { standing = text ? { text: text, kind: kind } : null; }
+    quiet = !!(text && quiet);
+    if (kind === "state" || kind === "ended") { standing = text ? { text: text, kind: kind, quiet: quiet } : null; }
     clearTimeout(noticeTimer);
+    els.status.classList.toggle("relevo-status-quiet", quiet);
+    if (quiet) { els.status.setAttribute("aria-hidden", "true"); }
+    else { els.status.removeAttribute("aria-hidden"); }
     els.status.textContent = text || "";
     els.status.hidden = !text;
     banner = text ? kind : "";
@@ -354,7 +409,7 @@
      clearing the state line itself clears it. */
   function clearStatus(kinds) {
     if (kinds.indexOf(banner) < 0) { return; }
-    if (standing && kinds.indexOf(standing.kind) < 0) { setStatus(standing.text, standing.kind); return; }
+    if (standing && kinds.indexOf(standing.kind) < 0) { setStatus(standing.text, standing.kind, standing.quiet); return; }
     standing = null;
     setStatus("");
   }
@@ -412,6 +467,7 @@
     var from = ["bot", "agent", "system", "customer"].indexOf(frame.from) >= 0 ? frame.from : "bot";
     var node = el("div", "relevo-msg relevo-from-" + from);
     if (frame.id) { node.setAttribute("data-id", frame.id); }
+    if (from === "agent" && frame.author) { node.setAttribute("data-author", String(frame.author)); }
     node.appendChild(speaker(from, frame.author));
     if (from === "agent" && frame.author) {
       // The hidden label already says the name: read it once.
@@ -718,16 +774,43 @@
       setStatus(fmt(text, { position: frame.position, wait: wait }), "state");
       showTyping(false);
     } else if (frame.state === "assigned") {
-      setStatus(frame.agent ? fmt(T.assigned, { agent: frame.agent }) : T.assignedAnon, "state");
+      agentName = frame.agent || "";
+      // Back after a reload, with the agent's messages in the history: no news that they joined.
+      var spoke = agentSpoke(agentName);
+      if (spoke !== null) { setStatus(chattingWith(agentName || spoke), "state", true); }
+      else { setStatus(frame.agent ? fmt(T.assigned, { agent: frame.agent }) : T.assignedAnon, "state"); }
       showTyping(false);
     } else if (frame.state === "resolved") {
       setStatus(T.resolved, "ended");
     } else if (frame.state === "closed") {
       setStatus(T.closed, "ended");
     } else {
+      agentName = null;
       standing = null; // back with the bot: no queue line to come back after a notice
       clearStatus(["offline", "state", "ended"]); // a notice stays until it has been read
     }
+  }
+
+  function chattingWith(name) { return name ? fmt(T.chatting, { agent: name }) : T.chattingAnon; }
+
+  /* The author of the newest message of this conversation (not an earlier one) by that agent (any agent
+     for ""); "" for one without an author, null when there is none. */
+  function agentSpoke(name) {
+    var nodes = els.log.querySelectorAll(".relevo-from-agent:not(.relevo-earlier)");
+    for (var i = nodes.length - 1; i >= 0; i--) {
+      var author = nodes[i].getAttribute("data-author") || "";
+      if (!name || author === name) { return author; }
+    }
+    return null;
+  }
+
+  /* "Ana joined the conversation." is news once: when she writes, the line under the header turns into a
+     quiet "Chatting with Ana" (the joined line stays in the log). */
+  function agentWrote(frame) {
+    if (state !== "assigned" || agentName === null) { return; }
+    var text = chattingWith(agentName || frame.author || "");
+    if (banner === "state" && !(standing && standing.quiet)) { setStatus(text, "state", true); }
+    else if (standing && standing.kind === "state") { standing = { text: text, kind: "state", quiet: true }; }
   }
 
   function onWelcome(frame) {
@@ -783,6 +866,7 @@
       showTyping(false);
       if (!isOpen()) { setUnread(unread + 1); }
     }
+    if (node && frame.from === "agent") { agentWrote(frame); }
     // The bot talking again means the conversation goes on (a new one after a goodbye or a
     // resolution), so "closed"/"resolved" is no longer true.
     if (node && frame.from === "bot") { clearStatus(["ended"]); }

@@ -240,6 +240,7 @@ def test_queue_position_agent_joining_and_agent_text(page: Any, relevo_url: str,
     publish(StatusUpdate("conv", key, "web", "assigned", agent="Ana <b>"))
     page.get_by_text("Ana <b> se ha unido a la conversación.").wait_for()
     assert status.is_visible()
+    assert status.get_attribute("class") == "relevo-status" and status.get_attribute("aria-hidden") is None
 
     hostile = "<img src=x onerror=alert(1)> hola, soy Ana"
     publish(Outbound("conv", key, "web", "1-1", hostile, sender="agent", author="Ana"))
@@ -248,6 +249,13 @@ def test_queue_position_agent_joining_and_agent_text(page: Any, relevo_url: str,
     assert agent.locator(".relevo-author").inner_text() == "Ana"
     assert agent.locator(".relevo-text").inner_text() == hostile
     assert page.locator(".relevo-log img").count() == 0
+    # Her first message makes the joined line old news: a quiet reminder now, not read out again (the
+    # log says who joined and names each of her messages). The name is still text, never markup.
+    page.wait_for_function("() => document.querySelector('.relevo-status').textContent === 'Hablando con Ana <b>'")
+    assert status.is_visible() and "relevo-status-quiet" in str(status.get_attribute("class"))
+    assert status.get_attribute("aria-hidden") == "true" and status.locator("b").count() == 0
+    quiet = status.bounding_box()
+    assert quiet is not None and quiet["height"] <= 24, quiet
 
     # Addresses an agent gives are links a phone can tap; nothing else in the text becomes markup.
     linked = ("Sigue tu paquete: https://shop.example/track/ES123456. O escribe a soporte@shop.example, "
@@ -264,6 +272,48 @@ def test_queue_position_agent_joining_and_agent_text(page: Any, relevo_url: str,
 
     publish(StatusUpdate("conv", key, "web", "bot"))
     status.wait_for(state="hidden")
+    assert page.problems == []
+
+
+def test_back_with_an_agent_who_has_written_the_line_is_the_quiet_one(page: Any, relevo_url: str, publish: Any) -> None:
+    open_chat(page, relevo_url, "en")
+    key = session_key(page, relevo_url)
+    status = page.locator(".relevo-status")
+    publish(StatusUpdate("conv", key, "web", "assigned", agent="Ana"))
+    page.get_by_text("Ana joined the conversation.").wait_for()
+    assert "relevo-status-quiet" not in str(status.get_attribute("class"))
+
+    # A reload while Ana has the conversation: the history holds her message, and the status that comes
+    # with the welcome names nobody (as the server's does). No "joined" news: who it is with, quietly.
+    def assigned(ws: Any) -> None:
+        server = ws.connect_to_server()
+        ws.on_message(server.send)
+        welcomed = []
+
+        def to_page(raw: str | bytes) -> None:
+            frame = json.loads(raw)
+            if frame.get("type") == "welcome":
+                frame["history"].append({"id": "9999999999999-0", "from": "agent", "author": "Ana",
+                                         "text": "Hi, I'm looking at your order.", "lang": "en"})
+            elif frame.get("type") == "status" and not welcomed:  # the one that comes with the welcome
+                welcomed.append(frame)
+                frame = {"type": "status", "state": "assigned"}
+            ws.send(json.dumps(frame))
+
+        server.on_message(to_page)
+
+    page.route_web_socket("**/ws", assigned)
+    page.reload()
+    page.get_by_text("Hi, I'm looking at your order.").wait_for()
+    page.wait_for_function("() => document.querySelector('.relevo-status').textContent === 'Chatting with Ana'")
+    assert "relevo-status-quiet" in str(status.get_attribute("class"))
+
+    # Another agent takes over: that is news again, until they write.
+    publish(StatusUpdate("conv", key, "web", "assigned", agent="Bea"))
+    page.get_by_text("Bea joined the conversation.").wait_for()
+    assert "relevo-status-quiet" not in str(status.get_attribute("class"))
+    publish(Outbound("conv", key, "web", "9999999999999-1", "Hello, Bea here.", sender="agent", author="Bea"))
+    page.wait_for_function("() => document.querySelector('.relevo-status').textContent === 'Chatting with Bea'")
     assert page.problems == []
 
 
@@ -541,6 +591,62 @@ def test_keyboard_escape_focus_and_speaker_labels(page: Any, relevo_url: str) ->
     page.keyboard.press("Escape")
     assert page.locator(".relevo-panel").is_hidden()
     assert page.evaluate(focused) == "relevo-launcher"
+    assert page.problems == []
+
+
+INSIDE = "() => document.querySelector('.relevo-root').contains(document.activeElement)"
+FOCUSED = "() => document.activeElement.className || document.activeElement.tagName"
+
+
+def test_on_a_phone_the_full_screen_panel_is_modal_and_keeps_the_focus(page: Any, relevo_url: str) -> None:
+    page.set_viewport_size({"width": 390, "height": 844})
+    open_chat(page, relevo_url, "en")
+    panel = page.locator(".relevo-panel")
+    box = panel.bounding_box()
+    assert box is not None and (box["width"], box["height"]) == (390, 844)  # the phone layout: it covers the page
+    assert panel.get_attribute("aria-modal") == "true"
+
+    page.locator(".relevo-send").focus()
+    page.keyboard.press("Tab")  # not on to <body> and the page's links hidden under the panel
+    assert page.evaluate(FOCUSED) == "relevo-close"
+    for _ in range(8):  # round the panel's controls, never out of it
+        page.keyboard.press("Tab")
+        assert page.evaluate(INSIDE), page.evaluate(FOCUSED)
+    page.locator(".relevo-close").focus()
+    page.keyboard.press("Shift+Tab")
+    assert page.evaluate(FOCUSED) == "relevo-send"
+    # Focus sent behind the panel another way (a script of the page) comes back to the text box.
+    page.evaluate("() => document.querySelector('.relevo-demo-header a').focus()")
+    assert page.evaluate(FOCUSED) == "relevo-input"
+
+    # Wider (a phone turned, a window resized): the panel sits in the corner, the page stays usable.
+    page.set_viewport_size({"width": 1366, "height": 850})
+    page.wait_for_function("() => !document.querySelector('.relevo-panel').hasAttribute('aria-modal')")
+    page.locator(".relevo-send").focus()
+    page.keyboard.press("Tab")
+    assert not page.evaluate(INSIDE), page.evaluate(FOCUSED)
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_function("() => document.querySelector('.relevo-panel').getAttribute('aria-modal') === 'true'")
+    page.locator(".relevo-input").focus()
+    page.keyboard.press("Escape")  # closed: released, focus on the launcher
+    assert panel.get_attribute("aria-modal") is None
+    assert page.evaluate(FOCUSED) == "relevo-launcher"
+    page.keyboard.press("Tab")
+    assert not page.evaluate(INSIDE), page.evaluate(FOCUSED)
+    assert page.problems == []
+
+
+def test_on_a_desktop_the_corner_panel_is_not_modal(page: Any, relevo_url: str) -> None:
+    page.set_viewport_size({"width": 1366, "height": 850})
+    open_chat(page, relevo_url, "es")
+    assert page.locator(".relevo-panel").get_attribute("aria-modal") is None
+    page.locator(".relevo-send").focus()
+    page.keyboard.press("Tab")
+    assert not page.evaluate(INSIDE), page.evaluate(FOCUSED)
+    # The page's own links can be reached and keep the focus.
+    page.evaluate("() => document.querySelector('.relevo-demo-header a').focus()")
+    assert page.evaluate("() => document.activeElement.tagName") == "A"
     assert page.problems == []
 
 
@@ -867,14 +973,14 @@ def shop_page(relevo_url: str) -> Iterator[str]:
     body = f'<!doctype html><title>shop</title><script src="{relevo_url}/widget.js" data-lang="en"></script>'.encode()
 
     class Shop(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+        def do_GET(self) -> None:  # the name http.server calls
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the signature http.server calls
+        def log_message(self, format: str, *args: Any) -> None:  # the signature http.server calls
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Shop)
@@ -912,7 +1018,8 @@ def test_a_light_brand_colour_gets_dark_text_and_readable_buttons(page: Any, rel
     }"""
 
     def colours(color: str) -> dict[str, float]:
-        host = f'<!doctype html><title>shop</title><script src="/widget.js" data-lang="en" data-color="{color}"></script>'
+        host = ('<!doctype html><title>shop</title>'
+                f'<script src="/widget.js" data-lang="en" data-color="{color}"></script>')
         page.route(f"{relevo_url}/brand", lambda route: route.fulfill(body=host, content_type="text/html"))
         page.goto(f"{relevo_url}/brand")
         page.evaluate("localStorage.clear()")  # the last colour's open panel and pending message

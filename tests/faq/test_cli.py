@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
+from faq.loader import load_dir
 
 from .conftest import FIXTURES
 
@@ -182,3 +183,170 @@ def test_check_a_draft_file_with_the_knowledge_base_it_would_join(
     assert main(["--config", str(config), "faq", "check", str(draft)]) == 1
     out = capsys.readouterr().out
     assert f"{draft}:2: duplicate id 'damaged-item'" in out and "shop.yaml" in out, out
+
+
+# -- admin polish: days, the rules next to the folder, asking while a file is broken, question lines -----
+
+
+def test_unanswered_for_one_day_says_day(
+    redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import asyncio
+    import time
+
+    import redis.asyncio as aioredis
+
+    from bot import unanswered
+    from handoff import keys
+    from tests.conftest import CONFIG_DIR
+
+    async def seed(*texts: str) -> None:
+        client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+        try:
+            await client.delete(keys.UNANSWERED)
+            now = int(time.time() * 1000)
+            for text in texts:
+                await unanswered.note(client, unanswered.Unanswered("not_understood", text, "en", now))
+        finally:
+            await client.aclose()
+
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    argv = ["--config", str(CONFIG_DIR), "faq", "unanswered", "--data", str(tmp_path)]
+    asyncio.run(seed("do you sell dog food"))
+    assert main([*argv, "--days", "1"]) == 0
+    assert f"1 question not answered in the last day, 1 group shown (read from {redis_url})" in capsys.readouterr().out
+    asyncio.run(seed("do you sell dog food", "are you hiring"))
+    assert main([*argv, "--days", "2"]) == 0
+    assert "2 questions not answered in the last 2 days, 2 groups shown" in capsys.readouterr().out
+
+
+def shop_config(folder: Path) -> Path:
+    """A copy of the shipped config folder, as an admin keeps one elsewhere (cfg/, cfg/faq/)."""
+    from tests.conftest import CONFIG_DIR
+
+    shutil.copytree(CONFIG_DIR, folder)
+    return folder
+
+
+@pytest.mark.parametrize("where", ["outside", "repo"])
+def test_check_uses_the_handoff_rules_next_to_the_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], where: str
+) -> None:
+    # Without --config, `faq check cfg/faq` checks against cfg/handoff.yaml, as `--config cfg` would:
+    # from a folder without ./config, and from one whose ./config holds other rules.
+    from tests.conftest import ROOT
+
+    cfg = shop_config(tmp_path / "cfg")
+    monkeypatch.delenv("RELEVO_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path if where == "outside" else ROOT)
+    rules = cfg / "handoff.yaml"
+    rules.write_text(rules.read_text(encoding="utf-8").replace("  logistics:", "  shipping:", 1), encoding="utf-8")
+    assert "  shipping:" in rules.read_text(encoding="utf-8")
+    assert main(["faq", "check", str(cfg / "faq")]) == 1
+    out = capsys.readouterr().out
+    assert f"departments checked against {rules} (found next to {cfg / 'faq'}; --config to use another)" in out
+    assert "unknown department 'logistics'" in out and "known departments: " in out and "shipping" in out
+    # --config still decides when given; the folder's own rules are not looked for then.
+    assert main(["--config", str(ROOT / "config"), "faq", "check", str(cfg / "faq")]) == 0
+    assert f"departments checked against {ROOT / 'config' / 'handoff.yaml'}\n" in capsys.readouterr().out
+
+
+def test_check_of_a_folder_without_rules_beside_it_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kb = tmp_path / "faq"
+    shutil.copytree(FIXTURES / "kb", kb)
+    monkeypatch.delenv("RELEVO_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert main(["faq", "check", str(kb)]) == 0
+    out = capsys.readouterr().out
+    assert "departments not checked: no handoff rules file at config/handoff.yaml" in out
+
+
+def broken_copy(folder: Path) -> Path:
+    """The fixture knowledge base plus a second file, and that file broken (an unquoted ':')."""
+    shutil.copytree(FIXTURES / "kb", folder)
+    (folder / "gifts.yaml").write_text(
+        'entries:\n  - id: gift-cards\n    questions: {en: ["Do you sell gift cards?"]}\n'
+        "    answer:\n      en: Yes: from 10 euros.\n",
+        encoding="utf-8",
+    )
+    return folder
+
+
+def test_ask_while_a_file_is_broken_answers_from_the_files_that_load(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kb = broken_copy(tmp_path / "kb")
+    rc = main(["faq", "ask", "how long does shipping take", "--kb", str(kb), "--data", str(tmp_path / "data")])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert "decision: answer shipping-time (en): Orders arrive in 2-4 business days." in out
+    assert f"{kb / 'gifts.yaml'}:5: bad YAML: a ':' inside a text: put the text in quotes" in err
+    assert (
+        f"relevo faq: note: {kb} has 1 error(s) (see `relevo faq check`); no last good copy in "
+        f"{tmp_path / 'data' / 'faq-last-good'}, so answering from the 1 file(s) that load, without gifts.yaml: "
+        "the server may answer otherwise"
+    ) in err
+
+
+def test_ask_while_a_file_is_broken_answers_from_the_servers_last_good_copy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from faq import last_good
+
+    kb = broken_copy(tmp_path / "kb")
+    good = (kb / "gifts.yaml").read_text(encoding="utf-8").replace("Yes: from 10 euros.", '"Yes, from 10 euros."')
+    (tmp_path / "good").mkdir()
+    shutil.copy(kb / "shop.yaml", tmp_path / "good" / "shop.yaml")
+    (tmp_path / "good" / "gifts.yaml").write_text(good, encoding="utf-8")
+    loaded = load_dir(tmp_path / "good")
+    assert loaded.kb is not None
+    # What a server with this data folder kept at its last clean load.
+    copy = last_good.save(tmp_path / "data" / "faq-last-good", loaded.kb.version, loaded.sources)
+    assert copy is not None
+
+    rc = main(["faq", "ask", "do you sell gift cards", "--kb", str(kb), "--data", str(tmp_path / "data")])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert "decision: answer gift-cards (en): Yes, from 10 euros." in out
+    assert (
+        f"relevo faq: note: {kb} has 1 error(s) (see `relevo faq check`); answering from the last good copy, "
+        f"saved {copy.saved} in {copy.path}, as the server does until they are fixed"
+    ) in err
+
+
+def test_ask_with_nothing_that_loads_refuses(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    kb = tmp_path / "kb"
+    kb.mkdir()
+    (kb / "shop.yaml").write_text("entries:\n  - id: [broken\n", encoding="utf-8")
+    assert main(["faq", "ask", "hello", "--kb", str(kb), "--data", str(tmp_path / "data")]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert f"{kb / 'shop.yaml'}:2: bad YAML: a '[' that opens here is not closed" in err
+    assert "no file of it loads, and no last good copy is in" in err
+
+
+def test_check_reports_a_duplicated_question_at_the_questions_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kb = tmp_path / "kb"
+    shutil.copytree(FIXTURES / "kb", kb)
+    (kb / "zz_more.yaml").write_text(
+        "entries:\n"
+        "  - id: delivery-days\n"
+        "    questions:\n"
+        "      en:\n"
+        '        - "Do you deliver on Saturdays?"\n'
+        '        - "how many days until DELIVERY"\n'
+        '    answer: {en: "Monday to Friday."}\n',
+        encoding="utf-8",
+    )
+    shop = (kb / "shop.yaml").read_text(encoding="utf-8").splitlines()
+    first = next(n for n, line in enumerate(shop, 1) if "How many days until delivery?" in line)
+    assert main(["faq", "check", str(kb)]) == 1
+    out = capsys.readouterr().out
+    assert (
+        f"{kb / 'zz_more.yaml'}:6: entry 'delivery-days': question 'how many days until DELIVERY' is the same as "
+        f"'How many days until delivery?' of entry 'shipping-time' ({kb / 'shop.yaml'}:{first}) once normalised"
+    ) in out

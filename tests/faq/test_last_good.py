@@ -15,7 +15,7 @@ from tests.faq.test_loader import GOOD
 HALF = 'department: general\nentries:\n  - id: x\n    questions: {en: ["a b c"]}\n'
 BROKEN = {
     "a new file with an entry without an answer": ("zz_half.yaml", HALF, 3, "entry 'x' has no answer"),
-    "a YAML syntax error in an existing file": ("shop.yaml", GOOD + "  - id: [broken\n", 15, "bad YAML"),
+    "a YAML syntax error in an existing file": ("shop.yaml", GOOD + "  - id: [broken\n", 14, "bad YAML"),
 }
 
 

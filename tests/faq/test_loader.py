@@ -56,7 +56,8 @@ def test_version_changes_with_content_only(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ('entries:\n  - id: a\n    questions: {en: ["hi there"]\n', "x.yaml:4: bad YAML"),
+        # Where the '{' opens, not the end of the file (line 4, past its last line) where PyYAML gives up.
+        ('entries:\n  - id: a\n    questions: {en: ["hi there"]\n', "x.yaml:3: bad YAML: a '{' that opens here"),
         (
             'entries:\n  - id: a\n    question: {en: ["where is it"]}\n    answer: {en: b}\n',
             "x.yaml:3: unknown key 'question' in an entry (did you mean 'questions'?)",
@@ -145,17 +146,17 @@ def test_a_duplicate_id_is_blamed_on_the_file_changed_last_not_the_one_sorted_la
         f"{tmp_path / 'zz_dup.yaml'}:2: duplicate id 'gift-cards' "
         f"(already used at {tmp_path / 'zz_new.yaml'}:2, a file changed before this one)"
     ) in messages(result)
-    # The same question under two entries is the new file's problem too.
+    # The same question under two entries is the new file's problem too, at the questions' own lines.
     kb_dir(tmp_path, zz_dup=gift.format(q="do you sell GIFT cards", a="No.").replace("gift-cards", "vouchers"))
     [conflict] = load_dir(tmp_path).errors
-    assert str(conflict).startswith(f"{tmp_path / 'zz_dup.yaml'}:2: entry 'vouchers'")
-    assert f"'gift-cards' ({tmp_path / 'zz_new.yaml'}:2)" in str(conflict)
+    assert str(conflict).startswith(f"{tmp_path / 'zz_dup.yaml'}:3: entry 'vouchers'")
+    assert f"'gift-cards' ({tmp_path / 'zz_new.yaml'}:3)" in str(conflict)
 
     # Touching the old file later makes it the newer one: then it is the one reported.
     touched(tmp_path / "zz_dup.yaml", 3600)
     touched(tmp_path / "zz_new.yaml", 5)
     [conflict] = load_dir(tmp_path).errors
-    assert str(conflict).startswith(f"{tmp_path / 'zz_new.yaml'}:2: entry 'gift-cards'")
+    assert str(conflict).startswith(f"{tmp_path / 'zz_new.yaml'}:3: entry 'gift-cards'")
 
 
 def test_a_duplicate_id_in_files_changed_at_the_same_time_is_reported_in_file_order(tmp_path: Path) -> None:
@@ -186,7 +187,36 @@ def test_same_normalised_question_under_two_entries_is_a_conflict(tmp_path: Path
     result = load_dir(kb_dir(tmp_path, a=GOOD, b=other))
     assert result.kb is None
     [err] = [m for m in messages(result) if "cannot tell them apart" in m]
-    assert err.startswith(f"{tmp_path / 'b.yaml'}:2: entry 'eta'") and "shipping-time" in err
+    assert err == (
+        f"{tmp_path / 'b.yaml'}:3: entry 'eta': question 'how LONG does shipping take' is the same as "
+        f"'How long does shipping take?' of entry 'shipping-time' ({tmp_path / 'a.yaml'}:5) once normalised; "
+        "the bot cannot tell them apart"
+    )
+
+
+def test_a_duplicated_question_is_reported_at_its_own_line_in_a_block_list(tmp_path: Path) -> None:
+    # The tester's case: a long entry, the copied question far below its `id:` line.
+    other = (
+        "entries:\n"
+        "  - id: eta\n"
+        "    questions:\n"
+        "      en:\n"
+        '        - "When does it come?"\n'
+        '        - "when will my ORDER arrive"\n'
+        "    answer: {en: b}\n"
+    )
+    kb_dir(tmp_path, a=GOOD, b=other)
+    touched(tmp_path / "a.yaml", 3600)
+    result = load_dir(tmp_path)
+    [err] = messages(result)
+    assert err.startswith(f"{tmp_path / 'b.yaml'}:6: entry 'eta': question 'when will my ORDER arrive' "), err
+    assert f"of entry 'shipping-time' ({tmp_path / 'a.yaml'}:5)" in err
+    # Two wordings of one entry that normalise alike: a warning, at the second one's line.
+    same = other.replace('"When does it come?"', '"When will my order arrive?"').replace("eta", "shipping-time")
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    [warning] = load_dir(kb_dir(alone, c=same)).warnings
+    assert str(warning).startswith(f"{alone / 'c.yaml'}:6: entry 'shipping-time': questions "), warning
 
 
 def test_non_utf8_and_empty_files(tmp_path: Path) -> None:
@@ -290,3 +320,94 @@ def test_bad_yaml_points_at_the_offending_line(tmp_path: Path) -> None:
     result = load_dir(kb_dir(tmp_path, shop=text))
     [err] = messages(result)
     assert err.startswith(f"{tmp_path / 'shop.yaml'}:9: bad YAML")
+
+
+# -- broken YAML: where the mistake is, in words an admin can act on ------------------------------------
+
+STORE = """\
+department: store
+entries:
+  - id: opening-hours
+    questions:
+      en: ["When are you open?", "opening hours"]
+      es: ["¿Cuándo abrís?", "horario"]
+    answer:
+      en: "Monday to Friday, 9 am to 6 pm."
+      es: "De lunes a viernes, de 9 a 18 h."
+  - id: store-address
+    questions: {en: ["Where is your shop?"], es: ["¿Dónde está la tienda?"]}
+    answer: {en: "Calle Mayor 1, Madrid.", es: "Calle Mayor 1, Madrid."}
+"""
+HOURS = '"Monday to Friday, 9 am to 6 pm."'
+INDENT = "the indentation does not match the lines above"
+COLON = "a ':' inside a text: put the text in quotes"
+QUOTE = "a quote ({}) that opens here is not closed"
+START = "a text cannot start with '{}': put the text in quotes"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line", "message"),
+    [
+        # PyYAML: line 9 "expected <block end>, but found '<block mapping start>'" (its problem mark); the
+        # block it was reading starts at line 8 (its context mark), whose 5 spaces no other line has.
+        ('      en: "Monday', '     en: "Monday', 8, INDENT),
+        # The same complaint at line 9, where the mistake is this time (7 spaces).
+        ('      es: "De', '       es: "De', 9, INDENT),
+        # PyYAML: line 9 (problem mark); the block started at line 3 (context mark).
+        ('      es: "De', '     es: "De', 9, INDENT),
+        ("    answer:\n", "   answer:\n", 7, INDENT),
+        ("  - id: store-address", "   - id: store-address", 10, INDENT),
+        # PyYAML: "mapping values are not allowed here" at the second ':' (problem mark: right).
+        ("en: " + HOURS, "en: Hours: Monday to Friday, 9 am to 6 pm.", 8, COLON),
+        ('en: ["When are you open?", "opening hours"]', 'en: ["When are you open?", Opening hours: when?]', 5, COLON),
+        # A name deeper than the one above it reads as more of that text, then the ':' is refused.
+        ('      es: "De lunes a viernes, de 9 a 18 h."', '      es: De lunes a viernes\n       en2: x', 10, INDENT),
+        ('      en: "Monday', '\ten: "Monday', 8, "tabs are not allowed for indentation, use spaces"),
+        ('      en: "Monday', '      en:\t"Monday', 8, "a tab here: use spaces instead"),
+        # PyYAML: line 9 "expected <block end>, but found '<scalar>'": the quote ran to the next one, on line 9.
+        (HOURS, '"Monday to Friday, 9 am to 6 pm.', 8, QUOTE.format('"')),
+        # PyYAML: "found unexpected end of stream" at line 13 (problem); the quote opens at line 12 (context).
+        ('es: "Calle Mayor 1, Madrid."}', "es: 'Calle Mayor 1, Madrid.}", 12, QUOTE.format("'")),
+        # PyYAML: line 6 "expected ',' or ']'" (problem); the list opens at line 5 (context).
+        ('"opening hours"]', '"opening hours"', 5, "a '[' that opens here is not closed"),
+        ('"¿Dónde está la tienda?"]}', '"¿Dónde está la tienda?"]', 11, "a '{' that opens here is not closed"),
+        ('en: ["When are you open?", "opening hours"]', 'en: ["When are you open?" "opening hours"]', 5,
+         "a ',' is missing between two items, or a quote inside a text ends it early"),
+        (HOURS, '"Monday" to Friday', 8,
+         "text after the closing quote: put the whole text in quotes, and write a quote inside it as \\\" "
+         "(or quote the text with ' ')"),
+        ("  - id: store-address", "  -id: store-address", 10, "a '-' that starts a list item needs a space after it"),
+        ("en: " + HOURS, 'en:"Monday to Friday"', 8, "put a space after the ':' that ends a name"),
+        (HOURS, "@shop on Twitter", 8, START.format("@")),
+        (HOURS, "*Monday* to Friday", 8, START.format("*")),
+        (HOURS, "!Open! Monday to Friday", 8, START.format("!")),
+        (HOURS, '"See C:\\shop\\hours.txt"', 8,
+         "a '\\' inside a text in double quotes: write it as '\\\\', or quote the text with ' '"),
+    ],
+)
+def test_broken_yaml_is_explained_at_the_line_to_fix(
+    tmp_path: Path, old: str, new: str, line: int, message: str
+) -> None:
+    assert STORE.count(old) == 1
+    result = load_dir(kb_dir(tmp_path, store=STORE.replace(old, new)))
+    assert result.kb is None
+    assert messages(result) == [f"{tmp_path / 'store.yaml'}:{line}: bad YAML: {message}"]
+
+
+@pytest.mark.parametrize(
+    ("new", "line"),
+    [
+        ('      en:\n        - "When are you open?"\n        - Opening hours: when?', 7),
+        ('      en: ["When are you open?", Opening hours: 9 to 6]', 5),
+    ],
+)
+def test_an_unquoted_colon_in_a_question_is_explained(tmp_path: Path, new: str, line: int) -> None:
+    # Valid YAML, but the question became a mapping ("Opening hours": "when?").
+    text = STORE.replace('      en: ["When are you open?", "opening hours"]', new)
+    assert messages(load_dir(kb_dir(tmp_path, store=text))) == [
+        f"{tmp_path / 'store.yaml'}:{line}: entry 'opening-hours': a question in en must be text ({COLON})"
+    ]
+
+
+def test_unbroken_store_file_loads(tmp_path: Path) -> None:
+    assert load_dir(kb_dir(tmp_path, store=STORE)).ok

@@ -239,7 +239,7 @@ def test_a_knowledge_base_edit_that_does_not_load_is_shown_to_the_supervisor(
         banner = page.locator("#kb-problem")
         banner.wait_for()
         text = banner.inner_text()
-        assert text.startswith("Knowledge base not reloaded: ") and "shipping.yaml:4: bad YAML" in text, text
+        assert text.startswith("Knowledge base not reloaded: ") and "shipping.yaml:3: bad YAML" in text, text
         assert f"still answers from version {serving}" in text
     finally:
         library.folder = original
