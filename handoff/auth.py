@@ -9,7 +9,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from typing import Literal, cast
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import redis.asyncio as aioredis
 from aiohttp import web
@@ -249,6 +249,18 @@ class ConsoleAuth:
 
     async def _scan(self, pattern: str) -> set[str]:
         return {str(k) async for k in self.redis.scan_iter(match=pattern, count=500)}
+
+    async def locked_names(self) -> set[str]:
+        """The login names whose lockouts are in force: a "name" lock, or a "pair" lock of the name at one
+        address (an address's own "ip" lock is nobody's name); one SCAN of the lock keys."""
+        by_name, by_pair = lock_key("name", ""), lock_key("pair", "")
+        names: set[str] = set()
+        for key in await self._scan(lock_key("*", "*")):
+            if key.startswith(by_name):
+                names.add(key[len(by_name) :])
+            elif key.startswith(by_pair):
+                names.add(unquote(key[len(by_pair) :].split(":", 1)[0]))  # login_pair: "name:address"
+        return names
 
     async def unlock(self, name: str | None = None, address: str | None = None) -> int:
         """Lift login lockouts (`relevo agent unlock`, a new password); returns how many were in force.

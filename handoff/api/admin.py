@@ -36,13 +36,14 @@ def _admin(request: web.Request) -> AgentAdmin:
     return AgentAdmin(state.auth, state.service.queues)
 
 
-def admin_agent_json(agent: Agent, load: int = 0) -> dict[str, Any]:
+def admin_agent_json(agent: Agent, load: int = 0, locked_out: bool = False) -> dict[str, Any]:
     """An agent as the admin page edits it: display_name as stored ("" = customers see the login name),
-    never the password hash."""
+    never the password hash. locked_out: too many wrong passwords for their name (anywhere, or at one
+    address) refuse their logins now; POST /api/agents/{name}/unlock lifts it."""
     return {
         "name": agent.name, "display_name": agent.display_name, "label": agent.label, "role": agent.role,
         "departments": list(agent.departments), "tier": agent.tier, "capacity": agent.capacity,
-        "disabled": agent.disabled, "load": load,
+        "disabled": agent.disabled, "load": load, "locked_out": locked_out,
     }  # fmt: skip
 
 
@@ -115,13 +116,14 @@ def _agent_fields(service: HandoffService, data: dict[str, Any]) -> dict[str, An
     return fields
 
 
-async def _admin_view(service: HandoffService, agent: Agent) -> dict[str, Any]:
-    return admin_agent_json(agent, await service.queues.load(agent.name))
+async def _admin_view(service: HandoffService, agent: Agent, locked: set[str] | None = None) -> dict[str, Any]:
+    return admin_agent_json(agent, await service.queues.load(agent.name), agent.name in (locked or set()))
 
 
 async def agents_list(request: web.Request) -> web.StreamResponse:
     service = api_state(request).service
-    agents = [await _admin_view(service, a) for a in await service.directory.all()]
+    locked = await api_state(request).auth.locked_names()
+    agents = [await _admin_view(service, a, locked) for a in await service.directory.all()]
     return web.json_response({"agents": agents, "roles": list(ROLES)})
 
 
@@ -164,7 +166,8 @@ async def agent_change(request: web.Request) -> web.StreamResponse:
             await admin.enable(name)
         agent = await admin.get(name)
     service.forget_agents()
-    return web.json_response({"agent": await _admin_view(service, agent), **signed_out_json(out)})
+    view = await _admin_view(service, agent, await api_state(request).auth.locked_names())
+    return web.json_response({"agent": view, **signed_out_json(out)})
 
 
 async def agent_password(request: web.Request) -> web.StreamResponse:
@@ -175,6 +178,16 @@ async def agent_password(request: web.Request) -> web.StreamResponse:
     with _agent_errors():
         out = await _admin(request).set_password(name, password, keep=keep, lift_lockout=True)
     return web.json_response(signed_out_json(out))
+
+
+async def agent_unlock(request: web.Request) -> web.StreamResponse:
+    """Lift the login lockouts of an agent's name, at every address, as `relevo agent unlock NAME` does
+    (the same handoff/auth.py unlock); their password, sessions and tokens stay as they are."""
+    name = _agent_name(request)
+    with _agent_errors():
+        await _admin(request).get(name)  # 404 for nobody of that name
+    lifted = await api_state(request).auth.unlock(name=name)
+    return web.json_response({"lockouts_lifted": lifted})
 
 
 async def agent_delete(request: web.Request) -> web.StreamResponse:

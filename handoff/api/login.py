@@ -36,7 +36,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         return locked_out("too many failed logins")
     except AccountDisabled:
         # Only after the right password: a wrong one gets the same 401 whether the account exists or not.
-        return error_response(403, "account_disabled", "this account is disabled; ask a supervisor")
+        return error_response(403, "account_disabled", "this account is disabled; ask an administrator")
     if found is None:
         return error_response(401, "unauthenticated", "wrong name or password")
     agent, session = found

@@ -20,7 +20,15 @@ from handoff.agents import (
     ROLES,
     Role,
 )
-from handoff.api.admin import agent_add, agent_change, agent_delete, agent_password, agents_list, my_password
+from handoff.api.admin import (
+    agent_add,
+    agent_change,
+    agent_delete,
+    agent_password,
+    agent_unlock,
+    agents_list,
+    my_password,
+)
 from handoff.api.errors import ApiError, error_response
 from handoff.api.floor import floor
 from handoff.api.live import live
@@ -197,6 +205,10 @@ ROUTES: tuple[Route, ...] = (
           "properties": {"password": PASSWORD_SCHEMA}},
          responses={"200": "set: sessions_ended, tokens_revoked, lockout_lifted", "400": "too short or long",
                     "404": "no such agent"}),
+    _api("POST", AGENT + "/unlock", agent_unlock, "admin",
+         "lift an agent's login lockouts (their name's, at every address), as `relevo agent unlock NAME`; "
+         "an address's own lockout stays", responses={"200": "lockouts_lifted: how many were in force",
+                                                      "404": "no such agent"}),
     _api("GET", "/api/openapi.json", openapi_json, "agent", "this document"),
     Route("GET", "/api/ws", live, "agent", "ws",
           Doc("live events (WebSocket)", responses={"101": "upgraded"})),
@@ -212,13 +224,20 @@ def _refuse(route: Route, request: web.Request, status: int) -> web.StreamRespon
     return error_response(status, "unauthenticated" if status == 401 else "forbidden")
 
 
-def _csrf_ok(request: web.Request, session: ConsoleSession) -> bool:
+def _csrf_refusal(request: web.Request, session: ConsoleSession) -> web.Response | None:
+    """403 for an unsafe request with the cookie that lacks this sign-in's CSRF token, or that a page of
+    another origin sent; None when it may go on. Each says which of the two was wrong."""
     if request.method in SAFE_METHODS or session.via != "cookie":
-        return True
+        return None
     sent = request.headers.get(CSRF_HEADER, "")
-    return bool(sent) and hmac.compare_digest(sent, session.csrf) and same_origin(
-        request.headers.get("Origin"), request, api_state(request).auth.trusted_proxies
-    )
+    if not sent or not hmac.compare_digest(sent, session.csrf):
+        return error_response(403, "csrf", f"send the {CSRF_HEADER} header from /api/me")
+    origin = request.headers.get("Origin")
+    if not same_origin(origin, request, api_state(request).auth.trusted_proxies):
+        shown = (origin or "")[:100]
+        return error_response(403, "origin", f"the request came from another origin ({shown!r}): unsafe requests "
+                              "must come from Relevo's own pages (scheme, host and port), or send no Origin")
+    return None
 
 
 def guard(route: Route) -> Handler:
@@ -233,8 +252,9 @@ def guard(route: Route) -> Handler:
                     return _refuse(route, request, 401)
                 if not role_allows(agent.role, route.role):
                     return _refuse(route, request, 403)
-                if not _csrf_ok(request, session):
-                    return error_response(403, "csrf", f"send the {CSRF_HEADER} header from /api/me")
+                refused = _csrf_refusal(request, session)
+                if refused is not None:
+                    return refused
                 CURRENT.set((agent, session))
             return await route.handler(request)
         except ApiError as exc:

@@ -66,11 +66,16 @@
     var tr = el("tr", a.disabled ? "row-disabled" : null);
     tr.setAttribute("data-name", a.name);
 
-    var who = el("td", "admin-who");
+    var who = el("td", "admin-who card-title");
     who.appendChild(el("strong", "admin-label", a.label || a.name));
     who.appendChild(el("span", "muted admin-login", " " + a.name));
     if (mine) { who.appendChild(el("span", "chip", t("you"))); }
     if (a.disabled) { who.appendChild(el("span", "chip chip-disabled", t("disabledAgent"))); }
+    if (a.locked_out) {
+      var locked = el("span", "chip chip-locked", t("lockedOutAgent"));
+      locked.title = t("lockedOutHelp");
+      who.appendChild(locked);
+    }
     tr.appendChild(who);
 
     var display = el("input");
@@ -112,7 +117,10 @@
     cell.appendChild(capacity);
     tr.appendChild(cell);
 
-    var actions = el("td", "admin-actions");
+    // The buttons in a box of their own: on a phone the cell is a two-column grid (label, value).
+    var cellActions = el("td", "admin-actions");
+    var actions = el("div", "admin-buttons");
+    cellActions.appendChild(actions);
     actions.appendChild(R.button(t("save"), "btn btn-small btn-primary admin-save", function () {
       save(a, { display: display, role: role, tier: tier, boxes: boxes, capacity: capacity });
     }));
@@ -121,13 +129,31 @@
         setDisabled(a, !a.disabled);
       }));
     }
+    // Locked out by wrong passwords: let them in again now, with the password they have.
+    if (a.locked_out) {
+      var unlockButton = R.button(t("unlock"), "btn btn-small admin-unlock", function () { unlock(a); });
+      unlockButton.title = t("lockedOutHelp");
+      actions.appendChild(unlockButton);
+    }
     actions.appendChild(R.button(t("setPassword"), "btn btn-small admin-password", function () { setPassword(a); }));
     // Only a disabled agent can be deleted (the server says why otherwise): the button shows when it can work.
     if (a.disabled && !mine) {
       actions.appendChild(R.button(t("deleteAgent"), "btn btn-small admin-delete", function () { remove(a); }));
     }
-    tr.appendChild(actions);
+    tr.appendChild(cellActions);
+    cardLabels(tr);
     return tr;
+  }
+
+  /* On a phone the table shows each agent as a card (console.css table.cards): every cell is labelled
+     with its column's heading, in the page's language. */
+  function cardLabels(tr) {
+    var heads = $("admin-agents").tHead.rows[0].cells;
+    tr.setAttribute("role", "row");
+    Array.prototype.forEach.call(tr.cells, function (td, i) {
+      td.setAttribute("role", "cell");
+      if (heads[i]) { td.setAttribute("data-label", heads[i].textContent); }
+    });
   }
 
   function render() {
@@ -166,6 +192,14 @@
       var n = counts(data || {});
       R.flash(disabled ? t("done_disabled", { name: a.name, sessions: n.sessions, tokens: n.tokens })
                        : t("done_enabled", { name: a.name }), "ok");
+      return load();
+    }).catch(R.reportError);
+  }
+
+  /* Lifts the lockout of their name (at every address), as `relevo agent unlock NAME`; the password stays. */
+  function unlock(a) {
+    R.api("POST", path(a.name) + "/unlock").then(function () {
+      R.flash(t("done_unlocked", { name: a.name }), "ok");
       return load();
     }).catch(R.reportError);
   }

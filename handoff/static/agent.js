@@ -16,17 +16,26 @@
   var NEW_MARK_MS = 8000;
   var COUNT_FROM = 0.8; // the reply counter shows from 80 % of the limit: earlier it is only noise
   var LIMIT_SAY_MS = 1000; // the warning is read out once the agent pauses, not at every key
-  // The reply box's own words over the limit (common.js is shared with other pages; these are only here).
+  // The reply box's and the action notes' own words over the limit (common.js is shared with other
+  // pages; these are only here).
   var LIMIT_TEXTS = {
     en: {
       overOne: "1 character too many (the limit is {max}). Shorten it or send it in two parts.",
-      overMany: "{n} characters too many (the limit is {max}). Shorten it or send it in parts."
+      overMany: "{n} characters too many (the limit is {max}). Shorten it or send it in parts.",
+      noteOverOne: "The note is 1 character too long (the limit is {max}). Shorten it to go on.",
+      noteOverMany: "The note is {n} characters too long (the limit is {max}). Shorten it to go on."
     },
     es: {
       overOne: "Sobra 1 carácter (el máximo es {max}). Acórtalo o envíalo en dos partes.",
-      overMany: "Sobran {n} caracteres (el máximo es {max}). Acórtalo o envíalo en varias partes."
+      overMany: "Sobran {n} caracteres (el máximo es {max}). Acórtalo o envíalo en varias partes.",
+      noteOverOne: "La nota tiene 1 carácter de más (el máximo es {max}). Acórtala para continuar.",
+      noteOverMany: "La nota tiene {n} caracteres de más (el máximo es {max}). Acórtala para continuar."
     }
   };
+  // The notes of Transfer, Escalate and Resolve: the server takes them up to max_message_chars, as replies.
+  var NOTE_INPUTS = ["transfer-note", "escalate-note", "resolve-note"];
+  // One column (console.css, the phone): the conversation opens below the lists, out of sight.
+  var ONE_COLUMN = "(max-width: 720px)";
   // A reply or action refused with these: the conversation is no longer this agent's (409).
   var LOST_CODES = ["not_yours", "not_assigned", "gone"];
   var DRAFT_PREFIX = "relevo.draft.";
@@ -575,7 +584,7 @@
       renderMine();
       showInAddress(id);
       state.live.watch(id);
-      if (switching && !$("reply-text").disabled && !$("reply-text").readOnly) { $("reply-text").focus(); }
+      if (switching) { showOpened(); }
     }, function (err) {
       if (ticket !== state.opening) { return; }
       if (id === state.wanted) { state.wanted = null; dropDraft(id); showInAddress(null); }
@@ -584,6 +593,24 @@
       else { R.flash(t("notAvailable"), "error"); }
       refreshSoon();
     });
+  }
+
+  /* A conversation just opened: the reply box takes the keyboard when it is ours. On a phone (one column)
+     it opens below the queue and "My conversations", so the page scrolls to it (its top under the bar)
+     and its heading takes the focus: a tap on a card visibly opens it, a screen reader says whose it is,
+     and no on-screen keyboard covers the transcript before the agent taps the box. */
+  function showOpened() {
+    var box = $("reply-text");
+    var writable = !box.disabled && !box.readOnly;
+    if (!window.matchMedia(ONE_COLUMN).matches) {
+      if (writable) { box.focus(); }
+      return;
+    }
+    var bar = document.querySelector(".topbar");
+    var below = bar && getComputedStyle(bar).position === "sticky" ? bar.getBoundingClientRect().height : 0;
+    var top = $("conv").getBoundingClientRect().top + window.pageYOffset - below - 6;
+    window.scrollTo(0, Math.max(0, top));
+    $("conv-customer").focus({ preventScroll: true });
   }
 
   function reloadCurrent() {
@@ -764,6 +791,7 @@
       R.flash(t(doneKey), "ok");
       dropDraft(cur.id);
       Array.prototype.forEach.call(document.querySelectorAll("#actions input"), function (i) { i.value = ""; });
+      NOTE_INPUTS.forEach(updateNoteCount);
       closeConversation();
       return refreshLists();
     }, function (err) {
@@ -810,6 +838,32 @@
   function noteOf(id) {
     var v = $(id).value.trim();
     return v ? { note: v } : {};
+  }
+
+  /* A note of an action, counted as the reply box counts (what is sent: trimmed, in code points): the
+     count from 80 % of the limit, and over it by how many characters. No maxlength on the inputs: it
+     would cut a pasted note silently. Returns the number of characters too many (0 when it fits). */
+  function updateNoteCount(id) {
+    var input = $(id);
+    var counter = $(id + "-count");
+    var n = countChars(input.value.trim());
+    var over = n - state.maxChars;
+    counter.hidden = n < state.maxChars * COUNT_FROM;
+    counter.textContent = over > 0 ? limitText(over === 1 ? "noteOverOne" : "noteOverMany", { n: over, max: state.maxChars })
+      : t("charsLeft", { n: n, max: state.maxChars });
+    counter.classList.toggle("is-full", n >= state.maxChars);
+    if (counter.hidden) { input.removeAttribute("aria-describedby"); } else { input.setAttribute("aria-describedby", id + "-count"); }
+    if (over > 0) { input.setAttribute("aria-invalid", "true"); } else { input.removeAttribute("aria-invalid"); }
+    return over > 0 ? over : 0;
+  }
+
+  /* Over the limit: not sent and not cut; said in the alert line (read out) and under the note, which
+     keeps the text and the keyboard. */
+  function noteTooLong(id) {
+    if (!updateNoteCount(id)) { return false; }
+    R.flash($(id + "-count").textContent, "error");
+    $(id).focus();
+    return true;
   }
 
   // -- canned replies ----------------------------------------------------------------------------------
@@ -922,16 +976,20 @@
     });
     $("canned-q").addEventListener("input", debounce(searchCanned, CANNED_DEBOUNCE_MS));
     $("canned").addEventListener("toggle", function () { if ($("canned").open) { $("canned-q").focus(); } });
+    NOTE_INPUTS.forEach(function (id) {
+      $(id).addEventListener("input", function () { updateNoteCount(id); });
+    });
     $("transfer-form").addEventListener("submit", function (ev) {
       ev.preventDefault();
       var dep = $("transfer-dept").value;
-      if (!dep) { return; }
+      if (!dep || noteTooLong("transfer-note")) { return; }
       var body = noteOf("transfer-note");
       body.department = dep;
       act("transfer", body, "done_transferred");
     });
     $("escalate-form").addEventListener("submit", function (ev) {
       ev.preventDefault();
+      if (noteTooLong("escalate-note")) { return; }
       act("escalate", noteOf("escalate-note"), "done_escalated");
     });
     $("release-btn").addEventListener("click", function () { act("release", undefined, "done_released"); });
@@ -944,7 +1002,7 @@
     });
     $("resolve-form").addEventListener("submit", function (ev) {
       ev.preventDefault();
-      if (!window.confirm(t("confirmResolve"))) { return; }
+      if (noteTooLong("resolve-note") || !window.confirm(t("confirmResolve"))) { return; }
       var body = noteOf("resolve-note");
       body.outcome = $("resolve-outcome").value;
       act("resolve", body, "done_resolved");
@@ -975,6 +1033,7 @@
       state.me = data.agent || {};
       state.maxChars = Number(data.max_message_chars) || state.maxChars;
       updateCount();
+      NOTE_INPUTS.forEach(updateNoteCount);
       $("me-name").textContent = state.me.display_name || state.me.name || "";
       $("to-supervisor").hidden = state.me.role !== "supervisor" && state.me.role !== "admin";
       setPresenceSelect(data.presence === "away" ? "away" : "online");

@@ -17,11 +17,11 @@
       // login
       loginTitle: "Sign in", name: "Name", password: "Password", signIn: "Sign in",
       signingIn: "Signing in…", badCredentials: "Wrong name or password.",
-      lockedOut: "Too many attempts. Try again in {n} minutes, or ask a supervisor to unlock your name.",
+      lockedOut: "Too many attempts. Try again in {n} minutes, or ask an administrator to unlock your name.",
       loggedOut: "You are signed out.", fillBoth: "Enter your name and password.",
       sessionEnded: "Your sign-in has ended. Sign in again to carry on: what you were writing is kept.",
-      accountDisabled: "This account is disabled; ask a supervisor.",
-      signedOutDisabled: "You were signed out because this account is disabled; ask a supervisor.",
+      accountDisabled: "This account is disabled; ask an administrator.",
+      signedOutDisabled: "You were signed out because this account is disabled; ask an administrator.",
       // agent console
       queue: "Queue", claimNext: "Claim next", mine: "My conversations", noneWaiting: "Nobody is waiting.",
       noneMine: "No conversations assigned to you.", waited: "waiting {t}", capacity: "Load {load} of {capacity}",
@@ -70,7 +70,8 @@
       err_gone: "This conversation is not waiting any more, or it has ended.",
       err_full: "You already have as many conversations as you can take.",
       err_not_allowed: "That queue is not one of yours.", err_disabled: "Your account is disabled.",
-      err_account_disabled: "This account is disabled; ask a supervisor.",
+      err_account_disabled: "This account is disabled; ask an administrator.",
+      err_origin: "Relevo refused this page's address (another host, or http instead of https): open the console at Relevo's own address.",
       err_moved: "The conversation kept moving; try again.", err_busy: "This conversation is already handed over.",
       err_unknown_department: "There is no such department.", err_bad_tier: "There is no such tier.",
       err_bad_outcome: "Choose an outcome from the list.", err_no_outcome: "Choose an outcome from the list.",
@@ -85,9 +86,10 @@
         "later edits wait until this is fixed.",
       kbEmpty: "No knowledge base loaded: {error}. The bot cannot answer questions until it is fixed.",
       kbMisrouted: "Knowledge base loaded with a routing problem: {error}.",
-      bConversations: "Bot: {n} conversations", bContained: "{p} % finished without a person",
-      bAnswered: "{n} answers", bHelpful: "{p} % found helpful (of {n} asked)",
-      bNotUnderstood: "{n} not understood", bHandedOver: "{n} handed to a person",
+      bConversations: "Bot: {n} conversations", bConversations1: "Bot: 1 conversation",
+      bContained: "{p} % finished without a person", bAnswered: "{n} answers", bAnswered1: "1 answer", bHelpful: "{p} % found helpful (of {n} asked)",
+      bHelpful1: "{p} % found helpful (of 1 asked)",
+      bNotUnderstood: "{n} not understood", bHandedOver: "{n} handed to a person", bHandedOver1: "1 handed to a person",
       breaches: "SLA breaches", noBreaches: "No SLA breaches.", kind: "Kind", overdue: "Overdue",
       records: "Escalation records", from: "From", to: "To", reason: "Reason", any: "Any", apply: "Apply",
       exportCsv: "Export CSV", when: "When", events: "Events", noRecords: "No records match.",
@@ -137,7 +139,12 @@
       done_deleted: "{name} deleted.",
       err_agent_exists: "There is already an agent with that login name.",
       err_no_such_agent: "That agent does not exist any more; reload the page.",
-      err_not_yourself: "You cannot do that to your own account; another admin can."
+      err_not_yourself: "You cannot do that to your own account; another admin can.",
+      lockedOutAgent: "locked out", unlock: "Unlock",
+      lockedOutHelp: "Too many wrong passwords: their sign-in is refused for up to 15 minutes. Unlock lets them in at once with the same password.",
+      done_unlocked: "{name} can sign in again at once.",
+      openInConsole: "Open in console",
+      openInConsoleHelp: "Open this conversation in the agent console, where you may take it over or give it back to the queue."
     },
     es: {
       brand: "Relevo", loading: "Cargando…", logout: "Cerrar sesión", online: "Disponible", away: "Ausente",
@@ -148,12 +155,12 @@
       hours: "{n} h {m} min", days: "{n} d", ago: "hace {t}", justNow: "ahora mismo",
       loginTitle: "Iniciar sesión", name: "Nombre", password: "Contraseña", signIn: "Entrar",
       signingIn: "Entrando…", badCredentials: "Nombre o contraseña incorrectos.",
-      lockedOut: "Demasiados intentos. Vuelve a probar dentro de {n} minutos o pide a un supervisor que " +
+      lockedOut: "Demasiados intentos. Vuelve a probar dentro de {n} minutos o pide a un administrador que " +
         "desbloquee tu nombre.",
       loggedOut: "Has cerrado la sesión.", fillBoth: "Escribe tu nombre y tu contraseña.",
       sessionEnded: "Tu sesión ha terminado. Vuelve a iniciarla para seguir: lo que estabas escribiendo se conserva.",
-      accountDisabled: "Esta cuenta está desactivada; pregunta a un supervisor.",
-      signedOutDisabled: "Se ha cerrado tu sesión porque esta cuenta está desactivada; pregunta a un supervisor.",
+      accountDisabled: "Esta cuenta está desactivada; pregunta a un administrador.",
+      signedOutDisabled: "Se ha cerrado tu sesión porque esta cuenta está desactivada; pregunta a un administrador.",
       queue: "Cola", claimNext: "Atender siguiente", mine: "Mis conversaciones", noneWaiting: "No espera nadie.",
       noneMine: "No tienes conversaciones asignadas.", waited: "espera {t}", capacity: "Carga {load} de {capacity}",
       presence: "Estado", notifyOn: "Activar avisos", newHandoff: "Nueva derivación",
@@ -201,7 +208,8 @@
       err_gone: "Esta conversación ya no está esperando, o ha terminado.",
       err_full: "Ya tienes todas las conversaciones que puedes atender.",
       err_not_allowed: "Esa cola no es de las tuyas.", err_disabled: "Tu cuenta está desactivada.",
-      err_account_disabled: "Esta cuenta está desactivada; pregunta a un supervisor.",
+      err_account_disabled: "Esta cuenta está desactivada; pregunta a un administrador.",
+      err_origin: "Relevo ha rechazado la dirección de esta página (otro nombre, o http en lugar de https): abre la consola en la dirección de Relevo.",
       err_moved: "La conversación no paraba de moverse; inténtalo de nuevo.",
       err_busy: "Esta conversación ya está derivada.",
       err_unknown_department: "Ese departamento no existe.", err_bad_tier: "Ese nivel no existe.",
@@ -216,9 +224,10 @@
       kbEmpty: "No hay base de conocimiento cargada: {error}. El bot no puede responder preguntas hasta " +
         "que se corrija.",
       kbMisrouted: "Base de conocimiento cargada con un problema de enrutamiento: {error}.",
-      bConversations: "Bot: {n} conversaciones", bContained: "{p} % terminadas sin una persona",
-      bAnswered: "{n} respuestas", bHelpful: "{p} % útiles (de {n} preguntadas)",
-      bNotUnderstood: "{n} sin entender", bHandedOver: "{n} pasadas a una persona",
+      bConversations: "Bot: {n} conversaciones", bConversations1: "Bot: 1 conversación",
+      bContained: "{p} % terminadas sin una persona", bAnswered: "{n} respuestas", bAnswered1: "1 respuesta",
+      bHelpful: "{p} % útiles (de {n} preguntadas)", bHelpful1: "{p} % útiles (de 1 preguntada)",
+      bNotUnderstood: "{n} sin entender", bHandedOver: "{n} pasadas a una persona", bHandedOver1: "1 pasada a una persona",
       conversations: "Conversaciones", breaches: "SLA incumplidos", noBreaches: "Ningún SLA incumplido.",
       kind: "Tipo", overdue: "Retraso", records: "Registro de derivaciones", from: "Desde", to: "Hasta",
       reason: "Motivo", any: "Cualquiera", apply: "Aplicar", exportCsv: "Exportar CSV", when: "Cuándo",
@@ -266,7 +275,12 @@
       done_deleted: "{name} borrado.",
       err_agent_exists: "Ya hay un agente con ese nombre de acceso.",
       err_no_such_agent: "Ese agente ya no existe; recarga la página.",
-      err_not_yourself: "No puedes hacerle eso a tu propia cuenta; otro administrador sí puede."
+      err_not_yourself: "No puedes hacerle eso a tu propia cuenta; otro administrador sí puede.",
+      lockedOutAgent: "bloqueado", unlock: "Desbloquear",
+      lockedOutHelp: "Demasiadas contraseñas incorrectas: se le impide entrar durante hasta 15 minutos. Desbloquear le deja entrar ya con la misma contraseña.",
+      done_unlocked: "{name} ya puede volver a entrar.",
+      openInConsole: "Abrir en la consola",
+      openInConsoleHelp: "Abre esta conversación en la consola de agente, donde puedes quedártela o devolverla a la cola."
     }
   };
 

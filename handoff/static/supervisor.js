@@ -84,7 +84,8 @@
     var abody = R.clear($("agents-table").tBodies[0]);
     (floor.agents || []).forEach(function (a) {
       var tr = el("tr", a.disabled ? "row-disabled" : null);
-      var name = el("td", "card-title");
+      // A long unbroken name wraps in its cell instead of pushing the other columns off-screen.
+      var name = el("td", "card-title agent-name");
       name.appendChild(el("strong", null, a.display_name || a.name));
       if (a.display_name && a.display_name !== a.name) { name.appendChild(el("span", "muted", " " + a.name)); }
       // Still listed (their records keep the name), but nobody should wait for them.
@@ -180,14 +181,17 @@
 
   function botText(f) {
     if (!f || !f.conversations) { return ""; }
-    var parts = [t("bConversations", { n: f.conversations }),
+    // "1 conversation", "1 answer": the singular where a language has one (0 takes the plural).
+    function counted(key, n, values) { return t(Number(n) === 1 ? key + "1" : key, values || { n: n }); }
+    var parts = [counted("bConversations", f.conversations),
                  t("bContained", { p: Math.round(100 * (f.contained_rate || 0)) }),
-                 t("bAnswered", { n: f.answered })];
+                 counted("bAnswered", f.answered)];
     if (f.helpful_rate != null) {
-      parts.push(t("bHelpful", { p: Math.round(100 * f.helpful_rate), n: f.helpful_yes + f.helpful_no }));
+      var asked = f.helpful_yes + f.helpful_no;
+      parts.push(counted("bHelpful", asked, { p: Math.round(100 * f.helpful_rate), n: asked }));
     }
     parts.push(t("bNotUnderstood", { n: f.not_understood }));
-    parts.push(t("bHandedOver", { n: f.handed_over }));
+    parts.push(counted("bHandedOver", f.handed_over));
     return parts.join(" · ");
   }
 
@@ -300,6 +304,10 @@
                 conv.agent ? t("claimedBy", { agent: conv.agent }) : ""];
     $("detail-meta").textContent = meta.filter(Boolean).join(" · ");
     renderHandoffs(id, data);
+    // Still open (waiting, or with an agent): the console is where a supervisor takes it over.
+    var open = conv.state === "queued" || conv.state === "assigned";
+    $("detail-open").hidden = !open;
+    $("detail-open").href = open ? R.withLang("/agent?c=" + encodeURIComponent(id)) : "/agent";
     $("detail-email-value").textContent = conv.email || "";
     $("detail-email").hidden = !conv.email;
     $("detail-rating").textContent = t("rating") + ": " + (ratingText(conv.rating) || t("noRating")) +

@@ -4,7 +4,10 @@ name full of markup stays text everywhere it shows."""
 
 from __future__ import annotations
 
+import json
 import re
+import urllib.error
+import urllib.request
 from typing import Any
 
 import pytest
@@ -17,6 +20,7 @@ pytestmark = pytest.mark.browser
 server, browser, open_page = console.server, console.browser, console.open_page
 
 MARKUP = "<img src=x onerror=alert(1)>"
+PHONE = {"width": 390, "height": 844}
 EVE_PASSWORD = "eve's first passphrase"
 EVE_NEW_PASSWORD = "eve's own passphrase"
 
@@ -130,3 +134,93 @@ def test_a_supervisor_made_an_agent_loses_the_supervisor_view_under_an_open_page
     sue.get_by_role("link", name="Back to the agent console").click()
     sue.wait_for_url(re.compile(r"/agent$"))
     sue.locator("#conn", has_text="Live").wait_for()
+
+
+def login_status(url: str, name: str, password: str) -> int:
+    """The status of one POST /api/login from the test (its own address's failures count, as anyone's)."""
+    request = urllib.request.Request(
+        url + "/api/login", data=json.dumps({"name": name, "password": password}).encode(),
+        headers={"Content-Type": "application/json"}, method="POST",
+    )  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=10) as r:
+            return int(r.status)
+    except urllib.error.HTTPError as err:
+        return int(err.code)
+
+
+def cards_in_view(page: Any) -> dict[str, Any]:
+    """The agents table on a phone, read at once: whether anything sticks out to the right."""
+    return dict(page.evaluate(
+        """() => {
+          const table = document.getElementById('admin-agents');
+          const wrap = table.parentElement;
+          const width = document.documentElement.clientWidth;
+          const out = Array.from(table.querySelectorAll('td, button, input, select'))
+            .filter(n => n.getBoundingClientRect().right > width + 1)
+            .map(n => n.className || n.tagName);
+          const labels = Array.from(table.tBodies[0].rows[0].cells).map(c => c.getAttribute('data-label'));
+          return { page: document.documentElement.scrollWidth, width, wrap: wrap.scrollWidth - wrap.clientWidth,
+                   out, labels, display: getComputedStyle(table.tBodies[0].rows[0]).display };
+        }"""
+    ))
+
+
+@pytest.mark.timeout(150)
+def test_on_a_phone_the_admin_sees_agents_as_cards_and_unlocks_a_locked_out_agent(
+    server: Server, open_page: PageFactory
+) -> None:
+    server.add_agent("ada", ("general",), role="admin", display_name="Ada")
+    server.add_agent("ana", ("general", "billing"), display_name="Maximiliana " + "W" * 88)
+    for _ in range(5):
+        assert login_status(server.url, "ana", "wrong password") == 401
+    assert login_status(server.url, "ana", console.PASSWORD) == 429
+
+    admin = open_page(viewport=PHONE)
+    sign_in_at(admin, server.url, "ada", console.PASSWORD, "/admin")
+    row = admin.locator('#admin-agents tr[data-name="ana"]')
+    row.wait_for()
+    # Each agent a card, every value under its heading, nothing off to the right of a 390 px screen.
+    seen = cards_in_view(admin)
+    assert seen["display"] == "block", seen
+    assert seen["page"] <= seen["width"] and seen["wrap"] <= 0 and seen["out"] == [], seen
+    assert seen["labels"] == ["Agent", "Display name", "Role", "Tier", "Departments", "Capacity", "Actions"]
+    shot(admin, "admin-phone-cards")
+
+    # Ana's name is locked out by wrong passwords: said on her card, with an Unlock there.
+    assert row.locator(".chip-locked").inner_text() == "locked out"
+    assert admin.locator('#admin-agents tr[data-name="ada"] .admin-unlock').count() == 0
+    row.locator(".admin-unlock").click()
+    admin.locator("#flash", has_text="ana can sign in again at once.").wait_for()
+    row.locator(".chip-locked").wait_for(state="detached")
+    assert row.locator(".admin-unlock").count() == 0
+    assert login_status(server.url, "ana", console.PASSWORD) == 200  # the same password, at once
+    assert without_refusals(admin.problems) == []
+
+
+def test_the_lockout_and_unlock_are_said_in_spanish(server: Server, open_page: PageFactory) -> None:
+    server.add_agent("ada", ("general",), role="admin", display_name="Ada")
+    server.add_agent("ana", ("general",))
+    for _ in range(5):
+        login_status(server.url, "ana", "wrong password")
+    admin = open_page(locale="es-ES")
+    sign_in_at(admin, server.url, "ada", console.PASSWORD, "/admin")
+    row = admin.locator('#admin-agents tr[data-name="ana"]')
+    row.locator(".chip-locked").wait_for()
+    assert admin.evaluate(
+        """() => { const r = document.querySelector('#admin-agents tr[data-name="ana"]');
+                   return [r.querySelector('.chip-locked').textContent, r.querySelector('.admin-unlock').textContent,
+                           r.cells[0].getAttribute('data-label')]; }"""
+    ) == ["bloqueado", "Desbloquear", "Agente"]
+    row.locator(".admin-unlock").click()
+    admin.locator("#flash", has_text="ana ya puede volver a entrar.").wait_for()
+    # The login page tells whoever is locked out to ask an administrator, who can lift it here.
+    page = open_page(locale="es-ES")
+    for _ in range(5):
+        login_status(server.url, "ana", "wrong password")
+    page.goto(server.url + "/login?next=/agent")
+    sign_in_here(page, "ana", console.PASSWORD)
+    page.locator("#login-error", has_text="Demasiados intentos").wait_for()
+    assert page.locator("#login-error").inner_text() == (
+        "Demasiados intentos. Vuelve a probar dentro de 15 minutos o pide a un administrador que desbloquee tu nombre.")
+    assert without_refusals(admin.problems) == []

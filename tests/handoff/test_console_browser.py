@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import threading
@@ -45,6 +46,7 @@ CALL_TIMEOUT_S = 20.0
 DESKTOP = {"width": 1280, "height": 800}
 TABLET = {"width": 820, "height": 1180}
 PHONE = {"width": 360, "height": 740}
+TALL_PHONE = {"width": 390, "height": 844}
 SECRET = "console-browser-test-secret-0123456789"
 PASSWORD = "correct horse battery"
 ASK_PERSON = "quiero hablar con una persona"
@@ -327,7 +329,7 @@ def test_wrong_password_then_lockout(server: Server, open_page: PageFactory) -> 
     page.locator("#login-error", has_text="Too many attempts").wait_for()
     # How long, and who can lift it sooner (the server's Retry-After: 15 minutes).
     assert page.locator("#login-error").inner_text() == (
-        "Too many attempts. Try again in 15 minutes, or ask a supervisor to unlock your name.")
+        "Too many attempts. Try again in 15 minutes, or ask an administrator to unlock your name.")
     assert page.url.endswith("/login?next=/agent")
 
 
@@ -629,8 +631,9 @@ def test_customer_rating_reaches_the_supervisor_records(server: Server, open_pag
     bot_line = sara.locator("#bot-metrics")
     bot_line.filter(has_text="handed to a person").wait_for()
     shown = bot_line.inner_text()
-    assert re.fullmatch(r"Bot: \d+ conversations · \d+ % finished without a person · \d+ answers · .*"
-                        r"\d+ not understood · [1-9]\d* handed to a person", shown), shown
+    # One conversation is "1 conversation", one answer "1 answer" (test_the_bot_line_says_one_in_the_singular).
+    assert re.fullmatch(r"Bot: (1 conversation|\d+ conversations) · \d+ % finished without a person · "
+                        r"(1 answer|\d+ answers) · .*\d+ not understood · [1-9]\d* handed to a person", shown), shown
     row.locator(".link-button").first.click()
     rated = sara.locator("#timeline .tl-rated")
     rated.nth(1).wait_for()  # the stars, then the comment, as text
@@ -980,4 +983,164 @@ def test_a_supervisor_sees_the_unanswered_questions_and_downloads_their_draft(
     assert page.locator("#unanswered-table .badge").first.inner_text() == "la respuesta no sirvió"
     assert page.locator("#unanswered-download").inner_text() == "Descargar borrador de FAQ"
     assert_inert(page)
+    assert page.problems == []
+
+
+def opened_in_view(page: Any) -> dict[str, Any]:
+    """Where the open conversation is, read at once: the page's scroll, its top and who has the focus."""
+    return dict(page.evaluate(
+        """() => ({
+          y: window.scrollY, top: document.getElementById('conv').getBoundingClientRect().top,
+          bar: document.querySelector('.topbar').getBoundingClientRect().bottom,
+          height: window.innerHeight, focus: document.activeElement && document.activeElement.id,
+        })"""
+    ))
+
+
+@pytest.mark.timeout(120)
+def test_on_a_phone_an_opened_conversation_is_scrolled_into_view_and_focused(
+    server: Server, open_page: PageFactory
+) -> None:
+    # A tap on a queue card, or Claim next, opened the conversation 1 700 px below, out of sight.
+    server.add_agent("ana", ("general",))
+    ana = open_page(viewport=TALL_PHONE)
+    log_in(ana, server.url, "ana")
+    customer = open_page(viewport=PHONE, locale="es-ES")
+    open_widget(customer, server.url)
+    customer_says(customer, ASK_PERSON)
+    card = ana.locator("#queue-list .item-button").first
+    card.wait_for()
+    assert ana.evaluate("() => window.scrollY") == 0
+
+    card.click()
+    ana.locator("#conv").wait_for()
+    ana.wait_for_function("() => document.activeElement && document.activeElement.id === 'conv-customer'")
+    seen = opened_in_view(ana)
+    assert seen["y"] > 0, seen
+    assert seen["bar"] - 1 <= seen["top"] < seen["height"] / 3, seen  # its top just under the bar
+    shot(ana, "agent-phone-opened")
+
+    # Claim next from the top of the page: the claimed conversation comes into view the same way.
+    ana.evaluate("() => window.scrollTo(0, 0)")
+    ana.locator("#conv-close").evaluate("b => b.click()")
+    ana.locator("#conv").wait_for(state="hidden")
+    ana.evaluate("() => { window.scrollTo(0, 0); document.activeElement && document.activeElement.blur(); }")
+    ana.locator("#claim-next").click()
+    ana.locator("#reply-text:not([disabled])").wait_for()
+    ana.wait_for_function("() => document.activeElement && document.activeElement.id === 'conv-customer'")
+    seen = opened_in_view(ana)
+    assert seen["y"] > 0 and seen["bar"] - 1 <= seen["top"] < seen["height"] / 3, seen
+    assert ana.problems == []
+
+
+def test_on_a_desktop_claiming_still_puts_the_keyboard_in_the_reply_box(server: Server, open_page: PageFactory) -> None:
+    server.add_agent("ana", ("general",))
+    ana = open_page()
+    log_in(ana, server.url, "ana")
+    customer = open_page(viewport=PHONE, locale="es-ES")
+    open_widget(customer, server.url)
+    customer_says(customer, ASK_PERSON)
+    ana.locator("#queue-list .item-button").first.wait_for()
+    ana.locator("#claim-next").click()
+    ana.wait_for_function("() => document.activeElement && document.activeElement.id === 'reply-text'")
+    assert ana.evaluate("() => window.scrollY") == 0
+
+
+def agents_overflow(page: Any) -> dict[str, Any]:
+    """The floor's agents table against its box, read at once."""
+    return dict(page.evaluate(
+        """() => {
+          const table = document.getElementById('agents-table');
+          const wrap = table.parentElement;
+          const heads = Array.from(table.tHead.rows[0].cells);
+          return { scroll: wrap.scrollWidth, client: wrap.clientWidth, table: table.offsetWidth,
+                   lastRight: heads[heads.length - 1].getBoundingClientRect().right,
+                   wrapRight: wrap.getBoundingClientRect().right,
+                   rows: table.tBodies[0].rows.length };
+        }"""
+    ))
+
+
+def test_a_long_unbroken_agent_name_wraps_on_the_floor(server: Server, open_page: PageFactory) -> None:
+    long_name = "Maximiliana " + "W" * 88
+    server.add_agent("sara", ("general",), role="supervisor", display_name="Sara")
+    server.add_agent("longname", ("general",), display_name=long_name)
+    page = open_page(viewport={"width": 1400, "height": 900})
+    log_in(page, server.url, "sara", where="/supervisor")
+    page.locator("#agents-table tbody tr").nth(1).wait_for()
+    seen = agents_overflow(page)
+    assert seen["rows"] == 2
+    # Every column in view: the name wraps in its cell instead of widening the table past its box.
+    assert seen["scroll"] <= seen["client"] + 1, seen
+    assert seen["lastRight"] <= seen["wrapRight"] + 1, seen
+    assert page.locator("#agents-table strong", has_text="Maximiliana").inner_text() == long_name
+    shot(page, "supervisor-long-name")
+    assert page.problems == []
+
+
+@pytest.mark.timeout(150)
+def test_the_record_panel_opens_a_live_conversation_in_the_console_to_take_it_over(
+    server: Server, open_page: PageFactory
+) -> None:
+    server.add_agent("ana", ("general",))
+    server.add_agent("sara", ("general",), role="supervisor", display_name="Sara")
+    ana = open_page()
+    log_in(ana, server.url, "ana")
+    customer = open_page(viewport=PHONE, locale="es-ES")
+    open_widget(customer, server.url)
+    customer_says(customer, ASK_PERSON)
+    ana.locator("#queue-list .item-button").first.wait_for()
+    ana.locator("#claim-next").click()
+    ana.locator("#reply-text:not([disabled])").wait_for()
+    cid = ana.evaluate("() => new URLSearchParams(location.search).get('c')")
+    assert cid
+
+    sara = open_page()
+    accept_confirms(sara)
+    log_in(sara, server.url, "sara", where="/supervisor")
+    # Ana's conversation on the floor opens its record, which leads to the console.
+    sara.locator(f'#agents-table .id-button[title="{cid}"]').click()
+    link = sara.locator("#detail-open")
+    link.wait_for()
+    assert link.inner_text() == "Open in console"
+    assert link.get_attribute("href") == f"/agent?c={cid}"
+    link.click()
+    sara.wait_for_url(re.compile(r"/agent\?c="))
+    sara.locator("#conv-takeover").click()
+    sara.locator("#flash", has_text="The conversation is yours now.").wait_for()
+    sara.locator("#reply-text:not([disabled])").wait_for()
+    sara.locator("#resolve-btn").click()
+    sara.locator("#flash", has_text="Resolved.").wait_for()
+
+    # Ended: the record has no way to the console any more.
+    sara.goto(f"{server.url}/supervisor?c={cid}")
+    sara.locator("#detail-body").wait_for()
+    sara.wait_for_function("() => document.getElementById('detail-meta').textContent !== ''")
+    assert sara.evaluate("() => [document.getElementById('detail-open').hidden, "
+                         "document.getElementById('detail-meta').textContent]") == [True, sara.locator(
+                             "#detail-meta").inner_text()]
+    assert without_refusals(sara.problems) == []
+
+
+BOT_FIGURES = {
+    "conversations": 1, "contained_rate": 0, "answered": 1, "helpful_rate": 1, "helpful_yes": 1, "helpful_no": 0,
+    "not_understood": 0, "handed_over": 1,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("locale", "live", "expected"), [
+    ("en-US", "Live", "Bot: 1 conversation · 0 % finished without a person · 1 answer · 100 % found helpful "
+                      "(of 1 asked) · 0 not understood · 1 handed to a person"),
+    ("es-ES", "En directo", "Bot: 1 conversación · 0 % terminadas sin una persona · 1 respuesta · 100 % útiles "
+                            "(de 1 preguntada) · 0 sin entender · 1 pasada a una persona"),
+])  # fmt: skip
+def test_the_bot_line_says_one_in_the_singular(
+    server: Server, open_page: PageFactory, locale: str, live: str, expected: str
+) -> None:
+    server.add_agent("sara", ("general",), role="supervisor")
+    page = open_page(locale=locale)
+    page.route("**/api/bot_figures*", lambda route: route.fulfill(
+        status=200, content_type="application/json", body=json.dumps(BOT_FIGURES)))
+    log_in(page, server.url, "sara", where="/supervisor", live=live)
+    page.wait_for_function("t => document.getElementById('bot-metrics').textContent === t", arg=expected)
     assert page.problems == []

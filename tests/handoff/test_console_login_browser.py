@@ -18,10 +18,10 @@ pytestmark = pytest.mark.browser
 server, browser, open_page = console.server, console.browser, console.open_page
 
 PHONE_375 = {"width": 375, "height": 740}
-SIGNED_OUT_EN = "You were signed out because this account is disabled; ask a supervisor."
-DISABLED_EN = "This account is disabled; ask a supervisor."
-SIGNED_OUT_ES = "Se ha cerrado tu sesión porque esta cuenta está desactivada; pregunta a un supervisor."
-DISABLED_ES = "Esta cuenta está desactivada; pregunta a un supervisor."
+SIGNED_OUT_EN = "You were signed out because this account is disabled; ask an administrator."
+DISABLED_EN = "This account is disabled; ask an administrator."
+SIGNED_OUT_ES = "Se ha cerrado tu sesión porque esta cuenta está desactivada; pregunta a un administrador."
+DISABLED_ES = "Esta cuenta está desactivada; pregunta a un administrador."
 
 
 def try_login(page: Any, name: str, password: str) -> None:

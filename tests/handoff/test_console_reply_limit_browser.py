@@ -197,3 +197,92 @@ def test_emoji_count_once_as_the_server_counts_and_the_warning_is_spanish(
     wait_count(agent, f"Sobran 3 caracteres (el máximo es {LIMIT}). Acórtalo o envíalo en varias partes.")
     assert agent.locator("#transcript .msg-agent").count() == 1
     assert agent.problems == []
+
+
+def action_posts(page: Any) -> list[str]:
+    """The actions (transfer, escalate, resolve) the console sends from now on."""
+    sent: list[str] = []
+
+    def on_request(request: Any) -> None:
+        if request.method == "POST" and re.search(r"/(transfer|escalate|resolve)$", request.url):
+            sent.append(request.url.rsplit("/", 1)[1])
+
+    page.on("request", on_request)
+    return sent
+
+
+def note_state(page: Any, which: str) -> dict[str, Any]:
+    """A note input and its count, read at once."""
+    return dict(page.evaluate(
+        """id => { const i = document.getElementById(id), c = document.getElementById(id + '-count');
+                   return { value: i.value, maxlength: i.getAttribute('maxlength'),
+                            invalid: i.getAttribute('aria-invalid'), count: c.textContent, shown: !c.hidden,
+                            focused: document.activeElement === i }; }""",
+        f"{which}-note",
+    ))
+
+
+def paste_note(page: Any, which: str, text: str) -> None:
+    page.locator(f"#{which}-note").fill("")
+    page.locator(f"#{which}-note").focus()
+    page.keyboard.insert_text(text)
+
+
+@pytest.mark.timeout(120)
+def test_an_overlong_action_note_is_kept_explained_and_not_sent(
+    server: Server,
+    open_page: PageFactory,  # noqa: F811
+) -> None:
+    agent, _customer = claimed(server, open_page, "en-US", "Live")
+    agent.on("dialog", lambda d: d.accept())
+    sent = action_posts(agent)
+    # Pasted 5 over the limit the server puts on notes (max_message_chars, as replies): all of it stays.
+    note = "Refund approved by the manager, see ticket " + "x" * (LIMIT + 5 - 43)
+    assert len(note) == LIMIT + 5
+    for which in ("transfer", "escalate", "resolve"):
+        paste_note(agent, which, note)
+        seen = note_state(agent, which)
+        assert seen["maxlength"] is None and seen["value"] == note, seen  # nothing cut
+        assert seen["shown"] and seen["invalid"] == "true", seen
+        assert seen["count"] == f"The note is 5 characters too long (the limit is {LIMIT}). Shorten it to go on."
+    # Resolve refuses it, says why in the alert line, and keeps the text and the keyboard there.
+    agent.locator("#resolve-btn").click()
+    agent.locator("#flash", has_text="The note is 5 characters too long").wait_for()
+    agent.wait_for_timeout(300)
+    seen = note_state(agent, "resolve")
+    assert sent == [] and seen["value"] == note and seen["focused"], (sent, seen)
+    agent.locator("#transfer-btn").click()
+    agent.wait_for_timeout(300)
+    assert sent == [] and note_state(agent, "transfer")["value"] == note
+
+    # Near the limit: the count; at it, it goes, whole.
+    paste_note(agent, "resolve", note[:LIMIT])
+    seen = note_state(agent, "resolve")
+    assert (seen["count"], seen["invalid"]) == (f"{LIMIT} / {LIMIT}", None), seen
+    paste_note(agent, "resolve", note[: LIMIT // 2])
+    assert not note_state(agent, "resolve")["shown"]  # far from the limit: no count
+    paste_note(agent, "resolve", note[:LIMIT])
+    agent.locator("#resolve-btn").click()
+    agent.locator("#flash", has_text="Resolved.").wait_for()
+    assert sent == ["resolve"]
+    assert agent.problems == []
+
+
+@pytest.mark.timeout(120)
+def test_an_overlong_escalation_note_is_refused_in_spanish(
+    server: Server,
+    open_page: PageFactory,  # noqa: F811
+) -> None:
+    agent, _customer = claimed(server, open_page, "es-ES", "En directo")
+    sent = action_posts(agent)
+    paste_note(agent, "escalate", "ñ" * (LIMIT + 1))
+    agent.locator("#escalate-btn").click()
+    warning = f"La nota tiene 1 carácter de más (el máximo es {LIMIT}). Acórtala para continuar."
+    agent.locator("#flash", has_text=warning).wait_for()
+    assert note_state(agent, "escalate")["count"] == warning
+    assert sent == []
+    agent.locator("#escalate-note").press("Backspace")
+    agent.locator("#escalate-btn").click()
+    agent.locator("#flash", has_text="Escalada.").wait_for()
+    assert sent == ["escalate"]
+    assert agent.problems == []
