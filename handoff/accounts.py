@@ -14,6 +14,7 @@ from typing import Any
 
 from handoff.agents import Agent, AgentDirectory, AgentError, NoSuchAgent, check_new_password
 from handoff.auth import ConsoleAuth
+from handoff.presence import Presence
 from handoff.queues import HandoffQueues
 
 logger = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ class SignedOut:
     sessions: int = 0
     tokens: int = 0
     lockout_lifted: bool = False
+    given_back: int = 0  # conversations a disabled agent held, back at the front of their queues
 
 
 def check_departments(departments: Iterable[str], known: Collection[str], where: str = "the handoff rules") -> None:
@@ -49,7 +51,7 @@ class AgentAdmin:
     def __init__(self, auth: ConsoleAuth, queues: HandoffQueues | None = None) -> None:
         self.auth = auth
         self.directory: AgentDirectory = auth.directory
-        self.queues = queues  # only delete needs it: whether the agent still holds conversations
+        self.queues = queues  # for delete (does the agent still hold conversations?) and disable (give them back)
 
     async def get(self, name: str) -> Agent:
         agent = await self.directory.get(name)
@@ -71,12 +73,19 @@ class AgentAdmin:
 
     async def disable(self, name: str) -> SignedOut:
         """Disabled, and signed out at once: their open consoles and scripts stop working now, not at
-        their next login."""
+        their next login. With the queues at hand, what they held goes back to the front of its queue now
+        (the customers are told) and they are offline: nobody is there to answer, so neither waits out
+        the claim lease."""
         await self.directory.disable(name)
         ended = await self.auth.end_sessions(name)
         revoked = await self.auth.revoke_tokens(name)
-        logger.info("agent %s disabled (%d sessions ended, %d tokens revoked)", name, ended, revoked)
-        return SignedOut(ended, revoked)
+        given: list[str] = []
+        if self.queues is not None:
+            given = await self.queues.release_all(await self.get(name))
+            await Presence(self.queues.redis, 0).heartbeat(name, "offline")
+        logger.info("agent %s disabled (%d sessions ended, %d tokens revoked, %d conversations given back)",
+                    name, ended, revoked, len(given))  # fmt: skip
+        return SignedOut(ended, revoked, given_back=len(given))
 
     async def enable(self, name: str) -> Agent:
         # Tokens revoked at disable stay revoked: a script gets a new one with `relevo agent token`.

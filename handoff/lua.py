@@ -200,7 +200,10 @@ REQUEUE = (
 -- ARGV[11] "1" = to the front of the target queue, ARGV[12] ms of waiting one point is worth,
 -- ARGV[13] "lapsed" = only if assigned and its lease lapsed, "queued" = only if waiting,
 -- "" = either, ARGV[14] new first-reply deadline ms or "",
--- ARGV[15] reason code to add or "", ARGV[16] detail for the audit, ARGV[17] events channel, ARGV[18] maxlen
+-- ARGV[15] reason code to add or "", ARGV[16] detail for the audit, ARGV[17] events channel, ARGV[18] maxlen,
+-- ARGV[19] the deadline of a customer waiting again: one a person has answered before is back in a queue
+-- (given back, lapsed, transferred, escalated) and waits for the next person's reply against this (its
+-- priority's first-reply time from now), kept in the state as reply_due until that reply
 -- Returns {"ok", position}, or {"gone"|"not_yours"|"moved"|"renewed", 0}.
 """
     + _PRELUDE
@@ -232,7 +235,12 @@ if ARGV[11] == '1' then
 end
 redis.call('ZADD', KEYS[2], score, conv)
 s.state, s.enq_at = 'queued', now
-if ARGV[14] ~= '' then redis.call('ZADD', KEYS[8], ARGV[14], conv) end
+local due = ARGV[14]
+if due == '' and (s.first_reply_at or 0) > 0 and (s.reply_due or 0) == 0 then due = ARGV[19] or '' end
+if due ~= '' then
+  redis.call('ZADD', KEYS[8], due, conv)
+  if (s.first_reply_at or 0) > 0 then s.reply_due = tonumber(due) end
+end
 if ARGV[15] ~= '' then s.reasons[#s.reasons + 1] = ARGV[15] end
 redis.call('HSET', KEYS[3], conv, cjson.encode(s))
 audit(KEYS[7], ARGV[18], now, conv, ARGV[4], ARGV[2], from, qname(s), codes(s), '', ARGV[16])
@@ -289,7 +297,8 @@ return {'ok', ended}
 
 FIRST_REPLY = (
     """
--- Note the agent's first reply (stops the first-reply SLA timer).
+-- Note the agent's first reply (stops the first-reply SLA timer), or the first reply to a customer
+-- waiting again (stops that one: reply_due).
 -- KEYS[1] states, KEYS[2] sla reply deadlines
 -- ARGV[1] conversation id, ARGV[2] agent, ARGV[3] now ms
 -- Returns 1 when this was the first reply, else 0.
@@ -297,7 +306,15 @@ FIRST_REPLY = (
     + _PRELUDE
     + """
 local s = load_state(KEYS[1], ARGV[1])
-if not s or s.state ~= 'assigned' or s.agent ~= ARGV[2] or (s.first_reply_at or 0) > 0 then return 0 end
+if not s or s.state ~= 'assigned' or s.agent ~= ARGV[2] then return 0 end
+if (s.first_reply_at or 0) > 0 then
+  if (s.reply_due or 0) > 0 then
+    s.reply_due = 0
+    redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(s))
+    redis.call('ZREM', KEYS[2], ARGV[1])
+  end
+  return 0
+end
 s.first_reply_at = tonumber(ARGV[3])
 redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(s))
 redis.call('ZREM', KEYS[2], ARGV[1])

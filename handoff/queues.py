@@ -67,6 +67,8 @@ class HandoffState:
     agent: str = ""
     claimed_at: int = 0
     first_reply_at: int = 0
+    # ms: a customer a person answered before, back in a queue, waits for the next reply until then (0: not)
+    reply_due: int = 0
     reasons: tuple[str, ...] = ()
     lang: str = ""
     channel: str = ""
@@ -95,6 +97,7 @@ class HandoffState:
             agent=d.get("agent") or "",
             claimed_at=int(d.get("claimed_at") or 0),
             first_reply_at=int(d.get("first_reply_at") or 0),
+            reply_due=int(d.get("reply_due") or 0),
             # An empty Lua table comes back from cjson as {}, not [].
             reasons=tuple(reasons) if isinstance(reasons, list) else (),
             lang=d.get("lang", ""),
@@ -425,6 +428,7 @@ class HandoffQueues:
                 )
             prio = self.rules.priority(priority or st.priority)
             deadline = now + prio.first_reply_s * 1000 if new_deadline else ""
+            waiting_again = now + prio.first_reply_s * 1000
             status, pos = await self._requeue(
                 keys=[
                     keys.queue(*st.queue),
@@ -455,6 +459,7 @@ class HandoffQueues:
                     detail[:500],
                     keys.EVENTS,
                     keys.AUDIT_MAXLEN,
+                    waiting_again,
                 ],
             )
             status = _str(status)
@@ -467,6 +472,25 @@ class HandoffQueues:
     async def release(self, agent: Agent, conversation_id: str, now: int | None = None) -> int:
         """Give the conversation back: to the FRONT of its queue. Returns its position (1)."""
         return await self._move(conversation_id, agent, "released", front=True, now=now)
+
+    async def release_all(self, agent: Agent, now: int | None = None) -> list[str]:
+        """Give back everything the agent holds (they were disabled): the ids given back."""
+        given = []
+        for conv in await self._last_first(await self.assigned_to(agent.name)):
+            try:
+                await self.release(agent, conv, now=now)
+                given.append(conv)
+            except QueueError as exc:  # resolved, taken over or lapsed meanwhile: not theirs to give
+                logger.info("%s not given back for %s: %s", conv, agent.name, exc)
+        return given
+
+    async def _last_first(self, conversation_ids: list[str]) -> list[str]:
+        """Conversations going back to the front together, in the order to move them: each goes ahead of
+        the queue's head, so the one that should come first among them (the highest priority, then the
+        oldest, as the queue orders them) goes back last."""
+        states = {c: st for c in conversation_ids if (st := await self.state(c)) is not None}
+        return sorted(conversation_ids, key=lambda c: -(states[c].queued_at - states[c].points * self.point_ms)
+                      if c in states else 0)  # fmt: skip
 
     async def transfer(
         self,
@@ -525,12 +549,8 @@ class HandoffQueues:
         """Conversations whose claim lease lapsed go back to the FRONT of their queue (event lease_lapsed)."""
         now = now_ms() if now is None else now
         lapsed = [_str(c) for c in await self.redis.zrangebyscore(keys.LEASES, "-inf", now, start=0, num=limit)]
-        # Each goes ahead of the queue's head: the one that should come first among those lapsing together
-        # (the highest priority, then the oldest, as the queue orders them) goes back last.
-        states = {c: st for c in lapsed if (st := await self.state(c)) is not None}
-        lapsed.sort(key=lambda c: -(states[c].queued_at - states[c].points * self.point_ms) if c in states else 0)
         requeued = []
-        for conv in lapsed:
+        for conv in await self._last_first(lapsed):
             try:
                 await self._move(conv, None, "lease_lapsed", front=True, only="lapsed", now=now)
                 requeued.append(conv)

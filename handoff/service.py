@@ -381,7 +381,7 @@ class HandoffService:
             conversation_id=conv.id, conversation_key=conv.key, channel=cast(Channel, conv.channel),
             id=appended.message_id, text=text, sender="agent", lang=conv.lang, author=agent.label,
         ))  # fmt: skip
-        if not st.first_reply_at:
+        if not st.first_reply_at or st.reply_due:
             await self.queues.first_reply(st.agent, conversation_id)
         await self.queues.renew(st.agent, conversation_id)
         return appended.message_id

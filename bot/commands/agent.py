@@ -192,8 +192,17 @@ async def _list(redis: Any, args: argparse.Namespace) -> int:
 
 
 async def _disable(redis: Any, args: argparse.Namespace) -> int:
-    out = await _admin(redis).disable(args.name)
-    print(f"disabled {args.name} ({out.sessions} sessions ended, {out.tokens} tokens revoked)")
+    from handoff.accounts import AgentAdmin
+    from handoff.queues import HandoffQueues
+    from handoff.rules import load_rules
+
+    # With the queues, as the admin page: what they hold goes back to the front of its queue now.
+    settings = _settings(args)
+    hs = settings.handoff
+    rules = load_rules(settings.handoff_rules, hs.timezone, hs.default_department)
+    out = await AgentAdmin(_auth(redis), HandoffQueues(redis, rules, hs)).disable(args.name)
+    held = f", {out.given_back} conversation{'s' if out.given_back != 1 else ''} given back" if out.given_back else ""
+    print(f"disabled {args.name} ({out.sessions} sessions ended, {out.tokens} tokens revoked{held})")
     return 0
 
 

@@ -37,9 +37,12 @@ async def agent_view(service: HandoffService, agent: Agent) -> dict[str, Any]:
 
 
 def deadline_of(service: HandoffService, st: HandoffState) -> tuple[int, int]:
-    """(first-reply deadline ms, its length ms) of a handoff; 0 when the first reply came."""
+    """(first-reply deadline ms, its length ms) of a handoff; 0 when the first reply came, unless the
+    customer is waiting again for a person's reply (back in a queue after one: reply_due)."""
     prio = service.rules.priority(st.priority)
     span = prio.first_reply_s * 1000
+    if st.reply_due:
+        return st.reply_due, span
     return (0 if st.first_reply_at else st.queued_at + span), span
 
 

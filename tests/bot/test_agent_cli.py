@@ -11,11 +11,14 @@ from pathlib import Path
 
 import pytest
 import redis
+import redis.asyncio as aioredis
 
-from handoff import keys
-from handoff.agents import check_password
+from handoff import audit, keys
+from handoff.agents import AgentDirectory, check_password
 from handoff.auth import TOKENS
+from handoff.presence import Presence
 from tests.conftest import CONFIG_DIR, ROOT
+from tests.handoff.queue_helpers import queues, route
 
 
 @pytest.fixture
@@ -80,6 +83,30 @@ def test_add_list_passwd_token_disable(store: redis.Redis, redis_url: str, tmp_p
     assert check_password("new pass", str(store.hget(keys.agent("ana"), "password")))
     nobody = relevo(redis_url, tmp_path, "enable", "nobody")
     assert nobody.returncode == 1 and "does not exist" in nobody.stderr
+
+
+async def test_disable_gives_back_what_the_agent_held_at_once(
+    redis: aioredis.Redis, redis_url: str, tmp_path: Path
+) -> None:
+    # Before, the conversations stayed "with Ana" until the claim lease lapsed, with nobody to answer.
+    added = relevo(redis_url, tmp_path, "add", "ana", "--departments", "general", "--tier", "1", "--password-stdin",
+                   stdin="s3cret pass\n")  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    q = queues(redis)
+    await q.enqueue("high", route(priority="high"))
+    await q.enqueue("normal", route())
+    ana = await AgentDirectory(redis).get("ana")
+    assert ana is not None
+    await q.claim(ana, "high")
+    await q.claim(ana, "normal")
+    await Presence(redis, 30).heartbeat("ana", "online")
+    disabled = relevo(redis_url, tmp_path, "disable", "ana")
+    assert disabled.returncode == 0, disabled.stderr
+    assert "2 conversations given back" in disabled.stdout
+    assert await q.assigned_to("ana") == [] and await q.waiting("general", 1) == ["high", "normal"]
+    assert await Presence(redis, 30).status("ana") == "offline"
+    released = [e for e in await audit.read(redis, count=100) if e.event == "released"]
+    assert sorted(e.conversation_id for e in released) == ["high", "normal"]
 
 
 def test_set_changes_what_is_given_and_keeps_the_rest(store: redis.Redis, redis_url: str, tmp_path: Path) -> None:

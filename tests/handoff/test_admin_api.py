@@ -11,7 +11,7 @@ import pytest
 
 from bot.commands import agent as agent_cli
 from handoff import agents as agents_module
-from handoff.api import ROUTES, STATE
+from handoff.api import ROUTES, STATE, openapi_document
 from handoff.auth import MAX_FAILURES
 from tests.handoff import test_service
 from tests.handoff.test_api import _fresh, _queued
@@ -61,6 +61,7 @@ def test_the_admin_routes_are_in_the_table() -> None:
     assert set(ADMIN_ROUTES) == {
         ("GET", "/admin"), ("GET", "/api/agents"), ("POST", "/api/agents"), ("POST", "/api/agents/{name}"),
         ("DELETE", "/api/agents/{name}"), ("POST", "/api/agents/{name}/password"),
+        ("POST", "/api/agents/{name}/unlock"),
     }  # fmt: skip
 
 
@@ -70,7 +71,7 @@ async def test_only_an_admin_manages_agents(server: Served, http: aiohttp.Client
     requests = [("GET", "/api/agents", None), ("POST", "/api/agents", NEW_BEA),
                 ("POST", "/api/agents/ana", {"tier": 2}),
                 ("POST", "/api/agents/ana/password", {"password": NEW_PASSWORD}),
-                ("DELETE", "/api/agents/ana", None)]  # fmt: skip
+                ("POST", "/api/agents/ana/unlock", None), ("DELETE", "/api/agents/ana", None)]  # fmt: skip
     async with _fresh() as stranger:
         for method, path, body in requests:
             assert (await call(stranger, server, method, path, "", body))[0] == 401, (method, path)
@@ -108,7 +109,7 @@ async def test_an_admin_lists_adds_and_changes_agents(server: Served, http: aioh
     assert [a["name"] for a in listed["agents"]] == ["ada", "ana"]
     assert listed["agents"][1] == {
         "name": "ana", "display_name": "", "label": "ana", "role": "agent", "departments": ["general", "logistics"],
-        "tier": 1, "capacity": 3, "disabled": False, "load": 0,
+        "tier": 1, "capacity": 3, "disabled": False, "load": 0, "locked_out": False,
     }  # fmt: skip
     assert "password" not in str(listed) and "scrypt" not in str(listed)
 
@@ -116,7 +117,7 @@ async def test_an_admin_lists_adds_and_changes_agents(server: Served, http: aioh
     assert status == 201, added
     assert added["agent"] == {
         "name": "bea", "display_name": "Bea", "label": "Bea", "role": "agent", "departments": ["general"],
-        "tier": 2, "capacity": 3, "disabled": False, "load": 0,
+        "tier": 2, "capacity": 3, "disabled": False, "load": 0, "locked_out": False,
     }  # fmt: skip
     async with _fresh() as bea:
         await login(bea, server, "bea")  # signs in with the password the admin gave
@@ -242,6 +243,72 @@ async def test_a_new_password_from_the_admin_signs_the_agent_out_and_lifts_their
     assert status == 404
 
 
+async def _lock_out(served: Served, name: str) -> None:
+    """MAX_FAILURES wrong passwords for `name` from one address: the next login, right or not, gets 429."""
+    async with _fresh() as forgetful:
+        for _ in range(MAX_FAILURES):
+            async with forgetful.post(served.url + "/api/login", json={"name": name, "password": "guess"}) as r:
+                assert r.status == 401
+        async with forgetful.post(served.url + "/api/login", json={"name": name, "password": PASSWORD}) as r:
+            assert r.status == 429
+
+
+async def _locked(session: aiohttp.ClientSession, served: Served) -> dict[str, bool]:
+    status, listed = await call(session, served, "GET", "/api/agents")
+    assert status == 200
+    return {a["name"]: a["locked_out"] for a in listed["agents"]}
+
+
+async def test_an_admin_sees_who_is_locked_out_and_unlocks_them_keeping_their_password(
+    server: Served, http: aiohttp.ClientSession
+) -> None:
+    csrf = await as_admin(server, http)
+    await add_agent(server, "ana")
+    await add_agent(server, "bob")
+    token = await server.app[STATE].auth.new_token("ana")
+    async with _fresh() as ana:
+        await login(ana, server, "ana")
+        assert await _locked(http, server) == {"ada": False, "ana": False, "bob": False}
+        await _lock_out(server, "ana")
+        assert await _locked(http, server) == {"ada": False, "ana": True, "bob": False}
+        # An agent's change answers with the lock too.
+        status, changed = await call(http, server, "POST", "/api/agents/ana", csrf, {"tier": 2})
+        assert status == 200 and changed["agent"]["locked_out"] is True
+
+        status, done = await call(http, server, "POST", "/api/agents/ana/unlock", csrf)
+        assert (status, done) == (200, {"lockouts_lifted": 1})
+        assert await _locked(http, server) == {"ada": False, "ana": False, "bob": False}
+        # Only the lock goes: the same password signs in at once, and nothing else of hers ended.
+        assert await signed_in(ana, server)
+        async with _fresh() as again:
+            await login(again, server, "ana")
+        assert await token_status(server, token) == 200
+        status, done = await call(http, server, "POST", "/api/agents/ana/unlock", csrf)
+        assert (status, done) == (200, {"lockouts_lifted": 0})
+    status, refused = await call(http, server, "POST", "/api/agents/nobody/unlock", csrf)
+    assert status == 404 and refused["error"] == "no_such_agent"
+    unlock = openapi_document()["paths"]["/api/agents/{name}/unlock"]["post"]
+    assert unlock["x-role"] == "admin" and set(unlock["responses"]) >= {"200", "401", "403", "404"}
+
+
+async def test_a_wrong_origin_is_refused_saying_the_origin_was_the_problem(
+    server: Served, http: aiohttp.ClientSession
+) -> None:
+    await add_agent(server, "ana")
+    csrf = await login(http, server, "ana")
+    headers = {"X-Relevo-CSRF": csrf, "Origin": "http://evil.example"}
+    async with http.post(server.url + "/api/claim", json={}, headers=headers) as r:
+        refused = await r.json()
+    assert r.status == 403 and refused["error"] == "origin", refused
+    assert "http://evil.example" in refused["message"] and "X-Relevo-CSRF" not in refused["message"]
+    # A missing or wrong token is still told as such, whatever the Origin.
+    for sent in ({"Origin": server.url}, {"X-Relevo-CSRF": "wrong", "Origin": "http://evil.example"}):
+        async with http.post(server.url + "/api/claim", json={}, headers=sent) as r:
+            refused = await r.json()
+        assert (r.status, refused["error"]) == (403, "csrf")
+        assert refused["message"] == "send the X-Relevo-CSRF header from /api/me"
+
+
 async def test_an_admin_may_not_disable_demote_or_delete_themselves(
     server: Served, http: aiohttp.ClientSession
 ) -> None:
@@ -281,7 +348,14 @@ async def test_deleting_an_agent_needs_them_disabled_and_free_and_keeps_their_na
         await post(ana, server, "/api/claim", ana_csrf)
         status, refused = await call(http, server, "DELETE", "/api/agents/ana", csrf)
         assert status == 409 and refused == {"error": "agent_in_use", "message": "disable 'ana' before deleting them"}
+        # Disabling gives back what she holds at once (the customer is told), rather than at the lease's end.
         await call(http, server, "POST", "/api/agents/ana", csrf, {"disabled": True})
+        assert await server.service.queues.assigned_to("ana") == []  # given back at the disable
+        assert (await server.service.queues.waiting("general", 1)) == [cid]
+        await call(http, server, "POST", "/api/agents/ana", csrf, {"disabled": False})
+        ana_csrf = await login(ana, server, "ana")
+        await post(ana, server, "/api/claim", ana_csrf)
+        await server.service.directory.disable("ana")  # a claim racing the disable: held, yet disabled
         status, refused = await call(http, server, "DELETE", "/api/agents/ana", csrf)
         assert status == 409 and refused["error"] == "agent_in_use"
         assert refused["message"].startswith("'ana' still holds 1 conversation: a supervisor takes them over")

@@ -30,6 +30,33 @@ async def test_a_breached_wait_is_raised_and_escalated_one_tier(redis: aioredis.
     assert await q.waiting("billing", 1) == ["fine"]
 
 
+async def test_a_customer_back_in_a_queue_after_a_reply_waits_against_a_new_target(redis: aioredis.Redis) -> None:
+    # Before, the first reply stopped the only waiting target: given back (or lapsed, transferred), an
+    # upset customer sat at number 1 for 13 minutes with no breach and no "at risk".
+    q = open_queues(redis)
+    sweeper = Sweeper(redis, q)
+    ana = agent("ana")
+    await q.enqueue("c", route("general", 1, "high"), now=T0)  # a reply due within 300 s
+    await q.claim(ana, "c", now=T0 + 10_000)
+    assert await q.first_reply("ana", "c", now=T0 + 20_000)
+    assert await redis.zscore(keys.SLA_REPLY, "c") is None
+    await q.release(ana, "c", now=T0 + MIN)
+    st = await q.state("c")
+    assert st is not None and st.reply_due == T0 + MIN + 300_000
+    assert await redis.zscore(keys.SLA_REPLY, "c") == T0 + MIN + 300_000
+    # Unanswered past it, it is moved up as a first wait is.
+    report = await sweeper.sweep_once(now=T0 + MIN + 301_000)
+    assert report.breached == ["c"]
+    st = await q.state("c")
+    assert st is not None and (st.tier, st.priority) == (2, "urgent")
+    # The next person's reply meets it: nothing more is due.
+    await q.claim(agent("bob", tier=2), "c", now=T0 + 7 * MIN)
+    assert not await q.first_reply("bob", "c", now=T0 + 8 * MIN)  # not the first reply of the handoff
+    st = await q.state("c")
+    assert st is not None and st.reply_due == 0 and st.first_reply_at == T0 + 20_000
+    assert await redis.zscore(keys.SLA_REPLY, "c") is None
+
+
 async def test_top_tier_breach_still_raises_priority(redis: aioredis.Redis) -> None:
     q = open_queues(redis)
     await q.enqueue("c", route("general", 3, "high"), now=T0)
