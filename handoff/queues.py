@@ -159,6 +159,12 @@ class HandoffQueues:
         """Conversation ids of one queue, next first."""
         return [_str(c) for c in await self.redis.zrange(keys.queue(department, tier), 0, limit - 1)]
 
+    async def waiting_scored(self, department: str, tier: int, limit: int = 1000) -> list[tuple[str, float]]:
+        """(conversation id, score) of one queue, next first: the lowest score across queues is claimed next."""
+        rows = cast(list[tuple[Any, Any]], await self.redis.zrange(keys.queue(department, tier), 0, limit - 1,
+                                                                   withscores=True))
+        return [(_str(c), float(score)) for c, score in rows]
+
     async def length(self, department: str, tier: int) -> int:
         return int(await self.redis.zcard(keys.queue(department, tier)))
 

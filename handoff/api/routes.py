@@ -48,6 +48,7 @@ from handoff.api.work import (
     note,
     presence,
     queues,
+    recent,
     release,
     reply,
     resolve,
@@ -132,6 +133,9 @@ ROUTES: tuple[Route, ...] = (
     _api("GET", "/api/me", me, "agent", "who am I, my CSRF token and presence"),
     _api("GET", "/api/queues", queues, "agent", "the queues I may take from"),
     _api("GET", "/api/mine", mine, "agent", "conversations assigned to me"),
+    _api("GET", "/api/mine/recent", recent, "agent",
+         "conversations I held and no longer hold, ended or moved on within the last 7 days (the newest 20), "
+         "each with customer, ended_at, event, outcome, to, by, by_display, rating, comment and may_open"),
     _api("POST", "/api/claim", claim, "agent", "claim the next (or one) waiting conversation",
          {"type": "object", "properties": {"conversation_id": {"type": "string"}}},
          responses={"200": "claimed", "409": "nobody waiting / refused"}),

@@ -8,7 +8,8 @@ from typing import Any
 from handoff import audit, keys
 from handoff.agents import Agent
 from handoff.api.errors import ApiError
-from handoff.api.handoffs import split_handoffs, summarise
+from handoff.api.handoffs import ENDS, split_handoffs, summarise
+from handoff.audit import AuditEntry
 from handoff.conversations import LogEntry
 from handoff.queues import HandoffState
 from handoff.record import HandoffRecord, load_record
@@ -21,6 +22,16 @@ QUEUE_LIMIT = 200
 EARLIER_AUDIT_WINDOW = 2_000
 TRANSCRIPT_LIMIT = 500
 AT_RISK_SHARE = 0.25  # the last quarter of a first-reply target counts as "at risk"
+# An agent's recent conversations (GET /api/mine/recent): the newest this many, ended within these days,
+# found reading the audit stream newest first in pages, never more than RECENT_SCAN_MAX entries (the
+# stream can hold a million: a busy desk's week is cut, not read whole at every console start).
+RECENT_LIMIT = 20
+RECENT_DAYS = 7
+RECENT_PAGE = 2_000
+RECENT_SCAN_MAX = 20_000
+# The audit events that end a holder's part (`from` is the agent who held it): ended, moved on, given
+# back, lapsed, taken over by a supervisor ("assigned" from an agent), moved up after an SLA breach.
+LEFT_EVENTS = frozenset(ENDS | {"transferred", "escalated", "released", "lease_lapsed", "assigned", "sla_breach"})
 
 
 def agent_json(agent: Agent, load: int = 0, presence: str = "offline") -> dict[str, Any]:
@@ -68,20 +79,37 @@ async def queue_items(service: HandoffService, states: list[HandoffState], now: 
         raw = found[2 * i + 1]
         record = HandoffRecord.from_json(raw) if raw else None
         deadline, span = deadline_of(service, st)
+        overdue_s = overdue_of(service, st, now)
         items.append({
             "conversation_id": st.conversation_id, "customer": customer or key or "", "channel": st.channel,
             "lang": st.lang, "waited_s": max(0, (now - st.queued_at) // 1000), "priority": st.priority,
             "department": st.department, "tier": st.tier, "reasons": list(st.reasons),
             "summary": record.summary if record else "", "summary_parts": summary_parts(record) if record else None,
             "sla_at_risk": bool(deadline) and now >= deadline - span * AT_RISK_SHARE,
+            # Past a target (the first reply, or the resolution), as the floor's SLA breaches count it.
+            "sla_overdue": overdue_s is not None, "overdue_s": overdue_s,
             "state": st.state, "agent": st.agent or None,
         })  # fmt: skip
     return items
 
 
+def overdue_of(service: HandoffService, st: HandoffState, now: int) -> int | None:
+    """Seconds past the first-reply or the resolution target, the later missed one counting; None when
+    neither is missed (the floor's SLA breaches, handoff/api/floor.py, say the same)."""
+    deadline, _ = deadline_of(service, st)
+    resolve_by = st.queued_at + service.rules.priority(st.priority).resolution_s * 1000
+    missed = [now - d for d in (deadline, resolve_by) if d and now > d]
+    return max(missed) // 1000 if missed else None
+
+
 async def queue_view(service: HandoffService, department: str, tier: int, now: int) -> dict[str, Any]:
-    ids = await service.queues.waiting(department, tier, QUEUE_LIMIT)
-    items = await queue_items(service, await states_of(service, ids), now)
+    scored = await service.queues.waiting_scored(department, tier, QUEUE_LIMIT)
+    items = await queue_items(service, await states_of(service, [c for c, _ in scored]), now)
+    scores = dict(scored)
+    for item in items:
+        # The queue's own order value (lowest first): "Claim next" takes the lowest across the agent's
+        # queues, so a console listing them together sorts by it and shows what it would take first.
+        item["order"] = scores.get(item["conversation_id"])
     return {
         "department": department, "tier": tier, "length": await service.queues.length(department, tier),
         "oldest_wait_s": max((i["waited_s"] for i in items), default=0), "items": items,
@@ -196,3 +224,61 @@ async def conversation_view(
         "record": shown, "earlier": earlier, "transcript": [transcript_item(e) for e in log],
         "notes": await service.notes(conversation_id), "rating": rating,
     }  # fmt: skip
+
+
+def _audit_rows(rows: Any) -> list[audit.AuditEntry]:
+    def text(v: Any) -> str:
+        return v.decode() if isinstance(v, bytes) else str(v)
+
+    return [AuditEntry.from_fields(text(i), {text(k): text(v) for k, v in (f or {}).items()}) for i, f in rows or []]
+
+
+async def recent_view(service: HandoffService, agent: Agent, now: int) -> list[dict[str, Any]]:
+    """The conversations whose handoff `agent` held and no longer holds (resolved, returned to the bot,
+    transferred, escalated, given back, lapsed, taken over), newest first, one row per conversation (its
+    latest), with the customer's rating and comment when one came for the handoff the agent ended."""
+    start = f"{max(0, now - RECENT_DAYS * 86_400_000)}-0"
+    top, scanned = "+", 0
+    found: dict[str, dict[str, Any]] = {}
+    pending: dict[str, list[audit.AuditEntry]] = {}  # ratings seen (newest first), not yet matched to an end
+    while scanned < RECENT_SCAN_MAX and len(found) < RECENT_LIMIT:
+        rows = list(await service.redis.xrevrange(keys.AUDIT, max=top, min=start, count=RECENT_PAGE) or [])
+        for e in _audit_rows(rows):
+            if e.event == "rated":
+                pending.setdefault(e.conversation_id, []).append(e)
+                continue
+            rated = pending.pop(e.conversation_id, []) if e.event in ENDS or e.event == "queued" else []
+            if e.from_ != agent.name or e.event not in LEFT_EVENTS or e.conversation_id in found:
+                continue
+            stars = next((int(r.outcome) for r in rated if r.outcome.isdigit()), None)
+            found[e.conversation_id] = {
+                "conversation_id": e.conversation_id, "ended_at": e.ts, "event": e.event,
+                "outcome": e.outcome if e.event == "resolved" else "", "to": e.to, "by": e.actor,
+                "rating": stars, "comment": next((r.detail for r in rated if r.detail), ""),
+            }  # fmt: skip
+            if len(found) >= RECENT_LIMIT:
+                break
+        scanned += len(rows)
+        if len(rows) < RECENT_PAGE:
+            break
+        last = rows[-1][0]
+        top = "(" + (last.decode() if isinstance(last, bytes) else str(last))  # exclusive: older than the last
+    items = list(found.values())
+    if not items:
+        return []
+    pipe = service.redis.pipeline(transaction=False)
+    for item in items:
+        pipe.hmget(keys.conv(item["conversation_id"]), ["customer", "key", "channel"])
+    customers = await pipe.execute()
+    names: dict[str, str] = {}
+    for item, (customer, key, channel) in zip(items, customers, strict=True):
+        item["customer"] = customer or key or ""
+        item["channel"] = channel or ""
+        by = item["by"]
+        if by not in names:
+            names[by] = await service.display_name(by) if by and by not in ("system", "customer") else by
+        item["by_display"] = names[by]
+        # Resolved, returned or lapsed back to their queue: still theirs to read; transferred or escalated
+        # away (another queue), or someone else's now: listed, but not to open (it would be refused).
+        item["may_open"] = await may_view(service, agent, item["conversation_id"])
+    return items

@@ -11,7 +11,7 @@ from handoff import keys
 from handoff.api.errors import ApiError, error_response
 from handoff.api.inputs import MAX_NAME_CHARS, max_chars, read_json, text_field
 from handoff.api.state import api_state, request_agent
-from handoff.api.views import conversation_view, may_view, queue_items, queue_view, states_of
+from handoff.api.views import conversation_view, may_view, queue_items, queue_view, recent_view, states_of
 from handoff.presence import now_ms
 from handoff.service import OUTCOMES
 
@@ -28,6 +28,12 @@ async def mine(request: web.Request) -> web.StreamResponse:
     service, agent = api_state(request).service, request_agent(request)
     states = await states_of(service, await service.queues.assigned_to(agent.name))
     return web.json_response({"conversations": await queue_items(service, states, now_ms())})
+
+
+async def recent(request: web.Request) -> web.StreamResponse:
+    """The conversations this agent held lately and no longer holds (a supervisor's own too), newest first."""
+    service, agent = api_state(request).service, request_agent(request)
+    return web.json_response({"conversations": await recent_view(service, agent, now_ms())})
 
 
 async def claim(request: web.Request) -> web.StreamResponse:

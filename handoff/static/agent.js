@@ -39,17 +39,25 @@
   // A reply or action refused with these: the conversation is no longer this agent's (409).
   var LOST_CODES = ["not_yours", "not_assigned", "gone"];
   var DRAFT_PREFIX = "relevo.draft.";
+  var RECENT_MS = 60000; // "Recent" again now and then: a customer's rating comes after the resolution
+  // How a handoff the agent held ended or moved on (the audit events of GET /api/mine/recent).
+  var LEFT_EVENTS = ["resolved", "returned_to_bot", "abandoned", "transferred", "escalated", "released",
+                     "lease_lapsed", "assigned", "sla_breach"];
+  // Done by someone: "You resolved this conversation in another tab." or "Sara resolved this conversation."
+  var DONE_BY = ["resolved", "returned_to_bot", "transferred", "escalated", "released"];
+  var PRIORITY_RANK = { urgent: 0, high: 1, normal: 2, low: 3 };
 
   var state = {
     me: null,
     queues: [],
     mine: [],
+    recent: [], // conversations I held lately and no longer hold (GET /api/mine/recent)
     fetchedAt: 0,
     known: null, // conversation ids seen queued: what is new is noticed
     fresh: {}, // id -> time it was first seen, for the highlight
     unread: {},
     departments: [],
-    current: null, // {id, data, wasMine, lost}
+    current: null, // {id, data, wasMine, lost, frame (its latest queue event), raced (my claim of it lost), why}
     opening: 0, // the newest conversation fetch: an older answer arriving late is dropped
     claiming: false, // a Claim next on its way
     knownMine: null, // ids of my conversations at the last fetch (null: not fetched yet)
@@ -200,11 +208,16 @@
     top.appendChild(chip(item.channel || "?", "chip-channel"));
     top.appendChild(chip(String(item.lang || "?").toUpperCase(), "chip-lang"));
     if (item.priority) { top.appendChild(chip(R.priorityLabel(item.priority), "chip-priority chip-" + String(item.priority).replace(/[^a-z]/g, ""))); }
+    // One list of every queue in Claim next's order: each card says which queue it waits in.
+    if (where === "queue" && item.department) { top.appendChild(chip(queueName(item.department, item.tier), "chip-queue")); }
     b.appendChild(top);
 
     var badges = el("ul", "badges");
-    (item.reasons || []).forEach(function (code) { badges.appendChild(reasonBadge(code)); });
-    if (item.sla_at_risk) { badges.appendChild(reasonBadge("sla_at_risk")); }
+    (item.reasons || []).forEach(function (code) {
+      if (!(code === "sla_breach" && item.sla_overdue)) { badges.appendChild(reasonBadge(code)); }
+    });
+    var sla = slaBadge(item);
+    if (sla) { badges.appendChild(sla); }
     b.appendChild(badges);
 
     var meta = el("span", "item-meta");
@@ -224,6 +237,31 @@
     return li;
   }
 
+  function queueName(department, tier) {
+    return departmentLabel(department) + " · " + t("tier") + " " + tier;
+  }
+
+  /* Past a first-reply or resolution target: red "SLA breached (9 min over)"; in its last quarter: the
+     yellow "SLA at risk". */
+  function slaBadge(item) {
+    if (item.sla_overdue) {
+      return el("li", "badge badge-sla_overdue", t("slaOverdue", { t: R.duration(item.overdue_s || 0) }));
+    }
+    return item.sla_at_risk ? reasonBadge("sla_at_risk") : null;
+  }
+
+  /* The order Claim next takes them in across the agent's queues (the queues' own score, lowest first);
+     without it, the higher priority, then the longer wait. */
+  function claimOrder(a, b) {
+    var ao = typeof a.order === "number" ? a.order : null;
+    var bo = typeof b.order === "number" ? b.order : null;
+    if (ao !== null && bo !== null && ao !== bo) { return ao - bo; }
+    if ((ao === null) !== (bo === null)) { return ao === null ? 1 : -1; }
+    var pa = PRIORITY_RANK[a.priority] != null ? PRIORITY_RANK[a.priority] : 9;
+    var pb = PRIORITY_RANK[b.priority] != null ? PRIORITY_RANK[b.priority] : 9;
+    return pa !== pb ? pa - pb : (Number(b.waited_s) || 0) - (Number(a.waited_s) || 0);
+  }
+
   /* The conversation whose card has the keyboard focus in `list`, to give it back after a rebuild: the
      lists are drawn again on every change, and a keyboard user would be thrown back to the page. */
   function focusedIn(list) {
@@ -237,10 +275,14 @@
     if (again) { again.focus(); }
   }
 
+  /* Each queue's name and oldest wait on a line of its own at the top, then every card in one list, in the
+     order Claim next takes them (priority with ageing, across queues), so an urgent or overdue
+     conversation of another queue is not listed under a whole queue of normal ones. */
   function renderQueue() {
     var focused = focusedIn($("queue-list"));
     var list = R.clear($("queue-list"));
     var total = 0;
+    var items = [];
     state.queues.forEach(function (q) {
       var waiting = (q.items || []).filter(function (i) { return i.state !== "assigned"; });
       total += Number(q.length != null ? q.length : waiting.length) || 0;
@@ -251,8 +293,9 @@
       if (waiting.length) { oldest.setAttribute("data-waited", String(q.oldest_wait_s || 0)); }
       head.appendChild(oldest);
       list.appendChild(head);
-      (q.items || []).forEach(function (item) { list.appendChild(itemNode(item, "queue")); });
+      items = items.concat(q.items || []);
     });
+    items.sort(claimOrder).forEach(function (item) { list.appendChild(itemNode(item, "queue")); });
     $("queue-count").textContent = String(total);
     $("queue-empty").hidden = list.childNodes.length > 0;
     refocus(list, focused);
@@ -287,6 +330,8 @@
         arrived.push(i);
       }
     });
+    // One left (resolved, given back, taken over…): it is in "Recent" now.
+    if (state.knownMine && Object.keys(state.knownMine).some(function (id) { return !ids[id]; })) { refreshRecentSoon(); }
     state.knownMine = ids;
     state.claimedHere = {};
     announce(arrived, state.given, t("assignedToYou"), "relevo-mine");
@@ -372,6 +417,78 @@
     });
   }
 
+  // -- recent: what I held lately and no longer hold ----------------------------------------------------
+
+  function refreshRecent() {
+    return R.api("GET", "/api/mine/recent").then(function (data) {
+      state.recent = (data && data.conversations) || [];
+      renderRecent();
+    }).catch(function (err) { if (err.status !== 0) { R.reportError(err); } });
+  }
+
+  var refreshRecentSoon = debounce(refreshRecent, REFRESH_DEBOUNCE_MS);
+
+  function renderRecent() {
+    var focused = focusedIn($("recent-list"));
+    var list = R.clear($("recent-list"));
+    state.recent.forEach(function (e) { list.appendChild(recentNode(e)); });
+    refocus(list, focused);
+    $("recent-count").textContent = String(state.recent.length);
+    $("recent-empty").hidden = state.recent.length > 0;
+  }
+
+  /* "billing:1" (a queue in the audit) as "Billing · Tier 1". */
+  function queueOf(text) {
+    var m = /^(.*):(\d+)$/.exec(String(text || ""));
+    return m ? queueName(m[1], m[2]) : String(text || "");
+  }
+
+  /* How it ended or moved on: "Solved", "Transferred to Billing · Tier 1", "Taken over by Sara"; done by
+     someone else than me (a supervisor), "· by Sara". */
+  function endingText(e) {
+    var by = e.by_display || e.by || "";
+    if (LEFT_EVENTS.indexOf(e.event) < 0) { return R.eventLabel(e.event); }
+    if (e.event === "assigned") { return t("left_assigned", { agent: by }); }
+    var text = e.event === "resolved" ? R.outcomeLabel(e.outcome || "resolved") : t("left_" + e.event, { to: queueOf(e.to) });
+    var mine = !!state.me && e.by === state.me.name;
+    return DONE_BY.indexOf(e.event) >= 0 && by && !mine ? text + " · " + t("byWhom", { agent: by }) : text;
+  }
+
+  /* A recent conversation: customer, how and when it ended, the customer's stars and comment (text
+     only). One the agent may still read opens read-only; one moved where they may not follow is shown,
+     not offered. */
+  function recentNode(e) {
+    var id = String(e.conversation_id || "");
+    var li = el("li", "item");
+    var b = el(e.may_open ? "button" : "div", "item-button recent-item" + (e.may_open ? "" : " item-static"));
+    b.setAttribute("data-conversation", id);
+    if (state.current && state.current.id === id) { b.classList.add("is-current"); }
+    var top = el("span", "item-top");
+    top.appendChild(el("strong", "item-customer", R.customerLabel(e.customer, id)));
+    if (e.channel) { top.appendChild(chip(e.channel, "chip-channel")); }
+    b.appendChild(top);
+    var meta = el("span", "item-meta");
+    meta.appendChild(el("span", "recent-ending", endingText(e)));
+    var when = el("span", "recent-when", R.clock(e.ended_at));
+    when.title = R.isoTitle(e.ended_at);
+    meta.appendChild(when);
+    b.appendChild(meta);
+    var n = Math.max(0, Math.min(5, Math.round(Number(e.rating) || 0)));
+    if (n) {
+      var stars = el("span", "recent-rating", "★".repeat(n) + "☆".repeat(5 - n) + " " + t("stars", { n: n }));
+      b.appendChild(stars);
+    } else if (e.event === "resolved") {
+      b.appendChild(el("span", "recent-rating muted", t("noRating")));
+    }
+    if (e.comment) { b.appendChild(el("span", "recent-comment", String(e.comment))); }
+    if (e.may_open) {
+      b.type = "button";
+      b.addEventListener("click", function () { openConversation(id); });
+    }
+    li.appendChild(b);
+    return li;
+  }
+
   // -- the open conversation ---------------------------------------------------------------------------
 
   function hasMessage(id) {
@@ -426,11 +543,14 @@
     // Someone else's, to a supervisor: take it over or give it back (an agent gone quiet or away).
     var other = !mine && !cur.lost && cur.data.state === "assigned" && !!cur.data.agent && isSupervisor();
     $("conv-claim").hidden = mine || !waiting;
+    // Resolved, back with the bot, closed: read-only for good, nothing to claim.
+    var ended = !cur.lost && cur.data.state !== "queued" && cur.data.state !== "assigned";
+    $("conv-viewonly").textContent = t(ended ? "viewEnded" : "viewOnly");
     $("conv-viewonly").hidden = mine || slipped || other;
     $("conv-supervise").hidden = !other;
     if (other) { $("conv-supervise-text").textContent = t("supervise", { agent: cur.data.agent_display || cur.data.agent }); }
     $("conv-lost").hidden = !slipped;
-    if (slipped) { $("conv-lost").textContent = lostText(cur); }
+    if (slipped) { $("conv-lost").textContent = lostText(cur); explainLost(cur); }
     $("reply-text").disabled = !mine && !slipped;
     $("reply-text").readOnly = slipped;
     $("reply-send").disabled = !mine;
@@ -462,7 +582,8 @@
         details.appendChild(li);
       }
     });
-    if (item.sla_at_risk) { badges.appendChild(reasonBadge("sla_at_risk")); }
+    var sla = slaBadge(item);
+    if (sla) { badges.appendChild(sla); }
 
     var words = (rec.mood_words || []).slice();
     reasons.forEach(function (r) {
@@ -568,7 +689,8 @@
       if (!data || ticket !== state.opening) { return; }
       var prev = state.current;
       var switching = !prev || prev.id !== id;
-      state.current = { id: id, data: data, wasMine: !switching && prev.wasMine, lost: false };
+      state.current = { id: id, data: data, wasMine: !switching && prev.wasMine, lost: false,
+                        frame: switching ? null : prev.frame, raced: !switching && !!prev.raced };
       delete state.unread[id];
       if (id === state.wanted) { state.wanted = null; }
       if (switching) {
@@ -639,8 +761,50 @@
     syncCurrentClaim();
   }
 
+  /* What the last live event on it says happened, when it names who: a supervisor took it over from me, or
+     someone else claimed the one I was looking at (first, when my own claim of it lost the race). */
+  function whyFromFrame(cur) {
+    var f = cur.frame;
+    var me = state.me && state.me.name;
+    if (!f || !me || !f.agent || f.agent === me) { return ""; }
+    if (f.event === "assigned" && f.from === me) { return t("lostTakenOver", { agent: f.agent }); }
+    if (!cur.wasMine && (f.event === "claimed" || f.event === "assigned")) {
+      return t(cur.raced ? "lostClaimedFirst" : "lostClaimedBy", { agent: f.agent });
+    }
+    return "";
+  }
+
+  /* What the audit says became of one of mine (GET /api/mine/recent: who did what, with display names). */
+  function whyFromRecent(e) {
+    var me = state.me && state.me.name;
+    var by = e.by_display || e.by || "";
+    if (e.event === "assigned" && e.by !== me) { return t("lostTakenOver", { agent: by }); }
+    if (e.event === "lease_lapsed") { return t("lostLapsed"); }
+    if (e.event === "abandoned") { return t("lostAbandoned"); }
+    if (DONE_BY.indexOf(e.event) < 0) { return ""; }
+    return e.by === me ? t("lostYou_" + e.event) : by ? t("lostBy_" + e.event, { agent: by }) : "";
+  }
+
+  /* A conversation of mine slipped away: ask the audit (through "Recent", which it refreshes) what
+     happened, and say it instead of the generic notice. Once per view of it. */
+  function explainLost(cur) {
+    if (cur.explaining || !cur.wasMine) { return; }
+    cur.explaining = true;
+    refreshRecent().then(function () {
+      var e = state.recent.filter(function (x) { return x.conversation_id === cur.id; })[0];
+      var why = e ? whyFromRecent(e) : "";
+      if (!why || state.current !== cur) { return; }
+      cur.why = why;
+      showLost(cur);
+    });
+  }
+
+  function showLost(cur) {
+    if (state.current === cur && !$("conv-lost").hidden) { $("conv-lost").textContent = lostText(cur); }
+  }
+
   function lostText(cur) {
-    var text = t(cur.wasMine ? "lostMine" : "lostViewed");
+    var text = cur.why || whyFromFrame(cur) || t(cur.wasMine ? "lostMine" : "lostViewed");
     return $("reply-text").value.trim() ? text + " " + t("draftKept") : text;
   }
 
@@ -695,7 +859,7 @@
       return refreshLists().then(function () {
         if (left && !state.current) { return openConversation(left); }
         // Lost a race for the one on screen: its view must stop offering the claim.
-        if (id && state.current && state.current.id === id) { return reloadCurrent(); }
+        if (id && state.current && state.current.id === id) { state.current.raced = true; return reloadCurrent(); }
       });
     });
   }
@@ -912,6 +1076,10 @@
   function onFrame(frame) {
     if (frame.type === "queue") {
       refreshSoon();
+      if (state.current && frame.conversation_id === state.current.id) {
+        state.current.frame = frame; // what happened to it, and who did it: the "no longer yours" notice says so
+        showLost(state.current);
+      }
       if (state.current && frame.conversation_id === state.current.id && frame.event !== "queued") {
         reloadCurrentSoon();
       }
@@ -1051,6 +1219,8 @@
       refreshLists().then(function () {
         if (state.wanted) { openConversation(state.wanted); }
       });
+      refreshRecent();
+      setInterval(refreshRecent, RECENT_MS);
       setInterval(tick, TICK_MS);
       setInterval(sendPresence, PRESENCE_MS);
       // While the socket is down the lists still move, more slowly.

@@ -1048,3 +1048,110 @@ async def test_earlier_conversations_are_those_the_agent_may_open_with_date_queu
     finally:
         await sue.close()
     assert [(e["conversation_id"], e["outcome"]) for e in found] == [(theirs, "not_solved"), (mine, "solved")]
+
+
+async def test_recent_lists_the_conversations_i_handled_with_their_ending_and_rating(
+    server: Served, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Pages of 2: the stream is read newest first in several reads, a rating found before its resolution.
+    monkeypatch.setattr("handoff.api.views.RECENT_PAGE", 2)
+    await add_agent(server, "ana", display_name="Ana Ruiz")
+    await add_agent(server, "bob", departments=("general",))
+    await add_agent(server, "sara", role="supervisor")
+    csrf = await login(http, server, "ana")
+
+    ws, solved = await claimed(http, server, csrf)
+    await post(http, server, f"/api/conversations/{solved}/resolve", csrf, {"outcome": "solved"})
+    await expect(ws, "message", lambda d: d["text"].startswith("How did we do?"))
+    await ws.send_json({"type": "choose", "id": "c-2", "value": "rate:4"})
+    await expect(ws, "message", text="Thank you for your rating!")
+    assert await server.service.comment(solved, "<b>Quick</b> and kind")
+    await ws.close()
+    ws, returned = await claimed(http, server, csrf)
+    await post(http, server, f"/api/conversations/{returned}/return_to_bot", csrf)
+    await ws.close()
+    ws, moved = await claimed(http, server, csrf)
+    await post(http, server, f"/api/conversations/{moved}/transfer", csrf, {"department": "billing"})
+    await ws.close()
+    async with _fresh() as bob:  # someone else's conversation is not in ana's list
+        bob_csrf = await login(bob, server, "bob")
+        ws = await customer(http, server)
+        await ask_for_person(ws)
+        await expect(ws, "status", lambda d: d.get("position") is not None, state="queued")
+        theirs = (await post(bob, server, "/api/claim", bob_csrf))["conversation_id"]
+        await post(bob, server, f"/api/conversations/{theirs}/resolve", bob_csrf, {"outcome": "solved"})
+        await ws.close()
+
+    async with http.get(server.url + "/api/mine/recent") as r:
+        assert r.status == 200
+        rows = (await r.json())["conversations"]
+    assert [(x["conversation_id"], x["event"], x["outcome"]) for x in rows] == [
+        (moved, "transferred", ""), (returned, "returned_to_bot", ""), (solved, "resolved", "solved")
+    ]
+    first = rows[2]
+    assert (first["rating"], first["comment"]) == (4, "<b>Quick</b> and kind")
+    assert first["by"] == "ana" and first["by_display"] == "Ana Ruiz" and first["ended_at"] > 0
+    assert first["customer"] and first["channel"] == "web"
+    assert rows[0]["to"] == "billing:1" and rows[0]["rating"] is None
+    # Ended where ana works: she may open them; moved to billing, which she does not take: listed only.
+    assert [x["may_open"] for x in rows] == [False, True, True]
+
+    # The newest 2 only, when so bounded; a supervisor sees their own (none here), not ana's.
+    monkeypatch.setattr("handoff.api.views.RECENT_LIMIT", 2)
+    async with http.get(server.url + "/api/mine/recent") as r:
+        assert [x["conversation_id"] for x in (await r.json())["conversations"]] == [moved, returned]
+    async with _fresh() as sara:
+        await login(sara, server, "sara")
+        async with sara.get(server.url + "/api/mine/recent") as r:
+            assert r.status == 200 and (await r.json())["conversations"] == []
+
+
+async def test_recent_reads_a_bounded_part_of_the_audit_stream(
+    server: Served, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("handoff.api.views.RECENT_PAGE", 5)
+    monkeypatch.setattr("handoff.api.views.RECENT_SCAN_MAX", 10)
+    await add_agent(server, "ana")
+    csrf = await login(http, server, "ana")
+    ws, cid = await claimed(http, server, csrf)
+    await post(http, server, f"/api/conversations/{cid}/resolve", csrf, {"outcome": "solved"})
+    await ws.close()
+    redis = server.runtime.redis
+    async with http.get(server.url + "/api/mine/recent") as r:
+        assert [x["conversation_id"] for x in (await r.json())["conversations"]] == [cid]
+    for n in range(12):  # a busy desk: more than the bound of other entries since
+        await audit.append(redis, f"other{n}", "queued", to="general:1", reasons=["asked_for_person"])
+    async with http.get(server.url + "/api/mine/recent") as r:
+        assert (await r.json())["conversations"] == []
+
+
+async def test_queue_items_say_when_an_sla_target_is_missed_and_the_order_claim_next_takes(
+    server: Served, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await add_agent(server, "ana")
+    first = await _queued(server, http)
+    await login(http, server, "ana")
+
+    async def items() -> list[dict[str, Any]]:
+        async with http.get(server.url + "/api/queues") as r:
+            return [i for q in (await r.json())["queues"] for i in q["items"]]
+
+    (item,) = await items()
+    assert item["conversation_id"] == first and item["sla_overdue"] is False and item["overdue_s"] is None
+    assert isinstance(item["order"], (int, float))
+    # An hour on: past the first-reply target (and its "at risk" share), overdue by how long.
+    later = now_ms() + 3_600_000
+    monkeypatch.setattr("handoff.api.work.now_ms", lambda: later)
+    (item,) = await items()
+    assert item["sla_overdue"] is True and item["overdue_s"] > 0 and item["sla_at_risk"] is True
+    monkeypatch.undo()
+    # "order" is the queue's score, across queues: an urgent handoff in another queue, a little later, is
+    # listed first, as Claim next takes it.
+    from handoff.policy import Reason, Route
+
+    urgent = "u" * 32
+    route = Route("logistics", 1, server.service.rules.priority("urgent"), (Reason("asked_for_person", ""),))
+    await server.service.queues.enqueue(urgent, route, channel="web", lang="en")
+    found = sorted(await items(), key=lambda i: i["order"])
+    assert [i["conversation_id"] for i in found] == [urgent, first]
+    assert found[0]["order"] == await server.runtime.redis.zscore(keys.queue("logistics", 1), urgent)

@@ -757,7 +757,8 @@ def test_a_conversation_taken_by_someone_else_turns_read_only_with_a_notice(
     assert all('"' not in q for q in cat.locator("#ctx-reason-details q").all_inner_texts())
     assert cat.locator("#ctx-reason-details .evidence-label").count() >= 1
     assert cat.locator("#ctx-words .word").count() >= 1 and cat.locator("#ctx-words-head").is_visible()
-    ana.locator("#conv-lost", has_text="Another agent took this conversation").wait_for()
+    # The live event named who claimed it: the notice says so (A11), not "another agent, or…".
+    ana.locator("#conv-lost", has_text="cat claimed this conversation.").wait_for()
     assert ana.locator("#conv-claim").is_hidden() and ana.locator("#conv-viewonly").is_hidden()
     assert ana.locator("#actions").is_hidden() and not ana.locator("#reply-text").is_editable()
     assert "queued" not in ana.locator("#conv-meta").inner_text()
@@ -1144,3 +1145,176 @@ def test_the_bot_line_says_one_in_the_singular(
     log_in(page, server.url, "sara", where="/supervisor", live=live)
     page.wait_for_function("t => document.getElementById('bot-metrics').textContent === t", arg=expected)
     assert page.problems == []
+
+
+# -- A8, A11, A12 (tester20a): recent conversations, what became of a lost one, overdue first --------
+
+RECENT_ROWS = """() => Array.from(document.querySelectorAll('#recent-list .recent-item')).map(b => ({
+  tag: b.tagName, id: b.getAttribute('data-conversation'),
+  ending: b.querySelector('.recent-ending').textContent,
+  when: b.querySelector('.recent-when').textContent,
+  rating: (b.querySelector('.recent-rating') || {}).textContent || '',
+  comment: (b.querySelector('.recent-comment') || {}).textContent || '',
+  markup: b.querySelectorAll('b, img, script').length,
+  count: document.getElementById('recent-count').textContent,
+}))"""
+
+
+@pytest.mark.timeout(150)
+def test_recent_lists_a_resolved_conversation_with_its_rating_and_opens_it_read_only(
+    server: Server, open_page: PageFactory
+) -> None:
+    server.add_agent("ana", ("general",))
+    ana = open_page()
+    log_in(ana, server.url, "ana")
+    ana.locator("#recent-empty").wait_for()
+    customer = open_page(viewport=PHONE, locale="es-ES")
+    open_widget(customer, server.url)
+    customer_says(customer, ASK_PERSON)
+    ana.locator("#queue-list .item-button").first.wait_for()
+    ana.locator("#claim-next").click()
+    ana.locator("#reply-text:not([disabled])").wait_for()
+    cid = ana.evaluate("() => new URLSearchParams(location.search).get('c')")
+    ana.locator("#reply-text").fill("Hecho, ya está resuelto.")
+    ana.locator("#reply-send").click()
+    customer.locator(".relevo-log .relevo-from-agent .relevo-text", has_text="Hecho").wait_for()
+    accept_confirms(ana)
+    ana.locator("#resolve-btn").click()
+    ana.locator("#flash", has_text="Resolved.").wait_for()
+    # At once in "Recent", no rating yet.
+    ana.locator(f'#recent-list .recent-item[data-conversation="{cid}"]').wait_for()
+    (row,) = ana.evaluate(RECENT_ROWS)
+    assert (row["tag"], row["ending"], row["rating"], row["count"]) == ("BUTTON", "Solved", "Not rated", "1")
+
+    four = customer.locator(".relevo-log .relevo-choice", has_text=re.compile(r"^\s*★ 4\s*$")).last
+    four.wait_for()
+    four.click()
+    customer.locator(".relevo-log .relevo-text", has_text="¡Gracias por tu valoración!").wait_for()
+    comment = "<b>muy rápida</b>, de diez"
+    customer_says(customer, comment)
+    customer.locator(".relevo-log .relevo-text", has_text="hemos anotado tu comentario").wait_for()
+    for _ in range(20):  # "Recent" is fetched again now and then; a reload does it at once
+        ana.reload()
+        ana.locator("#conn", has_text="Live").wait_for()
+        ana.locator("#recent-list .recent-item").first.wait_for()
+        if ana.locator("#recent-list .recent-comment").count():
+            break
+        ana.wait_for_timeout(250)
+    (row,) = ana.evaluate(RECENT_ROWS)
+    assert row["ending"] == "Solved" and row["when"]
+    assert row["rating"] == "★★★★☆ 4 of 5" and row["comment"] == comment and row["markup"] == 0, row
+
+    # It opens read-only: the transcript, no reply, no actions, no claim; it says it has ended.
+    ana.locator("#recent-list .recent-item").first.click()
+    ana.locator("#conv-viewonly", has_text="This conversation has ended").wait_for()
+    ana.locator("#transcript .msg", has_text="Hecho, ya está resuelto.").first.wait_for(state="attached")
+    state = ana.evaluate("""() => ({
+      reply: document.getElementById('reply-text').disabled, actions: document.getElementById('actions').hidden,
+      claim: document.getElementById('conv-claim').hidden, lost: document.getElementById('conv-lost').hidden,
+      address: new URLSearchParams(location.search).get('c')})""")
+    assert state == {"reply": True, "actions": True, "claim": True, "lost": True, "address": cid}
+    assert_inert(ana)
+    for page in (ana, customer):
+        assert page.problems == [], page.problems
+
+
+@pytest.mark.timeout(150)
+def test_the_no_longer_yours_notice_says_what_happened(server: Server, open_page: PageFactory) -> None:
+    server.add_agent("ana", ("general",))
+    server.add_agent("sara", ("general",), role="supervisor", display_name="Sara")
+    ana = open_page()
+    log_in(ana, server.url, "ana")
+    customer = open_page(viewport=PHONE, locale="es-ES")
+    open_widget(customer, server.url)
+    customer_says(customer, ASK_PERSON)
+    ana.locator("#queue-list .item-button").first.wait_for()
+    ana.locator("#claim-next").click()
+    ana.locator("#reply-text:not([disabled])").wait_for()
+    cid = ana.evaluate("() => new URLSearchParams(location.search).get('c')")
+
+    # Resolved by ana herself in a second tab: the first says so.
+    tab = ana.context.new_page()
+    accept_confirms(tab)
+    tab.goto(f"{server.url}/agent?c={cid}")
+    tab.locator("#reply-text:not([disabled])").wait_for()
+    tab.locator("#resolve-btn").click()
+    tab.locator("#flash", has_text="Resolved.").wait_for()
+    ana.wait_for_function("""() => document.getElementById('conv-lost').textContent
+                               .startsWith('You resolved this conversation in another tab.')""")
+    tab.close()
+
+    # Taken over by Sara (a supervisor): named, with her display name.
+    other = open_page(viewport=PHONE, locale="es-ES")
+    open_widget(other, server.url)
+    customer_says(other, ASK_PERSON)
+    ana.locator("#queue-list .item-button").first.wait_for()
+    ana.locator("#claim-next").click()
+    ana.wait_for_function(f"() => new URLSearchParams(location.search).get('c') && "
+                          f"new URLSearchParams(location.search).get('c') !== '{cid}'")
+    ana.locator("#reply-text:not([disabled])").wait_for()
+    second = ana.evaluate("() => new URLSearchParams(location.search).get('c')")
+    sara = open_page()
+    log_in(sara, server.url, "sara")
+    sara.goto(f"{server.url}/agent?c={second}")
+    sara.locator("#conv-takeover").click()
+    sara.locator("#flash", has_text="The conversation is yours now.").wait_for()
+    ana.wait_for_function("""() => !document.getElementById('conv-lost').hidden &&
+        document.getElementById('conv-lost').textContent.startsWith('Sara took this conversation over.')""")
+    assert ana.locator("#actions").is_hidden() and not ana.locator("#reply-text").is_editable()
+    # "Recent" lists both, newest first, each with how it ended.
+    ana.wait_for_function("() => document.querySelectorAll('#recent-list .recent-item').length === 2")
+    rows = ana.evaluate(RECENT_ROWS)
+    assert [(r["id"], r["ending"]) for r in rows] == [(second, "Taken over by Sara"), (cid, "Solved")], rows
+    for page in (ana, sara, customer, other):
+        assert without_refusals(page.problems) == [], page.problems
+
+
+QUEUE_CARDS = """() => Array.from(document.querySelectorAll('#queue-list .item-button')).map(b => ({
+  queue: (b.querySelector('.chip-queue') || {}).textContent || '',
+  priority: (b.querySelector('.chip-priority') || {}).textContent || '',
+  overdue: Array.from(b.querySelectorAll('.badge-sla_overdue')).map(x => x.textContent),
+  at_risk: b.querySelectorAll('.badge-sla_at_risk').length,
+}))"""
+
+
+@pytest.mark.timeout(150)
+def test_an_overdue_urgent_conversation_is_listed_first_and_red(server: Server, open_page: PageFactory) -> None:
+    server.add_agent("sara", ("general",), role="supervisor", tier=3)
+    sara = open_page(locale="es-ES")
+    log_in(sara, server.url, "sara", live="En directo")
+    first = open_page(viewport=PHONE, locale="es-ES")
+    open_widget(first, server.url)
+    customer_says(first, ASK_PERSON)
+    sara.locator("#queue-list .item-button").first.wait_for()
+    second = open_page(viewport=PHONE, locale="es-ES")
+    open_widget(second, server.url)
+    customer_says(second, "voy a llamar a mi abogado")  # a legal threat: supervisors, tier 3, urgent
+    sara.wait_for_function("() => document.querySelectorAll('#queue-list .item-button').length === 2")
+
+    # Ten minutes later for the urgent one (its first reply is due in 2): overdue.
+    assert server.runtime is not None
+    redis = server.runtime.redis
+
+    async def age() -> None:
+        for cid, raw in (await redis.hgetall(keys.STATES)).items():
+            st = json.loads(raw)
+            if st["dept"] == "supervisor":
+                st["queued_at"] -= 600_000
+                await redis.hset(keys.STATES, cid, json.dumps(st))
+
+    server.call(age())
+    sara.reload()
+    sara.locator("#conn", has_text="En directo").wait_for()
+    sara.wait_for_function("() => document.querySelectorAll('#queue-list .badge-sla_overdue').length === 1")
+    cards = sara.evaluate(QUEUE_CARDS)
+    # Claim next's order across queues (the urgent one first), each card naming its queue.
+    assert [(c["queue"], c["priority"]) for c in cards] == [
+        ("Supervisión de atención al cliente · Nivel 3", "urgente"), ("Atención al cliente · Nivel 1", "normal")
+    ], cards
+    assert re.fullmatch(r"SLA incumplido \(\d+ min de retraso\)", cards[0]["overdue"][0]), cards
+    assert cards[0]["at_risk"] == 0 and cards[1]["overdue"] == []
+    sara.locator("#claim-next").click()
+    sara.locator("#actions").wait_for()
+    assert "Nivel 3" in sara.locator("#conv-meta").inner_text()
+    for page in (sara, first, second):
+        assert page.problems == [], page.problems
