@@ -243,6 +243,22 @@ def customer_says(page: Any, text: str) -> None:
     ).last.wait_for()
 
 
+def customer_asking_for_a_person(server: Server, open_page: PageFactory) -> Any:
+    """A widget customer (phone, Spanish) who has asked for a person: queued."""
+    customer = open_page(viewport=PHONE, locale="es-ES")
+    open_widget(customer, server.url)
+    customer_says(customer, ASK_PERSON)
+    return customer
+
+
+def claim_next(agent: Any) -> str:
+    """The agent's console claims the next conversation once one is queued; its id."""
+    agent.locator("#queue-list .item-button").first.wait_for()
+    agent.locator("#claim-next").click()
+    agent.locator("#reply-text:not([disabled])").wait_for()
+    return str(agent.evaluate("() => new URLSearchParams(location.search).get('c')"))
+
+
 def accept_confirms(page: Any) -> list[str]:
     """Say OK to the console's confirm() questions (Resolve, Return to the bot); returns what was asked."""
     asked: list[str] = []
@@ -400,9 +416,7 @@ def test_handoff_claim_reply_transfer_resolve_and_rating(server: Server, open_pa
 
     ana = open_page()
     log_in(ana, server.url, "ana")
-    customer = open_page(viewport=PHONE, locale="es-ES")
-    open_widget(customer, server.url)
-    customer_says(customer, ASK_PERSON)
+    customer = customer_asking_for_a_person(server, open_page)
 
     # Ana sees it arrive live, with its reasons, and claims it.
     item = ana.locator("#queue-list .item-button").first
@@ -524,9 +538,7 @@ def test_escalate_with_note_claim_from_queue_release_and_return_to_bot(
     log_in(ana, server.url, "ana")
     sara = open_page()
     log_in(sara, server.url, "sara")
-    customer = open_page(viewport=PHONE, locale="es-ES")
-    open_widget(customer, server.url)
-    customer_says(customer, ASK_PERSON)
+    customer = customer_asking_for_a_person(server, open_page)
 
     ana.locator("#queue-list .item-button").first.wait_for()
     ana.locator("#claim-next").click()
@@ -569,9 +581,7 @@ def test_customer_rating_reaches_the_supervisor_records(server: Server, open_pag
     server.add_agent("sara", ("general",), role="supervisor")
     ana = open_page()
     log_in(ana, server.url, "ana")
-    customer = open_page(viewport=PHONE, locale="es-ES")
-    open_widget(customer, server.url)
-    customer_says(customer, ASK_PERSON)
+    customer = customer_asking_for_a_person(server, open_page)
     ana.locator("#queue-list .item-button").first.wait_for()
     # While waiting, the customer leaves an address: the console shows it (as text) with the conversation.
     customer_says(customer, "mi correo es cliente.uno@example.com")
@@ -721,9 +731,7 @@ def test_console_reconnects_and_catches_up(server: Server, open_page: PageFactor
     ws.close(code=4000, reason="network dropped")
     upstream.close()
     ana.locator("#conn", has_text="Reconnecting").wait_for()
-    customer = open_page(viewport=PHONE, locale="es-ES")
-    open_widget(customer, server.url)
-    customer_says(customer, ASK_PERSON)
+    customer_asking_for_a_person(server, open_page)
     ana.locator("#conn", has_text="Live").wait_for()
     ana.locator("#queue-list .item-button").first.wait_for()
     assert len(sockets) >= 2
@@ -1006,9 +1014,7 @@ def test_on_a_phone_an_opened_conversation_is_scrolled_into_view_and_focused(
     server.add_agent("ana", ("general",))
     ana = open_page(viewport=TALL_PHONE)
     log_in(ana, server.url, "ana")
-    customer = open_page(viewport=PHONE, locale="es-ES")
-    open_widget(customer, server.url)
-    customer_says(customer, ASK_PERSON)
+    customer_asking_for_a_person(server, open_page)
     card = ana.locator("#queue-list .item-button").first
     card.wait_for()
     assert ana.evaluate("() => window.scrollY") == 0
@@ -1038,9 +1044,7 @@ def test_on_a_desktop_claiming_still_puts_the_keyboard_in_the_reply_box(server: 
     server.add_agent("ana", ("general",))
     ana = open_page()
     log_in(ana, server.url, "ana")
-    customer = open_page(viewport=PHONE, locale="es-ES")
-    open_widget(customer, server.url)
-    customer_says(customer, ASK_PERSON)
+    customer_asking_for_a_person(server, open_page)
     ana.locator("#queue-list .item-button").first.wait_for()
     ana.locator("#claim-next").click()
     ana.wait_for_function("() => document.activeElement && document.activeElement.id === 'reply-text'")
@@ -1087,13 +1091,8 @@ def test_the_record_panel_opens_a_live_conversation_in_the_console_to_take_it_ov
     server.add_agent("sara", ("general",), role="supervisor", display_name="Sara")
     ana = open_page()
     log_in(ana, server.url, "ana")
-    customer = open_page(viewport=PHONE, locale="es-ES")
-    open_widget(customer, server.url)
-    customer_says(customer, ASK_PERSON)
-    ana.locator("#queue-list .item-button").first.wait_for()
-    ana.locator("#claim-next").click()
-    ana.locator("#reply-text:not([disabled])").wait_for()
-    cid = ana.evaluate("() => new URLSearchParams(location.search).get('c')")
+    customer_asking_for_a_person(server, open_page)
+    cid = claim_next(ana)
     assert cid
 
     sara = open_page()
@@ -1168,13 +1167,8 @@ def test_recent_lists_a_resolved_conversation_with_its_rating_and_opens_it_read_
     ana = open_page()
     log_in(ana, server.url, "ana")
     ana.locator("#recent-empty").wait_for()
-    customer = open_page(viewport=PHONE, locale="es-ES")
-    open_widget(customer, server.url)
-    customer_says(customer, ASK_PERSON)
-    ana.locator("#queue-list .item-button").first.wait_for()
-    ana.locator("#claim-next").click()
-    ana.locator("#reply-text:not([disabled])").wait_for()
-    cid = ana.evaluate("() => new URLSearchParams(location.search).get('c')")
+    customer = customer_asking_for_a_person(server, open_page)
+    cid = claim_next(ana)
     ana.locator("#reply-text").fill("Hecho, ya está resuelto.")
     ana.locator("#reply-send").click()
     customer.locator(".relevo-log .relevo-from-agent .relevo-text", has_text="Hecho").wait_for()
@@ -1224,13 +1218,8 @@ def test_the_no_longer_yours_notice_says_what_happened(server: Server, open_page
     server.add_agent("sara", ("general",), role="supervisor", display_name="Sara")
     ana = open_page()
     log_in(ana, server.url, "ana")
-    customer = open_page(viewport=PHONE, locale="es-ES")
-    open_widget(customer, server.url)
-    customer_says(customer, ASK_PERSON)
-    ana.locator("#queue-list .item-button").first.wait_for()
-    ana.locator("#claim-next").click()
-    ana.locator("#reply-text:not([disabled])").wait_for()
-    cid = ana.evaluate("() => new URLSearchParams(location.search).get('c')")
+    customer = customer_asking_for_a_person(server, open_page)
+    cid = claim_next(ana)
 
     # Resolved by ana herself in a second tab: the first says so.
     tab = ana.context.new_page()
