@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,6 +129,20 @@ async def read_latest(redis: aioredis.Redis, start: str = "-", count: int = 1000
     """The newest `count` entries from `start` on, oldest first: a bounded read that drops the oldest,
     never the newest (a records page must show today's handoffs however long the stream)."""
     return _entries(reversed(await redis.xrevrange(keys.AUDIT, max="+", min=start, count=count) or []))
+
+
+async def newest_first(redis: aioredis.Redis, since_ms: int, page: int, most: int) -> AsyncIterator[AuditEntry]:
+    """Entries from the newest back to `since_ms`, read `page` at a time, no more pages once `most`
+    entries are read (a busy desk's week is cut, not read whole): stop iterating to read no further."""
+    top, scanned = "+", 0
+    while scanned < most:
+        rows = list(await redis.xrevrange(keys.AUDIT, max=top, min=f"{since_ms}-0", count=page) or [])
+        for entry in _entries(rows):
+            yield entry
+        if len(rows) < page:
+            return
+        scanned += len(rows)
+        top = "(" + _text(rows[-1][0])  # exclusive: older than the last one read
 
 
 HISTORY_PAGE = 10_000

@@ -9,7 +9,6 @@ from handoff import audit, keys
 from handoff.agents import Agent
 from handoff.api.errors import ApiError
 from handoff.api.handoffs import ENDS, split_handoffs, summarise
-from handoff.audit import AuditEntry
 from handoff.conversations import LogEntry
 from handoff.queues import HandoffState
 from handoff.record import HandoffRecord, load_record
@@ -226,43 +225,28 @@ async def conversation_view(
     }  # fmt: skip
 
 
-def _audit_rows(rows: Any) -> list[audit.AuditEntry]:
-    def text(v: Any) -> str:
-        return v.decode() if isinstance(v, bytes) else str(v)
-
-    return [AuditEntry.from_fields(text(i), {text(k): text(v) for k, v in (f or {}).items()}) for i, f in rows or []]
-
-
 async def recent_view(service: HandoffService, agent: Agent, now: int) -> list[dict[str, Any]]:
     """The conversations whose handoff `agent` held and no longer holds (resolved, returned to the bot,
     transferred, escalated, given back, lapsed, taken over), newest first, one row per conversation (its
     latest), with the customer's rating and comment when one came for the handoff the agent ended."""
-    start = f"{max(0, now - RECENT_DAYS * 86_400_000)}-0"
-    top, scanned = "+", 0
     found: dict[str, dict[str, Any]] = {}
     pending: dict[str, list[audit.AuditEntry]] = {}  # ratings seen (newest first), not yet matched to an end
-    while scanned < RECENT_SCAN_MAX and len(found) < RECENT_LIMIT:
-        rows = list(await service.redis.xrevrange(keys.AUDIT, max=top, min=start, count=RECENT_PAGE) or [])
-        for e in _audit_rows(rows):
-            if e.event == "rated":
-                pending.setdefault(e.conversation_id, []).append(e)
-                continue
-            rated = pending.pop(e.conversation_id, []) if e.event in ENDS or e.event == "queued" else []
-            if e.from_ != agent.name or e.event not in LEFT_EVENTS or e.conversation_id in found:
-                continue
-            stars = next((int(r.outcome) for r in rated if r.outcome.isdigit()), None)
-            found[e.conversation_id] = {
-                "conversation_id": e.conversation_id, "ended_at": e.ts, "event": e.event,
-                "outcome": e.outcome if e.event == "resolved" else "", "to": e.to, "by": e.actor,
-                "rating": stars, "comment": next((r.detail for r in rated if r.detail), ""),
-            }  # fmt: skip
-            if len(found) >= RECENT_LIMIT:
-                break
-        scanned += len(rows)
-        if len(rows) < RECENT_PAGE:
+    since = max(0, now - RECENT_DAYS * 86_400_000)
+    async for e in audit.newest_first(service.redis, since, RECENT_PAGE, RECENT_SCAN_MAX):
+        if e.event == "rated":
+            pending.setdefault(e.conversation_id, []).append(e)
+            continue
+        rated = pending.pop(e.conversation_id, []) if e.event in ENDS or e.event == "queued" else []
+        if e.from_ != agent.name or e.event not in LEFT_EVENTS or e.conversation_id in found:
+            continue
+        stars = next((int(r.outcome) for r in rated if r.outcome.isdigit()), None)
+        found[e.conversation_id] = {
+            "conversation_id": e.conversation_id, "ended_at": e.ts, "event": e.event,
+            "outcome": e.outcome if e.event == "resolved" else "", "to": e.to, "by": e.actor,
+            "rating": stars, "comment": next((r.detail for r in rated if r.detail), ""),
+        }  # fmt: skip
+        if len(found) >= RECENT_LIMIT:
             break
-        last = rows[-1][0]
-        top = "(" + (last.decode() if isinstance(last, bytes) else str(last))  # exclusive: older than the last
     items = list(found.values())
     if not items:
         return []
