@@ -18,12 +18,15 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 
-from bot.messages import Attachment, Button, State
+from bot.messages import RATE_PREFIX, Attachment, Button, State
 from handoff import keys
 
 logger = logging.getLogger(__name__)
 
 STATES: tuple[State, ...] = ("bot", "queued", "assigned", "resolved", "closed")
+# The transcript kind of what closes a handoff for the customer (the rating question, the thanks for the
+# stars or the comment): what they write up to it is about the help they had, not why they come back.
+RATING_KIND = "rating"
 # States in which a person, not the bot, speaks to the customer.
 WITH_A_PERSON: frozenset[str] = frozenset({"queued", "assigned"})
 
@@ -213,6 +216,14 @@ class LogEntry:
     author: str = ""
     attachments: tuple[Attachment, ...] = ()
     decision: dict[str, Any] | None = None
+
+    @property
+    def ends_handoff(self) -> bool:
+        """What closed an earlier handoff of this conversation for the customer: the rating question, the
+        thanks for the stars or the comment (and, in transcripts from before RATING_KIND, the stars' buttons)."""
+        return self.sender == "system" and (
+            self.kind == RATING_KIND or any(b.value.startswith(RATE_PREFIX) for b in self.buttons)
+        )
 
     @classmethod
     def from_stream(cls, entry_id: str, f: Mapping[str, str]) -> LogEntry:

@@ -17,7 +17,7 @@ from bot.messages import RATE_PREFIX, Button, Channel, Outbound, State, StatusUp
 from bot.outbox import Outbox
 from handoff import keys
 from handoff.agents import Agent
-from handoff.conversations import Conversation, Conversations, entry_fields, now_ms
+from handoff.conversations import RATING_KIND, Conversation, Conversations, entry_fields, now_ms
 from handoff.estimate import WAIT_TTL_S, WaitEstimator, WaitInfo, note_wait
 from handoff.keys import WAIT_CHECKS, told_key, wait_key
 from handoff.queues import HandoffQueues, HandoffState
@@ -48,9 +48,6 @@ WAIT_CHECK_BATCH = 100
 # Outcomes that are not a customer's conversation to rate: spam (nobody to ask), and a duplicate (the
 # customer rates the conversation that goes on).
 NOT_RATED = frozenset({"spam", "duplicate"})
-# The transcript kind of what closes a handoff for the customer (the rating question, the thanks for the
-# stars or the comment): what they write up to it is about the help they had, not why they come back.
-RATING_KIND = "rating"
 # Transcript entries read back to see whether the agent wrote before the joined notice could be said.
 JOIN_LOOKBACK = 20
 QUEUE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*:[0-9]$")

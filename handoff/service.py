@@ -11,23 +11,23 @@ from typing import Any, Protocol, cast
 
 import redis.asyncio as aioredis
 
-from bot.messages import RATE_PREFIX, Channel, Outbound, StatusUpdate
+from bot.messages import Channel, Outbound, StatusUpdate
 from bot.outbox import Outbox
 from bot.settings import Settings
 from faq.model import Entry, KnowledgeBase
 from handoff import audit, keys, policy
 from handoff import escalation as esc
 from handoff.agents import Agent, AgentDirectory
-from handoff.conversations import Conversation, Conversations, LogEntry, entry_fields, now_ms
+from handoff.conversations import RATING_KIND, Conversation, Conversations, LogEntry, entry_fields, now_ms
 from handoff.estimate import WaitEstimator
 from handoff.keys import handoffs_key, notes_key
-from handoff.notify import RATING_BUTTONS, RATING_KIND, CustomerNotifier, find_almost_email, find_email, say
+from handoff.notify import RATING_BUTTONS, CustomerNotifier, find_almost_email, find_email, say
 from handoff.presence import Presence
 from handoff.queues import HandoffQueues, HandoffState, QueueError
 from handoff.record import MAX_LINES, CandidateScore, build_record, save_record
 from handoff.rules import MAX_TIER, HandoffRules, load_rules
 from handoff.sla import Sweeper
-from handoff.summary import Line
+from handoff.summary import Line, since_a_person
 
 logger = logging.getLogger(__name__)
 
@@ -55,25 +55,12 @@ def to_policy(reason: esc.Reason | policy.Reason) -> policy.Reason | None:
         return None
 
 
-def ends_handoff(entry: LogEntry) -> bool:
-    """What closed an earlier handoff of this conversation for the customer: the rating question, the
-    thanks for the stars or the comment (and, in transcripts from before RATING_KIND, the stars' buttons)."""
-    return entry.sender == "system" and (
-        entry.kind == RATING_KIND or any(b.value.startswith(RATE_PREFIX) for b in entry.buttons)
-    )
-
-
-def since_a_person(log: Sequence[LogEntry]) -> int:
-    """Where this handoff's story starts: after the last line of a person, or of an earlier handoff's end."""
-    return next((i + 1 for i in range(len(log) - 1, -1, -1) if log[i].sender == "agent" or ends_handoff(log[i])), 0)
-
-
 def candidates_from(log: Sequence[LogEntry], given: Sequence[dict[str, Any]]) -> list[CandidateScore]:
     """The FAQ candidates the bot considered: the escalation's own, else the latest stored decision's since
     a person last had the conversation (an earlier handoff's are about what was solved then)."""
     rows: Sequence[Any] = given
     if not rows:
-        for entry in reversed(log[since_a_person(log):]):
+        for entry in reversed(log[since_a_person(log) :]):
             found = (entry.decision or {}).get("candidates")
             if found:
                 rows = found
@@ -218,7 +205,7 @@ class HandoffService:
         log = await self.conversations.log(conversation_id, MAX_LINES)
         mood_words = [w for r in found if r.code == "upset" for w in r.evidence]
         record = build_record(
-            conversation_id, route, [Line(e.sender, e.text, ends_handoff(e)) for e in log if e.text],
+            conversation_id, route, [Line(e.sender, e.text, e.ends_handoff) for e in log if e.text],
             channel=context.channel, lang=context.lang, mood_score=context.mood_score,
             mood_words=mood_words, candidates=candidates_from(log, context.candidates),
             earlier=await self._earlier(context.conversation_key, conversation_id, now),

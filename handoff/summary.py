@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from bot.intents import requests_person
 from handoff.policy import Reason
@@ -77,14 +78,26 @@ def _reason_part(reasons: Sequence[Reason], mood_score: float | None, mood_words
     return text[:1].upper() + text[1:]
 
 
+class Told(Protocol):
+    """A transcript line as since_a_person reads it (a Line, a stored LogEntry)."""
+
+    @property
+    def sender(self) -> str: ...
+    @property
+    def ends_handoff(self) -> bool: ...
+
+
+def since_a_person(lines: Sequence[Told]) -> int:
+    """Where this handoff's story starts: after a person last wrote to the customer, or an earlier handoff
+    ended. A second handoff is about what brought them back, not what a person already solved (nor the
+    "thank you so much!" and the comment after it)."""
+    ends = (i + 1 for i in range(len(lines) - 1, -1, -1) if lines[i].sender == "agent" or lines[i].ends_handoff)
+    return next(ends, 0)
+
+
 def issue(lines: Sequence[Line]) -> tuple[str, str]:
-    """(the first substantive thing the customer said, the last thing they said), since a person last
-    wrote to them or an earlier handoff ended: a second handoff is about what brought them back, not
-    what a person already solved (nor the "thank you so much!" and the comment after it)."""
-    since = next(
-        (i + 1 for i in range(len(lines) - 1, -1, -1) if lines[i].sender == "agent" or lines[i].ends_handoff), 0
-    )
-    said = [ln.text.strip() for ln in lines[since:] if ln.sender == "customer" and ln.text.strip()]
+    """(the first substantive thing the customer said, the last thing they said), since_a_person."""
+    said = [ln.text.strip() for ln in lines[since_a_person(lines):] if ln.sender == "customer" and ln.text.strip()]
     if not said:
         return "", ""
     # "I want to talk to a person please" says who they want, not what about.

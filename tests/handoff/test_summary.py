@@ -2,11 +2,10 @@ import redis.asyncio as aioredis
 
 from bot.messages import RATE_PREFIX, Button
 from handoff import policy
-from handoff.conversations import LogEntry
-from handoff.notify import RATING_KIND
+from handoff.conversations import RATING_KIND, LogEntry
 from handoff.policy import Reason, route
 from handoff.record import CandidateScore, HandoffRecord, build_record, load_record, save_record
-from handoff.service import candidates_from, ends_handoff
+from handoff.service import candidates_from
 from handoff.summary import MAX_SUMMARY_CHARS, Line, build_summary
 from tests.handoff.queue_helpers import rules
 
@@ -79,7 +78,7 @@ def test_a_customer_back_after_a_resolution_wants_what_they_say_now_not_their_th
         LogEntry("5", "system", "Thank you, we have noted your comment.", 5, kind=RATING_KIND),
         LogEntry("6", "customer", "I need a person about my refund", 6),
     ]
-    assert [ends_handoff(e) for e in log] == [False, False, True, False, True, False]
+    assert [e.ends_handoff for e in log] == [False, False, True, False, True, False]
     assert candidates_from(log, []) == []  # the first handoff's, not this one's
     assert [c.entry_id for c in candidates_from(log[:1], [])] == ["track-order"]
 
