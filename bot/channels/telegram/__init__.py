@@ -1,113 +1,24 @@
 """The Telegram channel: PTB updates -> Inbound, Outbound / StatusUpdate -> Bot API calls, nothing more."""
 
-# Every name other code imports from bot.channels.telegram. A setting a test patches is patched in the
-# module that reads it (e.g. bot.channels.telegram.channel.STATUS_TTL_S), not here.
-from bot.channels.telegram.channel import (
-    STATUS_TTL_S,
-    UNREACHABLE_FIELD,
-    UPDATE_SEEN_TTL_S,
-    ConversationEngine,
-    TelegramChannel,
-)
-from bot.channels.telegram.delivery import (
-    DISOWN_LUA,
-    HELD_PER_CHAT,
-    MARK_TTL_S,
-    NEXT_LUA,
-    OWN_LUA,
-    OWNED,
-    OWNED_BY_OTHER,
-    PARK_LUA,
-    RETRY_LUA,
-    TAKE_LUA,
-    TAKEN_OVER,
-    TAKEOVER_SLACK_S,
-    Deferred,
-    Progress,
-    Retries,
-    done_with,
-    event_mark,
-    parked_item,
-    retry_after_s,
-)
-from bot.channels.telegram.inbound import (
-    AGENT_COMMAND_VALUE,
-    ATTACHMENT_KINDS,
-    KEY_PREFIX,
-    LANGS,
-    Translated,
-    attachments_of,
-    chat_of,
-    command_of,
-    conversation_key,
-    lang_of,
-    translate,
-)
-from bot.channels.telegram.render import (
-    MAX_CALLBACK_BYTES,
-    MAX_TEXT,
-    chunks,
-    keyboard,
-    message_text,
-    states_position,
-    status_text,
-)
-from bot.channels.telegram.texts import TEXTS, say
+# What other code uses of the channel; the rest is reached in its module (bot.channels.telegram.delivery ...).
+# A setting a test patches is patched in the module that reads it, not here.
+from bot.channels.telegram.channel import UNREACHABLE_FIELD, TelegramChannel
+from bot.channels.telegram.delivery import Retries
+from bot.channels.telegram.inbound import command_of, lang_of, translate
+from bot.channels.telegram.render import chunks, keyboard, status_text
 from handoff.keys import TELEGRAM_PENDING as PENDING
-from handoff.keys import delivery_mark, delivery_owner, status_message, update_seen
 from handoff.keys import telegram_parked as parked_key
-from handoff.keys import telegram_shown as shown_key
 
 __all__ = [
-    "AGENT_COMMAND_VALUE",
-    "ATTACHMENT_KINDS",
-    "DISOWN_LUA",
-    "HELD_PER_CHAT",
-    "KEY_PREFIX",
-    "LANGS",
-    "MARK_TTL_S",
-    "MAX_CALLBACK_BYTES",
-    "MAX_TEXT",
-    "NEXT_LUA",
-    "OWNED",
-    "OWNED_BY_OTHER",
-    "OWN_LUA",
-    "PARK_LUA",
     "PENDING",
-    "RETRY_LUA",
-    "STATUS_TTL_S",
-    "TAKEN_OVER",
-    "TAKEOVER_SLACK_S",
-    "TAKE_LUA",
-    "TEXTS",
     "UNREACHABLE_FIELD",
-    "UPDATE_SEEN_TTL_S",
-    "ConversationEngine",
-    "Deferred",
-    "Progress",
     "Retries",
     "TelegramChannel",
-    "Translated",
-    "attachments_of",
-    "chat_of",
     "chunks",
     "command_of",
-    "conversation_key",
-    "delivery_mark",
-    "delivery_owner",
-    "done_with",
-    "event_mark",
     "keyboard",
     "lang_of",
-    "message_text",
-    "parked_item",
     "parked_key",
-    "retry_after_s",
-    "say",
-    "shown_key",
-    "states_position",
-    "status_message",
     "status_text",
     "translate",
-    "update_seen",
 ]
