@@ -54,22 +54,24 @@ def claimed(server: Server, open_page: PageFactory, locale: str, live: str) -> t
     return agent, customer
 
 
-def posts(page: Any) -> list[str]:
-    """The paths of every reply and note the console sends from now on."""
+def posts(page: Any, *actions: str) -> list[str]:
+    """The `actions` ("reply", "resolve"...) the console POSTs from now on, by name, in order."""
     sent: list[str] = []
+    wanted = re.compile(rf"/({'|'.join(actions)})$")
 
     def on_request(request: Any) -> None:
-        if request.method == "POST" and re.search(r"/(reply|note)$", request.url):
-            sent.append(request.url)
+        found = wanted.search(request.url) if request.method == "POST" else None
+        if found:
+            sent.append(found.group(1))
 
     page.on("request", on_request)
     return sent
 
 
-def paste(page: Any, text: str) -> None:
+def paste(page: Any, text: str, box: str = "reply-text") -> None:
     """Typed in at once, as a paste is (a maxlength would cut it here, as it cuts a paste)."""
-    page.locator("#reply-text").fill("")
-    page.locator("#reply-text").focus()
+    page.locator(f"#{box}").fill("")
+    page.locator(f"#{box}").focus()
     page.keyboard.insert_text(text)
 
 
@@ -95,7 +97,7 @@ def test_an_overlong_reply_is_kept_explained_and_sent_once_short_enough(
     box = agent.locator("#reply-text")
     assert box.get_attribute("maxlength") is None  # a maxlength would cut a pasted reply silently
     assert agent.evaluate("async () => (await (await fetch('/api/me')).json()).max_message_chars") == LIMIT
-    sent = posts(agent)
+    sent = posts(agent, "reply", "note")
 
     # Pasted, 12 characters too long: all of it stays in the box, and the line above it says why.
     long_text = "Hello, this is Ana from support: your refund <b>is</b> on " + "its way!!!!!!!"
@@ -147,7 +149,7 @@ def test_an_overlong_reply_is_kept_explained_and_sent_once_short_enough(
     agent.locator("#transcript .msg-agent .msg-text", has_text=fitting).wait_for()
     assert agent.locator("#transcript .msg-agent .msg-text").inner_text() == fitting
     customer.locator(".relevo-log .relevo-from-agent .relevo-text", has_text=fitting[:40]).wait_for()
-    assert len(sent) == 1 and sent[0].endswith("/reply")
+    assert sent == ["reply"]
     agent.locator("#reply-count").wait_for(state="hidden")
     assert box.input_value() == ""
 
@@ -170,7 +172,7 @@ def test_emoji_count_once_as_the_server_counts_and_the_warning_is_spanish(
 ) -> None:
     agent, customer = claimed(server, open_page, "es-ES", "En directo")
     box = agent.locator("#reply-text")
-    sent = posts(agent)
+    sent = posts(agent, "reply", "note")
 
     # LIMIT emoji: 2 × LIMIT for JavaScript's .length, LIMIT for the server. It fits and goes.
     emoji = "😀" * LIMIT
@@ -199,18 +201,6 @@ def test_emoji_count_once_as_the_server_counts_and_the_warning_is_spanish(
     assert agent.problems == []
 
 
-def action_posts(page: Any) -> list[str]:
-    """The actions (transfer, escalate, resolve) the console sends from now on."""
-    sent: list[str] = []
-
-    def on_request(request: Any) -> None:
-        if request.method == "POST" and re.search(r"/(transfer|escalate|resolve)$", request.url):
-            sent.append(request.url.rsplit("/", 1)[1])
-
-    page.on("request", on_request)
-    return sent
-
-
 def note_state(page: Any, which: str) -> dict[str, Any]:
     """A note input and its count, read at once."""
     return dict(page.evaluate(
@@ -222,12 +212,6 @@ def note_state(page: Any, which: str) -> dict[str, Any]:
     ))
 
 
-def paste_note(page: Any, which: str, text: str) -> None:
-    page.locator(f"#{which}-note").fill("")
-    page.locator(f"#{which}-note").focus()
-    page.keyboard.insert_text(text)
-
-
 @pytest.mark.timeout(120)
 def test_an_overlong_action_note_is_kept_explained_and_not_sent(
     server: Server,
@@ -235,12 +219,12 @@ def test_an_overlong_action_note_is_kept_explained_and_not_sent(
 ) -> None:
     agent, _customer = claimed(server, open_page, "en-US", "Live")
     agent.on("dialog", lambda d: d.accept())
-    sent = action_posts(agent)
+    sent = posts(agent, "transfer", "escalate", "resolve")
     # Pasted 5 over the limit the server puts on notes (max_message_chars, as replies): all of it stays.
     note = "Refund approved by the manager, see ticket " + "x" * (LIMIT + 5 - 43)
     assert len(note) == LIMIT + 5
     for which in ("transfer", "escalate", "resolve"):
-        paste_note(agent, which, note)
+        paste(agent, note, f"{which}-note")
         seen = note_state(agent, which)
         assert seen["maxlength"] is None and seen["value"] == note, seen  # nothing cut
         assert seen["shown"] and seen["invalid"] == "true", seen
@@ -256,12 +240,12 @@ def test_an_overlong_action_note_is_kept_explained_and_not_sent(
     assert sent == [] and note_state(agent, "transfer")["value"] == note
 
     # Near the limit: the count; at it, it goes, whole.
-    paste_note(agent, "resolve", note[:LIMIT])
+    paste(agent, note[:LIMIT], "resolve-note")
     seen = note_state(agent, "resolve")
     assert (seen["count"], seen["invalid"]) == (f"{LIMIT} / {LIMIT}", None), seen
-    paste_note(agent, "resolve", note[: LIMIT // 2])
+    paste(agent, note[: LIMIT // 2], "resolve-note")
     assert not note_state(agent, "resolve")["shown"]  # far from the limit: no count
-    paste_note(agent, "resolve", note[:LIMIT])
+    paste(agent, note[:LIMIT], "resolve-note")
     agent.locator("#resolve-btn").click()
     agent.locator("#flash", has_text="Resolved.").wait_for()
     assert sent == ["resolve"]
@@ -274,8 +258,8 @@ def test_an_overlong_escalation_note_is_refused_in_spanish(
     open_page: PageFactory,  # noqa: F811
 ) -> None:
     agent, _customer = claimed(server, open_page, "es-ES", "En directo")
-    sent = action_posts(agent)
-    paste_note(agent, "escalate", "ñ" * (LIMIT + 1))
+    sent = posts(agent, "transfer", "escalate", "resolve")
+    paste(agent, "ñ" * (LIMIT + 1), "escalate-note")
     agent.locator("#escalate-btn").click()
     warning = f"La nota tiene 1 carácter de más (el máximo es {LIMIT}). Acórtala para continuar."
     agent.locator("#flash", has_text=warning).wait_for()
