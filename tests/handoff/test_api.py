@@ -36,6 +36,7 @@ from tests.handoff.test_service import (
     login,
     make_settings,
     post,
+    rate,
     serving,
 )
 
@@ -572,8 +573,7 @@ async def test_a_conversation_handed_over_again_is_a_new_record_row(
     ws, cid = await claimed(http, server, csrf)
     await post(http, server, f"/api/conversations/{cid}/resolve", csrf, {"outcome": "solved"})
     await expect(ws, "message", lambda d: d["text"].startswith("How did we do?"))
-    await ws.send_json({"type": "choose", "id": "c-2", "value": "rate:2"})
-    await expect(ws, "message", text="Thank you for your rating!")
+    await rate(ws, 2)
     # After the stars, asking for a person is not the comment: it is a new handoff.
     await ws.send_json({"type": "message", "id": "c-3", "text": "I want to talk to a person again"})
     await expect(ws, "status", lambda d: d.get("position") is not None, state="queued")
@@ -670,8 +670,7 @@ async def test_each_row_of_a_conversation_handed_over_twice_opens_its_own_handof
     await post(http, server, "/api/claim", csrf)
     await post(http, server, f"/api/conversations/{cid}/resolve", csrf, {"outcome": "solved"})
     await expect(ws, "message", lambda d: d["text"].startswith("How did we do?"))
-    await ws.send_json({"type": "choose", "id": "c-2", "value": "rate:5"})
-    await expect(ws, "message", text="Thank you for your rating!")
+    await rate(ws, 5)
     assert await server.service.comment(cid, "Quick and kind")
     await ws.send_json({"type": "message", "id": "c-3", "text": "I want to talk to a person again"})
     await expect(ws, "status", lambda d: d.get("position") is not None, state="queued")
@@ -1063,8 +1062,7 @@ async def test_recent_lists_the_conversations_i_handled_with_their_ending_and_ra
     ws, solved = await claimed(http, server, csrf)
     await post(http, server, f"/api/conversations/{solved}/resolve", csrf, {"outcome": "solved"})
     await expect(ws, "message", lambda d: d["text"].startswith("How did we do?"))
-    await ws.send_json({"type": "choose", "id": "c-2", "value": "rate:4"})
-    await expect(ws, "message", text="Thank you for your rating!")
+    await rate(ws, 4)
     assert await server.service.comment(solved, "<b>Quick</b> and kind")
     await ws.close()
     ws, returned = await claimed(http, server, csrf)
