@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 logger = logging.getLogger(__name__)
 
@@ -163,5 +164,11 @@ TEXTS: dict[str, dict[str, str]] = {
 
 def say(name: str, lang: str, **values: str) -> str:
     """The sentence `name` in `lang` (English when the language has none), with `values` filled in."""
-    forms = TEXTS[name]
+    return pick(TEXTS, name, lang, **values)
+
+
+def pick(table: Mapping[str, Mapping[str, str]], name: str, lang: str, **values: object) -> str:
+    """The sentence `name` of a table of {name: {lang: text}} in `lang`, English when the language has
+    none, with `values` filled in: the rule every table of customer-facing texts follows."""
+    forms = table[name]
     return forms.get(lang, forms["en"]).format(**values)

@@ -15,6 +15,7 @@ import redis.asyncio as aioredis
 
 from bot.messages import RATE_PREFIX, Button, Channel, Outbound, State, StatusUpdate, eta_minutes
 from bot.outbox import Outbox
+from bot.texts import pick
 from handoff import keys
 from handoff.agents import Agent
 from handoff.conversations import RATING_KIND, Conversation, Conversations, entry_fields, now_ms
@@ -195,8 +196,7 @@ MONTHS = {
 
 
 def say(text_id: str, lang: str, **values: Any) -> str:
-    forms = TEXTS[text_id]
-    return forms.get(lang, forms["en"]).format(**values)
+    return pick(TEXTS, text_id, lang, **values)
 
 
 def eta_text(eta_s: int | None, lang: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from bot.texts import pick
+
 TEXTS: dict[str, dict[str, str]] = {
     "unknown_command": {"en": "I don't know that command.", "es": "No conozco esa orden."},
     "help": {
@@ -33,5 +35,4 @@ TEXTS: dict[str, dict[str, str]] = {
 
 
 def say(name: str, lang: str, **values: object) -> str:
-    forms = TEXTS[name]
-    return forms.get(lang, forms["en"]).format(**values)
+    return pick(TEXTS, name, lang, **values)
