@@ -167,8 +167,9 @@ def say(name: str, lang: str, **values: str) -> str:
     return pick(TEXTS, name, lang, **values)
 
 
-def pick(table: Mapping[str, Mapping[str, str]], name: str, lang: str, **values: object) -> str:
+def pick(table: Mapping[str, Mapping[str, str]], name: str, lang: str, /, **values: object) -> str:
     """The sentence `name` of a table of {name: {lang: text}} in `lang`, English when the language has
-    none, with `values` filled in: the rule every table of customer-facing texts follows."""
+    none, with `values` filled in: the rule every table of customer-facing texts follows. The first three
+    are positional only: a text may have a {name} of its own ("{name} has joined the conversation")."""
     forms = table[name]
     return forms.get(lang, forms["en"]).format(**values)
