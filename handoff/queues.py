@@ -142,6 +142,13 @@ class HandoffQueues:
         raw = await self.redis.hget(keys.STATES, conversation_id)
         return HandoffState.from_json(_str(raw)) if raw else None
 
+    async def states(self, conversation_ids: Sequence[str]) -> list[HandoffState]:
+        """The states of those still handed off, in the order given, in one read."""
+        if not conversation_ids:
+            return []
+        raw = await self.redis.hmget(keys.STATES, list(conversation_ids))
+        return [HandoffState.from_json(_str(r)) for r in raw if r]
+
     async def ended(self, conversation_id: str) -> HandoffState | None:
         """The state its last handoff ended in (its queue then, and who held it), or None."""
         raw = await self.redis.get(keys.handoff_ended(conversation_id))
@@ -494,9 +501,8 @@ class HandoffQueues:
         """Conversations going back to the front together, in the order to move them: each goes ahead of
         the queue's head, so the one that should come first among them (the highest priority, then the
         oldest, as the queue orders them) goes back last."""
-        states = {c: st for c in conversation_ids if (st := await self.state(c)) is not None}
-        return sorted(conversation_ids, key=lambda c: -(states[c].queued_at - states[c].points * self.point_ms)
-                      if c in states else 0)  # fmt: skip
+        score = {st.conversation_id: self._score(st.queued_at, st.points) for st in await self.states(conversation_ids)}
+        return sorted(conversation_ids, key=lambda c: -score.get(c, 0))
 
     async def transfer(
         self,

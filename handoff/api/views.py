@@ -56,13 +56,6 @@ def deadline_of(service: HandoffService, st: HandoffState) -> tuple[int, int]:
     return (0 if st.first_reply_at else st.queued_at + span), span
 
 
-async def states_of(service: HandoffService, ids: list[str]) -> list[HandoffState]:
-    if not ids:
-        return []
-    raw = await service.redis.hmget(keys.STATES, ids)
-    return [HandoffState.from_json(str(r)) for r in raw if r]
-
-
 async def queue_items(service: HandoffService, states: list[HandoffState], now: int) -> list[dict[str, Any]]:
     """QueueItem views of handoff states (customer, summary and SLA risk included)."""
     if not states:
@@ -103,7 +96,7 @@ def overdue_of(service: HandoffService, st: HandoffState, now: int) -> int | Non
 
 async def queue_view(service: HandoffService, department: str, tier: int, now: int) -> dict[str, Any]:
     scored = await service.queues.waiting_scored(department, tier, QUEUE_LIMIT)
-    items = await queue_items(service, await states_of(service, [c for c, _ in scored]), now)
+    items = await queue_items(service, await service.queues.states([c for c, _ in scored]), now)
     scores = dict(scored)
     for item in items:
         # The queue's own order value (lowest first): "Claim next" takes the lowest across the agent's

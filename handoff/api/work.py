@@ -11,7 +11,7 @@ from handoff import keys
 from handoff.api.errors import ApiError, error_response
 from handoff.api.inputs import MAX_NAME_CHARS, max_chars, read_json, text_field
 from handoff.api.state import api_state, request_agent
-from handoff.api.views import conversation_view, may_view, queue_items, queue_view, recent_view, states_of
+from handoff.api.views import conversation_view, may_view, queue_items, queue_view, recent_view
 from handoff.presence import now_ms
 from handoff.service import OUTCOMES
 
@@ -26,7 +26,7 @@ async def queues(request: web.Request) -> web.StreamResponse:
 
 async def mine(request: web.Request) -> web.StreamResponse:
     service, agent = api_state(request).service, request_agent(request)
-    states = await states_of(service, await service.queues.assigned_to(agent.name))
+    states = await service.queues.states(await service.queues.assigned_to(agent.name))
     return web.json_response({"conversations": await queue_items(service, states, now_ms())})
 
 
