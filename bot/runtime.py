@@ -20,7 +20,7 @@ from bot.stats import BotStats
 from faq.library import Library
 from faq.policy import Thresholds
 from handoff.conversations import Conversations
-from handoff.rules import HandoffRules, load_rules
+from handoff.rules import HandoffRules, rules_of
 from handoff.service import HandoffService
 from handoff.store import Store
 
@@ -63,7 +63,7 @@ class Runtime:
                                     settings.faq.max_suggestions)
             hs = settings.handoff
             # A broken rules file stops start-up with `file:line: message` (RulesError).
-            rules = load_rules(settings.handoff_rules, hs.timezone, hs.default_department)
+            rules = rules_of(settings)
             # Indexing a large knowledge base takes a moment: keep the loop free meanwhile. Its handoff
             # departments are checked against the rules' (a typo is logged, and routed to a real queue).
             # A folder that does not load serves the last good copy (healthz says `stale`); with no

@@ -11,12 +11,15 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from faq.model import Problem
 from handoff.hours import BusinessHours, Span, parse_spec
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -397,6 +400,12 @@ def _check_text(path: Path, raw: bytes | None) -> tuple[_Report, yaml.Node | Non
         rep.error(root, "the handoff rules file must be a mapping with departments, priorities and reasons")
         return rep, None
     return rep, root
+
+
+def rules_of(settings: Settings) -> HandoffRules:
+    """The rules file the settings name, read in their time zone with their default department."""
+    hs = settings.handoff
+    return load_rules(settings.handoff_rules, hs.timezone, hs.default_department)
 
 
 def load_rules(

@@ -25,7 +25,7 @@ from handoff.notify import RATING_BUTTONS, CustomerNotifier, find_almost_email, 
 from handoff.presence import Presence
 from handoff.queues import HandoffQueues, HandoffState, QueueError
 from handoff.record import MAX_LINES, CandidateScore, build_record, save_record
-from handoff.rules import MAX_TIER, HandoffRules, load_rules
+from handoff.rules import MAX_TIER, HandoffRules, rules_of
 from handoff.sla import Sweeper
 from handoff.summary import Line, since_a_person
 
@@ -91,7 +91,7 @@ class HandoffService:
         self.conversations = conversations
         self.outbox = outbox
         self.library = library
-        self.rules = rules or load_rules(settings.handoff_rules, hs.timezone, hs.default_department)
+        self.rules = rules or rules_of(settings)
         self.queues = HandoffQueues(redis, self.rules, hs)
         self.directory = AgentDirectory(redis)
         self.presence = Presence(redis, hs.presence_ttl_s)

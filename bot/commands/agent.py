@@ -167,11 +167,10 @@ async def _set(redis: Any, args: argparse.Namespace) -> int:
 def _check_departments(settings: Settings, departments: tuple[str, ...]) -> None:
     """Only departments of the handoff rules: an agent of any other sees no queue, and nothing says why."""
     from handoff.accounts import check_departments
-    from handoff.rules import load_rules
+    from handoff.rules import rules_of
 
-    hs = settings.handoff
     # A broken rules file is a RulesError (`file:line: message`, reported by bot/cli.py): serve would not start either.
-    known = load_rules(settings.handoff_rules, hs.timezone, hs.default_department).departments
+    known = rules_of(settings).departments
     check_departments(departments, known, str(settings.handoff_rules))
 
 
@@ -194,13 +193,11 @@ async def _list(redis: Any, args: argparse.Namespace) -> int:
 async def _disable(redis: Any, args: argparse.Namespace) -> int:
     from handoff.accounts import AgentAdmin
     from handoff.queues import HandoffQueues
-    from handoff.rules import load_rules
+    from handoff.rules import rules_of
 
     # With the queues, as the admin page: what they hold goes back to the front of its queue now.
     settings = _settings(args)
-    hs = settings.handoff
-    rules = load_rules(settings.handoff_rules, hs.timezone, hs.default_department)
-    out = await AgentAdmin(_auth(redis), HandoffQueues(redis, rules, hs)).disable(args.name)
+    out = await AgentAdmin(_auth(redis), HandoffQueues(redis, rules_of(settings), settings.handoff)).disable(args.name)
     held = f", {out.given_back} conversation{'s' if out.given_back != 1 else ''} given back" if out.given_back else ""
     print(f"disabled {args.name} ({out.sessions} sessions ended, {out.tokens} tokens revoked{held})")
     return 0
