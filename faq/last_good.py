@@ -22,6 +22,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
+from faq.loader import load_dir
+from faq.model import KnowledgeBase
+
 logger = logging.getLogger(__name__)
 
 KEEP = 3
@@ -50,6 +53,17 @@ def copies(root: Path) -> list[Copy]:
         if m and child.is_dir():
             found.append(Copy(child, m["saved"], m["version"]))
     return sorted(found, key=lambda c: c.path.name, reverse=True)
+
+
+def newest_that_loads(root: Path) -> tuple[Copy, KnowledgeBase] | None:
+    """The newest copy under `root` that loads cleanly, with its knowledge base (entries naming the copy's
+    files); a copy that does not load is logged and the next older one tried; None when none loads."""
+    for copy in copies(root):
+        result = load_dir(copy.path)
+        if result.kb is not None:
+            return copy, result.kb
+        logger.warning("knowledge base: last good copy %s does not load: %s", copy.path, result.errors[0])
+    return None
 
 
 def save(root: Path, version: str, sources: Mapping[str, bytes]) -> Copy | None:

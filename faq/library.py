@@ -170,21 +170,19 @@ class Library:
         """Load the newest last good copy that loads cleanly and serve it; the copy used, or None."""
         if self.last_good is None:
             return None
-        for copy in last_good.copies(self.last_good):
-            result = load_dir(copy.path)
-            if result.kb is None:
-                logger.warning("knowledge base: last good copy %s does not load: %s", copy.path, result.errors[0])
-                continue
-            # Entries name the admin's files, not the copy: errors, recovery lines and the console
-            # point at what the admin edits (the relative paths are the same, so is the version).
-            entries = tuple(
-                dataclasses.replace(e, source=str(self.folder / Path(e.source).relative_to(copy.path)))
-                for e in result.kb.entries
-            )
-            kb, _ = self._routable(KnowledgeBase(entries=entries, version=result.kb.version))
-            self._loaded = _Loaded(kb, Matcher(kb))
-            return copy
-        return None
+        found = last_good.newest_that_loads(self.last_good)
+        if found is None:
+            return None
+        copy, good = found
+        # Entries name the admin's files, not the copy: errors, recovery lines and the console
+        # point at what the admin edits (the relative paths are the same, so is the version).
+        entries = tuple(
+            dataclasses.replace(e, source=str(self.folder / Path(e.source).relative_to(copy.path)))
+            for e in good.entries
+        )
+        kb, _ = self._routable(KnowledgeBase(entries=entries, version=good.version))
+        self._loaded = _Loaded(kb, Matcher(kb))
+        return copy
 
     def _fallback_note(self, copy: last_good.Copy | None) -> str:
         if copy is not None:

@@ -213,12 +213,12 @@ def _kb_despite_errors(args: argparse.Namespace, folder: Path, result: LoadResul
     head = f"relevo faq: note: {folder} has {len(result.errors)} error(s) (see `relevo faq check`)"
     data = getattr(args, "data", None)
     root = (Path(data) if data else load_settings(args.config).data_dir) / FAQ_LAST_GOOD_DIR
-    for copy in last_good.copies(root):
-        good = load_dir(copy.path)
-        if good.kb is not None:
-            print(f"{head}; answering from the last good copy, saved {copy.saved} in {copy.path}, as the server "
-                  "does until they are fixed", file=sys.stderr)  # fmt: skip
-            return good.kb
+    found = last_good.newest_that_loads(root)
+    if found is not None:
+        copy, kb = found
+        print(f"{head}; answering from the last good copy, saved {copy.saved} in {copy.path}, as the server "
+              "does until they are fixed", file=sys.stderr)  # fmt: skip
+        return kb
     broken = {p.file for p in result.errors}
     usable = [f for f in result.files if str(f) not in broken]
     entries = [e for f in usable for e in load_file(f)[0]]
