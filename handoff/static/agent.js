@@ -473,10 +473,8 @@
     when.title = R.isoTitle(e.ended_at);
     meta.appendChild(when);
     b.appendChild(meta);
-    var n = Math.max(0, Math.min(5, Math.round(Number(e.rating) || 0)));
-    if (n) {
-      var stars = el("span", "recent-rating", "★".repeat(n) + "☆".repeat(5 - n) + " " + t("stars", { n: n }));
-      b.appendChild(stars);
+    if (e.rating) {
+      b.appendChild(el("span", "recent-rating", R.ratingText(e.rating)));
     } else if (e.event === "resolved") {
       b.appendChild(el("span", "recent-rating muted", t("noRating")));
     }

@@ -513,6 +513,14 @@
   function stateLabel(code) { return STATES[lang][code] || String(code || ""); }
   function slaKindLabel(code) { return SLA_KINDS[lang][code] || String(code || ""); }
 
+  /* A customer's stars as the pages show them, "★★★★☆ 4 of 5"; "" when there are none. */
+  function ratingText(rating) {
+    var score = rating && typeof rating === "object" ? rating.score : rating;
+    if (score == null || score === "") { return ""; }
+    var n = Math.max(0, Math.min(5, Math.round(Number(score)) || 0));
+    return "★".repeat(n) + "☆".repeat(5 - n) + " " + t("stars", { n: Number(score) });
+  }
+
   function detailText(detail) {
     var text = String(detail == null ? "" : detail);
     var found = null;
@@ -1123,6 +1131,7 @@
     lang: lang, t: t, fmt: fmt, reasonLabel: reasonLabel, outcomeLabel: outcomeLabel, eventLabel: eventLabel,
     has: function (key) { return TEXTS.en[key] != null; },
     priorityLabel: priorityLabel, stateLabel: stateLabel, slaKindLabel: slaKindLabel, withLang: withLang,
+    ratingText: ratingText,
     detailText: detailText, evidenceText: evidenceText, summaryText: summaryText,
     OUTCOMES: Object.keys(OUTCOMES.en), RECORD_OUTCOMES: Object.keys(OUTCOMES.en).concat(["returned_to_bot", "abandoned"]),
     REASONS: Object.keys(REASONS.en).filter(function (k) { return k !== "sla_at_risk"; }),

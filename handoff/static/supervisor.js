@@ -26,12 +26,7 @@
     return d ? (d.display_name || d.name) : String(name || "");
   }
 
-  function ratingText(rating) {
-    var score = rating && typeof rating === "object" ? rating.score : rating;
-    if (score == null || score === "") { return ""; }
-    var n = Math.max(0, Math.min(5, Math.round(Number(score)) || 0));
-    return "★".repeat(n) + "☆".repeat(5 - n) + " " + t("stars", { n: Number(score) });
-  }
+  var ratingText = R.ratingText;
 
   // -- the floor --------------------------------------------------------------------------------------
 
