@@ -104,6 +104,7 @@ class HandoffService:
         # The sweep also revises the waits that have run out (and says the apology), without a nudge.
         self.sweeper = Sweeper(redis, self.queues, self.agent_list, notices=self.notifier.check_waits)
         self._agents: tuple[float, list[Agent]] = (0.0, [])
+        self._labels: dict[str, str] = {}
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -140,10 +141,16 @@ class HandoffService:
             return cached
         found = await self.directory.all()
         self._agents = (time.monotonic(), found)
+        self._labels = {a.name: a.label for a in found}
         return found
 
     def forget_agents(self) -> None:
         self._agents = (0.0, [])
+
+    def known_label(self, name: str) -> str | None:
+        """The display name of an agent as last read (None if not read yet), without waiting: for frames
+        sent as events arrive. Display names seldom change; the next read catches up."""
+        return self._labels.get(name)
 
     async def display_name(self, name: str) -> str:
         agent = await self.directory.get(name)

@@ -109,6 +109,12 @@ class LiveHub:
             "agent": event.get("agent") or None, "priority": event.get("priority"), "from": event.get("from"),
             "to": event.get("to"), "ts": event.get("ts"),
         }  # fmt: skip
+        if frame["agent"]:
+            # Consoles say who in words ("Ana claimed this conversation"), not by login name.
+            label = self.service.known_label(str(frame["agent"]))
+            frame["agent_label"] = label or frame["agent"]
+            if label is None:
+                self._later(self._learn_labels())
         for sock in list(self.sockets):
             if sock.sees(event):
                 sock.send(frame)
@@ -119,6 +125,10 @@ class LiveHub:
             # Claimed by someone else, transferred, escalated, given back: a watcher may have lost the
             # right to read it, and must stop getting its messages.
             self._later(self._recheck(cid))
+
+    async def _learn_labels(self) -> None:
+        with contextlib.suppress(Exception):  # the store is away: login names until it is back
+            await self.service.agent_list()
 
     def _later(self, step: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(step)

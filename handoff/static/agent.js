@@ -765,9 +765,10 @@
     var f = cur.frame;
     var me = state.me && state.me.name;
     if (!f || !me || !f.agent || f.agent === me) { return ""; }
-    if (f.event === "assigned" && f.from === me) { return t("lostTakenOver", { agent: f.agent }); }
+    var who = f.agent_label || f.agent;
+    if (f.event === "assigned" && f.from === me) { return t("lostTakenOver", { agent: who }); }
     if (!cur.wasMine && (f.event === "claimed" || f.event === "assigned")) {
-      return t(cur.raced ? "lostClaimedFirst" : "lostClaimedBy", { agent: f.agent });
+      return t(cur.raced ? "lostClaimedFirst" : "lostClaimedBy", { agent: who });
     }
     return "";
   }

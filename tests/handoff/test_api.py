@@ -847,7 +847,7 @@ def test_formula_cells_are_neutralised() -> None:
 async def test_live_socket_streams_queue_events_and_messages(
     server: Served, http: aiohttp.ClientSession
 ) -> None:
-    await add_agent(server, "ana")
+    await add_agent(server, "ana", display_name="Ana Ruiz")
     csrf = await login(http, server)
     with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
         await http.ws_connect(server.api_ws_url, headers={"Origin": "http://evil.example"})
@@ -859,7 +859,8 @@ async def test_live_socket_streams_queue_events_and_messages(
     cid = queued["conversation_id"]
     assert queued["department"] == "general"
     await post(http, server, "/api/claim", csrf)
-    await _live(live, lambda d: d["type"] == "queue" and d["event"] == "claimed" and d["agent"] == "ana")
+    claimed = await _live(live, lambda d: d["type"] == "queue" and d["event"] == "claimed" and d["agent"] == "ana")
+    assert claimed["agent_label"] == "Ana Ruiz"  # what other consoles say ("Ana Ruiz claimed this conversation")
     await live.send_json({"type": "watch", "conversation_id": cid})
     await _live(live, lambda d: d["type"] == "watching")
     await ws.send_json({"type": "message", "id": "c-2", "text": "My order is late"})

@@ -765,8 +765,8 @@ def test_a_conversation_taken_by_someone_else_turns_read_only_with_a_notice(
     assert all('"' not in q for q in cat.locator("#ctx-reason-details q").all_inner_texts())
     assert cat.locator("#ctx-reason-details .evidence-label").count() >= 1
     assert cat.locator("#ctx-words .word").count() >= 1 and cat.locator("#ctx-words-head").is_visible()
-    # The live event named who claimed it: the notice says so (A11), not "another agent, or…".
-    ana.locator("#conv-lost", has_text="cat claimed this conversation.").wait_for()
+    # The live event named who claimed it, by display name: the notice says so (A11), not "another agent, or…".
+    ana.locator("#conv-lost", has_text="Cat claimed this conversation.").wait_for()
     assert ana.locator("#conv-claim").is_hidden() and ana.locator("#conv-viewonly").is_hidden()
     assert ana.locator("#actions").is_hidden() and not ana.locator("#reply-text").is_editable()
     assert "queued" not in ana.locator("#conv-meta").inner_text()
