@@ -12,12 +12,13 @@
   var FLOOR_POLL_MS = 15000;
   var SHORT_ID = 8;
   var REFRESH_DEBOUNCE_MS = 300;
+  var RECORDS_REFRESH_MS = 1000;
   var FILTERS = ["from", "to", "department", "tier", "reason", "agent", "outcome"];
   var UNANSWERED_DAYS = [1, 7, 30, 90, 365];
   var UNANSWERED_DEFAULT_DAYS = 30; // as `relevo faq unanswered`
   var UNANSWERED_TOP = 50;
 
-  var state = { me: null, departments: [], live: null, open: null };
+  var state = { me: null, departments: [], live: null, open: null, openHandoff: "", query: null };
 
   function cell(text, cls) { return el("td", cls || null, text == null || text === "" ? t("none") : text); }
 
@@ -150,14 +151,22 @@
     $("csv-link").href = "/api/records.csv" + (q.toString() ? "?" + q.toString() : "");
   }
 
+  /* The records of the filters last applied: a reload while the floor moves does not apply a filter
+     the supervisor is still typing (Apply does). */
+  function applyFilters() {
+    state.query = filterQuery();
+    return loadRecords();
+  }
+
   function loadRecords() {
-    var q = filterQuery();
+    var q = state.query || filterQuery();
     syncUrl(q);
     var qs = q.toString();
     return R.api("GET", "/api/records" + (qs ? "?" + qs : "")).then(function (data) {
       var body = R.clear($("records-table").tBodies[0]);
       var records = (data && data.records) || [];
       records.forEach(function (r) { body.appendChild(recordRow(r)); });
+      markOpenRow();
       $("records-empty").hidden = records.length > 0;
       $("records-metrics").textContent = metricsText(data && data.metrics);
     }).catch(R.reportError).then(function () { return loadBotFigures(q); });
@@ -268,21 +277,28 @@
 
   /* One row's record: `handoff` is the row's (a conversation handed over twice has two rows); without
      it (a conversation id on the floor) the conversation's latest handoff. */
-  function openRecord(id, handoff) {
+  function openRecord(id, handoff, refresh) {
     var path = "/api/records/" + encodeURIComponent(id) + (handoff ? "?handoff=" + encodeURIComponent(handoff) : "");
     return R.api("GET", path).then(function (data) {
       data = data || {};
       var shown = (data.handoff && data.handoff.handoff) || handoff || "";
       state.open = id;
+      state.openHandoff = shown;
       renderDetail(id, data);
-      Array.prototype.forEach.call(document.querySelectorAll(".record-row"), function (row) {
-        var own = row.getAttribute("data-handoff");
-        row.classList.toggle("is-current", row.getAttribute("data-conversation") === id &&
-          (!own || !shown || own === shown));
-      });
+      markOpenRow();
       // One column (tablet): the record opens below the table, so bring it into view.
-      if (window.matchMedia("(max-width: 1100px)").matches) { $("detail").scrollIntoView({ block: "start" }); }
+      if (!refresh && window.matchMedia("(max-width: 1100px)").matches) { $("detail").scrollIntoView({ block: "start" }); }
     }).catch(R.reportError);
+  }
+
+  /* The row of the record open beside the table is marked, also after the table is drawn again. */
+  function markOpenRow() {
+    var id = state.open, shown = state.openHandoff;
+    Array.prototype.forEach.call(document.querySelectorAll(".record-row"), function (row) {
+      var own = row.getAttribute("data-handoff");
+      row.classList.toggle("is-current", id != null && row.getAttribute("data-conversation") === id &&
+        (!own || !shown || own === shown));
+    });
   }
 
   function renderDetail(id, data) {
@@ -429,6 +445,7 @@
 
   function closeDetail() {
     state.open = null;
+    markOpenRow();
     $("detail-body").hidden = true;
     $("detail-placeholder").hidden = false;
   }
@@ -552,15 +569,28 @@
   function onFrame(frame) {
     if (frame.type === "queue" || frame.type === "presence") {
       refreshFloorSoon();
-      if (frame.type === "queue" && ["resolved", "transferred", "escalated", "returned_to_bot"].indexOf(frame.event) >= 0) {
-        loadRecordsSoon();
-      }
+      // Every handoff event is a line of some record (a new handoff, who claimed it, how it ended, its
+      // rating): the list and its figures follow the floor without "Apply".
+      if (frame.type === "queue") { loadRecordsSoon(frame.conversation_id === state.open); }
     }
   }
 
+  /* At most one reload of the records per RECORDS_REFRESH_MS, however busy the floor: the first event
+     schedules it, the ones before it runs ride along. */
   var loadRecordsSoon = (function () {
-    var timer = null;
-    return function () { clearTimeout(timer); timer = setTimeout(loadRecords, REFRESH_DEBOUNCE_MS); };
+    var timer = null, detail = false;
+    return function (openOneToo) {
+      detail = detail || openOneToo;
+      if (timer) { return; }
+      timer = setTimeout(function () {
+        var again = detail && state.open;
+        timer = null;
+        detail = false;
+        loadRecords();
+        // The record open beside the table follows its own events too (claimed, transferred, resolved).
+        if (again) { openRecord(state.open, state.openHandoff, true); }
+      }, RECORDS_REFRESH_MS);
+    };
   })();
 
   function onLiveState(up) {
@@ -574,7 +604,7 @@
     $("logout").addEventListener("click", R.logout);
     R.wireOwnPassword("change-password");
     $("detail-close").addEventListener("click", closeDetail);
-    $("filters").addEventListener("submit", function (ev) { ev.preventDefault(); loadRecords(); });
+    $("filters").addEventListener("submit", function (ev) { ev.preventDefault(); applyFilters(); });
     R.me().then(function (data) {
       state.me = data.agent || {};
       $("me-name").textContent = state.me.display_name || state.me.name || "";
@@ -594,7 +624,7 @@
         onOpen: function () { refreshFloor(); }
       });
       refreshFloor();
-      loadRecords().then(function () {
+      applyFilters().then(function () {
         var want = new URLSearchParams(location.search).get("c");
         if (want) { openRecord(want); }
       });

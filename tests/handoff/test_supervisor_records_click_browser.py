@@ -1,7 +1,7 @@
 """The supervisor's records table in Debian's Chromium, against a real server, Redis and widget: a click
 anywhere on a row opens its record (a reason badge, an agent's name, a plain cell), and the "When" button
-still opens it from the keyboard; each row of a conversation handed over twice opens its own handoff. The
-supervisor page's layout: every agent of the floor in view, a long unanswered question wrapped."""
+still opens it from the keyboard; each row of a conversation handed over twice opens its own handoff; the
+list and the open record follow the floor's events without "Apply". The supervisor page's layout: every agent of the floor in view, a long unanswered question wrapped."""
 
 from __future__ import annotations
 
@@ -247,3 +247,46 @@ def test_a_knowledge_base_edit_that_does_not_load_is_shown_to_the_supervisor(
     page.reload()
     page.locator("#queues-table").wait_for()
     page.wait_for_function("document.getElementById('kb-problem').hidden")
+
+
+def test_the_records_and_the_open_record_follow_the_floor_without_apply(
+    server: Server, open_page: PageFactory
+) -> None:
+    server.add_agent("ana", ("general",))
+    server.add_agent("sara", ("general",), role="supervisor")
+    service = server.service
+    assert service is not None
+    ana = server.call(service.directory.get("ana"))
+    page = open_page()
+    log_in(page, server.url, "sara", "/supervisor")
+    page.locator("#records-empty").wait_for()
+    # A filter being typed is not applied by the reloads the floor's events bring: only by "Apply".
+    page.locator("#f-agent").fill("zz")
+
+    customer = open_page(viewport=PHONE, locale="es-ES")
+    open_widget(customer, server.url)
+    customer_says(customer, ASK_PERSON)
+    row = page.locator("#records-table tbody tr.record-row")
+    row.first.wait_for()  # the new handoff is listed as it is queued
+    assert row.count() == 1 and page.locator("#records-empty").is_hidden()
+    assert row.first.locator(".agents-cell").inner_text() == "—"  # nobody has had it yet
+    row.first.locator("td").nth(2).click()
+    page.locator("#detail-meta", has_text="Customer service · Tier 1").wait_for()
+
+    cid = server.call(_claim_when_queued(service, ana))
+    page.locator(f'.record-row[data-conversation="{cid}"] .agents-cell strong', has_text="ana").wait_for()
+    page.locator("#detail-meta", has_text="with ana").wait_for()  # the open record follows its own events
+    server.call(service.resolve(ana, cid, "solved", "cambio de talla hecho"))
+    page.locator(f'.record-row[data-conversation="{cid}"] td', has_text="Solved").wait_for()
+    page.locator("#detail-meta", has_text="Solved").wait_for()
+    page.locator("#timeline .tl-resolved .tl-detail", has_text="cambio de talla hecho").wait_for()
+    # Drawn again, the open record's row is still the marked one; the half-typed filter is still unapplied.
+    assert page.locator(f'.record-row.is-current[data-conversation="{cid}"]').count() == 1
+    assert page.locator("#f-agent").input_value() == "zz" and "agent=" not in page.url
+    page.locator("#records-metrics", has_text="1 solved").wait_for()
+
+    page.locator("#filters button[type=submit]").click()  # now applied: nobody called "zz" had it
+    page.locator("#records-empty").wait_for()
+    assert "agent=zz" in page.url
+    assert page.problems == [], page.problems
+    customer.context.close()
