@@ -338,8 +338,25 @@
   function isModal() { return isOpen() && !!fullScreen && fullScreen.matches; }
 
   function updateModal() {
-    if (isModal()) { els.panel.setAttribute("aria-modal", "true"); }
+    var modal = isModal();
+    if (modal) { els.panel.setAttribute("aria-modal", "true"); }
     else { els.panel.removeAttribute("aria-modal"); }
+    setPageInert(modal);
+  }
+
+  /* The page under the full-screen panel is inert while it is covered: a screen reader's cursor, a
+     click, a script's focus() cannot land on what the customer cannot see. Only what the widget made
+     inert is given back; what the page had made inert itself stays so. */
+  var madeInert = [];
+  function setPageInert(on) {
+    if (on) {
+      Array.prototype.forEach.call(document.body.children, function (n) {
+        if (n !== els.root && !n.inert && madeInert.indexOf(n) < 0) { n.inert = true; madeInert.push(n); }
+      });
+    } else {
+      madeInert.forEach(function (n) { n.inert = false; });
+      madeInert = [];
+    }
   }
 
   function focusables() {

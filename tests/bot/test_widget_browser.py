@@ -615,13 +615,20 @@ def test_on_a_phone_the_full_screen_panel_is_modal_and_keeps_the_focus(page: Any
     page.locator(".relevo-close").focus()
     page.keyboard.press("Shift+Tab")
     assert page.evaluate(FOCUSED) == "relevo-send"
-    # Focus sent behind the panel another way (a script of the page) comes back to the text box.
+    # The page under the panel is inert: a script's focus() cannot send the focus there.
+    assert page.evaluate("() => ['HEADER', 'MAIN'].every(t => document.querySelector(t).inert)")
     page.evaluate("() => document.querySelector('.relevo-demo-header a').focus()")
+    assert page.evaluate(INSIDE), page.evaluate(FOCUSED)
+    # Something the page adds later (not inert) and focuses: the focus comes back to the text box.
+    page.evaluate("""() => { const b = document.createElement('button'); b.id = 'late';
+                             document.body.appendChild(b); b.focus(); }""")
     assert page.evaluate(FOCUSED) == "relevo-input"
+    page.evaluate("() => document.getElementById('late').remove()")
 
     # Wider (a phone turned, a window resized): the panel sits in the corner, the page stays usable.
     page.set_viewport_size({"width": 1366, "height": 850})
     page.wait_for_function("() => !document.querySelector('.relevo-panel').hasAttribute('aria-modal')")
+    assert page.evaluate("() => !document.querySelector('header').inert && !document.querySelector('main').inert")
     page.locator(".relevo-send").focus()
     page.keyboard.press("Tab")
     assert not page.evaluate(INSIDE), page.evaluate(FOCUSED)
@@ -631,9 +638,16 @@ def test_on_a_phone_the_full_screen_panel_is_modal_and_keeps_the_focus(page: Any
     page.locator(".relevo-input").focus()
     page.keyboard.press("Escape")  # closed: released, focus on the launcher
     assert panel.get_attribute("aria-modal") is None
+    assert page.evaluate("() => !document.querySelector('header').inert && !document.querySelector('main').inert")
     assert page.evaluate(FOCUSED) == "relevo-launcher"
     page.keyboard.press("Tab")
     assert not page.evaluate(INSIDE), page.evaluate(FOCUSED)
+    # What the page made inert itself stays inert when the panel opens and closes again.
+    page.evaluate("() => { document.querySelector('main').inert = true; }")
+    page.locator(".relevo-launcher").click()
+    page.wait_for_function("() => document.querySelector('.relevo-panel').getAttribute('aria-modal') === 'true'")
+    page.keyboard.press("Escape")
+    assert page.evaluate("() => !document.querySelector('header').inert && document.querySelector('main').inert")
     assert page.problems == []
 
 
