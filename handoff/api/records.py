@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from aiohttp import web
 
 from bot import stats as bot_stats
-from handoff import audit
+from handoff import audit, keys
 from handoff.api.errors import ApiError
 from handoff.api.handoffs import split_handoffs, summarise
 from handoff.api.state import api_state
@@ -68,6 +68,7 @@ class RecordFilter:
     agent: str
     outcome: str
     limit: int
+    customer: str = ""  # part of the customer's name, e-mail address or conversation id
 
     @classmethod
     def from_query(cls, q: Any) -> RecordFilter:
@@ -80,7 +81,7 @@ class RecordFilter:
             _day_ms(q.get("from", ""), "from", zone=zone), _day_ms(q.get("to", ""), "to", end=True, zone=zone),
             q.get("department", "")[:100], int(tier) if tier else None, q.get("reason", "")[:100],
             q.get("agent", "")[:100], q.get("outcome", "")[:100],
-            min(int(limit), RECORDS_MAX) if limit else RECORDS_LIMIT,
+            min(int(limit), RECORDS_MAX) if limit else RECORDS_LIMIT, q.get("customer", "").strip()[:100],
         )  # fmt: skip
 
 
@@ -127,7 +128,31 @@ async def collect_records(service: HandoffService, f: RecordFilter) -> list[dict
             continue
         rows.append(row)
     rows.sort(key=lambda r: r["ts"], reverse=True)
+    if f.customer:
+        wanted = f.customer.casefold()
+        await with_customers(service, rows)
+        rows = [r for r in rows if wanted in f"{r['customer']}\n{r['email']}\n{r['conversation_id']}".casefold()]
     return rows  # every match: the figures are of all of them, the list shows the newest f.limit
+
+
+CUSTOMER_BATCH = 1000
+
+
+async def with_customers(service: HandoffService, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each row with its customer's name and e-mail address as the conversation has them now ("" once
+    the conversation is deleted: the record keeps no personal data of its own). Read in pipelines, and
+    only for the rows that lack them: the table reads its shown rows, a customer filter all of them."""
+    todo = [r for r in rows if "customer" not in r]
+    for i in range(0, len(todo), CUSTOMER_BATCH):
+        batch = todo[i : i + CUSTOMER_BATCH]
+        async with service.redis.pipeline(transaction=False) as pipe:
+            for r in batch:
+                pipe.hmget(keys.conv(r["conversation_id"]), "customer", "key", "email")
+            found = await pipe.execute()
+        for r, (customer, key, email) in zip(batch, found, strict=True):
+            # As the console names them: a web visitor without a name by their widget session ("web:…").
+            r["customer"], r["email"] = customer or key or "", email or ""
+    return rows
 
 
 async def _agent_names(service: HandoffService, wanted: str) -> frozenset[str]:
@@ -156,8 +181,10 @@ async def bot_figures(request: web.Request) -> web.StreamResponse:
 
 async def records(request: web.Request) -> web.StreamResponse:
     f = RecordFilter.from_query(request.query)
-    found = await collect_records(api_state(request).service, f)
-    return web.json_response({"records": found[: f.limit], "metrics": records_metrics(found)})
+    service = api_state(request).service
+    found = await collect_records(service, f)
+    shown = await with_customers(service, found[: f.limit])
+    return web.json_response({"records": shown, "metrics": records_metrics(found)})
 
 
 # A formula character at the start of the text or after a separator: a spreadsheet whose list separator
@@ -175,7 +202,7 @@ def safe_cell(value: Any) -> str:
 CSV_BOM = "\ufeff"
 # agent: the last one who had it; agents: everyone who had it, in order (what the agent filter matches).
 CSV_COLUMNS = ("conversation_id", "ts", "department", "tier", "reasons", "agent", "agents", "outcome", "rating",
-               "comment", "events", "claimed_at", "ended_at", "wait_s", "handle_s")  # fmt: skip
+               "comment", "events", "claimed_at", "ended_at", "wait_s", "handle_s", "customer", "email")  # fmt: skip
 
 
 def _iso(ms: int | None) -> str:
@@ -198,7 +225,8 @@ def records_csv_text(rows: list[dict[str, Any]]) -> str:
 
 async def records_csv(request: web.Request) -> web.StreamResponse:
     f = RecordFilter.from_query(request.query)
-    found = (await collect_records(api_state(request).service, f))[: f.limit]
+    service = api_state(request).service
+    found = await with_customers(service, (await collect_records(service, f))[: f.limit])
     response = web.Response(text=records_csv_text(found), content_type="text/csv", charset="utf-8")
     response.headers["Content-Disposition"] = 'attachment; filename="relevo-records.csv"'
     return response

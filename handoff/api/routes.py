@@ -97,7 +97,7 @@ def openapi_document() -> dict[str, Any]:
 
 
 CONV = "/api/conversations/{id}"
-RECORD_QUERY = ("from", "to", "tz", "department", "tier", "reason", "agent", "outcome", "limit")
+RECORD_QUERY = ("from", "to", "tz", "department", "tier", "reason", "agent", "outcome", "customer", "limit")
 UNANSWERED_QUERY = ("days", "top")
 UNANSWERED_RESPONSES = {"200": "OK", "400": "days or top not a whole number in range"}
 NO_CONTENT = {"204": "done", "409": "refused by the queue"}

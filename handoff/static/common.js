@@ -126,6 +126,7 @@
       firstReply: "First reply", resolution: "Resolution",
       disabledAgent: "disabled", handledBy: "Handled by", commentEvent: "comment", ratingComment: "Comment: {text}",
       handledByHelp: "Everyone who had the conversation, at any point, not only the last one",
+      customerHelp: "Part of the customer's name, e-mail address or conversation id",
       // The supervisor view's unanswered questions.
       unanswered: "Unanswered questions",
       unansweredHelp: "What customers asked that the bot did not understand, whose answer did not help, or " +
@@ -286,6 +287,7 @@
       firstReply: "Primera respuesta", resolution: "Resolución", disabledAgent: "desactivado",
       handledBy: "Atendida por", commentEvent: "comentario", ratingComment: "Comentario: {text}",
       handledByHelp: "Todas las personas que tuvieron la conversación, en algún momento, no solo la última",
+      customerHelp: "Parte del nombre del cliente, de su correo o del identificador de la conversación",
       unanswered: "Preguntas sin respuesta",
       unansweredHelp: "Lo que preguntaron los clientes y el bot no entendió, cuya respuesta no sirvió, o " +
         "para lo que no eligieron ninguna de las sugerencias que ofreció, agrupado por redacción, lo más preguntado primero. Descárgalo como borrador de FAQ, escribe las " +

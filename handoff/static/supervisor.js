@@ -13,7 +13,7 @@
   var SHORT_ID = 8;
   var REFRESH_DEBOUNCE_MS = 300;
   var RECORDS_REFRESH_MS = 1000;
-  var FILTERS = ["from", "to", "department", "tier", "reason", "agent", "outcome"];
+  var FILTERS = ["from", "to", "department", "tier", "reason", "agent", "outcome", "customer"];
   var UNANSWERED_DAYS = [1, 7, 30, 90, 365];
   var UNANSWERED_DEFAULT_DAYS = 30; // as `relevo faq unanswered`
   var UNANSWERED_TOP = 50;
@@ -223,6 +223,10 @@
     open.title = String(r.conversation_id);
     when.appendChild(open);
     tr.appendChild(when);
+    // Who it was (the e-mail they left under the name): what a supervisor is asked about.
+    var who = cell(r.customer ? R.customerLabel(r.customer) : "", "customer-cell");
+    if (r.email) { who.appendChild(el("span", "muted customer-email", String(r.email))); }
+    tr.appendChild(who);
     tr.appendChild(cell(departmentLabel(r.department)));
     tr.appendChild(cell(r.tier != null ? String(r.tier) : ""));
     var reasons = el("td");

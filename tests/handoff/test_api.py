@@ -512,6 +512,18 @@ async def test_floor_records_and_csv(server: Served, http: aiohttp.ClientSession
     for name, found in (("Ana", [cid]), ("ANA", [cid]), (" ana ", [cid]), ("bob", [])):  # display name, case
         async with http.get(server.url + "/api/records", params={"agent": name}) as r:
             assert [x["conversation_id"] for x in (await r.json())["records"]] == found, name
+    # Each row names its customer (a web visitor by their widget session) and the e-mail they left; the
+    # customer filter finds part of either, or of the conversation id.
+    await server.runtime.redis.hset(keys.conv(cid), "email", "Lena.Ruiz@example.com")
+    async with http.get(server.url + "/api/records") as r:
+        [row] = (await r.json())["records"]
+    assert row["customer"].startswith("web:") and row["email"] == "Lena.Ruiz@example.com"
+    session = row["customer"][4:10]
+    for wanted, found in ((session, [cid]), ("lena.ruiz", [cid]), (cid[3:12].upper(), [cid]), ("bob@", [])):
+        async with http.get(server.url + "/api/records", params={"customer": wanted}) as r:
+            body = await r.json()
+        assert [x["conversation_id"] for x in body["records"]] == found, wanted
+        assert body["metrics"]["handoffs"] == len(found), wanted  # the figures are of the rows found
     # Days are the supervisor's when the console sends its time zone: UTC+14 or UTC-11 is on another
     # day than UTC at any hour.
     utc_day = datetime.now(UTC).date()
@@ -543,7 +555,7 @@ async def test_floor_records_and_csv(server: Served, http: aiohttp.ClientSession
     assert raw.startswith(b'\xef\xbb\xbf"conversation_id",')
     table = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
     assert table[0][0] == "conversation_id" and len(table) == 2  # one row per handoff, none without an id
-    assert table[0][-4:] == ["claimed_at", "ended_at", "wait_s", "handle_s"]
+    assert table[0][-6:] == ["claimed_at", "ended_at", "wait_s", "handle_s", "customer", "email"]
     assert table[1][table[0].index("ended_at")].endswith("+00:00")
     comment = table[1][table[0].index("comment")]
     assert comment.startswith("'=")

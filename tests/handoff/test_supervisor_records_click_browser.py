@@ -1,7 +1,8 @@
 """The supervisor's records table in Debian's Chromium, against a real server, Redis and widget: a click
 anywhere on a row opens its record (a reason badge, an agent's name, a plain cell), and the "When" button
 still opens it from the keyboard; each row of a conversation handed over twice opens its own handoff; the
-list and the open record follow the floor's events without "Apply". The supervisor page's layout: every agent of the floor in view, a long unanswered question wrapped."""
+list and the open record follow the floor's events without "Apply"; a record is found by its customer.
+The supervisor page's layout: every agent of the floor in view, a long unanswered question wrapped."""
 
 from __future__ import annotations
 
@@ -95,7 +96,7 @@ def test_a_click_anywhere_on_a_record_row_opens_it(server: Server, open_page: Pa
     name.click()
     opened(page, second)
     # A plain cell still opens it, as before.
-    row[first].locator("td").nth(2).click()
+    row[first].locator("td").nth(3).click()
     opened(page, first)
     shot(page, "supervisor-records-click")
 
@@ -145,10 +146,10 @@ def test_each_row_of_a_conversation_handed_over_twice_opens_its_own_handoff(
     rows.nth(1).wait_for()
     assert rows.count() == 2
     first, second = rows.nth(1), rows.nth(0)  # newest first
-    assert first.locator("td").nth(1).inner_text() == "Accounts"
+    assert first.locator("td").nth(2).inner_text() == "Accounts"
     assert "5 of 5" in first.locator(".rating-cell").inner_text()
 
-    first.locator("td").nth(2).click()
+    first.locator("td").nth(3).click()
     page.locator(".record-row.is-current").wait_for()
     assert page.locator(".record-row.is-current").count() == 1
     assert first.get_attribute("class") is not None and "is-current" in (first.get_attribute("class") or "")
@@ -156,10 +157,10 @@ def test_each_row_of_a_conversation_handed_over_twice_opens_its_own_handoff(
     assert page.locator("#detail-rating").inner_text() == "Rating: ★★★★★ 5 of 5 — muy amables"
     assert page.locator("#detail-handoffs").inner_text().startswith("Handover 1 of 2 in this conversation:")
     events = page.locator("#timeline .tl")
-    assert events.count() == int(first.locator("td").nth(7).inner_text())
+    assert events.count() == int(first.locator("td").nth(8).inner_text())
     assert page.locator("#timeline .tl-resolved .tl-detail").inner_text() == "reembolsado"
 
-    second.locator("td").nth(2).click()
+    second.locator("td").nth(3).click()
     page.locator("#detail-meta", has_text="Customer service · Tier 1 · Other").wait_for()
     assert "is-current" in (second.get_attribute("class") or "")
     assert "is-current" not in (first.get_attribute("class") or "")
@@ -270,7 +271,7 @@ def test_the_records_and_the_open_record_follow_the_floor_without_apply(
     row.first.wait_for()  # the new handoff is listed as it is queued
     assert row.count() == 1 and page.locator("#records-empty").is_hidden()
     assert row.first.locator(".agents-cell").inner_text() == "—"  # nobody has had it yet
-    row.first.locator("td").nth(2).click()
+    row.first.locator("td").nth(3).click()
     page.locator("#detail-meta", has_text="Customer service · Tier 1").wait_for()
 
     cid = server.call(_claim_when_queued(service, ana))
@@ -288,5 +289,17 @@ def test_the_records_and_the_open_record_follow_the_floor_without_apply(
     page.locator("#filters button[type=submit]").click()  # now applied: nobody called "zz" had it
     page.locator("#records-empty").wait_for()
     assert "agent=zz" in page.url
+
+    # Found by the customer: part of the e-mail address they left, shown under their name.
+    server.call(service.conversations.update(cid, email="lena.ruiz@example.com"))
+    page.locator("#f-agent").fill("")
+    page.locator("#f-customer").fill("LENA.R")
+    page.locator("#filters button[type=submit]").click()
+    found = page.locator(f'.record-row[data-conversation="{cid}"] .customer-cell')
+    found.wait_for()
+    assert found.inner_text().startswith("Web visitor ") and "lena.ruiz@example.com" in found.inner_text()
+    page.locator("#f-customer").fill("someone else")
+    page.locator("#filters button[type=submit]").click()
+    page.locator("#records-empty").wait_for()
     assert page.problems == [], page.problems
     customer.context.close()
