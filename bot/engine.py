@@ -763,6 +763,8 @@ class Engine:
         """Hand over to a person. `text_name`: what the bot says first, so the customer reads "a person will
         take over" before the queue position; None after an answer that already leads to it."""
         self._count("handed_over")
+        if not conv.escalation:  # its first handoff: "finished without a person" counts conversations
+            self._count("conversations_handed_over")
         if text_name is not None:
             record = {**(record or {}), "action": "escalate", "reasons": [r.code for r in reasons]}
             await self._say(conv, text_name, record=record)

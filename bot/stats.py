@@ -22,8 +22,10 @@ from handoff.presence import now_ms
 
 logger = logging.getLogger(__name__)
 
+# handed_over: handoffs; conversations_handed_over: conversations at their first handoff (a customer
+# back to a person in the same conversation is one more handoff, not one more conversation).
 Counted = Literal["conversations", "answered", "clarified", "not_understood", "helpful_yes", "helpful_no",
-                  "handed_over"]
+                  "handed_over", "conversations_handed_over"]
 COUNTED: tuple[str, ...] = get_args(Counted)
 FLUSH_S = 5.0
 KEEP_DAYS = 400  # a year of figures, with room for a year-on-year look
@@ -83,12 +85,17 @@ async def read(redis: aioredis.Redis, first: date, last: date) -> dict[str, Any]
         rows = await pipe.execute()
     totals: dict[str, int] = dict.fromkeys(COUNTED, 0)
     for row in rows:
-        for name, value in (row or {}).items():
+        row = row or {}
+        if "handed_over" in row and "conversations_handed_over" not in row:
+            # A day counted before conversations were counted apart from handoffs: the nearest figure.
+            row = {**row, "conversations_handed_over": row["handed_over"]}
+        for name, value in row.items():
             if name in totals:
                 totals[name] += int(value)
     conversations, asked = totals["conversations"], totals["helpful_yes"] + totals["helpful_no"]
+    handed = totals["conversations_handed_over"]
     return {
         "from": first.isoformat(), "to": last.isoformat(), "days": len(days), **totals,
-        "contained_rate": round(max(0.0, 1 - totals["handed_over"] / conversations), 3) if conversations else None,
+        "contained_rate": round(max(0.0, 1 - handed / conversations), 3) if conversations else None,
         "helpful_rate": round(totals["helpful_yes"] / asked, 3) if asked else None,
     }  # fmt: skip

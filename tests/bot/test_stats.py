@@ -35,6 +35,19 @@ async def test_counts_add_up_across_workers_and_days(redis: aioredis.Redis) -> N
     assert empty["conversations"] == 0 and empty["contained_rate"] is None and empty["helpful_rate"] is None
 
 
+async def test_a_day_counted_before_conversations_were_counted_apart_reads_its_handoffs(
+    redis: aioredis.Redis,
+) -> None:
+    await redis.hset(keys.bot_stats("2027-01-15"), mapping={"conversations": 4, "handed_over": 1})
+    counted = BotStats(redis)
+    for name in ("conversations", "conversations", "handed_over", "handed_over", "conversations_handed_over"):
+        counted.count(name, at=DAY2)  # type: ignore[arg-type]
+    await counted.flush()
+    both = await stats.read(redis, date(2027, 1, 15), date(2027, 1, 16))
+    assert (both["conversations"], both["handed_over"], both["conversations_handed_over"]) == (6, 3, 2)
+    assert both["contained_rate"] == round(1 - 2 / 6, 3)
+
+
 async def test_a_period_must_be_a_real_one(redis: aioredis.Redis) -> None:
     with pytest.raises(ValueError, match="ends before it starts"):
         await stats.read(redis, date(2027, 1, 2), date(2027, 1, 1))

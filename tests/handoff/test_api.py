@@ -605,16 +605,29 @@ async def test_the_bot_figures_count_what_the_bot_did(server: Served, http: aioh
     await expect(ws, "message", **{"from": "bot"})
     await ask_for_person(ws)
     await expect(ws, "status", state="queued")  # the bot's turn is over
-    await ws.close()
-    await server.runtime.stats.flush()  # a serving worker does this every few seconds
+    # Resolved, rated, then back to a person in the same conversation: two handoffs, one conversation.
     await add_agent(server, "sam", role="supervisor")
-    await login(http, server, "sam")
+    csrf = await login(http, server, "sam")
+    cid = (await post(http, server, "/api/claim", csrf))["conversation_id"]
+    await post(http, server, f"/api/conversations/{cid}/resolve", csrf, {"outcome": "solved"})
+    await expect(ws, "message", lambda d: d["text"].startswith("How did we do?"))
+    await rate(ws, 4)
+    await ws.send_json({"type": "message", "id": "c-c", "text": "I want to talk to a person again"})
+    await expect(ws, "status", lambda d: d.get("position") is not None, state="queued")
+    await ws.close()
+    other = await customer(http, server)  # the bot alone finishes this one
+    await other.send_json({"type": "message", "id": "c-d", "text": "How long does shipping take?"})
+    await expect(other, "message", lambda d: "Did this help?" in d["text"])
+    await other.close()
+    await server.runtime.stats.flush()  # a serving worker does this every few seconds
     async with http.get(server.url + "/api/bot_figures") as r:
         assert r.status == 200
         figures = await r.json()
     assert (figures["conversations"], figures["answered"], figures["helpful_yes"], figures["handed_over"]) == (
-        1, 1, 1, 1)
-    assert figures["contained_rate"] == 0.0 and figures["helpful_rate"] == 1.0 and figures["days"] == 30
+        2, 2, 1, 2)
+    # "Finished without a person" is of conversations: one of two, however often the other came back.
+    assert figures["conversations_handed_over"] == 1 and figures["contained_rate"] == 0.5
+    assert figures["helpful_rate"] == 1.0 and figures["days"] == 30
     async with http.get(server.url + "/api/bot_figures?from=2026-02-01&to=2026-01-01") as r:
         assert r.status == 400 and "ends before it starts" in (await r.json())["message"]
     await add_agent(server, "tom")

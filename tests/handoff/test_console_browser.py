@@ -639,11 +639,11 @@ def test_customer_rating_reaches_the_supervisor_records(server: Server, open_pag
     server.call(server.runtime.stats.flush())
     sara.locator("#filters button[type=submit]").click()
     bot_line = sara.locator("#bot-metrics")
-    bot_line.filter(has_text="handed to a person").wait_for()
+    bot_line.filter(has_text="handoff to a person").wait_for()
     shown = bot_line.inner_text()
     # One conversation is "1 conversation", one answer "1 answer" (test_the_bot_line_says_one_in_the_singular).
     assert re.fullmatch(r"Bot: (1 conversation|\d+ conversations) · \d+ % finished without a person · "
-                        r"(1 answer|\d+ answers) · .*\d+ not understood · [1-9]\d* handed to a person", shown), shown
+                        r"(1 answer|\d+ answers) · .*\d+ not understood · [1-9]\d* handoffs? to a person", shown), shown
     row.locator(".link-button").first.click()
     rated = sara.locator("#timeline .tl-rated")
     rated.nth(1).wait_for()  # the stars, then the comment, as text
@@ -1130,9 +1130,9 @@ BOT_FIGURES = {
 
 @pytest.mark.parametrize(("locale", "live", "expected"), [
     ("en-US", "Live", "Bot: 1 conversation · 0 % finished without a person · 1 answer · 100 % found helpful "
-                      "(of 1 asked) · 0 not understood · 1 handed to a person"),
+                      "(of 1 who answered \"Did this help?\") · 0 not understood · 1 handoff to a person"),
     ("es-ES", "En directo", "Bot: 1 conversación · 0 % terminadas sin una persona · 1 respuesta · 100 % útiles "
-                            "(de 1 preguntada) · 0 sin entender · 1 pasada a una persona"),
+                            "(de 1 que respondió a \"¿Te ha servido?\") · 0 sin entender · 1 derivación a una persona"),
 ])  # fmt: skip
 def test_the_bot_line_says_one_in_the_singular(
     server: Server, open_page: PageFactory, locale: str, live: str, expected: str
