@@ -720,7 +720,20 @@ class CustomerNotifier:
         # The customer hears the person has gone: whoever claims next, the same one too, has joined anew.
         await self.redis.hdel(wait_key(conv.id), "agent")
         await self.say(conv, say(text_id, conv.lang))
-        await self.refresh(conv.id, force=True)
+        now = now_ms()
+        await self._promise_anew(conv.id, now)
+        await self.refresh(conv.id, force=True, now=now)
+
+    async def _promise_anew(self, conversation_id: str, now: int) -> None:
+        """Back in a queue after a person had the conversation: the wait told now is a new promise, and
+        only its overrun is apologised for. The first wait of the handoff ran out while they were being
+        helped; apologising for it as they are handed on reads as if nobody had helped at all."""
+        info = await self.wait_info(conversation_id, now)
+        if info.position is None or info.opens_at is not None:
+            return
+        await self.redis.hdel(wait_key(conversation_id), "apologised_at")
+        eta = info.eta_s if info.eta_s is not None else -1
+        await note_wait(self.redis, conversation_id, {"eta0": eta, "told_at": now})
 
     async def _moved(self, conv: Conversation, event: dict[str, Any]) -> None:
         st = await self.queues.state(conv.id)
@@ -739,6 +752,7 @@ class CustomerNotifier:
             # handoff is told (a wait in minutes from the queue before would promise what nobody keeps).
             await self._tell_wait(conv, info, now)
             return
+        await self._promise_anew(conv.id, now)
         await self.refresh(conv.id, force=True, now=now)
 
     async def _resolved(self, conv: Conversation, event: dict[str, Any]) -> None:

@@ -245,6 +245,34 @@ async def test_the_same_agent_claiming_again_after_a_transfer_is_not_announced_a
     await ws.close()
 
 
+@pytest.mark.parametrize("move", ["transfer", "release"])
+async def test_handed_on_after_the_first_wait_ran_out_is_a_new_promise_not_an_apology(
+    server: Served, http: aiohttp.ClientSession, move: str
+) -> None:
+    # Told "less than a minute", claimed, helped for minutes (the first wait's overrun passes meanwhile),
+    # then transferred or given back: no "sorry for the wait" for the wait that ended when Ana took it.
+    ws, cid = await waiting_with_an_idle_agent(http, server, now_ms())
+    redis = server.runtime.redis
+    await redis.hset(wait_key(cid), "told_at", now_ms() - 300_000)  # told five minutes ago
+    csrf = await login(http, server)
+    await post(http, server, "/api/claim", csrf, {"conversation_id": cid})
+    await expect(ws, "message", lambda d: d["text"] == "Ana has joined the conversation.")
+    moved_at = now_ms()
+    if move == "transfer":
+        await post(http, server, f"/api/conversations/{cid}/transfer", csrf, {"department": "logistics"})
+    else:
+        await post(http, server, f"/api/conversations/{cid}/release", csrf)
+    seen = await frames_for(ws, QUIET_S)
+    said = texts(seen)
+    assert said and (said[0].startswith("I'm passing you to") or said[0].startswith("The person helping you")), said
+    assert not any(t.startswith("Sorry for the wait") for t in said), said
+    assert [s[0] for s in statuses(seen)] == ["queued"]
+    # The wait told now is the promise its apology counts from.
+    assert int(await redis.hget(wait_key(cid), "told_at") or 0) >= moved_at
+    assert await redis.hget(wait_key(cid), "apologised_at") is None
+    await ws.close()
+
+
 # -- L4: no transfer to the department it is in ------------------------------------------------------------
 
 
