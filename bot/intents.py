@@ -100,12 +100,17 @@ def asks_for_person(text: str) -> tuple[str, ...]:
 
 # What turns a mention of a person into a request for one in a longer message: "quiero hablar con un
 # agente" asks; "the agent said my refund was approved, when will I get it?" does not.
+# Not "phone": "what is the customer service phone number?" asks for a number ("phone me" is a phrase).
 REQUEST_WORDS = _words(
-    """want wanna need talk speak chat connect transfer put call phone contact please pls let can could
+    """want wanna need talk speak chat connect transfer put call contact please pls let can could
     quiero queria quisiera necesito necesitamos hablar habla pasa pasas pasame pasadme paseme ponme ponedme
     llamar llamame llamadme contactar comunicar comunicarme favor puedo podria dame"""
 )
 BARE_REQUEST_WORDS = 4  # "agente", "human please", "get me your manager": short enough to be the request
+# A phrase with one of these asks by itself ("talk to someone", "put me through", "not a bot", "deja de ser
+# un bot"); one without is a name for a person or a team ("customer service", "atención al cliente", "a
+# human"), which asks only as a one-word one does: "is customer service open on Sundays?" does not.
+_ASKING = REQUEST_WORDS | NEGATIONS | _words("stop deja dejame phone")
 
 
 def requests_person(text: str) -> tuple[str, ...]:
@@ -114,13 +119,13 @@ def requests_person(text: str) -> tuple[str, ...]:
 
 
 def as_request(text: str, found: Sequence[str]) -> tuple[str, ...]:
-    """The words `found` (of a person) as a request for one: a phrase anywhere unless negated before it ("no
-    necesito un agente"); one word only in a short message or beside a request word ("the employee left it
-    at the door" mentions one)."""
+    """The words `found` (of a person) as a request for one: an asking phrase anywhere unless negated before
+    it ("no necesito un agente"); a word, or a phrase that only names a person or team, only in a short
+    message or beside a request word ("the employee left it at the door" mentions one)."""
     words = fold(text).split()
     kept = [f for f in found if not _negated(text, f.split())]
     asked = len(words) <= BARE_REQUEST_WORDS or bool(REQUEST_WORDS.intersection(words))
-    return tuple(kept) if any(" " in f for f in kept) or (kept and asked) else ()
+    return tuple(kept) if any(_ASKING.intersection(fold(f).split()) for f in kept) or (kept and asked) else ()
 
 
 def _negated(text: str, phrase: list[str]) -> bool:

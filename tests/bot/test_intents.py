@@ -182,6 +182,26 @@ def test_a_person_named_is_asked_for_unless_only_mentioned_or_declined() -> None
     assert as_request("employee please", ("employee",)) == ("employee",)
 
 
+@pytest.mark.parametrize(("text", "phrase", "asked"), [
+    # A team named in a question about it is not a request for it (tester 21b, T2) ...
+    ("what is the customer service phone number?", "customer service", False),
+    ("is your customer support open on Sundays?", "customer support", False),
+    ("¿a qué hora abre atención al cliente?", "atencion al cliente", False),
+    ("el servicio al cliente es pésimo", "servicio al cliente", False),
+    # ... named with a request word, or alone, it is.
+    ("I want to talk to customer service", "customer service", True),
+    ("customer service please", "customer service", True),
+    ("customer service", "customer service", True),
+    ("quiero hablar con atención al cliente", "atencion al cliente", True),
+    # A phrase that asks by itself asks anywhere in the message.
+    ("ok then put me through, my order is still missing", "put me through", True),
+    ("it keeps telling me nonsense, stop the bot", "stop the bot", True),
+    ("the app is broken and the chat answers nonsense, deja de ser un bot", "deja de ser un bot", True),
+])  # fmt: skip
+def test_a_team_named_in_a_question_is_not_asked_for(text: str, phrase: str, asked: bool) -> None:
+    assert bool(as_request(text, (phrase,))) is asked
+
+
 @pytest.mark.parametrize(("text", "answer"), [
     ("no me sirve", Intent.NO), ("no me ha servido", Intent.NO), ("no me ha ayudado", Intent.NO),
     ("sí, me ha servido", Intent.YES), ("si me sirve", Intent.YES),
