@@ -68,6 +68,8 @@ ACK_CORE = _words("ok okay okey k kk vale perfecto perfecta perfect genial great
                   "entendido entendida entiendo understood gotcha noted anotado listo acuerdo got see veo")
 ACK = ACK_CORE | _words("understand done it sounds sure thing muy i ya")
 ACK_EMOJI = frozenset("👍👌🆗✅")
+# Thanks said with a picture: a message of these (and ACK_EMOJI) is a thank-you. Not ⭐: stars are a rating.
+THANKS_EMOJI = frozenset("🙏❤♥💙💚💛💜🧡🖤🤍🤎💕💖💗💓💞😊🙂😀😃😄😁☺🥰😍🤗🥳🎉👏💯✨😘")
 EMOJI_MARKS = frozenset("\U0001F3FB\U0001F3FC\U0001F3FD\U0001F3FE\U0001F3FF\ufe0f")  # skin tones, emoji style
 EXTRA: dict[Intent, frozenset[str]] = {
     Intent.THANKS: _words("help ayuda su tu that is it"),
@@ -258,9 +260,12 @@ def small_talk(text: str) -> Intent | None:
     if rest in ARE_YOU_THERE:
         return Intent.ARE_YOU_THERE
     if not words:
-        # Folding drops emoji: "👍" alone, or with a skin tone, is an acknowledgement.
-        marks = [c for c in text if not c.isspace() and c not in EMOJI_MARKS]
-        return Intent.OK if marks and all(c in ACK_EMOJI for c in marks) else None
+        # Folding drops emoji: "👍" alone, or with a skin tone, is an acknowledgement; "🙏", "❤️", "😊" (with
+        # a 👍 or not) a thank-you, never a misunderstanding.
+        marks = [c for c in text if not c.isspace() and c not in EMOJI_MARKS and c != "\u200d"]
+        if marks and all(c in ACK_EMOJI for c in marks):
+            return Intent.OK
+        return Intent.THANKS if marks and all(c in ACK_EMOJI or c in THANKS_EMOJI for c in marks) else None
     if len(words) > MAX_SMALL_TALK_WORDS:
         return None
     if opens_without_saying(text):  # "buenas, una pregunta": more than a hello

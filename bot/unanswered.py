@@ -75,7 +75,14 @@ class Group:
         return len(self.asked)
 
 
+def has_words(text: str) -> bool:
+    """Whether there is anything to write an entry for: "❤️" or "🤔" alone is not a question."""
+    return bool(fold(text).split())
+
+
 async def note(redis: aioredis.Redis, item: Unanswered) -> None:
+    if not has_words(item.text):
+        return
     await redis.xadd(keys.UNANSWERED, {
         "kind": item.kind, "text": item.text[:MAX_TEXT], "lang": item.lang, "ts": item.ts,
         "conv": item.conversation_id, "entry": item.entry, "best": item.best,
@@ -91,7 +98,7 @@ async def read(redis: aioredis.Redis, days: float, limit: int = MAX_KEPT) -> lis
     found = []
     for _, f in raw:
         kind = f.get("kind", "")
-        if kind not in KINDS or not f.get("text", "").strip():
+        if kind not in KINDS or not has_words(f.get("text", "")):  # noted before emoji were left out
             continue
         found.append(Unanswered(
             kind=cast(Kind, kind), text=f["text"], lang=f.get("lang", ""), ts=int(f.get("ts", 0) or 0),

@@ -377,6 +377,16 @@ async def test_an_acknowledgement_is_neither_a_misunderstanding_nor_a_reason_to_
     assert conv.state == "bot" and conv.misunderstandings == 0
 
 
+async def test_thanks_in_emoji_is_thanks_not_a_misunderstanding(bot: Bot) -> None:
+    await bot.say("¿Cuánto tarda el envío?")
+    for text in ("🙏", "❤️"):  # two "not understood" handed over before
+        (thanks,) = await bot.say(text)
+        assert thanks.text == "¡De nada! ¿Hay algo más en lo que pueda ayudarte?", thanks.text
+    conv = await bot.conv()
+    assert conv.state == "bot" and conv.misunderstandings == 0
+    assert await bot.redis.xlen(keys.UNANSWERED) == 0  # nor a question for the knowledge base's writers
+
+
 async def test_an_acknowledgement_with_nothing_answered_does_not_ask_for_anything_else(bot: Bot) -> None:
     *_, first = await bot.say("ok")
     assert first.text == "Okay. Tell me what you need and I'll do my best to help."

@@ -64,6 +64,9 @@ def test_not_asking_for_a_person(text: str) -> None:
     ("hi there", Intent.HELLO), ("ok", Intent.OK), ("ok cool", Intent.OK), ("vale", Intent.OK),
     ("Perfecto.", Intent.OK), ("de acuerdo", Intent.OK), ("got it", Intent.OK), ("👍", Intent.OK),
     ("👍🏽", Intent.OK), ("ok thanks", Intent.THANKS),
+    # Thanks in pictures (tester 21b, T4): before, "not understood", and two of them a handoff.
+    ("🙏", Intent.THANKS), ("❤️", Intent.THANKS), ("🙏🏽", Intent.THANKS), ("😊😊", Intent.THANKS),
+    ("👍🙏", Intent.THANKS), ("👨‍👩‍👧 ❤️", None), ("😡", None),
 ])
 def test_small_talk(text: str, intent: Intent) -> None:
     assert small_talk(text) is intent

@@ -139,6 +139,8 @@ def test_the_command_lists_recent_questions_grouped(redis_url: str, tmp_path: Pa
             await client.delete(keys.UNANSWERED)
             for text in ("do you sell gift cards", "Do you sell gift cards?"):
                 await unanswered.note(client, item(text, best="islands-shipping", confidence=0.1))
+            await unanswered.note(client, item("🤔"))  # nothing to write an entry for: not noted
+            await client.xadd(keys.UNANSWERED, {"kind": "not_understood", "text": "❤️", "lang": "es", "ts": 1})
             await unanswered.note(client, item("<b>how long</b> is the warranty", kind="not_helpful",
                                                entry="warranty-period"))
             # One of the shipped knowledge base's questions (warranty-period): answered by now, left out.
