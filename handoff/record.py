@@ -17,6 +17,7 @@ from handoff.summary import Line, build_summary
 logger = logging.getLogger(__name__)
 
 MAX_LINES = 50
+MAX_BEFORE_LINES = 20
 MAX_LINE_CHARS = 1000
 RECORD_TTL_S = 90 * 86400
 
@@ -46,6 +47,11 @@ class HandoffRecord:
     conversation_key: str = ""
     created_at: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    # The customer's conversation with the bot alone just before this one (closed idle, or by them), its
+    # last lines, when it ended shortly before: what they already said, so they need not say it again.
+    before: tuple[Line, ...] = ()
+    before_id: str = ""
+    before_at: int = 0  # its last activity (ms)
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -60,6 +66,7 @@ class HandoffRecord:
         d["candidates"] = tuple(CandidateScore(**c) for c in d.get("candidates", []))
         d["transcript"] = tuple(Line(**ln) for ln in d.get("transcript", []))
         d["earlier"] = tuple(d.get("earlier", []))
+        d["before"] = tuple(Line(**ln) for ln in d.get("before", []))
         return cls(**d)
 
 
@@ -76,9 +83,12 @@ def build_record(
     earlier: Sequence[str] = (),
     conversation_key: str = "",
     created_at: int = 0,
+    before: Sequence[Line] = (),
+    before_id: str = "",
+    before_at: int = 0,
 ) -> HandoffRecord:
     """The record for one handoff, with its summary; transcript lines bounded in number and length."""
-    kept = tuple(Line(ln.sender, ln.text[:MAX_LINE_CHARS], ln.ends_handoff) for ln in list(lines)[-MAX_LINES:])
+    kept = _bounded(lines, MAX_LINES)
     summary = build_summary(
         lines,
         route.reasons,
@@ -88,6 +98,7 @@ def build_record(
         mood_words=mood_words,
         candidates=[(c.entry_id, c.score) for c in candidates],
         earlier=len(earlier),
+        before=before,
     )
     return HandoffRecord(
         conversation_id,
@@ -105,7 +116,14 @@ def build_record(
         tuple(earlier),
         conversation_key,
         created_at,
+        before=_bounded(before, MAX_BEFORE_LINES),
+        before_id=before_id if before else "",
+        before_at=before_at if before else 0,
     )
+
+
+def _bounded(lines: Sequence[Line], most: int) -> tuple[Line, ...]:
+    return tuple(Line(ln.sender, ln.text[:MAX_LINE_CHARS], ln.ends_handoff) for ln in list(lines)[-most:])
 
 
 async def save_record(redis: aioredis.Redis, record: HandoffRecord) -> None:

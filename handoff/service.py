@@ -24,7 +24,7 @@ from handoff.keys import handoffs_key, notes_key
 from handoff.notify import RATING_BUTTONS, CustomerNotifier, find_almost_email, find_email, say
 from handoff.presence import Presence
 from handoff.queues import HandoffQueues, HandoffState, QueueError
-from handoff.record import MAX_LINES, CandidateScore, build_record, save_record
+from handoff.record import MAX_BEFORE_LINES, MAX_LINES, CandidateScore, build_record, save_record
 from handoff.rules import MAX_TIER, HandoffRules, rules_of
 from handoff.sla import Sweeper
 from handoff.summary import Line, since_a_person
@@ -35,6 +35,9 @@ OUTCOMES = ("solved", "not_solved", "duplicate", "spam", "other")
 AGENTS_CACHE_S = 5.0
 NOTE_MAXLEN = 1000
 EARLIER_KEEP = 20
+# A conversation with the bot alone that ended this long before a handoff is still "what they said before"
+# (an idle close is 30 minutes by default; a customer may come back the next day about the same thing).
+BEFORE_WINDOW_S = 24 * 3600
 STOP_TIMEOUT_S = 5.0
 
 
@@ -201,6 +204,18 @@ class HandoffService:
         await pipe.execute()
         return [str(c) for c in before if c != conversation_id][:EARLIER_KEEP]
 
+    async def _before(self, conv: Conversation | None, now: int) -> tuple[str, int, list[Line]]:
+        """The customer's conversation just before this one, when the bot alone had it (one a person had
+        is among the earlier conversations) and it ended within BEFORE_WINDOW_S: (id, last activity,
+        its last lines). A customer back after the idle close picks up where they left off; the person
+        taking over must see what they said then, or they are asked again."""
+        prev = await self.conversations.get(conv.previous) if conv is not None and conv.previous else None
+        if prev is None or prev.escalation or prev.updated < now - BEFORE_WINDOW_S * 1000:
+            return "", 0, []
+        lines = [Line(e.sender, e.text) for e in await self.conversations.log(prev.id, MAX_BEFORE_LINES * 2)
+                 if e.text and e.sender in ("customer", "bot")]
+        return prev.id, prev.updated, lines[-MAX_BEFORE_LINES:]
+
     async def escalate(
         self, conversation_id: str, reasons: list[esc.Reason], context: esc.EscalationContext
     ) -> None:
@@ -211,12 +226,14 @@ class HandoffService:
         route = self._route(found, context, self._entry(conv, found))
         log = await self.conversations.log(conversation_id, MAX_LINES)
         mood_words = [w for r in found if r.code == "upset" for w in r.evidence]
+        before = await self._before(conv, now)
         record = build_record(
             conversation_id, route, [Line(e.sender, e.text, e.ends_handoff) for e in log if e.text],
             channel=context.channel, lang=context.lang, mood_score=context.mood_score,
             mood_words=mood_words, candidates=candidates_from(log, context.candidates),
             earlier=await self._earlier(context.conversation_key, conversation_id, now),
             conversation_key=context.conversation_key, created_at=now,
+            before=before[2], before_id=before[0], before_at=before[1],
         )  # fmt: skip
         await save_record(self.redis, record)
         told = dataclasses.replace(context, department=route.department, tier=route.tier)

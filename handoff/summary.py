@@ -95,15 +95,21 @@ def since_a_person(lines: Sequence[Told]) -> int:
     return next(ends, 0)
 
 
-def issue(lines: Sequence[Line]) -> tuple[str, str]:
-    """(the first substantive thing the customer said, the last thing they said), since_a_person."""
+def issue(lines: Sequence[Line], before: Sequence[Line] = ()) -> tuple[str, str]:
+    """(the first substantive thing the customer said, the last thing they said), since_a_person. When this
+    conversation has nothing substantive ("I need to talk to a person"), the first of `before` (their
+    conversation with the bot just before this one) says what it is about."""
     said = [ln.text.strip() for ln in lines[since_a_person(lines):] if ln.sender == "customer" and ln.text.strip()]
     if not said:
         return "", ""
+    earlier = [ln.text.strip() for ln in before if ln.sender == "customer" and ln.text.strip()]
     # "I want to talk to a person please" says who they want, not what about.
-    first = next((t for t in said if len(t.split()) >= MIN_ISSUE_WORDS and not _only_asks_for_person(t)),
-                 said[0])
+    first = next((t for t in [*said, *earlier] if _substantive(t)), said[0])
     return first, said[-1] if said[-1] != first else ""
+
+
+def _substantive(text: str) -> bool:
+    return len(text.split()) >= MIN_ISSUE_WORDS and not _only_asks_for_person(text)
 
 
 def _only_asks_for_person(text: str) -> bool:
@@ -120,9 +126,10 @@ def build_summary(
     mood_words: Sequence[str] = (),
     candidates: Sequence[tuple[str, float]] = (),
     earlier: int = 0,
+    before: Sequence[Line] = (),
 ) -> str:
     """One short paragraph: why it came, what the customer wants, what the bot tried, and who they are."""
-    first, last = issue(lines)
+    first, last = issue(lines, before)
     parts = [_reason_part(reasons, mood_score, mood_words)]
     if first:
         parts.append(f"Wants: {_quote(first)}")
@@ -134,6 +141,8 @@ def build_summary(
     who = [x for x in (lang, channel, f"{customer_msgs} msg{'' if customer_msgs == 1 else 's'}") if x]
     if earlier:
         who.append(f"{earlier} earlier conversation{'s' if earlier > 1 else ''}")
+    if any(ln.sender == "customer" for ln in before):
+        who.append("back after a conversation with the bot")
     parts.append(", ".join(who))
     text = ". ".join(p for p in parts if p) + "."
     return text if len(text) <= MAX_SUMMARY_CHARS else text[: MAX_SUMMARY_CHARS - 1] + "…"

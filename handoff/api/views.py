@@ -122,13 +122,13 @@ def summary_parts(record: HandoffRecord) -> dict[str, Any]:
     """What the record's summary says, in pieces: a console in another language than the server's English
     sentence says it with its own words around the customer's, which it shows as they are (as
     handoff.summary.build_summary picks them: the first substantive message, the last one)."""
-    first, last = issue(record.transcript)
+    first, last = issue(record.transcript, record.before)
     return {
         "reasons": [r.to_dict() for r in record.reasons], "mood_score": record.mood_score,
         "mood_words": list(record.mood_words), "wants": first, "last": last,
         "tried": [[c.entry_id, c.score] for c in record.candidates[:2]], "lang": record.lang,
         "channel": record.channel, "messages": sum(1 for ln in record.transcript if ln.sender == "customer"),
-        "earlier": len(record.earlier),
+        "earlier": len(record.earlier), "before": sum(1 for ln in record.before if ln.sender == "customer"),
     }  # fmt: skip
 
 

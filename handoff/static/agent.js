@@ -611,6 +611,11 @@
     });
     $("ctx-candidates-box").hidden = !cands.childNodes.length;
 
+    var before = R.clear($("ctx-before"));
+    (rec.before || []).forEach(function (ln) { before.appendChild(R.messageNode({ from: ln.sender, text: ln.text })); });
+    $("ctx-before-head").textContent = t("beforeBot", { when: R.clock(rec.before_at) });
+    $("ctx-before-box").hidden = !before.childNodes.length;
+
     var earlier = R.clear($("ctx-earlier"));
     (d.earlier || []).forEach(function (e) { earlier.appendChild(earlierNode(e)); });
     $("ctx-earlier-box").hidden = !earlier.childNodes.length;

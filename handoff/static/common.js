@@ -37,6 +37,7 @@
       canned: "Canned replies", cannedSearch: "Search the FAQ answers…", cannedNone: "No answer matches.",
       insert: "Insert", context: "Handoff", summary: "Summary", reasons: "Reasons", upsetWords: "Upset words",
       mood: "Mood score {score}", candidates: "FAQ candidates the bot considered", earlier: "Earlier conversations",
+      beforeBot: "Before this conversation, with the bot (last message {when})",
       notes: "Notes", noNotes: "No notes yet.", actions: "Actions", transfer: "Transfer",
       department: "Department", transferTo: "Transfer to department", escalate: "Escalate to tier {tier}",
       escalateTop: "Already at the highest tier", optionalNote: "Note (optional)", release: "Give back to queue",
@@ -201,6 +202,7 @@
       cannedNone: "Ninguna respuesta coincide.", insert: "Insertar", context: "Derivación", summary: "Resumen",
       reasons: "Motivos", upsetWords: "Palabras de enfado", mood: "Enfado {score}",
       candidates: "Preguntas frecuentes que consideró el bot", earlier: "Conversaciones anteriores",
+      beforeBot: "Antes de esta conversación, con el bot (último mensaje {when})",
       notes: "Notas", noNotes: "Aún no hay notas.", actions: "Acciones", transfer: "Transferir",
       department: "Departamento", transferTo: "Transferir al departamento", escalate: "Escalar al nivel {tier}",
       escalateTop: "Ya está en el nivel más alto", optionalNote: "Nota (opcional)", release: "Devolver a la cola",
@@ -452,7 +454,7 @@
       },
       wants: "Quiere: {q}", last: "Lo último: {q}", tried: "El bot probó: {list}", messages: "{n} mensajes",
       message1: "1 mensaje", earlier: "{n} conversaciones anteriores", earlier1: "1 conversación anterior",
-      button: "botón"
+      backBot: "de vuelta tras una conversación con el bot", button: "botón"
     }
   };
   var SUMMARY_ORDER = ["keyword_rule", "upset", "sla_breach", "negative_feedback", "asked_for_person", "topic_rule",
@@ -585,6 +587,7 @@
     var who = [parts.lang, parts.channel, n === 1 ? S.message1 : fmt(S.messages, { n: n })].filter(Boolean);
     var earlier = Number(parts.earlier) || 0;
     if (earlier) { who.push(earlier === 1 ? S.earlier1 : fmt(S.earlier, { n: earlier })); }
+    if (Number(parts.before) > 0) { who.push(S.backBot); }
     out.push(who.join(", "));
     var text = out.filter(Boolean).join(". ") + ".";
     return text.length <= MAX_SUMMARY_CHARS ? text : text.slice(0, MAX_SUMMARY_CHARS - 1) + "…";

@@ -866,6 +866,49 @@ def test_formula_cells_are_neutralised() -> None:
     ]
 
 
+async def test_a_customer_back_after_the_idle_close_is_not_asked_again(
+    server: Served, http: aiohttp.ClientSession
+) -> None:
+    # Tester 21b, T1: "my order still hasn't arrived" to the bot, the conversation closed idle, then "I need
+    # to talk to a person": the agent saw only the last line and asked what it was about.
+    ws = await customer(http, server)
+    await ws.send_json({"type": "message", "id": "c-1", "text": "my order hasn't arrived yet, ordered on monday"})
+    await expect(ws, "message", **{"from": "bot"})
+    engine = server.runtime.engine
+    first = await server.runtime.conversations.get(
+        str(await server.runtime.redis.get(keys.customer_last(await _key_of(server))))
+    )
+    assert first is not None
+    assert await engine.close_idle(first.id, now_ms() + 1)
+    await expect(ws, "status", state="closed")
+    await ws.send_json({"type": "message", "id": "c-2", "text": "I need to talk to a person"})
+    await expect(ws, "status", state="queued")
+    cid = await conversation_id(server)
+    assert cid != first.id
+    await add_agent(server, "ana", display_name="Ana")
+    await login(http, server)
+    async with http.get(server.url + f"/api/conversations/{cid}") as r:
+        assert r.status == 200
+        view = await r.json()
+    record = view["record"]
+    assert [ln["text"] for ln in record["before"] if ln["sender"] == "customer"] == [
+        "my order hasn't arrived yet, ordered on monday"
+    ]
+    assert record["before_id"] == first.id and record["before_at"] >= first.created
+    assert record["summary_parts"]["wants"] == "my order hasn't arrived yet, ordered on monday"
+    assert record["summary_parts"]["before"] == 1
+    assert 'Wants: "my order hasn\'t arrived yet' in record["summary"]
+    assert "back after a conversation with the bot" in record["summary"]
+    await ws.close()
+
+
+async def _key_of(server: Served) -> str:
+    """The one widget customer's conversation key (web:<session>)."""
+    found = [k async for k in server.runtime.redis.scan_iter(match="ckey:{web:*}:last")]
+    assert len(found) == 1, found
+    return str(found[0])[len("ckey:{"): -len("}:last")]
+
+
 # -- live ----------------------------------------------------------------------------------------------
 
 

@@ -358,6 +358,39 @@ def test_the_transcript_shows_the_buttons_the_customer_was_offered(server: Serve
     assert without_refusals(ana.problems) == []
 
 
+def test_a_customer_back_after_the_idle_close_is_shown_with_what_they_told_the_bot(
+    server: Server, open_page: PageFactory
+) -> None:
+    server.add_agent("ana", ("general",))
+    customer = open_page(viewport=PHONE, locale="es-ES")
+    open_widget(customer, server.url)
+    customer_says(customer, "mi pedido no ha llegado todavía, lo pedí el lunes")
+    customer.locator(".relevo-log .relevo-from-bot").nth(1).wait_for()
+    assert server.runtime is not None
+    runtime = server.runtime
+
+    async def close_it_idle() -> None:
+        [key] = [k async for k in runtime.redis.scan_iter(match="ckey:{web:*}:last")]
+        cid = str(await runtime.redis.get(key))
+        assert await runtime.engine.close_idle(cid, now_ms() + 1)
+
+    server.call(close_it_idle())
+    customer_says(customer, ASK_PERSON)
+    ana = open_page()
+    log_in(ana, server.url, "ana")
+    ana.locator("#queue-list .item-button").first.click()
+    before = ana.locator("#ctx-before-box")
+    before.wait_for()
+    assert before.locator(".msg-customer .msg-text").all_inner_texts() == [
+        "mi pedido no ha llegado todavía, lo pedí el lunes"
+    ]
+    assert ana.locator("#ctx-before-head").text_content().startswith("Before this conversation, with the bot (last")
+    summary = ana.locator("#ctx-summary").inner_text()
+    assert 'Wants: "mi pedido no ha llegado todavía, lo pedí el lunes"' in summary, summary
+    assert "back after a conversation with the bot" in summary
+    assert without_refusals(ana.problems) == []
+
+
 def test_the_login_page_follows_only_paths_of_this_site(server: Server, open_page: PageFactory) -> None:
     server.add_agent("ana", ("general",))
     page = open_page()

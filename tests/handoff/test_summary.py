@@ -54,6 +54,23 @@ def test_wants_is_what_brought_them_back_and_not_the_request_for_a_person() -> N
     assert 'Wants: "quiero hablar con una persona por favor"' in only  # nothing else said: that is all
 
 
+def test_what_they_told_the_bot_just_before_is_what_they_want_when_now_they_only_ask_for_a_person() -> None:
+    reasons = [Reason("asked_for_person", "en", ("person",))]
+    before = [Line("bot", "Hi! How can I help?"), Line("customer", "my order hasn't arrived yet, ordered on monday"),
+              Line("bot", "Orders arrive in 2-4 business days.")]
+    now = [Line("customer", "I need to talk to a person")]
+    text = build_summary(now, reasons, lang="en", before=before)
+    assert 'Wants: "my order hasn\'t arrived yet, ordered on monday"' in text, text
+    assert text.endswith("en, 1 msg, back after a conversation with the bot."), text
+    # What they say now, when it says something, comes first.
+    said = [Line("customer", "also the invoice has the wrong address on it")]
+    assert 'Wants: "also the invoice has the wrong address on it"' in build_summary(said, reasons, before=before)
+    record = build_record("c1", route(reasons, rules(), "general"), now, channel="web", lang="en", before=before * 10,
+                          before_id="c0", before_at=123)
+    assert len(record.before) == 20 and record.before_id == "c0"
+    assert HandoffRecord.from_json(record.to_json()) == record
+
+
 def test_a_customer_back_after_a_resolution_wants_what_they_say_now_not_their_thanks() -> None:
     # The agent's last line came before the customer's thanks and the rating comment: counted from it,
     # the new handoff "wanted" "Great, thank you so much!" and showed the old bot candidates.
