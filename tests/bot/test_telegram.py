@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -696,6 +696,64 @@ async def test_a_handoff_shows_the_place_in_the_queue_once(standin: StandIn, set
                                        .startswith("You're number 1") else None, "a new status message")
         assert "had to leave the conversation" in standin.sent(CHAT)[-2]["text"]
         assert fresh["message_id"] != status["message_id"]
+
+
+async def _status_message_at_number_1(standin: StandIn, rt: Runtime) -> tuple[str, dict[str, Any]]:
+    """A customer handed over, their status message posted and now saying number 1 (the place their
+    reminders give): (conversation id, the status message as the stand-in keeps it up to date)."""
+    key = f"telegram:{CHAT}"
+    await subscribed(rt.redis)
+    await say(standin, CHAT, "/start")
+    await say(standin, CHAT, "/agent", count=2)
+    cid = await rt.conversations.current_id(key)
+    assert cid is not None
+    await eventually(lambda: first_status_handled(rt, cid), "the first status handled")
+    await rt.outbox.emit(StatusUpdate(cid, key, "telegram", "queued", position=2, eta_s=300))
+    status = await standin.wait_for(lambda: standin.sent(CHAT)[-1] if standin.sent(CHAT)[-1]["text"]
+                                    .startswith("You're number 2") else None, "the status message")
+    await rt.outbox.emit(StatusUpdate(cid, key, "telegram", "queued", position=1, eta_s=300))
+    await standin.wait_for(lambda: status["text"].startswith("You're number 1"), "number 1 edited in")
+    return cid, status
+
+
+async def _is_status_at_1(last: Awaitable[dict[str, Any]]) -> bool:
+    shown = await last
+    return shown.get("kind") == "status" and shown.get("position") == 1
+
+
+async def test_the_answer_to_a_customer_in_the_queue_is_a_new_message_not_an_edit_above(
+    standin: StandIn, settings: Settings
+) -> None:
+    # Tester 21b, T5: "¿hola? ¿sigue alguien ahí?" got no new message: the status message above the
+    # question was edited into the answer (Telegram announces no edit, and it is off-screen above).
+    async with relevo(settings) as worker:
+        _, status = await _status_message_at_number_1(standin, worker.runtime)
+        shown = status["text"]
+        (answer,) = await say(standin, CHAT, "hello? is anyone there?")
+        assert answer["text"].startswith("You are still in the queue") and "number 1" in answer["text"], answer
+        assert answer["message_id"] > status["message_id"] and status["text"] == shown
+
+
+async def test_a_notice_long_after_the_status_message_is_a_message_of_its_own(
+    standin: StandIn, settings: Settings
+) -> None:
+    # Nothing typed since, but the status message was posted a while ago: a notice (an apology, a new
+    # wait) is news, not an edit of a message the customer scrolled past.
+    async with relevo(settings) as worker:
+        rt = worker.runtime
+        cid, status = await _status_message_at_number_1(standin, rt)
+
+        async def noted() -> dict[str, Any]:
+            return cast(dict[str, Any], json.loads(await rt.redis.hget(keys.telegram_shown(cid), "last") or "{}"))
+
+        await eventually(lambda: _is_status_at_1(noted()), "the edit noted")
+        last = await noted()
+        await rt.redis.hset(keys.telegram_shown(cid), "last", json.dumps({**last, "at": last["at"] - 60}))
+        sent = len(standin.sent(CHAT))
+        assert await rt.handoff.notifier.remind(cid)
+        notice = await standin.wait_for(lambda: standin.sent(CHAT)[sent] if len(standin.sent(CHAT)) > sent
+                                        else None, "the notice as a message of its own")
+        assert notice["text"].startswith("You are still in the queue") and status["text"].startswith("You're number 1")
 
 
 async def test_a_message_with_nothing_visible_is_ignored(standin: StandIn, settings: Settings) -> None:

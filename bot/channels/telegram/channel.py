@@ -57,6 +57,9 @@ logger = logging.getLogger("bot.channels.telegram")
 UNREACHABLE_FIELD = "unreachable"
 UPDATE_SEEN_TTL_S = 2 * 24 * 3600  # Telegram keeps an undelivered update for 24 hours
 STATUS_TTL_S = 7 * 24 * 3600
+# A notice giving the place the status message shows is folded into it only this soon after it was posted
+# (the two would read as the same news twice); later, a notice is news and gets a message of its own.
+FOLD_INTO_STATUS_S = 10.0
 
 T = TypeVar("T")
 
@@ -133,7 +136,13 @@ class TelegramChannel:
                 if query is not None:
                     await self._answer(query)
                     query = None
-                await self.redis.hdel(keys.conv(stored.conversation_id), UNREACHABLE_FIELD)
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    pipe.hdel(keys.conv(stored.conversation_id), UNREACHABLE_FIELD)
+                    if update.callback_query is None:
+                        # Their message is now the chat's last: a notice after it ("You are still in the
+                        # queue…") is an answer, sent below it, not an edit of the status message above.
+                        pipe.hdel(shown_key(stored.conversation_id), "last")
+                    await pipe.execute()
                 await self.engine.process(stored)
         finally:
             if query is not None:
@@ -434,6 +443,10 @@ class TelegramChannel:
         last = _json(cast(str | None, await self.redis.hget(shown, "last")))
         if last.get("kind") != "status" or not states_position(event.text, last.get("position")):
             return False
+        if time.time() - float(last.get("at") or 0) > FOLD_INTO_STATUS_S:
+            # Posted a while ago: a notice now (an apology, a new wait) is news, and Telegram announces a
+            # new message but not an edit of one the customer scrolled past.
+            return False
         known = cast(str | None, await self.redis.get(status_message(event.conversation_id)))
         if known is None or int(known) != last.get("id") or not await self._edit(chat_id, int(known), event.text):
             return False
@@ -485,7 +498,7 @@ class TelegramChannel:
                 return
         sent = await self._send_text(chat_id, text, None)
         await self.redis.set(key, sent.message_id, ex=STATUS_TTL_S)
-        mine = {"kind": "status", "id": sent.message_id, "position": status.position, "text": text}
+        mine = {"kind": "status", "id": sent.message_id, "position": status.position, "text": text, "at": time.time()}
         await self._remember(shown, forget=("covered",), last=json.dumps(mine))
 
     async def _edit(self, chat_id: int, message_id: int, text: str) -> bool:
