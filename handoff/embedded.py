@@ -110,8 +110,15 @@ async def _start_again(server: Any, starts: Starts, log: str) -> int:
                        f"giving up (see {log})")
             logger.error("store: %s; stopping Relevo so that its process manager restarts it", message)
             raise StoreError(message)
+        starting = asyncio.ensure_future(asyncio.to_thread(restart, server))
         try:
-            return await asyncio.to_thread(restart, server)
+            return await asyncio.shield(starting)
+        except asyncio.CancelledError:
+            # Shutting down mid-start: the thread goes on regardless, and a server it started after
+            # Store.close() stopped this one would outlive Relevo. Let it finish, then let close() stop it.
+            with contextlib.suppress(Exception):
+                await starting
+            raise
         except Exception as exc:
             logger.warning("store: starting the embedded Redis again failed: %s; trying again in %.0f s",
                            exc, RETRY_S)
