@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 
 from handoff import keys
 from handoff.conversations import Conversations, now_ms
+from handoff.outage import REDIS as REDIS_OUTAGE
 
 logger = logging.getLogger(__name__)
 
@@ -65,8 +66,9 @@ class IdleSweeper:
         for cid in await self.conversations.idle(cutoff, MAX_PER_SWEEP):
             try:
                 closed += await self.closer.close_idle(cid, cutoff)
-            except Exception:
-                logger.exception("idle: closing %s failed", cid)
+            except Exception as exc:
+                if not REDIS_OUTAGE.failed("idle close", exc):
+                    logger.exception("idle: closing %s failed", cid)
         if closed:
             logger.info("idle: closed %d conversation(s)", closed)
         return closed
@@ -77,8 +79,11 @@ class IdleSweeper:
             while True:
                 try:
                     await self.sweep_once()
-                except Exception:
-                    logger.exception("idle: sweep failed")
+                except Exception as exc:
+                    if not REDIS_OUTAGE.failed("idle sweep", exc):
+                        logger.exception("idle: sweep failed")
+                else:
+                    REDIS_OUTAGE.ok()
                 await asyncio.sleep(self.interval_s)
         finally:
             try:

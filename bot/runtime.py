@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 from collections.abc import Coroutine
@@ -19,6 +20,7 @@ from bot.settings import Settings
 from bot.stats import BotStats
 from faq.library import Library
 from faq.policy import Thresholds
+from handoff import embedded
 from handoff.conversations import Conversations
 from handoff.rules import HandoffRules, rules_of
 from handoff.service import HandoffService
@@ -52,6 +54,8 @@ class Runtime:
                                 settings.conversation.idle_close_minutes)
         self._tasks: list[asyncio.Task[None]] = []
         self._kb_stop = asyncio.Event()
+        # Ends only when the embedded Redis could not be kept running (StoreError): `relevo serve` stops.
+        self.store_watch: asyncio.Task[None] | None = None
 
     @classmethod
     async def start(cls, settings: Settings, *, background: bool = True) -> Runtime:
@@ -87,6 +91,9 @@ class Runtime:
             self._spawn(self.library.watch(self._kb_stop), "faq-watch")
         self._spawn(self.idle.run(), "idle-sweeper")
         self._spawn(self.stats.run(self._kb_stop), "bot-figures")
+        if embedded.owns(self.store.embedded_server):
+            # Not _spawn: its failure has been logged already, and `serve` reads it to exit non-zero.
+            self.store_watch = asyncio.create_task(embedded.watch(self.store), name="embedded-redis-watch")
         await self.handoff.start()
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
@@ -98,6 +105,10 @@ class Runtime:
         """Stop background tasks, then close Redis (and stop the embedded server)."""
         await self.handoff.close()
         self._kb_stop.set()
+        if self.store_watch is not None and not self.store_watch.done():
+            self.store_watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.store_watch
         for task in self._tasks:
             task.cancel()
         if self._tasks:

@@ -18,6 +18,7 @@ from typing import Any, Literal, get_args
 import redis.asyncio as aioredis
 
 from handoff import keys
+from handoff.outage import REDIS as REDIS_OUTAGE
 from handoff.presence import now_ms
 
 logger = logging.getLogger(__name__)
@@ -67,8 +68,9 @@ class BotStats:
                 await asyncio.wait_for(stop.wait(), FLUSH_S)
             try:
                 await self.flush()
-            except Exception:
-                logger.exception("bot figures: could not add them to Redis; trying again in %.0fs", FLUSH_S)
+            except Exception as exc:
+                if not REDIS_OUTAGE.failed("bot figures", exc):
+                    logger.exception("bot figures: could not add them to Redis; trying again in %.0fs", FLUSH_S)
 
 
 async def read(redis: aioredis.Redis, first: date, last: date) -> dict[str, Any]:

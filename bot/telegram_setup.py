@@ -26,6 +26,7 @@ from bot.channels.telegram import Retries, TelegramChannel
 from bot.idle import LEASE_LUA, RELEASE_LUA
 from bot.runtime import Runtime
 from handoff import keys
+from handoff.outage import REDIS as REDIS_OUTAGE
 
 logger = logging.getLogger(__name__)
 
@@ -284,9 +285,10 @@ class TelegramService:
             return web.Response(status=400, text="not an update")
         try:
             await self.channel.on_update(update)
-        except Exception:
-            logger.exception("telegram: update %s could not be stored; Telegram will deliver it again",
-                             update.update_id)
+        except Exception as exc:
+            if not REDIS_OUTAGE.failed("telegram webhook", exc):
+                logger.exception("telegram: update %s could not be stored; Telegram will deliver it again",
+                                 update.update_id)
             return web.Response(status=500, text="try again")
         return web.Response(text="ok")
 
@@ -321,8 +323,9 @@ class TelegramService:
                         await self._poll_while_leased()
                 except asyncio.CancelledError:
                     raise
-                except Exception:
-                    logger.exception("telegram: polling stopped; trying again")
+                except Exception as exc:
+                    if not REDIS_OUTAGE.failed("telegram polling", exc):
+                        logger.exception("telegram: polling stopped; trying again")
                 await asyncio.sleep(self.timing.lease_retry_s)
         finally:
             with contextlib.suppress(Exception):

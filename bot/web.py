@@ -11,12 +11,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import resources
 
 from aiohttp import web
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.channels.web import WebChannel
 from bot.runtime import Runtime
 from bot.sessions import signer_for
 from bot.telegram_setup import TELEGRAM, add_telegram_routes, telegram_ctx
 from handoff.api import setup_api
+from handoff.outage import REDIS as REDIS_OUTAGE
 
 logger = logging.getLogger(__name__)
 
@@ -122,8 +124,13 @@ async def healthz(request: web.Request) -> web.Response:
         async with asyncio.timeout(HEALTH_TIMEOUT_S):
             await runtime.redis.ping()
     except Exception as exc:
-        logger.warning("health check: Redis does not answer: %s", exc)
+        if isinstance(exc, TimeoutError):  # our own timer: Redis took over HEALTH_TIMEOUT_S to answer
+            exc = RedisTimeoutError(f"no answer to PING within {HEALTH_TIMEOUT_S:.0f} s")
+        # A load balancer asks every few seconds: an outage is told once (and summarised), not per ask.
+        if not REDIS_OUTAGE.failed("health check", exc):
+            logger.warning("health check: Redis does not answer: %r", exc)
         return web.json_response({"ok": False, "redis": "down"}, status=503)
+    REDIS_OUTAGE.ok()
     channel = request.app[WEB_CHANNEL]
     sockets = sum(map(len, channel.sockets.values()))
     body: dict[str, object] = {"ok": True, "redis": "up", "widget_sockets": sockets}

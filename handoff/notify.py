@@ -21,6 +21,7 @@ from handoff.agents import Agent
 from handoff.conversations import RATING_KIND, Conversation, Conversations, entry_fields, now_ms
 from handoff.estimate import WAIT_TTL_S, WaitEstimator, WaitInfo, note_wait
 from handoff.keys import WAIT_CHECKS, told_key, wait_key
+from handoff.outage import REDIS as REDIS_OUTAGE
 from handoff.queues import HandoffQueues, HandoffState
 from handoff.rules import HandoffRules
 
@@ -583,8 +584,9 @@ class CustomerNotifier:
                 await self.refresh(conversation_id)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                logger.exception("position refresh of %s failed", conversation_id)
+            except Exception as exc:
+                if not REDIS_OUTAGE.failed("position refresh", exc):
+                    logger.exception("position refresh of %s failed", conversation_id)
             finally:
                 self._pending.pop(conversation_id, None)
 
@@ -785,14 +787,16 @@ class CustomerNotifier:
             try:
                 await pubsub.subscribe(keys.EVENTS)
                 self.subscribed.set()
+                REDIS_OUTAGE.ok()
                 delay = 0.1
                 while not stop.is_set():
                     message = await pubsub.get_message(timeout=1.0)
                     if message is None or message.get("type") != "message":
                         continue
                     await self._dispatch(message["data"])
-            except (aioredis.RedisError, OSError):
-                logger.exception("handoff events: subscription failed; retrying in %.1fs", delay)
+            except (aioredis.RedisError, OSError) as exc:
+                if not REDIS_OUTAGE.failed("handoff events", exc):
+                    logger.exception("handoff events: subscription failed; retrying in %.1fs", delay)
                 self.subscribed.clear()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)

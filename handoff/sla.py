@@ -15,6 +15,7 @@ import redis.asyncio as aioredis
 
 from handoff import audit, keys, lua
 from handoff.agents import Agent
+from handoff.outage import REDIS as REDIS_OUTAGE
 from handoff.presence import now_ms
 from handoff.queues import HandoffQueues, HandoffState, QueueError
 from handoff.rules import MAX_TIER
@@ -201,8 +202,11 @@ class Sweeper:
             while not stop.is_set():
                 try:
                     await self.tick()
-                except (aioredis.RedisError, OSError):
-                    logger.exception("handoff sweep failed; retrying in %.1fs", self.interval)
+                except (aioredis.RedisError, OSError) as exc:
+                    if not REDIS_OUTAGE.failed("handoff sweep", exc):
+                        logger.exception("handoff sweep failed; retrying in %.1fs", self.interval)
+                else:
+                    REDIS_OUTAGE.ok()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.interval)
         finally:

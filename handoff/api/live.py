@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, cast
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from handoff import keys
 from handoff.agents import Agent
@@ -20,6 +20,8 @@ from handoff.api.state import STATE, ApiState, api_state, authenticate, request_
 from handoff.api.views import may_view, transcript_item
 from handoff.auth import same_origin
 from handoff.conversations import LogEntry
+from handoff.outage import REDIS as REDIS_OUTAGE
+from handoff.outage import REDIS_DOWN
 from handoff.service import HandoffService
 
 logger = logging.getLogger(__name__)
@@ -139,8 +141,9 @@ class LiveHub:
         for sock in list(self.watchers.get(conversation_id, ())):
             try:
                 allowed = await may_view(self.service, sock.agent, conversation_id)
-            except Exception:
-                logger.exception("console: could not recheck %s for %s", conversation_id, sock.agent.name)
+            except Exception as exc:
+                if not REDIS_OUTAGE.failed("console recheck", exc):
+                    logger.exception("console: could not recheck %s for %s", conversation_id, sock.agent.name)
                 allowed = False  # unsure: stop sending; the console can ask to watch again
             if not allowed:
                 self.unwatch(sock, conversation_id)
@@ -162,6 +165,7 @@ class LiveHub:
             try:
                 await pubsub.subscribe(keys.EVENTS)
                 self.subscribed.set()
+                REDIS_OUTAGE.ok()
                 delay = 0.1
                 async for message in pubsub.listen():
                     if message.get("type") != "message":
@@ -172,8 +176,9 @@ class LiveHub:
                             self.deliver_event(event)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                logger.exception("console events: subscription failed; retrying in %.1fs", delay)
+            except Exception as exc:
+                if not REDIS_OUTAGE.failed("console events", exc):
+                    logger.exception("console events: subscription failed; retrying in %.1fs", delay)
             finally:
                 self.subscribed.clear()
                 with contextlib.suppress(Exception):
@@ -192,10 +197,12 @@ class LiveHub:
                 found = await self.service.redis.xread(streams, count=100, block=XREAD_BLOCK_MS)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                logger.exception("console transcripts: read failed")
+            except Exception as exc:
+                if not REDIS_OUTAGE.failed("console transcripts", exc):
+                    logger.exception("console transcripts: read failed")
                 await asyncio.sleep(1.0)
                 continue
+            REDIS_OUTAGE.ok()
             for stream, entries in cast(list[tuple[str, list[Any]]], found or []):
                 self._deliver_entries(_conv_of_stream(stream), entries)
 
@@ -228,6 +235,13 @@ async def live(request: web.Request) -> web.StreamResponse:
             if msg.type != WSMsgType.TEXT:
                 break
             await _client_frame(state, sock, msg.data)
+    except REDIS_DOWN as exc:
+        if not ws.prepared:
+            raise  # the route's guard answers 503
+        # Upgraded already: a 503 cannot be sent any more; the console reconnects with backoff.
+        REDIS_OUTAGE.failed("console socket", exc)
+        with contextlib.suppress(Exception):
+            await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"store unavailable")
     finally:
         state.hub.drop(sock)
         for task in tasks:
@@ -257,8 +271,9 @@ async def _check_sign_in(sock: AgentSocket) -> None:
 async def _close_if_access_changed(sock: AgentSocket) -> bool:
     try:
         agent = await sock.current()
-    except Exception:
-        logger.exception("console: could not check the sign-in of %s", sock.agent.name)
+    except Exception as exc:
+        if not REDIS_OUTAGE.failed("console sign-in check", exc):
+            logger.exception("console: could not check the sign-in of %s", sock.agent.name)
         return False  # the store is away: keep the socket; the next check decides
     if agent is None:
         logger.info("console socket of %s closed: signed out", sock.agent.name)

@@ -29,7 +29,7 @@ from handoff.api.admin import (
     agents_list,
     my_password,
 )
-from handoff.api.errors import ApiError, error_response
+from handoff.api.errors import ApiError, error_response, unavailable_response
 from handoff.api.floor import floor
 from handoff.api.live import live
 from handoff.api.login import login, login_status, logout, me
@@ -58,6 +58,8 @@ from handoff.api.work import (
 )
 from handoff.auth import CSRF_HEADER, ConsoleSession, is_https, role_allows, same_origin
 from handoff.openapi import NOTE_BODY, TEXT_BODY, Doc
+from handoff.outage import REDIS as REDIS_OUTAGE
+from handoff.outage import REDIS_DOWN
 from handoff.queues import QueueError
 from handoff.service import OUTCOMES
 
@@ -265,6 +267,11 @@ def guard(route: Route) -> Handler:
             return error_response(exc.status, exc.code, exc.message)
         except QueueError as exc:
             return error_response(409, exc.code, str(exc))
+        except REDIS_DOWN as exc:
+            # A known outage, not a bug: no traceback, and aiohttp's plain "500 Server got itself in
+            # trouble" would tell the console nothing. The log line is shared with the background loops.
+            REDIS_OUTAGE.failed(f"{request.method} {route.path}", exc)
+            return unavailable_response(page=route.kind == "page")
 
     handler.__name__ = route.handler.__name__
     return handler

@@ -90,6 +90,8 @@
       sessionChanged: "Your session changed (you signed in again elsewhere); reload the page.",
       // codes of failed requests (the server's "error"), shown instead of its English message
       err_csrf: "Your session changed (you signed in again elsewhere); reload the page.",
+      // 503 while Relevo's Redis is away (handoff/api/errors.py): the request changed nothing
+      err_unavailable: "Relevo cannot reach its database right now; nothing was sent. Try again in a moment.",
       err_not_yours: "This conversation is assigned to someone else.",
       err_not_assigned: "This conversation is not assigned any more.",
       err_gone: "This conversation is not waiting any more, or it has ended.",
@@ -252,6 +254,8 @@
       slaOverdue: "SLA incumplido ({t} de retraso)",
       sessionChanged: "Tu sesión ha cambiado (has vuelto a entrar en otra pestaña); recarga la página.",
       err_csrf: "Tu sesión ha cambiado (has vuelto a entrar en otra pestaña); recarga la página.",
+      err_unavailable: "Relevo no puede conectar con su base de datos ahora mismo; no se ha enviado nada. "
+        + "Inténtalo de nuevo en un momento.",
       err_not_yours: "Esta conversación la tiene otra persona.",
       err_not_assigned: "Esta conversación ya no está asignada.",
       err_gone: "Esta conversación ya no está esperando, o ha terminado.",

@@ -77,3 +77,21 @@ async def test_a_command_waits_for_a_connection_only_up_to_the_pool_timeout(redi
         await pool.release(first)
     finally:
         await client.aclose()
+
+
+async def test_a_command_after_a_redis_restart_goes_on_a_fresh_connection_and_runs_once(tmp_path: Path) -> None:
+    """Pooled connections to a Redis that restarted are replaced before a command is written to them,
+    so nothing fails after the restart, and nothing runs twice."""
+    from handoff import embedded
+    from tests.handoff.test_embedded import kill
+
+    store = await Store.connect("", tmp_path / "data")
+    try:
+        redis = store.redis
+        await asyncio.gather(*(redis.incr(f"n{i}") for i in range(8)))  # eight connections in the pool
+        kill(store)
+        # Blocking on purpose: the event loop has not read the old connections' end when the commands go.
+        embedded.restart(store.embedded_server)
+        assert await asyncio.gather(*(redis.incr(f"n{i}") for i in range(8))) == [2] * 8
+    finally:
+        await store.close()

@@ -48,6 +48,7 @@ from handoff.keys import TELEGRAM_PENDING as PENDING
 from handoff.keys import delivery_mark, delivery_owner, status_message, update_seen
 from handoff.keys import telegram_parked as parked_key
 from handoff.keys import telegram_shown as shown_key
+from handoff.outage import REDIS as REDIS_OUTAGE
 
 # One logger for the whole channel, named as before the split: bot.telegram_setup.TOKEN_LOGGERS names it
 # (the bot token is redacted in its records), and operators' logging configuration may too.
@@ -182,8 +183,9 @@ class TelegramChannel:
                         await self._route(event)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                logger.exception("telegram: outbox subscription failed; subscribing again")
+            except Exception as exc:
+                if not REDIS_OUTAGE.failed("telegram outbox subscription", exc):
+                    logger.exception("telegram: outbox subscription failed; subscribing again")
                 await asyncio.sleep(1.0)
 
     async def run_pending(self) -> None:
@@ -193,8 +195,9 @@ class TelegramChannel:
                 await self.pending_once()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                logger.exception("telegram: retrying parked messages failed")
+            except Exception as exc:
+                if not REDIS_OUTAGE.failed("telegram parked messages", exc):
+                    logger.exception("telegram: retrying parked messages failed")
             await asyncio.sleep(self.retries.pending_poll_s)
 
     async def pending_once(self) -> int:
