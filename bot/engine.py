@@ -496,9 +496,10 @@ class Engine:
         """The bot reads only text: what it says depends on what was sent (Telegram)."""
         text_name = ATTACHMENT_TEXTS.get(attachment.kind, "attachment_other")
         if text_name == "attachment_sticker":
-            # A 👍 sticker says "ok"; nothing is read into a 😀 one.
+            # A 👍 sticker says "ok"; nothing is read into a 😀 or ❤️ one (a typed ❤️ is thanks, but a
+            # sticker's emoji is its picture's label, not the customer's words).
             talk = intents.small_talk(attachment.caption) if attachment.caption else None
-            if talk is not None:
+            if talk is Intent.OK:
                 await self._small_talk(conv, talk, greeted_now)
                 return
         await self._say(conv, text_name, buttons=(self._person_button(conv),))
