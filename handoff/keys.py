@@ -93,6 +93,9 @@ AGENTS = f"{PREFIX}:agents"
 # Recent handling times kept per department for the wait estimate.
 HANDLED_KEEP = 50
 SWEEP_LEASE_NAME = "handoff-sweep"
+# String: wall-clock ms of the last handoff sweep by any worker. A gap longer than a claim lease means
+# Relevo itself was down, and no console could renew its claims meanwhile.
+SWEPT_AT = f"{PREFIX}:{TAG}:swept_at"
 # Separator inside BY_AGENT members; agent names and department names never contain it.
 SEP = "|"
 

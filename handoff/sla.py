@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -165,9 +166,26 @@ class Sweeper:
                 report.overdue_resolutions.append(conv)
             await self.redis.zrem(keys.SLA_RESOLVE, conv)
 
+    async def _grace_after_downtime(self, now: int) -> int:
+        """After Relevo itself was down longer than a claim lease (an upgrade, a host reboot), nobody's
+        console could renew their claims: each gets one lease length from now to reconnect and renew,
+        rather than every conversation being taken from its agent at the first sweep. How many."""
+        clock = int(time.time() * 1000)  # real time: a gap in sweeps, whatever `now` a caller passes
+        last = await self.redis.set(keys.SWEPT_AT, clock, get=True)
+        if last is None or clock - int(last) <= self.queues.lease_ms:
+            return 0
+        until = now + self.queues.lease_ms
+        held = await self.redis.zrangebyscore(keys.LEASES, "-inf", until)
+        if held:
+            await self.redis.zadd(keys.LEASES, dict.fromkeys(held, until), gt=True)
+            logger.info("sweep: Relevo was down %.0f s; %d claims kept %.0f s for their consoles to come back",
+                        (clock - int(last)) / 1000, len(held), self.queues.lease_ms / 1000)
+        return len(held)
+
     async def sweep_once(self, now: int | None = None) -> SweepReport:
         """One pass (the caller must hold the lease; `run` does)."""
         now = now_ms() if now is None else now
+        await self._grace_after_downtime(now)
         report = SweepReport(lapsed=await self.queues.expire_leases(now))
         await self._reply_deadlines(now, report)
         await self._resolve_deadlines(now, report)

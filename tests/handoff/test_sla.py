@@ -1,6 +1,8 @@
 import asyncio
+import time
 from datetime import UTC, datetime
 
+import pytest
 import redis.asyncio as aioredis
 
 from handoff import audit, keys
@@ -131,6 +133,27 @@ async def test_sweep_requeues_lapsed_claims(redis: aioredis.Redis) -> None:
     await q.first_reply("ana", "c", now=T0 + 1)
     report = await Sweeper(redis, q).sweep_once(now=T0 + 31_000)
     assert report.lapsed == ["c"] and await q.position("c") == 1
+
+
+async def test_claims_outlast_a_downtime_of_relevo_itself_by_one_lease(
+    redis: aioredis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Tester 21a, O2: stopped 45 s for an upgrade, every claim lapsed at the first sweep after the start,
+    # before any console could come back and renew it.
+    q = open_queues(redis, claim_lease_s=30)
+    await q.enqueue("c", route(), now=T0)
+    await q.claim(agent("ana"), "c", now=T0)
+    sweeper = Sweeper(redis, q)
+    await sweeper.sweep_once(now=T0 + 1_000)  # running: swept just now
+    await redis.set(keys.SWEPT_AT, int(time.time() * 1000) - 45_000)  # then nothing swept for 45 s
+    caplog.set_level("INFO", logger="handoff.sla")
+    report = await sweeper.sweep_once(now=T0 + 46_000)
+    assert report.lapsed == [] and (await q.state("c")).state == "assigned"  # type: ignore[union-attr]
+    assert await redis.zscore(keys.LEASES, "c") == T0 + 46_000 + 30_000
+    assert any("Relevo was down 45 s; 1 claims kept 30 s" in r.getMessage() for r in caplog.records)
+    # Not renewed in that time either: it lapses as any claim does (the sweeps are back to back now).
+    report = await sweeper.sweep_once(now=T0 + 76_001)
+    assert report.lapsed == ["c"]
 
 
 async def test_auto_routing_runs_in_the_sweep(redis: aioredis.Redis) -> None:
