@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from yarl import URL
-
 ENV_PREFIX = "RELEVO_"
 # Environment variables that are not settings keys but name where settings live, or that
 # DESIGN.md fixes by their conventional names.
@@ -29,6 +27,16 @@ ENV_NOT_SETTINGS = frozenset({"RELEVO_CONFIG"})
 # version control.
 ENV_ONLY = {("telegram", "token"): "the bot token is read only from TELEGRAM_BOT_TOKEN"}
 _WHOLE = re.compile(r"[+-]?[0-9]+")
+# What redis-py's from_url accepts; anything else would end start-up in its ValueError.
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password, for logs and messages (the userinfo before the last '@' goes)."""
+    if "@" not in url:
+        return url
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://***@{rest.rpartition('@')[2]}"
 
 
 class SettingsError(ValueError):
@@ -68,8 +76,7 @@ class StoreSettings:
         """Which store a command reads, for its output: the server's address without its password, or
         the embedded Redis's folder (a wrong --data starts an empty one)."""
         if self.redis_url:
-            url = URL(self.redis_url)
-            return str(url.with_user(None)) if url.user or url.password else self.redis_url
+            return redact_url(self.redis_url)
         return f"the embedded Redis in {data_dir.resolve()}"
 
 
@@ -342,6 +349,11 @@ def _validate(s: Settings, origin: Callable[..., str]) -> None:
             f"({s.faq.clarify_threshold}) must be between 0 and "
             f"faq.answer_threshold ({s.faq.answer_threshold}), which must be at most 1"
         )
+    if s.store.redis_url and not s.store.redis_url.startswith(REDIS_SCHEMES):
+        # The value is not echoed: it may carry a password.
+        where = origin("store.redis_url")
+        key = "" if where == "environment REDIS_URL" else "store.redis_url: "
+        raise SettingsError(f"{where}: {key}must start with redis://, rediss:// or unix://")
     if not 0 <= s.server.port <= 65535:
         raise SettingsError(f"{origin('server.port')}: server.port: expected 0..65535, got {s.server.port}")
     if s.server.max_message_chars < 1:

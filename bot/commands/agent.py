@@ -6,11 +6,12 @@ import argparse
 import asyncio
 import getpass
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from bot.settings import Settings, load_settings
+from bot.settings import Settings, SettingsError, load_settings
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +73,20 @@ def register(sub: Any) -> None:
         command.add_argument("--data", metavar="DIR", default=argparse.SUPPRESS, help="as `relevo agent --data`")
 
 
+class NoTerminal(Exception):
+    """A password prompt with no terminal to ask on (`docker exec` without -it, a script, cron)."""
+
+
+def require_terminal() -> None:
+    """Raise NoTerminal unless getpass can ask: it asks on /dev/tty, else on a stdin that is a terminal;
+    with neither it would print a warning and fail on stdin with a traceback."""
+    try:
+        os.close(os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY))
+    except OSError:
+        if not sys.stdin.isatty():
+            raise NoTerminal("no terminal to ask for the password; use --password-stdin") from None
+
+
 def read_password(from_stdin: bool) -> str:
     """One line of stdin, or a prompt asked twice; never a command-line argument (it shows in `ps`)."""
     if from_stdin:
@@ -95,9 +110,14 @@ def _run(args: argparse.Namespace, command: Callable[[Any, argparse.Namespace], 
     from handoff.rules import RulesError
 
     try:
+        if getattr(args, "password_stdin", True) is False:
+            require_terminal()  # before the store is touched: nothing half done
         return asyncio.run(_with_store(_settings(args), lambda redis: command(redis, args)))
-    except RulesError:
-        raise  # a ValueError too, but its findings are reported one per line by bot/cli.py
+    except NoTerminal as exc:
+        print(f"relevo agent: {exc}", file=sys.stderr)
+        return 2  # a missing option, as argparse's own usage errors
+    except (RulesError, SettingsError):
+        raise  # ValueErrors too, but reported by bot/cli.py as for every command (one per line; exit 2)
     except (AgentError, ValueError, LookupError) as exc:
         print(f"relevo agent: {exc}", file=sys.stderr)
         return 1
