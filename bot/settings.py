@@ -292,14 +292,24 @@ def config_location(explicit: str | os.PathLike[str] | None, env: Mapping[str, s
 def load_settings(
     config: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
+    *,
+    require_config: bool = False,
     **overrides: Any,
 ) -> Settings:
     """Read relevo.toml (if present), then RELEVO_* variables, then explicit overrides.
 
     `overrides` take dotted-free section dicts, e.g. server={"port": 0}; tests and the CLI use them.
+    `require_config`: the default ./config must exist (commands that read handoff.yaml or a data folder).
     """
     env = os.environ if env is None else env
     config_dir, settings_file = config_location(config, env)
+    if require_config and config is None and "RELEVO_CONFIG" not in env and not config_dir.is_dir():
+        # Run from the wrong folder (a systemd unit without WorkingDirectory): say so before anything
+        # starts, not later on handoff.yaml, and not after a new, empty ./data was made.
+        raise SettingsError(
+            f"no config folder here ({config_dir.absolute()} does not exist): run Relevo from its folder, "
+            "or name the config folder with --config DIR or RELEVO_CONFIG"
+        )
     merged: dict[str, dict[str, tuple[Any, str]]] = {"": {}}
     if settings_file.is_file():
         try:

@@ -37,7 +37,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     if args.port is not None:
         server["port"] = args.port
     store = {"data_dir": args.data} if args.data is not None else {}
-    return load_settings(args.config, server=server, store=store)
+    return load_settings(args.config, require_config=True, server=server, store=store)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ def relevo(*args: str, redis_url: str | None = None, cwd: Path = ROOT) -> subpro
     env = {k: v for k, v in os.environ.items() if not k.startswith("RELEVO_") and k != "REDIS_URL"}
     if redis_url is not None:
         env["REDIS_URL"] = redis_url
+    env["PYTHONPATH"] = str(ROOT)  # with another cwd, `-m bot` must still be this checkout's
     # A new session and no stdin: no terminal, as under systemd, cron or `docker exec` without -it.
     return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True, env=env,
                           cwd=cwd, timeout=50, stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
