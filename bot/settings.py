@@ -65,6 +65,8 @@ class ServerSettings:
     # Mark the console cookie Secure on every response, not only on those to a request that came over
     # HTTPS (directly, or per X-Forwarded-Proto from one of trusted_proxies).
     console_cookie_secure: bool = False
+    # The demo shop page at `/` (the widget on a fake shop); off: `/` answers 404.
+    demo_page: bool = True
 
 
 @dataclass(frozen=True)
