@@ -23,6 +23,7 @@ from faq.policy import Thresholds
 from handoff import embedded
 from handoff.conversations import Conversations
 from handoff.rules import HandoffRules, rules_of
+from handoff.rules_stamp import RulesAtStart
 from handoff.service import HandoffService
 from handoff.store import Store
 
@@ -73,8 +74,12 @@ class Runtime:
             # A folder that does not load serves the last good copy (healthz says `stale`); with no
             # copy either, start-up stops with `file:line: message` (KnowledgeBaseError), like a
             # broken rules file, rather than answer every customer "not understood".
+            # Read once, at start (the knowledge base is reloaded, the rules are not): a later edit is
+            # named in the knowledge base's misrouting messages as needing a restart.
+            at_start = await asyncio.to_thread(RulesAtStart, settings.handoff_rules, settings.data_dir)
             library = await asyncio.to_thread(Library, settings.faq_dir, thresholds, set(rules.departments),
-                                              hs.default_department, settings.data_dir / FAQ_LAST_GOOD_DIR)
+                                              hs.default_department, settings.data_dir / FAQ_LAST_GOOD_DIR,
+                                              at_start.note)  # fmt: skip
             library.require()
             mood = await asyncio.to_thread(_load_mood, settings)
         except BaseException:

@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from yarl import URL
-
 ENV_PREFIX = "RELEVO_"
 # Environment variables that are not settings keys but name where settings live, or that
 # DESIGN.md fixes by their conventional names.
@@ -29,6 +27,16 @@ ENV_NOT_SETTINGS = frozenset({"RELEVO_CONFIG"})
 # version control.
 ENV_ONLY = {("telegram", "token"): "the bot token is read only from TELEGRAM_BOT_TOKEN"}
 _WHOLE = re.compile(r"[+-]?[0-9]+")
+# What redis-py's from_url accepts; anything else would end start-up in its ValueError.
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password, for logs and messages (the userinfo before the last '@' goes)."""
+    if "@" not in url:
+        return url
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://***@{rest.rpartition('@')[2]}"
 
 
 class SettingsError(ValueError):
@@ -57,6 +65,8 @@ class ServerSettings:
     # Mark the console cookie Secure on every response, not only on those to a request that came over
     # HTTPS (directly, or per X-Forwarded-Proto from one of trusted_proxies).
     console_cookie_secure: bool = False
+    # The demo shop page at `/` (the widget on a fake shop); off: `/` answers 404.
+    demo_page: bool = True
 
 
 @dataclass(frozen=True)
@@ -68,8 +78,7 @@ class StoreSettings:
         """Which store a command reads, for its output: the server's address without its password, or
         the embedded Redis's folder (a wrong --data starts an empty one)."""
         if self.redis_url:
-            url = URL(self.redis_url)
-            return str(url.with_user(None)) if url.user or url.password else self.redis_url
+            return redact_url(self.redis_url)
         return f"the embedded Redis in {data_dir.resolve()}"
 
 
@@ -285,14 +294,24 @@ def config_location(explicit: str | os.PathLike[str] | None, env: Mapping[str, s
 def load_settings(
     config: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
+    *,
+    require_config: bool = False,
     **overrides: Any,
 ) -> Settings:
     """Read relevo.toml (if present), then RELEVO_* variables, then explicit overrides.
 
     `overrides` take dotted-free section dicts, e.g. server={"port": 0}; tests and the CLI use them.
+    `require_config`: the default ./config must exist (commands that read handoff.yaml or a data folder).
     """
     env = os.environ if env is None else env
     config_dir, settings_file = config_location(config, env)
+    if require_config and config is None and "RELEVO_CONFIG" not in env and not config_dir.is_dir():
+        # Run from the wrong folder (a systemd unit without WorkingDirectory): say so before anything
+        # starts, not later on handoff.yaml, and not after a new, empty ./data was made.
+        raise SettingsError(
+            f"no config folder here ({config_dir.absolute()} does not exist): run Relevo from its folder, "
+            "or name the config folder with --config DIR or RELEVO_CONFIG"
+        )
     merged: dict[str, dict[str, tuple[Any, str]]] = {"": {}}
     if settings_file.is_file():
         try:
@@ -342,6 +361,11 @@ def _validate(s: Settings, origin: Callable[..., str]) -> None:
             f"({s.faq.clarify_threshold}) must be between 0 and "
             f"faq.answer_threshold ({s.faq.answer_threshold}), which must be at most 1"
         )
+    if s.store.redis_url and not s.store.redis_url.startswith(REDIS_SCHEMES):
+        # The value is not echoed: it may carry a password.
+        where = origin("store.redis_url")
+        key = "" if where == "environment REDIS_URL" else "store.redis_url: "
+        raise SettingsError(f"{where}: {key}must start with redis://, rediss:// or unix://")
     if not 0 <= s.server.port <= 65535:
         raise SettingsError(f"{origin('server.port')}: server.port: expected 0..65535, got {s.server.port}")
     if s.server.max_message_chars < 1:

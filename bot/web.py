@@ -179,7 +179,10 @@ def create_app(runtime: Runtime) -> web.Application:
     app[RUNTIME] = runtime
     app[WEB_CHANNEL] = WebChannel(runtime.engine, runtime.settings, signer_for(runtime.settings))
     app[STATIC] = {name: _static(name) for name in (*STATIC_FILES, "demo.html")}
-    app.router.add_get("/", demo_page)
+    if runtime.settings.server.demo_page:
+        # Off, `/` is a 404 like any unknown path: the root of a support domain then shows nothing,
+        # neither a fake shop nor which software answers there.
+        app.router.add_get("/", demo_page)
     for name in STATIC_FILES:
         app.router.add_get(f"/{name}", static_handler(name))
     app.router.add_get("/favicon.ico", no_favicon)

@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 import logging
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,17 +57,22 @@ class Library:
         departments: Collection[str] | None = None,
         default_department: str | None = None,
         last_good: Path | None = None,
+        rules_note: Callable[[], str] | None = None,
     ) -> None:
         """`departments` (the handoff rules' names) and `default_department` (settings
         handoff.default_department) turn on the department check; without them names are not checked.
 
         With `last_good` (a folder of the data folder), every clean load is kept there, and a start
-        whose folder does not load serves the newest copy instead of nothing."""
+        whose folder does not load serves the newest copy instead of nothing.
+
+        `rules_note` says, when the departments are out of date (their file changed since start), that a
+        restart is needed: what an unknown department's message adds, "" otherwise."""
         self.folder = Path(folder)
         self.thresholds = thresholds
         self.departments = frozenset(departments) if departments is not None else None
         self.default_department = default_department
         self.last_good = Path(last_good) if last_good is not None else None
+        self._rules_note = rules_note or (lambda: "")
         self._loaded = _Loaded(KnowledgeBase(), None)
         self.status = ReloadStatus()
         self._failed_files: set[str] = set()  # files named by the errors of the last failed load
@@ -96,7 +101,9 @@ class Library:
             # Loaded, but an entry names a department the handoff rules lack: its handoffs go elsewhere
             # (`relevo faq check` refuses the file; monitoring must not read "ok").
             more = f" (and {len(status.errors) - 1} more)" if len(status.errors) > 1 else ""
-            return {"faq": "misrouted", **body, "faq_error": f"{status.errors[0]}{more}"}
+            note = self._rules_note()
+            restart = f"; {note}" if note else ""
+            return {"faq": "misrouted", **body, "faq_error": f"{status.errors[0]}{more}{restart}"}
         if status.ok:
             return {"faq": "ok", **body}
         errors = [str(e) for e in status.errors] or ["the knowledge base did not load"]
@@ -219,9 +226,10 @@ class Library:
                     used[(e.source, rule.line)] = fallback
                     e = dataclasses.replace(e, handoff=dataclasses.replace(rule, department=fallback))
             entries.append(e)
+        note = self._rules_note()
         lines = [
             f"knowledge base: {p}; until it is fixed these handoffs go to "
-            f"'{used.get((p.file, p.line), default or 'the default department')}'"
+            f"'{used.get((p.file, p.line), default or 'the default department')}'" + (f"; {note}" if note else "")
             for p in problems
         ]
         # Logged when they change, not on every no-op reload a file watcher triggers.

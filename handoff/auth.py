@@ -26,6 +26,7 @@ from handoff.keys import (
     login_pair,
     session_key,
 )
+from handoff.login_log import FailedLogins, shown
 
 logger = logging.getLogger(__name__)
 
@@ -203,6 +204,7 @@ class ConsoleAuth:
         self.always_secure = server.console_cookie_secure
         self._reserve = redis.register_script(RESERVE_LUA)
         self._release = redis.register_script(RELEASE_LUA)
+        self.failed_logins = FailedLogins()
 
     def secure_cookie(self, request: web.BaseRequest) -> bool:
         """Whether the session cookie set in answer to `request` is marked Secure."""
@@ -244,8 +246,8 @@ class ConsoleAuth:
         for (kind, who), count in zip(self._counted(name, address), counts, strict=True):
             if count >= FAILURE_LIMITS[kind]:
                 await self.redis.set(lock_key(kind, who), "1", ex=LOCKOUT_S)
-                shown = f"name {name} at {address}" if kind == "pair" else f"{kind} {who}"
-                logger.warning("console login locked for %s after %d failures", shown, count)
+                locked = f"name {shown(name)} at {shown(address)}" if kind == "pair" else f"{kind} {shown(who)}"
+                logger.warning("console login locked for %s after %d failures", locked, count)
 
     async def _scan(self, pattern: str) -> set[str]:
         return {str(k) async for k in self.redis.scan_iter(match=pattern, count=500)}
@@ -312,6 +314,7 @@ class ConsoleAuth:
         # Should the check fail with an error, the attempt stays counted as a failure: the safe side.
         agent = await self.directory.check(name, password) if NAME_RE.match(name) else None
         if agent is None:
+            self.failed_logins.failed(name, address)
             await self._failed(name, address, counts)
         return name, address, agent
 

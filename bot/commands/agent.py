@@ -6,11 +6,12 @@ import argparse
 import asyncio
 import getpass
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from bot.settings import Settings, load_settings
+from bot.settings import Settings, SettingsError, load_settings
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +73,20 @@ def register(sub: Any) -> None:
         command.add_argument("--data", metavar="DIR", default=argparse.SUPPRESS, help="as `relevo agent --data`")
 
 
+class NoTerminal(Exception):
+    """A password prompt with no terminal to ask on (`docker exec` without -it, a script, cron)."""
+
+
+def require_terminal() -> None:
+    """Raise NoTerminal unless getpass can ask: it asks on /dev/tty, else on a stdin that is a terminal;
+    with neither it would print a warning and fail on stdin with a traceback."""
+    try:
+        os.close(os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY))
+    except OSError:
+        if not sys.stdin.isatty():
+            raise NoTerminal("no terminal to ask for the password; use --password-stdin") from None
+
+
 def read_password(from_stdin: bool) -> str:
     """One line of stdin, or a prompt asked twice; never a command-line argument (it shows in `ps`)."""
     if from_stdin:
@@ -87,7 +102,14 @@ def read_password(from_stdin: bool) -> str:
 
 def _settings(args: argparse.Namespace) -> Settings:
     store = {"data_dir": args.data} if getattr(args, "data", None) else {}
-    return load_settings(args.config, store=store)
+    return load_settings(args.config, require_config=True, store=store)
+
+
+def _where(args: argparse.Namespace) -> str:
+    """Which store a command read or wrote, for its output: an agent added to another data folder than
+    the server's (run from another folder, a wrong --data) is not known to that server, and cannot log in."""
+    settings = _settings(args)
+    return settings.store.describe(settings.data_dir)
 
 
 def _run(args: argparse.Namespace, command: Callable[[Any, argparse.Namespace], Awaitable[int]]) -> int:
@@ -95,9 +117,14 @@ def _run(args: argparse.Namespace, command: Callable[[Any, argparse.Namespace], 
     from handoff.rules import RulesError
 
     try:
+        if getattr(args, "password_stdin", True) is False:
+            require_terminal()  # before the store is touched: nothing half done
         return asyncio.run(_with_store(_settings(args), lambda redis: command(redis, args)))
-    except RulesError:
-        raise  # a ValueError too, but its findings are reported one per line by bot/cli.py
+    except NoTerminal as exc:
+        print(f"relevo agent: {exc}", file=sys.stderr)
+        return 2  # a missing option, as argparse's own usage errors
+    except (RulesError, SettingsError):
+        raise  # ValueErrors too, but reported by bot/cli.py as for every command (one per line; exit 2)
     except (AgentError, ValueError, LookupError) as exc:
         print(f"relevo agent: {exc}", file=sys.stderr)
         return 1
@@ -138,7 +165,7 @@ async def _add(redis: Any, args: argparse.Namespace) -> int:
     if await admin.directory.get(agent.name) is not None:
         raise ValueError(f"agent '{agent.name}' already exists")
     await admin.add(agent, read_password(args.password_stdin))
-    print(f"added {agent.name} ({agent.role}, tier {agent.tier}, {','.join(agent.departments)})")
+    print(f"added {agent.name} ({agent.role}, tier {agent.tier}, {','.join(agent.departments)}) in {_where(args)}")
     return 0
 
 
@@ -160,7 +187,7 @@ async def _set(redis: Any, args: argparse.Namespace) -> int:
         raise LookupError(f"agent '{args.name}' does not exist")
     changed = await _admin(redis).change(args.name, **changes)
     print(f"changed {changed.name}: {changed.label}, {changed.role}, tier {changed.tier}, "
-          f"{','.join(changed.departments)}, capacity {changed.capacity}")  # fmt: skip
+          f"{','.join(changed.departments)}, capacity {changed.capacity} in {_where(args)}")  # fmt: skip
     return 0
 
 
@@ -179,10 +206,7 @@ async def _list(redis: Any, args: argparse.Namespace) -> int:
 
     agents = await AgentDirectory(redis).all()
     if not agents:
-        # Which store was read: an agent added to another data folder is not known to that server.
-        settings = _settings(args)
-        where = settings.store.describe(settings.data_dir)
-        print(f"no agents yet in {where}: relevo agent add NAME --departments general --tier 1")
+        print(f"no agents yet in {_where(args)}: relevo agent add NAME --departments general --tier 1")
     for a in agents:
         state = "disabled" if a.disabled else "active"
         print(f"{a.name}\t{a.label}\t{a.role}\ttier {a.tier}\t{','.join(a.departments)}\t"
@@ -199,13 +223,13 @@ async def _disable(redis: Any, args: argparse.Namespace) -> int:
     settings = _settings(args)
     out = await AgentAdmin(_auth(redis), HandoffQueues(redis, rules_of(settings), settings.handoff)).disable(args.name)
     held = f", {out.given_back} conversation{'s' if out.given_back != 1 else ''} given back" if out.given_back else ""
-    print(f"disabled {args.name} ({out.sessions} sessions ended, {out.tokens} tokens revoked{held})")
+    print(f"disabled {args.name} ({out.sessions} sessions ended, {out.tokens} tokens revoked{held}) in {_where(args)}")
     return 0
 
 
 async def _enable(redis: Any, args: argparse.Namespace) -> int:
     await _admin(redis).enable(args.name)
-    print(f"enabled {args.name}: they can log in again with their password")
+    print(f"enabled {args.name} in {_where(args)}: they can log in again with their password")
     return 0
 
 
@@ -217,7 +241,7 @@ async def _passwd(redis: Any, args: argparse.Namespace) -> int:
     # Closes every way in (sessions, API tokens) and lifts the name's lockout, as the admin page does.
     out = await _admin(redis).set_password(args.name, read_password(args.password_stdin), lift_lockout=True)
     print(f"password of {args.name} changed ({out.sessions} sessions ended, {out.tokens} tokens revoked)"
-          + (" (login lockout lifted)" if out.lockout_lifted else ""))
+          + (" (login lockout lifted)" if out.lockout_lifted else "") + f" in {_where(args)}")
     return 0
 
 
@@ -225,16 +249,18 @@ async def _unlock(redis: Any, args: argparse.Namespace) -> int:
     auth = _auth(redis)
     if args.name is None and args.address is None:
         lifted = await auth.unlock()
-        print(f"lifted {lifted} login lockout{'s' if lifted != 1 else ''} (all)")
+        print(f"lifted {lifted} login lockout{'s' if lifted != 1 else ''} (all) in {_where(args)}")
         return 0
     lifted = await auth.unlock(name=args.name, address=args.address)
     which = " and ".join(
         x for x in (args.name and f"name {args.name}", args.address and f"address {args.address}") if x
     )
-    print(f"lifted {lifted} login lockout{'s' if lifted != 1 else ''} ({which})")
+    print(f"lifted {lifted} login lockout{'s' if lifted != 1 else ''} ({which}) in {_where(args)}")
     return 0
 
 
 async def _token(redis: Any, args: argparse.Namespace) -> int:
     print(await _auth(redis).new_token(args.name))
+    # stdout is the token alone (scripts read it); which store holds it goes to stderr.
+    print(f"token of {args.name} stored in {_where(args)}", file=sys.stderr)
     return 0

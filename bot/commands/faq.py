@@ -24,6 +24,7 @@ from faq.matcher import Matcher
 from faq.model import Action, KnowledgeBase
 from faq.policy import Thresholds, decide
 from handoff.rules import RulesError, load_rules
+from handoff.rules_stamp import changed_since_server_start
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +124,10 @@ def _departments(args: argparse.Namespace) -> tuple[set[str] | None, str]:
         first = exc.problems[0] if exc.problems else path
         return None, f"departments not checked: {path} does not load ({first}); the server will not start"
     found = f" (found next to {args.dir}; --config to use another)" if beside else ""
-    return set(rules.departments), f"departments checked against {path}{found}"
+    note = f"departments checked against {path}{found}, as it is on disk"
+    # The server read its rules at start: a check that passes here may still be misrouted there.
+    restart = changed_since_server_start(path, settings.data_dir)
+    return set(rules.departments), note + (f"; {restart}" if restart else "")
 
 
 def _rules_settings(args: argparse.Namespace) -> tuple[Settings, bool]:

@@ -37,15 +37,19 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     if args.port is not None:
         server["port"] = args.port
     store = {"data_dir": args.data} if args.data is not None else {}
-    return load_settings(args.config, server=server, store=store)
+    return load_settings(args.config, require_config=True, server=server, store=store)
 
 
 def run(args: argparse.Namespace) -> int:
     from bot.mood import MoodConfigError
     from bot.telegram_setup import TelegramSetupError
     from faq.library import KnowledgeBaseError
+    from handoff.store import prepare_data_dir
 
     settings = settings_from_args(args)
+    # Before anything starts: the session secret and the last good knowledge base live there too,
+    # with REDIS_URL as well (a StoreError, one line from bot/cli.py).
+    prepare_data_dir(settings.data_dir)
     try:
         # Bound before anything starts: a busy port is a clear error, not a half-started server.
         sock = listen(settings.server.host, settings.server.port)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -162,6 +163,7 @@ def test_a_department_the_handoff_rules_do_not_have_is_refused(store: redis.Redi
 def test_options_after_the_command_and_an_empty_store_named(store: redis.Redis, tmp_path: Path) -> None:
     # As the README and operators write them: --config and --data after the subcommand.
     env = {k: v for k, v in os.environ.items() if not k.startswith("RELEVO_") and k != "REDIS_URL"}
+    env["PYTHONPATH"] = str(ROOT)  # run elsewhere, `-m bot` must still be this checkout's
     data = tmp_path / "elsewhere"
     listed = subprocess.run(
         [sys.executable, "-m", "bot", "agent", "list", "--config", str(CONFIG_DIR), "--data", str(data)],
@@ -223,3 +225,42 @@ def test_unlock_and_passwd_lift_login_lockouts(store: redis.Redis, redis_url: st
     everything = relevo(redis_url, tmp_path, "unlock")
     assert everything.returncode == 0 and "lifted 2 login lockouts (all)" in everything.stdout
     assert locked() == set()
+
+
+def test_each_change_names_the_store_it_wrote_to(store: redis.Redis, redis_url: str, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RELEVO_") and k != "REDIS_URL"}
+    env["PYTHONPATH"] = str(ROOT)  # run elsewhere, `-m bot` must still be this checkout's
+    config = tmp_path / "config"
+    shutil.copytree(CONFIG_DIR, config)
+
+    def agent(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        # Relative paths, as an operator types them: the output must name the folder they resolve to.
+        argv = [sys.executable, "-m", "bot", "--config", "config", "agent", *args, "--data", "here"]
+        return subprocess.run(argv, input=stdin, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=50)
+
+    where = f"in the embedded Redis in {(tmp_path / 'here').resolve()}"
+    added = agent("add", "carl", "--departments", "general", "--tier", "1", "--password-stdin", stdin="longenough1\n")
+    assert added.returncode == 0, added.stderr
+    assert added.stdout.strip() == f"added carl (agent, tier 1, general) {where}"
+    for args, stdin in ((("passwd", "carl", "--password-stdin"), "longenough2\n"), (("set", "carl", "--tier", "2"), ""),
+                        (("disable", "carl"), ""), (("enable", "carl"), ""), (("unlock", "carl"), "")):  # fmt: skip
+        done = agent(*args, stdin=stdin)
+        assert done.returncode == 0 and where in done.stdout, (args, done.stdout, done.stderr)
+    token = agent("token", "carl")
+    assert token.stdout.strip().startswith("rlv_") and where not in token.stdout  # stdout: the token alone
+    assert f"token of carl stored {where}" in token.stderr
+
+
+def test_no_config_folder_here_is_said_before_anything_starts(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RELEVO_") and k != "REDIS_URL"}
+    env["PYTHONPATH"] = str(ROOT)  # run elsewhere, `-m bot` must still be this checkout's
+    for args in (("agent", "add", "carl", "--departments", "general", "--tier", "1", "--password-stdin"),
+                 ("agent", "list"), ("serve", "--port", "0")):  # fmt: skip
+        done = subprocess.run([sys.executable, "-m", "bot", *args], input="longenough1\n", capture_output=True,
+                              text=True, env=env, cwd=tmp_path, timeout=50)  # fmt: skip
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+        assert done.stderr.strip() == (
+            f"relevo: settings: no config folder here ({tmp_path / 'config'} does not exist): run Relevo from "
+            "its folder, or name the config folder with --config DIR or RELEVO_CONFIG"
+        )
+        assert not (tmp_path / "data").exists(), "no empty store made on the way"

@@ -19,8 +19,10 @@ def relevo(*args: str, redis_url: str | None = None, cwd: Path = ROOT) -> subpro
     env = {k: v for k, v in os.environ.items() if not k.startswith("RELEVO_") and k != "REDIS_URL"}
     if redis_url is not None:
         env["REDIS_URL"] = redis_url
+    env["PYTHONPATH"] = str(ROOT)  # with another cwd, `-m bot` must still be this checkout's
+    # A new session and no stdin: no terminal, as under systemd, cron or `docker exec` without -it.
     return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True, env=env,
-                          cwd=cwd, timeout=50)  # fmt: skip
+                          cwd=cwd, timeout=50, stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
 
 
 def errors(done: subprocess.CompletedProcess[str]) -> list[str]:
@@ -88,3 +90,45 @@ def test_a_broken_handoff_rules_file_is_its_file_line_message(broken_rules: Path
     assert added.returncode == 1
     [line] = errors(added)
     assert line.startswith(f"relevo: handoff rules: {at}"), line
+
+
+@pytest.mark.parametrize("where", ["a_file", "a_file/data", "/proc/sys/relevo-data"])
+def test_a_data_folder_that_cannot_be_one_is_one_line(where: str, tmp_path: Path) -> None:
+    (tmp_path / "a_file").write_text("not a folder\n")
+    data = Path(where) if where.startswith("/") else tmp_path / where
+    done = relevo("serve", "--config", str(CONFIG_DIR), "--port", "0", "--data", str(data))
+    assert done.returncode == 1 and "serving on" not in done.stdout
+    [line] = errors(done)
+    assert line.startswith(f"relevo: data folder {data} (--data or store.data_dir): "), line
+    why = {"a_file": "not a folder", "a_file/data": "cannot create it: a part of its path is a file"}
+    assert line.endswith(why.get(where, "cannot create it: No such file or directory")), line
+
+
+@pytest.mark.parametrize("command", [("serve", "--port", "0"), ("agent", "list")])
+def test_a_redis_url_of_no_known_scheme_is_one_line_without_its_password(command: tuple[str, ...],
+                                                                        tmp_path: Path) -> None:  # fmt: skip
+    done = relevo("--config", str(CONFIG_DIR), "--data", str(tmp_path), *command,
+                  redis_url="localhost://admin:s3cret@db:6379")  # fmt: skip
+    assert done.returncode == 2
+    assert errors(done) == ["relevo: settings: environment REDIS_URL: must start with redis://, rediss:// or unix://"]
+    assert "s3cret" not in done.stderr + done.stdout
+    assert not any(tmp_path.iterdir()), "refused before the embedded Redis started"
+
+
+def test_a_redis_url_redis_py_refuses_is_one_line_without_its_password(tmp_path: Path) -> None:
+    done = relevo("--config", str(CONFIG_DIR), "--data", str(tmp_path), "agent", "list",
+                  redis_url="redis://admin:s3cret@db:port/0")  # fmt: skip
+    assert done.returncode == 1
+    [line] = errors(done)
+    assert line.startswith("relevo: cannot use Redis URL redis://***@db:port/0: "), line
+    assert "s3cret" not in done.stderr
+
+
+@pytest.mark.parametrize("command", [("add", "erin", "--departments", "general", "--tier", "1"), ("passwd", "erin")])
+def test_a_password_prompt_without_a_terminal_says_use_password_stdin(command: tuple[str, ...],
+                                                                     tmp_path: Path) -> None:  # fmt: skip
+    data = tmp_path / "data"
+    done = relevo("--config", str(CONFIG_DIR), "agent", *command, "--data", str(data))
+    assert done.returncode == 2
+    assert errors(done) == ["relevo agent: no terminal to ask for the password; use --password-stdin"]
+    assert not data.exists(), "refused before the store was touched"

@@ -88,3 +88,14 @@ def test_token_is_not_in_repr() -> None:
     s = load_settings(CONFIG_DIR, env={"TELEGRAM_BOT_TOKEN": "123:SECRET"})
     assert s.telegram.token == "123:SECRET"
     assert "SECRET" not in repr(s)
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("redis://:s3cret@db.example:6379/0", "redis://***@db.example:6379/0"),
+    ("rediss://app:s3cret@db.example/1", "rediss://***@db.example/1"),
+    ("redis://app:p@ss@db.example/1", "redis://***@db.example/1"),  # an '@' in the password itself
+    ("redis://db.example:6379/0", "redis://db.example:6379/0"),
+])  # fmt: skip
+def test_the_store_is_described_without_its_password(tmp_path: Path, url: str, shown: str) -> None:
+    settings = load_settings(CONFIG_DIR, env={"REDIS_URL": url})
+    assert settings.store.describe(settings.data_dir) == shown
