@@ -175,7 +175,7 @@ class Sweeper:
         if last is None or clock - int(last) <= self.queues.lease_ms:
             return 0
         until = now + self.queues.lease_ms
-        held = await self.redis.zrangebyscore(keys.LEASES, "-inf", until)
+        held = cast(list[str], await self.redis.zrangebyscore(keys.LEASES, "-inf", until))
         if held:
             await self.redis.zadd(keys.LEASES, dict.fromkeys(held, until), gt=True)
             logger.info("sweep: Relevo was down %.0f s; %d claims kept %.0f s for their consoles to come back",
