@@ -14,6 +14,7 @@
   var TICK_MS = 5000;
   var CANNED_DEBOUNCE_MS = 250;
   var NEW_MARK_MS = 8000;
+  var NOT_RATED = ["spam", "duplicate"];
   var COUNT_FROM = 0.8; // the reply counter shows from 80 % of the limit: earlier it is only noise
   var LIMIT_SAY_MS = 1000; // the warning is read out once the agent pauses, not at every key
   // The reply box's and the action notes' own words over the limit (common.js is shared with other
@@ -1177,7 +1178,9 @@
       if (noteTooLong("resolve-note") || !window.confirm(t("confirmResolve"))) { return; }
       var body = noteOf("resolve-note");
       body.outcome = $("resolve-outcome").value;
-      act("resolve", body, "done_resolved");
+      // Spam has nobody to ask, and a duplicate is rated in the conversation that goes on (NOT_RATED in
+      // handoff/notify.py): no rating is asked for those.
+      act("resolve", body, NOT_RATED.indexOf(body.outcome) >= 0 ? "done_resolved_unrated" : "done_resolved");
     });
     $("presence").addEventListener("change", sendPresence);
     document.addEventListener("visibilitychange", function () {

@@ -495,7 +495,7 @@ def test_handoff_claim_reply_transfer_resolve_and_rating(server: Server, open_pa
     asked = accept_confirms(bea)
     bea.locator("#resolve-outcome").select_option("solved")
     bea.locator("#resolve-btn").click()
-    bea.locator("#flash", has_text="Resolved.").wait_for()
+    bea.locator("#flash", has_text="Resolved. The customer is asked for a rating.").wait_for()
     assert asked == ["Resolve this conversation?"]
     assert "Cliente VIP" not in customer.locator(".relevo-log").inner_text()
 

@@ -18,9 +18,12 @@ from tests.handoff.test_console_browser import (
     PHONE,
     PageFactory,
     Server,
+    accept_confirms,
     customer_says,
+    flashes,
     log_in,
     open_widget,
+    record_flashes,
     sign_in_here,
     without_refusals,
 )
@@ -388,6 +391,26 @@ def test_a_customer_back_after_the_idle_close_is_shown_with_what_they_told_the_b
     summary = ana.locator("#ctx-summary").inner_text()
     assert 'Wants: "mi pedido no ha llegado todavía, lo pedí el lunes"' in summary, summary
     assert "back after a conversation with the bot" in summary
+    assert without_refusals(ana.problems) == []
+
+
+def test_resolved_as_spam_says_no_rating_is_asked_for(server: Server, open_page: PageFactory) -> None:
+    server.add_agent("ana", ("general",))
+    customer = open_page(viewport=PHONE, locale="es-ES")
+    open_widget(customer, server.url)
+    customer_says(customer, ASK_PERSON)
+    ana = open_page()
+    log_in(ana, server.url, "ana")
+    record_flashes(ana)
+    ana.locator("#queue-list .item-button").first.wait_for()
+    ana.locator("#claim-next").click()
+    ana.locator("#actions").wait_for()
+    asked = accept_confirms(ana)
+    ana.locator("#resolve-outcome").select_option("spam")
+    ana.locator("#resolve-btn").click()
+    ana.wait_for_function("() => (window.__flashes || []).some(f => f.startsWith('Resolved'))")
+    assert asked == ["Resolve this conversation?"]
+    assert [f for f in flashes(ana) if f.startswith("Resolved")] == ["Resolved."]  # tester 21b, T15
     assert without_refusals(ana.problems) == []
 
 
