@@ -171,8 +171,12 @@ async def earlier_view(
         entries = await audit.read(service.redis, start=f"{r.created_at}-0", count=EARLIER_AUDIT_WINDOW,
                                    conversation_id=r.conversation_id)  # fmt: skip
         ending = summarise(r.conversation_id, split_handoffs(entries)[0]) if entries else None
+        # Where it ended (transferred to Billing, escalated to tier 2), as the records list shows it: who
+        # may read it now, and whom to ask about it.
+        department = (ending or {}).get("department") or r.department
+        tier = (ending or {}).get("tier") or r.tier
         out.append({
-            "conversation_id": r.conversation_id, "ts": r.created_at, "department": r.department, "tier": r.tier,
+            "conversation_id": r.conversation_id, "ts": r.created_at, "department": department, "tier": tier,
             "reasons": [x.code for x in r.reasons], "outcome": ending["outcome"] if ending else "",
         })  # fmt: skip
     out.sort(key=lambda e: e["ts"], reverse=True)

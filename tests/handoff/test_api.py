@@ -1078,12 +1078,15 @@ async def test_earlier_conversations_are_those_the_agent_may_open_with_date_queu
     base = now_ms() - 86_400_000
 
     # Two earlier handoffs of the same customer: one Ana's queues hold (solved), one at orders tier 2.
-    async def earlier(eid: str, department: str, tier: int, at: int, outcome: str) -> None:
+    async def earlier(eid: str, department: str, tier: int, at: int, outcome: str, moved_to: str = "") -> None:
         reasons = (Reason("asked_for_person", "asked for a person"),)
         await save_record(redis, HandoffRecord(eid, "web", "es", department, tier, "normal", reasons, "s",
                                                created_at=at))  # fmt: skip
         await audit.append(redis, eid, "queued", to=f"{department}:{tier}", reasons=["asked_for_person"], now=at)
-        await audit.append(redis, eid, "resolved", from_=f"{department}:{tier}", outcome=outcome, now=at + 60_000)
+        if moved_to:  # transferred: it ended there, and is listed there (tester 21b, T14)
+            await audit.append(redis, eid, "transferred", from_=f"{department}:{tier}", to=moved_to, now=at + 1)
+        ended_in = moved_to or f"{department}:{tier}"
+        await audit.append(redis, eid, "resolved", from_=ended_in, outcome=outcome, now=at + 60_000)
         # Where it ended, as the queues' FINISH script keeps it: who may open it follows that queue.
         ended = {"conv": eid, "state": "resolved", "dept": department, "tier": tier, "prio": "normal",
                  "points": 0, "queued_at": at}  # fmt: skip
@@ -1091,7 +1094,7 @@ async def test_earlier_conversations_are_those_the_agent_may_open_with_date_queu
 
     mine, theirs = "e" * 32, "f" * 32
     await earlier(mine, "general", 1, base, "solved")
-    await earlier(theirs, "orders", 2, base + 3_600_000, "not_solved")
+    await earlier(theirs, "orders", 2, base + 3_600_000, "not_solved", moved_to="billing:1")
     current = await load_record(redis, cid)
     assert current is not None
     await save_record(redis, dataclasses.replace(current, earlier=(theirs, mine)))
@@ -1115,7 +1118,8 @@ async def test_earlier_conversations_are_those_the_agent_may_open_with_date_queu
             found = (await r.json())["earlier"]
     finally:
         await sue.close()
-    assert [(e["conversation_id"], e["outcome"]) for e in found] == [(theirs, "not_solved"), (mine, "solved")]
+    assert [(e["conversation_id"], e["department"], e["tier"], e["outcome"]) for e in found] == [
+        (theirs, "billing", 1, "not_solved"), (mine, "general", 1, "solved")]
 
 
 async def test_recent_lists_the_conversations_i_handled_with_their_ending_and_rating(
