@@ -122,10 +122,11 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "joined": {"en": "{name} has joined the conversation.", "es": "{name} se ha unido a la conversación."},
     "lapsed": {
+        # No "someone will be with you shortly": the place and wait told right after say how soon.
         "en": "Sorry, the person helping you got disconnected. You are back in the queue, ahead of those who "
-        "were waiting; someone will be with you shortly.",
+        "were waiting.",
         "es": "Perdona, la persona que te atendía se ha desconectado. Vuelves a la cola, por delante de "
-        "quienes esperaban; enseguida te atenderá alguien.",
+        "quienes esperaban.",
     },
     "transferred": {
         "en": "I'm passing you to our {department} team; they will see this conversation.",
@@ -154,9 +155,9 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "released": {
         "en": "The person helping you has had to leave the conversation. You are back in the queue, ahead of "
-        "those who were waiting; someone will be with you shortly.",
+        "those who were waiting.",
         "es": "La persona que te atendía ha tenido que dejar la conversación. Vuelves a la cola, por delante "
-        "de quienes esperaban; enseguida te atenderá alguien.",
+        "de quienes esperaban.",
     },
     "email": {
         "en": "Thanks: if we cannot answer you here, we will write to {email}.",

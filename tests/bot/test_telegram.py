@@ -253,7 +253,7 @@ async def test_a_conversation_from_start_to_rating(
                 lambda: next((m for m in standin.sent(CHAT)[sent_before:] if shown in m["text"]), None),  # noqa: B023
                 f"{shown} shown")
         assert status_now["text"].startswith("Eres el número 1 en la cola")
-        assert status_now["edits"] == 2 and "unos 2 min" in status_now["text"]
+        assert status_now["edits"] == 2 and "unos 2 minutos" in status_now["text"]
         # A person taking over ends the status message (the handoff says who joined, once).
         await rt.outbox.emit(StatusUpdate(conv.id, key, "telegram", "assigned", agent="Marta"))
         await standin.wait_for(lambda: "cola" not in status_now["text"] or "Ya no" in status_now["text"],
@@ -662,7 +662,8 @@ async def test_a_handoff_shows_the_place_in_the_queue_once(standin: StandIn, set
         await rt.outbox.emit(StatusUpdate(cid, key, "telegram", "queued", position=2, eta_s=300))
         status = await standin.wait_for(lambda: standin.sent(CHAT)[-1] if standin.sent(CHAT)[-1]["text"]
                                         .startswith("You're number 2") else None, "the status message")
-        assert status["text"] == "You're number 2 in the queue for a person from our team. Estimated wait: about 5 min."
+        assert status["text"] == ("You're number 2 in the queue for a person from our team. "
+                                  "Estimated wait: about 5 minutes.")
         # Places going back and forth at once (number 1, 2, 1): the same status again is news all the same.
         for position in (1, 2, 1):
             await rt.outbox.emit(StatusUpdate(cid, key, "telegram", "queued", position=position, eta_s=60))
@@ -1132,8 +1133,11 @@ def test_commands_languages_and_sizes() -> None:
     assert markup is not None
     assert [[b.callback_data for b in row] for row in markup.inline_keyboard] == [["rate:1"]]
     queued = StatusUpdate("c", "telegram:1", "telegram", "queued", position=2, eta_s=30)
+    # In the notices' words: "less than a minute" under "less than a minute", never "about 1 min." (T16).
     assert status_text(queued, "en") == "You're number 2 in the queue for a person from our team. " \
-                                        "Estimated wait: about 1 min."
+                                        "Estimated wait: less than a minute."
+    assert status_text(dataclasses.replace(queued, eta_s=170), "es").endswith("Espera estimada: unos 3 minutos.")
+    assert "Estimated wait" not in (status_text(dataclasses.replace(queued, eta_s=None), "en") or "")
     overnight = StatusUpdate("c", "telegram:1", "telegram", "queued", position=1, eta_s=496 * 60)
     assert status_text(overnight, "es").endswith("Espera estimada: unas 8 h 16 min.")
     assert status_text(StatusUpdate("c", "telegram:1", "telegram", "resolved"), "en") is None

@@ -9,7 +9,8 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import InlineKeyboardButtonLimit, MessageLimit
 
 from bot.channels.telegram.texts import say
-from bot.messages import Button, Outbound, StatusUpdate, eta_minutes
+from bot.messages import Button, Outbound, StatusUpdate
+from handoff.notify import eta_text
 
 # One logger for the whole channel, named as before the split: bot.telegram_setup.TOKEN_LOGGERS names it
 # (the bot token is redacted in its records), and operators' logging configuration may too.
@@ -56,11 +57,10 @@ def status_text(status: StatusUpdate, lang: str) -> str | None:
     if status.state == "queued":
         text = (say("queued_at", lang, position=status.position) if status.position
                 else say("queued", lang))
-        minutes = max(1, eta_minutes(status.eta_s)) if status.eta_s else 0
-        if minutes >= 90:  # out of hours the wait runs to the next opening: "8 h 16 min", not "496 min"
-            text += say("eta_hours", lang, h=minutes // 60, m=minutes % 60)
-        elif minutes:
-            text += say("eta", lang, minutes=minutes)
+        if status.eta_s is not None:
+            # In the words of the handoff's notices ("less than a minute", "about 3 minutes", "8 h 16 min"
+            # out of hours), so the two never read differently: not "about 1 min." under "less than a minute".
+            text += say("eta", lang, wait=eta_text(status.eta_s, lang))
         return text
     return None
 

@@ -23,8 +23,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "You're number {position} in the queue for a person from our team.",
         "es": "Eres el número {position} en la cola para hablar con una persona de nuestro equipo.",
     },
-    "eta": {"en": " Estimated wait: about {minutes} min.", "es": " Espera estimada: unos {minutes} min."},
-    "eta_hours": {"en": " Estimated wait: about {h} h {m} min.", "es": " Espera estimada: unas {h} h {m} min."},
+    "eta": {"en": " Estimated wait: {wait}.", "es": " Espera estimada: {wait}."},
     # What the status message says once the wait is over (a person took over, back to the bot,
     # resolved): it stays in the chat, so it must stay true. Who joined is the handoff's own notice.
     "left_queue": {
