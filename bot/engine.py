@@ -414,6 +414,13 @@ class Engine:
             if typed is not None:  # "5" typed rather than pressed
                 await self.customer_side.rate(conv.id, typed)
                 return
+            lead = intents.leading_stars(text) if conv.awaiting != "rating_comment" else None
+            if lead is not None and await self.customer_side.rate(conv.id, lead[0], comment=lead[1]):
+                # "4/5 — faster than last time, bye": the stars with their comment, then, if it ends with
+                # one, the goodbye.
+                if intents.ends_with_goodbye(lead[1]):
+                    await self._goodbye(conv, {"action": "small_talk", "intent": "bye", "after": "rating"})
+                return
             # The prompt invites a comment: "la agente fue muy amable" is one, not a request for a person;
             # "adiós" or "gracias, adiós" is the conversation's end, not feedback.
             leaving = intents.small_talk(text) is Intent.BYE or (

@@ -313,6 +313,22 @@ def stars(text: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
+# A rating typed first, then a comment: "4/5 — faster than last time, bye", "5 estrellas, muy amables",
+# "★★★★ great". Only with its scale or stars: "5 days late, still waiting" is no rating.
+_LEADING_STARS = re.compile(
+    r"\s*(?:([1-5])\s*(?:/\s*5|de\s+5|out\s+of\s+5|estrellas?|stars?)|((?:[★⭐]\ufe0f?){1,5}))"
+    r"[\s,.;:!—–-]+(\S.*)", re.S | re.I)
+
+
+def leading_stars(text: str) -> tuple[int, str] | None:
+    """(stars, the comment after them) of a message that starts with a rating and goes on; else None."""
+    m = _LEADING_STARS.fullmatch(text)
+    if m is None:
+        return None
+    n = int(m.group(1)) if m.group(1) else len(m.group(2).replace("\ufe0f", ""))
+    return n, m.group(3).strip()
+
+
 # A question or a request without its question mark: "how do I return this", "quiero devolver un pedido".
 # Only words that rarely start a remark: "could be better", "hay que mejorar", "como siempre, genial" are
 # comments, so neither "could" nor "hay" is here, Spanish question words count only with their accent, and

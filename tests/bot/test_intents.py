@@ -8,6 +8,7 @@ from bot.intents import (
     chases,
     core_question,
     ends_with_goodbye,
+    leading_stars,
     questions_in,
     requests_person,
     small_talk,
@@ -105,6 +106,16 @@ def test_ends_with_goodbye(text: str, expected: bool) -> None:
 )
 def test_a_typed_rating(text: str, expected: int | None) -> None:
     assert stars(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("4/5 — faster than last time, bye", (4, "faster than last time, bye")),
+    ("5 estrellas, muy amables", (5, "muy amables")), ("★★★★ great", (4, "great")),
+    ("3 de 5: tardaron mucho", (3, "tardaron mucho")),
+    ("5 days late, still waiting", None), ("4/5", None), ("pedido 5, gracias", None),
+])  # fmt: skip
+def test_a_rating_typed_before_a_comment(text: str, expected: tuple[int, str] | None) -> None:
+    assert leading_stars(text) == expected
 
 
 @pytest.mark.parametrize(

@@ -733,6 +733,19 @@ async def test_a_typed_rating_counts_as_the_stars(
     await ws.close()
 
 
+async def test_a_rating_typed_before_a_comment_and_a_goodbye_counts_all_three(
+    server: Served, http: aiohttp.ClientSession
+) -> None:
+    # Tester 21b, T12: the stars were not counted, "bye" was ignored and the stars were asked for again.
+    ws, cid = await resolved_customer(http, server)
+    await ws.send_json({"type": "message", "id": "c-3", "text": "4/5 — faster than last time, bye"})
+    await expect(ws, "message", text=RATED_THANKS["en"])
+    await expect(ws, "status", state="closed")
+    rating = await server.runtime.redis.hmget(keys.conv(cid), ["rating", "rating_comment"])
+    assert rating == ["4", "faster than last time, bye"]
+    await ws.close()
+
+
 @pytest.mark.parametrize(("lang", "text"), [
     ("es", "pásame con alguien"), ("es", "atención al cliente"), ("en", "put me through to customer service"),
     ("en", "escalate this"), ("en", "is there anyone there who is not a robot"),
