@@ -13,7 +13,18 @@ from typing import Any, Protocol, cast
 
 from bot import intents, texts, unanswered
 from bot.intents import Intent
-from bot.messages import RATE_PREFIX, Attachment, Button, Channel, Inbound, Outbound, State, StatusUpdate, Stored
+from bot.messages import (
+    HELPFUL_NO,
+    RATE_PREFIX,
+    Attachment,
+    Button,
+    Channel,
+    Inbound,
+    Outbound,
+    State,
+    StatusUpdate,
+    Stored,
+)
 from bot.mood.lexicon import GROUP_LABELS
 from bot.outbox import Outbox
 from bot.settings import Settings
@@ -38,7 +49,6 @@ logger = logging.getLogger(__name__)
 HUMAN = "human"
 REPHRASE = "rephrase"
 HELPFUL_YES = "helpful:yes"
-HELPFUL_NO = "helpful:no"
 FAQ_PREFIX = "faq:"
 IDLE_CLOSABLE = ("bot", "resolved")  # never closed on a customer waiting for or talking to a person
 # conversation.awaiting after a resolution ("rating": stars and a comment asked for), after the stars

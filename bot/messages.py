@@ -14,6 +14,9 @@ Sender = Literal["customer", "bot", "agent", "system"]
 State = Literal["bot", "queued", "assigned", "resolved", "closed"]
 # Value prefix of the rating buttons: the handoff side offers them, the engine reads the choice.
 RATE_PREFIX = "rate:"
+# Value of the "No" under "Did this help?": the engine reads it, the handoff summary knows an answer
+# the customer turned down is not one they got.
+HELPFUL_NO = "helpful:no"
 
 
 # Characters with no glyph of their own: Unicode's Default_Ignorable_Code_Point (zero-width space and

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -120,6 +120,17 @@ def build_record(
         before_id=before_id if before else "",
         before_at=before_at if before else 0,
     )
+
+
+def with_line(record: HandoffRecord, line: Line) -> HandoffRecord:
+    """The record with one more transcript line and its summary written again (a waiting customer's)."""
+    lines = (*record.transcript, line)
+    summary = build_summary(
+        lines, record.reasons, lang=record.lang, channel=record.channel, mood_score=record.mood_score,
+        mood_words=record.mood_words, candidates=[(c.entry_id, c.score) for c in record.candidates],
+        earlier=len(record.earlier), before=record.before,
+    )  # fmt: skip
+    return replace(record, transcript=_bounded(lines, MAX_LINES), summary=summary)
 
 
 def _bounded(lines: Sequence[Line], most: int) -> tuple[Line, ...]:

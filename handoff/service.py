@@ -11,7 +11,7 @@ from typing import Any, Protocol, cast
 
 import redis.asyncio as aioredis
 
-from bot.messages import Channel, Outbound, StatusUpdate
+from bot.messages import HELPFUL_NO, Channel, Outbound, StatusUpdate
 from bot.outbox import Outbox
 from bot.settings import Settings
 from faq.model import Entry, KnowledgeBase
@@ -24,7 +24,15 @@ from handoff.keys import handoffs_key, notes_key
 from handoff.notify import RATING_BUTTONS, CustomerNotifier, find_almost_email, find_email, say
 from handoff.presence import Presence
 from handoff.queues import HandoffQueues, HandoffState, QueueError
-from handoff.record import MAX_BEFORE_LINES, MAX_LINES, CandidateScore, build_record, save_record
+from handoff.record import (
+    MAX_BEFORE_LINES,
+    MAX_LINES,
+    CandidateScore,
+    build_record,
+    load_record,
+    save_record,
+    with_line,
+)
 from handoff.rules import MAX_TIER, HandoffRules, rules_of
 from handoff.sla import Sweeper
 from handoff.summary import Line, since_a_person
@@ -56,6 +64,23 @@ def to_policy(reason: esc.Reason | policy.Reason) -> policy.Reason | None:
     except ValueError:
         logger.warning("handoff: unknown reason code %r dropped", reason.code)
         return None
+
+
+def lines_of(log: Sequence[LogEntry]) -> list[Line]:
+    """The transcript as the summary reads it: each customer message marked `answered` when the bot's
+    next turn answered it from the knowledge base and the customer did not say it did not help."""
+    lines = []
+    for i, e in enumerate(log):
+        if not e.text:
+            continue
+        answered = False
+        if e.sender == "customer":
+            reply = next((r for r in log[i + 1 :] if r.sender != "customer"), None)
+            after = next((r for r in log[i + 1 :] if r.sender == "customer"), None)
+            turned_down = after is not None and after.value == HELPFUL_NO
+            answered = reply is not None and (reply.decision or {}).get("action") == "answer" and not turned_down
+        lines.append(Line(e.sender, e.text, e.ends_handoff, answered))
+    return lines
 
 
 def candidates_from(log: Sequence[LogEntry], given: Sequence[dict[str, Any]]) -> list[CandidateScore]:
@@ -228,7 +253,7 @@ class HandoffService:
         mood_words = [w for r in found if r.code == "upset" for w in r.evidence]
         before = await self._before(conv, now)
         record = build_record(
-            conversation_id, route, [Line(e.sender, e.text, e.ends_handoff) for e in log if e.text],
+            conversation_id, route, lines_of(log),
             channel=context.channel, lang=context.lang, mood_score=context.mood_score,
             mood_words=mood_words, candidates=candidates_from(log, context.candidates),
             earlier=await self._earlier(context.conversation_key, conversation_id, now),
@@ -260,6 +285,8 @@ class HandoffService:
         """A customer message while with a person (the relay path): keeps an e-mail address they leave.
         `waiting`: queued, and not chasing (the engine tells a chaser where they stand): out of hours,
         the customer hears once per handoff that it is kept for the team."""
+        if waiting:
+            await self._add_to_record(conversation_id, text)
         email = find_email(text)
         if email is None:
             if not await self._check_email(conversation_id, text) and waiting:
@@ -271,6 +298,16 @@ class HandoffService:
         await self.conversations.update(conversation_id, email=email)
         await self.notifier.say(conv, say("email", conv.lang, email=email))
         return email
+
+    async def _add_to_record(self, conversation_id: str, text: str) -> None:
+        """What a waiting customer adds ("es que mi pedido llegó roto…") goes into the handoff's record and
+        its summary, so the card an agent triages from says it before anyone has claimed it."""
+        try:
+            record = await load_record(self.redis, conversation_id)
+            if record is not None:
+                await save_record(self.redis, with_line(record, Line("customer", text)))
+        except Exception:  # the summary is help for the agent; the message itself is stored already
+            logger.exception("handoff: %s: could not add a waiting message to its record", conversation_id)
 
     async def _check_email(self, conversation_id: str, text: str) -> bool:
         """An address with a slip, while waiting (the bot asked for one, an agent has not answered): say

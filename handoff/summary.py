@@ -50,6 +50,8 @@ class Line:
     # The notice that closed an earlier handoff (the resolution's rating question): what the customer
     # wrote after it (thanks, stars, a comment) is about the help they had, not why they are back.
     ends_handoff: bool = False
+    # A customer question the bot answered and they did not turn down: not what they want a person for.
+    answered: bool = False
 
 
 def _quote(text: str) -> str:
@@ -99,12 +101,15 @@ def issue(lines: Sequence[Line], before: Sequence[Line] = ()) -> tuple[str, str]
     """(the first substantive thing the customer said, the last thing they said), since_a_person. When this
     conversation has nothing substantive ("I need to talk to a person"), the first of `before` (their
     conversation with the bot just before this one) says what it is about."""
-    said = [ln.text.strip() for ln in lines[since_a_person(lines):] if ln.sender == "customer" and ln.text.strip()]
-    if not said:
+    own = [ln for ln in lines[since_a_person(lines):] if ln.sender == "customer" and ln.text.strip()]
+    if not own:
         return "", ""
+    said = [ln.text.strip() for ln in own]
+    open_ = [ln.text.strip() for ln in own if not ln.answered]
     earlier = [ln.text.strip() for ln in before if ln.sender == "customer" and ln.text.strip()]
-    # "I want to talk to a person please" says who they want, not what about.
-    first = next((t for t in [*said, *earlier] if _substantive(t)), said[0])
+    # "I want to talk to a person please" says who they want, not what about; a question the bot answered
+    # is not what they want a person for, while one it did not answer is there.
+    first = next((t for t in [*open_, *said, *earlier] if _substantive(t)), said[0])
     return first, said[-1] if said[-1] != first else ""
 
 

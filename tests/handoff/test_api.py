@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import dataclasses
 import io
@@ -899,6 +900,29 @@ async def test_a_customer_back_after_the_idle_close_is_not_asked_again(
     assert record["summary_parts"]["before"] == 1
     assert 'Wants: "my order hasn\'t arrived yet' in record["summary"]
     assert "back after a conversation with the bot" in record["summary"]
+    await ws.close()
+
+
+async def test_what_a_waiting_customer_adds_is_on_the_queue_card(server: Served, http: aiohttp.ClientSession) -> None:
+    # Tester 21b, T8: the card stayed 'Wants: "hola, quiero hablar con una persona". 1 msg.' after the
+    # customer said what it was about while waiting.
+    await add_agent(server, "ana", display_name="Ana")
+    ws = await customer(http, server, lang="es")
+    await ask_for_person(ws, "hola, quiero hablar con una persona")
+    await expect(ws, "status", state="queued")
+    cid = await conversation_id(server)
+    await ws.send_json({"type": "message", "id": "c-2", "text": "es que mi pedido llegó roto y quiero mi dinero"})
+    await expect(ws, "ack", lambda d: d.get("id") == "c-2")
+    await login(http, server)
+    for _ in range(100):  # the relay runs just after the acknowledgement
+        async with http.get(server.url + "/api/queues") as r:
+            items = [i for q in (await r.json())["queues"] for i in q["items"] if i["conversation_id"] == cid]
+        if items and items[0]["summary_parts"]["messages"] == 2:
+            break
+        await asyncio.sleep(0.05)
+    parts = items[0]["summary_parts"]
+    assert parts["wants"] == "es que mi pedido llegó roto y quiero mi dinero" and parts["messages"] == 2
+    assert 'Wants: "es que mi pedido llegó roto' in items[0]["summary"]
     await ws.close()
 
 

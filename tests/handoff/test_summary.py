@@ -1,11 +1,11 @@
 import redis.asyncio as aioredis
 
-from bot.messages import RATE_PREFIX, Button
+from bot.messages import HELPFUL_NO, RATE_PREFIX, Button
 from handoff import policy
 from handoff.conversations import RATING_KIND, LogEntry
 from handoff.policy import Reason, route
-from handoff.record import CandidateScore, HandoffRecord, build_record, load_record, save_record
-from handoff.service import candidates_from
+from handoff.record import CandidateScore, HandoffRecord, build_record, load_record, save_record, with_line
+from handoff.service import candidates_from, lines_of
 from handoff.summary import MAX_SUMMARY_CHARS, Line, build_summary
 from tests.handoff.queue_helpers import rules
 
@@ -69,6 +69,35 @@ def test_what_they_told_the_bot_just_before_is_what_they_want_when_now_they_only
                           before_id="c0", before_at=123)
     assert len(record.before) == 20 and record.before_id == "c0"
     assert HandoffRecord.from_json(record.to_json()) == record
+
+
+def test_wants_is_not_a_question_the_bot_answered() -> None:
+    # Tester 21b, T8: four questions answered, then two the bot did not know; "Wants" named the first.
+    log = [
+        LogEntry("1-0", "customer", "¿cuánto tarda en llegar mi pedido a Sevilla?", 1),
+        LogEntry("2-0", "bot", "Entre 2 y 4 días laborables.", 2, decision={"action": "answer"}),
+        LogEntry("3-0", "customer", "¿tenéis tienda física en Madrid?", 3),
+        LogEntry("4-0", "bot", "Perdona, no te he entendido bien.", 4, decision={"action": "not_understood"}),
+        LogEntry("5-0", "customer", "¿hacéis envoltorio de regalo?", 5),
+        LogEntry("6-0", "bot", "¿Quieres decir…?", 6, decision={"action": "clarify"}),
+    ]
+    lines = lines_of(log)
+    assert [ln.answered for ln in lines if ln.sender == "customer"] == [True, False, False]
+    reasons = [Reason("repeated_misunderstanding", "2 in a row")]
+    assert 'Wants: "¿tenéis tienda física en Madrid?"' in build_summary(lines, reasons, lang="es")
+    # An answer they said did not help ("No" under "Did this help?") is still what they want.
+    turned_down = [*log[:2], LogEntry("3-0", "customer", "No", 3, value=HELPFUL_NO)]
+    assert [ln.answered for ln in lines_of(turned_down) if ln.sender == "customer"] == [False, False]
+
+
+def test_what_a_waiting_customer_adds_goes_into_the_summary() -> None:
+    reasons = [Reason("asked_for_person", "es", ("persona",))]
+    asked = [Line("customer", "hola, quiero hablar con una persona")]
+    record = build_record("c1", route(reasons, rules(), "general"), asked, channel="telegram", lang="es")
+    assert 'Wants: "hola, quiero hablar con una persona"' in record.summary
+    later = with_line(record, Line("customer", "es que mi pedido llegó roto y quiero que me devolváis el dinero"))
+    assert 'Wants: "es que mi pedido llegó roto y quiero que me devolváis el dinero"' in later.summary
+    assert "2 msgs" in later.summary and len(later.transcript) == 2
 
 
 def test_a_customer_back_after_a_resolution_wants_what_they_say_now_not_their_thanks() -> None:
