@@ -275,3 +275,49 @@ class Retention:
             day = datetime.fromtimestamp(cutoff / 1000, UTC).strftime("%Y-%m-%d")
             logger.info("retention: deleted %d conversations closed before %s", len(erased.conversations), day)
         return len(erased.conversations)
+
+
+CHAIN_MAX = 10_000  # a customer's `previous` chain is followed this far at most (a loop cannot spin)
+CHANNEL_PREFIXES = ("web:", "telegram:")
+
+
+async def customer_key(redis: aioredis.Redis, given: str) -> str:
+    """The conversation key ("web:<session>", "telegram:<chat id>") for a key or a conversation id; the
+    given text when it is neither (nothing stored is found for it)."""
+    if given.startswith(CHANNEL_PREFIXES):
+        return given
+    found = await redis.hget(keys.conv(given), "key")
+    return _text(found) if found else given
+
+
+async def customer_conversations(redis: aioredis.Redis, conversation_key: str) -> list[str]:
+    """Every stored conversation of this customer, oldest first: the open and the last one, those handed
+    to a person, and each one's `previous` chain; only those whose record names this customer."""
+    start = [await redis.get(keys.customer(conversation_key)), await redis.get(keys.customer_last(conversation_key))]
+    start += cast(list[str], await redis.zrange(keys.handoffs_key(conversation_key), 0, -1))
+    todo = [_text(c) for c in start if c]
+    seen: dict[str, int] = {}
+    while todo and len(seen) < CHAIN_MAX:
+        cid = todo.pop()
+        if cid in seen:
+            continue
+        found = await redis.hmget(keys.conv(cid), ["key", "previous", "created"])
+        key, previous, created = cast(list[str | None], found)
+        if key is None:
+            continue  # deleted already (retention, or a conversation nobody wrote in)
+        if key != conversation_key:
+            continue  # never another customer's, whatever a pointer says
+        seen[cid] = int(created or 0)
+        if previous:
+            todo.append(previous)
+    return sorted(seen, key=lambda c: (seen[c], c))
+
+
+async def leftover_keys(redis: aioredis.Redis, ids: Iterable[str]) -> int:
+    """Delete whatever else still carries one of these ids as its hash tag (the `told` markers, which have
+    a TTL); one SCAN of the keyspace, for an erasure asked for by hand. How many."""
+    tags = {"{" + i + "}" for i in ids}
+    if not tags:
+        return 0
+    found = [k async for k in redis.scan_iter(count=1000) if any(t in _text(k) for t in tags)]
+    return int(await redis.delete(*found)) if found else 0
