@@ -7,12 +7,12 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from bot.commands import agent, faq, mood, serve
+from bot.commands import agent, customer, faq, mood, serve
 from bot.settings import SettingsError
 from handoff.rules import RulesError
 from handoff.store import StoreError
 
-GROUPS = (serve, faq, mood, agent)
+GROUPS = (serve, faq, mood, agent, customer)
 
 
 CONFIG_HELP = "config folder or relevo.toml (default: ./config or RELEVO_CONFIG)"

@@ -37,11 +37,19 @@ class Closer(Protocol):
     async def close_idle(self, conversation_id: str, idle_before: int) -> bool: ...
 
 
+class Pass(Protocol):
+    """More once-only work for the sweep's worker (handoff.retention.Retention)."""
+
+    async def run_once(self, now: int | None = None) -> int: ...
+
+
 class IdleSweeper:
     def __init__(self, redis: aioredis.Redis, conversations: Conversations, closer: Closer,
-                 idle_minutes: float, interval_s: float | None = None) -> None:
+                 idle_minutes: float, interval_s: float | None = None, retention: Pass | None = None) -> None:
         self.conversations = conversations
         self.closer = closer
+        # Deleting old closed conversations rides on this sweep's lease and interval: one worker at a time.
+        self.retention = retention
         self.idle_ms = int(idle_minutes * 60_000)
         # Sweep often enough that nothing overstays by more than a tenth, but not in a busy loop.
         self.interval_s = interval_s if interval_s is not None else min(max(idle_minutes * 6.0, 1.0), 60.0)
@@ -71,6 +79,12 @@ class IdleSweeper:
                     logger.exception("idle: closing %s failed", cid)
         if closed:
             logger.info("idle: closed %d conversation(s)", closed)
+        if self.retention is not None:
+            try:
+                await self.retention.run_once(now)
+            except Exception as exc:
+                if not REDIS_OUTAGE.failed("retention", exc):
+                    logger.exception("retention: pass failed")
         return closed
 
     async def run(self) -> None:

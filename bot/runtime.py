@@ -22,6 +22,7 @@ from faq.library import Library
 from faq.policy import Thresholds
 from handoff import embedded
 from handoff.conversations import Conversations
+from handoff.retention import Retention
 from handoff.rules import HandoffRules, rules_of
 from handoff.rules_stamp import RulesAtStart
 from handoff.service import HandoffService
@@ -52,7 +53,8 @@ class Runtime:
         self.engine = Engine(settings, self.conversations, library, self.outbox, self.handoff, mood,
                              customer_side=self.handoff, stats=self.stats)
         self.idle = IdleSweeper(self.redis, self.conversations, self.engine,
-                                settings.conversation.idle_close_minutes)
+                                settings.conversation.idle_close_minutes,
+                                retention=Retention(self.redis, settings.store.keep_closed_days))
         self._tasks: list[asyncio.Task[None]] = []
         self._kb_stop = asyncio.Event()
         # Ends only when the embedded Redis could not be kept running (StoreError): `relevo serve` stops.

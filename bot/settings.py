@@ -73,6 +73,9 @@ class ServerSettings:
 class StoreSettings:
     redis_url: str = ""
     data_dir: str = "data"
+    # Closed conversations older than this are deleted with their transcripts (handoff/retention.py);
+    # 0 keeps them for good.
+    keep_closed_days: int = 90
 
     def describe(self, data_dir: Path) -> str:
         """Which store a command reads, for its output: the server's address without its password, or
@@ -394,6 +397,7 @@ def _lower_bounds(s: Settings) -> list[tuple[str, float, float]]:
         ("server.new_sessions_per_minute", s.server.new_sessions_per_minute, 0),  # 0: no limit
         ("server.sockets_per_address", s.server.sockets_per_address, 0),  # 0: no limit
         ("server.session_ttl_days", s.server.session_ttl_days, 1),
+        ("store.keep_closed_days", s.store.keep_closed_days, 0),  # 0: keep for good
         ("server.console_session_max_hours", s.server.console_session_max_hours, 1),
         ("conversation.misunderstandings_before_handoff", s.conversation.misunderstandings_before_handoff, 1),
         ("conversation.idle_close_minutes", s.conversation.idle_close_minutes, 0.1),

@@ -536,12 +536,17 @@ class Conversations:
         `idle_before`: close only if nothing happened since then. `only_state`: only in this state.
         """
         cid = conversation.id
+        closed_at = now_ms()
         result = await self._close(
             keys=[keys.conv(cid), keys.conv_log(cid)],
-            args=["" if idle_before is None else idle_before, now_ms(), closed_by, only_state, *message],
+            args=["" if idle_before is None else idle_before, closed_at, closed_by, only_state, *message],
         )
         if result is None:
             return None
+        # Indexed for the retention pass by its own command, not inside the close script: the index has no
+        # hash tag of the conversation's, and a script over both would fail on Redis Cluster (CROSSSLOT).
+        # A close whose ZADD is lost (a crash between the two) is found by the pass's SCAN backfill.
+        await self.redis.zadd(keys.CLOSED, {cid: closed_at})
         await self.detach(conversation.key, cid)
         logger.info("conversation %s closed by %s", cid, closed_by)
         return str(result)
@@ -558,6 +563,7 @@ class Conversations:
         only the bot's greeting, and kept, every opened widget would stay in Redis for good."""
         cid = conversation.id
         await self.redis.delete(keys.conv(cid), keys.conv_log(cid), keys.conv_seen(cid))
+        await self.redis.zrem(keys.CLOSED, cid)
         await self._unlast(keys=[keys.customer_last(conversation.key)], args=[cid, conversation.previous])
         logger.info("conversation %s discarded: the customer never wrote", cid)
 

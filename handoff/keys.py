@@ -14,6 +14,11 @@ PREFIX = "relevo"
 
 # Sorted set: conversation id -> last activity (ms); the idle sweeper reads the oldest.
 ACTIVE = f"{PREFIX}:convs:active"
+# Sorted set: closed conversation id -> when it closed (ms); the retention pass (handoff/retention.py)
+# deletes the oldest once they are older than store.keep_closed_days.
+CLOSED = f"{PREFIX}:convs:closed"
+# Hash: the retention pass's SCAN over conversations closed before CLOSED existed (cursor, done_at).
+RETENTION_BACKFILL = f"{PREFIX}:retention:backfill"
 # Stream: questions the bot could not answer (bot/unanswered.py), capped at its newest entries.
 UNANSWERED = f"{PREFIX}:unanswered"
 IDLE_LEASE_NAME = "idle"
@@ -86,6 +91,9 @@ PRESENCE_AWAY = f"{PREFIX}:{TAG}:presence:away"
 # queue slot so each script appends its own audit entry atomically with the change it records.
 AUDIT = f"{PREFIX}:{TAG}:audit"
 AUDIT_MAXLEN = 1_000_000
+# Stream: the audit stream being rewritten with the free text of erased conversations blanked (a stream
+# entry cannot be edited in place); renamed over AUDIT when done (handoff/retention.py).
+AUDIT_REWRITE = f"{PREFIX}:{TAG}:audit:rewrite"
 # Pub/sub channel: every queue change as JSON, for the agent console and customer position updates.
 EVENTS = f"{PREFIX}:handoff:events"
 # Set of agent names; each agent's record is a hash of its own (no script reads it).
