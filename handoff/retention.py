@@ -18,7 +18,10 @@ from handoff.conversations import now_ms
 logger = logging.getLogger(__name__)
 
 DAY_MS = 86_400_000
-PASS_BATCH = 200  # conversations deleted per pass at most: one pass stays short whatever the backlog
+PASS_BATCH = 2000  # conversations deleted per pass at most: one pass stays short whatever the backlog
+# A pass an hour at most (the idle sweep runs every few seconds): deleting a rated or noted conversation
+# rewrites the audit stream once per pass (blank_audit), so passes are few and each takes a batch.
+PASS_EVERY_MS = 3_600_000
 # The backfill of conversations closed before keys.CLOSED existed: a few SCAN steps per pass, and a new
 # round a day after one ends (it also finds a close whose index ZADD was lost to a crash).
 BACKFILL_SCAN_COUNT = 1000
@@ -249,16 +252,22 @@ class Retention:
 
     Run by the idle sweeper, under its lease: one worker at a time."""
 
-    def __init__(self, redis: aioredis.Redis, keep_days: int, batch: int = PASS_BATCH) -> None:
+    def __init__(self, redis: aioredis.Redis, keep_days: int, batch: int = PASS_BATCH,
+                 every_ms: int = PASS_EVERY_MS) -> None:
         self.redis = redis
         self.keep_days = keep_days
         self.batch = batch
+        self.every_ms = every_ms
+        self._next = 0  # this worker's next pass (ms); another worker taking the sweep over may run one sooner
 
     async def run_once(self, now: int | None = None) -> int:
-        """One pass; how many conversations it deleted."""
+        """One pass (none if this worker ran one less than `every_ms` ago); how many it deleted."""
         if self.keep_days <= 0:
             return 0
         now = now_ms() if now is None else now
+        if now < self._next:
+            return 0
+        self._next = now + self.every_ms
         await backfill(self.redis, now)
         cutoff = now - self.keep_days * DAY_MS
         due = cast(list[str], await self.redis.zrangebyscore(keys.CLOSED, "-inf", cutoff, start=0, num=self.batch))

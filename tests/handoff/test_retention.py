@@ -58,6 +58,20 @@ async def test_a_pass_far_in_the_future_deletes_only_the_closed_conversation(
     assert greeting.text.startswith("Hi!")
 
 
+async def test_a_worker_runs_a_pass_an_hour_at_most(redis: aioredis.Redis, kb_dir: Path) -> None:
+    bot = build(redis, make_settings(kb_dir))
+    await closed_and_open(bot)
+    retention = Retention(redis, keep_days=90)
+    later = now_ms() + YEAR_LATER
+    assert await retention.run_once(later - 1) == 1  # the one closed conversation
+    await bot.say("How long does shipping take?", key="web:gone2")
+    await bot.say("bye", key="web:gone2")
+    # Due as well, but the idle sweep calls every few seconds: the next pass is an hour on.
+    assert await retention.run_once(later + 59 * 60_000) == 0
+    assert await redis.exists(keys.conv((await bot.conv("web:gone2")).id)) == 1
+    assert await retention.run_once(later + 60 * 60_000) == 1
+
+
 async def test_zero_days_keeps_everything(redis: aioredis.Redis, kb_dir: Path) -> None:
     bot = build(redis, make_settings(kb_dir))
     gone, _, _ = await closed_and_open(bot)
