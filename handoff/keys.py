@@ -17,6 +17,10 @@ ACTIVE = f"{PREFIX}:convs:active"
 # Stream: questions the bot could not answer (bot/unanswered.py), capped at its newest entries.
 UNANSWERED = f"{PREFIX}:unanswered"
 IDLE_LEASE_NAME = "idle"
+# String: the secret that signs widget session tokens and console cookies when server.session_secret
+# is empty. In Redis, not in each worker's data folder, so every worker on this Redis accepts the
+# sessions the others issued (bot/session_secret.py).
+SESSION_SECRET = f"{PREFIX}:session_secret"
 
 
 def conv(conversation_id: str) -> str:
