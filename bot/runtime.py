@@ -27,6 +27,7 @@ from handoff.rules import HandoffRules, rules_of
 from handoff.rules_stamp import RulesAtStart
 from handoff.service import HandoffService
 from handoff.store import Store
+from handoff.store_checks import check_store
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +68,8 @@ class Runtime:
         the background tasks (KB watch, idle sweeper) unless `background` is False (tests)."""
         store = await Store.connect(settings.store.redis_url, settings.data_dir)
         try:
+            # Before the secret: a store that lost its data is named first, then what that means for it.
+            await check_store(store, settings.data_dir)
             secret = await session_secret(settings, store.redis)
             thresholds = Thresholds(settings.faq.answer_threshold, settings.faq.clarify_threshold,
                                     settings.faq.max_suggestions)
