@@ -16,6 +16,7 @@ from bot.engine import Engine
 from bot.idle import IdleSweeper
 from bot.mood import MoodConfigError, MoodDetector
 from bot.outbox import Outbox
+from bot.session_secret import session_secret
 from bot.settings import Settings
 from bot.stats import BotStats
 from faq.library import Library
@@ -27,6 +28,7 @@ from handoff.rules import HandoffRules, rules_of
 from handoff.rules_stamp import RulesAtStart
 from handoff.service import HandoffService
 from handoff.store import Store
+from handoff.store_checks import check_store
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +41,10 @@ class Runtime:
     """Started once with `await Runtime.start(settings)` (or `async with`), closed once with `close()`."""
 
     def __init__(self, settings: Settings, store: Store, library: Library, mood: MoodDetector | None,
-                 rules: HandoffRules | None = None) -> None:
+                 rules: HandoffRules | None = None, *, session_secret: bytes) -> None:
         self.settings = settings
+        # Signs widget session tokens and console cookies (bot/session_secret.py).
+        self.session_secret = session_secret
         self.store = store
         self.redis: aioredis.Redis = store.redis
         self.library = library
@@ -66,6 +70,9 @@ class Runtime:
         the background tasks (KB watch, idle sweeper) unless `background` is False (tests)."""
         store = await Store.connect(settings.store.redis_url, settings.data_dir)
         try:
+            # Before the secret: a store that lost its data is named first, then what that means for it.
+            await check_store(store, settings.data_dir)
+            secret = await session_secret(settings, store.redis)
             thresholds = Thresholds(settings.faq.answer_threshold, settings.faq.clarify_threshold,
                                     settings.faq.max_suggestions)
             hs = settings.handoff
@@ -87,7 +94,7 @@ class Runtime:
         except BaseException:
             await store.close()
             raise
-        runtime = cls(settings, store, library, mood, rules)
+        runtime = cls(settings, store, library, mood, rules, session_secret=secret)
         if background:
             await runtime._start_background()
             settle_startup_objects()

@@ -6,19 +6,14 @@ import base64
 import hashlib
 import hmac
 import logging
-import os
 import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
-
-SECRET_FILE = "session_secret"
-_SECRET_BYTES = 32
 
 
 class BadSession(ValueError):
@@ -70,33 +65,6 @@ class SessionSigner:
         return Session(sid, token, expires)
 
 
-def load_secret(settings: Settings) -> bytes:
-    """settings.server.session_secret, else a random secret created once in the data folder."""
-    if settings.server.session_secret:
-        return settings.server.session_secret.encode("utf-8")
-    path = settings.data_dir / SECRET_FILE
-    try:
-        return _read_secret(path)
-    except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        # O_EXCL: two processes starting together on one data folder must end with one secret.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return _read_secret(path)
-    with os.fdopen(fd, "w", encoding="ascii") as f:
-        f.write(secrets.token_hex(_SECRET_BYTES) + "\n")
-    logger.info("created a session secret in %s", path)
-    return _read_secret(path)
-
-
-def _read_secret(path: Path) -> bytes:
-    text = path.read_text(encoding="ascii").strip()
-    if len(text) < 32:
-        raise ValueError(f"{path}: session secret is too short; delete the file to create a new one")
-    return text.encode("ascii")
-
-
-def signer_for(settings: Settings) -> SessionSigner:
-    return SessionSigner(load_secret(settings), settings.server.session_ttl_days * 86400)
+def signer_for(settings: Settings, secret: bytes) -> SessionSigner:
+    """The widget's signer; `secret` from bot.session_secret (the setting, else the one in Redis)."""
+    return SessionSigner(secret, settings.server.session_ttl_days * 86400)

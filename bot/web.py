@@ -177,7 +177,8 @@ async def _close_sockets(app: web.Application) -> None:
 def create_app(runtime: Runtime) -> web.Application:
     app = web.Application(middlewares=[nosniff])
     app[RUNTIME] = runtime
-    app[WEB_CHANNEL] = WebChannel(runtime.engine, runtime.settings, signer_for(runtime.settings))
+    signer = signer_for(runtime.settings, runtime.session_secret)
+    app[WEB_CHANNEL] = WebChannel(runtime.engine, runtime.settings, signer)
     app[STATIC] = {name: _static(name) for name in (*STATIC_FILES, "demo.html")}
     if runtime.settings.server.demo_page:
         # Off, `/` is a 404 like any unknown path: the root of a support domain then shows nothing,

@@ -22,6 +22,13 @@ RETENTION_BACKFILL = f"{PREFIX}:retention:backfill"
 # Stream: questions the bot could not answer (bot/unanswered.py), capped at its newest entries.
 UNANSWERED = f"{PREFIX}:unanswered"
 IDLE_LEASE_NAME = "idle"
+# String: the secret that signs widget session tokens and console cookies when server.session_secret
+# is empty. In Redis, not in each worker's data folder, so every worker on this Redis accepts the
+# sessions the others issued (bot/session_secret.py).
+SESSION_SECRET = f"{PREFIX}:session_secret"
+# String: a random id written once, when Relevo first used this Redis. Missing while a data folder
+# remembers one: Redis lost Relevo's data (handoff/store_checks.py).
+STORE_CREATED = f"{PREFIX}:store:created"
 
 
 def conv(conversation_id: str) -> str:

@@ -6,7 +6,6 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from bot.sessions import load_secret
 from handoff.api.live import LiveHub, close_sockets, live_tasks
 from handoff.api.routes import ROUTES, guard, security_headers
 from handoff.api.state import STATE, ApiState
@@ -18,10 +17,13 @@ class RuntimeLike(Protocol):
     @property
     def library(self) -> Any: ...
 
+    @property
+    def session_secret(self) -> bytes: ...
+
 
 def setup_api(app: web.Application, service: HandoffService, runtime: RuntimeLike) -> None:
     """Mount the console pages, the agent API and /api/ws on `app` (before it starts)."""
-    auth = ConsoleAuth(service.redis, load_secret(service.settings), service.directory, server=service.settings.server)
+    auth = ConsoleAuth(service.redis, runtime.session_secret, service.directory, server=service.settings.server)
     app[STATE] = ApiState(service, auth, runtime.library, LiveHub(service))
     for route in ROUTES:
         app.router.add_route(route.method, route.path, guard(route))

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import stat
-from pathlib import Path
-
 import pytest
 
-from bot.sessions import SECRET_FILE, BadSession, SessionSigner, load_secret
-from bot.settings import load_settings
-from tests.conftest import CONFIG_DIR
+from bot.sessions import BadSession, SessionSigner
 
 SECRET = b"0123456789abcdef0123456789abcdef"
 
@@ -70,20 +65,3 @@ def test_a_token_from_another_secret_is_refused() -> None:
     with pytest.raises(BadSession):
         SessionSigner(SECRET, ttl_s=60).verify(token)
 
-
-def test_random_secret_is_created_once_in_the_data_folder(tmp_path: Path) -> None:
-    settings = load_settings(CONFIG_DIR, env={}, store={"data_dir": str(tmp_path / "data")})
-    first = load_secret(settings)
-    second = load_secret(settings)
-    path = tmp_path / "data" / SECRET_FILE
-    assert first == second and len(first) >= 32
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-
-
-def test_configured_secret_wins(tmp_path: Path) -> None:
-    settings = load_settings(
-        CONFIG_DIR, env={}, server={"session_secret": "configured-secret-value"},
-        store={"data_dir": str(tmp_path / "data")},
-    )
-    assert load_secret(settings) == b"configured-secret-value"
-    assert not (tmp_path / "data" / SECRET_FILE).exists()
