@@ -109,7 +109,8 @@ async def relevo(settings: Settings, *, retries: Retries = QUICK, start: bool = 
     runtime = runtime or await Runtime.start(settings, background=False)
     app = web.Application()
     app[RUNTIME] = runtime
-    app[WEB_CHANNEL] = WebChannel(runtime.engine, runtime.settings, signer_for(runtime.settings))
+    signer = signer_for(runtime.settings, runtime.session_secret)
+    app[WEB_CHANNEL] = WebChannel(runtime.engine, runtime.settings, signer)
     app.router.add_get("/healthz", healthz)
     service = add_telegram_routes(app, runtime, timing=FAST, retries=retries)
     assert service is not None

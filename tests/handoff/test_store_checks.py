@@ -39,8 +39,11 @@ def start_redis(folder: Path, *args: str) -> tuple[subprocess.Popen[bytes], str]
             if proc.poll() is not None:  # port taken (another test process): the next one
                 break
             try:
-                client.ping()
-                return proc, f"redis://127.0.0.1:{port}/0"
+                # Ours, not another test process's server on the same port (it answers while ours fails
+                # to bind and has not exited yet).
+                if int(client.info("server")["process_id"]) == proc.pid:
+                    return proc, f"redis://127.0.0.1:{port}/0"
+                break
             except redis.ConnectionError:
                 time.sleep(0.05)
         proc.kill()
