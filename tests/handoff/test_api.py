@@ -566,6 +566,15 @@ async def test_floor_records_and_csv(server: Served, http: aiohttp.ClientSession
     assert detail["conversation"]["rating"] == {"score": 5, "comment": '=HYPERLINK("http://evil")'}
 
 
+async def solved_and_rated(
+    http: aiohttp.ClientSession, server: Served, csrf: str, ws: aiohttp.ClientWebSocketResponse, cid: str, stars: int
+) -> None:
+    """Resolve as solved with the agent logged in with `csrf`; the customer on `ws` is asked and rates."""
+    await post(http, server, f"/api/conversations/{cid}/resolve", csrf, {"outcome": "solved"})
+    await expect(ws, "message", lambda d: d["text"].startswith("How did we do?"))
+    await rate(ws, stars)
+
+
 async def claimed(
     http: aiohttp.ClientSession, server: Served, csrf: str
 ) -> tuple[aiohttp.ClientWebSocketResponse, str]:
@@ -584,9 +593,7 @@ async def test_a_conversation_handed_over_again_is_a_new_record_row(
     await add_agent(server, "ana", role="supervisor")
     csrf = await login(http, server, "ana")
     ws, cid = await claimed(http, server, csrf)
-    await post(http, server, f"/api/conversations/{cid}/resolve", csrf, {"outcome": "solved"})
-    await expect(ws, "message", lambda d: d["text"].startswith("How did we do?"))
-    await rate(ws, 2)
+    await solved_and_rated(http, server, csrf, ws, cid, 2)
     # After the stars, asking for a person is not the comment: it is a new handoff.
     await ws.send_json({"type": "message", "id": "c-3", "text": "I want to talk to a person again"})
     await expect(ws, "status", lambda d: d.get("position") is not None, state="queued")
@@ -610,9 +617,7 @@ async def test_the_bot_figures_count_what_the_bot_did(server: Served, http: aioh
     await add_agent(server, "sam", role="supervisor")
     csrf = await login(http, server, "sam")
     cid = (await post(http, server, "/api/claim", csrf))["conversation_id"]
-    await post(http, server, f"/api/conversations/{cid}/resolve", csrf, {"outcome": "solved"})
-    await expect(ws, "message", lambda d: d["text"].startswith("How did we do?"))
-    await rate(ws, 4)
+    await solved_and_rated(http, server, csrf, ws, cid, 4)
     await ws.send_json({"type": "message", "id": "c-c", "text": "I want to talk to a person again"})
     await expect(ws, "status", lambda d: d.get("position") is not None, state="queued")
     await ws.close()
@@ -694,9 +699,7 @@ async def test_each_row_of_a_conversation_handed_over_twice_opens_its_own_handof
     ws, cid = await claimed(http, server, csrf)
     await post(http, server, f"/api/conversations/{cid}/transfer", csrf, {"department": "accounts"})
     await post(http, server, "/api/claim", csrf)
-    await post(http, server, f"/api/conversations/{cid}/resolve", csrf, {"outcome": "solved"})
-    await expect(ws, "message", lambda d: d["text"].startswith("How did we do?"))
-    await rate(ws, 5)
+    await solved_and_rated(http, server, csrf, ws, cid, 5)
     assert await server.service.comment(cid, "Quick and kind")
     await ws.send_json({"type": "message", "id": "c-3", "text": "I want to talk to a person again"})
     await expect(ws, "status", lambda d: d.get("position") is not None, state="queued")
@@ -1157,9 +1160,7 @@ async def test_recent_lists_the_conversations_i_handled_with_their_ending_and_ra
     csrf = await login(http, server, "ana")
 
     ws, solved = await claimed(http, server, csrf)
-    await post(http, server, f"/api/conversations/{solved}/resolve", csrf, {"outcome": "solved"})
-    await expect(ws, "message", lambda d: d["text"].startswith("How did we do?"))
-    await rate(ws, 4)
+    await solved_and_rated(http, server, csrf, ws, solved, 4)
     assert await server.service.comment(solved, "<b>Quick</b> and kind")
     await ws.close()
     ws, returned = await claimed(http, server, csrf)

@@ -271,6 +271,18 @@ def accept_confirms(page: Any) -> list[str]:
     return asked
 
 
+def rate_four_with_a_comment(customer: Any) -> str:
+    """The Spanish widget customer presses ★ 4 under the rating question and writes a comment; the comment."""
+    four = customer.locator(".relevo-log .relevo-choice", has_text=re.compile(r"^\s*★ 4\s*$")).last
+    four.wait_for()
+    four.click()
+    customer.locator(".relevo-log .relevo-text", has_text="¡Gracias por tu valoración!").wait_for()
+    comment = "<b>muy rápida</b>, de diez"
+    customer_says(customer, comment)
+    customer.locator(".relevo-log .relevo-text", has_text="hemos anotado tu comentario").wait_for()
+    return comment
+
+
 def record_flashes(page: Any) -> None:
     """Keep every text the alert line shows: a later one replaces it, and it hides itself."""
     page.evaluate(
@@ -602,13 +614,7 @@ def test_customer_rating_reaches_the_supervisor_records(server: Server, open_pag
     ana.locator("#resolve-btn").click()
     ana.locator("#flash", has_text="Resolved.").wait_for()
 
-    four = customer.locator(".relevo-log .relevo-choice", has_text=re.compile(r"^\s*★ 4\s*$")).last
-    four.wait_for()
-    four.click()
-    customer.locator(".relevo-log .relevo-text", has_text="¡Gracias por tu valoración!").wait_for()
-    comment = "<b>muy rápida</b>, de diez"
-    customer_says(customer, comment)
-    customer.locator(".relevo-log .relevo-text", has_text="hemos anotado tu comentario").wait_for()
+    comment = rate_four_with_a_comment(customer)
 
     sara = open_page()
     log_in(sara, server.url, "sara", "/supervisor")
@@ -1180,13 +1186,7 @@ def test_recent_lists_a_resolved_conversation_with_its_rating_and_opens_it_read_
     (row,) = ana.evaluate(RECENT_ROWS)
     assert (row["tag"], row["ending"], row["rating"], row["count"]) == ("BUTTON", "Solved", "Not rated", "1")
 
-    four = customer.locator(".relevo-log .relevo-choice", has_text=re.compile(r"^\s*★ 4\s*$")).last
-    four.wait_for()
-    four.click()
-    customer.locator(".relevo-log .relevo-text", has_text="¡Gracias por tu valoración!").wait_for()
-    comment = "<b>muy rápida</b>, de diez"
-    customer_says(customer, comment)
-    customer.locator(".relevo-log .relevo-text", has_text="hemos anotado tu comentario").wait_for()
+    comment = rate_four_with_a_comment(customer)
     for _ in range(20):  # "Recent" is fetched again now and then; a reload does it at once
         ana.reload()
         ana.locator("#conn", has_text="Live").wait_for()

@@ -51,6 +51,17 @@ def start_redis(folder: Path, *args: str) -> tuple[subprocess.Popen[bytes], str]
     raise AssertionError("no free port for a redis-server in 6460-6469")
 
 
+async def checked_on_a_redis_with(tmp_path: Path, *args: str) -> None:
+    """check_store against a redis-server started with `args`, stopped afterwards."""
+    proc, url = start_redis(tmp_path, *args)
+    try:
+        async with await Store.connect(url, tmp_path / "data") as store:
+            await check_store(store, tmp_path / "data")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 @pytest.fixture
 def risky_redis(tmp_path: Path) -> Iterator[str]:
     proc, url = start_redis(tmp_path, "--appendonly", "no", "--maxmemory-policy", "allkeys-lru")
@@ -76,27 +87,15 @@ async def test_a_redis_that_persists_nothing_and_evicts_gets_one_warning_each(
 
 async def test_a_safe_redis_gets_no_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="handoff.store_checks")
-    proc, url = start_redis(tmp_path, "--appendonly", "yes", "--appendfsync", "everysec",
-                            "--maxmemory-policy", "noeviction")
-    try:
-        async with await Store.connect(url, tmp_path / "data") as store:
-            await check_store(store, tmp_path / "data")
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    await checked_on_a_redis_with(tmp_path, "--appendonly", "yes", "--appendfsync", "everysec",
+                                  "--maxmemory-policy", "noeviction")
     assert warnings(caplog) == []
     assert "appendonly 'yes'" in caplog.text and "maxmemory-policy 'noeviction'" in caplog.text
 
 
 async def test_a_refused_config_command_is_said_at_info(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="handoff.store_checks")
-    proc, url = start_redis(tmp_path, "--rename-command", "CONFIG", "")  # as many hosted Redis do
-    try:
-        async with await Store.connect(url, tmp_path / "data") as store:
-            await check_store(store, tmp_path / "data")
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    await checked_on_a_redis_with(tmp_path, "--rename-command", "CONFIG", "")  # as many hosted Redis do
     assert warnings(caplog) == []
     assert "could not check the persistence and eviction settings" in caplog.text
 
